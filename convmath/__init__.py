@@ -1,0 +1,37 @@
+"""convmath: convolutional neural networks from first principles, on NumPy.
+
+The mathematics of CNNs is the code: ``convmath.functional`` holds every
+operation with its forward and backward side by side, and ``convmath.Tensor``
+carries gradients through them by reverse-mode back propagation.
+"""
+
+from convmath import functional, ops
+from convmath.errors import (
+    ConvMathError,
+    DataFormatError,
+    DTypeError,
+    GradientError,
+    InvalidArgumentError,
+    NonFiniteError,
+    ShapeError,
+)
+from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvMathError",
+    "DTypeError",
+    "DataFormatError",
+    "Function",
+    "GradientError",
+    "InvalidArgumentError",
+    "NonFiniteError",
+    "ShapeError",
+    "Tensor",
+    "functional",
+    "is_grad_enabled",
+    "no_grad",
+    "ops",
+    "strict_mode",
+]

@@ -1,0 +1,36 @@
+"""The exception types of convmath.
+
+Every error the library raises on bad input is one of these, so callers can
+catch ``ConvMathError`` alone. Each also derives from the matching built-in
+type (``ValueError``, ``TypeError``, ...) so that generic handlers keep working.
+Messages quote what was received and what was expected, and name the op,
+layer or file at fault.
+"""
+
+
+class ConvMathError(Exception):
+    """Base class of every error raised by convmath."""
+
+
+class ShapeError(ConvMathError, ValueError):
+    """An array has the wrong number of axes or the wrong sizes."""
+
+
+class DTypeError(ConvMathError, TypeError):
+    """An array has the wrong dtype, or two operands disagree on dtype."""
+
+
+class InvalidArgumentError(ConvMathError, ValueError):
+    """An argument is out of its allowed range (a rate, a label, a stride...)."""
+
+
+class GradientError(ConvMathError, RuntimeError):
+    """Back propagation cannot proceed (no graph, wrong gradient shape...)."""
+
+
+class NonFiniteError(ConvMathError, FloatingPointError):
+    """A NaN or an infinity appeared where strict mode forbids it."""
+
+
+class DataFormatError(ConvMathError, ValueError):
+    """A data file is truncated, malformed or inconsistent."""

@@ -1,0 +1,57 @@
+"""Every CNN operation as a function of tensors: ``import convmath.functional as F``.
+
+All take and return :class:`convmath.Tensor`; images are channels-last
+(m, n_H, n_W, n_C) and convolution weights (f, f, n_C_prev, n_C). Each
+function's docstring (and its op class) gives the shapes and the forward and
+backward equations.
+"""
+
+from convmath.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from convmath.ops.conv import conv2d
+from convmath.ops.dropout import dropout
+from convmath.ops.elementwise import add, div, exp, log, maximum, mul, neg, pow, sqrt, sub
+from convmath.ops.linalg import dense, matmul
+from convmath.ops.loss import softmax_cross_entropy
+from convmath.ops.normalization import batch_norm
+from convmath.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from convmath.ops.reduce import max, mean, sum
+from convmath.ops.shape import concat, flatten, getitem, pad, reshape, transpose
+from convmath.shapes import conv_output_size
+
+__all__ = [
+    "add",
+    "avg_pool2d",
+    "batch_norm",
+    "concat",
+    "conv2d",
+    "conv_output_size",
+    "dense",
+    "div",
+    "dropout",
+    "exp",
+    "flatten",
+    "getitem",
+    "global_avg_pool2d",
+    "leaky_relu",
+    "log",
+    "log_softmax",
+    "matmul",
+    "max",
+    "max_pool2d",
+    "maximum",
+    "mean",
+    "mul",
+    "neg",
+    "pad",
+    "pow",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "softmax_cross_entropy",
+    "sqrt",
+    "sub",
+    "sum",
+    "tanh",
+    "transpose",
+]

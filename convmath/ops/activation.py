@@ -1,0 +1,135 @@
+"""Activation functions psi, applied after CONV and FC layers: A = psi(Z)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError
+from convmath.tensor import Function, Tensor
+
+
+class ReLU(Function):
+    """A = max(0, Z);  dZ = dA * [Z > 0]  (the kink at 0 takes gradient 0)."""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        a = np.maximum(z, 0)
+        self.a = a
+        return a
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * (self.a > 0)
+
+
+class LeakyReLU(Function):
+    """A = Z if Z > 0 else alpha*Z;  dZ = dA * (1 if Z > 0 else alpha)."""
+
+    def forward(self, z: np.ndarray, *, alpha: float) -> np.ndarray:
+        self.positive = z > 0
+        self.alpha = alpha
+        return np.where(self.positive, z, z * z.dtype.type(alpha))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return np.where(self.positive, grad, grad * grad.dtype.type(self.alpha))
+
+
+class Sigmoid(Function):
+    """A = 1 / (1 + exp(-Z));  dZ = dA * A * (1 - A).
+
+    Computed as exp(min(Z, 0)) / (1 + exp(-|Z|)), which never overflows.
+    """
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(z))
+        self.a = np.where(z >= 0, 1, e) / (1 + e)
+        return self.a
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * self.a * (1 - self.a)
+
+
+class Tanh(Function):
+    """A = tanh(Z);  dZ = dA * (1 - A**2)."""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        self.a = np.tanh(z)
+        return self.a
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * (1 - self.a * self.a)
+
+
+def _log_sum_exp(z: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(exp(z))) over ``axis`` (kept), shifted by the max so nothing overflows."""
+    z_max = z.max(axis=axis, keepdims=True)
+    return z_max + np.log(np.exp(z - z_max).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    """S_k = exp(Z_k) / sum_j exp(Z_j) along ``axis``.
+
+    dZ = S * (dS - sum_j dS_j S_j)  (the Jacobian diag(S) - S S^T applied to dS).
+    Z is shifted by its max first, so large logits do not overflow.
+    """
+
+    def forward(self, z: np.ndarray, *, axis: int) -> np.ndarray:
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        self.s = e / e.sum(axis=axis, keepdims=True)
+        self.axis = axis
+        return self.s
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return self.s * (grad - (grad * self.s).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """L_k = Z_k - log sum_j exp(Z_j) along ``axis`` (log-sum-exp, stable).
+
+    dZ = dL - softmax(Z) * sum_j dL_j.
+    """
+
+    def forward(self, z: np.ndarray, *, axis: int) -> np.ndarray:
+        out = z - _log_sum_exp(z, axis)
+        self.out = out
+        self.axis = axis
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True)
+
+
+def relu(z: Tensor) -> Tensor:
+    """Rectified linear unit max(0, Z). See :class:`ReLU`."""
+    return ReLU.apply(z)
+
+
+def leaky_relu(z: Tensor, alpha: float = 0.01) -> Tensor:
+    """Leaky ReLU with slope ``alpha`` for Z < 0. See :class:`LeakyReLU`."""
+    if not alpha >= 0:
+        raise InvalidArgumentError(f"leaky_relu needs alpha >= 0, got {alpha!r}")
+    return LeakyReLU.apply(z, alpha=float(alpha))
+
+
+def sigmoid(z: Tensor) -> Tensor:
+    """Logistic sigmoid. See :class:`Sigmoid`."""
+    return Sigmoid.apply(z)
+
+
+def tanh(z: Tensor) -> Tensor:
+    """Hyperbolic tangent. See :class:`Tanh`."""
+    return Tanh.apply(z)
+
+
+def _check_axis(z: Tensor, axis: int, name: str) -> int:
+    if not -z.ndim <= axis < z.ndim:
+        raise InvalidArgumentError(f"{name}: axis {axis} is out of range for shape {z.shape}")
+    return axis % z.ndim
+
+
+def softmax(z: Tensor, axis: int = -1) -> Tensor:
+    """Softmax along ``axis`` (classes last by default). See :class:`Softmax`."""
+    return Softmax.apply(z, axis=_check_axis(z, axis, "softmax"))
+
+
+def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
+    """Log of softmax along ``axis``, computed stably. See :class:`LogSoftmax`."""
+    return LogSoftmax.apply(z, axis=_check_axis(z, axis, "log_softmax"))

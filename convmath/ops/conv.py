@@ -1,0 +1,182 @@
+"""The convolution product over volumes, with padding, stride, dilation and groups."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.ops.windows import add_windows, crop_padding, spatial_padding, window_view
+from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
+from convmath.tensor import Function, Tensor, same_dtype
+
+Pair = tuple[int, int]
+
+
+class Conv2D(Function):
+    r"""Z = conv(A_prev, W) + b, channels-last (a CNN's "convolution" is a cross-correlation).
+
+    Notation
+    --------
+    A_prev (m, n_H_prev, n_W_prev, n_C_prev)   input volume
+    W      (f_h, f_w, n_C_prev / g, n_C)        filters, g = groups
+    b      (n_C,)                               biases
+    Z      (m, n_H, n_W, n_C)                   output volume
+    n_H = floor((n_H_prev + p_top + p_bottom - d_h*(f_h-1) - 1) / s_h) + 1, same for n_W.
+
+    Forward
+    -------
+    With A_pad the zero-padded input and channel c of group k = c // (n_C/g),
+
+        Z[i, h, w, c] = b[c] + sum_{u, v, c'} A_pad[i, h*s_h + u*d_h, w*s_w + v*d_w,
+                                                  k*n_C_prev/g + c'] * W[u, v, c', c]
+
+    computed as im2col: the windows of A_pad are copied once into a matrix
+    ``cols`` of shape (g, m*n_H*n_W, f_h*f_w*n_C_prev/g) and multiplied by W
+    reshaped to (g, f_h*f_w*n_C_prev/g, n_C/g): one GEMM per group. Because
+    the layout is channels-last, the product lands directly in Z's layout.
+
+    Backward
+    --------
+    With dZ reshaped to (g, m*n_H*n_W, n_C/g):
+
+        db      = sum over i, h, w of dZ
+        dW      = cols^T  dZ                        (one GEMM per group)
+        dcols   = dZ  W^T                           (one GEMM per group)
+        dA_prev = col2im(dcols): each window's row of dcols is added back at
+                  the positions it was read from, then the padding is cropped.
+    """
+
+    def forward(
+        self,
+        a_prev: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None = None,
+        *,
+        stride: Pair,
+        padding: tuple[Pair, Pair],
+        dilation: Pair,
+        groups: int,
+        n_out: Pair,
+    ) -> np.ndarray:
+        m, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
+        f_h, f_w, n_C_group, n_C = w.shape
+        g = groups
+        a_pad = spatial_padding(a_prev, padding)
+        a_pad = a_pad.reshape(*a_pad.shape[:3], g, n_C_group)
+        windows = window_view(a_pad, (f_h, f_w), stride, dilation, n_out)
+        # (m, n_H, n_W, f_h, f_w, g, c') -> (g, m*n_H*n_W, f_h*f_w*c'): the one im2col copy
+        cols = np.ascontiguousarray(np.moveaxis(windows, 5, 0))
+        rows = m * n_out[0] * n_out[1]
+        cols = cols.reshape(g, rows, f_h * f_w * n_C_group)
+        w_groups = w.reshape(f_h * f_w * n_C_group, g, n_C // g).transpose(1, 0, 2)
+        if g == 1:
+            z = cols[0] @ w_groups[0]
+        else:
+            z = np.matmul(cols, w_groups).transpose(1, 0, 2).reshape(rows, n_C)
+        z = z.reshape(m, n_out[0], n_out[1], n_C)
+        if b is not None:
+            z += b
+        if self.needs_grad[1]:
+            self.cols = cols
+        if self.needs_grad[0]:
+            self.w_groups = w_groups
+        self.geometry = (a_prev.shape, w.shape, a_pad.shape, stride, padding, dilation, n_out)
+        return z
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        a_shape, w_shape, pad_shape, stride, padding, dilation, n_out = self.geometry
+        m, n_H_prev, n_W_prev, _ = a_shape
+        f_h, f_w, n_C_group, n_C = w_shape
+        g = pad_shape[3]
+        rows = m * n_out[0] * n_out[1]
+        dz = grad.reshape(rows, g, n_C // g).transpose(1, 0, 2)
+        da_prev = dw = db = None
+        if self.needs_grad[0]:
+            dcols = np.matmul(dz, self.w_groups.transpose(0, 2, 1))
+            dcols = dcols.reshape(g, m, n_out[0], n_out[1], f_h, f_w, n_C_group)
+            da_pad = np.zeros(pad_shape, dtype=grad.dtype)
+            add_windows(da_pad, np.moveaxis(dcols, 0, 5), stride, dilation, n_out)
+            da_pad = da_pad.reshape(*pad_shape[:3], g * n_C_group)
+            da_prev = crop_padding(da_pad, padding, (n_H_prev, n_W_prev))
+        if self.needs_grad[1]:
+            dw_groups = np.matmul(self.cols.transpose(0, 2, 1), dz)
+            dw = dw_groups.transpose(1, 0, 2).reshape(w_shape)
+        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+            db = grad.sum(axis=(0, 1, 2))
+        return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+def conv2d(
+    a_prev: Tensor,
+    w: Tensor,
+    b: Tensor | None = None,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Convolve a batch of volumes with a bank of filters. See :class:`Conv2D`.
+
+    Parameters
+    ----------
+    a_prev: (m, n_H_prev, n_W_prev, n_C_prev)
+    w: (f_h, f_w, n_C_prev / groups, n_C)
+    b: (n_C,) or None
+    stride: s, an int or a pair (s_h, s_w).
+    padding: p zeros on each side: an int, a pair (p_h, p_w), a pair of
+        pairs ((top, bottom), (left, right)), ``"valid"`` (p = 0) or ``"same"``.
+        "same" gives n_H = ceil(n_H_prev / s), so at s = 1 the size is kept;
+        the total padding d*(f-1) is odd for an even f, and then the extra
+        row/column goes at the bottom/right (as PyTorch and TensorFlow do).
+    dilation: d, gaps between filter taps (d = 1: a plain filter).
+    groups: g; the n_C_prev input channels and n_C filters are split into g
+        groups convolved separately; g = n_C_prev is a depthwise convolution.
+
+    Returns Z of shape (m, n_H, n_W, n_C).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> A = Tensor(np.ones((1, 6, 6, 1)))
+    >>> W = Tensor(np.ones((3, 3, 1, 2)))
+    >>> conv2d(A, W, padding=1).shape
+    (1, 6, 6, 2)
+    """
+    inputs = [a_prev, w] if b is None else [a_prev, w, b]
+    same_dtype(inputs, "conv2d")
+    if a_prev.ndim != 4:
+        raise ShapeError(
+            f"conv2d expects A_prev of shape (m, n_H_prev, n_W_prev, n_C_prev), got {a_prev.shape}"
+            f" ({a_prev.ndim} axes); add a batch axis with A[None] or a channel axis with"
+            f" A[..., None]"
+        )
+    if w.ndim != 4:
+        raise ShapeError(f"conv2d expects W of shape (f_h, f_w, n_C_prev/groups, n_C), got {w.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise InvalidArgumentError(f"conv2d: groups must be a positive int, got {groups!r}")
+    m, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
+    f_h, f_w, n_C_group, n_C = w.shape
+    if n_C_prev % groups or n_C % groups:
+        raise ShapeError(
+            f"conv2d with groups={groups} needs n_C_prev and n_C divisible by {groups};"
+            f" got n_C_prev={n_C_prev}, n_C={n_C}"
+        )
+    if n_C_group * groups != n_C_prev:
+        raise ShapeError(
+            f"conv2d: W of shape {w.shape} expects n_C_prev = {n_C_group * groups}"
+            f" ({n_C_group} per group x {groups} groups) but A_prev of shape {a_prev.shape} has"
+            f" n_C_prev = {n_C_prev}"
+        )
+    if b is not None and b.shape != (n_C,):
+        raise ShapeError(f"conv2d expects b of shape ({n_C},) for W of shape {w.shape}, got {b.shape}")
+    s = pair(stride, "stride")
+    d = pair(dilation, "dilation")
+    p = resolve_padding(padding, (n_H_prev, n_W_prev), (f_h, f_w), s, d)
+    n_out = (
+        conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H"),
+        conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W"),
+    )
+    return Conv2D.apply(
+        *inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out
+    )

@@ -1,0 +1,225 @@
+"""Elementwise arithmetic with NumPy broadcasting.
+
+For a binary op ``C = op(A, B)`` the inputs broadcast to C's shape. Back
+propagation computes dC * dC/dA at C's shape, then sums it over every axis
+along which A was broadcast (:func:`unbroadcast`), so that dA has A's shape.
+Python numbers are converted to the other operand's dtype, so ``A * 2``
+stays float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convmath.tensor import Function, Tensor, as_tensor, same_dtype
+
+Operand = Tensor | float | int
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
+    a_tensor = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    b_tensor = as_tensor(b, like=a_tensor)
+    same_dtype([a_tensor, b_tensor], op)
+    return a_tensor, b_tensor
+
+
+class Add(Function):
+    """C = A + B;  dA = unbroadcast(dC),  dB = unbroadcast(dC)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.shapes = (a.shape, b.shape)
+        return a + b
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return unbroadcast(grad, self.shapes[0]), unbroadcast(grad, self.shapes[1])
+
+
+class Sub(Function):
+    """C = A - B;  dA = unbroadcast(dC),  dB = -unbroadcast(dC)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.shapes = (a.shape, b.shape)
+        return a - b
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        db = -unbroadcast(grad, self.shapes[1]) if self.needs_grad[1] else None
+        return unbroadcast(grad, self.shapes[0]), db
+
+
+class Mul(Function):
+    """C = A * B;  dA = unbroadcast(dC * B),  dB = unbroadcast(dC * A)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        da = unbroadcast(grad * self.b, self.a.shape) if self.needs_grad[0] else None
+        db = unbroadcast(grad * self.a, self.b.shape) if self.needs_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    """C = A / B;  dA = unbroadcast(dC / B),  dB = unbroadcast(-dC * A / B**2)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        grad_over_b = grad / self.b
+        da = unbroadcast(grad_over_b, self.a.shape) if self.needs_grad[0] else None
+        db = (
+            unbroadcast(-grad_over_b * self.a / self.b, self.b.shape)
+            if self.needs_grad[1]
+            else None
+        )
+        return da, db
+
+
+class Pow(Function):
+    """C = A ** B;  dA = unbroadcast(dC * B * A**(B-1)),  dB = unbroadcast(dC * C * log A).
+
+    dB needs A > 0 (the log); it is only computed when B requires a gradient.
+    """
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.a, self.b = a, b
+        self.c = a**b
+        return self.c
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        da = (
+            unbroadcast(grad * self.b * self.a ** (self.b - 1), self.a.shape)
+            if self.needs_grad[0]
+            else None
+        )
+        db = (
+            unbroadcast(grad * self.c * np.log(self.a), self.b.shape)
+            if self.needs_grad[1]
+            else None
+        )
+        return da, db
+
+
+class Maximum(Function):
+    """C = max(A, B) elementwise.
+
+    dA = unbroadcast(dC * [A > B] + dC/2 * [A = B]), and symmetrically for dB:
+    where the two are equal the gradient is shared equally (as in PyTorch).
+    """
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        share_a = (self.a > self.b) + 0.5 * (self.a == self.b)
+        share_a = share_a.astype(grad.dtype, copy=False)
+        da = unbroadcast(grad * share_a, self.a.shape) if self.needs_grad[0] else None
+        db = unbroadcast(grad * (1 - share_a), self.b.shape) if self.needs_grad[1] else None
+        return da, db
+
+
+class Neg(Function):
+    """C = -A;  dA = -dC."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return -a
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return -grad
+
+
+class Exp(Function):
+    """C = exp(A);  dA = dC * C."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.c = np.exp(a)
+        return self.c
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * self.c
+
+
+class Log(Function):
+    """C = log(A) (natural);  dA = dC / A."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.a = a
+        return np.log(a)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad / self.a
+
+
+class Sqrt(Function):
+    """C = sqrt(A);  dA = dC / (2 C)."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.c = np.sqrt(a)
+        return self.c
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad / (2 * self.c)
+
+
+def add(a: Operand, b: Operand) -> Tensor:
+    """A + B with broadcasting. See :class:`Add`."""
+    return Add.apply(*_operands(a, b, "add"))
+
+
+def sub(a: Operand, b: Operand) -> Tensor:
+    """A - B with broadcasting. See :class:`Sub`."""
+    return Sub.apply(*_operands(a, b, "sub"))
+
+
+def mul(a: Operand, b: Operand) -> Tensor:
+    """A * B elementwise with broadcasting. See :class:`Mul`."""
+    return Mul.apply(*_operands(a, b, "mul"))
+
+
+def div(a: Operand, b: Operand) -> Tensor:
+    """A / B elementwise with broadcasting. See :class:`Div`."""
+    return Div.apply(*_operands(a, b, "div"))
+
+
+def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 - the natural name, as in NumPy
+    """A ** B elementwise with broadcasting. See :class:`Pow`."""
+    return Pow.apply(*_operands(a, b, "pow"))
+
+
+def maximum(a: Operand, b: Operand) -> Tensor:
+    """Elementwise max(A, B) with broadcasting. See :class:`Maximum`."""
+    return Maximum.apply(*_operands(a, b, "maximum"))
+
+
+def neg(a: Tensor) -> Tensor:
+    """-A. See :class:`Neg`."""
+    return Neg.apply(a)
+
+
+def exp(a: Tensor) -> Tensor:
+    """exp(A) elementwise. See :class:`Exp`."""
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    """Natural log of A elementwise. See :class:`Log`."""
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """Square root of A elementwise. See :class:`Sqrt`."""
+    return Sqrt.apply(a)

@@ -1,0 +1,178 @@
+"""Pooling: max, average and global average, per channel, with no parameters.
+
+A pooling window of f x f slides with stride s over each channel separately,
+so n_C is unchanged and
+n_H = floor((n_H_prev + 2p - f) / s) + 1  (the same formula as convolution).
+All loops below run over the f*f kernel offsets, never over pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.ops.windows import crop_padding, offset_slice, spatial_padding
+from convmath.shapes import conv_output_size, pair
+from convmath.tensor import Function, Tensor
+
+Pair = tuple[int, int]
+_NO_DILATION = (1, 1)
+
+
+def _offsets(f: Pair) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(f[0]) for j in range(f[1])]
+
+
+class MaxPool2D(Function):
+    """Z[i, h, w, c] = max over the window (u, v) of A_pad[i, h*s_h + u, w*s_w + v, c].
+
+    Shapes: A (m, n_H_prev, n_W_prev, n_C) -> Z (m, n_H, n_W, n_C).
+    Padding uses -inf, so a padded position never wins.
+
+    Backward: dA gets dZ at the position of each window's maximum and 0
+    elsewhere; overlapping windows add up. Where several entries of a window
+    tie for the maximum, the first in row-major order takes the gradient (as
+    PyTorch does).
+    """
+
+    def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
+        sides = ((padding[0], padding[0]), (padding[1], padding[1]))
+        a_pad = spatial_padding(a, sides, value=-np.inf)
+        offsets = _offsets(f)
+        z = a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)].copy()
+        argmax = np.zeros(z.shape, dtype=np.uint8 if len(offsets) <= 256 else np.int32)
+        for k, (i, j) in enumerate(offsets[1:], start=1):
+            candidate = a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
+            better = candidate > z
+            np.copyto(z, candidate, where=better)
+            np.copyto(argmax, k, where=better)
+        self.argmax = argmax
+        self.geometry = (a.shape, a_pad.shape, f, s, sides, n_out)
+        return z
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        a_shape, pad_shape, f, s, sides, n_out = self.geometry
+        da_pad = np.zeros(pad_shape, dtype=grad.dtype)
+        for k, (i, j) in enumerate(_offsets(f)):
+            da_pad[offset_slice(i, j, s, _NO_DILATION, n_out)] += np.where(
+                self.argmax == k, grad, 0
+            )
+        return crop_padding(da_pad, sides, a_shape[1:3])
+
+
+class AvgPool2D(Function):
+    """Z[i, h, w, c] = (1/N) * sum over the window (u, v) of A_pad[i, h*s_h + u, w*s_w + v, c].
+
+    Shapes: A (m, n_H_prev, n_W_prev, n_C) -> Z (m, n_H, n_W, n_C).
+    N = f_h*f_w when padded zeros count (``count_include_pad=True``, PyTorch's
+    default), else the number of real (unpadded) positions in each window.
+
+    Backward: every position of a window receives dZ / N; overlaps add up.
+    """
+
+    def forward(
+        self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair, count_include_pad: bool
+    ) -> np.ndarray:
+        sides = ((padding[0], padding[0]), (padding[1], padding[1]))
+        a_pad = spatial_padding(a, sides)
+        offsets = _offsets(f)
+        total = a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)].copy()
+        for i, j in offsets[1:]:
+            total += a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
+        if count_include_pad or padding == (0, 0):
+            divisor = np.asarray(len(offsets), dtype=a.dtype)
+        else:
+            real = spatial_padding(np.ones((1, *a.shape[1:3], 1), dtype=a.dtype), sides)
+            divisor = sum(real[offset_slice(i, j, s, _NO_DILATION, n_out)] for i, j in offsets)
+        self.divisor = divisor
+        self.geometry = (a.shape, a_pad.shape, f, s, sides, n_out)
+        return total / divisor
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        a_shape, pad_shape, f, s, sides, n_out = self.geometry
+        share = grad / self.divisor
+        da_pad = np.zeros(pad_shape, dtype=grad.dtype)
+        for i, j in _offsets(f):
+            da_pad[offset_slice(i, j, s, _NO_DILATION, n_out)] += share
+        return crop_padding(da_pad, sides, a_shape[1:3])
+
+
+class GlobalAvgPool2D(Function):
+    """Z[i, c] = (1 / (n_H n_W)) * sum over h, w of A[i, h, w, c].
+
+    Shapes: A (m, n_H, n_W, n_C) -> Z (m, n_C), ready for a dense layer.
+    Backward: dA[i, h, w, c] = dZ[i, c] / (n_H n_W).
+    """
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        self.shape = a.shape
+        return a.mean(axis=(1, 2))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        count = self.shape[1] * self.shape[2]
+        return np.broadcast_to((grad / count)[:, None, None, :], self.shape)
+
+
+def _pool_geometry(
+    a: Tensor, f: int | Pair, stride: int | Pair | None, padding: int | Pair, name: str
+) -> tuple[Pair, Pair, Pair, Pair]:
+    if a.ndim != 4:
+        raise ShapeError(
+            f"{name} expects A of shape (m, n_H_prev, n_W_prev, n_C), got {a.shape}"
+            f" ({a.ndim} axes)"
+        )
+    f_pair = pair(f, "f")
+    s_pair = f_pair if stride is None else pair(stride, "stride")
+    p_pair = pair(padding, "padding", minimum=0)
+    if p_pair[0] > f_pair[0] // 2 or p_pair[1] > f_pair[1] // 2:
+        raise InvalidArgumentError(
+            f"{name}: padding {p_pair} must be at most half the window f={f_pair}, otherwise"
+            f" some windows would hold only padding"
+        )
+    n_out = (
+        conv_output_size(a.shape[1], f_pair[0], p_pair[0], s_pair[0], axis="n_H"),
+        conv_output_size(a.shape[2], f_pair[1], p_pair[1], s_pair[1], axis="n_W"),
+    )
+    return f_pair, s_pair, p_pair, n_out
+
+
+def max_pool2d(
+    a: Tensor, f: int | Pair, stride: int | Pair | None = None, padding: int | Pair = 0
+) -> Tensor:
+    """Max pooling with an f x f window, stride s (default f) and -inf padding p <= f/2.
+
+    See :class:`MaxPool2D`. Example: f = 2, s = 2 halves n_H and n_W.
+    """
+    f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "max_pool2d")
+    return MaxPool2D.apply(a, f=f_pair, s=s_pair, padding=p_pair, n_out=n_out)
+
+
+def avg_pool2d(
+    a: Tensor,
+    f: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    *,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Average pooling with an f x f window, stride s (default f) and zero padding p <= f/2.
+
+    Padded zeros count in the average by default (``count_include_pad=True``,
+    as in PyTorch). See :class:`AvgPool2D`.
+    """
+    f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "avg_pool2d")
+    return AvgPool2D.apply(
+        a,
+        f=f_pair,
+        s=s_pair,
+        padding=p_pair,
+        n_out=n_out,
+        count_include_pad=bool(count_include_pad),
+    )
+
+
+def global_avg_pool2d(a: Tensor) -> Tensor:
+    """Average each channel over the whole n_H x n_W map: (m, n_H, n_W, n_C) -> (m, n_C)."""
+    if a.ndim != 4:
+        raise ShapeError(f"global_avg_pool2d expects A of shape (m, n_H, n_W, n_C), got {a.shape}")
+    return GlobalAvgPool2D.apply(a)

@@ -1,0 +1,98 @@
+"""Reductions over axes: sum, mean, max.
+
+Back propagation spreads dC back over the reduced axes: the output gradient
+is re-expanded to keepdims shape (size 1 on reduced axes) and broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError
+from convmath.tensor import Function, Tensor
+
+Axis = int | Sequence[int] | None
+
+
+def _normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise InvalidArgumentError(f"axis {a} is out of range for a tensor with {ndim} axes")
+        normalized.append(a % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise InvalidArgumentError(f"repeated axis in {axis!r}")
+    return tuple(normalized)
+
+
+def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """C = sum of A over ``axes``;  dA = dC broadcast back over those axes."""
+
+    def forward(self, a: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        self.shape = a.shape
+        self.axes = axes
+        return np.asarray(a.sum(axis=axes, keepdims=keepdims))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = grad.reshape(_keepdims_shape(self.shape, self.axes))
+        return np.broadcast_to(grad, self.shape)
+
+
+class Mean(Function):
+    """C = mean of A over ``axes`` (N elements each);  dA = dC / N broadcast back."""
+
+    def forward(self, a: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        self.shape = a.shape
+        self.axes = axes
+        self.count = int(np.prod([a.shape[i] for i in axes]))
+        return np.asarray(a.mean(axis=axes, keepdims=keepdims))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        grad = grad.reshape(_keepdims_shape(self.shape, self.axes)) / self.count
+        return np.broadcast_to(grad, self.shape)
+
+
+class Max(Function):
+    """C = max of A over ``axes``.
+
+    dA = dC * [A = C] / (number of maxima): the gradient goes to the maximum;
+    when several elements tie it is shared equally between them (as
+    ``torch.amax``).
+    """
+
+    def forward(self, a: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        self.a = a
+        self.axes = axes
+        self.c = a.max(axis=axes, keepdims=True)
+        return self.c if keepdims else np.squeeze(self.c, axis=axes)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        is_max = (self.a == self.c).astype(grad.dtype)
+        is_max /= is_max.sum(axis=self.axes, keepdims=True)
+        return grad.reshape(self.c.shape) * is_max
+
+
+def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes by default). See :class:`Sum`."""
+    return Sum.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
+
+
+def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes by default). See :class:`Mean`."""
+    return Mean.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
+
+
+def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis`` (all axes by default). See :class:`Max`."""
+    if a.size == 0:
+        raise InvalidArgumentError("max of an empty tensor is undefined")
+    return Max.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)

@@ -1,0 +1,192 @@
+"""Ops that move values around without changing them.
+
+reshape, transpose, flatten, pad, indexing and concat. Their backward moves
+dC back to where each value came from: the inverse reshape or permutation,
+the un-padded slice, a scatter into zeros, or a split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.tensor import Function, Tensor, same_dtype
+
+
+class Reshape(Function):
+    """C = A viewed with a new shape (same elements, row-major order);  dA = dC reshaped back."""
+
+    def forward(self, a: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
+        self.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ShapeError(
+                f"cannot reshape a tensor of shape {a.shape} ({a.size} elements) into {shape}"
+            ) from None
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad.reshape(self.shape)
+
+
+class Transpose(Function):
+    """C = A with its axes permuted: C.shape[i] = A.shape[axes[i]];  dA = dC permuted back."""
+
+    def forward(self, a: np.ndarray, *, axes: tuple[int, ...]) -> np.ndarray:
+        self.inverse = tuple(np.argsort(axes))
+        return a.transpose(axes)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad.transpose(self.inverse)
+
+
+class Pad(Function):
+    """C = A with zeros added: ``widths[k] = (before, after)`` on axis k.
+
+    dA = dC[before_0 : n_0 - after_0, before_1 : ..., ...], the un-padded part.
+    """
+
+    def forward(self, a: np.ndarray, *, widths: tuple[tuple[int, int], ...]) -> np.ndarray:
+        self.window = tuple(
+            slice(before, before + n) for (before, _), n in zip(widths, a.shape, strict=True)
+        )
+        return np.pad(a, widths)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad[self.window]
+
+
+class GetItem(Function):
+    """C = A[index] (NumPy basic or advanced indexing).
+
+    dA = zeros of A's shape with dC added at the indexed positions (repeated
+    positions of an advanced index receive the sum of their gradients).
+    """
+
+    def forward(self, a: np.ndarray, *, index: Any) -> np.ndarray:
+        self.shape = a.shape
+        self.index = index
+        return a[index]
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        da = np.zeros(self.shape, dtype=grad.dtype)
+        if _is_basic_index(self.index):
+            da[self.index] = grad
+        else:
+            np.add.at(da, self.index, grad)
+        return da
+
+
+class Concat(Function):
+    """C = [A_1, A_2, ...] joined along ``axis`` (Inception's channel concatenation).
+
+    dA_k = the slice of dC along ``axis`` that A_k occupies.
+    """
+
+    def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
+        self.axis = axis
+        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(np.split(grad, self.bounds, axis=self.axis))
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts
+    )
+
+
+def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    """A with a new shape (one entry may be -1). See :class:`Reshape`."""
+    return Reshape.apply(a, shape=tuple(int(n) for n in shape))
+
+
+def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (reverse them by default). See :class:`Transpose`."""
+    if axes is None:
+        axes = tuple(reversed(range(a.ndim)))
+    axes = tuple(int(i) for i in axes)
+    if len(axes) != a.ndim or sorted(i % a.ndim for i in axes) != list(range(a.ndim)):
+        raise InvalidArgumentError(
+            f"axes {axes} is not a permutation of the {a.ndim} axes of shape {a.shape}"
+        )
+    return Transpose.apply(a, axes=tuple(i % a.ndim for i in axes))
+
+
+def flatten(a: Tensor) -> Tensor:
+    """(m, n_H, n_W, n_C) -> (m, n_H*n_W*n_C), keeping the batch axis.
+
+    Channels-last order: the flat index is (h*n_W + w)*n_C + c, which differs
+    from PyTorch's (c*n_H + h)*n_W + w; weights exported to NCHW frameworks
+    must be permuted accordingly.
+    """
+    if a.ndim < 1:
+        raise ShapeError("flatten needs a batch axis; got a 0-d tensor")
+    return Reshape.apply(a, shape=(a.shape[0], int(np.prod(a.shape[1:]))))
+
+
+def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
+    """Pad with zeros: ``widths`` gives (before, after) for each axis.
+
+    A flat sequence of ints is read as one (before, after) pair per axis
+    listed in order. For padding an image batch (m, n_H, n_W, n_C) by p on
+    each side use ``pad(A, [(0, 0), (p, p), (p, p), (0, 0)])``.
+    """
+    pairs = list(widths)
+    if pairs and all(isinstance(w, int | np.integer) for w in pairs):
+        if len(pairs) % 2:
+            raise InvalidArgumentError(f"pad widths {widths!r} must come in (before, after) pairs")
+        pairs = [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+    if len(pairs) != a.ndim:
+        raise ShapeError(
+            f"pad needs one (before, after) pair per axis: the tensor has shape {a.shape}"
+            f" ({a.ndim} axes) but got {len(pairs)} pair(s)"
+        )
+    checked = []
+    for pair_ in pairs:
+        before, after = (int(v) for v in pair_)
+        if before < 0 or after < 0:
+            raise InvalidArgumentError(f"pad widths must be >= 0, got {widths!r}")
+        checked.append((before, after))
+    return Pad.apply(a, widths=tuple(checked))
+
+
+def getitem(a: Tensor, index: Any) -> Tensor:
+    """A[index] with NumPy indexing semantics. See :class:`GetItem`."""
+    if isinstance(index, Tensor):
+        index = index.data.astype(np.intp)
+    elif isinstance(index, tuple):
+        index = tuple(i.data.astype(np.intp) if isinstance(i, Tensor) else i for i in index)
+    return GetItem.apply(a, index=index)
+
+
+def concat(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
+    """Join tensors along ``axis`` (channels by default). See :class:`Concat`.
+
+    All other axes must agree; e.g. Inception branches (m, n_H, n_W, n_C_k)
+    give (m, n_H, n_W, sum of n_C_k).
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise InvalidArgumentError("concat needs at least one tensor")
+    same_dtype(tensors, "concat")
+    ndim = tensors[0].ndim
+    if not -ndim <= axis < ndim:
+        raise InvalidArgumentError(f"axis {axis} is out of range for tensors with {ndim} axes")
+    axis %= ndim
+    reference = tensors[0].shape
+    for k, t in enumerate(tensors):
+        if t.ndim != ndim or any(
+            n != r for i, (n, r) in enumerate(zip(t.shape, reference, strict=True)) if i != axis
+        ):
+            raise ShapeError(
+                f"concat along axis {axis}: tensor {k} has shape {t.shape}, which does not match"
+                f" {reference} on the other axes"
+            )
+    return Concat.apply(*tensors, axis=axis)

@@ -1,0 +1,146 @@
+"""Shape arithmetic of convolution and pooling, in one place.
+
+The output size of a convolution or pooling window along one spatial axis is
+
+    n_out = floor((n_prev + p_before + p_after - d*(f - 1) - 1) / s) + 1
+
+with ``n_prev`` the input size, ``f`` the filter size, ``p`` the zero padding
+on each side, ``s`` the stride and ``d`` the dilation. With d = 1 and
+symmetric padding it is the article's  n_H = floor((n_H_prev + 2p - f) / s) + 1.
+Ops, layers, summaries and error messages all call :func:`conv_output_size`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError, ShapeError
+
+PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
+SidePadding = tuple[int, int]
+
+
+def _as_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def pair(value: int | Sequence[int], name: str, *, minimum: int = 1) -> tuple[int, int]:
+    """Return ``value`` as a (height, width) pair of ints, each >= ``minimum``.
+
+    >>> pair(2, "stride")
+    (2, 2)
+    >>> pair((1, 3), "stride")
+    (1, 3)
+    """
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 2:
+            raise InvalidArgumentError(
+                f"{name} must be an int or a pair (height, width), got {tuple(value)!r}"
+            )
+        result = (_as_int(value[0], name), _as_int(value[1], name))
+    else:
+        number = _as_int(value, name)
+        result = (number, number)
+    if min(result) < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value!r}")
+    return result
+
+
+def conv_output_size(
+    n_prev: int,
+    f: int,
+    p: int | SidePadding = 0,
+    s: int = 1,
+    d: int = 1,
+    *,
+    axis: str = "n",
+) -> int:
+    """Output size of a window of size ``f`` sliding over ``n_prev`` positions.
+
+    ``n_out = floor((n_prev + p_before + p_after - d*(f-1) - 1) / s) + 1``.
+    ``p`` is the padding on each side, or a pair (before, after).
+
+    >>> conv_output_size(6, 3)            # the article's 6x6 * 3x3 -> 4x4
+    4
+    >>> conv_output_size(28, 5, p=2)      # LeNet-5's first layer keeps 28
+    28
+    >>> conv_output_size(7, 3, p=1, s=2)
+    4
+
+    Raises :class:`ShapeError` when the (padded) input is smaller than the
+    dilated filter, i.e. when the formula gives less than 1.
+    """
+    p_before, p_after = (p, p) if isinstance(p, int) else p
+    if f < 1 or s < 1 or d < 1 or p_before < 0 or p_after < 0:
+        raise InvalidArgumentError(
+            f"need f >= 1, s >= 1, d >= 1, p >= 0; got f={f}, p={p}, s={s}, d={d}"
+        )
+    padded = n_prev + p_before + p_after
+    span = d * (f - 1) + 1
+    n_out = (padded - span) // s + 1
+    if n_out < 1:
+        p_text = f"p={p_before}" if p_before == p_after else f"p=({p_before}, {p_after})"
+        dilation = f", d={d} (the filter spans {span})" if d != 1 else ""
+        raise ShapeError(
+            f"the filter does not fit: {axis}_prev={n_prev}, f={f}, {p_text}, s={s}{dilation}"
+            f" gives {axis} = floor(({n_prev} + {p_before + p_after} - {span}) / {s}) + 1"
+            f" = {n_out} < 1; use a smaller f, more padding or a larger input"
+        )
+    return n_out
+
+
+def same_padding(n_prev: int, f: int, s: int = 1, d: int = 1) -> SidePadding:
+    """Padding (before, after) that gives ``n_out = ceil(n_prev / s)``.
+
+    At stride 1 this keeps the size: n_out = n_prev. The total padding is
+    ``(n_out - 1)*s + d*(f-1) + 1 - n_prev``; when it is odd (an even filter at
+    stride 1, for example) the extra row or column goes after (bottom/right),
+    as in PyTorch and TensorFlow.
+    """
+    n_out = math.ceil(n_prev / s)
+    total = max((n_out - 1) * s + d * (f - 1) + 1 - n_prev, 0)
+    return (total // 2, total - total // 2)
+
+
+def resolve_padding(
+    padding: PaddingSpec,
+    n_prev: tuple[int, int],
+    f: tuple[int, int],
+    s: tuple[int, int],
+    d: tuple[int, int] = (1, 1),
+) -> tuple[SidePadding, SidePadding]:
+    """Turn a padding spec into ((top, bottom), (left, right)).
+
+    Accepted specs: an int ``p`` (all four sides), a pair ``(p_h, p_w)``, a pair
+    of pairs ``((top, bottom), (left, right))``, ``"valid"`` (no padding) and
+    ``"same"`` (see :func:`same_padding`).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            return (
+                same_padding(n_prev[0], f[0], s[0], d[0]),
+                same_padding(n_prev[1], f[1], s[1], d[1]),
+            )
+        raise InvalidArgumentError(
+            f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
+        )
+    if isinstance(padding, Sequence):
+        if len(padding) != 2:
+            raise InvalidArgumentError(
+                f"padding must be an int, a pair (p_h, p_w) or ((top, bottom), (left, right)),"
+                f" got {padding!r}"
+            )
+        # An int item pads both sides of its axis; a pair item is (before, after).
+        top_bottom, left_right = (pair(item, "padding", minimum=0) for item in padding)
+        return (top_bottom, left_right)
+    p = _as_int(padding, "padding")
+    if p < 0:
+        raise InvalidArgumentError(f"padding must be >= 0, got {padding!r}")
+    return ((p, p), (p, p))

@@ -1,0 +1,80 @@
+"""Pooling against the loop reference, and its gradients."""
+
+import itertools
+
+import numpy as np
+import pytest
+from reference import pool2d_loops
+
+import convmath as cm
+import convmath.functional as F
+from convmath.gradcheck import assert_gradients_match
+
+
+def distinct(rng, shape):
+    """Tie-free values (at least 0.01 apart) so max pooling has a unique winner."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * 0.01 + rng.uniform(-1e-3, 1e-3, size)).reshape(shape)
+
+
+POOL_CASES = [
+    (f, s, p)
+    for f, s, p in itertools.product([1, 2, 3], [None, 1, 2, 3], [0, 1])
+    if p <= f // 2
+]
+
+
+@pytest.mark.parametrize(("f", "stride", "padding"), POOL_CASES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_matches_loops_and_gradients(rng, kind, f, stride, padding):
+    a = distinct(rng, (2, 7, 6, 3))
+    op = F.max_pool2d if kind == "max" else F.avg_pool2d
+    z = op(cm.Tensor(a), f, stride, padding)
+    s = f if stride is None else stride
+    expected = pool2d_loops(a, (f, f), (s, s), (padding, padding), kind)
+    np.testing.assert_allclose(z.data, expected, rtol=1e-12, atol=1e-12)
+    assert_gradients_match(lambda x: op(x, f, stride, padding), [a], rng=rng)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_padding_counts(rng, count_include_pad):
+    a = rng.standard_normal((1, 5, 5, 2))
+    z = F.avg_pool2d(cm.Tensor(a), 3, 2, 1, count_include_pad=count_include_pad)
+    expected = pool2d_loops(a, (3, 3), (2, 2), (1, 1), "avg", count_include_pad)
+    np.testing.assert_allclose(z.data, expected, rtol=1e-12)
+    assert_gradients_match(
+        lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=count_include_pad), [a], rng=rng
+    )
+
+
+def test_rectangular_window_and_non_square_input(rng):
+    a = distinct(rng, (1, 6, 9, 2))
+    z = F.max_pool2d(cm.Tensor(a), (2, 3), (2, 3))
+    np.testing.assert_allclose(z.data, pool2d_loops(a, (2, 3), (2, 3), (0, 0), "max"))
+    assert_gradients_match(lambda x: F.max_pool2d(x, (2, 3)), [a], rng=rng)
+
+
+def test_max_pool_gives_a_tie_to_the_first_maximum():
+    a = cm.Tensor(np.ones((1, 2, 2, 1)), requires_grad=True)
+    F.max_pool2d(a, 2).backward(np.full((1, 1, 1, 1), 5.0))
+    np.testing.assert_array_equal(a.grad[0, :, :, 0], [[5.0, 0.0], [0.0, 0.0]])
+
+
+def test_global_avg_pool(rng):
+    a = rng.standard_normal((3, 4, 5, 6))
+    z = F.global_avg_pool2d(cm.Tensor(a))
+    assert z.shape == (3, 6)
+    np.testing.assert_allclose(z.data, a.mean(axis=(1, 2)))
+    assert_gradients_match(F.global_avg_pool2d, [a], rng=rng)
+
+
+def test_pooling_errors():
+    a = cm.Tensor(np.ones((1, 4, 4, 1)))
+    with pytest.raises(cm.InvalidArgumentError, match="at most half the window"):
+        F.max_pool2d(a, 2, padding=2)
+    with pytest.raises(cm.ShapeError, match=r"n_H_prev=4, f=5, p=0, s=5"):
+        F.avg_pool2d(a, 5)
+    with pytest.raises(cm.ShapeError, match="3 axes"):
+        F.max_pool2d(cm.Tensor(np.ones((4, 4, 1))), 2)
+    with pytest.raises(cm.ShapeError, match=r"\(m, n_H, n_W, n_C\)"):
+        F.global_avg_pool2d(cm.Tensor(np.ones((4, 4))))
