@@ -34,3 +34,7 @@ class NonFiniteError(ConvMathError, FloatingPointError):
 
 class DataFormatError(ConvMathError, ValueError):
     """A data file is truncated, malformed or inconsistent."""
+
+
+class MissingDependencyError(ConvMathError, ImportError):
+    """An optional extra (Pillow, matplotlib, torch...) is needed but not installed."""

@@ -127,5 +127,7 @@ def assert_gradients_match(
     """Run :func:`gradcheck` and raise ``AssertionError`` with the table if any input fails."""
     report = gradcheck(fn, inputs, **options)  # type: ignore[arg-type]
     if not report.passed:
-        raise AssertionError("back propagation disagrees with finite differences:\n" + report.table())
+        raise AssertionError(
+            "back propagation disagrees with finite differences:\n" + report.table()
+        )
     return report

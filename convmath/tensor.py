@@ -119,7 +119,7 @@ class Tensor:
     array([2., 4., 6.], dtype=float32)
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_op", "_retains_grad")
+    __slots__ = ("_op", "_retains_grad", "data", "grad", "name", "requires_grad")
     __array_priority__ = 100  # make ndarray <op> Tensor call Tensor's reflected operator
 
     def __init__(
@@ -324,7 +324,7 @@ class Function:
     def forward(self, *arrays: np.ndarray, **options: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad: np.ndarray) -> np.ndarray | None | tuple[np.ndarray | None, ...]:
+    def backward(self, grad: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...] | None:
         raise NotImplementedError
 
     @classmethod

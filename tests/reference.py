@@ -15,7 +15,10 @@ def pad_sides(a: np.ndarray, sides: tuple[tuple[int, int], tuple[int, int]], val
 
 
 def conv2d_loops(a_prev, w, b, stride, sides, dilation, groups):
-    """Z[i, h, w, c] = b[c] + sum_{u,v,c'} A_pad[i, h*s + u*d, w*s + v*d, group(c) + c'] W[u,v,c',c]."""
+    """Z[i, h, w, c] = b[c] + sum_{u,v,c'} A_pad[i, h*s + u*d, w*s + v*d, k + c'] W[u,v,c',c].
+
+    k is the first input channel of the group of filter c.
+    """
     m, _, _, n_c_prev = a_prev.shape
     f_h, f_w, n_c_group, n_c = w.shape
     a_pad = pad_sides(a_prev, sides)

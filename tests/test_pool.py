@@ -18,9 +18,7 @@ def distinct(rng, shape):
 
 
 POOL_CASES = [
-    (f, s, p)
-    for f, s, p in itertools.product([1, 2, 3], [None, 1, 2, 3], [0, 1])
-    if p <= f // 2
+    (f, s, p) for f, s, p in itertools.product([1, 2, 3], [None, 1, 2, 3], [0, 1]) if p <= f // 2
 ]
 
 

@@ -17,7 +17,9 @@ def distinct(rng, shape):
 @pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)])
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize(
-    ("op", "reference"), [(F.sum, np.sum), (F.mean, np.mean), (F.max, np.max)], ids=["sum", "mean", "max"]
+    ("op", "reference"),
+    [(F.sum, np.sum), (F.mean, np.mean), (F.max, np.max)],
+    ids=["sum", "mean", "max"],
 )
 def test_reductions(rng, op, reference, axis, keepdims):
     a = distinct(rng, (2, 3, 4))

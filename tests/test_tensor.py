@@ -169,7 +169,11 @@ def test_retain_grad_keeps_an_intermediate_gradient():
 
 def test_strict_mode_names_the_op_that_made_a_nan():
     x = cm.Tensor([-1.0, 4.0], requires_grad=True)
-    with cm.strict_mode(), pytest.raises(cm.NonFiniteError, match="Log"), np.errstate(invalid="ignore"):
+    with (
+        cm.strict_mode(),
+        pytest.raises(cm.NonFiniteError, match="Log"),
+        np.errstate(invalid="ignore"),
+    ):
         F.log(x)
     with np.errstate(invalid="ignore"):
         assert np.isnan(F.log(x).data[0])  # outside strict mode NaN passes through

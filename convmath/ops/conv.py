@@ -58,7 +58,7 @@ class Conv2D(Function):
         groups: int,
         n_out: Pair,
     ) -> np.ndarray:
-        m, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
+        m = a_prev.shape[0]
         f_h, f_w, n_C_group, n_C = w.shape
         g = groups
         a_pad = spatial_padding(a_prev, padding)
@@ -152,10 +152,12 @@ def conv2d(
             f" A[..., None]"
         )
     if w.ndim != 4:
-        raise ShapeError(f"conv2d expects W of shape (f_h, f_w, n_C_prev/groups, n_C), got {w.shape}")
+        raise ShapeError(
+            f"conv2d expects W of shape (f_h, f_w, n_C_prev/groups, n_C), got {w.shape}"
+        )
     if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
         raise InvalidArgumentError(f"conv2d: groups must be a positive int, got {groups!r}")
-    m, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
+    _, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
     f_h, f_w, n_C_group, n_C = w.shape
     if n_C_prev % groups or n_C % groups:
         raise ShapeError(
@@ -169,7 +171,9 @@ def conv2d(
             f" n_C_prev = {n_C_prev}"
         )
     if b is not None and b.shape != (n_C,):
-        raise ShapeError(f"conv2d expects b of shape ({n_C},) for W of shape {w.shape}, got {b.shape}")
+        raise ShapeError(
+            f"conv2d expects b of shape ({n_C},) for W of shape {w.shape}, got {b.shape}"
+        )
     s = pair(stride, "stride")
     d = pair(dilation, "dilation")
     p = resolve_padding(padding, (n_H_prev, n_W_prev), (f_h, f_w), s, d)
@@ -177,6 +181,4 @@ def conv2d(
         conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H"),
         conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W"),
     )
-    return Conv2D.apply(
-        *inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out
-    )
+    return Conv2D.apply(*inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out)

@@ -195,7 +195,7 @@ def div(a: Operand, b: Operand) -> Tensor:
     return Div.apply(*_operands(a, b, "div"))
 
 
-def pow(a: Operand, b: Operand) -> Tensor:  # noqa: A001 - the natural name, as in NumPy
+def pow(a: Operand, b: Operand) -> Tensor:
     """A ** B elementwise with broadcasting. See :class:`Pow`."""
     return Pow.apply(*_operands(a, b, "pow"))
 

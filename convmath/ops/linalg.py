@@ -22,8 +22,16 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        da = unbroadcast(grad @ self.b.swapaxes(-1, -2), self.a.shape) if self.needs_grad[0] else None
-        db = unbroadcast(self.a.swapaxes(-1, -2) @ grad, self.b.shape) if self.needs_grad[1] else None
+        da = (
+            unbroadcast(grad @ self.b.swapaxes(-1, -2), self.a.shape)
+            if self.needs_grad[0]
+            else None
+        )
+        db = (
+            unbroadcast(self.a.swapaxes(-1, -2) @ grad, self.b.shape)
+            if self.needs_grad[1]
+            else None
+        )
         return da, db
 
 

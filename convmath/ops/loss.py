@@ -37,15 +37,15 @@ class SoftmaxCrossEntropy(Function):
         return (np.exp(self.log_probs) - self.target) * (grad / m)
 
 
-def softmax_cross_entropy(
-    logits: Tensor, labels: Any, *, label_smoothing: float = 0.0
-) -> Tensor:
+def softmax_cross_entropy(logits: Tensor, labels: Any, *, label_smoothing: float = 0.0) -> Tensor:
     """Mean softmax cross-entropy of ``logits`` (m, K) against integer ``labels`` (m,).
 
     See :class:`SoftmaxCrossEntropy`.
     """
     if logits.ndim != 2:
-        raise ShapeError(f"softmax_cross_entropy expects logits of shape (m, K), got {logits.shape}")
+        raise ShapeError(
+            f"softmax_cross_entropy expects logits of shape (m, K), got {logits.shape}"
+        )
     m, k = logits.shape
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":

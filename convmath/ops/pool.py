@@ -71,7 +71,14 @@ class AvgPool2D(Function):
     """
 
     def forward(
-        self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair, count_include_pad: bool
+        self,
+        a: np.ndarray,
+        *,
+        f: Pair,
+        s: Pair,
+        padding: Pair,
+        n_out: Pair,
+        count_include_pad: bool,
     ) -> np.ndarray:
         sides = ((padding[0], padding[0]), (padding[1], padding[1]))
         a_pad = spatial_padding(a, sides)
@@ -118,8 +125,7 @@ def _pool_geometry(
 ) -> tuple[Pair, Pair, Pair, Pair]:
     if a.ndim != 4:
         raise ShapeError(
-            f"{name} expects A of shape (m, n_H_prev, n_W_prev, n_C), got {a.shape}"
-            f" ({a.ndim} axes)"
+            f"{name} expects A of shape (m, n_H_prev, n_W_prev, n_C), got {a.shape} ({a.ndim} axes)"
         )
     f_pair = pair(f, "f")
     s_pair = f_pair if stride is None else pair(stride, "stride")

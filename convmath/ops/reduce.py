@@ -81,7 +81,7 @@ class Max(Function):
         return grad.reshape(self.c.shape) * is_max
 
 
-def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes by default). See :class:`Sum`."""
     return Sum.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
 
@@ -91,7 +91,7 @@ def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return Mean.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
 
 
-def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis`` (all axes by default). See :class:`Max`."""
     if a.size == 0:
         raise InvalidArgumentError("max of an empty tensor is undefined")

@@ -97,9 +97,7 @@ class Concat(Function):
 
 def _is_basic_index(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts
-    )
+    return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
 
 
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:

@@ -59,9 +59,7 @@ def offset_slice(i: int, j: int, s: Pair, d: Pair, n_out: Pair) -> tuple[slice, 
     )
 
 
-def add_windows(
-    target: np.ndarray, cols: np.ndarray, s: Pair, d: Pair, n_out: Pair
-) -> None:
+def add_windows(target: np.ndarray, cols: np.ndarray, s: Pair, d: Pair, n_out: Pair) -> None:
     """col2im: add each window's values back where they were read from.
 
     ``cols`` has shape (m, n_H, n_W, f_h, f_w, *rest) and ``target``

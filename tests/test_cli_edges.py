@@ -1,0 +1,108 @@
+"""The ``convmath edges`` command and the edge-detection helpers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath.cli import main
+from convmath.data import load_digits
+from convmath.edges import detect_edges, save_edge_panels
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def test_edges_on_an_embedded_digit_prints_the_maps(capsys):
+    assert main(["edges", "--index", "3"]) == 0
+    out = capsys.readouterr().out
+    image = load_digits()[0][3]
+    maps = detect_edges(image)
+    assert "label 3" in out
+    assert "n_H = floor((8 + 2*0 - 3) / 1) + 1 = 6" in out
+    assert "image * VEF" in out
+    first_row = " ".join(f"{v:.0f}".rjust(3) for v in maps.vertical[0])
+    assert first_row in out
+
+
+def test_edge_maps_equal_a_direct_convolution():
+    image = load_digits()[0][0].astype(np.float64)
+    maps = detect_edges(image, padding=1)
+    assert maps.vertical.shape == (8, 8)
+    padded = np.pad(image, 1)
+    expected = padded[1:4, 0:3].sum(axis=0) @ np.array([1.0, 0.0, -1.0])
+    assert maps.vertical[1, 0] == expected
+    np.testing.assert_allclose(maps.magnitude, np.hypot(maps.vertical, maps.horizontal))
+
+
+def test_save_writes_a_png_of_four_panels(tmp_path, capsys):
+    out_file = tmp_path / "edges.png"
+    assert main(["edges", "--index", "0", "--save", str(out_file)]) == 0
+    with Image.open(out_file) as picture:
+        assert picture.format == "PNG"
+        assert picture.size == (760, 160)  # 8 px * 20 + three 6 px maps * 20 + gaps
+        assert picture.mode == "L"
+    assert f"saved {out_file}" in capsys.readouterr().out
+
+
+def test_user_image_is_read_in_grayscale(tmp_path, capsys):
+    picture = np.zeros((40, 30, 3), dtype=np.uint8)
+    picture[:, :15] = 200  # a vertical edge down the middle
+    path = tmp_path / "half.png"
+    Image.fromarray(picture).save(path)
+    assert main(["edges", "--image", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "40 x 30" in out
+    assert "vertical edges: range 0 to 600, strongest at row 0, column 13" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["edges", "--index", "5000"], "--index must be in 0..1796"),
+        (["edges", "--image", "missing.png"], "No such file"),
+        (["edges", "--save", "out.jpg"], "--save writes a PNG"),
+        (["edges", "--padding", "-1"], "padding must be >= 0"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_not_an_image_file(tmp_path, capsys):
+    path = tmp_path / "fake.png"
+    path.write_bytes(b"this is not a PNG")
+    assert main(["edges", "--image", str(path)]) == 1
+    assert "not an image file" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "convmath.cli", "edges", "--index", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "label 1" in result.stdout
+
+
+def test_detect_edges_input_checks():
+    with pytest.raises(cm.ShapeError, match="grayscale image"):
+        detect_edges(np.zeros((4, 4, 3)))
+    with pytest.raises(cm.InvalidArgumentError, match="NaN"):
+        detect_edges(np.full((4, 4), np.nan))
+    with pytest.raises(cm.ShapeError, match="n_H_prev=2, f=3"):
+        detect_edges(np.zeros((2, 5)))
+
+
+def test_panels_need_pillow_only_when_saving(tmp_path):
+    maps = detect_edges(np.eye(5))
+    width, height = save_edge_panels(maps, tmp_path / "eye.png", min_height=50)
+    assert (width, height) == (5 * 10 + 3 * 10 * 3 + 3 * 40, 50)

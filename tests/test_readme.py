@@ -1,0 +1,35 @@
+"""The README stays true: its Python example runs and its console excerpt is real output."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from convmath.cli import main
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_python_example_runs_and_gives_gradients():
+    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["A1"].shape == (64, 14, 14, 6)
+    assert namespace["W1"].grad.shape == (5, 5, 1, 6)
+    assert np.isfinite(namespace["J"].item())
+
+
+def test_console_excerpt_matches_the_command(capsys):
+    (block,) = re.findall(r"```console\n\$ convmath (.*?)\n(.*?)```", README, re.S)
+    argv, shown = block[0].split(), block[1]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for line in shown.splitlines():
+        if line != "...":
+            assert line in out.splitlines(), line
+
+
+def test_readme_gives_the_ci_test_command():
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "\npython -m pytest\n" in ci
+    assert "\npython -m pytest\n" in README
