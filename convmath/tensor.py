@@ -22,7 +22,8 @@ it correct on the graphs CNNs build:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -368,3 +369,19 @@ def same_dtype(tensors: Sequence[Tensor], op: str) -> np.dtype:
                 f" with .astype(...) so that no silent float64 upcast slows training"
             )
     return dtype
+
+
+def equations_from(op: type[Function]) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Append an op's docstring (its shapes and equations) to the function that calls it.
+
+    ``help(F.conv2d)`` then shows the arguments and the forward and backward
+    mathematics together, while the equations are written once, on the op.
+    """
+
+    def decorate(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        own = inspect.cleandoc(function.__doc__ or "")
+        equations = inspect.cleandoc(op.__doc__ or "")
+        function.__doc__ = f"{own}\n\nThe op, {op.__name__}:\n\n{equations}"
+        return function
+
+    return decorate

@@ -213,3 +213,14 @@ def test_operators_and_methods():
     assert a.ndim == 2
     assert a.size == 6
     assert "Tensor(" in repr(a)
+
+
+def test_every_public_op_documents_its_shapes_and_equations():
+    import re
+
+    for name in F.__all__:
+        if name == "conv_output_size":
+            continue
+        doc = getattr(F, name).__doc__ or ""
+        assert "=" in doc, name
+        assert re.search(r"\bd[A-Z]", doc), f"{name} has no backward equation"

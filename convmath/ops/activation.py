@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
-from convmath.tensor import Function, Tensor
+from convmath.tensor import Function, Tensor, equations_from
 
 
 class ReLU(Function):
@@ -97,25 +97,29 @@ class LogSoftmax(Function):
         return grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True)
 
 
+@equations_from(ReLU)
 def relu(z: Tensor) -> Tensor:
-    """Rectified linear unit max(0, Z). See :class:`ReLU`."""
+    """Rectified linear unit max(0, Z)."""
     return ReLU.apply(z)
 
 
+@equations_from(LeakyReLU)
 def leaky_relu(z: Tensor, alpha: float = 0.01) -> Tensor:
-    """Leaky ReLU with slope ``alpha`` for Z < 0. See :class:`LeakyReLU`."""
+    """Leaky ReLU with slope ``alpha`` for Z < 0."""
     if not alpha >= 0:
         raise InvalidArgumentError(f"leaky_relu needs alpha >= 0, got {alpha!r}")
     return LeakyReLU.apply(z, alpha=float(alpha))
 
 
+@equations_from(Sigmoid)
 def sigmoid(z: Tensor) -> Tensor:
-    """Logistic sigmoid. See :class:`Sigmoid`."""
+    """Logistic sigmoid."""
     return Sigmoid.apply(z)
 
 
+@equations_from(Tanh)
 def tanh(z: Tensor) -> Tensor:
-    """Hyperbolic tangent. See :class:`Tanh`."""
+    """Hyperbolic tangent."""
     return Tanh.apply(z)
 
 
@@ -125,11 +129,13 @@ def _check_axis(z: Tensor, axis: int, name: str) -> int:
     return axis % z.ndim
 
 
+@equations_from(Softmax)
 def softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """Softmax along ``axis`` (classes last by default). See :class:`Softmax`."""
+    """Softmax along ``axis`` (classes last by default)."""
     return Softmax.apply(z, axis=_check_axis(z, axis, "softmax"))
 
 
+@equations_from(LogSoftmax)
 def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """Log of softmax along ``axis``, computed stably. See :class:`LogSoftmax`."""
+    """Log of softmax along ``axis``, computed stably."""
     return LogSoftmax.apply(z, axis=_check_axis(z, axis, "log_softmax"))

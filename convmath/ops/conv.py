@@ -7,7 +7,7 @@ import numpy as np
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.windows import add_windows, crop_padding, spatial_padding, window_view
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
-from convmath.tensor import Function, Tensor, same_dtype
+from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 Pair = tuple[int, int]
 
@@ -106,6 +106,7 @@ class Conv2D(Function):
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
+@equations_from(Conv2D)
 def conv2d(
     a_prev: Tensor,
     w: Tensor,
@@ -116,7 +117,7 @@ def conv2d(
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
 ) -> Tensor:
-    """Convolve a batch of volumes with a bank of filters. See :class:`Conv2D`.
+    """Convolve a batch of volumes with a bank of filters.
 
     Parameters
     ----------

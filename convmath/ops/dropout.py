@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
-from convmath.tensor import Function, Tensor
+from convmath.tensor import Function, Tensor, equations_from
 
 
 class Dropout(Function):
@@ -24,6 +24,7 @@ class Dropout(Function):
         return grad * self.scaled_mask
 
 
+@equations_from(Dropout)
 def dropout(a: Tensor, rate: float, rng: np.random.Generator, training: bool = True) -> Tensor:
     """Zero each entry with probability ``rate`` while training; identity otherwise.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convmath.tensor import Function, Tensor, as_tensor, same_dtype
+from convmath.tensor import Function, Tensor, as_tensor, equations_from, same_dtype
 
 Operand = Tensor | float | int
 
@@ -175,51 +175,61 @@ class Sqrt(Function):
         return grad / (2 * self.c)
 
 
+@equations_from(Add)
 def add(a: Operand, b: Operand) -> Tensor:
-    """A + B with broadcasting. See :class:`Add`."""
+    """A + B with broadcasting."""
     return Add.apply(*_operands(a, b, "add"))
 
 
+@equations_from(Sub)
 def sub(a: Operand, b: Operand) -> Tensor:
-    """A - B with broadcasting. See :class:`Sub`."""
+    """A - B with broadcasting."""
     return Sub.apply(*_operands(a, b, "sub"))
 
 
+@equations_from(Mul)
 def mul(a: Operand, b: Operand) -> Tensor:
-    """A * B elementwise with broadcasting. See :class:`Mul`."""
+    """A * B elementwise with broadcasting."""
     return Mul.apply(*_operands(a, b, "mul"))
 
 
+@equations_from(Div)
 def div(a: Operand, b: Operand) -> Tensor:
-    """A / B elementwise with broadcasting. See :class:`Div`."""
+    """A / B elementwise with broadcasting."""
     return Div.apply(*_operands(a, b, "div"))
 
 
+@equations_from(Pow)
 def pow(a: Operand, b: Operand) -> Tensor:
-    """A ** B elementwise with broadcasting. See :class:`Pow`."""
+    """A ** B elementwise with broadcasting."""
     return Pow.apply(*_operands(a, b, "pow"))
 
 
+@equations_from(Maximum)
 def maximum(a: Operand, b: Operand) -> Tensor:
-    """Elementwise max(A, B) with broadcasting. See :class:`Maximum`."""
+    """Elementwise max(A, B) with broadcasting."""
     return Maximum.apply(*_operands(a, b, "maximum"))
 
 
+@equations_from(Neg)
 def neg(a: Tensor) -> Tensor:
-    """-A. See :class:`Neg`."""
+    """-A."""
     return Neg.apply(a)
 
 
+@equations_from(Exp)
 def exp(a: Tensor) -> Tensor:
-    """exp(A) elementwise. See :class:`Exp`."""
+    """exp(A) elementwise."""
     return Exp.apply(a)
 
 
+@equations_from(Log)
 def log(a: Tensor) -> Tensor:
-    """Natural log of A elementwise. See :class:`Log`."""
+    """Natural log of A elementwise."""
     return Log.apply(a)
 
 
+@equations_from(Sqrt)
 def sqrt(a: Tensor) -> Tensor:
-    """Square root of A elementwise. See :class:`Sqrt`."""
+    """Square root of A elementwise."""
     return Sqrt.apply(a)

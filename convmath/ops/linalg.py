@@ -6,7 +6,7 @@ import numpy as np
 
 from convmath.errors import ShapeError
 from convmath.ops.elementwise import unbroadcast
-from convmath.tensor import Function, Tensor, same_dtype
+from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
 class MatMul(Function):
@@ -58,8 +58,9 @@ class Dense(Function):
         return da, dw, db
 
 
+@equations_from(MatMul)
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """A @ B (both at least 2-D). See :class:`MatMul`."""
+    """A @ B (both at least 2-D)."""
     same_dtype([a, b], "matmul")
     if a.ndim < 2 or b.ndim < 2:
         raise ShapeError(
@@ -74,8 +75,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+@equations_from(Dense)
 def dense(a: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """Z = A W + b for A (m, n_in), W (n_in, n_out), b (n_out,). See :class:`Dense`."""
+    """Z = A W + b for A (m, n_in), W (n_in, n_out), b (n_out,)."""
     inputs = [a, w] if b is None else [a, w, b]
     same_dtype(inputs, "dense")
     if a.ndim != 2:

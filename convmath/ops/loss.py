@@ -8,7 +8,7 @@ import numpy as np
 
 from convmath.errors import DTypeError, InvalidArgumentError, ShapeError
 from convmath.ops.activation import _log_sum_exp
-from convmath.tensor import Function, Tensor
+from convmath.tensor import Function, Tensor, equations_from
 
 
 class SoftmaxCrossEntropy(Function):
@@ -37,10 +37,12 @@ class SoftmaxCrossEntropy(Function):
         return (np.exp(self.log_probs) - self.target) * (grad / m)
 
 
+@equations_from(SoftmaxCrossEntropy)
 def softmax_cross_entropy(logits: Tensor, labels: Any, *, label_smoothing: float = 0.0) -> Tensor:
     """Mean softmax cross-entropy of ``logits`` (m, K) against integer ``labels`` (m,).
 
-    See :class:`SoftmaxCrossEntropy`.
+    ``label_smoothing`` eps in [0, 1] mixes the one-hot target with the
+    uniform distribution. Labels must be integers in 0..K-1.
     """
     if logits.ndim != 2:
         raise ShapeError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.tensor import Function, Tensor, same_dtype
+from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
 class BatchNorm(Function):
@@ -62,6 +62,7 @@ class BatchNorm(Function):
         return tuple(grads)
 
 
+@equations_from(BatchNorm)
 def batch_norm(
     a: Tensor,
     gamma: Tensor | None = None,
@@ -73,7 +74,7 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Batch normalisation of the channels (last axis) of ``a``. See :class:`BatchNorm`.
+    """Batch normalisation of the channels (last axis) of ``a``.
 
     training=True: normalise with the batch's mean and (biased) variance; if
     running statistics are given they are updated in place,

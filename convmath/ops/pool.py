@@ -13,7 +13,7 @@ import numpy as np
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.windows import crop_padding, offset_slice, spatial_padding
 from convmath.shapes import conv_output_size, pair
-from convmath.tensor import Function, Tensor
+from convmath.tensor import Function, Tensor, equations_from
 
 Pair = tuple[int, int]
 _NO_DILATION = (1, 1)
@@ -142,17 +142,19 @@ def _pool_geometry(
     return f_pair, s_pair, p_pair, n_out
 
 
+@equations_from(MaxPool2D)
 def max_pool2d(
     a: Tensor, f: int | Pair, stride: int | Pair | None = None, padding: int | Pair = 0
 ) -> Tensor:
     """Max pooling with an f x f window, stride s (default f) and -inf padding p <= f/2.
 
-    See :class:`MaxPool2D`. Example: f = 2, s = 2 halves n_H and n_W.
+    Example: f = 2, s = 2 halves n_H and n_W.
     """
     f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "max_pool2d")
     return MaxPool2D.apply(a, f=f_pair, s=s_pair, padding=p_pair, n_out=n_out)
 
 
+@equations_from(AvgPool2D)
 def avg_pool2d(
     a: Tensor,
     f: int | Pair,
@@ -164,7 +166,7 @@ def avg_pool2d(
     """Average pooling with an f x f window, stride s (default f) and zero padding p <= f/2.
 
     Padded zeros count in the average by default (``count_include_pad=True``,
-    as in PyTorch). See :class:`AvgPool2D`.
+    as in PyTorch).
     """
     f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "avg_pool2d")
     return AvgPool2D.apply(
@@ -177,6 +179,7 @@ def avg_pool2d(
     )
 
 
+@equations_from(GlobalAvgPool2D)
 def global_avg_pool2d(a: Tensor) -> Tensor:
     """Average each channel over the whole n_H x n_W map: (m, n_H, n_W, n_C) -> (m, n_C)."""
     if a.ndim != 4:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
-from convmath.tensor import Function, Tensor
+from convmath.tensor import Function, Tensor, equations_from
 
 Axis = int | Sequence[int] | None
 
@@ -81,18 +81,21 @@ class Max(Function):
         return grad.reshape(self.c.shape) * is_max
 
 
+@equations_from(Sum)
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes by default). See :class:`Sum`."""
+    """Sum over ``axis`` (all axes by default)."""
     return Sum.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
 
 
+@equations_from(Mean)
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (all axes by default). See :class:`Mean`."""
+    """Mean over ``axis`` (all axes by default)."""
     return Mean.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
 
 
+@equations_from(Max)
 def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis`` (all axes by default). See :class:`Max`."""
+    """Maximum over ``axis`` (all axes by default)."""
     if a.size == 0:
         raise InvalidArgumentError("max of an empty tensor is undefined")
     return Max.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)

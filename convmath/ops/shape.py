@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.tensor import Function, Tensor, same_dtype
+from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
 class Reshape(Function):
@@ -100,13 +100,15 @@ def _is_basic_index(index: Any) -> bool:
     return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
 
 
+@equations_from(Reshape)
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
-    """A with a new shape (one entry may be -1). See :class:`Reshape`."""
+    """A with a new shape (one entry may be -1)."""
     return Reshape.apply(a, shape=tuple(int(n) for n in shape))
 
 
+@equations_from(Transpose)
 def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them by default). See :class:`Transpose`."""
+    """Permute the axes (reverse them by default)."""
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
     axes = tuple(int(i) for i in axes)
@@ -123,12 +125,15 @@ def flatten(a: Tensor) -> Tensor:
     Channels-last order: the flat index is (h*n_W + w)*n_C + c, which differs
     from PyTorch's (c*n_H + h)*n_W + w; weights exported to NCHW frameworks
     must be permuted accordingly.
+
+    Backward: dA = dC reshaped back to (m, n_H, n_W, n_C).
     """
     if a.ndim < 1:
         raise ShapeError("flatten needs a batch axis; got a 0-d tensor")
     return Reshape.apply(a, shape=(a.shape[0], int(np.prod(a.shape[1:]))))
 
 
+@equations_from(Pad)
 def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
     """Pad with zeros: ``widths`` gives (before, after) for each axis.
 
@@ -155,8 +160,9 @@ def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
     return Pad.apply(a, widths=tuple(checked))
 
 
+@equations_from(GetItem)
 def getitem(a: Tensor, index: Any) -> Tensor:
-    """A[index] with NumPy indexing semantics. See :class:`GetItem`."""
+    """A[index] with NumPy indexing semantics."""
     if isinstance(index, Tensor):
         index = index.data.astype(np.intp)
     elif isinstance(index, tuple):
@@ -164,8 +170,9 @@ def getitem(a: Tensor, index: Any) -> Tensor:
     return GetItem.apply(a, index=index)
 
 
+@equations_from(Concat)
 def concat(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
-    """Join tensors along ``axis`` (channels by default). See :class:`Concat`.
+    """Join tensors along ``axis`` (channels by default).
 
     All other axes must agree; e.g. Inception branches (m, n_H, n_W, n_C_k)
     give (m, n_H, n_W, sum of n_C_k).
