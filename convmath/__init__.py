@@ -8,7 +8,7 @@ carries gradients through them by reverse-mode back propagation.
 from convmath import functional, ops
 from convmath.errors import (
     ConvMathError,
-    DataFormatError,
+    DataError,
     DTypeError,
     GradientError,
     InvalidArgumentError,
@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvMathError",
     "DTypeError",
-    "DataFormatError",
+    "DataError",
     "Function",
     "GradientError",
     "InvalidArgumentError",

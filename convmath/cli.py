@@ -1,7 +1,7 @@
 """The ``convmath`` command.
 
 Errors of the library (bad input, bad files) are printed as one line on
-standard error, without a traceback, and the command exits with status 1.
+standard error, without a traceback, and the command exits with status 2 (as for a bad option).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (ConvMathError, OSError) as error:
         print(f"convmath {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -32,8 +32,11 @@ class NonFiniteError(ConvMathError, FloatingPointError):
     """A NaN or an infinity appeared where strict mode forbids it."""
 
 
-class DataFormatError(ConvMathError, ValueError):
-    """A data file is truncated, malformed or inconsistent."""
+class DataError(ConvMathError, ValueError):
+    """Data cannot be read: a file is missing, truncated, malformed or inconsistent.
+
+    Every reader of ``convmath.data`` raises this one type, naming the file.
+    """
 
 
 class MissingDependencyError(ConvMathError, ImportError):

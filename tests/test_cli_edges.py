@@ -68,7 +68,7 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
 )
 def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
@@ -78,7 +78,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, ar
 def test_not_an_image_file(tmp_path, capsys):
     path = tmp_path / "fake.png"
     path.write_bytes(b"this is not a PNG")
-    assert main(["edges", "--image", str(path)]) == 1
+    assert main(["edges", "--image", str(path)]) == 2
     assert "not an image file" in capsys.readouterr().err
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from convmath.data.idx import read_idx
-from convmath.errors import DataFormatError
+from convmath.errors import DataError
 
 FILES = Path(__file__).parent / "files"
 DIGITS_IMAGES = FILES / "digits-images-idx3-ubyte.gz"
@@ -24,7 +24,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(DIGITS_IMAGES)
     labels = read_idx(DIGITS_LABELS).astype(np.int64)
     if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise DataFormatError(
+        raise DataError(
             f"{DIGITS_IMAGES.name}/{DIGITS_LABELS.name}: expected images (m, 8, 8) and labels (m,),"
             f" got {images.shape} and {labels.shape}"
         )

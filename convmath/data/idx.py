@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from convmath.errors import DataFormatError
+from convmath.errors import DataError
 
 IDX_DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -41,7 +41,7 @@ DEFAULT_MAX_BYTES = 2**31  # far above MNIST's 47 MB; refuses absurd headers
 def read_idx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Read an IDX file (gzip detected by content, not by name) into a native-endian array.
 
-    Raises :class:`DataFormatError` naming the file for a bad magic number,
+    Raises :class:`DataError` naming the file for a bad magic number,
     an unknown type code, a size over ``max_bytes``, a truncated file,
     trailing bytes or a corrupt gzip stream.
     """
@@ -57,13 +57,13 @@ def read_idx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
     except (OSError, EOFError, zlib.error) as error:
         if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
-        raise DataFormatError(f"{path}: corrupt or truncated compressed data ({error})") from None
+        raise DataError(f"{path}: corrupt or truncated compressed data ({error})") from None
 
 
 def _read_exactly(stream: BinaryIO, count: int, path: Path, what: str) -> bytes:
     data = stream.read(count)
     if len(data) != count:
-        raise DataFormatError(
+        raise DataError(
             f"{path}: truncated IDX file: expected {count} bytes of {what}, found {len(data)}"
         )
     return data
@@ -72,18 +72,16 @@ def _read_exactly(stream: BinaryIO, count: int, path: Path, what: str) -> bytes:
 def _read_stream(stream: BinaryIO, path: Path, max_bytes: int, file_size: int | None) -> np.ndarray:
     magic = _read_exactly(stream, 4, path, "magic number")
     if magic[0] != 0 or magic[1] != 0:
-        raise DataFormatError(
+        raise DataError(
             f"{path}: not an IDX file: the magic number starts with {magic[:2].hex()},"
             f" expected 0000 (IDX) or 1f8b (gzip)"
         )
     code, ndim = magic[2], magic[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise DataFormatError(
-            f"{path}: unknown IDX element type 0x{code:02X}; expected one of {known}"
-        )
+        raise DataError(f"{path}: unknown IDX element type 0x{code:02X}; expected one of {known}")
     if not 1 <= ndim <= MAX_DIMENSIONS:
-        raise DataFormatError(
+        raise DataError(
             f"{path}: IDX header gives {ndim} dimensions, expected 1 to {MAX_DIMENSIONS}"
         )
     shape = tuple(
@@ -92,19 +90,17 @@ def _read_stream(stream: BinaryIO, path: Path, max_bytes: int, file_size: int | 
     dtype = IDX_DTYPES[code]
     n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if n_bytes > max_bytes:
-        raise DataFormatError(
+        raise DataError(
             f"{path}: IDX header announces shape {shape} ({n_bytes} bytes), over the"
             f" {max_bytes}-byte limit"
         )
     header = 4 + 4 * ndim
     if file_size is not None and file_size != header + n_bytes:
-        raise DataFormatError(
+        raise DataError(
             f"{path}: IDX header announces shape {shape} ({header + n_bytes} bytes with the"
             f" header) but the file has {file_size} bytes"
         )
     data = _read_exactly(stream, n_bytes, path, f"data for shape {shape}")
     if stream.read(1):
-        raise DataFormatError(
-            f"{path}: unexpected bytes after the {n_bytes} data bytes of shape {shape}"
-        )
+        raise DataError(f"{path}: unexpected bytes after the {n_bytes} data bytes of shape {shape}")
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
