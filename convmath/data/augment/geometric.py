@@ -1,0 +1,136 @@
+"""Geometric augmentation: cropping, rotation and flipping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from convmath.data.augment.base import Transform, probability, uniform_range
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.shapes import pair
+
+
+class RandomCrop(Transform):
+    """Pad each image by p on every side, then cut an n_H x n_W window at a random offset.
+
+    Offsets (dy, dx) are uniform over 0..(n_H_prev + 2p - n_H), independently
+    per image. ``padding_mode`` is "constant" (zeros) or "reflect" (mirror
+    without repeating the edge). The classic settings: "pad 4, crop 32" for
+    CIFAR, "pad 2, crop 28" for MNIST, which shift images by up to p pixels.
+    """
+
+    def __init__(
+        self, size: int | tuple[int, int], padding: int = 0, padding_mode: str = "constant"
+    ):
+        self.size = pair(size, "crop size")
+        self.padding = pair(padding, "padding", minimum=0)[0]
+        if padding_mode not in ("constant", "reflect"):
+            raise InvalidArgumentError(
+                f"padding_mode must be 'constant' or 'reflect', got {padding_mode!r}"
+            )
+        self.padding_mode = padding_mode
+
+    def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        p = self.padding
+        if p:
+            widths = ((0, 0), (p, p), (p, p), (0, 0))
+            batch = np.pad(batch, widths, mode=self.padding_mode)
+        m, n_H_pad, n_W_pad, _ = batch.shape
+        n_H, n_W = self.size
+        if n_H > n_H_pad or n_W > n_W_pad:
+            raise ShapeError(
+                f"RandomCrop: a {n_H} x {n_W} crop does not fit a padded"
+                f" {n_H_pad} x {n_W_pad} image"
+            )
+        dy = rng.integers(0, n_H_pad - n_H + 1, m)
+        dx = rng.integers(0, n_W_pad - n_W + 1, m)
+        windows = sliding_window_view(batch, (n_H, n_W), axis=(1, 2))  # (m, ., ., n_C, n_H, n_W)
+        return windows[np.arange(m), dy, dx].transpose(0, 2, 3, 1).copy()
+
+
+class CenterCrop(Transform):
+    """Cut the central n_H x n_W window (offset floor((n_H_prev - n_H) / 2))."""
+
+    def __init__(self, size: int | tuple[int, int]):
+        self.size = pair(size, "crop size")
+
+    def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_H, n_W = self.size
+        if n_H > batch.shape[1] or n_W > batch.shape[2]:
+            raise ShapeError(
+                f"CenterCrop: a {n_H} x {n_W} crop does not fit {batch.shape[1:3]} images"
+            )
+        top = (batch.shape[1] - n_H) // 2
+        left = (batch.shape[2] - n_W) // 2
+        return batch[:, top : top + n_H, left : left + n_W].copy()
+
+
+def rotate(batch: np.ndarray, degrees: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """Rotate image i by degrees[i] counter-clockwise about its centre, bilinearly.
+
+    For output pixel (y, x) and centre (c_y, c_x) = ((n_H-1)/2, (n_W-1)/2) the
+    value is read at
+        y' = c_y + cos(t) (y - c_y) + sin(t) (x - c_x)
+        x' = c_x - sin(t) (y - c_y) + cos(t) (x - c_x)
+    and interpolated from its four neighbours; points outside the image read
+    ``fill``. A rotation by 90 degrees equals ``np.rot90`` on square images.
+    """
+    m, n_H, n_W, _ = batch.shape
+    theta = np.deg2rad(np.asarray(degrees, dtype=np.float64)).reshape(m, 1, 1)
+    c_y, c_x = (n_H - 1) / 2, (n_W - 1) / 2
+    y, x = np.meshgrid(np.arange(n_H) - c_y, np.arange(n_W) - c_x, indexing="ij")
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Rounding removes the 1e-16 noise of cos(90 deg) so right angles land on pixels.
+    src_y = np.round(c_y + cos * y + sin * x, 6)
+    src_x = np.round(c_x - sin * y + cos * x, 6)
+    y0 = np.floor(src_y).astype(np.int64)
+    x0 = np.floor(src_x).astype(np.int64)
+    wy = (src_y - y0)[..., None].astype(batch.dtype)
+    wx = (src_x - x0)[..., None].astype(batch.dtype)
+    image = np.arange(m).reshape(m, 1, 1)
+
+    def read(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        inside = (rows >= 0) & (rows < n_H) & (cols >= 0) & (cols < n_W)
+        values = batch[image, np.clip(rows, 0, n_H - 1), np.clip(cols, 0, n_W - 1)]
+        return np.where(inside[..., None], values, batch.dtype.type(fill))
+
+    top = read(y0, x0) * (1 - wx) + read(y0, x0 + 1) * wx
+    bottom = read(y0 + 1, x0) * (1 - wx) + read(y0 + 1, x0 + 1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+class RandomRotation(Transform):
+    """Rotate each image by an angle drawn uniformly from [-degrees, degrees] or (low, high).
+
+    Bilinear interpolation about the image centre; corners that come from
+    outside the image are filled with ``fill`` (0, black). See :func:`rotate`.
+    """
+
+    def __init__(self, degrees: float | Sequence[float], fill: float = 0.0):
+        self.degrees = uniform_range(degrees, "degrees", centre=0.0)
+        self.fill = float(fill)
+
+    def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        angles = rng.uniform(*self.degrees, size=len(batch))
+        return np.clip(rotate(batch, angles, self.fill), 0.0, 1.0)
+
+
+class RandomFlip(Transform):
+    """Mirror each image left-right with probability ``horizontal``, upside-down with ``vertical``.
+
+    A horizontal flip maps column x to n_W - 1 - x; a vertical flip maps row y
+    to n_H - 1 - y. Digits are not symmetric, so MNIST presets leave flips off.
+    """
+
+    def __init__(self, horizontal: float = 0.5, vertical: float = 0.0):
+        self.horizontal = probability(horizontal, "horizontal")
+        self.vertical = probability(vertical, "vertical")
+
+    def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        m = len(batch)
+        flip_h = (rng.random(m) < self.horizontal).reshape(m, 1, 1, 1)
+        flip_v = (rng.random(m) < self.vertical).reshape(m, 1, 1, 1)
+        batch = np.where(flip_h, batch[:, :, ::-1], batch)
+        return np.where(flip_v, batch[:, ::-1], batch)
