@@ -59,7 +59,8 @@ def _edges(args: argparse.Namespace) -> int:
         ("vertical edge filter VEF", VERTICAL_EDGE_FILTER),
         ("horizontal edge filter HEF = VEF^T", HORIZONTAL_EDGE_FILTER),
     ]
-    if max(image.shape) <= LARGE_IMAGE:
+    small = max(*image.shape, *maps.vertical.shape) <= LARGE_IMAGE
+    if small:
         sections += [
             ("image", image),
             (
@@ -71,7 +72,7 @@ def _edges(args: argparse.Namespace) -> int:
         ]
     for title, grid in sections:
         print(f"\n{title}:\n{format_grid(grid)}")
-    if max(image.shape) > LARGE_IMAGE:
+    if not small:
         for name, grid in (("vertical", maps.vertical), ("horizontal", maps.horizontal)):
             h, w = np.unravel_index(np.argmax(np.abs(grid)), grid.shape)
             print(

@@ -88,15 +88,16 @@ def save_edge_panels(maps: EdgeMaps, path: str | Path, min_height: int = 160) ->
         _to_gray_levels(maps.horizontal, signed=True),
         _to_gray_levels(maps.magnitude, signed=False),
     ]
-    scale = max(1, -(-min_height // maps.image.shape[0]))
+    tallest = max(p.shape[0] for p in panels)  # padded maps can be taller than the image
+    scale = max(1, -(-min_height // tallest))
     gap = 4 * scale
-    height = maps.image.shape[0] * scale
+    height = tallest * scale
     width = sum(p.shape[1] * scale for p in panels) + gap * (len(panels) - 1)
     canvas = np.full((height, width), 255, dtype=np.uint8)
     left = 0
     for panel in panels:
         big = np.repeat(np.repeat(panel, scale, axis=0), scale, axis=1)
-        top = (height - big.shape[0]) // 2  # valid-convolution maps are smaller: centre them
+        top = (height - big.shape[0]) // 2  # centre panels of different heights
         canvas[top : top + big.shape[0], left : left + big.shape[1]] = big
         left += big.shape[1] + gap
     Image.fromarray(canvas).save(path, format="PNG")

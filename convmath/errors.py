@@ -1,7 +1,7 @@
 """The exception types of convmath.
 
-Every error the library raises on bad input is one of these, so callers can
-catch ``ConvMathError`` alone. Each also derives from the matching built-in
+Bad input to the library (shapes, dtypes, arguments, files) raises one of
+these, so callers can catch ``ConvMathError`` alone. Each also derives from the matching built-in
 type (``ValueError``, ``TypeError``, ...) so that generic handlers keep working.
 Messages quote what was received and what was expected, and name the op,
 layer or file at fault.

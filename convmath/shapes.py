@@ -59,6 +59,7 @@ def conv_output_size(
     d: int = 1,
     *,
     axis: str = "n",
+    op: str = "",
 ) -> int:
     """Output size of a window of size ``f`` sliding over ``n_prev`` positions.
 
@@ -73,12 +74,14 @@ def conv_output_size(
     4
 
     Raises :class:`ShapeError` when the (padded) input is smaller than the
-    dilated filter, i.e. when the formula gives less than 1.
+    dilated filter, i.e. when the formula gives less than 1; ``op`` (e.g.
+    "conv2d") and ``axis`` (e.g. "n_H") name the culprit in the message.
     """
+    prefix = f"{op}: " if op else ""
     p_before, p_after = (p, p) if isinstance(p, int) else p
     if f < 1 or s < 1 or d < 1 or p_before < 0 or p_after < 0:
         raise InvalidArgumentError(
-            f"need f >= 1, s >= 1, d >= 1, p >= 0; got f={f}, p={p}, s={s}, d={d}"
+            f"{prefix}need f >= 1, s >= 1, d >= 1, p >= 0; got f={f}, p={p}, s={s}, d={d}"
         )
     padded = n_prev + p_before + p_after
     span = d * (f - 1) + 1
@@ -87,7 +90,8 @@ def conv_output_size(
         p_text = f"p={p_before}" if p_before == p_after else f"p=({p_before}, {p_after})"
         dilation = f", d={d} (the filter spans {span})" if d != 1 else ""
         raise ShapeError(
-            f"the filter does not fit: {axis}_prev={n_prev}, f={f}, {p_text}, s={s}{dilation}"
+            f"{prefix}the window does not fit: {axis}_prev={n_prev}, f={f}, {p_text},"
+            f" s={s}{dilation}"
             f" gives {axis} = floor(({n_prev} + {p_before + p_after} - {span}) / {s}) + 1"
             f" = {n_out} < 1; use a smaller f, more padding or a larger input"
         )

@@ -84,6 +84,19 @@ def _check_finite(array: np.ndarray, what: str) -> None:
 
 
 def _as_float_array(data: Any, dtype: Any) -> np.ndarray:
+    if data is None or isinstance(data, str | bytes):
+        raise DTypeError(f"a Tensor holds numbers, got {type(data).__name__} {data!r:.40}")
+    try:
+        return _convert(data, dtype)
+    except DTypeError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise DTypeError(
+            f"cannot make a float Tensor from {type(data).__name__}: {error}"
+        ) from None
+
+
+def _convert(data: Any, dtype: Any) -> np.ndarray:
     if dtype is not None:
         array = np.asarray(data, dtype=dtype)
     elif isinstance(data, np.ndarray | np.generic) and data.dtype in _FLOAT_DTYPES:
@@ -175,7 +188,11 @@ class Tensor:
         return Tensor(self.data, name=self.name)
 
     def astype(self, dtype: Any) -> Tensor:
-        """A copy in another float dtype, outside the graph (e.g. float64 for gradient checks)."""
+        """A copy in another float dtype, as a new leaf outside the graph.
+
+        Meant for preparing inputs (float64 for gradient checks), not for use
+        inside a model: no gradient flows back through it.
+        """
         return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad, name=self.name)
 
     def retain_grad(self) -> Tensor:
@@ -198,13 +215,16 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are graph nodes: identity, not value
 
     # ------------------------------------------------------------ backward
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, *, retain_graph: bool = False) -> None:
         """Back-propagate from this tensor: fill ``.grad`` of every leaf that needs it.
 
         ``grad`` is dJ/d(self); it may be omitted for a one-element tensor (the
         loss), where it is 1. Gradients accumulate into ``.grad`` across calls
         (reset them with ``zero_grad``). The graph is walked with an explicit
-        stack, so depth is not limited by Python's recursion limit.
+        stack, so depth is not limited by Python's recursion limit. Each op
+        frees what it saved as soon as its backward has run, so memory falls
+        during back propagation; ``retain_graph=True`` keeps the graph for a
+        second backward.
         """
         if not self.requires_grad:
             raise GradientError(
@@ -225,7 +245,7 @@ class Tensor:
                     f"backward(grad) needs a gradient of shape {self.shape}, got {seed.shape}"
                 )
             seed = seed.astype(self.dtype, copy=False)
-        _backpropagate(self, seed)
+        _backpropagate(self, seed, retain_graph)
 
     # ------------------------------------------------------------ operators
     # The ops live in convmath.ops; importing them here would be circular, so
@@ -254,7 +274,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def _backpropagate(root: Tensor, seed: np.ndarray) -> None:
+def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
     grads: dict[int, np.ndarray] = {id(root): seed}
     owned: set[int] = set()  # gradients this walk allocated, safe to add into in place
     strict = _Mode.strict
@@ -268,9 +288,14 @@ def _backpropagate(root: Tensor, seed: np.ndarray) -> None:
         op = tensor._op
         if op is None or tensor._retains_grad:
             stored = grad if is_owned else grad.copy()
-            tensor.grad = stored if tensor.grad is None else tensor.grad + stored
+            tensor.grad = stored if tensor.grad is None else np.asarray(tensor.grad + stored)
             if op is None:
                 continue
+        if op.released:
+            raise GradientError(
+                f"the graph through {op.name} was freed by an earlier backward(); call"
+                f" backward(retain_graph=True) the first time to back-propagate twice"
+            )
         input_grads = op.backward(grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -279,9 +304,13 @@ def _backpropagate(root: Tensor, seed: np.ndarray) -> None:
                 f"{op.name}.backward returned {len(input_grads)} gradient(s)"
                 f" for {len(op.inputs)} input(s)"
             )
-        for parent, parent_grad in zip(op.inputs, input_grads, strict=True):
+        inputs = op.inputs
+        if not retain_graph:
+            op.release()
+        for parent, parent_grad in zip(inputs, input_grads, strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
+            parent_grad = np.asarray(parent_grad)
             if parent_grad.shape != parent.shape or parent_grad.dtype != parent.dtype:
                 raise GradientError(
                     f"{op.name}.backward gave a gradient of shape {parent_grad.shape} and dtype"
@@ -295,9 +324,9 @@ def _backpropagate(root: Tensor, seed: np.ndarray) -> None:
             if previous is None:
                 grads[parent_key] = parent_grad
             elif parent_key in owned:
-                previous += parent_grad
+                np.add(previous, parent_grad, out=previous)
             else:
-                grads[parent_key] = previous + parent_grad
+                grads[parent_key] = np.asarray(previous + parent_grad)
                 owned.add(parent_key)
 
 
@@ -317,6 +346,7 @@ class Function:
 
     inputs: tuple[Tensor, ...]
     needs_grad: tuple[bool, ...]
+    released: bool = False
 
     @property
     def name(self) -> str:
@@ -328,12 +358,19 @@ class Function:
     def backward(self, grad: np.ndarray) -> np.ndarray | tuple[np.ndarray | None, ...] | None:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Drop what forward saved (and the inputs), once backward has used it."""
+        self.__dict__.clear()
+        self.inputs = ()
+        self.released = True
+
     @classmethod
-    def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
+    def apply(cls, *inputs: Tensor | np.ndarray, **options: Any) -> Tensor:
+        inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
         op = cls()
         record = _Mode.grad_enabled and any(t.requires_grad for t in inputs)
         op.needs_grad = tuple(record and t.requires_grad for t in inputs)
-        result = op.forward(*(t.data for t in inputs), **options)
+        result = np.asarray(op.forward(*(t.data for t in inputs), **options))
         if _Mode.strict:
             _check_finite(result, f"the result of {op.name}")
         out = Tensor.__new__(Tensor)

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,3 +8,19 @@ import pytest
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261126)
+
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def pytest_configure(config):
+    # Tests and CI read MNIST from the shared read-only copy; no test downloads anything.
+    if SHARED_DATASETS.is_dir():
+        os.environ["CONVMATH_DATA"] = str(SHARED_DATASETS)
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    if not (SHARED_DATASETS / "mnist").is_dir():
+        pytest.skip("the shared MNIST copy (../shared/datasets/mnist) is not here")
+    return SHARED_DATASETS

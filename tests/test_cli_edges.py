@@ -106,3 +106,10 @@ def test_panels_need_pillow_only_when_saving(tmp_path):
     maps = detect_edges(np.eye(5))
     width, height = save_edge_panels(maps, tmp_path / "eye.png", min_height=50)
     assert (width, height) == (5 * 10 + 3 * 10 * 3 + 3 * 40, 50)
+
+
+def test_save_with_padding_larger_than_the_filter_margin(tmp_path):
+    out_file = tmp_path / "padded.png"
+    assert main(["edges", "--padding", "2", "--save", str(out_file)]) == 0
+    with Image.open(out_file) as picture:
+        assert picture.size[1] == 160  # the padded 10x10 maps set the height

@@ -85,3 +85,19 @@ def test_gradcheck_catches_a_wrong_gradient(rng):
 def test_gradcheck_uses_random_directions_for_large_inputs(rng):
     report = assert_gradients_match(F.exp, [rng.standard_normal((40, 40))], rng=rng)
     assert report.comparisons[0].method == "12 directions"
+
+
+def test_gradcheck_catches_a_wrong_small_gradient_next_to_large_ones(rng):
+    scales = np.array([1000.0, 1.0, 1e-3])
+
+    class ScaleWithBadLast(cm.Function):
+        def forward(self, a):
+            return a * scales
+
+        def backward(self, grad):
+            wrong = grad * scales
+            wrong[-1] *= 2  # 100% wrong on the smallest entry
+            return wrong
+
+    report = gradcheck(ScaleWithBadLast.apply, [positive(rng, (3,))], rng=rng)
+    assert not report.passed

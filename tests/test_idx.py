@@ -98,6 +98,8 @@ def test_gzip_bomb_is_refused_before_decompressing_it(tmp_path):
         read_idx(path, max_bytes=1_000_000)
 
 
-def test_missing_file_is_a_plain_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_file_is_a_data_error_naming_it(tmp_path):
+    with pytest.raises(cm.DataError, match=r"absent\.idx: cannot open"):
         read_idx(tmp_path / "absent.idx")
+    with pytest.raises(cm.DataError, match="cannot open"):
+        read_idx(tmp_path)

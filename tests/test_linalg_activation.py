@@ -93,7 +93,7 @@ def test_relu_gradient_at_the_kink_is_zero():
 
 def test_activation_argument_errors():
     z = cm.Tensor(np.ones((2, 3)))
-    with pytest.raises(cm.InvalidArgumentError, match="alpha >= 0"):
+    with pytest.raises(cm.InvalidArgumentError, match="alpha must be >= 0, got -1"):
         F.leaky_relu(z, -1)
     with pytest.raises(cm.InvalidArgumentError, match="axis 2 is out of range"):
         F.softmax(z, axis=2)

@@ -132,3 +132,31 @@ def test_softmax_cross_entropy_errors():
         F.softmax_cross_entropy(z, np.array([0, 1, 2]))
     with pytest.raises(cm.ShapeError, match=r"logits of shape \(m, K\)"):
         F.softmax_cross_entropy(cm.Tensor(np.zeros(3)), np.array([0]))
+
+
+def test_batch_norm_refuses_bad_running_statistics_before_changing_any():
+    a = cm.Tensor(np.ones((4, 3)))
+    mean = np.zeros(3)
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(cm.InvalidArgumentError, match="running_var is read-only"):
+        F.batch_norm(a, running_mean=mean, running_var=frozen)
+    np.testing.assert_array_equal(mean, 0)  # not half-updated
+    with pytest.raises(cm.InvalidArgumentError, match="float NumPy array"):
+        F.batch_norm(a, running_mean=[0.0, 0.0, 0.0])
+    with pytest.raises(cm.InvalidArgumentError, match="float NumPy array"):
+        F.batch_norm(a, running_mean=np.zeros(3, dtype=np.int64))
+    with pytest.raises(cm.InvalidArgumentError, match="momentum must be a number, got None"):
+        F.batch_norm(a, momentum=None)
+    with pytest.raises(cm.InvalidArgumentError, match="eps must be > 0"):
+        F.batch_norm(a, eps=0)
+
+
+def test_option_types_are_checked():
+    a = cm.Tensor(np.ones((2, 3)))
+    with pytest.raises(cm.InvalidArgumentError, match=r"rate must be a number, got '0\.5'"):
+        F.dropout(a, "0.5", np.random.default_rng(0))
+    with pytest.raises(cm.InvalidArgumentError, match="label_smoothing must be a number"):
+        F.softmax_cross_entropy(a, np.array([0, 1]), label_smoothing=None)
+    with pytest.raises(cm.ShapeError, match="empty axis"):
+        F.softmax(cm.Tensor(np.ones((2, 0))))

@@ -76,3 +76,12 @@ def test_pooling_errors():
         F.max_pool2d(cm.Tensor(np.ones((4, 4, 1))), 2)
     with pytest.raises(cm.ShapeError, match=r"\(m, n_H, n_W, n_C\)"):
         F.global_avg_pool2d(cm.Tensor(np.ones((4, 4))))
+
+
+def test_max_pool_propagates_nan_like_pytorch():
+    a = cm.Tensor(np.array([1.0, np.nan, 3.0, 2.0]).reshape(1, 1, 4, 1))
+    z = F.max_pool2d(a, (1, 2))
+    assert np.isnan(z.data[0, 0, 0, 0])
+    assert z.data[0, 0, 1, 0] == 3.0
+    with cm.strict_mode(), pytest.raises(cm.NonFiniteError, match="MaxPool2D"):
+        F.max_pool2d(a, (1, 2))

@@ -105,3 +105,14 @@ def test_concat_errors():
         F.concat([a, b], axis=-1)
     with pytest.raises(cm.InvalidArgumentError):
         F.concat([], axis=0)
+
+
+def test_transpose_and_pad_refuse_malformed_arguments():
+    x = cm.Tensor(np.ones((2, 3)))
+    for axes in [(0, 3), (2, 1), (0,)]:
+        with pytest.raises(cm.InvalidArgumentError, match="not a permutation"):
+            F.transpose(x, axes)
+    with pytest.raises(cm.InvalidArgumentError, match="sequence of"):
+        F.pad(x, 2)
+    with pytest.raises(cm.InvalidArgumentError, match=r"\(before, after\) pairs"):
+        F.pad(x, [(1, 1, 1), (0, 0)])

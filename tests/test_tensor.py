@@ -224,3 +224,56 @@ def test_every_public_op_documents_its_shapes_and_equations():
         doc = getattr(F, name).__doc__ or ""
         assert "=" in doc, name
         assert re.search(r"\bd[A-Z]", doc), f"{name} has no backward equation"
+
+
+def test_zero_dimensional_tensors_accumulate_every_path():
+    x = cm.Tensor(np.array(2.0), requires_grad=True)
+    ((x + x) + x).backward()
+    assert isinstance(x.grad, np.ndarray)
+    assert x.grad == 3.0
+    w = cm.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    l2 = (w * w).sum()
+    assert isinstance(l2.data, np.ndarray)
+    (l2 * 0.5 + l2 * 0.25 + l2 * 0.25).backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])
+
+
+def test_backward_frees_the_graph_unless_asked_to_keep_it():
+    x = cm.Tensor([1.0, 2.0], requires_grad=True)
+    J = (x.exp() * 3).sum()
+    J.backward(retain_graph=True)
+    J.backward()
+    np.testing.assert_allclose(x.grad, 6 * np.exp([1.0, 2.0]), rtol=1e-6)
+    with pytest.raises(cm.GradientError, match="freed by an earlier backward"):
+        J.backward()
+    assert J._op.released
+    assert not vars(J._op).keys() - {"inputs", "released"}  # saved arrays are gone
+
+
+def test_plain_arrays_are_accepted_by_ops():
+    w = cm.Tensor(np.ones((3, 3, 1, 2), dtype=np.float32), requires_grad=True)
+    z = F.conv2d(np.ones((1, 5, 5, 1), dtype=np.float32), w)
+    z.sum().backward()
+    assert w.grad.shape == (3, 3, 1, 2)
+    np.testing.assert_array_equal(F.matmul(cm.Tensor(np.eye(2)), np.eye(2)).data, np.eye(2))
+
+
+@pytest.mark.parametrize("bad", [None, "abc", [[1, 2], [3]]])
+def test_tensor_refuses_non_numbers(bad):
+    with pytest.raises(cm.DTypeError):
+        cm.Tensor(bad)
+
+
+def test_broadcast_mismatch_names_the_op_and_shapes():
+    with pytest.raises(cm.ShapeError, match=r"add: shapes \(2, 3\) and \(4,\) do not broadcast"):
+        _ = cm.Tensor(np.ones((2, 3))) + cm.Tensor(np.ones(4))
+
+
+def test_numpy_integers_work_as_axes_and_sizes():
+    x = cm.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(F.sum(x, axis=np.int64(0)).data, [3.0, 5.0, 7.0])
+    assert x.reshape(np.int64(6)).shape == (6,)
+    with pytest.raises(cm.InvalidArgumentError, match="reshape sizes must be integers"):
+        F.reshape(x, (2.7, 3))
+    with pytest.raises(cm.InvalidArgumentError, match=r"sum: axis 2 is out of range.*\(2, 3\)"):
+        F.sum(x, axis=2)

@@ -65,10 +65,3 @@ def test_pooling_2x2_stride_2_on_a_4x4_example():
     average = F.avg_pool2d(as_volume(image), 2, 2)
     np.testing.assert_array_equal(maximum.data[0, :, :, 0], [[9.0, 2.0], [6.0, 3.0]])
     np.testing.assert_array_equal(average.data[0, :, :, 0], [[3.75, 1.25], [3.75, 2.0]])
-
-
-def test_parameter_count_of_a_conv_layer():
-    # (f*f*n_C_prev + 1) * n_C: LeNet-5's second layer, 16 filters of 5x5x6
-    w = np.zeros((5, 5, 6, 16))
-    b = np.zeros(16)
-    assert w.size + b.size == (5 * 5 * 6 + 1) * 16 == 2416

@@ -36,6 +36,8 @@ MAX_RECORDS = 1_000_000  # a bound on hostile files; real batches hold 10,000
 def read_cifar10(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 binary batch: images (m, 32, 32, 3) uint8 and labels (m,) int64."""
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such CIFAR-10 batch file")
     size = path.stat().st_size
     if size == 0 or size % RECORD_BYTES:
         raise DataError(

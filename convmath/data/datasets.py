@@ -189,7 +189,7 @@ _CIFAR_BATCHES = {
     "train": tuple(f"data_batch_{k}.bin" for k in range(1, 6)),
     "test": ("test_batch.bin",),
 }
-_CIFAR_BATCH_BYTES = 10000 * 3073
+_CIFAR_MAX_BATCH_BYTES = 10000 * 3073  # each official batch holds exactly 10,000 records
 
 
 def default_data_dir() -> Path:
@@ -362,9 +362,14 @@ def _extract_cifar10(archive: Path, folder: Path) -> None:
         with tarfile.open(archive, "r:gz") as tar:
             for batch in _CIFAR_BATCHES["train"] + _CIFAR_BATCHES["test"]:
                 member = tar.getmember(f"{_CIFAR_FOLDER}/{batch}")
-                if not member.isfile() or member.size != _CIFAR_BATCH_BYTES:
+                if (
+                    not member.isfile()
+                    or not 0 < member.size <= _CIFAR_MAX_BATCH_BYTES
+                    or member.size % 3073
+                ):
                     raise DataError(
-                        f"{archive}: {member.name} is not a {_CIFAR_BATCH_BYTES}-byte file"
+                        f"{archive}: {member.name} is not a regular file of whole 3073-byte"
+                        f" records (at most {_CIFAR_MAX_BATCH_BYTES} bytes)"
                     )
                 source = tar.extractfile(member)
                 handle, temporary = tempfile.mkstemp(dir=target, suffix=".part")

@@ -100,6 +100,8 @@ def fetch(remote: RemoteFile, folder: Path, *, opener: Opener | None = None) -> 
             return target
         except DataError as error:
             failures.append(f"{url}: {error}")
+        except urllib.error.HTTPError as error:
+            failures.append(f"{url}: HTTP {error.code} {error.reason}")
         except (urllib.error.URLError, OSError, ValueError) as error:
             failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
         finally:

@@ -54,9 +54,9 @@ def read_idx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
                 with gzip.GzipFile(fileobj=raw) as stream:
                     return _read_stream(stream, path, max_bytes, file_size=None)
             return _read_stream(raw, path, max_bytes, file_size=os.fstat(raw.fileno()).st_size)
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        raise DataError(f"{path}: cannot open ({error.strerror})") from None
     except (OSError, EOFError, zlib.error) as error:
-        if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
         raise DataError(f"{path}: corrupt or truncated compressed data ({error})") from None
 
 

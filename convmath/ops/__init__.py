@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from convmath.ops import activation, elementwise, linalg, reduce
 from convmath.ops import shape as shape_ops
 from convmath.tensor import Tensor, as_tensor
@@ -16,7 +18,7 @@ from convmath.tensor import Tensor, as_tensor
 
 def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...] | None:
     """Accept both ``t.reshape(2, 3)`` and ``t.reshape((2, 3))``."""
-    if len(args) == 1 and not isinstance(args[0], int):
+    if len(args) == 1 and not isinstance(args[0], int | np.integer):
         return tuple(args[0]) if args[0] is not None else None
     return tuple(args) or None
 

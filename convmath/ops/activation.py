@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convmath.errors import InvalidArgumentError
+from convmath.checks import number_in
+from convmath.errors import ShapeError
+from convmath.ops.reduce import normalize_axes
 from convmath.tensor import Function, Tensor, equations_from
 
 
@@ -106,9 +108,7 @@ def relu(z: Tensor) -> Tensor:
 @equations_from(LeakyReLU)
 def leaky_relu(z: Tensor, alpha: float = 0.01) -> Tensor:
     """Leaky ReLU with slope ``alpha`` for Z < 0."""
-    if not alpha >= 0:
-        raise InvalidArgumentError(f"leaky_relu needs alpha >= 0, got {alpha!r}")
-    return LeakyReLU.apply(z, alpha=float(alpha))
+    return LeakyReLU.apply(z, alpha=number_in(alpha, "leaky_relu alpha", 0.0))
 
 
 @equations_from(Sigmoid)
@@ -124,9 +124,10 @@ def tanh(z: Tensor) -> Tensor:
 
 
 def _check_axis(z: Tensor, axis: int, name: str) -> int:
-    if not -z.ndim <= axis < z.ndim:
-        raise InvalidArgumentError(f"{name}: axis {axis} is out of range for shape {z.shape}")
-    return axis % z.ndim
+    (axis,) = normalize_axes(axis, z.shape, name)
+    if z.shape[axis] == 0:
+        raise ShapeError(f"{name} over an empty axis {axis} of shape {z.shape} is undefined")
+    return axis
 
 
 @equations_from(Softmax)

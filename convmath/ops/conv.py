@@ -128,8 +128,9 @@ def conv2d(
     padding: p zeros on each side: an int, a pair (p_h, p_w), a pair of
         pairs ((top, bottom), (left, right)), ``"valid"`` (p = 0) or ``"same"``.
         "same" gives n_H = ceil(n_H_prev / s), so at s = 1 the size is kept;
-        the total padding d*(f-1) is odd for an even f, and then the extra
-        row/column goes at the bottom/right (as PyTorch and TensorFlow do).
+        when the total padding is odd (at s = 1 that is d*(f-1): an even f
+        with d = 1) the extra row/column goes at the bottom/right, as PyTorch
+        and TensorFlow do.
     dilation: d, gaps between filter taps (d = 1: a plain filter).
     groups: g; the n_C_prev input channels and n_C filters are split into g
         groups convolved separately; g = n_C_prev is a depthwise convolution.
@@ -175,11 +176,11 @@ def conv2d(
         raise ShapeError(
             f"conv2d expects b of shape ({n_C},) for W of shape {w.shape}, got {b.shape}"
         )
-    s = pair(stride, "stride")
-    d = pair(dilation, "dilation")
+    s = pair(stride, "conv2d stride")
+    d = pair(dilation, "conv2d dilation")
     p = resolve_padding(padding, (n_H_prev, n_W_prev), (f_h, f_w), s, d)
     n_out = (
-        conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H"),
-        conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W"),
+        conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H", op="conv2d"),
+        conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W", op="conv2d"),
     )
     return Conv2D.apply(*inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError
 from convmath.tensor import Function, Tensor, equations_from
 
@@ -31,8 +32,7 @@ def dropout(a: Tensor, rate: float, rng: np.random.Generator, training: bool = T
     ``rng`` must be a ``numpy.random.Generator`` so that a seed reproduces the
     run. rate = 1 drops everything (the result is all zeros).
     """
-    if not 0.0 <= rate <= 1.0:
-        raise InvalidArgumentError(f"dropout rate must be in [0, 1], got {rate!r}")
+    rate = number_in(rate, "dropout rate", 0.0, 1.0)
     if not isinstance(rng, np.random.Generator):
         raise InvalidArgumentError(
             f"dropout needs a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}"
@@ -41,4 +41,4 @@ def dropout(a: Tensor, rate: float, rng: np.random.Generator, training: bool = T
         return a
     if rate == 1.0:
         return a * 0.0
-    return Dropout.apply(a, rate=float(rate), rng=rng)
+    return Dropout.apply(a, rate=rate, rng=rng)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convmath.errors import ShapeError
 from convmath.tensor import Function, Tensor, as_tensor, equations_from, same_dtype
 
 Operand = Tensor | float | int
@@ -31,6 +32,13 @@ def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     a_tensor = as_tensor(a, like=b if isinstance(b, Tensor) else None)
     b_tensor = as_tensor(b, like=a_tensor)
     same_dtype([a_tensor, b_tensor], op)
+    try:
+        np.broadcast_shapes(a_tensor.shape, b_tensor.shape)
+    except ValueError:
+        raise ShapeError(
+            f"{op}: shapes {a_tensor.shape} and {b_tensor.shape} do not broadcast (sizes must"
+            f" match or be 1, aligned from the last axis)"
+        ) from None
     return a_tensor, b_tensor
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath.checks import number_in
 from convmath.errors import DTypeError, InvalidArgumentError, ShapeError
 from convmath.ops.activation import _log_sum_exp
 from convmath.tensor import Function, Tensor, equations_from
@@ -49,7 +50,7 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, *, label_smoothing: float
             f"softmax_cross_entropy expects logits of shape (m, K), got {logits.shape}"
         )
     m, k = logits.shape
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise DTypeError(
             f"softmax_cross_entropy expects integer class labels, got dtype {labels.dtype}"
@@ -68,6 +69,5 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, *, label_smoothing: float
             f"softmax_cross_entropy: labels must be in 0..{k - 1} for K={k} classes;"
             f" got {bad.size} out of range, e.g. {bad[:5].tolist()}"
         )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise InvalidArgumentError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    return SoftmaxCrossEntropy.apply(logits, labels=labels, smoothing=float(label_smoothing))
+    smoothing = number_in(label_smoothing, "label_smoothing", 0.0, 1.0)
+    return SoftmaxCrossEntropy.apply(logits, labels=labels, smoothing=smoothing)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
@@ -94,12 +95,19 @@ def batch_norm(
     if gamma is None and beta is not None:
         raise InvalidArgumentError("batch_norm: pass gamma too when beta is given")
     for label, stat in (("running_mean", running_mean), ("running_var", running_var)):
-        if stat is not None and np.shape(stat) != (n_C,):
-            raise ShapeError(f"batch_norm: {label} must have shape ({n_C},), got {np.shape(stat)}")
-    if not 0.0 <= momentum <= 1.0:
-        raise InvalidArgumentError(f"batch_norm: momentum must be in [0, 1], got {momentum!r}")
-    if not eps > 0:
-        raise InvalidArgumentError(f"batch_norm: eps must be > 0, got {eps!r}")
+        if stat is None:
+            continue
+        if not isinstance(stat, np.ndarray) or stat.dtype.kind != "f":
+            raise InvalidArgumentError(
+                f"batch_norm: {label} must be a float NumPy array (updated in place), got"
+                f" {type(stat).__name__} {getattr(stat, 'dtype', '')}"
+            )
+        if stat.shape != (n_C,):
+            raise ShapeError(f"batch_norm: {label} must have shape ({n_C},), got {stat.shape}")
+        if training and not stat.flags.writeable:
+            raise InvalidArgumentError(f"batch_norm: {label} is read-only but training updates it")
+    momentum = number_in(momentum, "batch_norm momentum", 0.0, 1.0)
+    eps = number_in(eps, "batch_norm eps", 0.0, low_open=True)
     axes = tuple(range(a.ndim - 1))
     if training:
         count = a.size // n_C

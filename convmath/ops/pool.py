@@ -43,7 +43,7 @@ class MaxPool2D(Function):
         argmax = np.zeros(z.shape, dtype=np.uint8 if len(offsets) <= 256 else np.int32)
         for k, (i, j) in enumerate(offsets[1:], start=1):
             candidate = a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
-            better = candidate > z
+            better = (candidate > z) | np.isnan(candidate)  # NaN wins, so it propagates
             np.copyto(z, candidate, where=better)
             np.copyto(argmax, k, where=better)
         self.argmax = argmax
@@ -127,17 +127,17 @@ def _pool_geometry(
         raise ShapeError(
             f"{name} expects A of shape (m, n_H_prev, n_W_prev, n_C), got {a.shape} ({a.ndim} axes)"
         )
-    f_pair = pair(f, "f")
-    s_pair = f_pair if stride is None else pair(stride, "stride")
-    p_pair = pair(padding, "padding", minimum=0)
+    f_pair = pair(f, f"{name} f")
+    s_pair = f_pair if stride is None else pair(stride, f"{name} stride")
+    p_pair = pair(padding, f"{name} padding", minimum=0)
     if p_pair[0] > f_pair[0] // 2 or p_pair[1] > f_pair[1] // 2:
         raise InvalidArgumentError(
             f"{name}: padding {p_pair} must be at most half the window f={f_pair}, otherwise"
             f" some windows would hold only padding"
         )
     n_out = (
-        conv_output_size(a.shape[1], f_pair[0], p_pair[0], s_pair[0], axis="n_H"),
-        conv_output_size(a.shape[2], f_pair[1], p_pair[1], s_pair[1], axis="n_W"),
+        conv_output_size(a.shape[1], f_pair[0], p_pair[0], s_pair[0], axis="n_H", op=name),
+        conv_output_size(a.shape[2], f_pair[1], p_pair[1], s_pair[1], axis="n_W", op=name),
     )
     return f_pair, s_pair, p_pair, n_out
 

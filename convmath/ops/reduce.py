@@ -16,17 +16,21 @@ from convmath.tensor import Function, Tensor, equations_from
 Axis = int | Sequence[int] | None
 
 
-def _normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+def normalize_axes(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
+    """``axis`` (None, an int or a sequence) as sorted non-negative axes of ``shape``."""
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
     normalized = []
     for a in axes:
-        if not -ndim <= a < ndim:
-            raise InvalidArgumentError(f"axis {a} is out of range for a tensor with {ndim} axes")
-        normalized.append(a % ndim)
+        if isinstance(a, bool) or not isinstance(a, int | np.integer) or not -ndim <= a < ndim:
+            raise InvalidArgumentError(
+                f"{op}: axis {a!r} is out of range for a tensor of shape {shape}"
+            )
+        normalized.append(int(a) % ndim)
     if len(set(normalized)) != len(normalized):
-        raise InvalidArgumentError(f"repeated axis in {axis!r}")
+        raise InvalidArgumentError(f"{op}: repeated axis in {axis!r}")
     return tuple(normalized)
 
 
@@ -84,13 +88,13 @@ class Max(Function):
 @equations_from(Sum)
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes by default)."""
-    return Sum.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
+    return Sum.apply(a, axes=normalize_axes(axis, a.shape, "sum"), keepdims=keepdims)
 
 
 @equations_from(Mean)
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
-    return Mean.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
+    return Mean.apply(a, axes=normalize_axes(axis, a.shape, "mean"), keepdims=keepdims)
 
 
 @equations_from(Max)
@@ -98,4 +102,4 @@ def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis`` (all axes by default)."""
     if a.size == 0:
         raise InvalidArgumentError("max of an empty tensor is undefined")
-    return Max.apply(a, axes=_normalize_axes(axis, a.ndim), keepdims=keepdims)
+    return Max.apply(a, axes=normalize_axes(axis, a.shape, "max"), keepdims=keepdims)

@@ -7,6 +7,7 @@ the un-padded slice, a scatter into zeros, or a split.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,6 +96,13 @@ class Concat(Function):
         return tuple(np.split(grad, self.bounds, axis=self.axis))
 
 
+def _index(value: Any, what: str) -> int:
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise InvalidArgumentError(f"{what} must be integers, got {value!r}") from None
+
+
 def _is_basic_index(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, int | np.integer | slice) or p is None or p is Ellipsis for p in parts)
@@ -103,7 +111,7 @@ def _is_basic_index(index: Any) -> bool:
 @equations_from(Reshape)
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
     """A with a new shape (one entry may be -1)."""
-    return Reshape.apply(a, shape=tuple(int(n) for n in shape))
+    return Reshape.apply(a, shape=tuple(_index(n, "reshape sizes") for n in shape))
 
 
 @equations_from(Transpose)
@@ -111,8 +119,13 @@ def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes (reverse them by default)."""
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
-    axes = tuple(int(i) for i in axes)
-    if len(axes) != a.ndim or sorted(i % a.ndim for i in axes) != list(range(a.ndim)):
+    axes = tuple(_index(i, "transpose axes") for i in axes)
+    in_range = all(-a.ndim <= i < a.ndim for i in axes)
+    if (
+        len(axes) != a.ndim
+        or not in_range
+        or sorted(i % a.ndim for i in axes) != list(range(a.ndim))
+    ):
         raise InvalidArgumentError(
             f"axes {axes} is not a permutation of the {a.ndim} axes of shape {a.shape}"
         )
@@ -141,6 +154,10 @@ def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
     listed in order. For padding an image batch (m, n_H, n_W, n_C) by p on
     each side use ``pad(A, [(0, 0), (p, p), (p, p), (0, 0)])``.
     """
+    if not isinstance(widths, Sequence) or isinstance(widths, str):
+        raise InvalidArgumentError(
+            f"pad widths must be a sequence of (before, after) pairs, one per axis; got {widths!r}"
+        )
     pairs = list(widths)
     if pairs and all(isinstance(w, int | np.integer) for w in pairs):
         if len(pairs) % 2:
@@ -153,7 +170,9 @@ def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
         )
     checked = []
     for pair_ in pairs:
-        before, after = (int(v) for v in pair_)
+        if not isinstance(pair_, Sequence) or len(pair_) != 2:
+            raise InvalidArgumentError(f"pad widths must be (before, after) pairs, got {pair_!r}")
+        before, after = (_index(v, "pad widths") for v in pair_)
         if before < 0 or after < 0:
             raise InvalidArgumentError(f"pad widths must be >= 0, got {widths!r}")
         checked.append((before, after))

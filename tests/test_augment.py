@@ -1,0 +1,169 @@
+"""Augmentation: shape, dtype, range, determinism, and exact results on hand-made cases."""
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath.data import augment as A
+
+
+def batch(m=5, side=9, channels=3, seed=0):
+    return np.random.default_rng(seed).random((m, side, side, channels), dtype=np.float32)
+
+
+ALL_TRANSFORMS = [
+    A.RandomCrop(9, padding=2),
+    A.RandomCrop(9, padding=3, padding_mode="reflect"),
+    A.RandomRotation(30),
+    A.RandomFlip(0.5, 0.5),
+    A.GaussianNoise(0.1),
+    A.SaltAndPepper(0.1),
+    A.ColorJitter(0.4, 0.4, 0.4, 0.1),
+    A.Grayscale(),
+    A.Compose([A.RandomCrop(9, 1), A.RandomFlip(), A.ColorJitter(0.2, hue=0.05)]),
+    A.preset("strong", (9, 9, 3)),
+]
+
+
+@pytest.mark.parametrize("transform", ALL_TRANSFORMS, ids=lambda t: type(t).__name__)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shape_dtype_range_and_determinism(transform, channels):
+    x = batch(channels=channels)
+    first = transform(x.copy(), np.random.default_rng(42))
+    again = transform(x.copy(), np.random.default_rng(42))
+    other = transform(x.copy(), np.random.default_rng(43))
+    assert first.shape == x.shape
+    assert first.dtype == np.float32
+    assert first.min() >= 0.0
+    assert first.max() <= 1.0
+    np.testing.assert_array_equal(first, again)
+    if not isinstance(transform, A.Grayscale) and not (channels == 1 and _colour_only(transform)):
+        assert not np.array_equal(first, other)
+
+
+def _colour_only(transform):
+    return isinstance(transform, A.ColorJitter) and transform.brightness == (1.0, 1.0)
+
+
+def test_transforms_do_not_modify_their_input():
+    x = batch()
+    kept = x.copy()
+    for transform in ALL_TRANSFORMS:
+        transform(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, kept)
+
+
+def test_flip_of_a_known_array():
+    x = np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1) / 8
+    horizontal = A.RandomFlip(horizontal=1.0)(x, np.random.default_rng(0))
+    vertical = A.RandomFlip(horizontal=0.0, vertical=1.0)(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(horizontal[0, :, :, 0] * 8, [[2, 1, 0], [5, 4, 3]])
+    np.testing.assert_array_equal(vertical[0, :, :, 0] * 8, [[3, 4, 5], [0, 1, 2]])
+
+
+def test_rotation_by_90_degrees_is_rot90():
+    x = batch(m=2, side=7)
+    rotated = A.RandomRotation((90, 90))(x, np.random.default_rng(0))
+    np.testing.assert_allclose(rotated, np.rot90(x, axes=(1, 2)), atol=1e-6)
+    np.testing.assert_allclose(A.rotate(x, np.array([0.0, 0.0])), x, atol=1e-7)
+
+
+def test_rotation_by_45_degrees_keeps_the_centre_and_blacks_the_corners():
+    x = np.ones((1, 9, 9, 1), dtype=np.float32)
+    rotated = A.rotate(x, np.array([45.0]))
+    assert rotated[0, 4, 4, 0] == pytest.approx(1.0)
+    assert rotated[0, 0, 0, 0] == 0.0
+
+
+def test_crop_at_a_fixed_offset():
+    x = batch(m=3, side=6)
+    crop = A.RandomCrop(4, padding=1)
+    out = crop(x, np.random.default_rng(5))
+    replay = np.random.default_rng(5)
+    dy = replay.integers(0, 6 + 2 - 4 + 1, 3)
+    dx = replay.integers(0, 6 + 2 - 4 + 1, 3)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    for i in range(3):
+        np.testing.assert_array_equal(out[i], padded[i, dy[i] : dy[i] + 4, dx[i] : dx[i] + 4])
+    centre = A.CenterCrop((2, 4))(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(centre, x[:, 2:4, 1:5])
+
+
+def test_reflect_padding_mirrors_without_repeating_the_edge():
+    row = np.array([1, 2, 3], dtype=np.float32) / 8
+    x = np.tile(row, (1, 3, 1))[..., None]  # (1, 3, 3, 1)
+    # a 5x5 crop of the 5x5 padded image has only the offset (0, 0)
+    out = A.RandomCrop(5, padding=1, padding_mode="reflect")(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(out[0, 0, :, 0] * 8, [2, 1, 2, 3, 2])
+    zeros = A.RandomCrop(5, padding=1)(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(zeros[0, 0, :, 0], 0)
+
+
+def test_zero_sigma_noise_is_the_identity():
+    x = batch()
+    np.testing.assert_array_equal(A.GaussianNoise(0.0)(x, np.random.default_rng(0)), x)
+
+
+def test_salt_and_pepper_amount():
+    x = np.full((20, 20, 20, 3), 0.5, dtype=np.float32)
+    out = A.SaltAndPepper(0.2, salt_ratio=0.25)(x, np.random.default_rng(0))
+    salt = (out == 1).all(axis=-1).mean()
+    pepper = (out == 0).all(axis=-1).mean()
+    assert abs(salt - 0.05) < 0.01
+    assert abs(pepper - 0.15) < 0.015
+
+
+def test_hue_shift_of_a_pure_red_pixel():
+    red = np.array([1.0, 0.0, 0.0], dtype=np.float32).reshape(1, 1, 1, 3)
+    np.testing.assert_allclose(A.adjust_hue(red, np.array([1 / 3])), [[[[0, 1, 0]]]], atol=1e-6)
+    np.testing.assert_allclose(A.adjust_hue(red, np.array([2 / 3])), [[[[0, 0, 1]]]], atol=1e-6)
+    jitter = A.ColorJitter(hue=(1 / 3, 1 / 3))
+    np.testing.assert_allclose(jitter(red, np.random.default_rng(0)), [[[[0, 1, 0]]]], atol=1e-6)
+
+
+def test_hsv_round_trip_and_known_values():
+    rgb = np.random.default_rng(1).random((50, 3))
+    np.testing.assert_allclose(A.hsv_to_rgb(A.rgb_to_hsv(rgb)), rgb, atol=1e-12)
+    np.testing.assert_allclose(A.rgb_to_hsv(np.array([0.0, 0.5, 0.5])), [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(A.rgb_to_hsv(np.array([0.3, 0.3, 0.3])), [0.0, 0.0, 0.3])
+
+
+def test_brightness_contrast_saturation_and_grayscale():
+    x = batch(m=2)
+    np.testing.assert_allclose(
+        A.adjust_brightness(x, np.array([0.0, 1.0])), [np.zeros_like(x[0]), x[1]]
+    )
+    flat = A.adjust_contrast(x, np.array([0.0, 0.0]))
+    assert np.allclose(flat.std(axis=(1, 2, 3)), 0)
+    gray = A.adjust_saturation(x, np.array([0.0, 0.0]))
+    np.testing.assert_allclose(gray[..., 0], gray[..., 2], atol=1e-6)
+    y = A.Grayscale(channels=1)(x, np.random.default_rng(0))
+    np.testing.assert_allclose(y[..., 0], x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+
+
+def test_presets():
+    assert A.preset("none", (28, 28, 1)).transforms == []
+    standard = A.preset("standard", (28, 28, 1))
+    assert isinstance(standard.transforms[0], A.RandomCrop)
+    assert standard.transforms[0].padding == 2
+    cifar = A.preset("standard", (32, 32, 3))
+    assert cifar.transforms[0].padding == 4
+    assert isinstance(cifar.transforms[1], A.RandomFlip)
+    with pytest.raises(cm.InvalidArgumentError, match="unknown augmentation preset"):
+        A.preset("wild", (28, 28, 1))
+
+
+def test_transform_input_errors():
+    crop = A.RandomCrop(9)
+    with pytest.raises(cm.ShapeError, match=r"\(m, n_H, n_W, n_C\)"):
+        crop(np.zeros((9, 9, 1), np.float32), np.random.default_rng(0))
+    with pytest.raises(cm.DTypeError, match="uint8"):
+        crop(np.zeros((1, 9, 9, 1), np.uint8), np.random.default_rng(0))
+    with pytest.raises(cm.InvalidArgumentError, match="Generator"):
+        crop(np.zeros((1, 9, 9, 1), np.float32), 0)
+    with pytest.raises(cm.ShapeError, match="does not fit"):
+        A.RandomCrop(12)(np.zeros((1, 9, 9, 1), np.float32), np.random.default_rng(0))
+    with pytest.raises(cm.InvalidArgumentError, match="probability"):
+        A.RandomFlip(1.5)
+    with pytest.raises(cm.InvalidArgumentError, match="hue"):
+        A.ColorJitter(hue=0.7)
