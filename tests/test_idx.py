@@ -61,6 +61,7 @@ HOSTILE = {
         r"shape \(3, 3\)",
     ),
     "trailing-bytes": (b"\x00\x00\x08\x01" + struct.pack(">I", 2) + b"\x00" * 3, "after|has 11"),
+    "zero-size": (b"\x00\x00\x08\x03" + struct.pack(">III", 0, 28, 28), "empty dimension"),
     "huge-header": (
         b"\x00\x00\x0e\x03" + struct.pack(">III", 2**31, 2**31, 2**31),
         "over the 2147483648-byte limit",

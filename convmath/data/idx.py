@@ -87,6 +87,8 @@ def _read_stream(stream: BinaryIO, path: Path, max_bytes: int, file_size: int | 
     shape = tuple(
         int(n) for n in np.frombuffer(_read_exactly(stream, 4 * ndim, path, "sizes"), ">u4")
     )
+    if 0 in shape:
+        raise DataError(f"{path}: IDX header gives an empty dimension in shape {shape}")
     dtype = IDX_DTYPES[code]
     n_bytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     if n_bytes > max_bytes:
