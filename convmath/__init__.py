@@ -7,6 +7,7 @@ carries gradients through them by reverse-mode back propagation.
 
 from convmath import functional, ops
 from convmath.errors import (
+    CheckpointError,
     ConvMathError,
     DataError,
     DTypeError,
@@ -20,6 +21,7 @@ from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_m
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "ConvMathError",
     "DTypeError",
     "DataError",

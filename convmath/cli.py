@@ -89,13 +89,229 @@ def _edges(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threads(count: int | None):
+    """Limit NumPy's BLAS threads for the command (threadpoolctl), or change nothing."""
+    import contextlib
+
+    if count is None:
+        return contextlib.nullcontext()
+    if count < 1:
+        raise InvalidArgumentError(f"--threads must be >= 1, got {count}")
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=count, user_api="blas")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W,C such as 28,28,1, got {text!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive sizes H,W,C, got {text!r}")
+    return shape
+
+
+def _train(args: argparse.Namespace) -> int:
+    from convmath.train import TrainConfig, run_training
+
+    overrides = {
+        key: value
+        for key, value in vars(args).items()
+        if key in TrainConfig.__dataclass_fields__ and value is not None
+    }
+    if args.depth is not None:
+        overrides["model_options"] = {"depth": args.depth}
+    config = TrainConfig(**overrides)
+    with _threads(args.threads):
+        result = run_training(config, args.out, resume=args.resume, log=print)
+    metrics = result.metrics
+    best = f" (best epoch {metrics['best_epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})"
+    print(
+        f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
+        f"{best if metrics['best_epoch'] else ''}; {metrics['epochs']} epochs in"
+        f" {metrics['train_seconds']:.1f} s"
+    )
+    print(f"saved {result.out_dir}/best.safetensors, last.safetensors, history.json, metrics.json")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from convmath import data
+    from convmath.train import evaluate, load_trained
+
+    with _threads(args.threads):
+        model, preprocessing, config = load_trained(args.checkpoint)
+        dataset = args.dataset or config["dataset"]
+        if dataset in data.DATASETS:
+            images, labels = data.load(dataset, args.split, args.data_dir)
+        else:
+            images, labels, _ = data.load_folder(
+                dataset,
+                args.split,
+                mode="RGB" if preprocessing.input_shape[2] == 3 else "L",
+                size=preprocessing.input_shape[:2],
+            )
+        if images.shape[1:] != preprocessing.input_shape:
+            raise InvalidArgumentError(
+                f"{dataset} images are {images.shape[1:]} but the model expects"
+                f" {preprocessing.input_shape}"
+            )
+        result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes))
+    classes = preprocessing.classes
+    print(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)")
+    print(f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n")
+    width = max(5, *(len(c) for c in classes))
+    print(f"{'class':<{width}}  accuracy  images")
+    for name, accuracy, count in zip(
+        classes, result.per_class_accuracy, result.confusion.sum(axis=1), strict=True
+    ):
+        print(f"{name:<{width}}  {accuracy:>8.4f}  {count:>6}")
+    print("\nconfusion matrix (rows: true class, columns: predicted class)")
+    cell = max(len(str(result.confusion.max())), 3)
+    print(" " * (width + 1) + " ".join(f"{k:>{cell}}" for k in range(len(classes))))
+    for k, row in enumerate(result.confusion):
+        print(f"{classes[k]:<{width}} " + " ".join(f"{v:>{cell}}" for v in row))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from convmath import functional as F
+    from convmath.data import read_image
+    from convmath.tensor import Tensor, no_grad
+    from convmath.train import load_trained
+
+    model, preprocessing, _ = load_trained(args.checkpoint)
+    n_H, n_W, n_C = preprocessing.input_shape
+    mode = "RGB" if n_C == 3 else "L"
+    batch = np.stack(
+        [
+            read_image(path, mode=mode, size=(n_H, n_W)).astype(np.float32) / 255
+            for path in args.images
+        ]
+    )
+    if args.invert:
+        batch = 1.0 - batch
+    with _threads(args.threads), no_grad():
+        probabilities = F.softmax(model(Tensor(preprocessing.normalize(batch)))).data
+    top = min(args.top, len(preprocessing.classes))
+    for path, p in zip(args.images, probabilities, strict=True):
+        order = np.argsort(-p)[:top]
+        ranked = ", ".join(f"{preprocessing.classes[k]} {p[k]:.3f}" for k in order)
+        print(f"{path}: {ranked}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from convmath import models
+    from convmath.summary import summary_table
+
+    target = args.model
+    if Path(target).is_file():
+        from convmath.train import load_trained
+
+        model, preprocessing, config = load_trained(target)
+        shape = preprocessing.input_shape
+        title = f"{config['model']['name']} from {target}"
+    else:
+        defaults = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
+        shape = args.input_shape or defaults.get(target, (28, 28, 1))
+        model = models.build(target, shape, args.classes, rng=np.random.default_rng(0))
+        title = f"{target} on {shape[0]}x{shape[1]}x{shape[2]}"
+    print(summary_table(model, shape, title))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from convmath.data.augment import PRESETS
+    from convmath.models import MODELS
+    from convmath.train.run import OPTIMIZERS, SCHEDULES, TrainConfig
+
+    defaults = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="convmath",
         description="Convolutional neural networks from first principles, on NumPy.",
     )
     parser.add_argument("--version", action="version", version=f"convmath {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a CNN (default: a small CNN on the embedded digits)",
+        description="Train a CNN and save checkpoints, history and metrics. With no options it"
+        " trains the default CNN on the embedded UCI digits in a few seconds.",
+    )
+    train.add_argument("--model", choices=sorted(MODELS), help="architecture (default: by dataset)")
+    train.add_argument("--depth", type=int, help="ResNet depth 6n+2 (resnet only)")
+    train.add_argument(
+        "--dataset",
+        help="digits, mnist, fashion-mnist, cifar10 or a folder of images"
+        f" (default {defaults.dataset})",
+    )
+    train.add_argument(
+        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
+    )
+    train.add_argument("--epochs", type=int, help=f"default {defaults.epochs}")
+    train.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {defaults.optimizer}")
+    train.add_argument(
+        "--lr", type=float, help="learning rate (default 1e-3 for Adam, 0.05 for SGD)"
+    )
+    train.add_argument("--momentum", type=float, help=f"SGD momentum (default {defaults.momentum})")
+    train.add_argument("--nesterov", action="store_const", const=True, help="Nesterov momentum")
+    train.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    train.add_argument("--schedule", choices=SCHEDULES, help=f"default {defaults.schedule}")
+    train.add_argument(
+        "--gamma", type=float, help="step schedule: lr factor per step (default 0.7)"
+    )
+    train.add_argument("--step-epochs", type=int, help="step schedule: epochs per step (default 1)")
+    train.add_argument("--warmup-epochs", type=float, help="cosine schedule: warm-up epochs")
+    train.add_argument(
+        "--augment",
+        help=f"a preset {PRESETS} or a list like crop:2,rotate:10,hflip:0.5,noise:0.05,"
+        f"brightness:0.2,hue:0.05 (default {defaults.augment})",
+    )
+    train.add_argument("--dev-fraction", type=float, help=f"default {defaults.dev_fraction}")
+    train.add_argument("--seed", type=int, help=f"default {defaults.seed}")
+    train.add_argument(
+        "--patience", type=int, help="early stopping after N epochs without progress"
+    )
+    train.add_argument("--label-smoothing", type=float, help=f"default {defaults.label_smoothing}")
+    train.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
+    train.add_argument("--train-limit", type=int, help="use only the first N training images")
+    train.add_argument("--image-size", type=_shape_pair, help="image folders: resize to H,W")
+    train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
+    train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
+    train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
+    train.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a checkpoint"
+    )
+    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--dataset", help="default: the dataset it was trained on")
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--split", choices=("train", "test"), default="test")
+    evaluate.add_argument("--threads", type=int)
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="classify image files with a checkpoint")
+    predict.add_argument("checkpoint", type=Path)
+    predict.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    predict.add_argument("--invert", action="store_true", help="for dark ink on a light background")
+    predict.add_argument("--threads", type=int)
+    predict.set_defaults(run=_predict)
+
+    summary = commands.add_parser(
+        "summary", help="each layer's output shape, parameters and multiply-accumulates"
+    )
+    summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
+    summary.add_argument("--input-shape", type=_shape, help="H,W,C (default 28,28,1)")
+    summary.add_argument("--classes", type=int, default=10)
+    summary.set_defaults(run=_summary)
+
     edges = commands.add_parser(
         "edges",
         help="apply the vertical and horizontal edge filters to a real image",
@@ -111,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shape_pair(text: str) -> tuple[int, int]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W such as 28,28, got {text!r}") from None
+    if len(shape) != 2 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected two positive sizes H,W, got {text!r}")
+    return shape
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -118,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConvMathError, OSError) as error:
         print(f"convmath {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
+        print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -41,3 +41,7 @@ class DataError(ConvMathError, ValueError):
 
 class MissingDependencyError(ConvMathError, ImportError):
     """An optional extra (Pillow, matplotlib, torch...) is needed but not installed."""
+
+
+class CheckpointError(ConvMathError, ValueError):
+    """A checkpoint file is missing, damaged, hostile or made for another model."""

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.ops.windows import add_windows, crop_padding, spatial_padding, window_view
+from convmath.ops.windows import (
+    add_windows,
+    crop_padding,
+    offset_slice,
+    spatial_padding,
+    window_view,
+)
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
@@ -41,9 +47,11 @@ class Conv2D(Function):
 
         db      = sum over i, h, w of dZ
         dW      = cols^T  dZ                        (one GEMM per group)
-        dcols   = dZ  W^T                           (one GEMM per group)
-        dA_prev = col2im(dcols): each window's row of dcols is added back at
-                  the positions it was read from, then the padding is cropped.
+        dA_prev = col2im(dZ W^T): each window's share is added back at the
+                  positions it was read from, then the padding is cropped. With
+                  one group this runs offset by offset, dA_pad[window(u, v)] +=
+                  dZ W[u, v]^T (f_h*f_w GEMMs that write contiguous blocks);
+                  with groups, as one GEMM per group and strided adds.
     """
 
     def forward(
@@ -92,10 +100,21 @@ class Conv2D(Function):
         dz = grad.reshape(rows, g, n_C // g).transpose(1, 0, 2)
         da_prev = dw = db = None
         if self.needs_grad[0]:
-            dcols = np.matmul(dz, self.w_groups.transpose(0, 2, 1))
-            dcols = dcols.reshape(g, m, n_out[0], n_out[1], f_h, f_w, n_C_group)
             da_pad = np.zeros(pad_shape, dtype=grad.dtype)
-            add_windows(da_pad, np.moveaxis(dcols, 0, 5), stride, dilation, n_out)
+            if g == 1:
+                # col2im one kernel offset at a time: dZ W[u, v]^T is a contiguous
+                # (m*n_H*n_W, n_C_prev) product added into the strided window it came from.
+                dz_rows = grad.reshape(rows, n_C)
+                w = self.w_groups[0].reshape(f_h, f_w, n_C_group, n_C)
+                target = da_pad[..., 0, :]
+                for u in range(f_h):
+                    for v in range(f_w):
+                        window = target[offset_slice(u, v, stride, dilation, n_out)]
+                        window += (dz_rows @ w[u, v].T).reshape(window.shape)
+            else:
+                dcols = np.matmul(dz, self.w_groups.transpose(0, 2, 1))
+                dcols = dcols.reshape(g, m, n_out[0], n_out[1], f_h, f_w, n_C_group)
+                add_windows(da_pad, np.moveaxis(dcols, 0, 5), stride, dilation, n_out)
             da_pad = da_pad.reshape(*pad_shape[:3], g * n_C_group)
             da_prev = crop_padding(da_pad, padding, (n_H_prev, n_W_prev))
         if self.needs_grad[1]:

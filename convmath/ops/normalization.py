@@ -20,10 +20,14 @@ class BatchNorm(Function):
     In inference, mu and var are the running statistics instead, which are
     constants for back propagation.
 
-    Backward (training), with dA_hat = dZ * gamma and sums over the N values:
+    Backward (training), with sums over the N values of each channel:
         dbeta  = sum dZ,    dgamma = sum dZ * A_hat,
-        dA = (1 / (N sqrt(var + eps))) * (N dA_hat - sum dA_hat - A_hat * sum dA_hat * A_hat).
+        dA = (gamma / sqrt(var + eps)) * (dZ - dbeta / N - A_hat * dgamma / N).
     Backward (inference): dA = dZ * gamma / sqrt(var + eps).
+
+    In training, forward also updates the running statistics in place:
+    running_mean <- (1 - momentum) running_mean + momentum mu, and the same
+    for running_var with the unbiased variance var N / (N - 1).
     """
 
     def forward(
@@ -32,34 +36,56 @@ class BatchNorm(Function):
         gamma: np.ndarray | None = None,
         beta: np.ndarray | None = None,
         *,
-        mean: np.ndarray,
-        var: np.ndarray,
+        running_mean: np.ndarray | None,
+        running_var: np.ndarray | None,
+        momentum: float,
         eps: float,
-        batch_statistics: bool,
+        training: bool,
     ) -> np.ndarray:
-        self.axes = tuple(range(a.ndim - 1))
-        self.inv_std = (1.0 / np.sqrt(var + eps)).astype(a.dtype)
-        self.a_hat = (a - mean) * self.inv_std
-        self.gamma = gamma
-        self.batch_statistics = batch_statistics
-        z = self.a_hat if gamma is None else self.a_hat * gamma
-        return z if beta is None else z + beta
+        n_C = a.shape[-1]
+        rows = a.reshape(-1, n_C)  # channels-last: one row per position, one column per channel
+        count = rows.shape[0]
+        if training:
+            mean = rows.mean(axis=0)
+            a_hat = rows - mean
+            var = np.einsum("ij,ij->j", a_hat, a_hat) / count  # no squared temporary
+            for running, batch in ((running_mean, mean), (running_var, var * count / (count - 1))):
+                if running is not None:
+                    running *= 1 - momentum
+                    running += momentum * batch
+        else:
+            a_hat = rows - running_mean.astype(a.dtype)
+            var = running_var.astype(a.dtype)
+        inv_std = (1.0 / np.sqrt(var + eps)).astype(a.dtype)
+        a_hat *= inv_std
+        self.a_hat, self.inv_std, self.gamma = a_hat, inv_std, gamma
+        self.training, self.shape = training, a.shape
+        z = a_hat * gamma if gamma is not None else a_hat.copy()
+        if beta is not None:
+            z += beta
+        return z.reshape(a.shape)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        da_hat = grad if self.gamma is None else grad * self.gamma
+        rows = grad.reshape(self.a_hat.shape)
+        count = rows.shape[0]
+        scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
+        needs_sums = self.training or len(self.needs_grad) > 1
+        dbeta = rows.sum(axis=0) if needs_sums else None
+        dgamma = np.einsum("ij,ij->j", rows, self.a_hat) if needs_sums else None
         da = None
         if self.needs_grad[0]:
-            if self.batch_statistics:
-                mean_da_hat = da_hat.mean(axis=self.axes)
-                mean_da_hat_a_hat = (da_hat * self.a_hat).mean(axis=self.axes)
-                da = (da_hat - mean_da_hat - self.a_hat * mean_da_hat_a_hat) * self.inv_std
+            if self.training:
+                da = self.a_hat * (-dgamma * scale / count)
+                da += rows * scale
+                da -= dbeta * scale / count
             else:
-                da = da_hat * self.inv_std
+                da = rows * scale
+            da = da.reshape(self.shape)
         grads: list[np.ndarray | None] = [da]
         if len(self.needs_grad) > 1:
-            grads.append((grad * self.a_hat).sum(axis=self.axes) if self.needs_grad[1] else None)
+            grads.append(dgamma if self.needs_grad[1] else None)
         if len(self.needs_grad) > 2:
-            grads.append(grad.sum(axis=self.axes) if self.needs_grad[2] else None)
+            grads.append(dbeta if self.needs_grad[2] else None)
         return tuple(grads)
 
 
@@ -108,28 +134,19 @@ def batch_norm(
             raise InvalidArgumentError(f"batch_norm: {label} is read-only but training updates it")
     momentum = number_in(momentum, "batch_norm momentum", 0.0, 1.0)
     eps = number_in(eps, "batch_norm eps", 0.0, low_open=True)
-    axes = tuple(range(a.ndim - 1))
-    if training:
-        count = a.size // n_C
-        if count < 2:
-            raise ShapeError(
-                f"batch_norm in training needs more than one value per channel, got shape {a.shape}"
-            )
-        mean = a.data.mean(axis=axes)
-        var = a.data.var(axis=axes)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += momentum * var * (count / (count - 1))
-    else:
-        if running_mean is None or running_var is None:
-            raise InvalidArgumentError(
-                "batch_norm in inference (training=False) needs running_mean and running_var"
-            )
-        mean = np.asarray(running_mean, dtype=a.dtype)
-        var = np.asarray(running_var, dtype=a.dtype)
+    if training and a.size // n_C < 2:
+        raise ShapeError(
+            f"batch_norm in training needs more than one value per channel, got shape {a.shape}"
+        )
+    if not training and (running_mean is None or running_var is None):
+        raise InvalidArgumentError(
+            "batch_norm in inference (training=False) needs running_mean and running_var"
+        )
     return BatchNorm.apply(
-        *inputs, mean=mean, var=var, eps=float(eps), batch_statistics=bool(training)
+        *inputs,
+        running_mean=running_mean,
+        running_var=running_var,
+        momentum=momentum,
+        eps=eps,
+        training=bool(training),
     )

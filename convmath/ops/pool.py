@@ -29,10 +29,14 @@ class MaxPool2D(Function):
     Shapes: A (m, n_H_prev, n_W_prev, n_C) -> Z (m, n_H, n_W, n_C).
     Padding uses -inf, so a padded position never wins.
 
+    Computed as a running np.maximum over the f*f offset slices (a NaN
+    propagates, as in PyTorch).
+
     Backward: dA gets dZ at the position of each window's maximum and 0
     elsewhere; overlapping windows add up. Where several entries of a window
     tie for the maximum, the first in row-major order takes the gradient (as
-    PyTorch does).
+    PyTorch does): offsets are visited in that order and a window, once
+    served, takes no more.
     """
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
@@ -40,23 +44,26 @@ class MaxPool2D(Function):
         a_pad = spatial_padding(a, sides, value=-np.inf)
         offsets = _offsets(f)
         z = a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)].copy()
-        argmax = np.zeros(z.shape, dtype=np.uint8 if len(offsets) <= 256 else np.int32)
-        for k, (i, j) in enumerate(offsets[1:], start=1):
-            candidate = a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
-            better = (candidate > z) | np.isnan(candidate)  # NaN wins, so it propagates
-            np.copyto(z, candidate, where=better)
-            np.copyto(argmax, k, where=better)
-        self.argmax = argmax
-        self.geometry = (a.shape, a_pad.shape, f, s, sides, n_out)
+        for i, j in offsets[1:]:
+            np.maximum(z, a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)], out=z)
+        self.a_pad, self.z = a_pad, z
+        self.geometry = (a.shape, f, s, sides, n_out)
         return z
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        a_shape, pad_shape, f, s, sides, n_out = self.geometry
-        da_pad = np.zeros(pad_shape, dtype=grad.dtype)
-        for k, (i, j) in enumerate(_offsets(f)):
-            da_pad[offset_slice(i, j, s, _NO_DILATION, n_out)] += np.where(
-                self.argmax == k, grad, 0
-            )
+        a_shape, f, s, sides, n_out = self.geometry
+        da_pad = np.zeros(self.a_pad.shape, dtype=grad.dtype)
+        disjoint = s[0] >= f[0] and s[1] >= f[1]  # each input feeds at most one window
+        served = np.zeros(self.z.shape, dtype=bool)
+        for i, j in _offsets(f):
+            window = offset_slice(i, j, s, _NO_DILATION, n_out)
+            hit = self.a_pad[window] == self.z
+            hit &= ~served
+            served |= hit
+            if disjoint:
+                np.multiply(grad, hit, out=da_pad[window])
+            else:
+                da_pad[window] += grad * hit
         return crop_padding(da_pad, sides, a_shape[1:3])
 
 

@@ -1,0 +1,76 @@
+"""Augmentation from a short text spec, for the command line.
+
+A spec is a preset name (``none``, ``standard``, ``strong``) or a comma list
+of transforms ``name[:value]``:
+
+    crop:P        RandomCrop back to the input size after padding by P (default 2)
+    reflectcrop:P the same with reflection padding
+    rotate:D      RandomRotation within +-D degrees (default 10)
+    hflip:P       horizontal flip with probability P (default 0.5)
+    vflip:P       vertical flip with probability P (default 0.5)
+    noise:S       Gaussian noise of standard deviation S (default 0.05)
+    saltpepper:A  salt-and-pepper on a fraction A of the pixels (default 0.02)
+    brightness:B, contrast:C, saturation:S, hue:H   colour jitter (default 0.2, hue 0.05)
+    gray          RGB to grayscale, keeping the channel count
+
+e.g. ``--augment crop:2,rotate:10`` or ``--augment reflectcrop:4,hflip,brightness:0.3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from convmath.data.augment import (
+    PRESETS,
+    ColorJitter,
+    Compose,
+    GaussianNoise,
+    Grayscale,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    SaltAndPepper,
+    Transform,
+    preset,
+)
+from convmath.errors import InvalidArgumentError
+
+Shape = tuple[int, int, int]
+_MAKERS: dict[str, tuple[float | None, Callable[[float, Shape], Transform]]] = {
+    "crop": (2, lambda v, s: RandomCrop(s[:2], padding=int(v))),
+    "reflectcrop": (4, lambda v, s: RandomCrop(s[:2], padding=int(v), padding_mode="reflect")),
+    "rotate": (10, lambda v, s: RandomRotation(v)),
+    "hflip": (0.5, lambda v, s: RandomFlip(horizontal=v)),
+    "vflip": (0.5, lambda v, s: RandomFlip(horizontal=0.0, vertical=v)),
+    "noise": (0.05, lambda v, s: GaussianNoise(v)),
+    "saltpepper": (0.02, lambda v, s: SaltAndPepper(v)),
+    "brightness": (0.2, lambda v, s: ColorJitter(brightness=v)),
+    "contrast": (0.2, lambda v, s: ColorJitter(contrast=v)),
+    "saturation": (0.2, lambda v, s: ColorJitter(saturation=v)),
+    "hue": (0.05, lambda v, s: ColorJitter(hue=v)),
+    "gray": (None, lambda v, s: Grayscale()),
+}
+
+
+def parse_augment(spec: str, image_shape: Shape) -> Compose:
+    """Build the transform a spec describes, for images of ``image_shape``."""
+    spec = spec.strip()
+    if spec in PRESETS:
+        return preset(spec, image_shape)
+    transforms = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, value = item.partition(":")
+        if name not in _MAKERS:
+            raise InvalidArgumentError(
+                f"unknown augmentation {name!r} in {spec!r}; expected a preset {PRESETS} or"
+                f" a comma list of {sorted(_MAKERS)}"
+            )
+        default, make = _MAKERS[name]
+        try:
+            number = float(value) if value else default
+        except ValueError:
+            raise InvalidArgumentError(
+                f"augmentation {item!r}: {value!r} is not a number"
+            ) from None
+        transforms.append(make(number, image_shape))
+    return Compose(transforms)

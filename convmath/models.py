@@ -1,0 +1,272 @@
+"""Named architectures, buildable by name: ``build("lenet5", (28, 28, 1), 10, rng=rng)``.
+
+Every builder returns a :class:`Sequential` whose ``config`` records how to
+rebuild it (name, input shape, classes, options), so a checkpoint can
+recreate the model. Building checks every layer's shapes against the input
+shape and fails there, naming the layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.nn import (
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    InceptionModule,
+    MaxPool2D,
+    Module,
+    ReLU,
+    ResidualBlock,
+    Sequential,
+)
+
+Shape = tuple[int, int, int]
+Builder = Callable[..., Sequential]
+
+
+def lenet5(input_shape: Shape, num_classes: int, *, rng: np.random.Generator) -> Sequential:
+    """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling, as in PyTorch's tutorial.
+
+    conv 6@5x5 pad 2, pool, conv 16@5x5, pool, FC 120, 84, num_classes:
+    61,706 parameters on 28x28x1. Weights as PyTorch's defaults.
+    """
+    n_C = input_shape[2]
+    init = "torch_default"
+    probe = Sequential(
+        Conv2D(n_C, 6, 5, padding=2, rng=rng, init=init), MaxPool2D(2),
+        Conv2D(6, 16, 5, rng=rng, init=init), MaxPool2D(2),
+    )  # fmt: skip
+    flat = int(np.prod(probe.output_shape(input_shape)))
+    return Sequential(
+        {
+            "conv1": probe[0],
+            "relu1": ReLU(),
+            "pool1": probe[1],
+            "conv2": probe[2],
+            "relu2": ReLU(),
+            "pool2": probe[3],
+            "flatten": Flatten(),
+            "fc1": Dense(flat, 120, rng=rng, init=init),
+            "relu3": ReLU(),
+            "fc2": Dense(120, 84, rng=rng, init=init),
+            "relu4": ReLU(),
+            "fc3": Dense(84, num_classes, rng=rng, init=init),
+        }
+    )
+
+
+def digits_cnn(
+    input_shape: Shape, num_classes: int, *, rng: np.random.Generator, width: int = 16
+) -> Sequential:
+    """The small, fast default CNN for the embedded 8x8 digits.
+
+    conv width@3x3 "same", BN, ReLU, conv 2*width@3x3 "same", BN, ReLU, max pool 2,
+    flatten, FC 64, ReLU, FC num_classes.
+    """
+    n_H, n_W, n_C = input_shape
+    flat = (n_H // 2) * (n_W // 2) * 2 * width
+    return Sequential(
+        {
+            "conv1": Conv2D(n_C, width, 3, padding="same", bias=False, rng=rng),
+            "bn1": BatchNorm2D(width),
+            "relu1": ReLU(),
+            "conv2": Conv2D(width, 2 * width, 3, padding="same", bias=False, rng=rng),
+            "bn2": BatchNorm2D(2 * width),
+            "relu2": ReLU(),
+            "pool": MaxPool2D(2),
+            "flatten": Flatten(),
+            "fc1": Dense(flat, 64, rng=rng),
+            "relu3": ReLU(),
+            "fc2": Dense(64, num_classes, rng=rng, init="glorot_uniform"),
+        }
+    )
+
+
+def mnist_cnn(
+    input_shape: Shape, num_classes: int, *, rng: np.random.Generator, dropout: float = 0.0
+) -> Sequential:
+    """The classic two-conv MNIST CNN (the Keras example; workload W2 without dropout).
+
+    conv 32@3x3, ReLU, conv 64@3x3, ReLU, max pool 2, [dropout], flatten,
+    FC 128, ReLU, [dropout], FC num_classes: 1,199,882 parameters on 28x28x1.
+    """
+    n_H, n_W, n_C = input_shape
+    init = "torch_default"
+    flat = ((n_H - 4) // 2) * ((n_W - 4) // 2) * 64
+    layers: dict[str, Module] = {
+        "conv1": Conv2D(n_C, 32, 3, rng=rng, init=init),
+        "relu1": ReLU(),
+        "conv2": Conv2D(32, 64, 3, rng=rng, init=init),
+        "relu2": ReLU(),
+        "pool": MaxPool2D(2),
+    }
+    if dropout:
+        layers["drop1"] = Dropout(dropout / 2, rng=rng)
+    layers |= {
+        "flatten": Flatten(),
+        "fc1": Dense(flat, 128, rng=rng, init=init),
+        "relu3": ReLU(),
+    }
+    if dropout:
+        layers["drop2"] = Dropout(dropout, rng=rng)
+    layers["fc2"] = Dense(128, num_classes, rng=rng, init=init)
+    return Sequential(layers)
+
+
+def wide_cnn(
+    input_shape: Shape, num_classes: int, *, rng: np.random.Generator, width: int = 32
+) -> Sequential:
+    """A VGG-style CNN with batch norm, for the best MNIST accuracy from these parts.
+
+    [conv w@3x3 same, BN, ReLU] x2, max pool 2, [conv 2w@3x3 same, BN, ReLU] x2,
+    max pool 2, flatten, FC 128 (BN, ReLU), FC num_classes.
+    """
+    n_H, n_W, n_C = input_shape
+    w = width
+
+    def conv_bn_relu(name: str, c_in: int, c_out: int) -> dict[str, Module]:
+        return {
+            f"{name}": Conv2D(c_in, c_out, 3, padding="same", bias=False, rng=rng),
+            f"{name}_bn": BatchNorm2D(c_out),
+            f"{name}_relu": ReLU(),
+        }
+
+    flat = (n_H // 4) * (n_W // 4) * 2 * w
+    return Sequential(
+        conv_bn_relu("conv1", n_C, w)
+        | conv_bn_relu("conv2", w, w)
+        | {"pool1": MaxPool2D(2)}
+        | conv_bn_relu("conv3", w, 2 * w)
+        | conv_bn_relu("conv4", 2 * w, 2 * w)
+        | {"pool2": MaxPool2D(2), "flatten": Flatten()}
+        | {
+            "fc1": Dense(flat, 128, bias=False, rng=rng),
+            "fc1_bn": BatchNorm2D(128),
+            "fc1_relu": ReLU(),
+            "fc2": Dense(128, num_classes, rng=rng, init="glorot_uniform"),
+        }
+    )
+
+
+def resnet(
+    input_shape: Shape,
+    num_classes: int,
+    *,
+    rng: np.random.Generator,
+    depth: int = 20,
+    widths: tuple[int, int, int] = (16, 32, 64),
+    shortcut: str = "pad",
+) -> Sequential:
+    """ResNet for small images (He et al. 2015, section 4.2): depth = 6n + 2.
+
+    conv 3x3 (16) + BN + ReLU, three stages of n basic residual blocks with
+    16, 32, 64 channels (stride 2 at the start of stages 2 and 3), global
+    average pooling, FC. ResNet-20 (n = 3) has 269,722 parameters on
+    32x32x3 with the parameter-free "pad" shortcuts (option A).
+    """
+    if (depth - 2) % 6 or depth < 8:
+        raise InvalidArgumentError(
+            f"ResNet depth must be 6n + 2 with n >= 1 (8, 14, 20, 32...), got {depth}"
+        )
+    n = (depth - 2) // 6
+    init = "he_normal_fan_out"
+    layers: dict[str, Module] = {
+        "stem": Conv2D(input_shape[2], widths[0], 3, padding=1, bias=False, rng=rng, init=init),
+        "stem_bn": BatchNorm2D(widths[0]),
+        "stem_relu": ReLU(),
+    }
+    n_C_prev = widths[0]
+    for stage, n_C in enumerate(widths, start=1):
+        for k in range(n):
+            stride = 2 if stage > 1 and k == 0 else 1
+            layers[f"stage{stage}_{k}"] = ResidualBlock(
+                n_C_prev, n_C, stride, rng=rng, shortcut=shortcut, init=init
+            )
+            n_C_prev = n_C
+    layers["pool"] = GlobalAvgPool2D()
+    layers["fc"] = Dense(n_C_prev, num_classes, rng=rng, init="torch_default")
+    return Sequential(layers)
+
+
+def googlenet_small(
+    input_shape: Shape, num_classes: int, *, rng: np.random.Generator
+) -> Sequential:
+    """A small GoogLeNet-style network (Szegedy et al. 2014) of Inception modules.
+
+    conv 32@3x3 + BN + ReLU, two Inception modules (with 1x1 reductions), max
+    pool 2, one more Inception module, global average pooling, FC.
+    """
+    c = input_shape[2]
+    return Sequential(
+        {
+            "stem": Conv2D(c, 32, 3, padding=1, bias=False, rng=rng),
+            "stem_bn": BatchNorm2D(32),
+            "stem_relu": ReLU(),
+            "inception1": InceptionModule(32, 16, 16, 24, 4, 8, 8, rng=rng),
+            "inception2": InceptionModule(56, 24, 24, 32, 8, 16, 8, rng=rng),
+            "pool": MaxPool2D(2),
+            "inception3": InceptionModule(80, 32, 32, 48, 8, 16, 16, rng=rng),
+            "gap": GlobalAvgPool2D(),
+            "fc": Dense(112, num_classes, rng=rng, init="glorot_uniform"),
+        }
+    )
+
+
+MODELS: dict[str, Builder] = {
+    "digits_cnn": digits_cnn,
+    "lenet5": lenet5,
+    "mnist_cnn": mnist_cnn,
+    "wide_cnn": wide_cnn,
+    "resnet": resnet,
+    "googlenet_small": googlenet_small,
+}
+
+
+def build(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int = 10,
+    *,
+    rng: np.random.Generator,
+    **options: Any,
+) -> Sequential:
+    """Build a named model for examples of ``input_shape`` (n_H, n_W, n_C).
+
+    Checks every layer's shapes now and raises :class:`ShapeError` naming the
+    layer that does not fit. The model's ``config`` holds what rebuilds it.
+    """
+    if name not in MODELS:
+        raise InvalidArgumentError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    input_shape = tuple(int(n) for n in input_shape)
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ShapeError(
+            f"input_shape must be (n_H, n_W, n_C) of positive sizes, got {input_shape}"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidArgumentError("build needs rng=np.random.default_rng(seed)")
+    try:
+        model = MODELS[name](input_shape, num_classes, rng=rng, **options)
+    except TypeError as error:
+        raise InvalidArgumentError(f"model {name!r}: {error}") from None
+    model.name_modules()
+    produced = model.output_shape(input_shape)
+    if produced != (num_classes,):
+        raise ShapeError(
+            f"model {name!r} produces {produced} per example, expected ({num_classes},)"
+        )
+    model.config = {
+        "name": name,
+        "input_shape": list(input_shape),
+        "num_classes": num_classes,
+        "options": options,
+    }
+    return model

@@ -1,0 +1,261 @@
+"""ResNet residual blocks and Inception modules, built from layers; no backward code here.
+
+A residual block adds its input back: a[l+2] = g(z[l+2] + a[l]); an Inception
+module concatenates parallel branches along the channels. In both, one
+tensor feeds several ops, and the engine sums the gradients flowing back
+along each path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.errors import InvalidArgumentError
+from convmath.nn.layers import BatchNorm2D, Conv2D, MaxPool2D, ReLU
+from convmath.nn.module import LayerInfo, Module, Sequential, Shape
+from convmath.tensor import Tensor
+
+SHORTCUTS = ("projection", "pad")
+
+
+class ResidualBlock(Module):
+    """A ResNet block (He, Zhang, Ren and Sun, "Deep Residual Learning for Image
+    Recognition", 2015, arXiv:1512.03385).
+
+    Basic form: z = BN(conv3x3(relu(BN(conv3x3_s(a))))), then a_out = relu(z + shortcut(a)).
+    Bottleneck form (``bottleneck=True``): 1x1 down to ``width`` channels (n_C/4 by
+    default), 3x3 with the stride, 1x1 up to n_C, each followed by BN (ReLU between).
+
+    The shortcut is the identity when the stride is 1 and n_C_prev = n_C.
+    Otherwise, ``shortcut="projection"`` uses a 1x1 convolution with the
+    stride and BN (the paper's option B), and ``shortcut="pad"`` subsamples
+    a[:, ::s, ::s] and zero-pads the new channels, half before and half after
+    (option A, no parameters, as in the paper's CIFAR ResNets).
+    """
+
+    def __init__(
+        self,
+        n_C_prev: int,
+        n_C: int,
+        stride: int = 1,
+        *,
+        rng: np.random.Generator,
+        bottleneck: bool = False,
+        width: int | None = None,
+        shortcut: str = "projection",
+        init: str = "he_normal_fan_out",
+    ) -> None:
+        super().__init__()
+        if shortcut not in SHORTCUTS:
+            raise InvalidArgumentError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+        if shortcut == "pad" and n_C < n_C_prev:
+            raise InvalidArgumentError("a 'pad' shortcut cannot reduce channels; use 'projection'")
+        self.n_C_prev, self.n_C, self.stride = n_C_prev, n_C, stride
+        self.shortcut_kind = shortcut
+        self.bottleneck = bottleneck
+
+        def conv(c_in: int, c_out: int, f: int, s: int = 1) -> Conv2D:
+            return Conv2D(c_in, c_out, f, s, padding=f // 2, bias=False, rng=rng, init=init)
+
+        if bottleneck:
+            mid = width or max(n_C // 4, 1)
+            self.main = Sequential(
+                {
+                    "conv1": conv(n_C_prev, mid, 1),
+                    "bn1": BatchNorm2D(mid),
+                    "relu1": ReLU(),
+                    "conv2": conv(mid, mid, 3, stride),
+                    "bn2": BatchNorm2D(mid),
+                    "relu2": ReLU(),
+                    "conv3": conv(mid, n_C, 1),
+                    "bn3": BatchNorm2D(n_C),
+                }
+            )
+        else:
+            self.main = Sequential(
+                {
+                    "conv1": conv(n_C_prev, n_C, 3, stride),
+                    "bn1": BatchNorm2D(n_C),
+                    "relu1": ReLU(),
+                    "conv2": conv(n_C, n_C, 3),
+                    "bn2": BatchNorm2D(n_C),
+                }
+            )
+        self.identity = stride == 1 and n_C_prev == n_C
+        self.projection = None
+        if not self.identity and shortcut == "projection":
+            self.projection = Sequential(
+                {"conv": conv(n_C_prev, n_C, 1, stride), "bn": BatchNorm2D(n_C)}
+            )
+
+    def shortcut(self, a: Tensor) -> Tensor:
+        if self.identity:
+            return a
+        if self.projection is not None:
+            return self.projection(a)
+        s = self.stride
+        subsampled = a[:, ::s, ::s, :]
+        extra = self.n_C - self.n_C_prev
+        return F.pad(subsampled, [(0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.main(x) + self.shortcut(x))
+
+    def shortcut_shape(self, input_shape: Shape) -> Shape:
+        if self.identity:
+            return tuple(input_shape)
+        if self.projection is not None:
+            return self.projection.output_shape(input_shape)
+        n_H, n_W, _ = input_shape
+        s = self.stride
+        return (-(-n_H // s), -(-n_W // s), self.n_C)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        main = self.main.output_shape(input_shape)
+        skip = self.shortcut_shape(input_shape)
+        if main != skip:
+            raise self.fail(f"main path gives {main} but the shortcut gives {skip}")
+        return main
+
+    def shortcut_description(self) -> str:
+        if self.identity:
+            return "identity"
+        if self.projection is not None:
+            return f"1x1 conv, stride {self.stride}, + BN (projection)"
+        return f"a[:, ::{self.stride}, ::{self.stride}] + zero channels (option A)"
+
+    def describe(self, input_shape: Shape) -> list[LayerInfo]:
+        rows = self.main.describe(input_shape)
+        if self.projection is not None:
+            rows += self.projection.describe(input_shape)
+        output = self.output_shape(input_shape)
+        rows.append(
+            LayerInfo(
+                f"{self.path}.add" if self.path else "add",
+                "ResidualAdd",
+                tuple(input_shape),
+                output,
+                0,
+                0,
+                f"a[l+2] = relu(z[l+2] + shortcut(a[l])), shortcut: {self.shortcut_description()}"
+                f" -> {self.shortcut_shape(input_shape)}",
+            )
+        )
+        return rows
+
+    def details(self) -> str:
+        kind = "bottleneck" if self.bottleneck else "basic"
+        return f"{kind}, {self.n_C_prev} -> {self.n_C}, s={self.stride}"
+
+
+def inception_cost(
+    n_H: int, n_W: int, n_C_prev: int, n_C: int, f: int, bottleneck: int | None = None
+) -> int:
+    """Multiplies of one "same" f x f convolution branch, naive or after a 1x1 bottleneck.
+
+    Naive: n_H*n_W*n_C * f*f*n_C_prev. With a 1x1 reduction to b channels:
+    n_H*n_W*b * n_C_prev + n_H*n_W*n_C * f*f*b. The article's example, 28x28x192
+    to 32 filters of 5x5: 120,422,400 naive, 12,443,648 with b = 16.
+
+    >>> inception_cost(28, 28, 192, 32, 5), inception_cost(28, 28, 192, 32, 5, bottleneck=16)
+    (120422400, 12443648)
+    """
+    if bottleneck is None:
+        return n_H * n_W * n_C * f * f * n_C_prev
+    return n_H * n_W * bottleneck * n_C_prev + n_H * n_W * n_C * f * f * bottleneck
+
+
+class InceptionModule(Module):
+    """An Inception module (Szegedy et al., "Going Deeper with Convolutions", 2014,
+    arXiv:1409.4842): parallel branches concatenated along the channels.
+
+    Branches: 1x1 conv; 3x3 conv; 5x5 conv; 3x3 max pool (stride 1, pad 1).
+    Every conv has a bias and is followed by ReLU; "same" padding keeps n_H, n_W.
+    With ``reduce=True`` (the paper's final form) 1x1 convolutions cut the
+    channels before the 3x3 and 5x5 convolutions and after the pool, which is
+    what makes the module affordable (see :meth:`cost`); with ``reduce=False``
+    it is the naive form and the pool branch passes all n_C_prev channels on.
+    Output channels: n1x1 + n3x3 + n5x5 + (pool_proj if reduced, else n_C_prev).
+    """
+
+    def __init__(
+        self,
+        n_C_prev: int,
+        n1x1: int,
+        n3x3_reduce: int,
+        n3x3: int,
+        n5x5_reduce: int,
+        n5x5: int,
+        pool_proj: int,
+        *,
+        rng: np.random.Generator,
+        reduce: bool = True,
+        init: str = "he_normal",
+    ) -> None:
+        super().__init__()
+        self.n_C_prev = n_C_prev
+        self.widths = (n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj)
+        self.reduce = reduce
+
+        def conv_relu(c_in: int, c_out: int, f: int) -> list[Module]:
+            return [Conv2D(c_in, c_out, f, padding=f // 2, rng=rng, init=init), ReLU()]
+
+        if reduce:
+            self.branches = [
+                Sequential(*conv_relu(n_C_prev, n1x1, 1)),
+                Sequential(*conv_relu(n_C_prev, n3x3_reduce, 1), *conv_relu(n3x3_reduce, n3x3, 3)),
+                Sequential(*conv_relu(n_C_prev, n5x5_reduce, 1), *conv_relu(n5x5_reduce, n5x5, 5)),
+                Sequential(MaxPool2D(3, 1, 1), *conv_relu(n_C_prev, pool_proj, 1)),
+            ]
+            self.n_C = n1x1 + n3x3 + n5x5 + pool_proj
+        else:
+            self.branches = [
+                Sequential(*conv_relu(n_C_prev, n1x1, 1)),
+                Sequential(*conv_relu(n_C_prev, n3x3, 3)),
+                Sequential(*conv_relu(n_C_prev, n5x5, 5)),
+                Sequential(MaxPool2D(3, 1, 1)),
+            ]
+            self.n_C = n1x1 + n3x3 + n5x5 + n_C_prev
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.concat([branch(x) for branch in self.branches], axis=-1)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        shapes = [branch.output_shape(input_shape) for branch in self.branches]
+        if len({s[:2] for s in shapes}) != 1:
+            raise self.fail(f"branches disagree on n_H, n_W: {shapes}")
+        return (*shapes[0][:2], sum(s[2] for s in shapes))
+
+    def cost(self, input_shape: Shape) -> dict[str, int]:
+        """Multiply-accumulates per example of the naive and the reduced forms."""
+        n_H, n_W, n_C_prev = input_shape
+        n1x1, r3, n3, r5, n5, proj = self.widths
+        pixels = n_H * n_W
+        naive = pixels * n_C_prev * (n1x1 + 9 * n3 + 25 * n5)
+        reduced = pixels * (n_C_prev * (n1x1 + r3 + r5 + proj) + 9 * r3 * n3 + 25 * r5 * n5)
+        return {"naive": naive, "reduced": reduced}
+
+    def describe(self, input_shape: Shape) -> list[LayerInfo]:
+        rows: list[LayerInfo] = []
+        for branch in self.branches:
+            rows += branch.describe(input_shape)
+        cost = self.cost(input_shape)
+        channels = " + ".join(str(b.output_shape(input_shape)[2]) for b in self.branches)
+        rows.append(
+            LayerInfo(
+                f"{self.path}.concat" if self.path else "concat",
+                "InceptionConcat",
+                tuple(input_shape),
+                self.output_shape(input_shape),
+                0,
+                0,
+                f"n_C = {channels} = {self.n_C}; cost {cost['reduced']:,} MACs with 1x1"
+                f" reductions vs {cost['naive']:,} naive",
+            )
+        )
+        return rows
+
+    def details(self) -> str:
+        form = "with 1x1 reductions" if self.reduce else "naive"
+        return f"{self.n_C_prev} -> {self.n_C}, {form}"

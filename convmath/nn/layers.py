@@ -1,0 +1,338 @@
+"""The layers of a CNN: CONV, POOL, FC, activations, batch norm, dropout, flatten.
+
+Each layer is a thin :class:`Module` around an op of ``convmath.functional``
+(where the forward and backward mathematics lives), plus its parameters and
+its shape rule. Shapes are per example: (n_H, n_W, n_C) for volumes, (n,)
+for vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.errors import InvalidArgumentError
+from convmath.nn.init import initialize
+from convmath.nn.module import Module, Parameter, Shape
+from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
+from convmath.tensor import Tensor
+
+
+def _volume(layer: Module, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise layer.fail(f"expects a volume (n_H, n_W, n_C) per example, got shape {tuple(shape)}")
+    return shape[0], shape[1], shape[2]
+
+
+class Conv2D(Module):
+    """CONV layer: Z = conv(A_prev, W) + b, with W (f, f, n_C_prev/groups, n_C) and b (n_C,).
+
+    n_H = floor((n_H_prev + 2p - d(f-1) - 1)/s) + 1; parameters (f*f*n_C_prev/groups + 1)*n_C.
+    Weights are drawn by ``init`` (He normal by default) from ``rng``; biases start at 0
+    (or, with init="torch_default", like PyTorch's).
+    """
+
+    def __init__(
+        self,
+        n_C_prev: int,
+        n_C: int,
+        f: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: PaddingSpec = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        *,
+        rng: np.random.Generator,
+        init: str = "he_normal",
+    ) -> None:
+        super().__init__()
+        self.f = pair(f, "Conv2D f")
+        self.stride = pair(stride, "Conv2D stride")
+        self.dilation = pair(dilation, "Conv2D dilation")
+        self.padding = padding
+        if groups < 1 or n_C_prev % groups or n_C % groups:
+            raise InvalidArgumentError(
+                f"Conv2D: n_C_prev={n_C_prev} and n_C={n_C} must both be divisible by"
+                f" groups={groups}"
+            )
+        self.groups = groups
+        self.n_C_prev = n_C_prev
+        self.n_C = n_C
+        fan_in = self.f[0] * self.f[1] * n_C_prev // groups
+        fan_out = self.f[0] * self.f[1] * n_C // groups
+        shape = (*self.f, n_C_prev // groups, n_C)
+        self.W = Parameter(initialize(init, shape, fan_in, fan_out, rng))
+        self.b = None
+        if bias:
+            bias_init = "torch_default" if init == "torch_default" else "zeros"
+            self.b = Parameter(initialize(bias_init, (n_C,), fan_in, fan_out, rng))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[3] != self.n_C_prev:
+            raise self.fail(f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}")
+        return F.conv2d(
+            x,
+            self.W,
+            self.b,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+
+    def resolved_padding(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+        return resolve_padding(self.padding, shape[:2], self.f, self.stride, self.dilation)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_H_prev, n_W_prev, n_C_prev = _volume(self, input_shape)
+        if n_C_prev != self.n_C_prev:
+            raise self.fail(
+                f"expected n_C_prev={self.n_C_prev} but the input has shape"
+                f" {tuple(input_shape)} (n_C_prev={n_C_prev})"
+            )
+        (p_top, p_bottom), (p_left, p_right) = self.resolved_padding(input_shape)
+        n_H = conv_output_size(
+            n_H_prev, self.f[0], (p_top, p_bottom), self.stride[0], self.dilation[0],
+            axis="n_H", op=self.label,
+        )  # fmt: skip
+        n_W = conv_output_size(
+            n_W_prev, self.f[1], (p_left, p_right), self.stride[1], self.dilation[1],
+            axis="n_W", op=self.label,
+        )  # fmt: skip
+        return (n_H, n_W, self.n_C)
+
+    def macs(self, input_shape: Shape) -> int:
+        n_H, n_W, n_C = self.output_shape(input_shape)
+        return n_H * n_W * n_C * self.f[0] * self.f[1] * self.n_C_prev // self.groups
+
+    def details(self) -> str:
+        parts = [f"{self.n_C}@{self.f[0]}x{self.f[1]}", f"s={self.stride[0]}"]
+        if self.stride[0] != self.stride[1]:
+            parts[-1] = f"s={self.stride}"
+        parts.append(f"p={self.padding}")
+        if self.dilation != (1, 1):
+            parts.append(f"d={self.dilation[0]}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.b is None:
+            parts.append("no bias")
+        return ", ".join(parts)
+
+
+class Dense(Module):
+    """FC layer: Z = A W + b with W (n_in, n_out), b (n_out,); parameters (n_in + 1)*n_out."""
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        bias: bool = True,
+        *,
+        rng: np.random.Generator,
+        init: str = "he_normal",
+    ) -> None:
+        super().__init__()
+        self.n_in, self.n_out = n_in, n_out
+        self.W = Parameter(initialize(init, (n_in, n_out), n_in, n_out, rng))
+        self.b = None
+        if bias:
+            bias_init = "torch_default" if init == "torch_default" else "zeros"
+            self.b = Parameter(initialize(bias_init, (n_out,), n_in, n_out, rng))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise self.fail(f"expected input (m, {self.n_in}) but got shape {x.shape}")
+        return F.dense(x, self.W, self.b)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise self.fail(
+                f"expects a vector of n_in={self.n_in} per example but got shape"
+                f" {tuple(input_shape)}; flatten the volume first"
+            )
+        if input_shape[0] != self.n_in:
+            raise self.fail(
+                f"expected n_in={self.n_in} but the input has {input_shape[0]} features"
+            )
+        return (self.n_out,)
+
+    def macs(self, input_shape: Shape) -> int:
+        return self.n_in * self.n_out
+
+    def details(self) -> str:
+        return f"{self.n_in} -> {self.n_out}" + ("" if self.b is not None else ", no bias")
+
+
+class _Pool(Module):
+    op_name = ""
+
+    def __init__(
+        self,
+        f: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        self.f = pair(f, f"{type(self).__name__} f")
+        self.stride = self.f if stride is None else pair(stride, f"{type(self).__name__} stride")
+        self.padding = pair(padding, f"{type(self).__name__} padding", minimum=0)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_H_prev, n_W_prev, n_C = _volume(self, input_shape)
+        n_H = conv_output_size(
+            n_H_prev, self.f[0], self.padding[0], self.stride[0], axis="n_H", op=self.label
+        )
+        n_W = conv_output_size(
+            n_W_prev, self.f[1], self.padding[1], self.stride[1], axis="n_W", op=self.label
+        )
+        return (n_H, n_W, n_C)
+
+    def details(self) -> str:
+        return f"f={self.f[0]}, s={self.stride[0]}, p={self.padding[0]}, no parameters"
+
+
+class MaxPool2D(_Pool):
+    """POOL layer: the max of each f x f window, per channel (stride s defaults to f)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.f, self.stride, self.padding)
+
+
+class AvgPool2D(_Pool):
+    """POOL layer: the average of each f x f window, per channel."""
+
+    def __init__(
+        self,
+        f: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__(f, stride, padding)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            x, self.f, self.stride, self.padding, count_include_pad=self.count_include_pad
+        )
+
+
+class GlobalAvgPool2D(Module):
+    """(n_H, n_W, n_C) -> (n_C,): the mean of each channel over the whole map."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.global_avg_pool2d(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (_volume(self, input_shape)[2],)
+
+
+class Flatten(Module):
+    """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.flatten(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (int(np.prod(input_shape)),)
+
+
+class _Elementwise(Module):
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+
+class ReLU(_Elementwise):
+    """psi(Z) = max(0, Z)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class LeakyReLU(_Elementwise):
+    """psi(Z) = Z if Z > 0 else alpha Z."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.alpha)
+
+    def details(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Sigmoid(_Elementwise):
+    """psi(Z) = 1 / (1 + exp(-Z))."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Tanh(_Elementwise):
+    """psi(Z) = tanh(Z)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class BatchNorm2D(_Elementwise):
+    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
+
+    Training mode uses the batch statistics and updates the running ones
+    (momentum, unbiased variance, as PyTorch); eval mode uses the running
+    statistics. Parameters gamma, beta (n_C,); buffers running_mean, running_var.
+    """
+
+    _buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, n_C: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_C = n_C
+        self.momentum = momentum
+        self.eps = eps
+        self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
+        self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
+        self.running_mean = np.zeros(n_C, dtype=np.float32)
+        self.running_var = np.ones(n_C, dtype=np.float32)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not input_shape or input_shape[-1] != self.n_C:
+            raise self.fail(
+                f"expected n_C={self.n_C} channels last, got shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def details(self) -> str:
+        return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
+
+
+class Dropout(_Elementwise):
+    """Inverted dropout with rate p while training (masks drawn from ``rng``); identity in eval."""
+
+    def __init__(self, rate: float, *, rng: np.random.Generator) -> None:
+        super().__init__()
+        if not isinstance(rng, np.random.Generator):
+            raise InvalidArgumentError("Dropout needs rng=np.random.default_rng(seed)")
+        self.rate = rate
+        self.rng = rng
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.rate, self.rng, self.training)
+
+    def details(self) -> str:
+        return f"rate={self.rate}"

@@ -1,0 +1,19 @@
+"""Optimisers, learning-rate schedules and gradient clipping."""
+
+from convmath.optim.adam import Adam, AdamW
+from convmath.optim.optimizer import Optimizer, clip_grad_norm
+from convmath.optim.schedules import Constant, OneCycle, Schedule, StepDecay, WarmupCosine
+from convmath.optim.sgd import SGD
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Constant",
+    "OneCycle",
+    "Optimizer",
+    "Schedule",
+    "StepDecay",
+    "WarmupCosine",
+    "clip_grad_norm",
+]

@@ -1,0 +1,32 @@
+"""Model summaries: each layer's output shape, parameter count and multiply-accumulates."""
+
+from __future__ import annotations
+
+from convmath.nn.module import LayerInfo, Module
+
+
+def summary_rows(model: Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
+    """One row per layer (blocks expand into their layers), checked against ``input_shape``."""
+    return model.describe(tuple(input_shape))
+
+
+def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") -> str:
+    """A fixed-width table with totals; parameters counted once even if shared."""
+    rows = summary_rows(model, input_shape)
+    header = f"{'layer':<24} {'type':<16} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
+    lines = [title] if title else []
+    lines += [header, "-" * len(header)]
+    lines.append(f"{'input':<24} {'':<16} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
+    for row in rows:
+        lines.append(
+            f"{row.name[:24]:<24} {row.kind[:16]:<16} {row.output_shape!s:<16}"
+            f" {row.parameters:>12,} {row.macs:>14,}"
+        )
+    total_macs = sum(r.macs for r in rows)
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<24} {'':<16} {'':<16} {model.num_parameters():>12,} {total_macs:>14,}")
+    lines.append(
+        f"{model.num_parameters():,} parameters; {total_macs:,} multiply-accumulates"
+        f" ({2 * total_macs / 1e6:.2f} MFLOP) per example forward"
+    )
+    return "\n".join(lines)

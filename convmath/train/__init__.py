@@ -1,0 +1,24 @@
+"""Training: the loop, metrics, checkpoints and whole runs from a configuration."""
+
+from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+from convmath.train.run import Preprocessing, RunResult, TrainConfig, load_trained, run_training
+from convmath.train.trainer import BEST, LAST, Trainer, TrainState
+
+__all__ = [
+    "BEST",
+    "LAST",
+    "Checkpoint",
+    "Evaluation",
+    "Preprocessing",
+    "RunResult",
+    "TrainConfig",
+    "TrainState",
+    "Trainer",
+    "confusion_matrix",
+    "evaluate",
+    "load_checkpoint",
+    "load_trained",
+    "run_training",
+    "save_checkpoint",
+]

@@ -1,0 +1,271 @@
+"""The training loop: epochs of mini-batch gradient descent, evaluation, checkpoints.
+
+Each step: forward propagation, J = softmax cross-entropy, back propagation,
+a finiteness check of J and of every gradient, optional clipping, and the
+optimizer's update with the scheduled learning rate. After each epoch: the
+dev set is evaluated, the history grows by one row, ``last.safetensors`` is
+written (atomically) and ``best.safetensors`` too when the dev accuracy
+improved; training stops early after ``patience`` epochs without
+improvement. Everything a resumed run needs to continue bit for bit is in
+the checkpoint: weights, buffers, optimizer slots, the step, the random
+generators' states and the early-stopping state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.data.batches import Batches
+from convmath.errors import CheckpointError, NonFiniteError, ShapeError
+from convmath.nn.module import Module
+from convmath.optim import Optimizer, Schedule, clip_grad_norm
+from convmath.tensor import Tensor
+from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from convmath.train.metrics import evaluate
+from convmath.train.progress import Progress
+
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+StepCallback = Callable[["Trainer", int, int], None]
+EpochCallback = Callable[["Trainer", dict[str, Any]], None]
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps done
+    best_accuracy: float | None = None
+    best_loss: float | None = None  # breaks ties of accuracy on small dev sets
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` batches, evaluating on ``dev`` after every epoch.
+
+    ``dev`` is (raw images, labels) and ``prepare`` turns raw images into
+    normalised float32 batches (no augmentation). ``config`` is stored in
+    every checkpoint. ``on_step`` callbacks run after each optimizer step
+    with (trainer, epoch, step_in_epoch); ``on_epoch`` callbacks after each
+    epoch's evaluation with (trainer, history row), and may add to the row.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        optimizer: Optimizer,
+        schedule: Schedule,
+        train: Batches,
+        dev: tuple[np.ndarray, np.ndarray] | None,
+        prepare: Callable[[np.ndarray], np.ndarray],
+        *,
+        num_classes: int,
+        epochs: int,
+        out_dir: Path | None = None,
+        patience: int | None = None,
+        label_smoothing: float = 0.0,
+        clip_norm: float | None = None,
+        config: dict[str, Any] | None = None,
+        on_step: Sequence[StepCallback] = (),
+        on_epoch: Sequence[EpochCallback] = (),
+        eval_batch_size: int = 256,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.train = train
+        self.dev = dev
+        self.prepare = prepare
+        self.num_classes = num_classes
+        self.epochs = epochs
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.patience = patience
+        self.label_smoothing = label_smoothing
+        self.clip_norm = clip_norm
+        self.config = config or {}
+        self.on_step = list(on_step)
+        self.on_epoch = list(on_epoch)
+        self.eval_batch_size = eval_batch_size
+        self.state = TrainState()
+        self.named_parameters = list(model.named_parameters())
+
+    # ------------------------------------------------------------ one step
+    def train_step(self, X: np.ndarray, y: np.ndarray, epoch: int, step: int) -> tuple[float, int]:
+        """One gradient-descent step; returns (loss, number correct)."""
+        self.optimizer.lr = self.schedule(self.state.step)
+        logits = self.model(Tensor(X))
+        loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        value = loss.item()
+        if not np.isfinite(value):
+            raise NonFiniteError(
+                f"training stopped at epoch {epoch}, step {step}: the loss J is {value}"
+                f" (learning rate {self.optimizer.lr:g}); the last good checkpoint is untouched"
+            )
+        self.optimizer.zero_grad()
+        loss.backward()
+        for name, p in self.named_parameters:
+            if p.grad is not None and not np.isfinite(p.grad).all():
+                bad = int(p.grad.size - np.count_nonzero(np.isfinite(p.grad)))
+                raise NonFiniteError(
+                    f"training stopped at epoch {epoch}, step {step}: the gradient dJ/d{name}"
+                    f" has {bad} non-finite value(s); the last good checkpoint is untouched"
+                )
+        if self.clip_norm:
+            clip_grad_norm(self.model.parameters(), self.clip_norm)
+        self.optimizer.step()
+        self.state.step += 1
+        correct = int((logits.data.argmax(axis=1) == y).sum())
+        return value, correct
+
+    # ------------------------------------------------------------ the loop
+    def fit(self, progress: Progress | None = None) -> TrainState:
+        """Train until ``epochs`` are done (or early stopping); returns the state."""
+        progress = progress or Progress(self.epochs, len(self.train))
+        self.model.train()
+        while self.state.epoch < self.epochs and not self.state.stopped_early:
+            epoch = self.state.epoch + 1
+            progress.start_epoch(epoch)
+            started = time.perf_counter()
+            total_loss, total_correct, seen = 0.0, 0, 0
+            for step, (X, y) in enumerate(self.train, start=1):
+                loss, correct = self.train_step(X, y, epoch, step)
+                total_loss += loss * len(y)
+                total_correct += correct
+                seen += len(y)
+                elapsed = time.perf_counter() - started
+                progress.step(total_loss / seen, total_correct / seen, seen / max(elapsed, 1e-9))
+                for callback in self.on_step:
+                    callback(self, epoch, step)
+            seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch,
+                "train_loss": total_loss / seen,
+                "train_accuracy": total_correct / seen,
+                "lr": self.optimizer.lr,
+                "seconds": seconds,
+                "images_per_second": seen / seconds,
+            }
+            if self.dev is not None and len(self.dev[1]):
+                result = evaluate(
+                    self.model, *self.dev, self.prepare, self.num_classes, self.eval_batch_size
+                )
+                row |= {"dev_loss": result.loss, "dev_accuracy": result.accuracy}
+            for callback in self.on_epoch:
+                callback(self, row)
+            self.state.history.append(row)
+            self.state.epoch = epoch
+            improved = self._track_best(row)
+            self._save(improved)
+            progress.end_epoch(format_epoch(row, self.epochs))
+        if self.state.best_epoch is not None and self.out_dir is not None:
+            self.restore_weights(load_checkpoint(self.out_dir / BEST))
+        return self.state
+
+    def _track_best(self, row: dict[str, Any]) -> bool:
+        if "dev_accuracy" not in row:
+            return False
+        state = self.state
+        accuracy, loss = row["dev_accuracy"], row["dev_loss"]
+        if (
+            state.best_accuracy is None
+            or accuracy > state.best_accuracy
+            or (accuracy == state.best_accuracy and loss < state.best_loss)
+        ):
+            state.best_accuracy, state.best_loss = accuracy, loss
+            state.best_epoch, state.bad_epochs = row["epoch"], 0
+            return True
+        state.bad_epochs += 1
+        if self.patience is not None and state.bad_epochs >= self.patience:
+            state.stopped_early = True
+        return False
+
+    # ------------------------------------------------------------ checkpoints
+    def _generators(self) -> dict[str, np.random.Generator]:
+        generators = {"data": self.train.rng} if self.train.rng is not None else {}
+        for path, module in self.model.named_modules():
+            rng = getattr(module, "rng", None)
+            if isinstance(rng, np.random.Generator):
+                generators[f"module:{path}"] = rng
+        return generators
+
+    def checkpoint(self) -> Checkpoint:
+        state = self.state
+        return Checkpoint(
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            config=self.config,
+            state={
+                "epoch": state.epoch,
+                "step": state.step,
+                "best_accuracy": state.best_accuracy,
+                "best_loss": state.best_loss,
+                "best_epoch": state.best_epoch,
+                "bad_epochs": state.bad_epochs,
+                "stopped_early": state.stopped_early,
+                "rng": {k: g.bit_generator.state for k, g in self._generators().items()},
+            },
+            history=state.history,
+        )
+
+    def _save(self, improved: bool) -> None:
+        if self.out_dir is None:
+            return
+        checkpoint = self.checkpoint()
+        if improved:
+            save_checkpoint(self.out_dir / BEST, checkpoint)
+        save_checkpoint(self.out_dir / LAST, checkpoint)
+
+    def restore_weights(self, checkpoint: Checkpoint) -> None:
+        try:
+            self.model.load_state_dict(checkpoint.model)
+        except ShapeError as error:
+            raise CheckpointError(f"the checkpoint does not fit this model: {error}") from None
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from ``checkpoint``: weights, optimizer, step, generators, history."""
+        self.restore_weights(checkpoint)
+        try:
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+            saved = checkpoint.state
+            generators = self._generators()
+            if set(saved["rng"]) != set(generators):
+                raise CheckpointError(
+                    f"random generators {sorted(saved['rng'])} in the checkpoint do not match"
+                    f" {sorted(generators)}"
+                )
+            for key, rng in generators.items():
+                rng.bit_generator.state = saved["rng"][key]
+            self.state = TrainState(
+                epoch=int(saved["epoch"]),
+                step=int(saved["step"]),
+                best_accuracy=saved["best_accuracy"],
+                best_loss=saved["best_loss"],
+                best_epoch=saved["best_epoch"],
+                bad_epochs=int(saved["bad_epochs"]),
+                stopped_early=bool(saved["stopped_early"]),
+                history=list(checkpoint.history),
+            )
+        except (KeyError, TypeError, ValueError, ShapeError) as error:
+            raise CheckpointError(f"cannot resume from this checkpoint: {error}") from None
+
+
+def format_epoch(row: dict[str, Any], epochs: int) -> str:
+    """One log line per epoch."""
+    line = (
+        f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.4f}"
+        f" acc {row['train_accuracy']:.4f}"
+    )
+    if "dev_accuracy" in row:
+        line += f" | dev loss {row['dev_loss']:.4f} acc {row['dev_accuracy']:.4f}"
+    return line + (
+        f" | lr {row['lr']:.2e} | {row['images_per_second']:,.0f} img/s | {row['seconds']:.1f} s"
+    )
