@@ -41,19 +41,23 @@ def lenet5(input_shape: Shape, num_classes: int, *, rng: np.random.Generator) ->
     """
     n_C = input_shape[2]
     init = "torch_default"
-    probe = Sequential(
-        Conv2D(n_C, 6, 5, padding=2, rng=rng, init=init), MaxPool2D(2),
-        Conv2D(6, 16, 5, rng=rng, init=init), MaxPool2D(2),
-    )  # fmt: skip
-    flat = int(np.prod(probe.output_shape(input_shape)))
+    features = Sequential(
+        {
+            "conv1": Conv2D(n_C, 6, 5, padding=2, rng=rng, init=init),
+            "pool1": MaxPool2D(2),
+            "conv2": Conv2D(6, 16, 5, rng=rng, init=init),
+            "pool2": MaxPool2D(2),
+        }
+    ).name_modules()
+    flat = int(np.prod(features.output_shape(input_shape)))  # 400 on 28x28
     return Sequential(
         {
-            "conv1": probe[0],
+            "conv1": features["conv1"],
             "relu1": ReLU(),
-            "pool1": probe[1],
-            "conv2": probe[2],
+            "pool1": features["pool1"],
+            "conv2": features["conv2"],
             "relu2": ReLU(),
-            "pool2": probe[3],
+            "pool2": features["pool2"],
             "flatten": Flatten(),
             "fc1": Dense(flat, 120, rng=rng, init=init),
             "relu3": ReLU(),

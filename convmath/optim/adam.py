@@ -39,23 +39,24 @@ class Adam(Optimizer):
         self.weight_decay = number_in(weight_decay, "weight_decay", 0.0)
 
     def update(self, index: int, w: np.ndarray, g: np.ndarray) -> None:
+        cast = w.dtype.type  # constants in the parameter's dtype: no float64 upcasts
         if self.weight_decay:
             if self.decoupled:
-                w *= np.float32(1 - self.lr * self.weight_decay)
+                w *= cast(1 - self.lr * self.weight_decay)
             else:
-                g = g + np.float32(self.weight_decay) * w
+                g = g + cast(self.weight_decay) * w
         m = self.slot("m", index, w)
         v = self.slot("v", index, w)
-        m *= np.float32(self.beta1)
-        m += np.float32(1 - self.beta1) * g
-        v *= np.float32(self.beta2)
-        v += np.float32(1 - self.beta2) * (g * g)
+        m *= cast(self.beta1)
+        m += cast(1 - self.beta1) * g
+        v *= cast(self.beta2)
+        v += cast(1 - self.beta2) * (g * g)
         t = self.steps
         correction1 = 1 - self.beta1**t
         correction2 = 1 - self.beta2**t
-        denominator = np.sqrt(v) / np.float32(np.sqrt(correction2))
-        denominator += np.float32(self.eps)
-        w -= np.float32(self.lr / correction1) * m / denominator
+        denominator = np.sqrt(v) / cast(np.sqrt(correction2))
+        denominator += cast(self.eps)
+        w -= cast(self.lr / correction1) * m / denominator
 
 
 class AdamW(Adam):

@@ -94,7 +94,6 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
     if norm > max_norm > 0:
-        scale = np.float32(max_norm / norm)
         for g in grads:
-            g *= scale
+            g *= g.dtype.type(max_norm / norm)
     return norm

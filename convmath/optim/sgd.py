@@ -38,15 +38,16 @@ class SGD(Optimizer):
         self.nesterov = nesterov
 
     def update(self, index: int, w: np.ndarray, g: np.ndarray) -> None:
+        cast = w.dtype.type  # constants in the parameter's dtype: no float64 upcasts
         if self.weight_decay:
-            g = g + np.float32(self.weight_decay) * w
+            g = g + cast(self.weight_decay) * w
         if self.momentum:
             first = self.slots["velocity"][index] is None
             v = self.slot("velocity", index, w)
             if first:
                 v[...] = g
             else:
-                v *= np.float32(self.momentum)
+                v *= cast(self.momentum)
                 v += g
-            g = g + np.float32(self.momentum) * v if self.nesterov else v
-        w -= np.float32(self.lr) * g
+            g = g + cast(self.momentum) * v if self.nesterov else v
+        w -= cast(self.lr) * g

@@ -64,8 +64,11 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     """Serialise ``checkpoint`` to ``path`` atomically."""
     from safetensors.numpy import save
 
-    tensors = {f"model/{k}": np.ascontiguousarray(v) for k, v in checkpoint.model.items()}
-    tensors |= {f"optimizer/{k}": np.ascontiguousarray(v) for k, v in checkpoint.optimizer.items()}
+    def contiguous(array: np.ndarray) -> np.ndarray:
+        return np.require(array, requirements="C")  # keeps 0-d arrays 0-d
+
+    tensors = {f"model/{k}": contiguous(v) for k, v in checkpoint.model.items()}
+    tensors |= {f"optimizer/{k}": contiguous(v) for k, v in checkpoint.optimizer.items()}
     metadata = {
         "format": FORMAT,
         "config": json.dumps(checkpoint.config),
@@ -92,15 +95,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f" expected {FORMAT!r})"
         )
     try:
-        tensors = load(data)
-    except SafetensorError as error:
-        raise CheckpointError(f"{path}: damaged tensor data ({error})") from None
-    try:
         config, state, history = (json.loads(metadata[k]) for k in ("config", "state", "history"))
-    except (KeyError, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: damaged metadata ({error})") from None
     if not isinstance(config, dict) or not isinstance(state, dict) or not isinstance(history, list):
         raise CheckpointError(f"{path}: metadata has the wrong structure")
+    try:
+        tensors = load(data)
+    except SafetensorError as error:
+        raise CheckpointError(f"{path}: damaged tensor data ({error})") from None
     model = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     optimizer = {
         k.removeprefix("optimizer/"): v for k, v in tensors.items() if k.startswith("optimizer/")

@@ -82,6 +82,11 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "step_epochs"):
             if getattr(self, name) < 1:
                 raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dataset not in data.DATASETS and not Path(self.dataset).is_dir():
+            raise InvalidArgumentError(
+                f"unknown dataset {self.dataset!r}; expected one of {sorted(data.DATASETS)} or a"
+                f" folder of images (root/<class>/*.png)"
+            )
         if not 0 <= self.dev_fraction < 1:
             raise InvalidArgumentError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         return self

@@ -102,16 +102,19 @@ class Trainer:
     def train_step(self, X: np.ndarray, y: np.ndarray, epoch: int, step: int) -> tuple[float, int]:
         """One gradient-descent step; returns (loss, number correct)."""
         self.optimizer.lr = self.schedule(self.state.step)
-        logits = self.model(Tensor(X))
-        loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        value = loss.item()
+        # NaN and inf are caught below and reported once, so NumPy's warnings are noise here.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            logits = self.model(Tensor(X))
+            loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+            value = loss.item()
+            if np.isfinite(value):
+                self.optimizer.zero_grad()
+                loss.backward()
         if not np.isfinite(value):
             raise NonFiniteError(
                 f"training stopped at epoch {epoch}, step {step}: the loss J is {value}"
                 f" (learning rate {self.optimizer.lr:g}); the last good checkpoint is untouched"
             )
-        self.optimizer.zero_grad()
-        loss.backward()
         for name, p in self.named_parameters:
             if p.grad is not None and not np.isfinite(p.grad).all():
                 bad = int(p.grad.size - np.count_nonzero(np.isfinite(p.grad)))

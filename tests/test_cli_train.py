@@ -1,0 +1,124 @@
+"""The train, evaluate, predict and summary commands."""
+
+import json
+
+import numpy as np
+import pytest
+
+from convmath.cli import main
+from convmath.data import load_digits
+
+Image = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The default `convmath train` (no options but the output folder)."""
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--out", str(out)]) == 0
+    return out
+
+
+def test_default_train_reaches_97_percent_on_the_digits(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97
+    assert metrics["epochs"] == 30
+    assert metrics["train_seconds"] < 60
+    assert metrics["config"]["model"]["name"] == "digits_cnn"
+    for name in ("best.safetensors", "last.safetensors", "history.json", "history.csv"):
+        assert (trained / name).is_file()
+
+
+def test_train_prints_summary_progress_result_and_paths(tmp_path, capsys):
+    assert main(["train", "--epochs", "2", "--train-limit", "300", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "38,330 parameters" in out
+    assert "epoch   2/2" in out
+    assert "test accuracy" in out
+    assert f"saved {tmp_path}/best.safetensors" in out
+
+
+def test_train_options_reach_the_config(tmp_path):
+    argv = ["train", "--epochs", "1", "--train-limit", "200", "--optimizer", "sgd", "--lr", "0.02",
+            "--momentum", "0.8", "--nesterov", "--schedule", "step", "--gamma", "0.5",
+            "--augment", "crop:1,noise:0.01", "--seed", "9", "--batch-size", "16",
+            "--dev-fraction", "0.2", "--weight-decay", "1e-4", "--out", str(tmp_path),
+            "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    training = json.loads((tmp_path / "metrics.json").read_text())["config"]["training"]
+    assert training["optimizer"] == "sgd"
+    assert training["lr"] == 0.02
+    assert training["nesterov"] is True
+    assert training["momentum"] == 0.8
+    assert training["augment"] == "crop:1,noise:0.01"
+    assert (training["seed"], training["batch_size"], training["dev_fraction"]) == (9, 16, 0.2)
+
+
+def test_resume_continues_a_finished_run_without_retraining(trained, capsys):
+    assert main(["train", "--resume", str(trained / "last.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "resuming" in out
+    assert "after epoch 30" in out
+    assert "epoch  31" not in out
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion(trained, capsys):
+    assert main(["evaluate", str(trained / "best.safetensors")]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert f"accuracy {metrics['test_accuracy']:.4f}" in out
+    assert "confusion matrix" in out
+    assert len([line for line in out.splitlines() if line[:1].isdigit()]) == 20  # 10 + 10 rows
+
+
+def test_predict_reads_png_files(trained, tmp_path, capsys):
+    images, labels = load_digits()
+    paths = []
+    for index in (0, 1, 2):
+        path = tmp_path / f"digit{labels[index]}.png"
+        pixels = (images[index].astype(np.float32) * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).resize((32, 32), Image.Resampling.NEAREST).save(path)
+        paths.append(str(path))
+    assert main(["predict", str(trained / "best.safetensors"), *paths, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    for line, index in zip(lines, (0, 1, 2), strict=True):
+        best = line.split(": ")[1].split(" ")[0]
+        assert best == str(labels[index]), line
+
+
+def test_summary_of_a_model_name_and_of_a_checkpoint(trained, capsys):
+    assert main(["summary", "lenet5"]) == 0
+    assert "61,706 parameters" in capsys.readouterr().out
+    assert main(["summary", "resnet", "--input-shape", "32,32,3"]) == 0
+    assert "269,722 parameters" in capsys.readouterr().out
+    assert main(["summary", str(trained / "best.safetensors")]) == 0
+    assert "38,330 parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "missing.safetensors"], "cannot read"),
+        (["predict", "missing.safetensors", "x.png"], "cannot read"),
+        (["summary", "lenet5", "--input-shape", "8,8,1"], "Conv2D 'conv2'"),
+        (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["train", "--augment", "wobble"], "unknown augmentation 'wobble'"),
+        (["train", "--epochs", "0"], "epochs must be >= 1"),
+        (["train", "--threads", "0", "--epochs", "1"], "--threads must be >= 1"),
+    ],
+)
+def test_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_hostile_checkpoint_on_the_command_line(tmp_path, capsys):
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(b"\x80\x04\x95 definitely not a checkpoint")
+    assert main(["evaluate", str(evil)]) == 2
+    assert "evil.safetensors" in capsys.readouterr().err
