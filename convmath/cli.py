@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,14 +102,21 @@ def _threads(count: int | None):
     return threadpool_limits(limits=count, user_api="blas")
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W,C such as 28,28,1, got {text!r}") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected three positive sizes H,W,C, got {text!r}")
-    return shape
+def _sizes(count: int, example: str) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type for ``count`` positive sizes written "H,W,C" (or "HxWxC")."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
+        except ValueError:
+            sizes = ()
+        if len(sizes) != count or min(sizes) < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected {count} positive sizes such as {example}, got {text!r}"
+            )
+        return sizes
+
+    return parse
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -120,17 +127,20 @@ def _train(args: argparse.Namespace) -> int:
         for key, value in vars(args).items()
         if key in TrainConfig.__dataclass_fields__ and value is not None
     }
-    if args.depth is not None:
-        overrides["model_options"] = {"depth": args.depth}
+    options = {"depth": args.depth, "width": args.width}
+    overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
     config = TrainConfig(**overrides)
     with _threads(args.threads):
         result = run_training(config, args.out, resume=args.resume, log=print)
     metrics = result.metrics
-    best = f" (best epoch {metrics['best_epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})"
+    best = (
+        f" (best epoch {metrics['best_epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})"
+        if metrics["best_epoch"]
+        else " (no dev set: the last epoch's weights)"
+    )
     print(
         f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
-        f"{best if metrics['best_epoch'] else ''}; {metrics['epochs']} epochs in"
-        f" {metrics['train_seconds']:.1f} s"
+        f"{best}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s"
     )
     print(f"saved {result.out_dir}/best.safetensors, last.safetensors, history.json, metrics.json")
     return 0
@@ -244,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=sorted(MODELS), help="architecture (default: by dataset)")
     train.add_argument("--depth", type=int, help="ResNet depth 6n+2 (resnet only)")
     train.add_argument(
+        "--width", type=int, help="channels of the first layer (digits_cnn, wide_cnn)"
+    )
+    train.add_argument(
         "--dataset",
         help="digits, mnist, fashion-mnist, cifar10 or a folder of images"
         f" (default {defaults.dataset})",
@@ -279,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, help=f"default {defaults.label_smoothing}")
     train.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
     train.add_argument("--train-limit", type=int, help="use only the first N training images")
-    train.add_argument("--image-size", type=_shape_pair, help="image folders: resize to H,W")
+    train.add_argument("--image-size", type=_sizes(2, "28,28"), help="image folders: resize to H,W")
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
@@ -308,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", help="each layer's output shape, parameters and multiply-accumulates"
     )
     summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
-    summary.add_argument("--input-shape", type=_shape, help="H,W,C (default 28,28,1)")
+    summary.add_argument("--input-shape", type=_sizes(3, "28,28,1"), help="H,W,C (default 28,28,1)")
     summary.add_argument("--classes", type=int, default=10)
     summary.set_defaults(run=_summary)
 
@@ -325,16 +338,6 @@ def build_parser() -> argparse.ArgumentParser:
     edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
     edges.set_defaults(run=_edges)
     return parser
-
-
-def _shape_pair(text: str) -> tuple[int, int]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W such as 28,28, got {text!r}") from None
-    if len(shape) != 2 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected two positive sizes H,W, got {text!r}")
-    return shape
 
 
 def main(argv: Sequence[str] | None = None) -> int:

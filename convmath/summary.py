@@ -29,4 +29,4 @@ def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") 
         f"{model.num_parameters():,} parameters; {total_macs:,} multiply-accumulates"
         f" ({2 * total_macs / 1e6:.2f} MFLOP) per example forward"
     )
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)

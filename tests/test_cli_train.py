@@ -54,6 +54,14 @@ def test_train_options_reach_the_config(tmp_path):
     assert (training["seed"], training["batch_size"], training["dev_fraction"]) == (9, 16, 0.2)
 
 
+def test_train_without_a_dev_set(tmp_path, capsys):
+    argv = ["train", "--epochs", "1", "--train-limit", "200", "--dev-fraction", "0", "--out",
+            str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    assert "no dev set: the last epoch's weights" in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] is None
+
+
 def test_resume_continues_a_finished_run_without_retraining(trained, capsys):
     assert main(["train", "--resume", str(trained / "last.safetensors")]) == 0
     out = capsys.readouterr().out
@@ -122,3 +130,26 @@ def test_hostile_checkpoint_on_the_command_line(tmp_path, capsys):
     evil.write_bytes(b"\x80\x04\x95 definitely not a checkpoint")
     assert main(["evaluate", str(evil)]) == 2
     assert "evil.safetensors" in capsys.readouterr().err
+
+
+def test_train_on_a_folder_of_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 30), ("test", 10)):
+        for name, value in (("dark", 40), ("light", 210)):
+            folder = tmp_path / "pictures" / split / name
+            folder.mkdir(parents=True)
+            for k in range(count):
+                pixels = np.clip(rng.normal(value, 20, (12, 10)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{k}.png")
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", str(tmp_path / "pictures"), "--model", "digits_cnn",
+            "--epochs", "3", "--image-size", "8,8", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["preprocessing"]["classes"] == ["dark", "light"]
+    assert metrics["config"]["preprocessing"]["input_shape"] == [8, 8, 1]
+    assert metrics["test_accuracy"] == 1.0  # the two classes are trivially separable
+    capsys.readouterr()
+    assert main(["predict", str(out / "best.safetensors"),
+                 str(tmp_path / "pictures" / "test" / "light" / "0.png")]) == 0  # fmt: skip
+    assert capsys.readouterr().out.split(": ")[1].startswith("light")

@@ -10,13 +10,18 @@ from convmath.cli import main
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def test_python_example_runs_and_gives_gradients():
-    (code,) = re.findall(r"```python\n(.*?)```", README, re.S)
+def test_python_examples_run():
+    functional, training = re.findall(r"```python\n(.*?)```", README, re.S)
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(functional, "README.md", "exec"), namespace)
     assert namespace["A1"].shape == (64, 14, 14, 6)
     assert namespace["W1"].grad.shape == (5, 5, 1, 6)
     assert np.isfinite(namespace["J"].item())
+    namespace = {}
+    exec(compile(training, "README.md", "exec"), namespace)
+    history = namespace["state"].history
+    assert len(history) == 3
+    assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
 
 
 def test_console_excerpt_matches_the_command(capsys):

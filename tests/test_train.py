@@ -281,3 +281,27 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
         load_trained(tmp_path / "liar.safetensors")
     with pytest.raises(cm.CheckpointError, match="cannot read"):
         load_checkpoint(tmp_path / "absent.safetensors")
+
+
+def test_progress_bar_on_a_terminal_shows_loss_accuracy_and_speed():
+    import io
+
+    from convmath.train.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    progress = Progress(epochs=2, steps_per_epoch=3, stream=terminal)
+    progress.start_epoch(1)
+    for _ in range(3):
+        progress.step(0.5, 0.75, 1234.0)
+    text = terminal.getvalue()
+    assert "epoch 1/2" in text
+    assert "loss=0.5000" in text
+    assert "acc=0.7500" in text
+    assert "img_s=1,234" in text
+    assert progress.bar.n == 3
+    progress.end_epoch("epoch 1 done")
+    assert progress.bar is None
