@@ -10,12 +10,11 @@ magnitude sqrt(vertical^2 + horizontal^2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 import convmath.functional as F
-from convmath.errors import InvalidArgumentError, MissingDependencyError, ShapeError
+from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.tensor import Tensor, no_grad
 
 VERTICAL_EDGE_FILTER = np.array([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]])
@@ -56,70 +55,3 @@ def format_grid(values: np.ndarray, decimals: int = 0) -> str:
     cells = [[f"{v:.{decimals}f}" for v in row] for row in np.asarray(values)]
     width = max(len(c) for row in cells for c in row)
     return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)
-
-
-def _to_gray_levels(values: np.ndarray, signed: bool) -> np.ndarray:
-    """Map to 0..255: signed maps put 0 at mid-gray, unsigned ones stretch min..max."""
-    if signed:
-        scale = np.abs(values).max() or 1.0
-        levels = 127.5 + 127.5 * values / scale
-    else:
-        low, high = values.min(), values.max()
-        levels = 255.0 * (values - low) / ((high - low) or 1.0)
-    return np.clip(np.rint(levels), 0, 255).astype(np.uint8)
-
-
-def save_edge_panels(maps: EdgeMaps, path: str | Path, min_height: int = 160) -> tuple[int, int]:
-    """Save image | vertical | horizontal | magnitude side by side as a PNG (needs Pillow).
-
-    Edge maps are shown with 0 as mid-gray, positive responses light and
-    negative dark. Small images are enlarged without smoothing so each pixel
-    stays visible. Returns the (width, height) written.
-    """
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MissingDependencyError(
-            "saving a PNG needs Pillow: pip install 'convmath[images]'"
-        ) from None
-    panels = [
-        _to_gray_levels(maps.image, signed=False),
-        _to_gray_levels(maps.vertical, signed=True),
-        _to_gray_levels(maps.horizontal, signed=True),
-        _to_gray_levels(maps.magnitude, signed=False),
-    ]
-    tallest = max(p.shape[0] for p in panels)  # padded maps can be taller than the image
-    scale = max(1, -(-min_height // tallest))
-    gap = 4 * scale
-    height = tallest * scale
-    width = sum(p.shape[1] * scale for p in panels) + gap * (len(panels) - 1)
-    canvas = np.full((height, width), 255, dtype=np.uint8)
-    left = 0
-    for panel in panels:
-        big = np.repeat(np.repeat(panel, scale, axis=0), scale, axis=1)
-        top = (height - big.shape[0]) // 2  # centre panels of different heights
-        canvas[top : top + big.shape[0], left : left + big.shape[1]] = big
-        left += big.shape[1] + gap
-    Image.fromarray(canvas).save(path, format="PNG")
-    return width, height
-
-
-def load_grayscale_image(path: str | Path) -> np.ndarray:
-    """Read an image file as grayscale float64 in 0..255 (needs Pillow)."""
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise MissingDependencyError(
-            "reading an image file needs Pillow: pip install 'convmath[images]'"
-        ) from None
-    try:
-        with Image.open(path) as picture:
-            return np.asarray(picture.convert("L"), dtype=np.float64)
-    except UnidentifiedImageError:
-        raise InvalidArgumentError(f"{path}: not an image file Pillow can read") from None
-    except Image.DecompressionBombError as error:
-        raise InvalidArgumentError(f"{path}: refused, too many pixels ({error})") from None
-    except OSError as error:
-        if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError):
-            raise
-        raise InvalidArgumentError(f"{path}: truncated or corrupt image ({error})") from None

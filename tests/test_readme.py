@@ -38,3 +38,13 @@ def test_readme_gives_the_ci_test_command():
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "\npython -m pytest\n" in ci
     assert "\npython -m pytest\n" in README
+
+
+def test_explain_excerpt_is_real_output(capsys):
+    block = README.split("`convmath explain lenet5` works out every layer")[1]
+    excerpt = re.search(r"```text\n(.*?)```", block, re.S).group(1)
+    assert main(["explain", "lenet5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for line in excerpt.splitlines():
+        if line != "...":
+            assert line in out, line

@@ -1,122 +1,15 @@
-"""The ``convmath`` command.
-
-Errors of the library (bad input, bad files) are printed as one line on
-standard error, without a traceback, and the command exits with status 2 (as for a bad option).
-"""
+"""``convmath train``, ``evaluate``, ``predict`` and ``summary``."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from convmath import __version__
-from convmath.errors import ConvMathError, InvalidArgumentError
-
-LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
-
-
-def _edges(args: argparse.Namespace) -> int:
-    from convmath.data import load_digits
-    from convmath.edges import (
-        HORIZONTAL_EDGE_FILTER,
-        VERTICAL_EDGE_FILTER,
-        detect_edges,
-        format_grid,
-        load_grayscale_image,
-        save_edge_panels,
-    )
-
-    if args.image is not None:
-        image = load_grayscale_image(args.image)
-        source = f"{args.image} (grayscale, 0-255)"
-    else:
-        images, labels = load_digits()
-        if not 0 <= args.index < len(images):
-            raise InvalidArgumentError(
-                f"--index must be in 0..{len(images) - 1} for the {len(images)} embedded digits,"
-                f" got {args.index}"
-            )
-        image = images[args.index]
-        source = (
-            f"embedded UCI digit #{args.index} (label {labels[args.index]},"
-            f" pixel counts 0-16, CC BY 4.0)"
-        )
-    maps = detect_edges(image, padding=args.padding)
-    n_H_prev, n_W_prev = image.shape
-    n_H, n_W = maps.vertical.shape
-    p = args.padding
-    print(f"image: {source}, {n_H_prev} x {n_W_prev}")
-    print(f"filters: f = 3, p = {p}, s = 1")
-    print(
-        f"output: n_H = floor(({n_H_prev} + 2*{p} - 3) / 1) + 1 = {n_H},"
-        f" n_W = floor(({n_W_prev} + 2*{p} - 3) / 1) + 1 = {n_W}"
-    )
-    sections = [
-        ("vertical edge filter VEF", VERTICAL_EDGE_FILTER),
-        ("horizontal edge filter HEF = VEF^T", HORIZONTAL_EDGE_FILTER),
-    ]
-    small = max(*image.shape, *maps.vertical.shape) <= LARGE_IMAGE
-    if small:
-        sections += [
-            ("image", image),
-            (
-                "image * VEF (vertical edges: + light-to-dark, - dark-to-light, left to right)",
-                maps.vertical,
-            ),
-            ("image * HEF (horizontal edges, top to bottom)", maps.horizontal),
-            ("edge magnitude sqrt(V^2 + H^2)", maps.magnitude),
-        ]
-    for title, grid in sections:
-        print(f"\n{title}:\n{format_grid(grid)}")
-    if not small:
-        for name, grid in (("vertical", maps.vertical), ("horizontal", maps.horizontal)):
-            h, w = np.unravel_index(np.argmax(np.abs(grid)), grid.shape)
-            print(
-                f"\n{name} edges: range {grid.min():.0f} to {grid.max():.0f},"
-                f" strongest at row {h}, column {w}"
-            )
-    if args.save is not None:
-        if args.save.suffix.lower() != ".png":
-            raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
-        width, height = save_edge_panels(maps, args.save)
-        print(
-            f"\nsaved {args.save} ({width} x {height}): image | vertical | horizontal | magnitude"
-        )
-    return 0
-
-
-def _threads(count: int | None):
-    """Limit NumPy's BLAS threads for the command (threadpoolctl), or change nothing."""
-    import contextlib
-
-    if count is None:
-        return contextlib.nullcontext()
-    if count < 1:
-        raise InvalidArgumentError(f"--threads must be >= 1, got {count}")
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=count, user_api="blas")
-
-
-def _sizes(count: int, example: str) -> Callable[[str], tuple[int, ...]]:
-    """An argparse type for ``count`` positive sizes written "H,W,C" (or "HxWxC")."""
-
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
-        except ValueError:
-            sizes = ()
-        if len(sizes) != count or min(sizes) < 1:
-            raise argparse.ArgumentTypeError(
-                f"expected {count} positive sizes such as {example}, got {text!r}"
-            )
-        return sizes
-
-    return parse
+from convmath.cli.common import sizes, threads
+from convmath.errors import InvalidArgumentError, MissingDependencyError
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -130,7 +23,7 @@ def _train(args: argparse.Namespace) -> int:
     options = {"depth": args.depth, "width": args.width}
     overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
     config = TrainConfig(**overrides)
-    with _threads(args.threads):
+    with threads(args.threads):
         result = run_training(config, args.out, resume=args.resume, log=print)
     metrics = result.metrics
     best = (
@@ -143,6 +36,13 @@ def _train(args: argparse.Namespace) -> int:
         f"{best}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s"
     )
     print(f"saved {result.out_dir}/best.safetensors, last.safetensors, history.json, metrics.json")
+    try:
+        from convmath.inspect.plots import plot_history
+
+        curves = plot_history(result.state.history, result.out_dir / "curves.png")
+        print(f"saved {curves}: loss and accuracy per epoch")
+    except MissingDependencyError:
+        print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
 
 
@@ -150,7 +50,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from convmath import data
     from convmath.train import evaluate, load_trained
 
-    with _threads(args.threads):
+    with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint)
         dataset = args.dataset or config["dataset"]
         if dataset in data.DATASETS:
@@ -202,7 +102,7 @@ def _predict(args: argparse.Namespace) -> int:
     )
     if args.invert:
         batch = 1.0 - batch
-    with _threads(args.threads), no_grad():
+    with threads(args.threads), no_grad():
         probabilities = F.softmax(model(Tensor(preprocessing.normalize(batch)))).data
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
@@ -232,19 +132,12 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def register(commands: Any) -> None:
     from convmath.data.augment import PRESETS
     from convmath.models import MODELS
     from convmath.train.run import OPTIMIZERS, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(
-        prog="convmath",
-        description="Convolutional neural networks from first principles, on NumPy.",
-    )
-    parser.add_argument("--version", action="version", version=f"convmath {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     train = commands.add_parser(
         "train",
         help="train a CNN (default: a small CNN on the embedded digits)",
@@ -292,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, help=f"default {defaults.label_smoothing}")
     train.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
     train.add_argument("--train-limit", type=int, help="use only the first N training images")
-    train.add_argument("--image-size", type=_sizes(2, "28,28"), help="image folders: resize to H,W")
+    train.add_argument("--image-size", type=sizes(2, "28,28"), help="image folders: resize to H,W")
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
@@ -321,37 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", help="each layer's output shape, parameters and multiply-accumulates"
     )
     summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
-    summary.add_argument("--input-shape", type=_sizes(3, "28,28,1"), help="H,W,C (default 28,28,1)")
+    summary.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C (default 28,28,1)")
     summary.add_argument("--classes", type=int, default=10)
     summary.set_defaults(run=_summary)
-
-    edges = commands.add_parser(
-        "edges",
-        help="apply the vertical and horizontal edge filters to a real image",
-        description="The article's worked example: convolve a grayscale image with the vertical"
-        " and horizontal edge filters and show the edge maps. Uses a digit of the embedded"
-        " dataset unless --image is given.",
-    )
-    edges.add_argument("--image", type=Path, help="an image file (PNG, JPEG...; needs Pillow)")
-    edges.add_argument("--index", type=int, default=0, help="which embedded digit (default 0)")
-    edges.add_argument("--padding", type=int, default=0, help="zero padding p (default 0)")
-    edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
-    edges.set_defaults(run=_edges)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ConvMathError, OSError) as error:
-        print(f"convmath {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
-        print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,171 @@
+"""``convmath explain``, ``gradcheck``, ``plot``, ``filters``, ``featuremaps`` and ``confusion``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convmath.cli.common import model_from, sizes
+from convmath.errors import DataError, InvalidArgumentError
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from convmath.inspect import explain
+
+    model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    explanation = explain(model, shape)
+    print(f"{title}\n")
+    print(explanation.text())
+    return 2 if explanation.error else 0
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from convmath.inspect import model_gradcheck
+
+    model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.batch, *shape))
+    labels = rng.integers(0, args.classes, args.batch)
+    report = model_gradcheck(model, x, labels, rng=rng, directions=args.directions)
+    print(f"{title}: back propagation against central differences, float64, batch {args.batch}\n")
+    print(report.table())
+    verdict = "PASS" if report.passed else "FAIL"
+    failing = sum(not c.passed for c in report.comparisons)
+    total = len(report.comparisons)
+    print(f"\n{verdict}: {total - failing} of {total} tensors agree")
+    return 0 if report.passed else 1
+
+
+def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
+    return args.out or source.parent / name
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from convmath.inspect.plots import plot_history
+
+    try:
+        history = json.loads(args.history.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{args.history}: not a readable history.json ({error})") from None
+    if not isinstance(history, list):
+        raise DataError(f"{args.history}: expected a list of epochs, like history.json")
+    path = plot_history(history, _output(args, args.history, "curves.png"))
+    print(f"saved {path}: loss and accuracy per epoch")
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> int:
+    from convmath.inspect.plots import plot_filters
+    from convmath.nn import Conv2D
+    from convmath.train import load_trained
+
+    model, _, config = load_trained(args.checkpoint)
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
+    if not convs:
+        raise InvalidArgumentError(f"{args.checkpoint}: the model has no CONV layer")
+    chosen = dict(convs).get(args.layer) if args.layer else convs[0][1]
+    if chosen is None:
+        names = [name for name, _ in convs]
+        raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
+    title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
+    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, "filters.png"), title)
+    print(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}")
+    return 0
+
+
+def _featuremaps(args: argparse.Namespace) -> int:
+    from convmath.data import read_image
+    from convmath.inspect import layer_activations
+    from convmath.inspect.plots import plot_feature_maps
+    from convmath.train import load_trained
+
+    model, preprocessing, _ = load_trained(args.checkpoint)
+    n_H, n_W, n_C = preprocessing.input_shape
+    unit = read_image(args.image, mode="RGB" if n_C == 3 else "L", size=(n_H, n_W)) / 255
+    if args.invert:
+        unit = 1.0 - unit
+    maps = layer_activations(model, preprocessing.normalize(unit))
+    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, "featuremaps.png"))
+    shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
+    print(f"saved {path}: {shapes}")
+    return 0
+
+
+def _confusion(args: argparse.Namespace) -> int:
+    from convmath import data
+    from convmath.inspect.plots import plot_confusion, plot_misclassified
+    from convmath.train import evaluate, load_trained
+
+    model, preprocessing, config = load_trained(args.checkpoint)
+    dataset = config["dataset"]
+    if dataset in data.DATASETS:
+        images, labels = data.load(dataset, "test", args.data_dir)
+    else:
+        images, labels, _ = data.load_folder(
+            dataset, "test", mode="RGB" if preprocessing.input_shape[2] == 3 else "L",
+            size=preprocessing.input_shape[:2],
+        )  # fmt: skip
+    result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes))
+    folder = args.out_dir or args.checkpoint.parent
+    confusion = plot_confusion(result.confusion, preprocessing.classes, folder / "confusion.png")
+    wrong = plot_misclassified(
+        images, labels, result.probabilities, preprocessing.classes, folder / "misclassified.png"
+    )
+    print(f"test accuracy {result.accuracy:.4f}; saved {confusion} and {wrong}")
+    return 0
+
+
+def register(commands: Any) -> None:
+    explain = commands.add_parser(
+        "explain",
+        help="each layer's formulas with the numbers filled in: sizes, parameters, cost",
+    )
+    explain.add_argument("model", help="a model name or a checkpoint file")
+    explain.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C (default by model)")
+    explain.add_argument("--classes", type=int, default=10)
+    explain.set_defaults(run=_explain)
+
+    gradcheck = commands.add_parser(
+        "gradcheck",
+        help="compare every parameter's gradient with central differences (float64)",
+        description="Exit status 0 when every tensor agrees, 1 when one does not.",
+    )
+    gradcheck.add_argument("model", help="a model name or a checkpoint file")
+    gradcheck.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C")
+    gradcheck.add_argument("--classes", type=int, default=10)
+    gradcheck.add_argument("--batch", type=int, default=2, help="examples (default 2)")
+    gradcheck.add_argument("--directions", type=int, default=3, help="per tensor (default 3)")
+    gradcheck.add_argument("--seed", type=int, default=0)
+    gradcheck.set_defaults(run=_gradcheck)
+
+    plot = commands.add_parser("plot", help="training curves from a history.json")
+    plot.add_argument("history", type=Path)
+    plot.add_argument("--out", type=Path, help="PNG file (default: curves.png beside it)")
+    plot.set_defaults(run=_plot)
+
+    filters = commands.add_parser("filters", help="the learned filters of a CONV layer")
+    filters.add_argument("checkpoint", type=Path)
+    filters.add_argument("--layer", help="which CONV layer (default: the first)")
+    filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
+    filters.set_defaults(run=_filters)
+
+    featuremaps = commands.add_parser(
+        "featuremaps", help="the activations of each CONV and POOL layer for one image"
+    )
+    featuremaps.add_argument("checkpoint", type=Path)
+    featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
+    featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
+    featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
+    featuremaps.set_defaults(run=_featuremaps)
+
+    confusion = commands.add_parser(
+        "confusion", help="confusion matrix heat map and the most confident mistakes (test set)"
+    )
+    confusion.add_argument("checkpoint", type=Path)
+    confusion.add_argument("--data-dir")
+    confusion.add_argument("--out-dir", type=Path, help="default: beside the checkpoint")
+    confusion.set_defaults(run=_confusion)

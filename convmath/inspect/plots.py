@@ -1,0 +1,231 @@
+"""Pictures of what a network computes and learned (matplotlib, Agg backend, PNG files).
+
+Every figure has a title, labelled axes and a colour bar where values
+matter. Sizes are fixed (figure inches x ``DPI``), so a caller knows the
+pixel size of what it gets. Needs the ``plots`` extra (matplotlib).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convmath.edges import EdgeMaps
+from convmath.errors import InvalidArgumentError, MissingDependencyError
+
+DPI = 100
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependencyError(
+            "pictures need matplotlib: pip install 'convmath[plots]'"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=DPI, format="png")
+    _pyplot().close(figure)
+    return path
+
+
+def plot_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px)."""
+    if not history:
+        raise InvalidArgumentError("the history is empty: nothing to plot")
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for axes, key, title in (
+        (loss_axes, "loss", "Loss J"),
+        (accuracy_axes, "accuracy", "Accuracy"),
+    ):
+        axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label="train")
+        if all(f"dev_{key}" in row for row in history):
+            axes.plot(epochs, [row[f"dev_{key}"] for row in history], "s-", label="dev")
+        if all(f"test_{key}" in row for row in history):
+            axes.plot(epochs, [row[f"test_{key}"] for row in history], "^-", label="test")
+        axes.set_title(f"{title} per epoch")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(key)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _grid(count: int, columns: int) -> tuple[int, int]:
+    columns = min(columns, count)
+    return math.ceil(count / columns), columns
+
+
+def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """The filters W (f, f, n_C_prev, n_C) of a CONV layer as a grid of images.
+
+    One input channel: gray levels on a shared scale with 0 in the middle (a
+    colour bar gives the values); three: each filter shown as a colour image,
+    rescaled to [0, 1]; more: the mean over input channels. Size: 1.2 inches
+    per filter column and row, plus a 1-inch colour bar, at DPI.
+    """
+    if weights.ndim != 4:
+        raise InvalidArgumentError(
+            f"filters must have shape (f, f, n_C_prev, n_C), got {weights.shape}"
+        )
+    plt = _pyplot()
+    f_h, f_w, n_C_prev, n_C = weights.shape
+    rows, columns = _grid(n_C, 8)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(1.2 * columns + 1, 1.2 * rows + 0.6), squeeze=False
+    )
+    bound = float(np.abs(weights).max()) or 1.0
+    image = None
+    for k, axes in enumerate(grid.flat):
+        axes.set_xticks([])
+        axes.set_yticks([])
+        if k >= n_C:
+            axes.axis("off")
+            continue
+        w = weights[:, :, :, k]
+        if n_C_prev == 3:
+            low, high = w.min(), w.max()
+            axes.imshow((w - low) / ((high - low) or 1.0))
+        else:
+            image = axes.imshow(w.mean(axis=2), cmap="gray", vmin=-bound, vmax=bound)
+        axes.set_title(f"filter {k}", fontsize=8)
+    if image is not None:
+        figure.colorbar(image, ax=grid.ravel().tolist(), shrink=0.8, label="weight")
+    figure.suptitle(title or f"{n_C} learned filters of {f_h}x{f_w}x{n_C_prev}")
+    return _save(figure, path)
+
+
+def plot_feature_maps(
+    image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], path: str | Path, per_layer: int = 8
+) -> Path:
+    """The input image, then one row per layer with its first ``per_layer`` channels.
+
+    ``maps`` are (layer name, activations (n_H, n_W, n_C)) for one example;
+    row titles give each volume's n_H x n_W x n_C, showing how the maps
+    shrink and the channels grow with depth. Size: 1.3 inches per column,
+    1.5 per row.
+    """
+    plt = _pyplot()
+    columns = per_layer
+    rows = len(maps) + 1
+    figure, grid = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
+    for axes in grid.flat:
+        axes.set_xticks([])
+        axes.set_yticks([])
+        axes.axis("off")
+    grid[0, 0].axis("on")
+    shown = grid[0, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+    grid[0, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}x{image.shape[2]}", fontsize=8)
+    figure.colorbar(shown, ax=grid[0, 1], fraction=0.5, label="input value")
+    for row, (name, volume) in enumerate(maps, start=1):
+        n_H, n_W, n_C = volume.shape
+        for k in range(min(per_layer, n_C)):
+            axes = grid[row, k]
+            axes.axis("on")
+            axes.imshow(volume[:, :, k], cmap="viridis")
+            axes.set_title(f"{name} {n_H}x{n_W}x{n_C}" if k == 0 else f"channel {k}", fontsize=7)
+            axes.set_xlabel(f"channel {k}" if k == 0 else "", fontsize=6)
+    figure.suptitle("Feature maps: n_H, n_W shrink and n_C grows with depth")
+    return _save(figure, path)
+
+
+def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: str | Path) -> Path:
+    """The confusion matrix as a heat map with counts in the cells (800 x 700 px)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 7))
+    shown = axes.imshow(confusion, cmap="Blues")
+    figure.colorbar(shown, ax=axes, label="test images")
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right")
+    axes.set_yticks(ticks, labels=list(classes))
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    threshold = confusion.max() / 2
+    for (i, j), count in np.ndenumerate(confusion):
+        if count:
+            color = "white" if count > threshold else "black"
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+    accuracy = np.trace(confusion) / max(confusion.sum(), 1)
+    axes.set_title(f"Confusion matrix ({confusion.sum()} test images, accuracy {accuracy:.2%})")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    path: str | Path,
+    count: int = 16,
+) -> Path:
+    """The most confidently misclassified images, most confident first (4 columns, 2 in each)."""
+    plt = _pyplot()
+    predictions = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predictions != labels)
+    order = wrong[np.argsort(-probabilities[wrong, predictions[wrong]])][:count]
+    rows, columns = _grid(max(len(order), 1), 4)
+    figure, grid = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows + 0.5), squeeze=False)
+    for axes in grid.flat:
+        axes.axis("off")
+    for axes, index in zip(grid.flat, order, strict=False):
+        picture = images[index]
+        axes.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray")
+        confidence = probabilities[index, predictions[index]]
+        axes.set_title(
+            f"true {classes[labels[index]]}, said {classes[predictions[index]]}\n"
+            f"({confidence:.0%} sure)",
+            fontsize=8,
+        )
+    if not len(order):
+        grid[0, 0].text(0.5, 0.5, "no misclassified image", ha="center", va="center")
+    figure.suptitle(f"Most confidently misclassified: {len(order)} of {len(wrong)} errors")
+    return _save(figure, path)
+
+
+def plot_edges(maps: EdgeMaps, path: str | Path) -> Path:
+    """The article's first example: image | image * VEF | image * HEF | magnitude.
+
+    Edge maps use a diverging scale centred on 0 (red positive, blue
+    negative). Size 1400 x 380 px.
+    """
+    image, vertical, horizontal, magnitude = (
+        maps.image,
+        maps.vertical,
+        maps.horizontal,
+        maps.magnitude,
+    )
+    plt = _pyplot()
+    figure, grid = plt.subplots(1, 4, figsize=(14, 3.8))
+    bound_v = float(np.abs(vertical).max()) or 1.0
+    bound_h = float(np.abs(horizontal).max()) or 1.0
+    panels = [
+        (image, "image", "gray", None, "intensity"),
+        (vertical, "vertical edges: image * VEF", "RdBu_r", bound_v, "response"),
+        (horizontal, "horizontal edges: image * HEF", "RdBu_r", bound_h, "response"),
+        (magnitude, "magnitude sqrt(V^2 + H^2)", "magma", None, "magnitude"),
+    ]
+    for axes, (values, title, cmap, bound, label) in zip(grid, panels, strict=True):
+        limits = {"vmin": -bound, "vmax": bound} if bound else {}
+        shown = axes.imshow(values, cmap=cmap, **limits)
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel("column w")
+        axes.set_ylabel("row h")
+        figure.colorbar(shown, ax=axes, fraction=0.046, label=label)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,135 @@
+"""explain, gradcheck and the pictures, through the library and the commands."""
+
+import json
+
+import numpy as np
+import pytest
+
+from convmath import models
+from convmath.cli import main
+from convmath.inspect import explain
+
+Image = pytest.importorskip("PIL.Image")
+pytest.importorskip("matplotlib")
+
+SHAPES = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--epochs", "3", "--out", str(out)]) == 0
+    return out
+
+
+def test_explain_lenet5_shows_every_formula_with_numbers(capsys):
+    assert main(["explain", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert "n_H = floor((28 + 2*2 - 5)/1) + 1 = 28" in out
+    assert "parameters (f*f*n_C_prev + 1)*n_C = (5*5*1 + 1)*6 = 156" in out
+    assert "multiply-accumulates n_H*n_W*n_C*f*f*n_C_prev = 28*28*6*5*5*1 = 117,600" in out
+    assert "n_H = floor((28 + 2*0 - 2)/2) + 1 = 14" in out
+    assert "no parameters to learn" in out
+    assert "parameters (n_in + 1)*n_out = (400 + 1)*120 = 48,120" in out
+    assert "total: 61,706 parameters, 416,520 multiply-accumulates" in out
+    assert main(["summary", "lenet5"]) == 0
+    assert "61,706 parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_explain_agrees_with_the_real_model(name):
+    shape = SHAPES.get(name, (28, 28, 1))
+    model = models.build(name, shape, 10, rng=np.random.default_rng(0))
+    explanation = explain(model, shape)
+    assert explanation.error is None
+    assert explanation.parameters == model.num_parameters()
+    assert explanation.output_shape == (10,)
+    assert explanation.macs == sum(row.macs for row in model.describe(shape))
+    for row in explanation.rows:  # every volume stated equals the one the layer produces
+        if row.output_shape is not None and row.kind in ("Conv2D", "MaxPool2D", "AvgPool2D"):
+            assert f"{row.output_shape}" in "\n".join(row.formulas)
+
+
+def test_explain_residual_and_inception_details(capsys):
+    assert main(["explain", "resnet", "--input-shape", "32,32,3"]) == 0
+    out = capsys.readouterr().out
+    assert "shortcut: a[:, ::2, ::2] + zero channels (option A) -> (16, 16, 32)" in out
+    assert "8 + 8 zero channels" in out
+    assert "a[l+2] = relu(z[l+2] + shortcut(a[l]))" in out
+    assert main(["explain", "googlenet_small"]) == 0
+    out = capsys.readouterr().out
+    assert "concatenate along channels: n_C = 16 + 24 + 8 + 8 = 56" in out
+    assert "cost with the 1x1 reductions" in out
+    assert "naive" in out
+
+
+def test_explain_a_model_that_does_not_fit(capsys):
+    assert main(["explain", "lenet5", "--input-shape", "8,8,1"]) == 2
+    out = capsys.readouterr().out
+    assert "conv1 (Conv2D) -> (8, 8, 6)" in out
+    assert "does not fit: Conv2D 'conv2': the window does not fit: n_H_prev=4, f=5" in out
+    assert "= 0 < 1" in out
+
+
+def test_gradcheck_command_passes_on_a_model_and_fails_on_a_broken_one(capsys, monkeypatch):
+    assert main(["gradcheck", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: 11 of 11 tensors agree" in out
+    from convmath.ops.pool import MaxPool2D
+
+    original = MaxPool2D.backward
+    monkeypatch.setattr(MaxPool2D, "backward", lambda self, grad: original(self, grad) * 1.01)
+    assert main(["gradcheck", "lenet5"]) == 1
+    out = capsys.readouterr().out
+    verdicts = {
+        line.split()[0]: line.split()[-1] for line in out.splitlines() if line[:1].isalpha()
+    }
+    # the layers before a max pool see a wrong gradient, those after it do not
+    assert verdicts["conv1.W"] == verdicts["conv2.W"] == verdicts["input"] == "FAIL"
+    assert verdicts["fc1.W"] == verdicts["fc3.b"] == "ok"
+    assert "FAIL: " in out
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_gradcheck_passes_on_every_named_model(name, capsys):
+    shape = {"resnet": "16,16,3", "mnist_cnn": "12,12,1", "wide_cnn": "8,8,1"}.get(name)
+    argv = ["gradcheck", name] + (["--input-shape", shape] if shape else [])
+    assert main(argv) == 0, capsys.readouterr().out
+
+
+def png_size(path):
+    with Image.open(path) as picture:
+        assert picture.format == "PNG"
+        return picture.size
+
+
+def test_training_curves_come_with_every_run_and_from_plot(run_dir, tmp_path, capsys):
+    assert png_size(run_dir / "curves.png") == (1000, 400)
+    assert main(["plot", str(run_dir / "history.json"), "--out", str(tmp_path / "c.png")]) == 0
+    assert png_size(tmp_path / "c.png") == (1000, 400)
+
+
+def test_filters_featuremaps_and_confusion(run_dir, tmp_path, capsys):
+    assert main(["filters", str(run_dir / "best.safetensors")]) == 0
+    assert png_size(run_dir / "filters.png") == (1060, 300)  # 16 filters: 2 rows of 8
+    digit = tmp_path / "digit.png"
+    from convmath.data import load_digits
+
+    Image.fromarray((load_digits()[0][4] * 15).astype(np.uint8)).save(digit)
+    assert main(["featuremaps", str(run_dir / "best.safetensors"), str(digit)]) == 0
+    out = capsys.readouterr().out
+    assert "conv1 (8, 8, 16), conv2 (8, 8, 32), pool (4, 4, 32)" in out
+    assert png_size(run_dir / "featuremaps.png") == (1040, 600)
+    assert main(["confusion", str(run_dir / "best.safetensors")]) == 0
+    assert png_size(run_dir / "confusion.png") == (800, 700)
+    assert png_size(run_dir / "misclassified.png")[0] == 800
+
+
+def test_picture_command_errors(run_dir, tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["plot", str(tmp_path / "bad.json")]) == 2
+    assert "not a readable history.json" in capsys.readouterr().err
+    assert main(["filters", str(run_dir / "best.safetensors"), "--layer", "fc1"]) == 2
+    assert "the CONV layers are ['conv1', 'conv2']" in capsys.readouterr().err
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history) == 3
