@@ -1,0 +1,173 @@
+"""Training and inference speed of W1-W4 in convmath, next to PyTorch in the same run.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py
+
+For each workload of shared/bench/workloads.md it times a training step and
+an inference step (median of at least 20 steps and 1 s, after warm-up) in
+convmath and, when torch is installed, in PyTorch with its default and its
+channels-last memory format, alternating the three in every round so that
+the shared machine's noise hits all alike. It reports images/s, the ratio of
+convmath to the better PyTorch layout, achieved GFLOP/s and the percentage
+of NumPy's float32 GEMM peak measured in the same run, and (``--memory``)
+the peak memory of a training step, each measured in a fresh process. One
+JSON line per measurement, then a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import blas_report, emit, median_seconds
+from workloads import SPECS, convmath_workload, torch_workload
+
+FRAMEWORKS = ("convmath", "torch", "torch-cl")
+
+
+def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
+    """NumPy float32 square GEMM GFLOP/s (best of ``repeats``)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(step) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
+def build(name: str, framework: str):
+    if framework == "convmath":
+        return convmath_workload(name)
+    return torch_workload(name, channels_last=framework == "torch-cl")
+
+
+def resident_peak_kib() -> int:
+    """This process's peak resident memory (VmHWM, which unlike ru_maxrss restarts at exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_memory_mib(name: str, framework: str) -> float:
+    """Extra peak resident memory of 3 training steps over the set-up, in a fresh process (MiB)."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r});"
+        "from run import build, resident_peak_kib;"
+        f"w = build({name!r}, {framework!r});"
+        "before = resident_peak_kib();"
+        "[w.train_step() for _ in range(3)];"
+        "print((resident_peak_kib() - before) / 1024)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return float(result.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workloads", default=",".join(SPECS), help="comma list of " + ", ".join(SPECS)
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads (default 2)")
+    parser.add_argument("--no-torch", action="store_true", help="convmath alone")
+    parser.add_argument("--memory", action="store_true", help="also peak memory of a training step")
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads, user_api="blas")
+    frameworks = ["convmath"]
+    setup = blas_report()
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+            frameworks += ["torch", "torch-cl"]
+            setup["torch"] = torch.__version__
+            setup["torch_threads"] = torch.get_num_threads()
+        except ImportError:
+            setup["torch"] = "not installed"
+    peak = gemm_peak()
+    setup["gemm_peak_gflops"] = round(peak, 1)
+    emit({"setup": setup})
+
+    results: dict[tuple[str, str, str], float] = {}
+    for name in args.workloads.split(","):
+        workloads = {fw: build(name, fw) for fw in frameworks}
+        for _ in range(args.rounds):
+            for fw in frameworks:
+                w = workloads[fw]
+                warmup = 3 if fw == "convmath" else 5
+                for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
+                    rate = w.batch / median_seconds(step, warmup=warmup)
+                    key = (name, fw, mode)
+                    results[key] = max(results.get(key, 0.0), rate)
+                    emit({"workload": name, "framework": fw, "mode": mode, "images_per_s": rate})
+        del workloads
+
+    rows = []
+    for name in args.workloads.split(","):
+        _batch, _, mflop = SPECS[name]
+        for mode in ("train", "infer"):
+            ours = results[(name, "convmath", mode)]
+            flop = mflop * 1e6 * (3 if mode == "train" else 1)
+            row = {
+                "workload": name,
+                "mode": mode,
+                "convmath_images_per_s": round(ours, 1),
+                "gflops": round(ours * flop / 1e9, 1),
+                "percent_of_gemm_peak": round(100 * ours * flop / 1e9 / peak, 1),
+            }
+            if "torch" in frameworks:
+                theirs = max(results[(name, "torch", mode)], results[(name, "torch-cl", mode)])
+                row |= {
+                    "torch_images_per_s": round(results[(name, "torch", mode)], 1),
+                    "torch_cl_images_per_s": round(results[(name, "torch-cl", mode)], 1),
+                    "ratio_to_best_torch": round(ours / theirs, 2),
+                }
+            rows.append(row)
+            emit({"summary": row})
+    memory = {}
+    if args.memory:
+        for fw in frameworks:
+            memory[fw] = peak_memory_mib("W3", fw)
+            emit({"memory": "W3 train step", "framework": fw, "peak_extra_mib": memory[fw]})
+
+    print(f"\nGEMM peak (float32, {args.threads} threads): {peak:.0f} GFLOP/s;"
+          f" BLAS {setup.get('blas')} ({setup.get('kernel')})")  # fmt: skip
+    header = f"{'workload':<9} {'mode':<6} {'convmath img/s':>15} {'GFLOP/s':>8} {'% peak':>7}"
+    if "torch" in frameworks:
+        header += f" {'torch':>9} {'torch CL':>9} {'ratio':>6}"
+    print(header)
+    for row in rows:
+        line = (
+            f"{row['workload']:<9} {row['mode']:<6} {row['convmath_images_per_s']:>15,.0f}"
+            f" {row['gflops']:>8.1f} {row['percent_of_gemm_peak']:>7.1f}"
+        )
+        if "torch" in frameworks:
+            line += (
+                f" {row['torch_images_per_s']:>9,.0f} {row['torch_cl_images_per_s']:>9,.0f}"
+                f" {row['ratio_to_best_torch']:>6.2f}"
+            )
+        print(line)
+    if memory:
+        extra = ", ".join(f"{fw} {mib:.0f} MiB" for fw, mib in memory.items())
+        print(f"peak extra memory of a W3 training step: {extra}")
+
+
+if __name__ == "__main__":
+    main()
