@@ -125,6 +125,85 @@ class Conv2D(Function):
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
+class ShiftedConv2D(Function):
+    r"""The same Z = conv(A_prev, W) + b at stride 1 and one group, computed without im2col.
+
+    In the zero-padded input flattened to rows, A_flat (m*n_H_pad*n_W_pad, n_C_prev),
+    the element that output position q sees through kernel offset (u, v) is
+    row q + u*d*n_W_pad + v*d. So on the padded grid
+
+        Z_full = sum over (u, v) of A_flat[shifted by u*d*n_W_pad + v*d] W[u, v]
+
+    is f*f GEMMs on contiguous slices, with no window copies; Z is the
+    (n_H, n_W) corner of each image's grid (the other rows are discarded).
+    Backward, with dZ placed back on the grid (zeros elsewhere):
+
+        db       = sum of dZ
+        dW[u, v] = A_flat[shifted]^T dZ_full                (f*f GEMMs)
+        dA_flat[shifted] += dZ_full W[u, v]^T               (f*f GEMMs)
+
+    then the padding is cropped. Only the padded input is kept for backward,
+    not the f*f times larger im2col matrix. conv2d uses it when it pays:
+    stride 1, one group and n_C <= n_C_prev (the accumulations then cost less
+    than im2col's copy).
+    """
+
+    def forward(
+        self,
+        a_prev: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None = None,
+        *,
+        padding: tuple[Pair, Pair],
+        dilation: Pair,
+        n_out: Pair,
+    ) -> np.ndarray:
+        a_pad = np.ascontiguousarray(spatial_padding(a_prev, padding))
+        m, n_H_pad, n_W_pad, _ = a_pad.shape
+        rows = a_pad.reshape(m * n_H_pad * n_W_pad, -1)
+        offsets = self._offsets(w.shape, dilation, n_W_pad)
+        z_full = rows @ w[0, 0]
+        for (u, v), shift in offsets[1:]:
+            z_full[: len(rows) - shift] += rows[shift:] @ w[u, v]
+        z = z_full.reshape(m, n_H_pad, n_W_pad, -1)[:, : n_out[0], : n_out[1]].copy()
+        if b is not None:
+            z += b
+        self.rows = rows if self.needs_grad[1] else None
+        self.w = w if self.needs_grad[0] else None
+        self.geometry = (a_prev.shape, a_pad.shape, w.shape, padding, n_out, offsets)
+        return z
+
+    @staticmethod
+    def _offsets(w_shape: tuple[int, ...], dilation: Pair, n_W_pad: int) -> list:
+        f_h, f_w = w_shape[:2]
+        return [
+            ((u, v), u * dilation[0] * n_W_pad + v * dilation[1])
+            for u in range(f_h)
+            for v in range(f_w)
+        ]
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        a_shape, pad_shape, w_shape, padding, n_out, offsets = self.geometry
+        m, n_H_pad, n_W_pad, n_C_prev = pad_shape
+        length = m * n_H_pad * n_W_pad
+        dz_grid = np.zeros((m, n_H_pad, n_W_pad, w_shape[3]), dtype=grad.dtype)
+        dz_grid[:, : n_out[0], : n_out[1]] = grad
+        dz_rows = dz_grid.reshape(length, -1)
+        da_prev = dw = db = None
+        if self.needs_grad[0]:
+            da_rows = dz_rows @ self.w[0, 0].T
+            for (u, v), shift in offsets[1:]:
+                da_rows[shift:] += dz_rows[: length - shift] @ self.w[u, v].T
+            da_prev = crop_padding(da_rows.reshape(pad_shape), padding, a_shape[1:3])
+        if self.needs_grad[1]:
+            dw = np.empty(w_shape, dtype=grad.dtype)
+            for (u, v), shift in offsets:
+                dw[u, v] = self.rows[shift:].T @ dz_rows[: length - shift]
+        if len(self.needs_grad) == 3 and self.needs_grad[2]:
+            db = grad.sum(axis=(0, 1, 2))
+        return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
 @equations_from(Conv2D)
 def conv2d(
     a_prev: Tensor,
@@ -154,7 +233,9 @@ def conv2d(
     groups: g; the n_C_prev input channels and n_C filters are split into g
         groups convolved separately; g = n_C_prev is a depthwise convolution.
 
-    Returns Z of shape (m, n_H, n_W, n_C).
+    Returns Z of shape (m, n_H, n_W, n_C). At stride 1 with one group and
+    8 <= n_C <= n_C_prev the same Z comes from :class:`ShiftedConv2D` (no
+    im2col copy, less memory), otherwise from :class:`Conv2D`.
 
     Example
     -------
@@ -202,4 +283,6 @@ def conv2d(
         conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H", op="conv2d"),
         conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W", op="conv2d"),
     )
+    if s == (1, 1) and groups == 1 and 8 <= n_C <= n_C_prev:
+        return ShiftedConv2D.apply(*inputs, padding=p, dilation=d, n_out=n_out)
     return Conv2D.apply(*inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out)
