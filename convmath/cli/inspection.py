@@ -101,14 +101,10 @@ def _confusion(args: argparse.Namespace) -> int:
     from convmath.train import evaluate, load_trained
 
     model, preprocessing, config = load_trained(args.checkpoint)
-    dataset = config["dataset"]
-    if dataset in data.DATASETS:
-        images, labels = data.load(dataset, "test", args.data_dir)
-    else:
-        images, labels, _ = data.load_folder(
-            dataset, "test", mode="RGB" if preprocessing.input_shape[2] == 3 else "L",
-            size=preprocessing.input_shape[:2],
-        )  # fmt: skip
+    mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
+    images, labels = data.load(
+        config["dataset"], "test", args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
+    )
     result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes))
     folder = args.out_dir or args.checkpoint.parent
     confusion = plot_confusion(result.confusion, preprocessing.classes, folder / "confusion.png")

@@ -53,15 +53,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint)
         dataset = args.dataset or config["dataset"]
-        if dataset in data.DATASETS:
-            images, labels = data.load(dataset, args.split, args.data_dir)
-        else:
-            images, labels, _ = data.load_folder(
-                dataset,
-                args.split,
-                mode="RGB" if preprocessing.input_shape[2] == 3 else "L",
-                size=preprocessing.input_shape[:2],
-            )
+        mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
+        images, labels = data.load(
+            dataset, args.split, args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
+        )
         if images.shape[1:] != preprocessing.input_shape:
             raise InvalidArgumentError(
                 f"{dataset} images are {images.shape[1:]} but the model expects"

@@ -220,6 +220,8 @@ def load(
     *,
     download: bool = True,
     fetcher: Fetcher | None = None,
+    mode: str = "L",
+    size: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (m, n_H, n_W, n_C) uint8 and labels (m,) int64 of a dataset split.
 
@@ -230,11 +232,12 @@ def load(
     digits, a fixed stratified 20% carved with seed 0). Carve a dev set from
     the training split with :func:`convmath.data.train_dev_test_split`.
     Missing files are downloaded (unless ``download=False``) and verified.
+    ``mode`` ("L" or "RGB") and ``size`` (n_H, n_W) apply to image folders.
     """
     if split not in SPLITS:
         raise InvalidArgumentError(f"split must be 'train' or 'test', got {split!r}")
     if name not in DATASETS and Path(name).is_dir():
-        images, labels, _ = load_folder(name, split)
+        images, labels, _ = load_folder(name, split, mode=mode, size=size)
         return images, labels
     info(name)
     if name == "digits":

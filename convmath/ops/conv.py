@@ -184,7 +184,7 @@ class ShiftedConv2D(Function):
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         a_shape, pad_shape, w_shape, padding, n_out, offsets = self.geometry
-        m, n_H_pad, n_W_pad, n_C_prev = pad_shape
+        m, n_H_pad, n_W_pad, _ = pad_shape
         length = m * n_H_pad * n_W_pad
         dz_grid = np.zeros((m, n_H_pad, n_W_pad, w_shape[3]), dtype=grad.dtype)
         dz_grid[:, : n_out[0], : n_out[1]] = grad

@@ -151,12 +151,8 @@ class RunResult:
 
 
 def _load_split(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
-    if config.dataset in data.DATASETS:
-        return data.load(config.dataset, split, config.data_dir)
-    images, labels, _ = data.load_folder(
-        config.dataset, split, mode="RGB" if config.color else "L", size=config.image_size
-    )
-    return images, labels
+    mode = "RGB" if config.color else "L"
+    return data.load(config.dataset, split, config.data_dir, mode=mode, size=config.image_size)
 
 
 def _classes(config: TrainConfig) -> tuple[str, ...]:
