@@ -16,6 +16,7 @@ JSON line per measurement, then a table.
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
