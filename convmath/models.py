@@ -41,23 +41,18 @@ def lenet5(input_shape: Shape, num_classes: int, *, rng: np.random.Generator) ->
     """
     n_C = input_shape[2]
     init = "torch_default"
-    features = Sequential(
-        {
-            "conv1": Conv2D(n_C, 6, 5, padding=2, rng=rng, init=init),
-            "pool1": MaxPool2D(2),
-            "conv2": Conv2D(6, 16, 5, rng=rng, init=init),
-            "pool2": MaxPool2D(2),
-        }
-    ).name_modules()
-    flat = int(np.prod(features.output_shape(input_shape)))  # 400 on 28x28
+    features: dict[str, Module] = {
+        "conv1": Conv2D(n_C, 6, 5, padding=2, rng=rng, init=init),
+        "relu1": ReLU(),
+        "pool1": MaxPool2D(2),
+        "conv2": Conv2D(6, 16, 5, rng=rng, init=init),
+        "relu2": ReLU(),
+        "pool2": MaxPool2D(2),
+    }
+    flat = _flat_size(features, input_shape)  # 400 on 28x28
     return Sequential(
-        {
-            "conv1": features["conv1"],
-            "relu1": ReLU(),
-            "pool1": features["pool1"],
-            "conv2": features["conv2"],
-            "relu2": ReLU(),
-            "pool2": features["pool2"],
+        features
+        | {
             "flatten": Flatten(),
             "fc1": Dense(flat, 120, rng=rng, init=init),
             "relu3": ReLU(),
@@ -76,17 +71,20 @@ def digits_cnn(
     conv width@3x3 "same", BN, ReLU, conv 2*width@3x3 "same", BN, ReLU, max pool 2,
     flatten, FC 64, ReLU, FC num_classes.
     """
-    n_H, n_W, n_C = input_shape
-    flat = (n_H // 2) * (n_W // 2) * 2 * width
+    width = _positive(width, "width")
+    features: dict[str, Module] = {
+        "conv1": Conv2D(input_shape[2], width, 3, padding="same", bias=False, rng=rng),
+        "bn1": BatchNorm2D(width),
+        "relu1": ReLU(),
+        "conv2": Conv2D(width, 2 * width, 3, padding="same", bias=False, rng=rng),
+        "bn2": BatchNorm2D(2 * width),
+        "relu2": ReLU(),
+        "pool": MaxPool2D(2),
+    }
+    flat = _flat_size(features, input_shape)
     return Sequential(
-        {
-            "conv1": Conv2D(n_C, width, 3, padding="same", bias=False, rng=rng),
-            "bn1": BatchNorm2D(width),
-            "relu1": ReLU(),
-            "conv2": Conv2D(width, 2 * width, 3, padding="same", bias=False, rng=rng),
-            "bn2": BatchNorm2D(2 * width),
-            "relu2": ReLU(),
-            "pool": MaxPool2D(2),
+        features
+        | {
             "flatten": Flatten(),
             "fc1": Dense(flat, 64, rng=rng),
             "relu3": ReLU(),
@@ -103,16 +101,15 @@ def mnist_cnn(
     conv 32@3x3, ReLU, conv 64@3x3, ReLU, max pool 2, [dropout], flatten,
     FC 128, ReLU, [dropout], FC num_classes: 1,199,882 parameters on 28x28x1.
     """
-    n_H, n_W, n_C = input_shape
     init = "torch_default"
-    flat = ((n_H - 4) // 2) * ((n_W - 4) // 2) * 64
     layers: dict[str, Module] = {
-        "conv1": Conv2D(n_C, 32, 3, rng=rng, init=init),
+        "conv1": Conv2D(input_shape[2], 32, 3, rng=rng, init=init),
         "relu1": ReLU(),
         "conv2": Conv2D(32, 64, 3, rng=rng, init=init),
         "relu2": ReLU(),
         "pool": MaxPool2D(2),
     }
+    flat = _flat_size(layers, input_shape)
     if dropout:
         layers["drop1"] = Dropout(dropout / 2, rng=rng)
     layers |= {
@@ -134,8 +131,7 @@ def wide_cnn(
     [conv w@3x3 same, BN, ReLU] x2, max pool 2, [conv 2w@3x3 same, BN, ReLU] x2,
     max pool 2, flatten, FC 128 (BN, ReLU), FC num_classes.
     """
-    n_H, n_W, n_C = input_shape
-    w = width
+    w = _positive(width, "width")
 
     def conv_bn_relu(name: str, c_in: int, c_out: int) -> dict[str, Module]:
         return {
@@ -144,15 +140,19 @@ def wide_cnn(
             f"{name}_relu": ReLU(),
         }
 
-    flat = (n_H // 4) * (n_W // 4) * 2 * w
-    return Sequential(
-        conv_bn_relu("conv1", n_C, w)
+    features = (
+        conv_bn_relu("conv1", input_shape[2], w)
         | conv_bn_relu("conv2", w, w)
         | {"pool1": MaxPool2D(2)}
         | conv_bn_relu("conv3", w, 2 * w)
         | conv_bn_relu("conv4", 2 * w, 2 * w)
-        | {"pool2": MaxPool2D(2), "flatten": Flatten()}
+        | {"pool2": MaxPool2D(2)}
+    )
+    flat = _flat_size(features, input_shape)
+    return Sequential(
+        features
         | {
+            "flatten": Flatten(),
             "fc1": Dense(flat, 128, bias=False, rng=rng),
             "fc1_bn": BatchNorm2D(128),
             "fc1_relu": ReLU(),
@@ -177,7 +177,7 @@ def resnet(
     average pooling, FC. ResNet-20 (n = 3) has 269,722 parameters on
     32x32x3 with the parameter-free "pad" shortcuts (option A).
     """
-    if (depth - 2) % 6 or depth < 8:
+    if not isinstance(depth, int) or (depth - 2) % 6 or depth < 8:
         raise InvalidArgumentError(
             f"ResNet depth must be 6n + 2 with n >= 1 (8, 14, 20, 32...), got {depth}"
         )
@@ -225,6 +225,17 @@ def googlenet_small(
     )
 
 
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _flat_size(features: dict[str, Module], input_shape: Shape) -> int:
+    """n_H*n_W*n_C after ``features``; checks their shapes first, naming the layer at fault."""
+    return int(np.prod(Sequential(features).name_modules().output_shape(input_shape)))
+
+
 MODELS: dict[str, Builder] = {
     "digits_cnn": digits_cnn,
     "lenet5": lenet5,
@@ -257,10 +268,13 @@ def build(
         )
     if not isinstance(rng, np.random.Generator):
         raise InvalidArgumentError("build needs rng=np.random.default_rng(seed)")
+    _positive(num_classes, "the number of classes")
     try:
         model = MODELS[name](input_shape, num_classes, rng=rng, **options)
     except TypeError as error:
-        raise InvalidArgumentError(f"model {name!r}: {error}") from None
+        raise InvalidArgumentError(
+            f"model {name!r} does not take the options {options}: {error}"
+        ) from None
     model.name_modules()
     produced = model.output_shape(input_shape)
     if produced != (num_classes,):

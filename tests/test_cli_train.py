@@ -58,7 +58,10 @@ def test_train_without_a_dev_set(tmp_path, capsys):
     argv = ["train", "--epochs", "1", "--train-limit", "200", "--dev-fraction", "0", "--out",
             str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
-    assert "no dev set: the last epoch's weights" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no dev set: the last epoch's weights" in out
+    assert "best.safetensors" not in out
+    assert not (tmp_path / "best.safetensors").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] is None
 
 
@@ -114,6 +117,14 @@ def test_summary_of_a_model_name_and_of_a_checkpoint(trained, capsys):
         (["train", "--augment", "wobble"], "unknown augmentation 'wobble'"),
         (["train", "--epochs", "0"], "epochs must be >= 1"),
         (["train", "--threads", "0", "--epochs", "1"], "--threads must be >= 1"),
+        (["train", "--width", "0"], "width must be a positive integer, got 0"),
+        (["train", "--seed", "-1"], "seed must be >= 0"),
+        (["train", "--train-limit", "0"], "train_limit must be >= 1"),
+        (["train", "--patience", "0"], "patience must be >= 1"),
+        (["summary", "digits_cnn", "--input-shape", "1,1,1"], "MaxPool2D 'pool'"),
+        (["summary", "lenet5", "--classes", "-3"], "number of classes must be a positive"),
+        (["gradcheck", "digits_cnn", "--classes", "0"], "number of classes must be a positive"),
+        (["gradcheck", "digits_cnn", "--input-shape", "1,1,1"], "MaxPool2D 'pool'"),
     ],
 )
 def test_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
@@ -153,3 +164,15 @@ def test_train_on_a_folder_of_images(tmp_path, capsys):
     assert main(["predict", str(out / "best.safetensors"),
                  str(tmp_path / "pictures" / "test" / "light" / "0.png")]) == 0  # fmt: skip
     assert capsys.readouterr().out.split(": ")[1].startswith("light")
+
+
+def test_predict_top_must_be_positive(trained, tmp_path, capsys):
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    assert main(["predict", str(trained / "best.safetensors"), str(image), "--top", "0"]) == 2
+    assert "--top must be >= 1" in capsys.readouterr().err
+
+
+def test_resume_says_that_other_options_are_ignored(trained, capsys):
+    assert main(["train", "--resume", str(trained / "last.safetensors"), "--epochs", "50"]) == 0
+    assert "ignoring epochs" in capsys.readouterr().out

@@ -133,3 +133,18 @@ def test_picture_command_errors(run_dir, tmp_path, capsys):
     assert "the CONV layers are ['conv1', 'conv2']" in capsys.readouterr().err
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "history rows must be mappings"),
+        ('[{"epoch": 1}]', "history rows need"),
+        ("\udcff", "not a readable history"),
+    ],
+)
+def test_plot_refuses_malformed_histories(tmp_path, capsys, content, message):
+    path = tmp_path / "history.json"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    assert main(["plot", str(path)]) == 2
+    assert message in capsys.readouterr().err

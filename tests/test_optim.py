@@ -78,10 +78,12 @@ def test_parameters_without_gradient_are_skipped_and_state_round_trips():
     opt.step()
     np.testing.assert_array_equal(b.data, 1.0)
     state = opt.state_dict()
-    assert set(state) == {"steps", "m.0", "v.0"}
+    assert set(state) == {"steps", "param_steps", "m.0", "v.0"}
+    np.testing.assert_array_equal(state["param_steps"], [1, 0])
     fresh = optim.Adam([a, b], lr=0.1)
     fresh.load_state_dict(state)
     assert fresh.steps == 1
+    assert fresh.param_steps == [1, 0]
     np.testing.assert_array_equal(fresh.slots["m"][0], opt.slots["m"][0])
     with pytest.raises(cm.ShapeError, match="unexpected"):
         fresh.load_state_dict({"steps": np.array(1), "bogus.0": np.ones(3)})
@@ -111,13 +113,25 @@ def test_clip_grad_norm():
 def test_schedules():
     step = optim.StepDecay(1.0, step_size=10, gamma=0.7)
     assert [step(t) for t in (0, 9, 10, 25)] == pytest.approx([1.0, 1.0, 0.7, 0.49])
-    cosine = optim.WarmupCosine(1.0, total_steps=110, warmup=10, min_lr=0.1)
-    assert cosine(0) == pytest.approx(0.1)
-    assert cosine(9) == pytest.approx(1.0)
-    assert cosine(60) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi * 0.5)) / 2)
-    assert cosine(110) == pytest.approx(0.1)
+    cosine = optim.WarmupCosine(1.0, total_steps=104, warmup=4, min_lr=0.1)
+    assert [cosine(t) for t in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert cosine(54) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi * 0.5)) / 2)
+    assert cosine(104) == pytest.approx(0.1)
     one = optim.OneCycle(1.0, total_steps=100, pct_start=0.3)
     assert one(0) == pytest.approx(1 / 25)
     assert one(29) == pytest.approx(1.0)
     assert one(99) == pytest.approx(1 / 25 / 1e4)
     assert optim.Constant(0.3)(1000) == 0.3
+
+
+def test_adam_counts_steps_per_parameter():
+    # a parameter first updated at the 5th step is at its own first step: the full lr
+    a, b = Parameter(np.zeros(1)), Parameter(np.zeros(1))
+    opt = optim.Adam([a, b], lr=0.1)
+    for _ in range(4):
+        a.grad = np.ones(1)
+        b.grad = None
+        opt.step()
+    b.grad = np.ones(1)
+    opt.step()
+    np.testing.assert_allclose(b.data, [-0.1], rtol=1e-6)

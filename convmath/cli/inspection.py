@@ -27,6 +27,9 @@ def _gradcheck(args: argparse.Namespace) -> int:
     from convmath.inspect import model_gradcheck
 
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    model.output_shape(shape)  # a model that does not fit fails here, naming the layer
+    if args.batch < 1 or args.directions < 1 or args.seed < 0:
+        raise InvalidArgumentError("--batch and --directions must be >= 1 and --seed >= 0")
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, *shape))
     labels = rng.integers(0, args.classes, args.batch)
@@ -48,8 +51,8 @@ def _plot(args: argparse.Namespace) -> int:
     from convmath.inspect.plots import plot_history
 
     try:
-        history = json.loads(args.history.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        history = json.loads(args.history.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
         raise DataError(f"{args.history}: not a readable history.json ({error})") from None
     if not isinstance(history, list):
         raise DataError(f"{args.history}: expected a list of epochs, like history.json")

@@ -23,6 +23,9 @@ def _train(args: argparse.Namespace) -> int:
     options = {"depth": args.depth, "width": args.width}
     overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
     config = TrainConfig(**overrides)
+    if args.resume is not None and len(overrides) > 1:
+        ignored = sorted(k for k in overrides if k != "model_options" or overrides[k])
+        print(f"(resuming keeps the run's own settings; ignoring {', '.join(ignored)})")
     with threads(args.threads):
         result = run_training(config, args.out, resume=args.resume, log=print)
     metrics = result.metrics
@@ -35,7 +38,10 @@ def _train(args: argparse.Namespace) -> int:
         f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
         f"{best}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s"
     )
-    print(f"saved {result.out_dir}/best.safetensors, last.safetensors, history.json, metrics.json")
+    saved = ["last.safetensors", "history.json", "metrics.json"]
+    if (result.out_dir / "best.safetensors").is_file():
+        saved.insert(0, "best.safetensors")
+    print(f"saved {result.out_dir}/{', '.join(saved)}")
     try:
         from convmath.inspect.plots import plot_history
 
@@ -99,6 +105,8 @@ def _predict(args: argparse.Namespace) -> int:
         batch = 1.0 - batch
     with threads(args.threads), no_grad():
         probabilities = F.softmax(model(Tensor(preprocessing.normalize(batch)))).data
+    if args.top < 1:
+        raise InvalidArgumentError(f"--top must be >= 1, got {args.top}")
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
         order = np.argsort(-p)[:top]

@@ -45,6 +45,12 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px)."""
     if not history:
         raise InvalidArgumentError("the history is empty: nothing to plot")
+    for row in history:
+        if not isinstance(row, dict):
+            raise InvalidArgumentError(f"history rows must be mappings, got {row!r:.60}")
+        missing = {"epoch", "train_loss", "train_accuracy"} - set(row)
+        if missing:
+            raise InvalidArgumentError(f"history rows need {sorted(missing)}; got {sorted(row)}")
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))

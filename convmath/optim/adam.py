@@ -14,7 +14,7 @@ from convmath.optim.optimizer import Optimizer
 class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015), with weight decay added to the gradient (L2, coupled).
 
-    At step t, with g = dJ/dW + lambda W:
+    At the t-th update of W (counted per parameter, as PyTorch), with g = dJ/dW + lambda W:
 
         m = beta1 m + (1 - beta1) g
         v = beta2 v + (1 - beta2) g^2
@@ -51,7 +51,7 @@ class Adam(Optimizer):
         m += cast(1 - self.beta1) * g
         v *= cast(self.beta2)
         v += cast(1 - self.beta2) * (g * g)
-        t = self.steps
+        t = self.param_steps[index]
         correction1 = 1 - self.beta1**t
         correction2 = 1 - self.beta2**t
         denominator = np.sqrt(v) / cast(np.sqrt(correction2))

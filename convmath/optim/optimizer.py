@@ -26,6 +26,7 @@ class Optimizer:
             raise InvalidArgumentError("the optimizer got no parameters")
         self.lr = number_in(lr, "learning rate", 0.0)
         self.steps = 0
+        self.param_steps = [0] * len(self.params)  # updates each parameter has had
         self.slots: dict[str, list[np.ndarray | None]] = {
             name: [None] * len(self.params) for name in self.slot_names
         }
@@ -38,6 +39,7 @@ class Optimizer:
         self.steps += 1
         for index, p in enumerate(self.params):
             if p.grad is not None:
+                self.param_steps[index] += 1
                 self.update(index, p.data, p.grad)
 
     def update(self, index: int, w: np.ndarray, g: np.ndarray) -> None:
@@ -53,8 +55,11 @@ class Optimizer:
         return array
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Every slot array by "slot.index", plus the step count (as a 0-d int64 array)."""
-        state = {"steps": np.array(self.steps, dtype=np.int64)}
+        """Every slot array by "slot.index", plus the step counts (int64 arrays)."""
+        state = {
+            "steps": np.array(self.steps, dtype=np.int64),
+            "param_steps": np.array(self.param_steps, dtype=np.int64),
+        }
         for name, arrays in self.slots.items():
             for index, array in enumerate(arrays):
                 if array is not None:
@@ -63,20 +68,26 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         expected = {f"{n}.{i}" for n in self.slots for i in range(len(self.params))}
-        unexpected = sorted(set(state) - expected - {"steps"})
+        unexpected = sorted(set(state) - expected - {"steps", "param_steps"})
         if unexpected or "steps" not in state:
             raise ShapeError(
                 f"optimizer state does not fit {type(self).__name__}: unexpected {unexpected},"
                 f" steps {'present' if 'steps' in state else 'missing'}"
             )
+        counts = state.get("param_steps", np.full(len(self.params), int(state["steps"])))
+        if np.shape(counts) != (len(self.params),):
+            raise ShapeError(
+                f"optimizer param_steps: expected ({len(self.params)},), got {np.shape(counts)}"
+            )
         for key, array in state.items():
-            if key == "steps":
+            if key in ("steps", "param_steps"):
                 continue
             name, index = key.rsplit(".", 1)
             like = self.params[int(index)].data
             if array.shape != like.shape:
                 raise ShapeError(f"optimizer slot {key}: expected {like.shape}, got {array.shape}")
         self.steps = int(state["steps"])
+        self.param_steps = [int(n) for n in counts]
         for name in self.slots:
             self.slots[name] = [
                 state[f"{name}.{i}"].astype(self.params[i].dtype, copy=True)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
 class Progress:
-    def __init__(self, epochs: int, steps_per_epoch: int, stream: TextIO | None = None) -> None:
+    """``log`` receives the per-epoch lines; the bar goes to ``stream`` (stderr) if a terminal."""
+
+    def __init__(
+        self,
+        epochs: int,
+        steps_per_epoch: int,
+        stream: TextIO | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
+        self.log = log or (lambda line: print(line, flush=True))
         self.epochs = epochs
         self.steps = steps_per_epoch
         self.interactive = self.stream.isatty()
@@ -38,4 +48,4 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        print(line, flush=True)
+        self.log(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,14 @@ from convmath.optim.optimizer import Optimizer
 from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.metrics import Evaluation, evaluate
-from convmath.train.trainer import LAST, EpochCallback, StepCallback, Trainer, TrainState
+from convmath.train.trainer import (
+    BEST,
+    LAST,
+    EpochCallback,
+    StepCallback,
+    Trainer,
+    TrainState,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -54,7 +62,7 @@ class TrainConfig:
     lr: float | None = None  # None: 0.05 for SGD, 1e-3 for Adam and AdamW
     momentum: float = 0.9
     nesterov: bool = False
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: 0, or 0.01 for AdamW
     schedule: str = "cosine"
     gamma: float = 0.7  # "step": lr x gamma every step_epochs epochs
     step_epochs: int = 1
@@ -79,9 +87,17 @@ class TrainConfig:
             raise InvalidArgumentError(
                 f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"
             )
-        for name in ("epochs", "batch_size", "step_epochs"):
-            if getattr(self, name) < 1:
-                raise InvalidArgumentError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self._check_types()
+        for name in ("epochs", "batch_size", "step_epochs", "train_limit", "patience"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidArgumentError(f"{name} must be >= 1, got {value}")
+        if self.seed < 0:
+            raise InvalidArgumentError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.label_smoothing <= 1:
+            raise InvalidArgumentError(
+                f"label_smoothing must be in [0, 1], got {self.label_smoothing}"
+            )
         if self.dataset not in data.DATASETS and not Path(self.dataset).is_dir():
             raise InvalidArgumentError(
                 f"unknown dataset {self.dataset!r}; expected one of {sorted(data.DATASETS)} or a"
@@ -90,6 +106,29 @@ class TrainConfig:
         if not 0 <= self.dev_fraction < 1:
             raise InvalidArgumentError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         return self
+
+    def _check_types(self) -> None:
+        """Every setting has its type (a checkpoint's configuration may have been edited)."""
+        kinds = (
+            ("an integer", (int,), False, ("epochs", "batch_size", "step_epochs", "seed")),
+            ("an integer", (int,), True, ("patience", "train_limit", "eval_batch_size")),
+            ("a number", (int, float), False, ("momentum", "gamma", "warmup_epochs")),
+            ("a number", (int, float), False, ("dev_fraction", "label_smoothing")),
+            ("a number", (int, float), True, ("lr", "weight_decay", "clip_norm")),
+            ("a string", (str,), False, ("dataset", "optimizer", "schedule", "augment")),
+            ("a string", (str,), True, ("model", "data_dir")),
+            ("true or false", (bool,), False, ("nesterov", "color")),
+            ("a mapping", (dict,), False, ("model_options",)),
+        )
+        for kind, types, optional, names in kinds:
+            for name in names:
+                value = getattr(self, name)
+                if value is None and optional:
+                    continue
+                if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                    raise InvalidArgumentError(
+                        f"training setting {name} must be {kind}, got {value!r}"
+                    )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -172,10 +211,12 @@ def default_model(config: TrainConfig, n_C: int) -> str:
 def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
     lr = config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
     if config.optimizer == "sgd":
-        return SGD(model.parameters(), lr, config.momentum, config.nesterov, config.weight_decay)
+        decay = config.weight_decay or 0.0
+        return SGD(model.parameters(), lr, config.momentum, config.nesterov, decay)
     if config.optimizer == "adam":
-        return Adam(model.parameters(), lr, weight_decay=config.weight_decay)
-    return AdamW(model.parameters(), lr, weight_decay=config.weight_decay or 0.01)
+        return Adam(model.parameters(), lr, weight_decay=config.weight_decay or 0.0)
+    decay = 0.01 if config.weight_decay is None else config.weight_decay
+    return AdamW(model.parameters(), lr, weight_decay=decay)
 
 
 def make_schedule(config: TrainConfig, lr: float, steps_per_epoch: int) -> Schedule:
@@ -208,10 +249,14 @@ def run_training(
     if resume is not None:
         checkpoint = load_checkpoint(resume)
         try:
-            config = TrainConfig.from_dict(checkpoint.config["training"])
-        except (KeyError, TypeError) as error:
+            config = TrainConfig.from_dict(checkpoint.config["training"]).checked()
+        except (KeyError, TypeError, InvalidArgumentError) as error:
             raise CheckpointError(f"{resume}: no usable training configuration ({error})") from None
-        out_dir = out_dir or Path(resume).parent
+        source = Path(resume).parent
+        out_dir = Path(out_dir or source)
+        if out_dir.resolve() != source.resolve() and (source / BEST).is_file():
+            out_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
     config.checked()
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
@@ -244,6 +289,8 @@ def run_training(
         rng=data_rng,
         scale=scale,
         transform=parse_augment(config.augment, input_shape),
+        # a last batch of one example would give batch norm a zero variance: drop it
+        drop_last=len(fit_labels) % config.batch_size == 1,
         mean=preprocessing.mean,
         std=preprocessing.std,
     )
@@ -278,6 +325,7 @@ def run_training(
         config=stored,
         on_step=on_step,
         on_epoch=on_epoch,
+        log=log,
         eval_batch_size=config.eval_batch_size,
     )
     if checkpoint is not None:

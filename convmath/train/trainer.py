@@ -77,6 +77,7 @@ class Trainer:
         config: dict[str, Any] | None = None,
         on_step: Sequence[StepCallback] = (),
         on_epoch: Sequence[EpochCallback] = (),
+        log: Callable[[str], None] = print,
         eval_batch_size: int = 256,
     ) -> None:
         self.model = model
@@ -94,6 +95,7 @@ class Trainer:
         self.config = config or {}
         self.on_step = list(on_step)
         self.on_epoch = list(on_epoch)
+        self.log = log
         self.eval_batch_size = eval_batch_size
         self.state = TrainState()
         self.named_parameters = list(model.named_parameters())
@@ -132,7 +134,7 @@ class Trainer:
     # ------------------------------------------------------------ the loop
     def fit(self, progress: Progress | None = None) -> TrainState:
         """Train until ``epochs`` are done (or early stopping); returns the state."""
-        progress = progress or Progress(self.epochs, len(self.train))
+        progress = progress or Progress(self.epochs, len(self.train), log=self.log)
         self.model.train()
         while self.state.epoch < self.epochs and not self.state.stopped_early:
             epoch = self.state.epoch + 1
@@ -169,7 +171,7 @@ class Trainer:
             improved = self._track_best(row)
             self._save(improved)
             progress.end_epoch(format_epoch(row, self.epochs))
-        if self.state.best_epoch is not None and self.out_dir is not None:
+        if self.out_dir is not None and (self.out_dir / BEST).is_file():
             self.restore_weights(load_checkpoint(self.out_dir / BEST))
         return self.state
 
