@@ -23,6 +23,7 @@ class Adam(Optimizer):
 
     slot_names = ("m", "v")
     decoupled = False
+    default_weight_decay = 0.0
 
     def __init__(
         self,
@@ -30,9 +31,11 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,  # None: 0 for Adam, 0.01 for AdamW
     ) -> None:
         super().__init__(params, lr)
+        if weight_decay is None:
+            weight_decay = self.default_weight_decay
         self.beta1 = number_in(betas[0], "beta1", 0.0, 1.0)
         self.beta2 = number_in(betas[1], "beta2", 0.0, 1.0)
         self.eps = number_in(eps, "eps", 0.0, low_open=True)
@@ -68,13 +71,4 @@ class AdamW(Adam):
     """
 
     decoupled = True
-
-    def __init__(
-        self,
-        params: Iterable[Parameter],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-    ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+    default_weight_decay = 0.01
