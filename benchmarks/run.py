@@ -89,7 +89,10 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
+    from convmath.runtime import tune_allocator
+
     threadpool_limits(args.threads, user_api="blas")
+    setup_allocator = tune_allocator()  # as `convmath train` does; PyTorch shares the process
     frameworks = ["convmath"]
     setup = blas_report()
     if not args.no_torch:
@@ -104,6 +107,7 @@ def main() -> None:
             setup["torch"] = "not installed"
     peak = gemm_peak()
     setup["gemm_peak_gflops"] = round(peak, 1)
+    setup["glibc_allocator_tuned"] = setup_allocator
     emit({"setup": setup})
 
     results: dict[tuple[str, str, str], float] = {}

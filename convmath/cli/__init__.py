@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from convmath import __version__
 from convmath.cli import edges, inspection, training
 from convmath.errors import ConvMathError
+from convmath.runtime import tune_allocator
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     try:
         return args.run(args)
     except (ConvMathError, OSError) as error:

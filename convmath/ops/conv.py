@@ -70,12 +70,16 @@ class Conv2D(Function):
         f_h, f_w, n_C_group, n_C = w.shape
         g = groups
         a_pad = spatial_padding(a_prev, padding)
-        a_pad = a_pad.reshape(*a_pad.shape[:3], g, n_C_group)
-        windows = window_view(a_pad, (f_h, f_w), stride, dilation, n_out)
-        # (m, n_H, n_W, f_h, f_w, g, c') -> (g, m*n_H*n_W, f_h*f_w*c'): the one im2col copy
-        cols = np.ascontiguousarray(np.moveaxis(windows, 5, 0))
         rows = m * n_out[0] * n_out[1]
-        cols = cols.reshape(g, rows, f_h * f_w * n_C_group)
+        if g == 1 and n_C_group < FEW_CHANNELS:
+            cols = _im2col_transposed(a_pad, (f_h, f_w), stride, dilation, n_out)
+        else:
+            a_pad = a_pad.reshape(*a_pad.shape[:3], g, n_C_group)
+            windows = window_view(a_pad, (f_h, f_w), stride, dilation, n_out)
+            # (m, n_H, n_W, f_h, f_w, g, c') -> (g, m*n_H*n_W, f_h*f_w*c'): one copy
+            cols = np.ascontiguousarray(np.moveaxis(windows, 5, 0))
+            cols = cols.reshape(g, rows, f_h * f_w * n_C_group)
+        a_pad = a_pad.reshape(*a_pad.shape[:3], g, n_C_group)
         w_groups = w.reshape(f_h * f_w * n_C_group, g, n_C // g).transpose(1, 0, 2)
         if g == 1:
             z = cols[0] @ w_groups[0]
@@ -123,6 +127,29 @@ class Conv2D(Function):
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             db = grad.sum(axis=(0, 1, 2))
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+FEW_CHANNELS = 4  # below this many input channels im2col is built transposed
+
+
+def _im2col_transposed(
+    a_pad: np.ndarray, f: Pair, stride: Pair, dilation: Pair, n_out: Pair
+) -> np.ndarray:
+    """im2col as the transpose of a (f_h*f_w*n_C_prev, m*n_H*n_W) matrix, shape (1, M, K).
+
+    With very few channels the usual copy moves one or two floats at a time;
+    filling the transposed matrix row by row copies whole image rows instead
+    (one slice per kernel offset and channel), and BLAS reads the transposed
+    operand as it is.
+    """
+    m = a_pad.shape[0]
+    n_C = a_pad.shape[3]
+    cols_t = np.empty((f[0], f[1], n_C, m, n_out[0], n_out[1]), dtype=a_pad.dtype)
+    for u in range(f[0]):
+        for v in range(f[1]):
+            window = a_pad[offset_slice(u, v, stride, dilation, n_out)]
+            cols_t[u, v] = np.moveaxis(window, 3, 0)
+    return cols_t.reshape(f[0] * f[1] * n_C, -1).T[None]
 
 
 class ShiftedConv2D(Function):

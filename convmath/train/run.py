@@ -25,6 +25,7 @@ from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
+from convmath.runtime import tune_allocator
 from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.metrics import Evaluation, evaluate
@@ -245,6 +246,7 @@ def run_training(
     Writes into ``out_dir``: last.safetensors, best.safetensors, history.json,
     history.csv and metrics.json. Returns the test evaluation and the metrics.
     """
+    tune_allocator()
     checkpoint: Checkpoint | None = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
