@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath.cli.common import sizes, threads
+from convmath.cli.common import model_from, sizes, threads
 from convmath.errors import InvalidArgumentError, MissingDependencyError
 
 
@@ -116,21 +116,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from convmath import models
     from convmath.summary import summary_table
 
-    target = args.model
-    if Path(target).is_file():
-        from convmath.train import load_trained
-
-        model, preprocessing, config = load_trained(target)
-        shape = preprocessing.input_shape
-        title = f"{config['model']['name']} from {target}"
-    else:
-        defaults = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
-        shape = args.input_shape or defaults.get(target, (28, 28, 1))
-        model = models.build(target, shape, args.classes, rng=np.random.default_rng(0))
-        title = f"{target} on {shape[0]}x{shape[1]}x{shape[2]}"
+    model, shape, title = model_from(args.model, args.input_shape, args.classes)
     print(summary_table(model, shape, title))
     return 0
 
