@@ -107,7 +107,7 @@ def fetch(remote: RemoteFile, folder: Path, *, opener: Opener | None = None) -> 
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-    raise DataError(f"could not download {remote.name}:\n  " + "\n  ".join(failures))
+    raise DataError(f"could not download {remote.name}: " + "; ".join(failures))
 
 
 def _copy_url(opener: Opener, url: str, out: BinaryIO, name: str) -> None:
