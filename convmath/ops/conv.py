@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.ops.reduce import column_sums
 from convmath.ops.windows import (
     add_windows,
     crop_padding,
@@ -125,7 +126,7 @@ class Conv2D(Function):
             dw_groups = np.matmul(self.cols.transpose(0, 2, 1), dz)
             dw = dw_groups.transpose(1, 0, 2).reshape(w_shape)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            db = grad.sum(axis=(0, 1, 2))
+            db = column_sums(grad.reshape(-1, n_C))
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
@@ -227,7 +228,7 @@ class ShiftedConv2D(Function):
             for (u, v), shift in offsets:
                 dw[u, v] = self.rows[shift:].T @ dz_rows[: length - shift]
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            db = grad.sum(axis=(0, 1, 2))
+            db = column_sums(dz_rows)  # the grid's extra rows are zeros
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from convmath.errors import ShapeError
 from convmath.ops.elementwise import unbroadcast
+from convmath.ops.reduce import column_sums
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -54,7 +55,7 @@ class Dense(Function):
         dw = self.a.T @ grad if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:
             return da, dw
-        db = grad.sum(axis=0) if self.needs_grad[2] else None
+        db = column_sums(grad) if self.needs_grad[2] else None
         return da, dw, db
 
 

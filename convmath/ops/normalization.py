@@ -6,6 +6,7 @@ import numpy as np
 
 from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.ops.reduce import column_sums
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -46,7 +47,7 @@ class BatchNorm(Function):
         rows = a.reshape(-1, n_C)  # channels-last: one row per position, one column per channel
         count = rows.shape[0]
         if training:
-            mean = rows.mean(axis=0)
+            mean = column_sums(rows) / count
             a_hat = rows - mean
             var = np.einsum("ij,ij->j", a_hat, a_hat) / count  # no squared temporary
             for running, batch in ((running_mean, mean), (running_var, var * count / (count - 1))):
@@ -70,7 +71,7 @@ class BatchNorm(Function):
         count = rows.shape[0]
         scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
         needs_sums = self.training or len(self.needs_grad) > 1
-        dbeta = rows.sum(axis=0) if needs_sums else None
+        dbeta = column_sums(rows) if needs_sums else None
         dgamma = np.einsum("ij,ij->j", rows, self.a_hat) if needs_sums else None
         da = None
         if self.needs_grad[0]:

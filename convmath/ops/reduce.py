@@ -103,3 +103,13 @@ def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     if a.size == 0:
         raise InvalidArgumentError("max of an empty tensor is undefined")
     return Max.apply(a, axes=normalize_axes(axis, a.shape, "max"), keepdims=keepdims)
+
+
+def column_sums(rows: np.ndarray) -> np.ndarray:
+    """Sum a 2-D array (N, n_C) over its rows, as ones(N) @ rows.
+
+    NumPy's axis-0 reduction walks few columns slowly (1.9 ms for 131,072 x 16
+    float32 values here, against 0.25 ms for the BLAS product); the channel
+    sums of batch norm and of conv and dense biases use this.
+    """
+    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
