@@ -52,7 +52,6 @@ class ResidualBlock(Module):
         if shortcut == "pad" and n_C < n_C_prev:
             raise InvalidArgumentError("a 'pad' shortcut cannot reduce channels; use 'projection'")
         self.n_C_prev, self.n_C, self.stride = n_C_prev, n_C, stride
-        self.shortcut_kind = shortcut
         self.bottleneck = bottleneck
 
         def conv(c_in: int, c_out: int, f: int, s: int = 1) -> Conv2D:
@@ -129,15 +128,11 @@ class ResidualBlock(Module):
         rows = self.main.describe(input_shape)
         if self.projection is not None:
             rows += self.projection.describe(input_shape)
-        output = self.output_shape(input_shape)
         rows.append(
-            LayerInfo(
-                f"{self.path}.add" if self.path else "add",
+            self.joining_row(
+                "add",
                 "ResidualAdd",
-                tuple(input_shape),
-                output,
-                0,
-                0,
+                input_shape,
                 f"a[l+2] = relu(z[l+2] + shortcut(a[l])), shortcut: {self.shortcut_description()}"
                 f" -> {self.shortcut_shape(input_shape)}",
             )
@@ -243,13 +238,10 @@ class InceptionModule(Module):
         cost = self.cost(input_shape)
         channels = " + ".join(str(b.output_shape(input_shape)[2]) for b in self.branches)
         rows.append(
-            LayerInfo(
-                f"{self.path}.concat" if self.path else "concat",
+            self.joining_row(
+                "concat",
                 "InceptionConcat",
-                tuple(input_shape),
-                self.output_shape(input_shape),
-                0,
-                0,
+                input_shape,
                 f"n_C = {channels} = {self.n_C}; cost {cost['reduced']:,} MACs with 1x1"
                 f" reductions vs {cost['naive']:,} naive",
             )

@@ -165,8 +165,6 @@ class Dense(Module):
 
 
 class _Pool(Module):
-    op_name = ""
-
     def __init__(
         self,
         f: int | tuple[int, int],

@@ -84,6 +84,13 @@ class Module:
             )
         ]
 
+    def joining_row(self, step: str, kind: str, input_shape: Shape, details: str) -> LayerInfo:
+        """The summary row of the step that joins a block's paths (an addition, a concat)."""
+        name = f"{self.path}.{step}" if self.path else step
+        return LayerInfo(
+            name, kind, tuple(input_shape), self.output_shape(input_shape), 0, 0, details
+        )
+
     def macs(self, input_shape: Shape) -> int:
         """Multiply-accumulates per example (conv and dense layers; 0 for the rest)."""
         return 0
