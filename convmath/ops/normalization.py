@@ -7,6 +7,7 @@ import numpy as np
 from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.reduce import column_sums
+from convmath.parallel import for_each_part, sum_over_parts
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -14,6 +15,7 @@ class BatchNorm(Function):
     """Normalise each channel c over the N = m*n_H*n_W values it takes in a batch.
 
     Shapes: A (m, n_H, n_W, n_C) or (m, n_C); gamma, beta (n_C,).
+    Every pass below runs part by part over the rows on the workers.
 
     Forward (training), per channel:
         mu = (1/N) sum A,   var = (1/N) sum (A - mu)^2,
@@ -45,42 +47,69 @@ class BatchNorm(Function):
     ) -> np.ndarray:
         n_C = a.shape[-1]
         rows = a.reshape(-1, n_C)  # channels-last: one row per position, one column per channel
-        count = rows.shape[0]
+        count, row_bytes = rows.shape[0], n_C * a.itemsize
         if training:
             mean = column_sums(rows) / count
-            a_hat = rows - mean
-            var = np.einsum("ij,ij->j", a_hat, a_hat) / count  # no squared temporary
+
+            def squared_deviations(part: slice) -> np.ndarray:
+                deviation = rows[part] - mean
+                return np.einsum("ij,ij->j", deviation, deviation)
+
+            var = sum_over_parts(count, row_bytes, squared_deviations) / count
             for running, batch in ((running_mean, mean), (running_var, var * count / (count - 1))):
                 if running is not None:
                     running *= 1 - momentum
                     running += momentum * batch
         else:
-            a_hat = rows - running_mean.astype(a.dtype)
-            var = running_var.astype(a.dtype)
+            mean, var = running_mean.astype(a.dtype), running_var.astype(a.dtype)
         inv_std = (1.0 / np.sqrt(var + eps)).astype(a.dtype)
-        a_hat *= inv_std
+        a_hat, z = np.empty_like(rows), np.empty_like(rows)
+
+        def normalize(part: slice) -> None:
+            np.subtract(rows[part], mean, out=a_hat[part])
+            a_hat[part] *= inv_std
+            if gamma is None:
+                z[part] = a_hat[part]
+            else:
+                np.multiply(a_hat[part], gamma, out=z[part])
+            if beta is not None:
+                z[part] += beta
+
+        for_each_part(count, 3 * row_bytes, normalize)
         self.a_hat, self.inv_std, self.gamma = a_hat, inv_std, gamma
         self.training, self.shape = training, a.shape
-        z = a_hat * gamma if gamma is not None else a_hat.copy()
-        if beta is not None:
-            z += beta
         return z.reshape(a.shape)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         rows = grad.reshape(self.a_hat.shape)
-        count = rows.shape[0]
+        count, row_bytes = rows.shape[0], rows.shape[1] * rows.itemsize
         scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
         needs_sums = self.training or len(self.needs_grad) > 1
-        dbeta = column_sums(rows) if needs_sums else None
-        dgamma = np.einsum("ij,ij->j", rows, self.a_hat) if needs_sums else None
-        da = None
+        dbeta = dgamma = da = None
+        if needs_sums:
+
+            def sums(part: slice) -> np.ndarray:
+                ones = np.ones(part.stop - part.start, dtype=rows.dtype)
+                products = np.einsum("ij,ij->j", rows[part], self.a_hat[part])
+                return np.stack([ones @ rows[part], products])
+
+            dbeta, dgamma = sum_over_parts(count, 2 * row_bytes, sums)
         if self.needs_grad[0]:
+            da = np.empty_like(rows)
             if self.training:
-                da = self.a_hat * (-dgamma * scale / count)
-                da += rows * scale
-                da -= dbeta * scale / count
+                slope, shift = -dgamma * scale / count, dbeta * scale / count
+
+                def input_gradient(part: slice) -> None:
+                    np.multiply(self.a_hat[part], slope, out=da[part])
+                    da[part] += rows[part] * scale
+                    da[part] -= shift
+
             else:
-                da = rows * scale
+
+                def input_gradient(part: slice) -> None:
+                    np.multiply(rows[part], scale, out=da[part])
+
+            for_each_part(count, 3 * row_bytes, input_gradient)
             da = da.reshape(self.shape)
         grads: list[np.ndarray | None] = [da]
         if len(self.needs_grad) > 1:

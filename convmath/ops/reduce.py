@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.parallel import sum_over_parts
 from convmath.tensor import Function, Tensor, equations_from
 
 Axis = int | Sequence[int] | None
@@ -106,10 +107,14 @@ def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 
 def column_sums(rows: np.ndarray) -> np.ndarray:
-    """Sum a 2-D array (N, n_C) over its rows, as ones(N) @ rows.
+    """Sum a 2-D array (N, n_C) over its rows, as ones(N) @ rows, part by part on the workers.
 
     NumPy's axis-0 reduction walks few columns slowly (1.9 ms for 131,072 x 16
     float32 values here, against 0.25 ms for the BLAS product); the channel
     sums of batch norm and of conv and dense biases use this.
     """
-    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+    def part_sums(part: slice) -> np.ndarray:
+        return np.ones(part.stop - part.start, dtype=rows.dtype) @ rows[part]
+
+    return sum_over_parts(len(rows), rows.shape[1] * rows.itemsize, part_sums)

@@ -1,0 +1,159 @@
+"""Batch chunks: run an op over slices of the mini-batch, sized to stay in cache, on all cores.
+
+Small convolutions are memory-bound: their im2col matrix is f*f times larger
+than the input, and a pass over a whole batch of it goes out to main memory
+several times (the copy, the GEMM, col2im). Cut into chunks of a few
+examples, each chunk's matrix is built, multiplied and dropped while it is
+still in the core's cache, and the chunks of one op are independent, so the
+cores can take turns: worker ``k`` of ``T`` takes chunks k, k+T, k+2T, ...
+in order. Each worker calls a single-threaded BLAS meanwhile (one BLAS pool
+per core would fight for the same cores), and NumPy releases the GIL inside
+its copies, ufuncs and GEMMs, so the workers run truly side by side.
+
+Because the chunk-to-worker assignment is fixed, a result that sums over
+chunks (a filter gradient) adds its parts in a fixed order: the same seed and
+the same thread count reproduce a run bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError
+
+CHUNK_BYTES = 4 << 20  # the working set one chunk aims at: fits in a core's share of L3
+MIN_PARALLEL_BYTES = 1 << 19  # below this, handing work to another thread costs more than it saves
+
+_settings = {"threads": 1}
+_pool: ThreadPoolExecutor | None = None
+_blas_limit = None  # threadpoolctl's limiter while the workers own the cores
+_inside = threading.local()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def get_threads() -> int:
+    """How many workers run the chunks of an op (1 until :func:`set_threads` says otherwise)."""
+    return _settings["threads"]
+
+
+def set_threads(count: int) -> None:
+    """Run chunked ops on ``count`` workers; with more than one, BLAS runs single-threaded.
+
+    A BLAS call running on its own threads leaves them spinning for a while
+    after it returns, on the very cores the workers need; so while convmath's
+    workers own the cores, every GEMM runs inside a worker. ``set_threads(1)``
+    gives BLAS its threads back. This changes the whole process: the commands,
+    ``run_training`` and the benchmarks call it, ``import convmath`` does not.
+    """
+    global _pool, _blas_limit
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgumentError(f"threads must be a positive int, got {count!r}")
+    if _pool is not None:
+        _pool.shutdown()
+        _pool = None
+    if _blas_limit is not None:
+        _blas_limit.restore_original_limits()
+        _blas_limit = None
+    if count > 1:
+        _blas_limit = _limit_blas_to_one_thread()
+    _settings["threads"] = count
+
+
+def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -> list[range]:
+    """Split examples 0..m-1 into consecutive ranges of about ``target`` bytes of work each.
+
+    With several workers there are at least as many chunks as workers (when m
+    allows), so that no core idles, unless the whole job is too small to
+    repay a hand-over; the sizes differ by at most one example.
+    """
+    target = CHUNK_BYTES if target is None else target
+    total = m * max(bytes_per_example, 1)
+    count = max(1, -(-total // target))
+    if total >= MIN_PARALLEL_BYTES:
+        count = max(count, get_threads())
+    count = min(m, count) if m else 1
+    edges = [m * k // count for k in range(count + 1)]
+    return [range(edges[k], edges[k + 1]) for k in range(count)]
+
+
+def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
+    """Call ``work(chunk, worker)`` for every chunk; worker k takes chunks k, k+T, ...
+
+    ``worker`` (0 <= worker < T) lets ``work`` keep per-worker partial sums.
+    An exception in any chunk is raised here once every worker has stopped.
+    Nested calls (``work`` itself calling run_chunks) run on the calling thread.
+    """
+    workers = worker_count(chunks)
+    if workers == 1:
+        for chunk in chunks:
+            work(chunk, 0)
+        return
+
+    def run_worker(worker: int) -> None:
+        _inside.active = True
+        try:
+            for chunk in chunks[worker::workers]:
+                work(chunk, worker)
+        finally:
+            _inside.active = False
+
+    futures = [_executor().submit(run_worker, k) for k in range(1, workers)]
+    try:
+        run_worker(0)
+    finally:
+        errors = [future.exception() for future in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def worker_count(chunks: list[range]) -> int:
+    """How many workers :func:`run_chunks` will use for ``chunks``."""
+    return 1 if getattr(_inside, "active", False) else min(get_threads(), len(chunks))
+
+
+def for_each_part(m: int, bytes_per_example: int, work: Callable[[slice], None]) -> None:
+    """``work(part)`` for slices ``part`` of the batch 0..m-1 that cover it once, on the workers."""
+    run_chunks(chunk_bounds(m, bytes_per_example), lambda chunk, _: work(_as_slice(chunk)))
+
+
+def sum_over_parts(
+    m: int, bytes_per_example: int, part_sum: Callable[[slice], np.ndarray]
+) -> np.ndarray:
+    """The sum of ``part_sum(part)`` over slices of the batch 0..m-1, added in a fixed order."""
+    sums: dict[int, np.ndarray] = {}
+
+    def work(chunk: range, _worker: int) -> None:
+        sums[chunk.start] = part_sum(_as_slice(chunk))
+
+    run_chunks(chunk_bounds(m, bytes_per_example), work)
+    return functools.reduce(np.add, (sums[start] for start in sorted(sums)))
+
+
+def _as_slice(chunk: range) -> slice:
+    return slice(chunk.start, chunk.stop)
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(get_threads() - 1, thread_name_prefix="convmath-chunk")
+    return _pool
+
+
+def _limit_blas_to_one_thread() -> object | None:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # no threadpoolctl: BLAS keeps its threads
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
