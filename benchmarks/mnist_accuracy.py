@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import blas_report, emit
 
 from convmath import data
+from convmath.parallel import using_threads
 from convmath.train import TrainConfig, evaluate, run_training
 
 RECIPES = {
@@ -72,7 +73,8 @@ def main() -> None:
         )
 
     out = args.out or Path("runs") / f"bench-{args.recipe}"
-    result = run_training(config, out, on_epoch=[test_each_epoch], log=lambda line: None)
+    with using_threads():  # every core, as `convmath train` does
+        result = run_training(config, out, on_epoch=[test_each_epoch], log=lambda line: None)
     history = result.state.history
     summary = {
         "recipe": args.recipe,

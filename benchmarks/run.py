@@ -60,11 +60,12 @@ def resident_peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def peak_memory_mib(name: str, framework: str) -> float:
+def peak_memory_mib(name: str, framework: str, threads: int) -> float:
     """Extra peak resident memory of 3 training steps over the set-up, in a fresh process (MiB)."""
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r});"
         "from run import build, resident_peak_kib;"
+        f"from convmath.parallel import set_threads; set_threads({threads});"
         f"w = build({name!r}, {framework!r});"
         "before = resident_peak_kib();"
         "[w.train_step() for _ in range(3)];"
@@ -82,16 +83,19 @@ def main() -> None:
         "--workloads", default=",".join(SPECS), help="comma list of " + ", ".join(SPECS)
     )
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
-    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="convmath workers and torch threads (default 2)"
+    )
     parser.add_argument("--no-torch", action="store_true", help="convmath alone")
     parser.add_argument("--memory", action="store_true", help="also peak memory of a training step")
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
 
+    from convmath.parallel import set_threads
     from convmath.runtime import tune_allocator
 
-    threadpool_limits(args.threads, user_api="blas")
+    threadpool_limits(args.threads, user_api="blas")  # for the GEMM peak
     setup_allocator = tune_allocator()  # as `convmath train` does; PyTorch shares the process
     frameworks = ["convmath"]
     setup = blas_report()
@@ -107,6 +111,8 @@ def main() -> None:
             setup["torch"] = "not installed"
     peak = gemm_peak()
     setup["gemm_peak_gflops"] = round(peak, 1)
+    set_threads(args.threads)  # as the commands do: convmath's workers, BLAS single-threaded
+    setup["convmath_workers"] = args.threads
     setup["glibc_allocator_tuned"] = setup_allocator
     emit({"setup": setup})
 
@@ -149,7 +155,7 @@ def main() -> None:
     memory = {}
     if args.memory:
         for fw in frameworks:
-            memory[fw] = peak_memory_mib("W3", fw)
+            memory[fw] = peak_memory_mib("W3", fw, args.threads)
             emit({"memory": "W3 train step", "framework": fw, "peak_extra_mib": memory[fw]})
 
     print(f"\nGEMM peak (float32, {args.threads} threads): {peak:.0f} GFLOP/s;"

@@ -17,10 +17,11 @@ the same thread count reproduce a run bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -67,6 +68,17 @@ def set_threads(count: int) -> None:
     if count > 1:
         _blas_limit = _limit_blas_to_one_thread()
     _settings["threads"] = count
+
+
+@contextlib.contextmanager
+def using_threads(count: int | None = None) -> Iterator[None]:
+    """Within the block, run on ``count`` workers (default: every available CPU)."""
+    previous = get_threads()
+    set_threads(available_cpus() if count is None else count)
+    try:
+        yield
+    finally:
+        set_threads(previous)
 
 
 def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -> list[range]:

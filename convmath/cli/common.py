@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from convmath.errors import InvalidArgumentError
+from convmath.parallel import using_threads
 
 
 def threads(count: int | None) -> Any:
-    """Limit NumPy's BLAS threads for the command (threadpoolctl), or change nothing."""
-    if count is None:
-        return contextlib.nullcontext()
-    if count < 1:
+    """Run the command's ops on ``count`` worker threads (default: every available CPU)."""
+    if count is not None and count < 1:
         raise InvalidArgumentError(f"--threads must be >= 1, got {count}")
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=count, user_api="blas")
+    return using_threads(count)
 
 
 def sizes(count: int, example: str) -> Callable[[str], tuple[int, ...]]:

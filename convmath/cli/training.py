@@ -180,7 +180,7 @@ def register(commands: Any) -> None:
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
-    train.add_argument("--threads", type=int, help="BLAS threads (default: all cores)")
+    train.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(

@@ -1,0 +1,170 @@
+"""Batch chunks on worker threads: the split, the workers, and each chunked op against itself."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import convmath as cm
+import convmath.functional as F
+from convmath import parallel
+from convmath.gradcheck import assert_gradients_match
+
+
+def _blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Two workers and chunks of a few hundred bytes, so that every op really splits."""
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    with parallel.using_threads(2):
+        yield
+
+
+class TestChunkBounds:
+    @pytest.mark.parametrize(
+        ("m", "per_example", "threads"),
+        [(1, 10, 2), (7, 100, 2), (128, 1 << 20, 2), (5, 1, 1), (0, 10, 2)],
+    )
+    def test_ranges_cover_the_batch_once_in_order(self, m, per_example, threads):
+        with parallel.using_threads(threads):
+            chunks = parallel.chunk_bounds(m, per_example, target=256)
+        assert [i for chunk in chunks for i in chunk] == list(range(m))
+        sizes = [len(chunk) for chunk in chunks]
+        assert max(sizes) - min(sizes) <= 1
+
+    def test_at_least_one_chunk_per_worker_when_big_enough(self):
+        with parallel.using_threads(2):
+            assert len(parallel.chunk_bounds(64, 1 << 20)) >= 2
+            assert len(parallel.chunk_bounds(64, 8)) == 1  # 512 bytes: not worth a hand-over
+
+    def test_chunk_size_follows_the_target(self):
+        chunks = parallel.chunk_bounds(100, 1000, target=10_000)
+        assert len(chunks) == 10
+
+
+class TestRunChunks:
+    def test_each_chunk_runs_once_on_its_fixed_worker(self):
+        chunks = [range(k, k + 1) for k in range(7)]
+        seen: dict[int, tuple[int, str]] = {}
+
+        def work(chunk, worker):
+            seen[chunk.start] = (worker, threading.current_thread().name)
+
+        with parallel.using_threads(2):
+            parallel.run_chunks(chunks, work)
+        assert sorted(seen) == list(range(7))
+        assert all(worker == start % 2 for start, (worker, _) in seen.items())
+        assert len({name for _, name in seen.values()}) == 2
+
+    def test_an_error_in_a_worker_reaches_the_caller(self):
+        def work(chunk, worker):
+            if chunk.start == 3:
+                raise cm.ShapeError("chunk 3 failed")
+
+        with parallel.using_threads(2), pytest.raises(cm.ShapeError, match="chunk 3 failed"):
+            parallel.run_chunks([range(k, k + 1) for k in range(6)], work)
+
+    def test_nested_calls_run_on_the_calling_thread(self):
+        names = []
+
+        def inner(chunk, worker):
+            names.append((threading.current_thread().name, worker))
+
+        def outer(chunk, worker):
+            parallel.run_chunks([range(0, 1), range(1, 2)], inner)
+
+        with parallel.using_threads(2):
+            parallel.run_chunks([range(0, 1), range(1, 2)], outer)
+        assert all(worker == 0 for _, worker in names)
+        assert len(names) == 4
+
+    def test_sum_over_parts_adds_in_a_fixed_order(self, tiny_chunks):
+        values = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
+        first = parallel.sum_over_parts(1000, 12, lambda part: values[part].sum(axis=0))
+        for _ in range(5):
+            again = parallel.sum_over_parts(1000, 12, lambda part: values[part].sum(axis=0))
+            assert np.array_equal(first, again)
+        np.testing.assert_allclose(first, values.sum(axis=0, dtype=np.float64), rtol=1e-5)
+
+
+class TestThreads:
+    def test_workers_take_the_cores_from_blas_and_give_them_back(self):
+        before = _blas_threads()
+        with parallel.using_threads(2):
+            assert parallel.get_threads() == 2
+            assert all(count == 1 for count in _blas_threads())
+        assert _blas_threads() == before
+        assert parallel.get_threads() == 1
+
+    @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+    def test_bad_thread_counts(self, bad):
+        with pytest.raises(cm.InvalidArgumentError, match="threads must be a positive int"):
+            parallel.set_threads(bad)
+
+    def test_default_is_every_available_cpu(self):
+        with parallel.using_threads():
+            assert parallel.get_threads() == parallel.available_cpus()
+
+
+def _conv(stride=1, padding=1, dilation=1, groups=1):
+    def op(a, w, b):
+        return F.conv2d(a, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    return op
+
+
+CHUNKED_OPS = {
+    # name: (op, input shapes)
+    "conv 3x3 same": (_conv(), [(5, 6, 6, 8), (3, 3, 8, 4), (4,)]),
+    "conv few channels": (_conv(), [(5, 6, 6, 1), (3, 3, 1, 4), (4,)]),
+    "conv strided dilated": (
+        _conv(stride=2, dilation=2, padding=2),
+        [(4, 9, 9, 4), (3, 3, 4, 6), (6,)],
+    ),
+    "conv groups": (_conv(groups=2), [(3, 5, 5, 4), (3, 3, 2, 6), (6,)]),
+    "batch norm": (lambda a, g, b: F.batch_norm(a, g, b), [(6, 4, 4, 3), (3,), (3,)]),
+    "relu": (lambda a: F.relu(a), [(7, 3, 3, 2)]),
+    "dense": (lambda a, w, b: F.dense(a, w, b), [(9, 5), (5, 4), (4,)]),
+}
+
+
+@pytest.mark.parametrize("name", CHUNKED_OPS)
+def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, name):
+    op, shapes = CHUNKED_OPS[name]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    tensors = [cm.Tensor(array, requires_grad=True) for array in arrays]
+    out = op(*tensors)
+    out.backward(np.cos(out.data))
+    with parallel.using_threads(1):
+        reference = [cm.Tensor(array, requires_grad=True) for array in arrays]
+        expected = op(*reference)
+        expected.backward(np.cos(expected.data))
+    np.testing.assert_allclose(out.data, expected.data, rtol=1e-12, atol=1e-12)
+    for got, want in zip(tensors, reference, strict=True):
+        np.testing.assert_allclose(got.grad, want.grad, rtol=1e-10, atol=1e-12)
+    assert_gradients_match(op, arrays, rng=rng)
+
+
+def test_a_seeded_training_step_is_reproducible_on_two_workers(tiny_chunks):
+    from convmath import models, optim
+
+    def step() -> np.ndarray:
+        rng = np.random.default_rng(3)
+        model = models.build("resnet", (8, 8, 3), 10, rng=rng, depth=8)
+        opt = optim.SGD(model.parameters(), 0.1, momentum=0.9)
+        x = rng.standard_normal((6, 8, 8, 3)).astype(np.float32)
+        labels = rng.integers(0, 10, 6)
+        for _ in range(2):
+            opt.zero_grad()
+            F.softmax_cross_entropy(model(cm.Tensor(x)), labels).backward()
+            opt.step()
+        return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    assert np.array_equal(step(), step())
