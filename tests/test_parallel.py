@@ -131,6 +131,8 @@ CHUNKED_OPS = {
     "conv groups": (_conv(groups=2), [(3, 5, 5, 4), (3, 3, 2, 6), (6,)]),
     "batch norm": (lambda a, g, b: F.batch_norm(a, g, b), [(6, 4, 4, 3), (3,), (3,)]),
     "relu": (lambda a: F.relu(a), [(7, 3, 3, 2)]),
+    "max pool 2x2": (lambda a: F.max_pool2d(a, 2), [(5, 6, 6, 3)]),
+    "max pool 3x3 overlapping": (lambda a: F.max_pool2d(a, 3, stride=1, padding=1), [(5, 5, 5, 2)]),
     "dense": (lambda a, w, b: F.dense(a, w, b), [(9, 5), (5, 4), (4,)]),
 }
 

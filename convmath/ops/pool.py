@@ -12,6 +12,7 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.windows import crop_padding, offset_slice, spatial_padding
+from convmath.parallel import for_each_part
 from convmath.shapes import conv_output_size, pair
 from convmath.tensor import Function, Tensor, equations_from
 
@@ -30,41 +31,62 @@ class MaxPool2D(Function):
     Padding uses -inf, so a padded position never wins.
 
     Computed as a running np.maximum over the f*f offset slices (a NaN
-    propagates, as in PyTorch).
+    propagates, as in PyTorch), part by part over the batch on the workers.
+    When a gradient is needed, forward also records which offset k = u*f_w + v
+    of each window won: the first maximum in row-major order (as PyTorch
+    picks), since a later offset takes over only when strictly greater.
 
     Backward: dA gets dZ at the position of each window's maximum and 0
-    elsewhere; overlapping windows add up. Where several entries of a window
-    tie for the maximum, the first in row-major order takes the gradient (as
-    PyTorch does): offsets are visited in that order and a window, once
-    served, takes no more.
+    elsewhere; overlapping windows add up:
+        dA_pad[window(u, v)] += dZ * [winner == u*f_w + v]   for each offset.
     """
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
         sides = ((padding[0], padding[0]), (padding[1], padding[1]))
-        a_pad = spatial_padding(a, sides, value=-np.inf)
         offsets = _offsets(f)
-        z = a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)].copy()
-        for i, j in offsets[1:]:
-            np.maximum(z, a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)], out=z)
-        self.a_pad, self.z = a_pad, z
+        z = np.empty((len(a), *n_out, a.shape[3]), dtype=a.dtype)
+        winner = None
+        if self.needs_grad[0]:
+            winner = np.zeros(z.shape, dtype=np.uint8 if len(offsets) < 256 else np.uint16)
+
+        def forward_part(part: slice) -> None:
+            a_pad = spatial_padding(a[part], sides, value=-np.inf)
+            z_part = z[part]
+            np.copyto(z_part, a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)])
+            for k, (i, j) in enumerate(offsets[1:], start=1):
+                window = a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
+                if winner is not None:
+                    # the last offset to take over wins, and k only grows: a running max of k
+                    taken = np.greater(window, z_part).view(np.uint8)
+                    np.maximum(winner[part], taken * winner.dtype.type(k), out=winner[part])
+                np.maximum(z_part, window, out=z_part)
+
+        for_each_part(len(a), a[:1].nbytes * 2, forward_part)
+        self.winner = winner
         self.geometry = (a.shape, f, s, sides, n_out)
         return z
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         a_shape, f, s, sides, n_out = self.geometry
-        da_pad = np.zeros(self.a_pad.shape, dtype=grad.dtype)
+        da = np.empty(a_shape, dtype=grad.dtype)
         disjoint = s[0] >= f[0] and s[1] >= f[1]  # each input feeds at most one window
-        served = np.zeros(self.z.shape, dtype=bool)
-        for i, j in _offsets(f):
-            window = offset_slice(i, j, s, _NO_DILATION, n_out)
-            hit = self.a_pad[window] == self.z
-            hit &= ~served
-            served |= hit
-            if disjoint:
-                np.multiply(grad, hit, out=da_pad[window])
-            else:
-                da_pad[window] += grad * hit
-        return crop_padding(da_pad, sides, a_shape[1:3])
+        (top, _), (left, _) = sides
+
+        def backward_part(part: slice) -> None:
+            winner, dz = self.winner[part], grad[part]
+            pad_hw = (a_shape[1] + 2 * top, a_shape[2] + 2 * left)
+            da_pad = np.zeros((len(winner), *pad_hw, a_shape[3]), dtype=grad.dtype)
+            for k, (i, j) in enumerate(_offsets(f)):
+                target = da_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
+                won = winner == k
+                if disjoint:
+                    np.multiply(dz, won, out=target)
+                else:
+                    target += dz * won
+            da[part] = crop_padding(da_pad, sides, a_shape[1:3])
+
+        for_each_part(len(grad), da[:1].nbytes * 2, backward_part)
+        return da
 
 
 class AvgPool2D(Function):
