@@ -47,7 +47,9 @@ class Conv2D(Function):
 
         db      = sum over i, h, w of dZ
         dW      = sum over chunks of cols^T dZ       (cols rebuilt from A_prev)
-        dA_prev = col2im(dZ W^T): each window's share is added back at the
+        dA_prev = at stride 1, the convolution of dZ with W turned 180 degrees
+                  (see :func:`_input_gradient_convolution`); otherwise
+                  col2im(dZ W^T): each window's share is added back at the
                   positions it was read from, then the padding is cropped.
 
     Only A_prev is kept for backward, never the f_h*f_w times larger cols.
@@ -86,15 +88,21 @@ class Conv2D(Function):
                 z_chunk += b
 
         run_chunks(chunk_bounds(len(a_prev), im2col.bytes_per_example), forward_chunk)
-        self.im2col, self.w_groups = im2col, w_groups
+        self.im2col, self.w_groups, self.w = im2col, w_groups, w
         self.a_prev = a_prev if self.needs_grad[1] else None
         return z
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         im2col, w_groups = self.im2col, self.w_groups
         groups = im2col.groups
-        chunks = chunk_bounds(len(grad), im2col.bytes_per_example)
-        da_prev = np.empty(im2col.a_shape, dtype=grad.dtype) if self.needs_grad[0] else None
+        da_prev = dual = None
+        work_per_example = im2col.bytes_per_example
+        if self.needs_grad[0]:
+            da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
+            dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
+            if dual is not None:
+                work_per_example = max(work_per_example, dual[0].bytes_per_example)
+        chunks = chunk_bounds(len(grad), work_per_example)
         dw_parts = [np.zeros(w_groups.shape, dtype=grad.dtype) for _ in range(worker_count(chunks))]
 
         def backward_chunk(chunk: range, worker: int) -> None:
@@ -103,7 +111,14 @@ class Conv2D(Function):
             if self.needs_grad[1]:
                 cols = im2col.matrix(self.a_prev[part])
                 dw_parts[worker] += np.matmul(cols.transpose(0, 2, 1), dz)
-            if da_prev is not None:
+            if dual is not None:
+                dual_im2col, dual_w_groups = dual
+                np.matmul(
+                    dual_im2col.matrix(grad[part]),
+                    dual_w_groups,
+                    out=_grouped_rows(da_prev[part], groups),
+                )
+            elif da_prev is not None:
                 da_prev[part] = im2col.gradient(dz, w_groups)
 
         run_chunks(chunks, backward_chunk)
@@ -114,6 +129,47 @@ class Conv2D(Function):
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             db = column_sums(grad.reshape(-1, grad.shape[3]))
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+def _input_gradient_convolution(
+    im2col: Im2col, w: np.ndarray, dz_shape: tuple[int, ...], itemsize: int
+) -> tuple[Im2col, np.ndarray] | None:
+    """At stride 1, dA_prev = conv(dZ, W_dual) with "full" padding; None where that does not hold.
+
+    From Z[h] = sum_u A_pad[h + u*d] W[u] (one axis shown), A_prev's row y
+    receives dZ[y + p_top - u*d] W[u]^T from each offset u. Reading u' = f-1-u,
+    that is the convolution of dZ, padded by d*(f-1) - p on each side, with
+    the filters turned 180 degrees and their channel axes swapped:
+
+        W_dual[u', v', j, k*n_C_prev/g + c'] = W[f_h-1-u', f_w-1-v', c', k*n_C/g + j]
+
+    so dA_prev is one more im2col GEMM, with no col2im. (Padding wider than
+    d*(f-1) would need a negative one: None.)
+    """
+    if im2col.stride != (1, 1):
+        return None
+    f_h, f_w, n_C_group, n_C = w.shape
+    (d_h, d_w), g = im2col.dilation, im2col.groups
+    (top, bottom), (left, right) = im2col.padding
+    sides = (
+        (d_h * (f_h - 1) - top, d_h * (f_h - 1) - bottom),
+        (d_w * (f_w - 1) - left, d_w * (f_w - 1) - right),
+    )
+    if min(sides[0] + sides[1]) < 0:
+        return None
+    w_dual = w[::-1, ::-1].reshape(f_h, f_w, n_C_group, g, n_C // g).transpose(0, 1, 4, 3, 2)
+    w_dual = w_dual.reshape(f_h, f_w, n_C // g, g * n_C_group)
+    dual = Im2col(
+        dz_shape,
+        w_dual.shape,
+        stride=(1, 1),
+        padding=sides,
+        dilation=im2col.dilation,
+        groups=g,
+        n_out=im2col.a_shape[1:3],
+        itemsize=itemsize,
+    )
+    return dual, _grouped_filters(w_dual, g)
 
 
 def _grouped_filters(w: np.ndarray, groups: int) -> np.ndarray:

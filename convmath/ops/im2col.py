@@ -11,7 +11,8 @@ entry of a (g, rows, f_h*f_w*n_C_prev/g) matrix is added back at the input
 position it was read from (overlapping windows add up), then the padding is
 cropped; that turns dcols = dZ W^T into dA_prev.
 
-Two memory layouts of the same matrix:
+A 1x1 convolution at stride 1 without padding needs no matrix: the input,
+read as (rows, n_C_prev), is it. Otherwise, two memory layouts of the same matrix:
 
 - rows: (g, rows, K'), one window per row, K' = f_h*f_w*n_C_prev/g;
 - columns: the transpose (K, rows) stored row by row, for one group and fewer
@@ -55,15 +56,18 @@ class Im2col:
         (top, bottom), (left, right) = padding
         self.pad_hw = (a_shape[1] + top + bottom, a_shape[2] + left + right)
         self.depth = f_h * f_w * n_C_group  # K', the length of one window (per group)
-        self.transposed = groups == 1 and n_C_group < FEW_CHANNELS
+        self.pointwise = (f_h, f_w) == (1, 1) and stride == (1, 1) and self.pad_hw == a_shape[1:3]
+        self.transposed = groups == 1 and n_C_group < FEW_CHANNELS and not self.pointwise
         self.bytes_per_example = n_out[0] * n_out[1] * self.depth * groups * itemsize
 
     def matrix(self, a_chunk: np.ndarray) -> np.ndarray:
         """cols (g, rows, K') of a chunk (c, n_H_prev, n_W_prev, n_C_prev) of A_prev."""
-        a_pad = self._padded(a_chunk)
         f_h, f_w, n_C_group, _ = self.w_shape
         c, g = len(a_chunk), self.groups
         rows = c * self.n_out[0] * self.n_out[1]
+        if self.pointwise:  # a 1x1 window at stride 1 is the input itself: no copy
+            return a_chunk.reshape(rows, g, n_C_group).transpose(1, 0, 2)
+        a_pad = self._padded(a_chunk)
         if self.transposed:
             cols_t = np.empty((f_h, f_w, n_C_group, c, *self.n_out), dtype=a_chunk.dtype)
             for u in range(f_h):
