@@ -23,10 +23,13 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+
+T = TypeVar("T")
 
 CHUNK_BYTES = 4 << 20  # the working set one chunk aims at: fits in a core's share of L3
 MIN_PARALLEL_BYTES = 1 << 19  # below this, handing work to another thread costs more than it saves
@@ -139,17 +142,22 @@ def for_each_part(m: int, bytes_per_example: int, work: Callable[[slice], None])
     run_chunks(chunk_bounds(m, bytes_per_example), lambda chunk, _: work(_as_slice(chunk)))
 
 
+def map_parts(m: int, bytes_per_example: int, part_result: Callable[[slice], T]) -> list[T]:
+    """``part_result(part)`` for slices of the batch 0..m-1 that cover it once, in batch order."""
+    results: dict[int, T] = {}
+
+    def work(chunk: range, _worker: int) -> None:
+        results[chunk.start] = part_result(_as_slice(chunk))
+
+    run_chunks(chunk_bounds(m, bytes_per_example), work)
+    return [results[start] for start in sorted(results)]
+
+
 def sum_over_parts(
     m: int, bytes_per_example: int, part_sum: Callable[[slice], np.ndarray]
 ) -> np.ndarray:
     """The sum of ``part_sum(part)`` over slices of the batch 0..m-1, added in a fixed order."""
-    sums: dict[int, np.ndarray] = {}
-
-    def work(chunk: range, _worker: int) -> None:
-        sums[chunk.start] = part_sum(_as_slice(chunk))
-
-    run_chunks(chunk_bounds(m, bytes_per_example), work)
-    return functools.reduce(np.add, (sums[start] for start in sorted(sums)))
+    return functools.reduce(np.add, map_parts(m, bytes_per_example, part_sum))
 
 
 def _as_slice(chunk: range) -> slice:

@@ -170,3 +170,19 @@ def test_a_seeded_training_step_is_reproducible_on_two_workers(tiny_chunks):
         return np.concatenate([p.data.ravel() for p in model.parameters()])
 
     assert np.array_equal(step(), step())
+
+
+def test_batch_moments_merge_exactly_across_parts(tiny_chunks):
+    from convmath.ops.normalization import _moments
+    from convmath.ops.reduce import wide_rows
+
+    rows = np.random.default_rng(5).normal(1000.0, 0.5, size=(999, 3))  # a large mean
+    wide, k = wide_rows(rows)
+    assert k == 333  # 999 = 3 * 333 rows side by side
+    mean, var = _moments(wide, k)
+    np.testing.assert_allclose(mean, rows.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(var, rows.var(axis=0), rtol=1e-10)
+    assert _moments(rows, 1)[1] == pytest.approx(var, rel=1e-10)
+    mean32, var32 = _moments(*wide_rows(rows.astype(np.float32)))
+    assert mean32.dtype == var32.dtype == np.float32
+    np.testing.assert_allclose(var32, rows.var(axis=0), rtol=1e-3)

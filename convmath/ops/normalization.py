@@ -6,8 +6,8 @@ import numpy as np
 
 from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.ops.reduce import column_sums
-from convmath.parallel import for_each_part, sum_over_parts
+from convmath.ops.reduce import fold, wide_rows
+from convmath.parallel import for_each_part, map_parts, sum_over_parts
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -46,16 +46,11 @@ class BatchNorm(Function):
         training: bool,
     ) -> np.ndarray:
         n_C = a.shape[-1]
-        rows = a.reshape(-1, n_C)  # channels-last: one row per position, one column per channel
-        count, row_bytes = rows.shape[0], n_C * a.itemsize
+        rows = np.ascontiguousarray(a).reshape(-1, n_C)  # channels-last: a row per position
+        count = rows.shape[0]
+        wide, k = wide_rows(rows)  # k positions per row, so that NumPy's loops run long
         if training:
-            mean = column_sums(rows) / count
-
-            def squared_deviations(part: slice) -> np.ndarray:
-                deviation = rows[part] - mean
-                return np.einsum("ij,ij->j", deviation, deviation)
-
-            var = sum_over_parts(count, row_bytes, squared_deviations) / count
+            mean, var = _moments(wide, k)
             for running, batch in ((running_mean, mean), (running_var, var * count / (count - 1))):
                 if running is not None:
                     running *= 1 - momentum
@@ -63,26 +58,34 @@ class BatchNorm(Function):
         else:
             mean, var = running_mean.astype(a.dtype), running_var.astype(a.dtype)
         inv_std = (1.0 / np.sqrt(var + eps)).astype(a.dtype)
-        a_hat, z = np.empty_like(rows), np.empty_like(rows)
+        scale = inv_std if gamma is None else gamma * inv_std
+        mean_k, inv_std_k, scale_k = (np.tile(v, k) for v in (mean, inv_std, scale))
+        gamma_k = None if gamma is None else np.tile(gamma, k)
+        beta_k = None if beta is None else np.tile(beta, k)
+        z = np.empty_like(wide)
+        a_hat = np.empty_like(wide) if any(self.needs_grad) else None
 
         def normalize(part: slice) -> None:
-            np.subtract(rows[part], mean, out=a_hat[part])
-            a_hat[part] *= inv_std
-            if gamma is None:
-                z[part] = a_hat[part]
+            if a_hat is None:  # inference: Z = (A - mu) * gamma / sqrt(var + eps) + beta
+                np.subtract(wide[part], mean_k, out=z[part])
+                z[part] *= scale_k
             else:
-                np.multiply(a_hat[part], gamma, out=z[part])
-            if beta is not None:
-                z[part] += beta
+                np.subtract(wide[part], mean_k, out=a_hat[part])
+                a_hat[part] *= inv_std_k
+                z[part] = a_hat[part] if gamma_k is None else a_hat[part] * gamma_k
+            if beta_k is not None:
+                z[part] += beta_k
 
-        for_each_part(count, 3 * row_bytes, normalize)
-        self.a_hat, self.inv_std, self.gamma = a_hat, inv_std, gamma
+        for_each_part(len(wide), 3 * wide.shape[1] * a.itemsize, normalize)
+        self.a_hat, self.k, self.inv_std, self.gamma = a_hat, k, inv_std, gamma
         self.training, self.shape = training, a.shape
         return z.reshape(a.shape)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        rows = grad.reshape(self.a_hat.shape)
-        count, row_bytes = rows.shape[0], rows.shape[1] * rows.itemsize
+        a_hat, k = self.a_hat, self.k
+        rows = np.ascontiguousarray(grad).reshape(a_hat.shape)
+        count = rows.size // self.shape[-1]
+        row_bytes = rows.shape[1] * rows.itemsize
         scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
         needs_sums = self.training or len(self.needs_grad) > 1
         dbeta = dgamma = da = None
@@ -90,26 +93,29 @@ class BatchNorm(Function):
 
             def sums(part: slice) -> np.ndarray:
                 ones = np.ones(part.stop - part.start, dtype=rows.dtype)
-                products = np.einsum("ij,ij->j", rows[part], self.a_hat[part])
+                products = np.einsum("ij,ij->j", rows[part], a_hat[part])
                 return np.stack([ones @ rows[part], products])
 
-            dbeta, dgamma = sum_over_parts(count, 2 * row_bytes, sums)
+            totals = sum_over_parts(len(rows), 2 * row_bytes, sums)
+            dbeta, dgamma = fold(totals[0], k), fold(totals[1], k)
         if self.needs_grad[0]:
             da = np.empty_like(rows)
+            scale_k = np.tile(scale, k)
             if self.training:
-                slope, shift = -dgamma * scale / count, dbeta * scale / count
+                slope_k = np.tile(-dgamma * scale / count, k)
+                shift_k = np.tile(dbeta * scale / count, k)
 
                 def input_gradient(part: slice) -> None:
-                    np.multiply(self.a_hat[part], slope, out=da[part])
-                    da[part] += rows[part] * scale
-                    da[part] -= shift
+                    np.multiply(a_hat[part], slope_k, out=da[part])
+                    da[part] += rows[part] * scale_k
+                    da[part] -= shift_k
 
             else:
 
                 def input_gradient(part: slice) -> None:
-                    np.multiply(rows[part], scale, out=da[part])
+                    np.multiply(rows[part], scale_k, out=da[part])
 
-            for_each_part(count, 3 * row_bytes, input_gradient)
+            for_each_part(len(rows), 3 * row_bytes, input_gradient)
             da = da.reshape(self.shape)
         grads: list[np.ndarray | None] = [da]
         if len(self.needs_grad) > 1:
@@ -117,6 +123,29 @@ class BatchNorm(Function):
         if len(self.needs_grad) > 2:
             grads.append(dbeta if self.needs_grad[2] else None)
         return tuple(grads)
+
+
+def _moments(wide: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and biased variance of wide rows (R, k*n_C), in one pass over memory.
+
+    Each part of n_j values per channel gets its own mean mu_j and sum of
+    squared deviations M2_j while it is in cache; the parts then merge exactly
+    (Chan et al.):
+        mu = sum_j n_j mu_j / N,   M2 = sum_j (M2_j + n_j (mu_j - mu)^2),   var = M2 / N.
+    """
+
+    def part_moments(part: slice) -> tuple[int, np.ndarray, np.ndarray]:
+        values = wide[part]
+        size = len(values) * k
+        mean = fold(np.ones(len(values), dtype=wide.dtype) @ values, k) / size
+        deviation = values - np.tile(mean, k)
+        return size, mean, fold(np.einsum("ij,ij->j", deviation, deviation), k)
+
+    parts = map_parts(len(wide), wide.shape[1] * wide.itemsize, part_moments)
+    count = sum(size for size, _, _ in parts)
+    mean = sum(size * part_mean for size, part_mean, _ in parts) / count
+    m2 = sum(part_m2 + size * (part_mean - mean) ** 2 for size, part_mean, part_m2 in parts)
+    return mean.astype(wide.dtype), (m2 / count).astype(wide.dtype)
 
 
 @equations_from(BatchNorm)
