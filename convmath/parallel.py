@@ -142,6 +142,20 @@ def for_each_part(m: int, bytes_per_example: int, work: Callable[[slice], None])
     run_chunks(chunk_bounds(m, bytes_per_example), lambda chunk, _: work(_as_slice(chunk)))
 
 
+def for_each_slab(work: Callable[[slice], object], *arrays: np.ndarray) -> None:
+    """``work(part)`` over parts of the first axis of same-shaped ``arrays``, on the workers.
+
+    For elementwise passes: ``work`` applies the same slice to each array
+    (broadcast views included). A 0-d array is one part.
+    """
+    first = arrays[0]
+    if first.ndim == 0:
+        work(slice(None))
+        return
+    bytes_per_row = sum(first.dtype.itemsize * (first.size // max(len(first), 1)) for _ in arrays)
+    for_each_part(len(first), bytes_per_row, work)
+
+
 def map_parts(m: int, bytes_per_example: int, part_result: Callable[[slice], T]) -> list[T]:
     """``part_result(part)`` for slices of the batch 0..m-1 that cover it once, in batch order."""
     results: dict[int, T] = {}

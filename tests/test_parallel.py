@@ -134,6 +134,9 @@ CHUNKED_OPS = {
     "max pool 2x2": (lambda a: F.max_pool2d(a, 2), [(5, 6, 6, 3)]),
     "max pool 3x3 overlapping": (lambda a: F.max_pool2d(a, 3, stride=1, padding=1), [(5, 5, 5, 2)]),
     "dense": (lambda a, w, b: F.dense(a, w, b), [(9, 5), (5, 4), (4,)]),
+    "add sub mul": (lambda a, b: (a + b) * (a - b) * 3.0, [(6, 4, 3), (6, 4, 3)]),
+    "mul broadcast": (lambda a, b: a * b, [(6, 4, 3), (3,)]),
+    "squared error": (lambda a, b: F.mean((a - b) ** 2), [(6, 5, 2), (6, 5, 2)]),
 }
 
 

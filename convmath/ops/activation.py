@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from convmath.checks import number_in
 from convmath.errors import ShapeError
 from convmath.ops.reduce import normalize_axes
-from convmath.parallel import for_each_part
+from convmath.parallel import for_each_slab
 from convmath.tensor import Function, Tensor, equations_from
 
 
@@ -18,25 +16,15 @@ class ReLU(Function):
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         a = np.empty_like(z)
-        _elementwise(lambda part: np.maximum(z[part], 0, out=a[part]), z, a)
+        for_each_slab(lambda part: np.maximum(z[part], 0, out=a[part]), z, a)
         self.a = a
         return a
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         dz = np.empty(self.a.shape, dtype=grad.dtype)
         grad = np.broadcast_to(grad, dz.shape)
-        _elementwise(lambda part: np.multiply(grad[part], self.a[part] > 0, out=dz[part]), dz)
+        for_each_slab(lambda part: np.multiply(grad[part], self.a[part] > 0, out=dz[part]), dz)
         return dz
-
-
-def _elementwise(work: Callable[[slice], object], *arrays: np.ndarray) -> None:
-    """Run ``work`` over parts of the first axis of same-shaped ``arrays``, on the workers."""
-    first = arrays[0]
-    if first.ndim == 0:
-        work(slice(None))
-        return
-    bytes_per_row = sum(array[:1].nbytes for array in arrays)
-    for_each_part(len(first), bytes_per_row, work)
 
 
 class LeakyReLU(Function):
