@@ -131,7 +131,36 @@ def test_filter_gradient_not_needed_keeps_no_input(rng):
     assert a.grad.shape == (2, 5, 5, 3)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_with_relu_is_relu_of_conv(rng, stride):
+    a, w, b = (rng.standard_normal(shape) for shape in [(3, 7, 7, 2), (3, 3, 2, 5), (5,)])
+
+    def fused(x, k, c):
+        return F.conv2d(x, k, c, stride=stride, padding=1, activation="relu")
+
+    def separate(x, k, c):
+        return F.relu(F.conv2d(x, k, c, stride=stride, padding=1))
+
+    tensors = [cm.Tensor(v) for v in (a, w, b)]
+    np.testing.assert_array_equal(fused(*tensors).data, separate(*tensors).data)
+    assert_gradients_match(fused, [a, w, b], rng=rng)
+    got, want = ([cm.Tensor(v, requires_grad=True) for v in (a, w, b)] for _ in range(2))
+    dz = rng.standard_normal(fused(*tensors).shape)
+    fused(*got).backward(dz)
+    separate(*want).backward(dz)
+    for g, h in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.grad, h.grad, rtol=1e-12, atol=1e-12)
+
+
 class TestConv2dErrors:
+    def test_unknown_activation(self):
+        with pytest.raises(cm.InvalidArgumentError, match="activation must be None or 'relu'"):
+            F.conv2d(
+                cm.Tensor(np.ones((1, 4, 4, 1))),
+                cm.Tensor(np.ones((3, 3, 1, 1))),
+                activation="tanh",
+            )
+
     def test_channel_mismatch_quotes_both_shapes(self):
         a = cm.Tensor(np.ones((64, 14, 14, 3)))
         w = cm.Tensor(np.ones((5, 5, 6, 16)))

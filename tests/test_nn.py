@@ -183,3 +183,24 @@ def test_residual_block_shortcuts():
     assert pad(x).shape == (2, 5, 5, 32)
     rows = pad.describe((9, 9, 16))
     assert "option A" in rows[-1].details
+
+
+def test_sequential_runs_a_conv_and_its_relu_as_one_op():
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2D(2, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.Conv2D(4, 3, 3, rng=rng), nn.Tanh()
+    ).name_modules()
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    fused_out = model(cm.Tensor(x))
+    assert type(fused_out._op).__name__ == "Tanh"
+    assert fused_out._op.inputs[0]._op.inputs[0]._op.activated is not None  # conv1 + relu1 fused
+    one_by_one = cm.Tensor(x)
+    for layer in model:
+        one_by_one = layer(one_by_one)
+    np.testing.assert_array_equal(fused_out.data, one_by_one.data)
+    fused_out.sum().backward()
+    fused_grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    one_by_one.sum().backward()
+    for fused_grad, p in zip(fused_grads, model.parameters(), strict=True):
+        np.testing.assert_allclose(fused_grad, p.grad, rtol=1e-5, atol=1e-6)

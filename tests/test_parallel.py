@@ -129,6 +129,10 @@ CHUNKED_OPS = {
         [(4, 9, 9, 4), (3, 3, 4, 6), (6,)],
     ),
     "conv groups": (_conv(groups=2), [(3, 5, 5, 4), (3, 3, 2, 6), (6,)]),
+    "conv relu": (
+        lambda a, w, b: F.conv2d(a, w, b, padding=1, activation="relu"),
+        [(5, 6, 6, 3), (3, 3, 3, 4), (4,)],
+    ),
     "batch norm": (lambda a, g, b: F.batch_norm(a, g, b), [(6, 4, 4, 3), (3,), (3,)]),
     "relu": (lambda a: F.relu(a), [(7, 3, 3, 2)]),
     "max pool 2x2": (lambda a: F.max_pool2d(a, 2), [(5, 6, 6, 3)]),

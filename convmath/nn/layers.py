@@ -8,6 +8,8 @@ for vectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 import convmath.functional as F
@@ -68,7 +70,7 @@ class Conv2D(Module):
             bias_init = "torch_default" if init == "torch_default" else "zeros"
             self.b = Parameter(initialize(bias_init, (n_C,), fan_in, fan_out, rng))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, activation: str | None = None) -> Tensor:
         if x.ndim != 4 or x.shape[3] != self.n_C_prev:
             raise self.fail(f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}")
         return F.conv2d(
@@ -79,7 +81,13 @@ class Conv2D(Module):
             padding=self.padding,
             dilation=self.dilation,
             groups=self.groups,
+            activation=activation,
         )
+
+    def fused_with(self, following: Module) -> Callable[[Tensor], Tensor] | None:
+        if type(following) is ReLU:
+            return lambda x: self.forward(x, activation="relu")
+        return None
 
     def resolved_padding(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
         return resolve_padding(self.padding, shape[:2], self.f, self.stride, self.dilation)

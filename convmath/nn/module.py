@@ -15,7 +15,7 @@ a model is checked when it is built, not at its first batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,14 @@ class Module:
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)
+
+    def fused_with(self, following: Module) -> Callable[[Tensor], Tensor] | None:
+        """One op that computes ``following(self(x))``, where there is one, else None.
+
+        :class:`Sequential` uses it: a CONV layer followed by its ReLU runs as
+        one op, which applies the activation while each chunk is in cache.
+        """
+        return None
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The shape of one output example for one input example; checks that it fits."""
@@ -238,8 +246,16 @@ class Sequential(Module):
         return len(self.layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers.values():
-            x = layer(x)
+        layers = list(self.layers.values())
+        index = 0
+        while index < len(layers):
+            fused = layers[index].fused_with(layers[index + 1]) if index + 1 < len(layers) else None
+            if fused is not None:  # two layers, one op (see Module.fused_with)
+                x = fused(x)
+                index += 2
+            else:
+                x = layers[index](x)
+                index += 1
         return x
 
     def output_shape(self, input_shape: Shape) -> Shape:

@@ -53,6 +53,11 @@ class Conv2D(Function):
                   positions it was read from, then the padding is cropped.
 
     Only A_prev is kept for backward, never the f_h*f_w times larger cols.
+
+    With ``relu=True`` the op is A = max(0, Z), the CONV layer with its
+    activation: the ReLU is applied to each chunk of Z while it is in cache,
+    and backward starts from dZ = dA * [A > 0], chunk by chunk, so that
+    neither pass walks the whole volume once more.
     """
 
     def forward(
@@ -66,6 +71,7 @@ class Conv2D(Function):
         dilation: Pair,
         groups: int,
         n_out: Pair,
+        relu: bool = False,
     ) -> np.ndarray:
         im2col = Im2col(
             a_prev.shape,
@@ -86,10 +92,13 @@ class Conv2D(Function):
             np.matmul(cols, w_groups, out=_grouped_rows(z_chunk, groups))
             if b is not None:
                 z_chunk += b
+            if relu:  # while the chunk is in cache
+                np.maximum(z_chunk, 0, out=z_chunk)
 
         run_chunks(chunk_bounds(len(a_prev), im2col.bytes_per_example), forward_chunk)
         self.im2col, self.w_groups, self.w = im2col, w_groups, w
         self.a_prev = a_prev if self.needs_grad[1] else None
+        self.activated = z if relu else None
         return z
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -103,18 +112,26 @@ class Conv2D(Function):
             if dual is not None:
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
         chunks = chunk_bounds(len(grad), work_per_example)
-        dw_parts = [np.zeros(w_groups.shape, dtype=grad.dtype) for _ in range(worker_count(chunks))]
+        workers = worker_count(chunks)
+        dw_parts = [np.zeros(w_groups.shape, dtype=grad.dtype) for _ in range(workers)]
+        needs_db = len(self.needs_grad) == 3 and self.needs_grad[2]
+        db_parts = [np.zeros(grad.shape[3], dtype=grad.dtype) for _ in range(workers)]
 
         def backward_chunk(chunk: range, worker: int) -> None:
             part = slice(chunk.start, chunk.stop)
-            dz = _grouped_rows(grad[part], groups)
+            dz_part = grad[part]
+            if self.activated is not None:  # through the ReLU: dZ = dA * [A > 0]
+                dz_part = dz_part * (self.activated[part] > 0)
+            dz = _grouped_rows(dz_part, groups)
+            if needs_db:
+                db_parts[worker] += column_sums(dz_part.reshape(-1, dz_part.shape[3]))
             if self.needs_grad[1]:
                 cols = im2col.matrix(self.a_prev[part])
                 dw_parts[worker] += np.matmul(cols.transpose(0, 2, 1), dz)
             if dual is not None:
                 dual_im2col, dual_w_groups = dual
                 np.matmul(
-                    dual_im2col.matrix(grad[part]),
+                    dual_im2col.matrix(dz_part),
                     dual_w_groups,
                     out=_grouped_rows(da_prev[part], groups),
                 )
@@ -126,8 +143,8 @@ class Conv2D(Function):
         if self.needs_grad[1]:
             dw_groups = functools.reduce(np.add, dw_parts)
             dw = dw_groups.transpose(1, 0, 2).reshape(im2col.w_shape)
-        if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            db = column_sums(grad.reshape(-1, grad.shape[3]))
+        if needs_db:
+            db = functools.reduce(np.add, db_parts)
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
@@ -194,6 +211,7 @@ def conv2d(
     padding: PaddingSpec = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
+    activation: str | None = None,
 ) -> Tensor:
     """Convolve a batch of volumes with a bank of filters.
 
@@ -212,6 +230,8 @@ def conv2d(
     dilation: d, gaps between filter taps (d = 1: a plain filter).
     groups: g; the n_C_prev input channels and n_C filters are split into g
         groups convolved separately; g = n_C_prev is a depthwise convolution.
+    activation: None, or ``"relu"`` for A = max(0, Z) computed in the same op
+        (the same values and gradients as ``relu(conv2d(...))``, one pass fewer).
 
     Returns Z of shape (m, n_H, n_W, n_C).
 
@@ -254,6 +274,8 @@ def conv2d(
         raise ShapeError(
             f"conv2d expects b of shape ({n_C},) for W of shape {w.shape}, got {b.shape}"
         )
+    if activation not in (None, "relu"):
+        raise InvalidArgumentError(f"conv2d: activation must be None or 'relu', got {activation!r}")
     s = pair(stride, "conv2d stride")
     d = pair(dilation, "conv2d dilation")
     p = resolve_padding(padding, (n_H_prev, n_W_prev), (f_h, f_w), s, d)
@@ -261,4 +283,12 @@ def conv2d(
         conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H", op="conv2d"),
         conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W", op="conv2d"),
     )
-    return Conv2D.apply(*inputs, stride=s, padding=p, dilation=d, groups=int(groups), n_out=n_out)
+    return Conv2D.apply(
+        *inputs,
+        stride=s,
+        padding=p,
+        dilation=d,
+        groups=int(groups),
+        n_out=n_out,
+        relu=activation == "relu",
+    )
