@@ -78,6 +78,30 @@ def test_pooling_errors():
         F.global_avg_pool2d(cm.Tensor(np.ones((4, 4))))
 
 
+def _first_max_gradient_loops(a, f, s, p, dz):
+    """dA of max pooling by loops over windows: each window's dZ goes to its first maximum."""
+    m, n_H, n_W, n_C = dz.shape
+    a_pad = np.pad(a, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-np.inf)
+    da_pad = np.zeros_like(a_pad)
+    for i, h, w, c in itertools.product(range(m), range(n_H), range(n_W), range(n_C)):
+        window = a_pad[i, h * s : h * s + f[0], w * s : w * s + f[1], c]
+        u, v = np.unravel_index(np.argmax(window), window.shape)  # argmax: the first maximum
+        da_pad[i, h * s + u, w * s + v, c] += dz[i, h, w, c]
+    return da_pad[:, p : p + a.shape[1], p : p + a.shape[2]]
+
+
+@pytest.mark.parametrize(
+    ("f", "s", "p"), [((3, 3), 1, 1), ((2, 2), 2, 0), ((3, 2), 2, 1), ((2, 3), 1, 0)]
+)
+def test_max_pool_ties_go_to_the_first_maximum_in_row_major_order(rng, f, s, p):
+    a = rng.integers(0, 3, size=(2, 6, 7, 2)).astype(np.float64)  # many ties
+    x = cm.Tensor(a, requires_grad=True)
+    z = F.max_pool2d(x, f, s, p)
+    dz = rng.standard_normal(z.shape)
+    z.backward(dz)
+    np.testing.assert_allclose(x.grad, _first_max_gradient_loops(a, f, s, p, dz), rtol=1e-12)
+
+
 def test_max_pool_propagates_nan_like_pytorch():
     a = cm.Tensor(np.array([1.0, np.nan, 3.0, 2.0]).reshape(1, 1, 4, 1))
     z = F.max_pool2d(a, (1, 2))

@@ -30,63 +30,107 @@ class MaxPool2D(Function):
     Shapes: A (m, n_H_prev, n_W_prev, n_C) -> Z (m, n_H, n_W, n_C).
     Padding uses -inf, so a padded position never wins.
 
-    Computed as a running np.maximum over the f*f offset slices (a NaN
-    propagates, as in PyTorch), part by part over the batch on the workers.
-    When a gradient is needed, forward also records which offset k = u*f_w + v
-    of each window won: the first maximum in row-major order (as PyTorch
-    picks), since a later offset takes over only when strictly greater.
+    The max over a rectangle is the max over its rows of the max along each
+    row, so it runs as two 1-D poolings, part by part over the batch on the
+    workers (f_h + f_w - 2 np.maximum passes instead of f_h*f_w - 1):
 
-    Backward: dA gets dZ at the position of each window's maximum and 0
-    elsewhere; overlapping windows add up:
-        dA_pad[window(u, v)] += dZ * [winner == u*f_w + v]   for each offset.
+        M[i, r, w, c] = max over v of A_pad[i, r, w*s_w + v, c]    (every padded row r)
+        Z[i, h, w, c] = max over u of M[i, h*s_h + u, w, c]
+
+    A NaN propagates, as in PyTorch. When a gradient is needed, each pass
+    records its winning tap (uint8); a later tap takes over only when strictly
+    greater, so the winner is the first maximum in row-major order, as
+    PyTorch picks: the first row holding the maximum, then its first column.
+
+    Backward retraces both passes: dM[window rows] += dZ at each winning u,
+    then dA_pad[window columns] += dM at each winning v (overlapping windows
+    add up), and the padding is cropped.
     """
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
         sides = ((padding[0], padding[0]), (padding[1], padding[1]))
-        offsets = _offsets(f)
-        z = np.empty((len(a), *n_out, a.shape[3]), dtype=a.dtype)
-        winner = None
+        m, n_C = len(a), a.shape[3]
+        n_H_pad = a.shape[1] + 2 * padding[0]
+        z = np.empty((m, *n_out, n_C), dtype=a.dtype)
+        winners = None
         if self.needs_grad[0]:
-            winner = np.zeros(z.shape, dtype=np.uint8 if len(offsets) < 256 else np.uint16)
+            winners = (
+                np.empty((m, n_H_pad, n_out[1], n_C), dtype=np.uint8),  # v, per padded row
+                np.empty(z.shape, dtype=np.uint8),  # u
+            )
 
         def forward_part(part: slice) -> None:
             a_pad = spatial_padding(a[part], sides, value=-np.inf)
-            z_part = z[part]
-            np.copyto(z_part, a_pad[offset_slice(0, 0, s, _NO_DILATION, n_out)])
-            for k, (i, j) in enumerate(offsets[1:], start=1):
-                window = a_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
-                if winner is not None:
-                    # the last offset to take over wins, and k only grows: a running max of k
-                    taken = np.greater(window, z_part).view(np.uint8)
-                    np.maximum(winner[part], taken * winner.dtype.type(k), out=winner[part])
-                np.maximum(z_part, window, out=z_part)
+            v_won, u_won = (None, None) if winners is None else (w[part] for w in winners)
+            rows = _max_along(a_pad, 2, f[1], s[1], n_out[1], v_won)
+            _max_along(rows, 1, f[0], s[0], n_out[0], u_won, out=z[part])
 
-        for_each_part(len(a), a[:1].nbytes * 2, forward_part)
-        self.winner = winner
-        self.geometry = (a.shape, f, s, sides, n_out)
+        for_each_part(m, a[:1].nbytes * 3, forward_part)
+        self.winners = winners
+        self.geometry = (a.shape, f, s, sides)
         return z
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        a_shape, f, s, sides, n_out = self.geometry
-        da = np.empty(a_shape, dtype=grad.dtype)
-        disjoint = s[0] >= f[0] and s[1] >= f[1]  # each input feeds at most one window
+        a_shape, f, s, sides = self.geometry
         (top, _), (left, _) = sides
+        pad_hw = (a_shape[1] + 2 * top, a_shape[2] + 2 * left)
+        da = np.empty(a_shape, dtype=grad.dtype)
 
         def backward_part(part: slice) -> None:
-            winner, dz = self.winner[part], grad[part]
-            pad_hw = (a_shape[1] + 2 * top, a_shape[2] + 2 * left)
-            da_pad = np.zeros((len(winner), *pad_hw, a_shape[3]), dtype=grad.dtype)
-            for k, (i, j) in enumerate(_offsets(f)):
-                target = da_pad[offset_slice(i, j, s, _NO_DILATION, n_out)]
-                won = winner == k
-                if disjoint:
-                    np.multiply(dz, won, out=target)
-                else:
-                    target += dz * won
+            d_rows = _route_along(grad[part], self.winners[1][part], 1, f[0], s[0], pad_hw[0])
+            da_pad = _route_along(d_rows, self.winners[0][part], 2, f[1], s[1], pad_hw[1])
             da[part] = crop_padding(da_pad, sides, a_shape[1:3])
 
-        for_each_part(len(grad), da[:1].nbytes * 2, backward_part)
+        for_each_part(len(grad), da[:1].nbytes * 3, backward_part)
         return da
+
+
+def _tap(axis: int, k: int, s: int, n_out: int) -> tuple[slice, ...]:
+    """Index of tap k of every window along ``axis``: positions k, k + s, ..., k + s*(n_out-1)."""
+    return (slice(None),) * axis + (slice(k, k + s * (n_out - 1) + 1, s),)
+
+
+def _max_along(
+    x: np.ndarray,
+    axis: int,
+    f: int,
+    s: int,
+    n_out: int,
+    winner: np.ndarray | None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """1-D max pooling of ``x`` along ``axis``, each window's first winning tap into ``winner``."""
+    first = x[_tap(axis, 0, s, n_out)]
+    if out is None:
+        out = first.copy()
+    else:
+        np.copyto(out, first)
+    if winner is not None:
+        winner.fill(0)
+    for k in range(1, f):
+        window = x[_tap(axis, k, s, n_out)]
+        if winner is not None:  # the last tap to take over wins, and k only grows: a running max
+            taken = np.greater(window, out).view(np.uint8)
+            np.maximum(winner, taken * np.uint8(k), out=winner)
+        np.maximum(out, window, out=out)
+    return out
+
+
+def _route_along(
+    grad: np.ndarray, winner: np.ndarray, axis: int, f: int, s: int, length: int
+) -> np.ndarray:
+    """The backward of :func:`_max_along`: ``grad`` goes to each window's winning tap."""
+    shape = list(grad.shape)
+    shape[axis] = length
+    routed = np.zeros(shape, dtype=grad.dtype)
+    for k in range(f):
+        target = routed[_tap(axis, k, s, grad.shape[axis])]
+        won = winner == k
+        if s >= f:  # disjoint windows: each position is written once
+            np.multiply(grad, won, out=target)
+        else:
+            target += grad * won
+    return routed
 
 
 class AvgPool2D(Function):
