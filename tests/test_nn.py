@@ -204,3 +204,47 @@ def test_sequential_runs_a_conv_and_its_relu_as_one_op():
     one_by_one.sum().backward()
     for fused_grad, p in zip(fused_grads, model.parameters(), strict=True):
         np.testing.assert_allclose(fused_grad, p.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_resnet_matches_its_layers_run_one_by_one(training, monkeypatch):
+    from convmath import models
+
+    def run(fuse: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        rng = np.random.default_rng(1)
+        model = models.build("resnet", (8, 8, 3), 10, rng=rng, depth=8)
+        for _, module in model.named_modules():
+            if isinstance(module, nn.BatchNorm2D):  # statistics that make folding matter
+                module.running_mean[:] = rng.standard_normal(module.n_C)
+                module.running_var[:] = rng.uniform(0.5, 2.0, module.n_C)
+                module.gamma.data[:] = rng.uniform(0.5, 1.5, module.n_C)
+        model.train(training)
+        x = rng.standard_normal((4, 8, 8, 3)).astype(np.float32)
+        weights = rng.standard_normal((4, 10)).astype(np.float32)
+        with monkeypatch.context() as patch:
+            if not fuse:
+                for layer in (nn.Conv2D, nn.BatchNorm2D):
+                    patch.setattr(layer, "fuse", lambda self, following: None)
+            out = model(cm.Tensor(x))
+            (out * cm.Tensor(weights)).sum().backward()
+        return out.data, [p.grad for p in model.parameters()]
+
+    fused, fused_grads = run(fuse=True)
+    plain, plain_grads = run(fuse=False)
+    np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
+    for got, want in zip(fused_grads, plain_grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_eval_mode_folds_batch_norm_into_the_conv_before_it():
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(
+        nn.Conv2D(3, 4, 3, padding=1, rng=rng), nn.BatchNorm2D(4), nn.ReLU()
+    ).name_modules()
+    model.eval()
+    out = model(cm.Tensor(rng.standard_normal((2, 5, 5, 3)).astype(np.float32)))
+    assert type(out._op).__name__ == "Conv2D"  # one op: conv, batch norm and ReLU
+    model.train()
+    out = model(cm.Tensor(rng.standard_normal((2, 5, 5, 3)).astype(np.float32)))
+    assert type(out._op).__name__ == "BatchNorm"  # training: batch statistics, BN + ReLU fused
+    assert out._op.activated is not None

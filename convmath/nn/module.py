@@ -15,7 +15,7 @@ a model is checked when it is built, not at its first batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,11 +65,13 @@ class Module:
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)
 
-    def fused_with(self, following: Module) -> Callable[[Tensor], Tensor] | None:
-        """One op that computes ``following(self(x))``, where there is one, else None.
+    def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
+        """A function computing this layer and the first n ``following`` ones at once, and n.
 
-        :class:`Sequential` uses it: a CONV layer followed by its ReLU runs as
-        one op, which applies the activation while each chunk is in cache.
+        :class:`Sequential` uses it, so that a CONV layer and its ReLU run as
+        one op (the activation is applied while each chunk is in cache), and
+        in eval mode a batch norm is folded into the CONV layer before it.
+        None (the default): nothing to fuse.
         """
         return None
 
@@ -249,10 +251,11 @@ class Sequential(Module):
         layers = list(self.layers.values())
         index = 0
         while index < len(layers):
-            fused = layers[index].fused_with(layers[index + 1]) if index + 1 < len(layers) else None
-            if fused is not None:  # two layers, one op (see Module.fused_with)
-                x = fused(x)
-                index += 2
+            fused = layers[index].fuse(layers[index + 1 :])
+            if fused is not None:  # several layers, one op (see Module.fuse)
+                function, absorbed = fused
+                x = function(x)
+                index += 1 + absorbed
             else:
                 x = layers[index](x)
                 index += 1

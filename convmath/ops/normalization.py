@@ -28,6 +28,10 @@ class BatchNorm(Function):
         dA = (gamma / sqrt(var + eps)) * (dZ - dbeta / N - A_hat * dgamma / N).
     Backward (inference): dA = dZ * gamma / sqrt(var + eps).
 
+    With ``relu=True`` the op is max(0, Z) (batch norm with the ReLU that
+    follows it), applied part by part in cache; backward then starts from
+    dZ = dA * [max(0, Z) > 0].
+
     In training, forward also updates the running statistics in place:
     running_mean <- (1 - momentum) running_mean + momentum mu, and the same
     for running_var with the unbiased variance var N / (N - 1).
@@ -44,6 +48,7 @@ class BatchNorm(Function):
         momentum: float,
         eps: float,
         training: bool,
+        relu: bool = False,
     ) -> np.ndarray:
         n_C = a.shape[-1]
         rows = np.ascontiguousarray(a).reshape(-1, n_C)  # channels-last: a row per position
@@ -75,15 +80,25 @@ class BatchNorm(Function):
                 z[part] = a_hat[part] if gamma_k is None else a_hat[part] * gamma_k
             if beta_k is not None:
                 z[part] += beta_k
+            if relu:
+                np.maximum(z[part], 0, out=z[part])
 
         for_each_part(len(wide), 3 * wide.shape[1] * a.itemsize, normalize)
+        self.activated = z if relu else None
         self.a_hat, self.k, self.inv_std, self.gamma = a_hat, k, inv_std, gamma
         self.training, self.shape = training, a.shape
         return z.reshape(a.shape)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        a_hat, k = self.a_hat, self.k
-        rows = np.ascontiguousarray(grad).reshape(a_hat.shape)
+        a_hat, k, activated = self.a_hat, self.k, self.activated
+        grad_rows = np.ascontiguousarray(grad).reshape(a_hat.shape)
+
+        def rows_of(part: slice) -> np.ndarray:  # dZ, through the ReLU when there is one
+            if activated is None:
+                return grad_rows[part]
+            return grad_rows[part] * (activated[part] > 0)
+
+        rows = grad_rows
         count = rows.size // self.shape[-1]
         row_bytes = rows.shape[1] * rows.itemsize
         scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
@@ -92,9 +107,9 @@ class BatchNorm(Function):
         if needs_sums:
 
             def sums(part: slice) -> np.ndarray:
+                dz = rows_of(part)
                 ones = np.ones(part.stop - part.start, dtype=rows.dtype)
-                products = np.einsum("ij,ij->j", rows[part], a_hat[part])
-                return np.stack([ones @ rows[part], products])
+                return np.stack([ones @ dz, np.einsum("ij,ij->j", dz, a_hat[part])])
 
             totals = sum_over_parts(len(rows), 2 * row_bytes, sums)
             dbeta, dgamma = fold(totals[0], k), fold(totals[1], k)
@@ -107,13 +122,13 @@ class BatchNorm(Function):
 
                 def input_gradient(part: slice) -> None:
                     np.multiply(a_hat[part], slope_k, out=da[part])
-                    da[part] += rows[part] * scale_k
+                    da[part] += rows_of(part) * scale_k
                     da[part] -= shift_k
 
             else:
 
                 def input_gradient(part: slice) -> None:
-                    np.multiply(rows[part], scale_k, out=da[part])
+                    np.multiply(rows_of(part), scale_k, out=da[part])
 
             for_each_part(len(rows), 3 * row_bytes, input_gradient)
             da = da.reshape(self.shape)
@@ -159,6 +174,7 @@ def batch_norm(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    activation: str | None = None,
 ) -> Tensor:
     """Batch normalisation of the channels (last axis) of ``a``.
 
@@ -168,6 +184,7 @@ def batch_norm(
         running_var  <- (1 - momentum) running_var  + momentum * var * N / (N - 1)
     (the unbiased variance, as PyTorch does).
     training=False: normalise with ``running_mean`` and ``running_var`` (required).
+    activation: None, or ``"relu"`` for max(0, Z) in the same op.
     """
     inputs = [t for t in (a, gamma, beta) if t is not None]
     same_dtype(inputs, "batch_norm")
@@ -191,6 +208,10 @@ def batch_norm(
             raise ShapeError(f"batch_norm: {label} must have shape ({n_C},), got {stat.shape}")
         if training and not stat.flags.writeable:
             raise InvalidArgumentError(f"batch_norm: {label} is read-only but training updates it")
+    if activation not in (None, "relu"):
+        raise InvalidArgumentError(
+            f"batch_norm: activation must be None or 'relu', got {activation!r}"
+        )
     momentum = number_in(momentum, "batch_norm momentum", 0.0, 1.0)
     eps = number_in(eps, "batch_norm eps", 0.0, low_open=True)
     if training and a.size // n_C < 2:
@@ -208,4 +229,5 @@ def batch_norm(
         momentum=momentum,
         eps=eps,
         training=bool(training),
+        relu=activation == "relu",
     )
