@@ -188,3 +188,21 @@ class TestConv2dErrors:
             F.conv2d(a, w, padding="full")
         with pytest.raises(cm.InvalidArgumentError, match="groups must be a positive int"):
             F.conv2d(a, w, groups=0)
+
+
+@pytest.mark.parametrize("limit", [0, 1e9])  # col2im offset by offset, or always the dual conv
+@pytest.mark.parametrize(
+    ("a_shape", "w_shape", "options"),
+    [
+        ((2, 7, 6, 4), (3, 3, 2, 6), {"padding": 1, "groups": 2}),
+        ((2, 8, 8, 3), (5, 5, 3, 2), {"padding": 0}),
+        ((1, 9, 9, 2), (3, 3, 2, 4), {"padding": 2, "dilation": 2}),
+        ((2, 6, 6, 2), (2, 2, 2, 3), {"padding": "same"}),
+    ],
+)
+def test_both_input_gradient_algorithms(rng, monkeypatch, limit, a_shape, w_shape, options):
+    import convmath.ops.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "DUAL_SIZE_LIMIT", limit)
+    a, w = rng.standard_normal(a_shape), rng.standard_normal(w_shape)
+    assert_gradients_match(lambda x, k: F.conv2d(x, k, **options), [a, w], rng=rng)

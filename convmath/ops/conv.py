@@ -109,6 +109,8 @@ class Conv2D(Function):
         if self.needs_grad[0]:
             da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
             dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
+            if dual is not None and dual[0].bytes_per_example > DUAL_SIZE_LIMIT * work_per_example:
+                dual = None  # e.g. LeNet's 5x5 "valid" conv: col2im offset by offset is cheaper
             if dual is not None:
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
         chunks = chunk_bounds(len(grad), work_per_example)
@@ -146,6 +148,9 @@ class Conv2D(Function):
         if needs_db:
             db = functools.reduce(np.add, db_parts)
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 
 
 def _input_gradient_convolution(
