@@ -32,7 +32,7 @@ from convmath.errors import InvalidArgumentError
 T = TypeVar("T")
 
 CHUNK_BYTES = 3 << 20  # the working set one chunk aims at: measured best between 2 and 3 MiB
-MIN_PARALLEL_BYTES = 1 << 19  # below this, handing work to another thread costs more than it saves
+MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs more than it saves
 
 _settings = {"threads": 1}
 _pool: ThreadPoolExecutor | None = None
