@@ -16,6 +16,7 @@ from convmath.errors import (
     NonFiniteError,
     ShapeError,
 )
+from convmath.parallel import get_threads, set_threads, using_threads
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
 
 __version__ = "0.1.0"
@@ -32,8 +33,11 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "functional",
+    "get_threads",
     "is_grad_enabled",
     "no_grad",
     "ops",
+    "set_threads",
     "strict_mode",
+    "using_threads",
 ]
