@@ -1,0 +1,131 @@
+"""One convolution layer at a time, convmath next to PyTorch: where the conv kernels stand.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py
+
+Times the forward pass (no gradient) and forward + backward (gradients for
+the input and the filters) of the convolution shapes that dominate W2-W4,
+in convmath (2 workers) and in PyTorch (channels-last, 2 threads),
+alternating, median of 15 runs each, and prints GFLOP/s (2 x MACs forward,
+3x that for forward + backward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import blas_report, emit
+
+import convmath as cm
+import convmath.functional as F
+from convmath.runtime import tune_allocator
+
+LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
+    ("W3 stage 1", 128, 32, 16, 16, 3, 1, 1),
+    ("W3 stage 2", 128, 16, 32, 32, 3, 1, 1),
+    ("W3 stage 3", 128, 8, 64, 64, 3, 1, 1),
+    ("W3 16->32 s2", 128, 32, 16, 32, 3, 2, 1),
+    ("W2 conv2", 128, 26, 32, 64, 3, 1, 0),
+    ("W4 3x3", 32, 28, 96, 128, 3, 1, 1),
+    ("W4 1x1", 32, 28, 192, 64, 1, 1, 0),
+]
+
+
+def median_ms(step, repeats: int = 15) -> float:
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times))
+
+
+def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int):
+    a, k = cm.Tensor(x, requires_grad=True), cm.Tensor(w, requires_grad=True)
+
+    def forward() -> None:
+        with cm.no_grad():
+            F.conv2d(a, k, stride=stride, padding=padding)
+
+    def forward_backward() -> None:
+        a.grad = k.grad = None
+        z = F.conv2d(a, k, stride=stride, padding=padding)
+        z.backward(np.ones(z.shape, dtype=z.dtype))
+
+    return forward, forward_backward
+
+
+def torch_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int):
+    import torch
+
+    layout = torch.channels_last
+    a = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=layout)
+    k = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous(memory_format=layout)
+    a.requires_grad_()
+    k.requires_grad_()
+
+    def forward() -> None:
+        with torch.no_grad():
+            torch.nn.functional.conv2d(a, k, stride=stride, padding=padding)
+
+    def forward_backward() -> None:
+        a.grad = k.grad = None
+        z = torch.nn.functional.conv2d(a, k, stride=stride, padding=padding)
+        z.backward(torch.ones_like(z))
+
+    return forward, forward_backward
+
+
+def modes(forward, forward_backward, flop: float) -> list[tuple[str, object, float]]:
+    return [("fwd", forward, flop), ("fwd+bwd", forward_backward, 3 * flop)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    tune_allocator()
+    cm.set_threads(args.threads)
+    frameworks = {"convmath": convmath_steps}
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        frameworks["torch-cl"] = torch_steps
+    except ImportError:
+        pass
+    emit({"setup": blas_report() | {"workers": args.threads}})
+    rng = np.random.default_rng(0)
+    print(f"\n{'layer':<14} {'shape':<28} " + " ".join(
+        f"{fw + ' ' + mode:>22}" for fw in frameworks for mode in ("fwd", "fwd+bwd")))  # fmt: skip
+    for name, batch, size, n_c_prev, n_c, f, stride, padding in LAYERS:
+        x = rng.standard_normal((batch, size, size, n_c_prev)).astype(np.float32)
+        w = (rng.standard_normal((f, f, n_c_prev, n_c)) / np.sqrt(f * f * n_c_prev)).astype(
+            np.float32
+        )
+        n_out = (size + 2 * padding - f) // stride + 1
+        flop = 2 * batch * n_out * n_out * f * f * n_c_prev * n_c
+        cells = []
+        for fw, make in frameworks.items():
+            forward, forward_backward = make(x, w, stride, padding)
+            for mode, step, work in (
+                ("fwd", forward, flop),
+                ("fwd+bwd", forward_backward, 3 * flop),
+            ):
+                ms = median_ms(step)
+                emit({"layer": name, "framework": fw, "mode": mode, "ms": round(ms, 3),
+                      "gflops": round(work / ms / 1e6, 1)})  # fmt: skip
+                cells.append(f"{ms:7.2f} ms {work / ms / 1e6:5.0f} GF/s")
+        shape = f"{size}x{size}x{n_c_prev}->{n_c} {f}x{f} s{stride}"
+        print(f"{name:<14} {shape:<28} " + " ".join(f"{cell:>22}" for cell in cells))
+
+
+if __name__ == "__main__":
+    main()
