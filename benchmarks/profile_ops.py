@@ -1,6 +1,6 @@
 """Where a workload's step time goes, op by op: the profile behind the README's performance notes.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile.py --workload W3
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_ops.py --workload W3
 
 Runs a workload of shared/bench/workloads.md (see benchmarks/workloads.py) on
 convmath's worker threads, times every op's forward and backward (wall
