@@ -64,12 +64,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", default="W3", choices=list(SPECS))
     parser.add_argument("--mode", default="train", choices=["train", "infer"])
-    parser.add_argument("--threads", type=int, default=2, help="convmath workers (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="convmath workers (default 2); 0: the library default, BLAS's own threads",
+    )
     parser.add_argument("--steps", type=int, default=10, help="profiled steps (default 10)")
     args = parser.parse_args()
 
     tune_allocator()
-    convmath.set_threads(args.threads)
+    convmath.set_threads(args.threads or None)
     totals: dict[str, float] = collections.defaultdict(float)
     counts: dict[str, int] = collections.defaultdict(int)
     instrument(totals, counts)
@@ -85,7 +90,7 @@ def main() -> None:
         step()
         times.append(time.perf_counter() - started)
     step_ms = 1000 * sorted(times)[len(times) // 2]
-    emit({"setup": blas_report() | {"workers": args.threads}})
+    emit({"setup": blas_report() | {"workers": args.threads or "default"}})
     emit({"workload": args.workload, "mode": args.mode, "median_step_ms": round(step_ms, 2)})
     rows = sorted(totals.items(), key=lambda item: -item[1])
     for label, seconds in rows:
@@ -93,7 +98,8 @@ def main() -> None:
               "calls_per_step": counts[label] // args.steps})  # fmt: skip
 
     print(f"\n{args.workload} {args.mode}, batch {workload.batch}: median step {step_ms:.1f} ms"
-          f" ({workload.batch / step_ms * 1000:,.0f} img/s), {args.threads} workers")  # fmt: skip
+          f" ({workload.batch / step_ms * 1000:,.0f} img/s),"
+          f" {args.threads or 'no'} workers")  # fmt: skip
     print(f"{'op':<58} {'ms/step':>8} {'share':>6} {'calls':>6}")
     for label, seconds in rows:
         per_step = 1000 * seconds / args.steps

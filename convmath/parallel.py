@@ -6,13 +6,14 @@ several times (the copy, the GEMM, col2im). Cut into chunks of a few
 examples, each chunk's matrix is built, multiplied and dropped while it is
 still in the core's cache, and the chunks of one op are independent, so the
 cores can take turns: worker ``k`` of ``T`` takes chunks k, k+T, k+2T, ...
-in order. Each worker calls a single-threaded BLAS meanwhile (one BLAS pool
-per core would fight for the same cores), and NumPy releases the GIL inside
-its copies, ufuncs and GEMMs, so the workers run truly side by side.
+in order. BLAS runs single-threaded meanwhile (its own threads would fight
+the workers for the cores), and NumPy releases the GIL inside its copies,
+ufuncs and GEMMs, so the workers run truly side by side.
 
-Because the chunk-to-worker assignment is fixed, a result that sums over
-chunks (a filter gradient) adds its parts in a fixed order: the same seed and
-the same thread count reproduce a run bit for bit.
+The chunks of an op do not depend on the number of workers, and a result
+that sums over chunks (a filter gradient, batch statistics) adds its parts in
+batch order: the same seed reproduces a run bit for bit, whatever the thread
+count.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from convmath.errors import InvalidArgumentError
 T = TypeVar("T")
 
 CHUNK_BYTES = 3 << 20  # the working set one chunk aims at: measured best between 2 and 3 MiB
+MIN_CHUNKS = 2  # a job worth sharing is cut at least this far (whatever the worker count)
 MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs more than it saves
 
-_settings = {"threads": 1}
+_settings: dict[str, int | None] = {"threads": None}  # None: the default, see set_threads
 _pool: ThreadPoolExecutor | None = None
-_blas_limit = None  # threadpoolctl's limiter while the workers own the cores
+_blas_limit = None  # threadpoolctl's limiter while convmath owns the cores
 _inside = threading.local()
 
 
@@ -47,28 +49,30 @@ def available_cpus() -> int:
 
 def get_threads() -> int:
     """How many workers run the chunks of an op (1 until :func:`set_threads` says otherwise)."""
-    return _settings["threads"]
+    return _settings["threads"] or 1
 
 
-def set_threads(count: int) -> None:
-    """Run chunked ops on ``count`` workers; with more than one, BLAS runs single-threaded.
+def set_threads(count: int | None) -> None:
+    """Run chunked ops on ``count`` workers, each calling a single-threaded BLAS.
 
-    A BLAS call running on its own threads leaves them spinning for a while
-    after it returns, on the very cores the workers need; so while convmath's
-    workers own the cores, every GEMM runs inside a worker. ``set_threads(1)``
-    gives BLAS its threads back. This changes the whole process: the commands,
-    ``run_training`` and the benchmarks call it, ``import convmath`` does not.
+    A BLAS call on its own threads leaves them spinning for a while after it
+    returns, on the very cores the workers need, and its threads may split a
+    sum differently; so while convmath owns the cores every GEMM runs inside a
+    worker, on one thread, and a run gives the same bits for any ``count``.
+    ``None`` restores the default: the calling thread alone, with BLAS's own
+    threads. This changes the whole process: the commands, the benchmarks and
+    :func:`using_threads` call it, ``import convmath`` does not.
     """
     global _pool, _blas_limit
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidArgumentError(f"threads must be a positive int, got {count!r}")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise InvalidArgumentError(f"threads must be a positive int or None, got {count!r}")
     if _pool is not None:
         _pool.shutdown()
         _pool = None
     if _blas_limit is not None:
         _blas_limit.restore_original_limits()
         _blas_limit = None
-    if count > 1:
+    if count is not None:
         _blas_limit = _limit_blas_to_one_thread()
     _settings["threads"] = count
 
@@ -76,7 +80,7 @@ def set_threads(count: int) -> None:
 @contextlib.contextmanager
 def using_threads(count: int | None = None) -> Iterator[None]:
     """Within the block, run on ``count`` workers (default: every available CPU)."""
-    previous = get_threads()
+    previous = _settings["threads"]
     set_threads(available_cpus() if count is None else count)
     try:
         yield
@@ -87,15 +91,17 @@ def using_threads(count: int | None = None) -> Iterator[None]:
 def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -> list[range]:
     """Split examples 0..m-1 into consecutive ranges of about ``target`` bytes of work each.
 
-    With several workers there are at least as many chunks as workers (when m
-    allows), so that no core idles, unless the whole job is too small to
-    repay a hand-over; the sizes differ by at most one example.
+    A job of MIN_PARALLEL_BYTES or more gets at least MIN_CHUNKS chunks, so
+    that the workers share it; smaller ones stay whole (a hand-over would cost
+    more). The split never depends on the number of workers, and every sum
+    over chunks adds them in batch order, so results are the same bits
+    whatever the thread count. Sizes differ by at most one example.
     """
     target = CHUNK_BYTES if target is None else target
     total = m * max(bytes_per_example, 1)
     count = max(1, -(-total // target))
     if total >= MIN_PARALLEL_BYTES:
-        count = max(count, get_threads())
+        count = max(count, MIN_CHUNKS)
     count = min(m, count) if m else 1
     edges = [m * k // count for k in range(count + 1)]
     return [range(edges[k], edges[k + 1]) for k in range(count)]

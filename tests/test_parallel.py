@@ -39,9 +39,11 @@ class TestChunkBounds:
         sizes = [len(chunk) for chunk in chunks]
         assert max(sizes) - min(sizes) <= 1
 
-    def test_at_least_one_chunk_per_worker_when_big_enough(self):
-        with parallel.using_threads(2):
-            assert len(parallel.chunk_bounds(64, 1 << 20)) >= 2
+    @pytest.mark.parametrize("threads", [1, 2, 3])
+    def test_the_split_does_not_depend_on_the_workers(self, threads):
+        with parallel.using_threads(threads):
+            assert len(parallel.chunk_bounds(64, 1 << 15)) == parallel.MIN_CHUNKS  # 2 MiB: shared
+            assert len(parallel.chunk_bounds(64, 1 << 20)) == 22  # 64 MiB in 3 MiB chunks
             assert len(parallel.chunk_bounds(64, 8)) == 1  # 512 bytes: not worth a hand-over
 
     def test_chunk_size_follows_the_target(self):
@@ -95,11 +97,12 @@ class TestRunChunks:
 
 
 class TestThreads:
-    def test_workers_take_the_cores_from_blas_and_give_them_back(self):
+    @pytest.mark.parametrize("count", [1, 2])
+    def test_workers_take_the_cores_from_blas_and_give_them_back(self, count):
         before = _blas_threads()
-        with parallel.using_threads(2):
-            assert parallel.get_threads() == 2
-            assert all(count == 1 for count in _blas_threads())
+        with parallel.using_threads(count):
+            assert parallel.get_threads() == count
+            assert all(blas == 1 for blas in _blas_threads())
         assert _blas_threads() == before
         assert parallel.get_threads() == 1
 
@@ -161,35 +164,31 @@ def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, 
     assert_gradients_match(op, arrays, rng=rng)
 
 
-def test_a_seeded_training_step_is_reproducible_on_two_workers(tiny_chunks):
+@pytest.mark.parametrize("model_name", ["resnet", "lenet5"])
+def test_a_seeded_training_run_gives_the_same_bits_on_any_number_of_workers(
+    monkeypatch, model_name
+):
     from convmath import models, optim
 
-    def step() -> np.ndarray:
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 4096)
+
+    def train(threads: int) -> np.ndarray:
         rng = np.random.default_rng(3)
-        model = models.build("resnet", (8, 8, 3), 10, rng=rng, depth=8)
+        shape = (8, 8, 3) if model_name == "resnet" else (28, 28, 1)
+        options = {"depth": 8} if model_name == "resnet" else {}
+        model = models.build(model_name, shape, 10, rng=rng, **options)
         opt = optim.SGD(model.parameters(), 0.1, momentum=0.9)
-        x = rng.standard_normal((6, 8, 8, 3)).astype(np.float32)
+        x = rng.standard_normal((6, *shape)).astype(np.float32)
         labels = rng.integers(0, 10, 6)
-        for _ in range(2):
-            opt.zero_grad()
-            F.softmax_cross_entropy(model(cm.Tensor(x)), labels).backward()
-            opt.step()
+        with parallel.using_threads(threads):
+            for _ in range(3):
+                opt.zero_grad()
+                F.softmax_cross_entropy(model(cm.Tensor(x)), labels).backward()
+                opt.step()
         return np.concatenate([p.data.ravel() for p in model.parameters()])
 
-    assert np.array_equal(step(), step())
-
-
-def test_batch_moments_merge_exactly_across_parts(tiny_chunks):
-    from convmath.ops.normalization import _moments
-    from convmath.ops.reduce import wide_rows
-
-    rows = np.random.default_rng(5).normal(1000.0, 0.5, size=(999, 3))  # a large mean
-    wide, k = wide_rows(rows)
-    assert k == 333  # 999 = 3 * 333 rows side by side
-    mean, var = _moments(wide, k)
-    np.testing.assert_allclose(mean, rows.mean(axis=0), rtol=1e-13)
-    np.testing.assert_allclose(var, rows.var(axis=0), rtol=1e-10)
-    assert _moments(rows, 1)[1] == pytest.approx(var, rel=1e-10)
-    mean32, var32 = _moments(*wide_rows(rows.astype(np.float32)))
-    assert mean32.dtype == var32.dtype == np.float32
-    np.testing.assert_allclose(var32, rows.var(axis=0), rtol=1e-3)
+    one = train(1)
+    assert np.array_equal(one, train(2))
+    assert np.array_equal(one, train(3))
+    assert np.array_equal(one, train(1))

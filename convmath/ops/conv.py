@@ -9,7 +9,7 @@ import numpy as np
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.im2col import Im2col
 from convmath.ops.reduce import column_sums
-from convmath.parallel import chunk_bounds, run_chunks, worker_count
+from convmath.parallel import chunk_bounds, run_chunks
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
@@ -114,22 +114,21 @@ class Conv2D(Function):
             if dual is not None:
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
         chunks = chunk_bounds(len(grad), work_per_example)
-        workers = worker_count(chunks)
-        dw_parts = [np.zeros(w_groups.shape, dtype=grad.dtype) for _ in range(workers)]
         needs_db = len(self.needs_grad) == 3 and self.needs_grad[2]
-        db_parts = [np.zeros(grad.shape[3], dtype=grad.dtype) for _ in range(workers)]
+        dw_parts: dict[int, np.ndarray] = {}  # by chunk, summed in batch order below
+        db_parts: dict[int, np.ndarray] = {}
 
-        def backward_chunk(chunk: range, worker: int) -> None:
+        def backward_chunk(chunk: range, _worker: int) -> None:
             part = slice(chunk.start, chunk.stop)
             dz_part = grad[part]
             if self.activated is not None:  # through the ReLU: dZ = dA * [A > 0]
                 dz_part = dz_part * (self.activated[part] > 0)
             dz = _grouped_rows(dz_part, groups)
             if needs_db:
-                db_parts[worker] += column_sums(dz_part.reshape(-1, dz_part.shape[3]))
+                db_parts[chunk.start] = column_sums(dz_part.reshape(-1, dz_part.shape[3]))
             if self.needs_grad[1]:
                 cols = im2col.matrix(self.a_prev[part])
-                dw_parts[worker] += np.matmul(cols.transpose(0, 2, 1), dz)
+                dw_parts[chunk.start] = np.matmul(cols.transpose(0, 2, 1), dz)
             if dual is not None:
                 dual_im2col, dual_w_groups = dual
                 np.matmul(
@@ -143,10 +142,10 @@ class Conv2D(Function):
         run_chunks(chunks, backward_chunk)
         dw = db = None
         if self.needs_grad[1]:
-            dw_groups = functools.reduce(np.add, dw_parts)
+            dw_groups = functools.reduce(np.add, (dw_parts[start] for start in sorted(dw_parts)))
             dw = dw_groups.transpose(1, 0, 2).reshape(im2col.w_shape)
         if needs_db:
-            db = functools.reduce(np.add, db_parts)
+            db = functools.reduce(np.add, (db_parts[start] for start in sorted(db_parts)))
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
