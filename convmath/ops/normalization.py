@@ -65,33 +65,34 @@ class BatchNorm(Function):
         inv_std = (1.0 / np.sqrt(var + eps)).astype(a.dtype)
         scale = inv_std if gamma is None else gamma * inv_std
         mean_k, inv_std_k, scale_k = (np.tile(v, k) for v in (mean, inv_std, scale))
-        gamma_k = None if gamma is None else np.tile(gamma, k)
         beta_k = None if beta is None else np.tile(beta, k)
         z = np.empty_like(wide)
-        a_hat = np.empty_like(wide) if any(self.needs_grad) else None
 
-        def normalize(part: slice) -> None:
-            if a_hat is None:  # inference: Z = (A - mu) * gamma / sqrt(var + eps) + beta
-                np.subtract(wide[part], mean_k, out=z[part])
-                z[part] *= scale_k
-            else:
-                np.subtract(wide[part], mean_k, out=a_hat[part])
-                a_hat[part] *= inv_std_k
-                z[part] = a_hat[part] if gamma_k is None else a_hat[part] * gamma_k
+        def normalize(part: slice) -> None:  # Z = (A - mu) * gamma / sqrt(var + eps) + beta
+            np.subtract(wide[part], mean_k, out=z[part])
+            z[part] *= scale_k
             if beta_k is not None:
                 z[part] += beta_k
             if relu:
                 np.maximum(z[part], 0, out=z[part])
 
-        for_each_part(len(wide), 3 * wide.shape[1] * a.itemsize, normalize)
+        for_each_part(len(wide), 2 * wide.shape[1] * a.itemsize, normalize)
+        # backward rebuilds A_hat part by part from A (kept anyway, or no larger than A_hat)
+        self.wide = wide if any(self.needs_grad) else None
         self.activated = z if relu else None
-        self.a_hat, self.k, self.inv_std, self.gamma = a_hat, k, inv_std, gamma
+        self.mean_k, self.inv_std_k, self.k = mean_k, inv_std_k, k
+        self.inv_std, self.gamma = inv_std, gamma
         self.training, self.shape = training, a.shape
         return z.reshape(a.shape)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        a_hat, k, activated = self.a_hat, self.k, self.activated
-        grad_rows = np.ascontiguousarray(grad).reshape(a_hat.shape)
+        k, activated = self.k, self.activated
+        grad_rows = np.ascontiguousarray(grad).reshape(self.wide.shape)
+
+        def a_hat(part: slice) -> np.ndarray:
+            normalized = self.wide[part] - self.mean_k
+            normalized *= self.inv_std_k
+            return normalized
 
         def rows_of(part: slice) -> np.ndarray:  # dZ, through the ReLU when there is one
             if activated is None:
@@ -109,7 +110,7 @@ class BatchNorm(Function):
             def sums(part: slice) -> np.ndarray:
                 dz = rows_of(part)
                 ones = np.ones(part.stop - part.start, dtype=rows.dtype)
-                return np.stack([ones @ dz, np.einsum("ij,ij->j", dz, a_hat[part])])
+                return np.stack([ones @ dz, np.einsum("ij,ij->j", dz, a_hat(part))])
 
             totals = sum_over_parts(len(rows), 2 * row_bytes, sums)
             dbeta, dgamma = fold(totals[0], k), fold(totals[1], k)
@@ -121,7 +122,7 @@ class BatchNorm(Function):
                 shift_k = np.tile(dbeta * scale / count, k)
 
                 def input_gradient(part: slice) -> None:
-                    np.multiply(a_hat[part], slope_k, out=da[part])
+                    np.multiply(a_hat(part), slope_k, out=da[part])
                     da[part] += rows_of(part) * scale_k
                     da[part] -= shift_k
 
