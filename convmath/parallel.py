@@ -24,7 +24,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ _settings: dict[str, int | None] = {"threads": None}  # None: the default, see s
 _pool: ThreadPoolExecutor | None = None
 _blas_limit = None  # threadpoolctl's limiter while convmath owns the cores
 _inside = threading.local()
+_lock = threading.Lock()
 
 
 def available_cpus() -> int:
@@ -61,20 +62,24 @@ def set_threads(count: int | None) -> None:
     worker, on one thread, and a run gives the same bits for any ``count``.
     ``None`` restores the default: the calling thread alone, with BLAS's own
     threads. This changes the whole process: the commands, the benchmarks and
-    :func:`using_threads` call it, ``import convmath`` does not.
+    :func:`using_threads` call it, ``import convmath`` does not; set it from
+    one thread, outside any op.
     """
     global _pool, _blas_limit
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise InvalidArgumentError(f"threads must be a positive int or None, got {count!r}")
-    if _pool is not None:
-        _pool.shutdown()
-        _pool = None
-    if _blas_limit is not None:
-        _blas_limit.restore_original_limits()
-        _blas_limit = None
-    if count is not None:
-        _blas_limit = _limit_blas_to_one_thread()
-    _settings["threads"] = count
+    if getattr(_inside, "active", False):
+        raise InvalidArgumentError("set_threads cannot be called from inside a chunked op")
+    with _lock:
+        retired, _pool = _pool, None
+        if _blas_limit is not None:
+            _blas_limit.restore_original_limits()
+            _blas_limit = None
+        if count is not None:
+            _blas_limit = _limit_blas_to_one_thread()
+        _settings["threads"] = count
+    if retired is not None:
+        retired.shutdown(wait=False)  # chunks already handed to it still run
 
 
 @contextlib.contextmanager
@@ -110,12 +115,14 @@ def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -
 def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     """Call ``work(chunk, worker)`` for every chunk; worker k takes chunks k, k+T, ...
 
-    ``worker`` (0 <= worker < T) lets ``work`` keep per-worker partial sums.
-    An exception in any chunk is raised here once every worker has stopped.
-    Nested calls (``work`` itself calling run_chunks) run on the calling thread.
+    ``worker`` (0 <= worker < T) lets ``work`` keep per-worker scratch space;
+    keep sums per chunk and add them in batch order (as :func:`map_parts`
+    does), so that results do not depend on T. An exception in any chunk is
+    raised here once every worker has stopped. Nested calls (``work`` itself
+    calling run_chunks) run on the calling thread.
     """
     workers = worker_count(chunks)
-    if workers == 1:
+    if workers <= 1:
         for chunk in chunks:
             work(chunk, 0)
         return
@@ -128,7 +135,9 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
         finally:
             _inside.active = False
 
-    futures = [_executor().submit(run_worker, k) for k in range(1, workers)]
+    with _lock:  # set_threads may swap the pool from another thread
+        pool = _executor(workers)
+        futures = [pool.submit(run_worker, k) for k in range(1, workers)]
     try:
         run_worker(0)
     finally:
@@ -148,15 +157,15 @@ def for_each_part(m: int, bytes_per_example: int, work: Callable[[slice], None])
     run_chunks(chunk_bounds(m, bytes_per_example), lambda chunk, _: work(_as_slice(chunk)))
 
 
-def for_each_slab(work: Callable[[slice], object], *arrays: np.ndarray) -> None:
+def for_each_slab(work: Callable[[Any], object], *arrays: np.ndarray) -> None:
     """``work(part)`` over parts of the first axis of same-shaped ``arrays``, on the workers.
 
-    For elementwise passes: ``work`` applies the same slice to each array
-    (broadcast views included). A 0-d array is one part.
+    For elementwise passes: ``work`` applies the same index to each array
+    (broadcast views included). A 0-d array is one part, indexed by ``...``.
     """
     first = arrays[0]
     if first.ndim == 0:
-        work(slice(None))
+        work(...)
         return
     bytes_per_row = sum(first.dtype.itemsize * (first.size // max(len(first), 1)) for _ in arrays)
     for_each_part(len(first), bytes_per_row, work)
@@ -184,11 +193,22 @@ def _as_slice(chunk: range) -> slice:
     return slice(chunk.start, chunk.stop)
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(get_threads() - 1, thread_name_prefix="convmath-chunk")
+        _pool = ThreadPoolExecutor(max(workers - 1, 1), thread_name_prefix="convmath-chunk")
     return _pool
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child inherits the pool but not its threads: start a new one when needed."""
+    global _pool, _lock
+    _pool = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _limit_blas_to_one_thread() -> object | None:

@@ -192,3 +192,112 @@ def test_a_seeded_training_run_gives_the_same_bits_on_any_number_of_workers(
     assert np.array_equal(one, train(2))
     assert np.array_equal(one, train(3))
     assert np.array_equal(one, train(1))
+
+
+class TestReviewFindings:
+    def test_zero_dimensional_tensors_through_chunked_elementwise_ops(self):
+        x = cm.Tensor(np.array(3.0, dtype=np.float32), requires_grad=True)
+        assert F.relu(x).data == 3.0
+        (x**2).backward()
+        assert x.grad == 6.0
+        y = cm.Tensor(np.array(-2.0), requires_grad=True)
+        F.relu(y).backward()
+        assert y.grad == 0.0
+
+    def test_run_chunks_with_no_chunks_does_nothing(self):
+        calls = []
+        with parallel.using_threads(2):
+            parallel.run_chunks([], lambda chunk, worker: calls.append(chunk))
+        parallel.run_chunks([], lambda chunk, worker: calls.append(chunk))
+        assert calls == []
+
+    def test_set_threads_inside_a_chunk_is_refused(self):
+        def work(chunk, worker):
+            parallel.set_threads(1)
+
+        with (
+            parallel.using_threads(2),
+            pytest.raises(cm.InvalidArgumentError, match="inside a chunked op"),
+        ):
+            parallel.run_chunks([range(0, 1), range(1, 2)], work)
+        assert parallel.get_threads() == 1
+
+    def test_changing_threads_while_another_thread_computes(self, rng):
+        a = cm.Tensor(rng.standard_normal((64, 16, 16, 8)).astype(np.float32))
+        w = cm.Tensor(rng.standard_normal((3, 3, 8, 8)).astype(np.float32))
+        expected = F.conv2d(a, w, padding=1).data
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def compute() -> None:
+            try:
+                while not stop.is_set():
+                    got = F.conv2d(a, w, padding=1).data  # BLAS's own threads may change last bits
+                    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+            except BaseException as error:  # reported below
+                failures.append(error)
+
+        thread = threading.Thread(target=compute)
+        thread.start()
+        try:
+            for count in [2, None, 3, 1, None, 2] * 5:
+                parallel.set_threads(count)
+        finally:
+            parallel.set_threads(None)
+            stop.set()
+            thread.join()
+        assert failures == []
+
+    @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+    def test_a_forked_child_starts_its_own_workers(self, rng):
+        import os
+
+        a = cm.Tensor(rng.standard_normal((64, 16, 16, 8)).astype(np.float32))
+        w = cm.Tensor(rng.standard_normal((3, 3, 8, 8)).astype(np.float32))
+        with parallel.using_threads(2):
+            expected = F.conv2d(a, w, padding=1).data
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: compute, report, leave without cleanup
+                ok = np.array_equal(F.conv2d(a, w, padding=1).data, expected)
+                os.write(write_end, b"ok" if ok else b"no")
+                os._exit(0)
+            os.close(write_end)
+            answer = os.read(read_end, 2)
+            os.close(read_end)
+            os.waitpid(pid, 0)
+        assert answer == b"ok"
+
+
+def test_max_pool_with_a_window_side_over_256(rng):
+    a = cm.Tensor(rng.standard_normal((1, 1, 300, 2)), requires_grad=True)
+    z = F.max_pool2d(a, (1, 300))
+    np.testing.assert_allclose(z.data[0, 0, 0], a.data[0, 0].max(axis=0))
+    z.sum().backward()
+    assert a.grad.sum() == 2.0
+    assert a.grad[0, 0, a.data[0, 0, :, 0].argmax(), 0] == 1.0
+
+
+def test_subclasses_that_change_forward_are_not_fused():
+    from convmath import nn
+
+    class ShiftedConv(nn.Conv2D):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    class DoubledNorm(nn.BatchNorm2D):
+        def forward(self, x):
+            return super().forward(x) * 2.0
+
+    rng = np.random.default_rng(0)
+    x = cm.Tensor(rng.standard_normal((2, 5, 5, 3)).astype(np.float32))
+    for model in (
+        nn.Sequential(ShiftedConv(3, 4, 3, padding=1, rng=rng), nn.ReLU()),
+        nn.Sequential(nn.Conv2D(3, 4, 3, padding=1, rng=rng), DoubledNorm(4), nn.ReLU()),
+    ):
+        for training in (True, False):
+            model.train(training)
+            one_by_one = x
+            for layer in model:
+                one_by_one = layer(one_by_one)
+            np.testing.assert_allclose(model(x).data, one_by_one.data, rtol=1e-6, atol=1e-6)

@@ -93,6 +93,8 @@ class Conv2D(Module):
         )
 
     def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
+        if type(self).forward is not Conv2D.forward:  # a subclass computes something else
+            return None
         batch_norm = None
         if following and isinstance(following[0], BatchNorm2D) and following[0].foldable(self):
             batch_norm = following[0]
@@ -333,13 +335,16 @@ class BatchNorm2D(_Elementwise):
         )
 
     def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
-        if following and type(following[0]) is ReLU:
+        if self._computes_batch_norm() and following and type(following[0]) is ReLU:
             return lambda x: self.forward(x, "relu"), 1
         return None
 
     def foldable(self, conv: Conv2D) -> bool:
         """Whether this batch norm, in eval mode, can be folded into ``conv`` before it."""
-        return not self.training and conv.n_C == self.n_C
+        return not self.training and conv.n_C == self.n_C and self._computes_batch_norm()
+
+    def _computes_batch_norm(self) -> bool:
+        return type(self).forward is BatchNorm2D.forward  # a subclass may compute something else
 
     def folded(self, w: Tensor, b: Tensor | None) -> tuple[Tensor, Tensor]:
         """W and b of the CONV layer before this (eval-mode) batch norm, with it folded in.

@@ -37,7 +37,8 @@ class MaxPool2D(Function):
         M[i, r, w, c] = max over v of A_pad[i, r, w*s_w + v, c]    (every padded row r)
         Z[i, h, w, c] = max over u of M[i, h*s_h + u, w, c]
 
-    A NaN propagates, as in PyTorch. When a gradient is needed, each pass
+    A NaN propagates, as in PyTorch (though its gradient goes to the window's
+    largest number, where PyTorch sends it to the NaN). When a gradient is needed, each pass
     records its winning tap (uint8); a later tap takes over only when strictly
     greater, so the winner is the first maximum in row-major order, as
     PyTorch picks: the first row holding the maximum, then its first column.
@@ -55,8 +56,8 @@ class MaxPool2D(Function):
         winners = None
         if self.needs_grad[0]:
             winners = (
-                np.empty((m, n_H_pad, n_out[1], n_C), dtype=np.uint8),  # v, per padded row
-                np.empty(z.shape, dtype=np.uint8),  # u
+                np.empty((m, n_H_pad, n_out[1], n_C), dtype=_tap_type(f[1])),  # v, per padded row
+                np.empty(z.shape, dtype=_tap_type(f[0])),  # u
             )
 
         def forward_part(part: slice) -> None:
@@ -85,6 +86,11 @@ class MaxPool2D(Function):
         return da
 
 
+def _tap_type(f: int) -> type:
+    """The smallest unsigned type that numbers the f taps of a window side."""
+    return np.uint8 if f <= 256 else np.uint16 if f <= 65536 else np.uint32
+
+
 def _tap(axis: int, k: int, s: int, n_out: int) -> tuple[slice, ...]:
     """Index of tap k of every window along ``axis``: positions k, k + s, ..., k + s*(n_out-1)."""
     return (slice(None),) * axis + (slice(k, k + s * (n_out - 1) + 1, s),)
@@ -111,7 +117,7 @@ def _max_along(
         window = x[_tap(axis, k, s, n_out)]
         if winner is not None:  # the last tap to take over wins, and k only grows: a running max
             taken = np.greater(window, out).view(np.uint8)
-            np.maximum(winner, taken * np.uint8(k), out=winner)
+            np.maximum(winner, taken * winner.dtype.type(k), out=winner)
         np.maximum(out, window, out=out)
     return out
 
