@@ -126,9 +126,29 @@ def test_input_gradient_not_needed_skips_its_work(rng, monkeypatch):
 def test_filter_gradient_not_needed_keeps_no_input(rng):
     a = cm.Tensor(rng.standard_normal((2, 5, 5, 3)), requires_grad=True)
     z = F.conv2d(a, cm.Tensor(rng.standard_normal((3, 3, 3, 2))))
-    assert z._op.a_prev is None  # A_prev is kept only to rebuild cols for dW
+    assert z._op.a_prev is None  # A_prev (or cols) is kept only for dW
+    assert z._op.kept_cols is None
     z.sum().backward()
     assert a.grad.shape == (2, 5, 5, 3)
+
+
+def test_only_small_im2col_matrices_are_kept_for_backward(rng, monkeypatch):
+    import convmath.ops.conv as conv_module
+
+    a = cm.Tensor(rng.standard_normal((4, 6, 6, 2)))
+    w = cm.Tensor(rng.standard_normal((3, 3, 2, 3)), requires_grad=True)
+    small = F.conv2d(a, w, padding=1)
+    assert small._op.kept_cols is not None
+    assert small._op.a_prev is None
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 1000)  # this one needs 4*36*18*8 bytes
+    large = F.conv2d(a, w, padding=1)
+    assert large._op.kept_cols is None
+    assert large._op.a_prev is a.data
+    small.backward(np.ones(small.shape))
+    kept_grad = w.grad.copy()
+    w.grad = None
+    large.backward(np.ones(large.shape))
+    np.testing.assert_allclose(w.grad, kept_grad, rtol=1e-12)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -190,6 +210,7 @@ class TestConv2dErrors:
             F.conv2d(a, w, groups=0)
 
 
+@pytest.mark.parametrize("keep_cols", [0, 8 << 20])  # rebuild cols in backward, or keep them
 @pytest.mark.parametrize("limit", [0, 1e9])  # col2im offset by offset, or always the dual conv
 @pytest.mark.parametrize(
     ("a_shape", "w_shape", "options"),
@@ -200,9 +221,12 @@ class TestConv2dErrors:
         ((2, 6, 6, 2), (2, 2, 2, 3), {"padding": "same"}),
     ],
 )
-def test_both_input_gradient_algorithms(rng, monkeypatch, limit, a_shape, w_shape, options):
+def test_both_input_gradient_algorithms(
+    rng, monkeypatch, keep_cols, limit, a_shape, w_shape, options
+):
     import convmath.ops.conv as conv_module
 
     monkeypatch.setattr(conv_module, "DUAL_SIZE_LIMIT", limit)
+    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", keep_cols)
     a, w = rng.standard_normal(a_shape), rng.standard_normal(w_shape)
     assert_gradients_match(lambda x, k: F.conv2d(x, k, **options), [a, w], rng=rng)

@@ -52,7 +52,9 @@ class Conv2D(Function):
                   col2im(dZ W^T): each window's share is added back at the
                   positions it was read from, then the padding is cropped.
 
-    Only A_prev is kept for backward, never the f_h*f_w times larger cols.
+    Only A_prev is kept for backward, not the f_h*f_w times larger cols,
+    except for small layers (all of cols within KEEP_COLS_BYTES, as LeNet's
+    at batch 64), where keeping it costs less than building it again.
 
     With ``relu=True`` the op is A = max(0, Z), the CONV layer with its
     activation: the ReLU is applied to each chunk of Z while it is in cache,
@@ -85,9 +87,14 @@ class Conv2D(Function):
         )
         w_groups = _grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
+        chunks = chunk_bounds(len(a_prev), im2col.bytes_per_example)
+        keep = self.needs_grad[1] and len(a_prev) * im2col.bytes_per_example <= KEEP_COLS_BYTES
+        kept: dict[int, np.ndarray] = {}
 
         def forward_chunk(chunk: range, _worker: int) -> None:
             cols = im2col.matrix(a_prev[chunk.start : chunk.stop])
+            if keep:
+                kept[chunk.start] = cols
             z_chunk = z[chunk.start : chunk.stop]
             np.matmul(cols, w_groups, out=_grouped_rows(z_chunk, groups))
             if b is not None:
@@ -95,9 +102,10 @@ class Conv2D(Function):
             if relu:  # while the chunk is in cache
                 np.maximum(z_chunk, 0, out=z_chunk)
 
-        run_chunks(chunk_bounds(len(a_prev), im2col.bytes_per_example), forward_chunk)
+        run_chunks(chunks, forward_chunk)
         self.im2col, self.w_groups, self.w = im2col, w_groups, w
-        self.a_prev = a_prev if self.needs_grad[1] else None
+        self.a_prev = a_prev if self.needs_grad[1] and not keep else None
+        self.kept_cols = (chunks, kept) if keep else None
         self.activated = z if relu else None
         return z
 
@@ -114,6 +122,9 @@ class Conv2D(Function):
             if dual is not None:
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
         chunks = chunk_bounds(len(grad), work_per_example)
+        kept: dict[int, np.ndarray] = {}
+        if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
+            chunks, kept = self.kept_cols
         needs_db = len(self.needs_grad) == 3 and self.needs_grad[2]
         dw_parts: dict[int, np.ndarray] = {}  # by chunk, summed in batch order below
         db_parts: dict[int, np.ndarray] = {}
@@ -127,7 +138,7 @@ class Conv2D(Function):
             if needs_db:
                 db_parts[chunk.start] = column_sums(dz_part.reshape(-1, dz_part.shape[3]))
             if self.needs_grad[1]:
-                cols = im2col.matrix(self.a_prev[part])
+                cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
                 dw_parts[chunk.start] = np.matmul(cols.transpose(0, 2, 1), dz)
             if dual is not None:
                 dual_im2col, dual_w_groups = dual
@@ -149,6 +160,7 @@ class Conv2D(Function):
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
+KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild
 DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 
 
