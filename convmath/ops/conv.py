@@ -8,7 +8,7 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.im2col import Im2col
-from convmath.ops.reduce import column_sums
+from convmath.ops.reduce import column_sums, wide_rows
 from convmath.parallel import chunk_bounds, run_chunks
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
@@ -97,8 +97,9 @@ class Conv2D(Function):
                 kept[chunk.start] = cols
             z_chunk = z[chunk.start : chunk.stop]
             np.matmul(cols, w_groups, out=_grouped_rows(z_chunk, groups))
-            if b is not None:
-                z_chunk += b
+            if b is not None:  # on wide rows: few channels make short rows (see wide_rows)
+                rows, k = wide_rows(z_chunk.reshape(-1, z_chunk.shape[3]))
+                rows += np.tile(b, k)
             if relu:  # while the chunk is in cache
                 np.maximum(z_chunk, 0, out=z_chunk)
 
