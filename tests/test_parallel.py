@@ -144,6 +144,7 @@ CHUNKED_OPS = {
     "add sub mul": (lambda a, b: (a + b) * (a - b) * 3.0, [(6, 4, 3), (6, 4, 3)]),
     "mul broadcast": (lambda a, b: a * b, [(6, 4, 3), (3,)]),
     "squared error": (lambda a, b: F.mean((a - b) ** 2), [(6, 5, 2), (6, 5, 2)]),
+    "concat channels": (lambda a, b: F.concat([a, b], axis=-1) * 2.0, [(5, 3, 3, 2), (5, 3, 3, 4)]),
 }
 
 
