@@ -19,7 +19,6 @@ count.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -185,8 +184,43 @@ def map_parts(m: int, bytes_per_example: int, part_result: Callable[[slice], T])
 def sum_over_parts(
     m: int, bytes_per_example: int, part_sum: Callable[[slice], np.ndarray]
 ) -> np.ndarray:
-    """The sum of ``part_sum(part)`` over slices of the batch 0..m-1, added in a fixed order."""
-    return functools.reduce(np.add, map_parts(m, bytes_per_example, part_sum))
+    """The sum of ``part_sum(part)`` over slices of the batch 0..m-1, added in batch order."""
+    chunks = chunk_bounds(m, bytes_per_example)
+    total = OrderedSum(chunks)
+    run_chunks(chunks, lambda chunk, _: total.add(chunk, part_sum(_as_slice(chunk))))
+    return total.result()
+
+
+class OrderedSum:
+    """Adds one array per chunk in batch order, as the workers hand them in.
+
+    (((s_0 + s_1) + s_2) + ...): the same bits whichever worker finishes
+    first, and only the few sums that arrive ahead of their turn wait in
+    memory (not one per chunk, which for large filters would add up).
+    """
+
+    def __init__(self, chunks: list[range]) -> None:
+        self._order = [chunk.start for chunk in chunks]
+        self._waiting: dict[int, np.ndarray] = {}
+        self._next = 0
+        self._total: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def add(self, chunk: range, value: np.ndarray) -> None:
+        with self._lock:
+            self._waiting[chunk.start] = value
+            while self._next < len(self._order) and self._order[self._next] in self._waiting:
+                value = self._waiting.pop(self._order[self._next])
+                if self._total is None:
+                    self._total = np.array(value, copy=True)
+                else:
+                    self._total += value
+                self._next += 1
+
+    def result(self) -> np.ndarray:
+        if self._total is None or self._next < len(self._order):
+            raise RuntimeError("OrderedSum: a chunk's sum is missing")
+        return self._total
 
 
 def _as_slice(chunk: range) -> slice:

@@ -302,3 +302,21 @@ def test_subclasses_that_change_forward_are_not_fused():
             for layer in model:
                 one_by_one = layer(one_by_one)
             np.testing.assert_allclose(model(x).data, one_by_one.data, rtol=1e-6, atol=1e-6)
+
+
+def test_ordered_sum_adds_in_batch_order_whatever_the_arrival_order():
+    rng = np.random.default_rng(9)
+    chunks = [range(k, k + 1) for k in range(6)]
+    values = [rng.standard_normal(4).astype(np.float32) * 10.0**k for k in range(6)]
+    expected = values[0].copy()
+    for value in values[1:]:
+        expected += value
+    for arrival in ([5, 4, 3, 2, 1, 0], [1, 0, 3, 2, 5, 4], list(range(6))):
+        total = parallel.OrderedSum(chunks)
+        for index in arrival:
+            total.add(chunks[index], values[index])
+        assert np.array_equal(total.result(), expected)
+    incomplete = parallel.OrderedSum(chunks)
+    incomplete.add(chunks[1], values[1])
+    with pytest.raises(RuntimeError, match="missing"):
+        incomplete.result()

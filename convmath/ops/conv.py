@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.im2col import Im2col
 from convmath.ops.reduce import column_sums, wide_rows
-from convmath.parallel import chunk_bounds, run_chunks
+from convmath.parallel import OrderedSum, chunk_bounds, run_chunks
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
@@ -127,8 +125,7 @@ class Conv2D(Function):
         if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
             chunks, kept = self.kept_cols
         needs_db = len(self.needs_grad) == 3 and self.needs_grad[2]
-        dw_parts: dict[int, np.ndarray] = {}  # by chunk, summed in batch order below
-        db_parts: dict[int, np.ndarray] = {}
+        dw_total, db_total = OrderedSum(chunks), OrderedSum(chunks)  # in batch order
 
         def backward_chunk(chunk: range, _worker: int) -> None:
             part = slice(chunk.start, chunk.stop)
@@ -137,10 +134,10 @@ class Conv2D(Function):
                 dz_part = dz_part * (self.activated[part] > 0)
             dz = _grouped_rows(dz_part, groups)
             if needs_db:
-                db_parts[chunk.start] = column_sums(dz_part.reshape(-1, dz_part.shape[3]))
+                db_total.add(chunk, column_sums(dz_part.reshape(-1, dz_part.shape[3])))
             if self.needs_grad[1]:
                 cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
-                dw_parts[chunk.start] = np.matmul(cols.transpose(0, 2, 1), dz)
+                dw_total.add(chunk, np.matmul(cols.transpose(0, 2, 1), dz))
             if dual is not None:
                 dual_im2col, dual_w_groups = dual
                 np.matmul(
@@ -154,10 +151,9 @@ class Conv2D(Function):
         run_chunks(chunks, backward_chunk)
         dw = db = None
         if self.needs_grad[1]:
-            dw_groups = functools.reduce(np.add, (dw_parts[start] for start in sorted(dw_parts)))
-            dw = dw_groups.transpose(1, 0, 2).reshape(im2col.w_shape)
+            dw = dw_total.result().transpose(1, 0, 2).reshape(im2col.w_shape)
         if needs_db:
-            db = functools.reduce(np.add, (db_parts[start] for start in sorted(db_parts)))
+            db = db_total.result()
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
 
 
