@@ -120,7 +120,7 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     raised here once every worker has stopped. Nested calls (``work`` itself
     calling run_chunks) run on the calling thread.
     """
-    workers = worker_count(chunks)
+    workers = _worker_count(chunks)
     if workers <= 1:
         for chunk in chunks:
             work(chunk, 0)
@@ -146,7 +146,7 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
             raise error
 
 
-def worker_count(chunks: list[range]) -> int:
+def _worker_count(chunks: list[range]) -> int:
     """How many workers :func:`run_chunks` will use for ``chunks``."""
     return 1 if getattr(_inside, "active", False) else min(get_threads(), len(chunks))
 

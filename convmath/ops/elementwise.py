@@ -55,10 +55,6 @@ def _apply(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _like(operand: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    return np.broadcast_to(operand, grad.shape)
-
-
 class Add(Function):
     """C = A + B;  dA = unbroadcast(dC),  dB = unbroadcast(dC)."""
 
