@@ -45,3 +45,7 @@ class MissingDependencyError(ConvMathError, ImportError):
 
 class CheckpointError(ConvMathError, ValueError):
     """A checkpoint file is missing, damaged, hostile or made for another model."""
+
+
+class RunFolderError(ConvMathError, RuntimeError):
+    """A run's output folder is in use by another run, or holds another run's files."""

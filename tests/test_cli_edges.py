@@ -63,7 +63,7 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
         (["edges", "--index", "5000"], "--index must be in 0..1796"),
         (["edges", "--image", "missing.png"], "missing.png: cannot open"),
         (["edges", "--save", "out.jpg"], "--save writes a PNG"),
-        (["edges", "--padding", "-1"], "padding must be >= 0"),
+        (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 1,024]"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
@@ -79,7 +79,7 @@ def test_not_an_image_file(tmp_path, capsys):
     path = tmp_path / "fake.png"
     path.write_bytes(b"this is not a PNG")
     assert main(["edges", "--image", str(path)]) == 2
-    assert "not a readable image" in capsys.readouterr().err
+    assert "not a PNG or JPEG image" in capsys.readouterr().err
 
 
 def test_console_entry_point_runs_as_a_module():

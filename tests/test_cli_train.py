@@ -115,15 +115,15 @@ def test_summary_of_a_model_name_and_of_a_checkpoint(trained, capsys):
         (["summary", "lenet5", "--input-shape", "8,8,1"], "Conv2D 'conv2'"),
         (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["train", "--augment", "wobble"], "unknown augmentation 'wobble'"),
-        (["train", "--epochs", "0"], "epochs must be >= 1"),
-        (["train", "--threads", "0", "--epochs", "1"], "--threads must be >= 1"),
-        (["train", "--width", "0"], "width must be a positive integer, got 0"),
-        (["train", "--seed", "-1"], "seed must be >= 0"),
-        (["train", "--train-limit", "0"], "train_limit must be >= 1"),
-        (["train", "--patience", "0"], "patience must be >= 1"),
+        (["train", "--epochs", "0"], "--epochs: expected an integer in [1, 100,000], got '0'"),
+        (["train", "--threads", "0", "--epochs", "1"], "--threads: expected an integer in [1,"),
+        (["train", "--width", "0"], "--width: expected an integer in [1, 4,096], got '0'"),
+        (["train", "--seed", "-1"], "--seed: expected an integer in [0,"),
+        (["train", "--train-limit", "0"], "--train-limit: expected an integer in [1,"),
+        (["train", "--patience", "0"], "--patience: expected an integer in [1,"),
         (["summary", "digits_cnn", "--input-shape", "1,1,1"], "MaxPool2D 'pool'"),
-        (["summary", "lenet5", "--classes", "-3"], "number of classes must be a positive"),
-        (["gradcheck", "digits_cnn", "--classes", "0"], "number of classes must be a positive"),
+        (["summary", "lenet5", "--classes", "-3"], "--classes: expected an integer in [1, 10,000]"),
+        (["gradcheck", "digits_cnn", "--classes", "0"], "--classes: expected an integer in [1,"),
         (["gradcheck", "digits_cnn", "--input-shape", "1,1,1"], "MaxPool2D 'pool'"),
     ],
 )
@@ -170,7 +170,7 @@ def test_predict_top_must_be_positive(trained, tmp_path, capsys):
     image = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
     assert main(["predict", str(trained / "best.safetensors"), str(image), "--top", "0"]) == 2
-    assert "--top must be >= 1" in capsys.readouterr().err
+    assert "--top: expected an integer in [1, 10,000], got '0'" in capsys.readouterr().err
 
 
 def test_resume_says_that_other_options_are_ignored(trained, capsys):

@@ -47,10 +47,30 @@ def test_folder_with_train_and_test_parts(tmp_path):
     np.testing.assert_array_equal(test_labels, [1, 1])  # "dog" keeps the train label 1
 
 
-def test_folder_without_test_part(tmp_path):
-    make_folder(tmp_path)
-    assert len(data.load(str(tmp_path), "train")[0]) == 6
-    with pytest.raises(cm.DataError, match="no test/ folder"):
+def test_folder_without_test_part_carves_a_stratified_seeded_test_split(tmp_path):
+    make_folder(tmp_path, per_class=5)
+    train_images, train_labels = data.load(str(tmp_path), "train")
+    test_images, test_labels = data.load(str(tmp_path), "test")
+    assert len(train_labels) == 8
+    np.testing.assert_array_equal(np.sort(test_labels), [0, 1])  # 20% of each class
+    everything = data.read_image_folder(tmp_path)[0].reshape(10, -1)
+    seen = {row.tobytes() for row in np.concatenate([train_images, test_images]).reshape(10, -1)}
+    assert seen == {row.tobytes() for row in everything}  # disjoint parts covering the folder
+    again = data.load(str(tmp_path), "test")[0]
+    np.testing.assert_array_equal(again, test_images)  # the same carve every time
+    assert "stratified 20%" in data.carved_test_note(str(tmp_path))
+    assert data.carved_test_note("mnist") == ""
+
+
+def test_folder_with_one_class_is_refused(tmp_path):
+    make_folder(tmp_path, classes=("cat",))
+    with pytest.raises(cm.DataError, match=r"at least 2 class folders, found \['cat'\]"):
+        data.load(str(tmp_path), "train")
+
+
+def test_folder_with_train_but_no_test_is_refused(tmp_path):
+    make_folder(tmp_path / "train")
+    with pytest.raises(cm.DataError, match="has train/ but no test/ folder"):
         data.load(str(tmp_path), "test")
 
 
@@ -65,10 +85,10 @@ def test_mixed_sizes_need_a_size(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"not an image at all", "not a readable image"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "not a readable image|truncated or corrupt"),
+        (b"not an image at all", "not a PNG or JPEG image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "not a PNG or JPEG image|truncated or corrupt"),
         (png_with_declared_size(8000, 8000), "64000000 pixels|decompression bomb"),
-        (png_with_declared_size(40000, 40000), "not a readable image|decompression bomb"),
+        (png_with_declared_size(40000, 40000), "not a PNG or JPEG image|decompression bomb"),
     ],
     ids=["garbage", "truncated-png", "bomb-64M-pixels", "bomb-1.6G-pixels"],
 )

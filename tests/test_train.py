@@ -277,6 +277,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     checkpoint = load_checkpoint(result.out_dir / "best.safetensors")
     checkpoint.config["model"]["name"] = "lenet5"
     checkpoint.config["model"]["input_shape"] = [28, 28, 1]
+    checkpoint.config["preprocessing"]["input_shape"] = [28, 28, 1]
     save_checkpoint(tmp_path / "liar.safetensors", checkpoint)
     with pytest.raises(cm.CheckpointError, match="do not fit lenet5"):
         load_trained(tmp_path / "liar.safetensors")

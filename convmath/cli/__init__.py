@@ -1,24 +1,27 @@
 """The ``convmath`` command.
 
-Errors of the library (bad input, bad files) are printed as one line on
-standard error, without a traceback, and the command exits with status 2
-(as for a bad option).
+Errors of the library (bad input, bad files) and bad options are printed as
+one line on standard error, without a traceback or a usage block, and the
+command exits with status 2. Warnings that NumPy or Pillow raise while a
+command runs are held back: after an error they are dropped (the error says
+what matters), after success each distinct one is printed once, on one line.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from convmath import __version__
 from convmath.cli import edges, inspection, training
+from convmath.cli.common import Parser
 from convmath.errors import ConvMathError
 from convmath.runtime import tune_allocator
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="convmath",
         description="Convolutional neural networks from first principles, on NumPy.",
     )
@@ -31,14 +34,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tune_allocator()
     try:
-        return args.run(args)
-    except (ConvMathError, OSError) as error:
-        print(f"convmath {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
-        print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # a bad option (status 2, one line already printed) or --help
+        return stop.code if isinstance(stop.code, int) else 2
+    tune_allocator()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            status = args.run(args)
+        except (ConvMathError, OSError) as error:
+            return _fail(args.command, str(error))
+        except MemoryError:
+            return _fail(
+                args.command,
+                "out of memory (set CONVMATH_MAX_MEMORY lower to refuse"
+                " such jobs before they start)",
+            )
+        except KeyboardInterrupt:
+            hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
+            print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
+            return 130
+    for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
+        print(f"convmath {args.command}: warning: {message}", file=sys.stderr)
+    return status
+
+
+def _fail(command: str, message: str) -> int:
+    line = " ".join(message.split())  # one line, whatever the message holds
+    print(f"convmath {command}: error: {line}", file=sys.stderr)
+    return 2

@@ -1,37 +1,55 @@
-"""Helpers shared by the commands: argument types and the BLAS thread limit."""
+"""Helpers shared by the commands: a parser whose errors are one line, typed options, models."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
+from convmath import limits
 from convmath.errors import InvalidArgumentError
 from convmath.parallel import using_threads
+from convmath.schema import Integer, ListOf, Spec
+
+MAX_THREADS = 1024
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that reports a bad option in one line (no usage block), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def option(spec: Spec) -> Callable[[str], Any]:
+    """An argparse type that parses and checks an option's text with ``spec``.
+
+    argparse then names the option: ``argument --epochs: expected an integer
+    in [1, 100,000], got 'nan'``.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            return spec.parse(text, "value")
+        except InvalidArgumentError:
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(f"expected {spec.describe()}, got {shown!r}") from None
+
+    parse.__name__ = type(spec).__name__.lower()
+    return parse
+
+
+INPUT_SHAPE = option(ListOf(Integer(1, limits.MAX_SIDE), 3, 3, as_tuple=True))
+IMAGE_SIZE = option(ListOf(Integer(1, limits.MAX_SIDE), 2, 2, as_tuple=True))
+CLASSES = option(Integer(1, limits.MAX_CLASSES))
+THREADS = option(Integer(1, MAX_THREADS))
 
 
 def threads(count: int | None) -> Any:
     """Run the command's ops on ``count`` worker threads (default: every available CPU)."""
-    if count is not None and count < 1:
-        raise InvalidArgumentError(f"--threads must be >= 1, got {count}")
     return using_threads(count)
-
-
-def sizes(count: int, example: str) -> Callable[[str], tuple[int, ...]]:
-    """An argparse type for ``count`` positive sizes written "H,W,C" (or "HxWxC")."""
-
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            sizes = tuple(int(part) for part in text.replace("x", ",").split(","))
-        except ValueError:
-            sizes = ()
-        if len(sizes) != count or min(sizes) < 1:
-            raise argparse.ArgumentTypeError(
-                f"expected {count} positive sizes such as {example}, got {text!r}"
-            )
-        return sizes
-
-    return parse
 
 
 DEFAULT_SHAPES = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}

@@ -8,9 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from convmath import limits
+from convmath.cli.common import option
 from convmath.errors import InvalidArgumentError
+from convmath.schema import Integer
 
 LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
+MAX_PADDING = 1024
+EDGE_MAPS = 6  # the padded image, two products, their squares and the magnitude, float64
 
 
 def _edges(args: argparse.Namespace) -> int:
@@ -39,6 +44,8 @@ def _edges(args: argparse.Namespace) -> int:
             f"embedded UCI digit #{args.index} (label {labels[args.index]},"
             f" pixel counts 0-16, CC BY 4.0)"
         )
+    padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
+    limits.check_memory(8 * EDGE_MAPS * padded, f"edge maps with padding {args.padding}")
     maps = detect_edges(image, padding=args.padding)
     n_H_prev, n_W_prev = image.shape
     n_H, n_W = maps.vertical.shape
@@ -92,7 +99,17 @@ def register(commands: Any) -> None:
         " dataset unless --image is given.",
     )
     edges.add_argument("--image", type=Path, help="an image file (PNG, JPEG...; needs Pillow)")
-    edges.add_argument("--index", type=int, default=0, help="which embedded digit (default 0)")
-    edges.add_argument("--padding", type=int, default=0, help="zero padding p (default 0)")
+    edges.add_argument(
+        "--index",
+        type=option(Integer(0, 10**6)),
+        default=0,
+        help="which embedded digit (default 0)",
+    )
+    edges.add_argument(
+        "--padding",
+        type=option(Integer(0, MAX_PADDING)),
+        default=0,
+        help="zero padding p (default 0)",
+    )
     edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
     edges.set_defaults(run=_edges)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convmath.cli.common import model_from, sizes
+from convmath import limits
+from convmath.cli.common import CLASSES, INPUT_SHAPE, model_from, option
 from convmath.errors import DataError, InvalidArgumentError
+from convmath.schema import Integer
+
+MAX_GRADCHECK_BATCH = 256
+MAX_DIRECTIONS = 100
+MAX_HISTORY_BYTES = 16 << 20
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -28,8 +33,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
     model.output_shape(shape)  # a model that does not fit fails here, naming the layer
-    if args.batch < 1 or args.directions < 1 or args.seed < 0:
-        raise InvalidArgumentError("--batch and --directions must be >= 1 and --seed >= 0")
+    limits.check_model_memory(model, shape, args.batch, "the gradient check", itemsize=8)
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, *shape))
     labels = rng.integers(0, args.classes, args.batch)
@@ -48,14 +52,22 @@ def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from convmath import strict_json
     from convmath.inspect.plots import plot_history
+    from convmath.train.checkpoint import HISTORY
 
     try:
-        history = json.loads(args.history.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DataError(f"{args.history}: not a readable history.json ({error})") from None
-    if not isinstance(history, list):
-        raise DataError(f"{args.history}: expected a list of epochs, like history.json")
+        with open(args.history, "rb") as file:
+            text = file.read(MAX_HISTORY_BYTES + 1)
+    except OSError as error:
+        raise DataError(f"{args.history}: cannot read ({error.strerror or error})") from None
+    history = strict_json.loads(
+        text, f"{args.history}: not a readable history.json", max_bytes=MAX_HISTORY_BYTES
+    )
+    try:
+        history = HISTORY.check(history, "the history")
+    except InvalidArgumentError as error:
+        raise DataError(f"{args.history}: {error}") from None
     path = plot_history(history, _output(args, args.history, "curves.png"))
     print(f"saved {path}: loss and accuracy per epoch")
     return 0
@@ -124,8 +136,8 @@ def register(commands: Any) -> None:
         help="each layer's formulas with the numbers filled in: sizes, parameters, cost",
     )
     explain.add_argument("model", help="a model name or a checkpoint file")
-    explain.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C (default by model)")
-    explain.add_argument("--classes", type=int, default=10)
+    explain.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default by model)")
+    explain.add_argument("--classes", type=CLASSES, default=10)
     explain.set_defaults(run=_explain)
 
     gradcheck = commands.add_parser(
@@ -134,11 +146,21 @@ def register(commands: Any) -> None:
         description="Exit status 0 when every tensor agrees, 1 when one does not.",
     )
     gradcheck.add_argument("model", help="a model name or a checkpoint file")
-    gradcheck.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C")
-    gradcheck.add_argument("--classes", type=int, default=10)
-    gradcheck.add_argument("--batch", type=int, default=2, help="examples (default 2)")
-    gradcheck.add_argument("--directions", type=int, default=3, help="per tensor (default 3)")
-    gradcheck.add_argument("--seed", type=int, default=0)
+    gradcheck.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C")
+    gradcheck.add_argument("--classes", type=CLASSES, default=10)
+    gradcheck.add_argument(
+        "--batch",
+        type=option(Integer(1, MAX_GRADCHECK_BATCH)),
+        default=2,
+        help="examples (default 2)",
+    )
+    gradcheck.add_argument(
+        "--directions",
+        type=option(Integer(1, MAX_DIRECTIONS)),
+        default=3,
+        help="per tensor (default 3)",
+    )
+    gradcheck.add_argument("--seed", type=option(Integer(0, 2**64 - 1)), default=0)
     gradcheck.set_defaults(run=_gradcheck)
 
     plot = commands.add_parser("plot", help="training curves from a history.json")

@@ -8,8 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from convmath.cli.common import model_from, sizes, threads
+from convmath import limits
+from convmath.cli.common import (
+    CLASSES,
+    IMAGE_SIZE,
+    INPUT_SHAPE,
+    THREADS,
+    model_from,
+    option,
+    threads,
+)
 from convmath.errors import InvalidArgumentError, MissingDependencyError
+from convmath.schema import Integer
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -27,7 +37,9 @@ def _train(args: argparse.Namespace) -> int:
         ignored = sorted(k for k in overrides if k != "model_options" or overrides[k])
         print(f"(resuming keeps the run's own settings; ignoring {', '.join(ignored)})")
     with threads(args.threads):
-        result = run_training(config, args.out, resume=args.resume, log=print)
+        result = run_training(
+            config, args.out, resume=args.resume, overwrite=args.overwrite, log=print
+        )
     metrics = result.metrics
     best = (
         f" (best epoch {metrics['best_epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})"
@@ -58,6 +70,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint)
+        limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
         dataset = args.dataset or config["dataset"]
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
@@ -68,7 +81,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                 f"{dataset} images are {images.shape[1:]} but the model expects"
                 f" {preprocessing.input_shape}"
             )
-        result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes))
+        result = evaluate(
+            model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH
+        )
     classes = preprocessing.classes
     print(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)")
     print(f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n")
@@ -93,6 +108,9 @@ def _predict(args: argparse.Namespace) -> int:
     from convmath.train import load_trained
 
     model, preprocessing, _ = load_trained(args.checkpoint)
+    limits.check_model_memory(
+        model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
+    )
     n_H, n_W, n_C = preprocessing.input_shape
     mode = "RGB" if n_C == 3 else "L"
     batch = np.stack(
@@ -105,8 +123,6 @@ def _predict(args: argparse.Namespace) -> int:
         batch = 1.0 - batch
     with threads(args.threads), no_grad():
         probabilities = F.softmax(model(Tensor(preprocessing.normalize(batch)))).data
-    if args.top < 1:
-        raise InvalidArgumentError(f"--top must be >= 1, got {args.top}")
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
         order = np.argsort(-p)[:top]
@@ -123,12 +139,21 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+EVAL_BATCH = 256
+
+
 def register(commands: Any) -> None:
     from convmath.data.augment import PRESETS
     from convmath.models import MODELS
-    from convmath.train.run import OPTIMIZERS, SCHEDULES, TrainConfig
+    from convmath.train.config import OPTIMIZERS, SCHEDULES, SETTINGS, TrainConfig
 
     defaults = TrainConfig()
+
+    def setting(name: str) -> Any:
+        """The argparse type of the training setting ``name``: its spec, unwrapped of None."""
+        spec = SETTINGS[name]
+        return option(getattr(spec, "inner", spec))
+
     train = commands.add_parser(
         "train",
         help="train a CNN (default: a small CNN on the embedded digits)",
@@ -136,9 +161,15 @@ def register(commands: Any) -> None:
         " trains the default CNN on the embedded UCI digits in a few seconds.",
     )
     train.add_argument("--model", choices=sorted(MODELS), help="architecture (default: by dataset)")
-    train.add_argument("--depth", type=int, help="ResNet depth 6n+2 (resnet only)")
     train.add_argument(
-        "--width", type=int, help="channels of the first layer (digits_cnn, wide_cnn)"
+        "--depth",
+        type=option(Integer(8, limits.MAX_RESNET_DEPTH)),
+        help="ResNet depth 6n+2 (resnet only)",
+    )
+    train.add_argument(
+        "--width",
+        type=option(Integer(1, limits.MAX_CHANNELS)),
+        help="channels of the first layer (digits_cnn, wide_cnn)",
     )
     train.add_argument(
         "--dataset",
@@ -148,39 +179,68 @@ def register(commands: Any) -> None:
     train.add_argument(
         "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
     )
-    train.add_argument("--epochs", type=int, help=f"default {defaults.epochs}")
-    train.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")
+    train.add_argument("--epochs", type=setting("epochs"), help=f"default {defaults.epochs}")
+    train.add_argument(
+        "--batch-size", type=setting("batch_size"), help=f"default {defaults.batch_size}"
+    )
     train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {defaults.optimizer}")
     train.add_argument(
-        "--lr", type=float, help="learning rate (default 1e-3 for Adam, 0.05 for SGD)"
+        "--lr", type=setting("lr"), help="learning rate (default 1e-3 for Adam, 0.05 for SGD)"
     )
-    train.add_argument("--momentum", type=float, help=f"SGD momentum (default {defaults.momentum})")
+    train.add_argument(
+        "--momentum", type=setting("momentum"), help=f"SGD momentum (default {defaults.momentum})"
+    )
     train.add_argument("--nesterov", action="store_const", const=True, help="Nesterov momentum")
-    train.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    train.add_argument(
+        "--weight-decay", type=setting("weight_decay"), help="weight decay (default 0)"
+    )
     train.add_argument("--schedule", choices=SCHEDULES, help=f"default {defaults.schedule}")
     train.add_argument(
-        "--gamma", type=float, help="step schedule: lr factor per step (default 0.7)"
+        "--gamma", type=setting("gamma"), help="step schedule: lr factor per step (default 0.7)"
     )
-    train.add_argument("--step-epochs", type=int, help="step schedule: epochs per step (default 1)")
-    train.add_argument("--warmup-epochs", type=float, help="cosine schedule: warm-up epochs")
+    train.add_argument(
+        "--step-epochs",
+        type=setting("step_epochs"),
+        help="step schedule: epochs per step (default 1)",
+    )
+    train.add_argument(
+        "--warmup-epochs", type=setting("warmup_epochs"), help="cosine schedule: warm-up epochs"
+    )
     train.add_argument(
         "--augment",
         help=f"a preset {PRESETS} or a list like crop:2,rotate:10,hflip:0.5,noise:0.05,"
         f"brightness:0.2,hue:0.05 (default {defaults.augment})",
     )
-    train.add_argument("--dev-fraction", type=float, help=f"default {defaults.dev_fraction}")
-    train.add_argument("--seed", type=int, help=f"default {defaults.seed}")
     train.add_argument(
-        "--patience", type=int, help="early stopping after N epochs without progress"
+        "--dev-fraction", type=setting("dev_fraction"), help=f"default {defaults.dev_fraction}"
     )
-    train.add_argument("--label-smoothing", type=float, help=f"default {defaults.label_smoothing}")
-    train.add_argument("--clip-norm", type=float, help="clip gradients to this global norm")
-    train.add_argument("--train-limit", type=int, help="use only the first N training images")
-    train.add_argument("--image-size", type=sizes(2, "28,28"), help="image folders: resize to H,W")
+    train.add_argument("--seed", type=setting("seed"), help=f"default {defaults.seed}")
+    train.add_argument(
+        "--patience",
+        type=setting("patience"),
+        help="early stopping after N epochs without progress",
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=setting("label_smoothing"),
+        help=f"default {defaults.label_smoothing}",
+    )
+    train.add_argument(
+        "--clip-norm", type=setting("clip_norm"), help="clip gradients to this global norm"
+    )
+    train.add_argument(
+        "--train-limit", type=setting("train_limit"), help="use only the first N training images"
+    )
+    train.add_argument("--image-size", type=IMAGE_SIZE, help="image folders: resize to H,W")
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
-    train.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --out (default: refuse)",
+    )
+    train.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -190,21 +250,23 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--dataset", help="default: the dataset it was trained on")
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--split", choices=("train", "test"), default="test")
-    evaluate.add_argument("--threads", type=int)
+    evaluate.add_argument("--threads", type=THREADS)
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="classify image files with a checkpoint")
     predict.add_argument("checkpoint", type=Path)
     predict.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    predict.add_argument(
+        "--top", type=CLASSES, default=3, help="how many classes to show (default 3)"
+    )
     predict.add_argument("--invert", action="store_true", help="for dark ink on a light background")
-    predict.add_argument("--threads", type=int)
+    predict.add_argument("--threads", type=THREADS)
     predict.set_defaults(run=_predict)
 
     summary = commands.add_parser(
         "summary", help="each layer's output shape, parameters and multiply-accumulates"
     )
     summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
-    summary.add_argument("--input-shape", type=sizes(3, "28,28,1"), help="H,W,C (default 28,28,1)")
-    summary.add_argument("--classes", type=int, default=10)
+    summary.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default 28,28,1)")
+    summary.add_argument("--classes", type=CLASSES, default=10)
     summary.set_defaults(run=_summary)

@@ -18,7 +18,16 @@ Every reader raises :class:`DataError` for missing or bad data, naming the file.
 from convmath.data import augment
 from convmath.data.batches import Batches, channel_stats
 from convmath.data.cifar import read_cifar10
-from convmath.data.datasets import DATASETS, DatasetInfo, default_data_dir, info, load, load_folder
+from convmath.data.datasets import (
+    DATASETS,
+    DatasetInfo,
+    carved_test_note,
+    default_data_dir,
+    folder_classes,
+    info,
+    load,
+    load_folder,
+)
 from convmath.data.digits import load_digits
 from convmath.data.folder import read_image, read_image_folder
 from convmath.data.idx import read_idx
@@ -32,8 +41,10 @@ __all__ = [
     "DatasetInfo",
     "Split",
     "augment",
+    "carved_test_note",
     "channel_stats",
     "default_data_dir",
+    "folder_classes",
     "info",
     "load",
     "load_digits",

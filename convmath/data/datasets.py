@@ -24,13 +24,16 @@ import numpy as np
 from convmath.data.cifar import CIFAR10_CLASSES, read_cifar10
 from convmath.data.digits import DIGITS_MAX_VALUE, load_digits
 from convmath.data.download import Digest, RemoteFile, fetch, verify
-from convmath.data.folder import read_image_folder
+from convmath.data.folder import class_names, read_image_folder
 from convmath.data.idx import read_idx
 from convmath.errors import DataError, InvalidArgumentError
 
 SPLITS = ("train", "test")
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0
+# An image folder without test/: this stratified share of it, carved with this seed, is the test.
+FOLDER_TEST_FRACTION = 0.2
+FOLDER_SPLIT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -260,26 +263,53 @@ def load_folder(
     mode: str = "L",
     size: tuple[int, int] | None = None,
 ):
-    """An image folder's split: ``root/train`` and ``root/test`` if present, else all of ``root``.
+    """An image folder's split: ``root/train`` and ``root/test`` if present, else ``root`` cut.
 
-    Returns (images, labels, classes).
+    Without ``train/`` and ``test/`` sub-folders, ``root/<class>/*`` is
+    split into a stratified 80% training and 20% test part with seed 0
+    (:func:`carved_test_note` says so in words). A classifier needs at least
+    two classes. Returns (images, labels, classes).
     """
+    from convmath.data.splits import train_dev_test_split
+
     root = Path(root)
-    if (root / "train").is_dir():
-        train_images, train_labels, classes = read_image_folder(
-            root / "train", mode=mode, size=size
+    classes = folder_classes(root)
+    if len(classes) < 2:
+        raise DataError(
+            f"{root}: a classifier needs at least 2 class folders, found {list(classes)}"
         )
+    if (root / "train").is_dir():
         if split == "train":
-            return train_images, train_labels, classes
+            return read_image_folder(root / "train", mode=mode, size=size, classes=classes)
         if not (root / "test").is_dir():
             raise DataError(f"{root}: has train/ but no test/ folder")
         return read_image_folder(root / "test", mode=mode, size=size, classes=classes)
-    if split == "test":
-        raise DataError(
-            f"{root}: no test/ folder; use split='train' and carve a test set with"
-            f" train_dev_test_split"
-        )
-    return read_image_folder(root, mode=mode, size=size)
+    images, labels, classes = read_image_folder(root, mode=mode, size=size, classes=classes)
+    parts = train_dev_test_split(
+        labels,
+        dev=0,
+        test=FOLDER_TEST_FRACTION,
+        rng=np.random.default_rng(FOLDER_SPLIT_SEED),
+        stratify=True,
+    )
+    index = parts.train if split == "train" else parts.test
+    return images[index], labels[index], classes
+
+
+def folder_classes(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The classes of an image folder (``root/train``'s if it has one); reads no image."""
+    root = Path(root)
+    return class_names(root / "train" if (root / "train").is_dir() else root)
+
+
+def carved_test_note(dataset: str) -> str:
+    """How the test split of an image folder without ``test/`` was made ("" for the others)."""
+    if dataset in DATASETS or (Path(dataset) / "train").is_dir():
+        return ""
+    return (
+        f"no test/ folder: a stratified {FOLDER_TEST_FRACTION:.0%} of the images, seed"
+        f" {FOLDER_SPLIT_SEED}, is the test split"
+    )
 
 
 def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,12 @@ Classes are the sub-folder names sorted alphabetically; label k is the k-th
 class. Images are converted to grayscale ("L", n_C = 1) or colour ("RGB",
 n_C = 3) and, if a size is given, resized with bilinear interpolation.
 Needs Pillow (the ``images`` extra).
+
+Only PNG and JPEG files are opened, as PNG or JPEG whatever their name says,
+and their pixel count is checked from the header before anything is
+decoded. A folder is refused before it is read if its images, at the size
+asked for, would pass the memory limit (:mod:`convmath.limits`), and while
+it is read once the images read so far do.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from convmath import limits
 from convmath.errors import DataError, InvalidArgumentError, MissingDependencyError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 CHANNELS = {"L": 1, "RGB": 3}
 
@@ -42,7 +50,7 @@ def read_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:
+            with Image.open(path, formats=IMAGE_FORMATS) as picture:
                 width, height = picture.size
                 if width * height > MAX_PIXELS:
                     raise DataError(
@@ -55,8 +63,10 @@ def read_image(
                 array = np.asarray(picture, dtype=np.uint8)
     except DataError:
         raise
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError) as error:
-        raise DataError(f"{path}: not a readable image ({error})") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a PNG or JPEG image") from None
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
     except Image.DecompressionBombWarning as error:
         raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
@@ -81,11 +91,9 @@ def read_image_folder(
     Returns (images, labels, classes).
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder of class sub-folders")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = class_names(root)
     if classes is None:
-        classes = tuple(found)
+        classes = found
     unknown = sorted(set(found) - set(classes))
     if unknown:
         raise DataError(
@@ -102,11 +110,19 @@ def read_image_folder(
             ]
     if not files:
         raise DataError(
-            f"{root}: no images found; expected {root}/<class name>/*.png (or .jpg, .jpeg, .bmp)"
+            f"{root}: no images found; expected {root}/<class name>/*.png (or .jpg, .jpeg)"
+        )
+    if size is not None:
+        limits.check_memory(
+            len(files) * size[0] * size[1] * CHANNELS[mode],
+            f"{root}: {len(files):,} images of {size[0]} x {size[1]}",
         )
     images = []
+    total = 0
     for path, _ in files:
         image = read_image(path, mode=mode, size=size)
+        total += image.nbytes
+        limits.check_memory(total, f"{root}: the images read up to {path.name}")
         if images and image.shape != images[0].shape:
             raise DataError(
                 f"{path}: size {image.shape[:2]} differs from {files[0][0]}'s"
@@ -116,3 +132,13 @@ def read_image_folder(
         images.append(image)
     labels = np.array([label for _, label in files], dtype=np.int64)
     return np.stack(images), labels, tuple(classes)
+
+
+def class_names(root: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The class sub-folders of ``root``, sorted (hidden folders are skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of class sub-folders")
+    return tuple(
+        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    )

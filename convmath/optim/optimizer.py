@@ -8,6 +8,7 @@ import numpy as np
 
 from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.limits import MAX_STEPS
 from convmath.nn.module import Parameter
 
 
@@ -67,26 +68,41 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` saved; every key, shape and count is checked first."""
         expected = {f"{n}.{i}" for n in self.slots for i in range(len(self.params))}
         unexpected = sorted(set(state) - expected - {"steps", "param_steps"})
         if unexpected or "steps" not in state:
             raise ShapeError(
-                f"optimizer state does not fit {type(self).__name__}: unexpected {unexpected},"
+                f"optimizer state does not fit {type(self).__name__}: unexpected {unexpected[:5]},"
                 f" steps {'present' if 'steps' in state else 'missing'}"
             )
-        counts = state.get("param_steps", np.full(len(self.params), int(state["steps"])))
-        if np.shape(counts) != (len(self.params),):
+        steps = np.asarray(state["steps"])
+        if steps.shape != () or steps.dtype.kind not in "iu" or not 0 <= steps <= MAX_STEPS:
             raise ShapeError(
-                f"optimizer param_steps: expected ({len(self.params)},), got {np.shape(counts)}"
+                f"optimizer steps must be one integer in [0, {MAX_STEPS}], got {steps.dtype}"
+                f" {steps.shape} {steps.ravel()[:3].tolist()}"
+            )
+        counts = np.asarray(state.get("param_steps", np.full(len(self.params), int(steps))))
+        if counts.shape != (len(self.params),) or counts.dtype.kind not in "iu":
+            raise ShapeError(
+                f"optimizer param_steps: expected ({len(self.params)},) integers, got"
+                f" {counts.dtype} {counts.shape}"
+            )
+        if counts.size and not (counts.min() >= 0 and counts.max() <= steps):
+            raise ShapeError(
+                f"optimizer param_steps must lie in [0, steps = {int(steps)}], got values from"
+                f" {counts.min()} to {counts.max()}"
             )
         for key, array in state.items():
             if key in ("steps", "param_steps"):
                 continue
-            name, index = key.rsplit(".", 1)
-            like = self.params[int(index)].data
-            if array.shape != like.shape:
-                raise ShapeError(f"optimizer slot {key}: expected {like.shape}, got {array.shape}")
-        self.steps = int(state["steps"])
+            like = self.params[int(key.rsplit(".", 1)[1])].data
+            if array.shape != like.shape or array.dtype.kind != "f":
+                raise ShapeError(
+                    f"optimizer slot {key}: expected float {like.shape}, got {array.dtype}"
+                    f" {array.shape}"
+                )
+        self.steps = int(steps)
         self.param_steps = [int(n) for n in counts]
         for name in self.slots:
             self.slots[name] = [

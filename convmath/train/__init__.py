@@ -1,8 +1,12 @@
 """Training: the loop, metrics, checkpoints and whole runs from a configuration."""
 
+from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from convmath.train.config import TrainConfig
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
-from convmath.train.run import Preprocessing, RunResult, TrainConfig, load_trained, run_training
+from convmath.train.run import RunResult, run_training
+from convmath.train.run_folder import RunFolder
+from convmath.train.trained import load_trained
 from convmath.train.trainer import BEST, LAST, Trainer, TrainState
 
 __all__ = [
@@ -11,6 +15,7 @@ __all__ = [
     "Checkpoint",
     "Evaluation",
     "Preprocessing",
+    "RunFolder",
     "RunResult",
     "TrainConfig",
     "TrainState",

@@ -3,7 +3,8 @@
 ``run_training(TrainConfig(...))`` is what ``convmath train`` calls. The
 run is reproducible from its seed: one ``numpy.random.SeedSequence`` gives
 independent generators for the dev split, the weight initialisation (and
-dropout masks) and the batches (shuffling and augmentation).
+dropout masks) and the batches (shuffling and augmentation). The output
+folder is held by this run alone while it trains (:class:`RunFolder`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,25 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convmath import data, models
+from convmath import data, limits, models
 from convmath.data.augment.spec import parse_augment
-from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError
+from convmath.data.preprocessing import MIN_STD, Preprocessing
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
 from convmath.runtime import tune_allocator
 from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
+from convmath.train.config import TrainConfig
 from convmath.train.metrics import Evaluation, evaluate
+from convmath.train.run_folder import RunFolder
+from convmath.train.trained import check_run_config
 from convmath.train.trainer import (
     BEST,
     LAST,
@@ -37,147 +41,6 @@ from convmath.train.trainer import (
     Trainer,
     TrainState,
 )
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; stored in its checkpoints and metrics.
-
-    The defaults are the recipe for the embedded digits, chosen on its dev
-    split (mean dev accuracy over 5 seeds with 30% held out): Adam 1e-3 with a
-    cosine schedule, 30 epochs of batch 32, random shifts of 1 pixel, label
-    smoothing 0.1.
-    """
-
-    dataset: str = "digits"
-    model: str | None = None  # None: digits_cnn for digits, lenet5 (1 channel) or resnet (3)
-    model_options: dict[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float | None = None  # None: 0.05 for SGD, 1e-3 for Adam and AdamW
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float | None = None  # None: 0, or 0.01 for AdamW
-    schedule: str = "cosine"
-    gamma: float = 0.7  # "step": lr x gamma every step_epochs epochs
-    step_epochs: int = 1
-    warmup_epochs: float = 0.0  # "cosine": linear warm-up
-    augment: str = "crop:1"
-    dev_fraction: float = 0.1
-    seed: int = 0
-    patience: int | None = None
-    label_smoothing: float = 0.1
-    clip_norm: float | None = None
-    train_limit: int | None = None
-    image_size: tuple[int, int] | None = None  # image folders: resize to (n_H, n_W)
-    color: bool = False  # image folders: read RGB instead of grayscale
-    eval_batch_size: int = 256
-
-    def checked(self) -> TrainConfig:
-        if self.optimizer not in OPTIMIZERS:
-            raise InvalidArgumentError(
-                f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise InvalidArgumentError(
-                f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"
-            )
-        self._check_types()
-        for name in ("epochs", "batch_size", "step_epochs", "train_limit", "patience"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InvalidArgumentError(f"{name} must be >= 1, got {value}")
-        if self.seed < 0:
-            raise InvalidArgumentError(f"seed must be >= 0, got {self.seed}")
-        if not 0 <= self.label_smoothing <= 1:
-            raise InvalidArgumentError(
-                f"label_smoothing must be in [0, 1], got {self.label_smoothing}"
-            )
-        if self.dataset not in data.DATASETS and not Path(self.dataset).is_dir():
-            raise InvalidArgumentError(
-                f"unknown dataset {self.dataset!r}; expected one of {sorted(data.DATASETS)} or a"
-                f" folder of images (root/<class>/*.png)"
-            )
-        if not 0 <= self.dev_fraction < 1:
-            raise InvalidArgumentError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
-        return self
-
-    def _check_types(self) -> None:
-        """Every setting has its type (a checkpoint's configuration may have been edited)."""
-        kinds = (
-            ("an integer", (int,), False, ("epochs", "batch_size", "step_epochs", "seed")),
-            ("an integer", (int,), True, ("patience", "train_limit", "eval_batch_size")),
-            ("a number", (int, float), False, ("momentum", "gamma", "warmup_epochs")),
-            ("a number", (int, float), False, ("dev_fraction", "label_smoothing")),
-            ("a number", (int, float), True, ("lr", "weight_decay", "clip_norm")),
-            ("a string", (str,), False, ("dataset", "optimizer", "schedule", "augment")),
-            ("a string", (str,), True, ("model", "data_dir")),
-            ("true or false", (bool,), False, ("nesterov", "color")),
-            ("a mapping", (dict,), False, ("model_options",)),
-        )
-        for kind, types, optional, names in kinds:
-            for name in names:
-                value = getattr(self, name)
-                if value is None and optional:
-                    continue
-                if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                    raise InvalidArgumentError(
-                        f"training setting {name} must be {kind}, got {value!r}"
-                    )
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise CheckpointError(f"unknown training settings {unknown}")
-        config = cls(**values)
-        if config.image_size is not None:
-            config.image_size = tuple(config.image_size)
-        return config
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How raw uint8 images become network inputs: X = (raw * scale - mean) / std."""
-
-    input_shape: tuple[int, int, int]
-    scale: float
-    mean: np.ndarray
-    std: np.ndarray
-    classes: tuple[str, ...]
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return self.normalize(raw.astype(np.float32) * np.float32(self.scale))
-
-    def normalize(self, unit: np.ndarray) -> np.ndarray:
-        """Images already scaled to [0, 1] (e.g. PNG pixels / 255) to network inputs."""
-        return (unit.astype(np.float32) - self.mean) / self.std
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input_shape": list(self.input_shape),
-            "scale": self.scale,
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "classes": list(self.classes),
-        }
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Preprocessing:
-        return cls(
-            tuple(values["input_shape"]),
-            float(values["scale"]),
-            np.asarray(values["mean"], dtype=np.float32),
-            np.asarray(values["std"], dtype=np.float32),
-            tuple(values["classes"]),
-        )
 
 
 @dataclass
@@ -198,7 +61,7 @@ def _load_split(config: TrainConfig, split: str) -> tuple[np.ndarray, np.ndarray
 def _classes(config: TrainConfig) -> tuple[str, ...]:
     if config.dataset in data.DATASETS:
         return data.info(config.dataset).classes
-    return data.load_folder(config.dataset, "train", size=(1, 1))[2]
+    return data.folder_classes(config.dataset)
 
 
 def default_model(config: TrainConfig, n_C: int) -> str:
@@ -209,8 +72,18 @@ def default_model(config: TrainConfig, n_C: int) -> str:
     return "lenet5" if n_C == 1 else "resnet"
 
 
+def _channels(config: TrainConfig) -> int:
+    info = data.DATASETS.get(config.dataset)
+    return info.image_shape[2] if info else (3 if config.color else 1)
+
+
+def default_out_dir(config: TrainConfig) -> Path:
+    """``runs/<dataset>-<model>``."""
+    return Path("runs") / f"{Path(config.dataset).name}-{default_model(config, _channels(config))}"
+
+
 def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
-    lr = config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
+    lr = config.lr_or_default()
     if config.optimizer == "sgd":
         decay = config.weight_decay or 0.0
         return SGD(model.parameters(), lr, config.momentum, config.nesterov, decay)
@@ -237,29 +110,51 @@ def run_training(
     out_dir: str | Path | None = None,
     *,
     resume: str | Path | None = None,
+    overwrite: bool = False,
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Train as ``config`` says (or continue the run saved in ``resume``) and test the result.
 
-    Writes into ``out_dir``: last.safetensors, best.safetensors, history.json,
-    history.csv and metrics.json. Returns the test evaluation and the metrics.
+    Writes into ``out_dir`` (default ``runs/<dataset>-<model>``): last.safetensors,
+    best.safetensors, history.json, history.csv and metrics.json. The folder
+    is locked while the run trains; a new run into a folder that holds
+    another run's files is refused unless ``overwrite`` is given (those files
+    are then deleted first). Returns the test evaluation and the metrics.
     """
     tune_allocator()
     checkpoint: Checkpoint | None = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        try:
-            config = TrainConfig.from_dict(checkpoint.config["training"]).checked()
-        except (KeyError, TypeError, InvalidArgumentError) as error:
-            raise CheckpointError(f"{resume}: no usable training configuration ({error})") from None
-        source = Path(resume).parent
-        out_dir = Path(out_dir or source)
-        if out_dir.resolve() != source.resolve() and (source / BEST).is_file():
-            out_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
+        config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
+        out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
+    out_dir = Path(out_dir or default_out_dir(config))
+    with RunFolder(out_dir, overwrite=overwrite) as folder:
+        source = Path(resume).parent if resume is not None else None
+        in_place = source is not None and source.resolve() == out_dir.resolve()
+        folder.claim(resuming=in_place)
+        if (
+            checkpoint is not None
+            and source is not None
+            and not in_place
+            and checkpoint.state.get("best_epoch") is not None
+            and (source / BEST).is_file()
+        ):
+            shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
+        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
+
+
+def _train_in(
+    config: TrainConfig,
+    out_dir: Path,
+    checkpoint: Checkpoint | None,
+    resume: str | Path | None,
+    on_step: Sequence[StepCallback],
+    on_epoch: Sequence[EpochCallback],
+    log: Callable[[str], None],
+) -> RunResult:
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
 
@@ -278,12 +173,14 @@ def run_training(
     scale = 1.0 / (info.max_value if info else 255)
     mean, std = data.channel_stats(fit_images, scale)
     classes = _classes(config)
-    preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, 1e-6), classes)
+    preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
 
     model_name = default_model(config, input_shape[2])
     model = models.build(
         model_name, input_shape, len(classes), rng=init_rng, **config.model_options
     )
+    for batch in (config.batch_size, config.eval_batch_size):
+        limits.check_model_memory(model, input_shape, batch, f"training {model_name}")
     train = data.Batches(
         fit_images,
         fit_labels,
@@ -299,8 +196,10 @@ def run_training(
     optimizer = make_optimizer(config, model)
     schedule = make_schedule(config, optimizer.lr, len(train))
     log(summary_table(model, input_shape, f"{model_name} on {config.dataset}"))
+    carved = data.carved_test_note(config.dataset)
     log(
-        f"\n{len(fit_labels)} training, {len(dev[1])} dev, {len(test_labels)} test images;"
+        f"\n{len(fit_labels)} training, {len(dev[1])} dev, {len(test_labels)} test images"
+        f"{f' ({carved})' if carved else ''};"
         f" {config.optimizer} lr {optimizer.lr:g}, {config.schedule} schedule,"
         f" augment {config.augment!r}, batch {config.batch_size}, seed {config.seed}\n"
     )
@@ -310,7 +209,6 @@ def run_training(
         "preprocessing": preprocessing.to_dict(),
         "dataset": config.dataset,
     }
-    out_dir = Path(out_dir or Path("runs") / f"{Path(config.dataset).name}-{model_name}")
     trainer = Trainer(
         model,
         optimizer,
@@ -374,37 +272,10 @@ def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> 
         atomic_write(out_dir / "history.csv", ("\n".join(lines) + "\n").encode())
 
 
-def load_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
-    """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode."""
-    checkpoint = load_checkpoint(path)
-    try:
-        model_config = checkpoint.config["model"]
-        preprocessing = Preprocessing.from_dict(checkpoint.config["preprocessing"])
-        model = models.build(
-            model_config["name"],
-            tuple(model_config["input_shape"]),
-            int(model_config["num_classes"]),
-            rng=np.random.default_rng(0),
-            **model_config["options"],
-        )
-    except (KeyError, TypeError, ValueError, ConvMathError) as error:
-        raise CheckpointError(f"{path}: cannot rebuild the model ({error})") from None
-    try:
-        model.load_state_dict(checkpoint.model)
-    except ConvMathError as error:
-        raise CheckpointError(
-            f"{path}: the weights do not fit {model_config['name']}: {error}"
-        ) from None
-    model.eval()
-    return model, preprocessing, checkpoint.config
-
-
 __all__ = [
     "LAST",
-    "Preprocessing",
     "RunResult",
     "TrainConfig",
-    "load_trained",
     "run_training",
     "write_results",
 ]

@@ -1,8 +1,11 @@
 """The training loop: epochs of mini-batch gradient descent, evaluation, checkpoints.
 
 Each step: forward propagation, J = softmax cross-entropy, back propagation,
-a finiteness check of J and of every gradient, optional clipping, and the
-optimizer's update with the scheduled learning rate. After each epoch: the
+a finiteness check of J and of every gradient, optional clipping, the
+optimizer's update with the scheduled learning rate, and a finiteness check
+of every weight and buffer after it (a finite loss can still come with an
+update that overflows). A checkpoint is checked finite again before it is
+written, so none on disk ever holds a NaN or an infinity. After each epoch: the
 dev set is evaluated, the history grows by one row, ``last.safetensors`` is
 written (atomically) and ``best.safetensors`` too when the dev accuracy
 improved; training stops early after ``patience`` epochs without
@@ -14,7 +17,7 @@ generators' states and the early-stopping state.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,11 @@ from convmath.errors import CheckpointError, NonFiniteError, ShapeError
 from convmath.nn.module import Module
 from convmath.optim import Optimizer, Schedule, clip_grad_norm
 from convmath.tensor import Tensor
-from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from convmath.train.checkpoint import STATE, Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.metrics import evaluate
 from convmath.train.progress import Progress
 
+HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "lr", "seconds", "images_per_second")
 LAST = "last.safetensors"
 BEST = "best.safetensors"
 StepCallback = Callable[["Trainer", int, int], None]
@@ -126,8 +130,10 @@ class Trainer:
                 )
         if self.clip_norm:
             clip_grad_norm(self.model.parameters(), self.clip_norm)
-        self.optimizer.step()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.optimizer.step()
         self.state.step += 1
+        self._check_finite(self._weights_and_buffers(), epoch, step, "the update made")
         correct = int((logits.data.argmax(axis=1) == y).sum())
         return value, correct
 
@@ -171,7 +177,8 @@ class Trainer:
             improved = self._track_best(row)
             self._save(improved)
             progress.end_epoch(format_epoch(row, self.epochs))
-        if self.out_dir is not None and (self.out_dir / BEST).is_file():
+        # Only a best checkpoint this run wrote (or the run it resumes) is ever loaded.
+        if self.state.best_epoch is not None and self.out_dir is not None:
             self.restore_weights(load_checkpoint(self.out_dir / BEST))
         return self.state
 
@@ -221,10 +228,32 @@ class Trainer:
             history=state.history,
         )
 
+    def _weights_and_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        yield from ((name, p.data) for name, p in self.named_parameters)
+        yield from self.model.named_buffers()
+
+    def _check_finite(
+        self, arrays: Iterable[tuple[str, np.ndarray]], epoch: int, step: int, what: str
+    ) -> None:
+        """Stop the run, naming the tensor, if one of ``arrays`` holds a NaN or an infinity."""
+        for name, array in arrays:
+            # A float64 sum of float32 values cannot overflow, and is NaN or inf exactly
+            # when some value is: one pass, no temporary array.
+            if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float64)):
+                bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+                raise NonFiniteError(
+                    f"training stopped at epoch {epoch}, step {step}: {what} {name} non-finite"
+                    f" ({bad} NaN or infinite value(s); learning rate {self.optimizer.lr:g});"
+                    f" the last good checkpoint is untouched"
+                )
+
     def _save(self, improved: bool) -> None:
         if self.out_dir is None:
             return
         checkpoint = self.checkpoint()
+        tensors = [(f"model/{k}", v) for k, v in checkpoint.model.items()]
+        tensors += [(f"optimizer/{k}", v) for k, v in checkpoint.optimizer.items()]
+        self._check_finite(tensors, self.state.epoch, self.state.step, "saving would write")
         if improved:
             save_checkpoint(self.out_dir / BEST, checkpoint)
         save_checkpoint(self.out_dir / LAST, checkpoint)
@@ -237,10 +266,27 @@ class Trainer:
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from ``checkpoint``: weights, optimizer, step, generators, history."""
+        saved = checkpoint.state
+        missing = sorted(set(STATE.fields) - set(saved))
+        if missing:
+            raise CheckpointError(f"cannot resume: the training state has no {missing}")
+        if any(set(HISTORY_KEYS) - set(row) for row in checkpoint.history) or [
+            row["epoch"] for row in checkpoint.history
+        ] != list(range(1, len(checkpoint.history) + 1)):
+            raise CheckpointError(
+                f"cannot resume: every history row needs the epochs in order and {HISTORY_KEYS}"
+            )
+        if len(checkpoint.history) != saved["epoch"] or not (
+            saved["bad_epochs"] <= saved["epoch"] and (saved["best_epoch"] or 0) <= saved["epoch"]
+        ):
+            raise CheckpointError(
+                f"cannot resume: the training state (epoch {saved['epoch']}, best epoch"
+                f" {saved['best_epoch']}, {saved['bad_epochs']} epochs without progress) does not"
+                f" agree with its history of {len(checkpoint.history)} epochs"
+            )
         self.restore_weights(checkpoint)
         try:
             self.optimizer.load_state_dict(checkpoint.optimizer)
-            saved = checkpoint.state
             generators = self._generators()
             if set(saved["rng"]) != set(generators):
                 raise CheckpointError(

@@ -1,0 +1,152 @@
+"""The limits that keep untrusted input from making convmath allocate or compute without bound.
+
+Every size that decides an allocation (an input shape, a width, a number of
+classes, a batch, a checkpoint's tensors) is checked against these numbers
+before anything is allocated, and refused with the project's own error
+quoting the value and the limit. ``docs/LIMITS.md`` lists them all.
+
+Two of them can be raised from the environment, for machines and models
+larger than the defaults were made for:
+
+- ``CONVMATH_MAX_PARAMETERS``: the most parameters one model may have
+  (default 50 million, 200 MB of float32 weights);
+- ``CONVMATH_MAX_MEMORY``: the most memory one estimated job may take, in
+  bytes or with a suffix K, M, G (default 8G).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import os
+from collections.abc import Iterator
+
+from convmath.errors import InvalidArgumentError
+
+MAX_SIDE = 4096  # n_H and n_W of one input example
+MAX_CHANNELS = 4096  # n_C of an input example, and the width of a named model
+MAX_CLASSES = 10_000
+MAX_BATCH = 65_536
+MAX_EPOCHS = 100_000
+MAX_STEPS = 2**53  # optimizer steps: exact in a float64, as JSON readers need
+MAX_RESNET_DEPTH = 2_000
+MAX_TEXT = 4_096  # a stored string (a dataset path, an augmentation spec)
+MAX_CLASS_NAME = 256
+
+MAX_CHECKPOINT_BYTES = 2 << 30
+MAX_HEADER_BYTES = 16 << 20  # a safetensors header: the tensor table and the metadata
+MAX_TENSORS = 10_000
+MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 64  # a random generator's 128-bit state has 39 digits
+
+DEFAULT_MAX_PARAMETERS = 50_000_000
+DEFAULT_MAX_MEMORY = 8 << 30
+
+_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _from_environment(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip().upper().removesuffix("B")
+    if not text:
+        return default
+    number, suffix = (text[:-1], text[-1]) if text[-1] in _SUFFIXES else (text, "")
+    try:
+        value = float(number) * _SUFFIXES[suffix]
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1:
+        raise InvalidArgumentError(
+            f"{name}={os.environ[name]!r} is not a positive size (e.g. 8G or 50000000)"
+        )
+    return int(value)
+
+
+def max_parameters() -> int:
+    """The most parameters a model may have: ``CONVMATH_MAX_PARAMETERS`` or 50 million."""
+    return _from_environment("CONVMATH_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS)
+
+
+def max_memory() -> int:
+    """The most bytes one estimated job may take: ``CONVMATH_MAX_MEMORY`` or 8 GiB."""
+    return _from_environment("CONVMATH_MAX_MEMORY", DEFAULT_MAX_MEMORY)
+
+
+def format_bytes(count: float) -> str:
+    """A byte count for people: ``format_bytes(3 << 30)`` is ``'3.0 GiB'``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(n_bytes: float, what: str) -> None:
+    """Refuse a job whose estimated memory ``n_bytes`` is over :func:`max_memory`."""
+    limit = max_memory()
+    if n_bytes > limit:
+        raise InvalidArgumentError(
+            f"{what} needs about {format_bytes(n_bytes)}, over the {format_bytes(limit)} limit"
+            f" (set CONVMATH_MAX_MEMORY to allow more)"
+        )
+
+
+# The parameters a model being built may still allocate; None outside a build.
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "convmath_parameter_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def parameter_budget(what: str) -> Iterator[None]:
+    """Within this block, all tensors reserved together may not pass :func:`max_parameters`.
+
+    ``models.build`` opens one, so a model too large to hold is refused at
+    the first tensor that passes the limit, before that tensor is allocated.
+    """
+    token = _budget.set([0])
+    try:
+        yield
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{what}: {error}") from None
+    finally:
+        _budget.reset(token)
+
+
+def reserve_parameters(shape: tuple[int, ...], what: str) -> None:
+    """Count a tensor of ``shape`` against the limit before it is allocated.
+
+    Every weight of ``convmath.nn`` is drawn through here. Outside a
+    :func:`parameter_budget` the tensor alone is checked.
+    """
+    count = math.prod(int(n) for n in shape)
+    limit = max_parameters()
+    spent = _budget.get()
+    total = count + (spent[0] if spent is not None else 0)
+    if total > limit:
+        raise InvalidArgumentError(
+            f"{what} of shape {tuple(shape)} would bring the model to {total:,} parameters,"
+            f" over the limit of {limit:,} (set CONVMATH_MAX_PARAMETERS to allow more)"
+        )
+    if spent is not None:
+        spent[0] = total
+
+
+def activation_bytes(model: object, input_shape: tuple[int, ...], batch: int, itemsize: int) -> int:
+    """An upper estimate of the memory a forward and backward pass of ``batch`` examples takes.
+
+    Each layer's output is counted three times (kept for back propagation,
+    its gradient, and one working buffer such as an im2col matrix), plus the
+    parameters four times (weights, gradients, two optimizer slots).
+    """
+    rows = model.describe(tuple(input_shape))  # type: ignore[attr-defined]
+    per_example = math.prod(input_shape) + sum(math.prod(row.output_shape) for row in rows)
+    parameters = sum(row.parameters for row in rows)
+    return 3 * per_example * batch * itemsize + 4 * parameters * 4
+
+
+def check_model_memory(
+    model: object, input_shape: tuple[int, ...], batch: int, what: str, *, itemsize: int = 4
+) -> None:
+    """Refuse to run ``model`` on ``batch`` examples if the estimate is over the limit."""
+    check_memory(activation_bytes(model, input_shape, batch, itemsize), f"{what} (batch {batch:,})")

@@ -1,0 +1,102 @@
+"""A trained model back from its checkpoint: the stored run configuration checked, then rebuilt.
+
+A checkpoint's ``config`` says how to rebuild the run: ``model`` (name,
+input shape, classes, options), ``preprocessing``, ``dataset`` and
+``training`` (the :class:`TrainConfig`). :func:`check_run_config` checks all
+of it, field by field and against each other, before anything is built;
+``models.build`` then refuses a model over the parameter limit before
+allocating it, and the weights must fit the model exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convmath import limits, models
+from convmath.data.preprocessing import INPUT_SHAPE, Preprocessing
+from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError
+from convmath.nn.module import Module
+from convmath.schema import Integer, MappingOf, Record, Text
+from convmath.train.checkpoint import Checkpoint, load_checkpoint
+from convmath.train.config import MODEL_OPTION, TrainConfig
+
+MODEL_CONFIG = Record(
+    {
+        "name": Text(64, tuple(models.MODELS)),
+        "input_shape": INPUT_SHAPE,
+        "num_classes": Integer(1, limits.MAX_CLASSES),
+        "options": MappingOf(MODEL_OPTION, 16),
+    }
+)
+
+
+def check_run_config(config: Any, source: str, *, training: bool = False) -> dict[str, Any]:
+    """The run configuration of a checkpoint, checked; ``training`` requires its TrainConfig.
+
+    Raises :class:`CheckpointError` naming ``source``, the field and the value.
+    """
+    try:
+        if not isinstance(config, dict):
+            raise InvalidArgumentError("the configuration is not a mapping")
+        missing = sorted({"model", "preprocessing", "dataset"} - set(config))
+        if training and "training" not in config:
+            missing.append("training")
+        if missing:
+            raise InvalidArgumentError(f"the configuration has no {', '.join(missing)}")
+        checked = dict(config)
+        checked["model"] = MODEL_CONFIG.check(config["model"], "model")
+        checked["dataset"] = Text(limits.MAX_TEXT, min_length=1).check(config["dataset"], "dataset")
+        preprocessing = Preprocessing.from_dict(config["preprocessing"])
+        if "training" in config:
+            checked["training"] = TrainConfig.from_dict(config["training"])
+    except (InvalidArgumentError, TypeError) as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    model = checked["model"]
+    if len(preprocessing.classes) != model["num_classes"]:
+        raise CheckpointError(
+            f"{source}: {len(preprocessing.classes)} class names in preprocessing.classes for a"
+            f" model with {model['num_classes']} outputs"
+        )
+    if list(preprocessing.input_shape) != model["input_shape"]:
+        raise CheckpointError(
+            f"{source}: preprocessing.input_shape {list(preprocessing.input_shape)} differs from"
+            f" model.input_shape {model['input_shape']}"
+        )
+    checked["preprocessing"] = preprocessing
+    return checked
+
+
+def rebuild(checkpoint: Checkpoint, source: str) -> tuple[Module, Preprocessing, dict[str, Any]]:
+    """The model a checkpoint describes, with its weights, and its preprocessing."""
+    config = check_run_config(checkpoint.config, source)
+    model_config = config["model"]
+    try:
+        model = models.build(
+            model_config["name"],
+            tuple(model_config["input_shape"]),
+            model_config["num_classes"],
+            rng=np.random.default_rng(0),
+            **model_config["options"],
+        )
+    except ConvMathError as error:
+        raise CheckpointError(f"{source}: cannot rebuild the model ({error})") from None
+    try:
+        model.load_state_dict(checkpoint.model)
+    except ConvMathError as error:
+        raise CheckpointError(
+            f"{source}: the weights do not fit {model_config['name']}: {error}"
+        ) from None
+    return model, config["preprocessing"], config
+
+
+def load_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
+    """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode.
+
+    Returns (model, preprocessing, the checked run configuration).
+    """
+    model, preprocessing, config = rebuild(load_checkpoint(path), str(path))
+    model.eval()
+    return model, preprocessing, config
