@@ -119,6 +119,8 @@ def reserve_parameters(shape: tuple[int, ...], what: str) -> None:
     Every weight of ``convmath.nn`` is drawn through here. Outside a
     :func:`parameter_budget` the tensor alone is checked.
     """
+    if any(int(n) < 0 for n in shape):
+        raise InvalidArgumentError(f"{what}: negative size in shape {tuple(shape)}")
     count = math.prod(int(n) for n in shape)
     limit = max_parameters()
     spent = _budget.get()
@@ -132,21 +134,32 @@ def reserve_parameters(shape: tuple[int, ...], what: str) -> None:
         spent[0] = total
 
 
-def activation_bytes(model: object, input_shape: tuple[int, ...], batch: int, itemsize: int) -> int:
-    """An upper estimate of the memory a forward and backward pass of ``batch`` examples takes.
+def activation_bytes(
+    model: object, input_shape: tuple[int, ...], batch: int, itemsize: int, *, training: bool
+) -> int:
+    """An upper estimate of the memory a pass of ``batch`` examples through ``model`` takes.
 
-    Each layer's output is counted three times (kept for back propagation,
-    its gradient, and one working buffer such as an im2col matrix), plus the
-    parameters four times (weights, gradients, two optimizer slots).
+    Training counts each layer's output three times (kept for back
+    propagation, its gradient, and one working buffer such as an im2col
+    matrix) and the parameters four times (weights, gradients, two optimizer
+    slots); inference counts each output and the parameters once.
     """
     rows = model.describe(tuple(input_shape))  # type: ignore[attr-defined]
     per_example = math.prod(input_shape) + sum(math.prod(row.output_shape) for row in rows)
     parameters = sum(row.parameters for row in rows)
-    return 3 * per_example * batch * itemsize + 4 * parameters * 4
+    copies = 3 if training else 1
+    return copies * per_example * batch * itemsize + (copies + 1) * parameters * 4
 
 
 def check_model_memory(
-    model: object, input_shape: tuple[int, ...], batch: int, what: str, *, itemsize: int = 4
+    model: object,
+    input_shape: tuple[int, ...],
+    batch: int,
+    what: str,
+    *,
+    itemsize: int = 4,
+    training: bool = False,
 ) -> None:
     """Refuse to run ``model`` on ``batch`` examples if the estimate is over the limit."""
-    check_memory(activation_bytes(model, input_shape, batch, itemsize), f"{what} (batch {batch:,})")
+    needed = activation_bytes(model, input_shape, batch, itemsize, training=training)
+    check_memory(needed, f"{what} (batch {batch:,})")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath import limits
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.nn import (
     BatchNorm2D,
@@ -28,6 +29,7 @@ from convmath.nn import (
     ResidualBlock,
     Sequential,
 )
+from convmath.schema import Integer
 
 Shape = tuple[int, int, int]
 Builder = Callable[..., Sequential]
@@ -177,10 +179,14 @@ def resnet(
     average pooling, FC. ResNet-20 (n = 3) has 269,722 parameters on
     32x32x3 with the parameter-free "pad" shortcuts (option A).
     """
-    if not isinstance(depth, int) or (depth - 2) % 6 or depth < 8:
+    if not isinstance(depth, int) or (depth - 2) % 6 or not 8 <= depth <= limits.MAX_RESNET_DEPTH:
         raise InvalidArgumentError(
-            f"ResNet depth must be 6n + 2 with n >= 1 (8, 14, 20, 32...), got {depth}"
+            f"ResNet depth must be 6n + 2 with n >= 1 (8, 14, 20, 32...) and at most"
+            f" {limits.MAX_RESNET_DEPTH}, got {depth}"
         )
+    if not isinstance(widths, list | tuple) or len(widths) != 3:
+        raise InvalidArgumentError(f"ResNet widths must be 3 channel counts, got {widths!r}")
+    widths = tuple(_positive(w, "a ResNet width") for w in widths)
     n = (depth - 2) // 6
     init = "he_normal_fan_out"
     layers: dict[str, Module] = {
@@ -225,10 +231,8 @@ def googlenet_small(
     )
 
 
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def _positive(value: object, name: str, high: int = limits.MAX_CHANNELS) -> int:
+    return Integer(1, high).check(value, name)
 
 
 def _flat_size(features: dict[str, Module], input_shape: Shape) -> int:
@@ -262,15 +266,17 @@ def build(
     if name not in MODELS:
         raise InvalidArgumentError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
     input_shape = tuple(int(n) for n in input_shape)
-    if len(input_shape) != 3 or min(input_shape) < 1:
+    if len(input_shape) != 3 or min(input_shape) < 1 or max(input_shape) > limits.MAX_SIDE:
         raise ShapeError(
-            f"input_shape must be (n_H, n_W, n_C) of positive sizes, got {input_shape}"
+            f"input_shape must be (n_H, n_W, n_C) of sizes from 1 to {limits.MAX_SIDE},"
+            f" got {input_shape}"
         )
     if not isinstance(rng, np.random.Generator):
         raise InvalidArgumentError("build needs rng=np.random.default_rng(seed)")
-    _positive(num_classes, "the number of classes")
+    _positive(num_classes, "the number of classes", limits.MAX_CLASSES)
     try:
-        model = MODELS[name](input_shape, num_classes, rng=rng, **options)
+        with limits.parameter_budget(f"model {name!r} on {input_shape}"):
+            model = MODELS[name](input_shape, num_classes, rng=rng, **options)
     except TypeError as error:
         raise InvalidArgumentError(
             f"model {name!r} does not take the options {options}: {error}"

@@ -63,7 +63,7 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
         (["edges", "--index", "5000"], "--index must be in 0..1796"),
         (["edges", "--image", "missing.png"], "missing.png: cannot open"),
         (["edges", "--save", "out.jpg"], "--save writes a PNG"),
-        (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 1,024]"),
+        (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 256]"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):

@@ -14,7 +14,7 @@ from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
 LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
-MAX_PADDING = 1024
+MAX_PADDING = 256
 EDGE_MAPS = 6  # the padded image, two products, their squares and the magnitude, float64
 
 

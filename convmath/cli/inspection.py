@@ -33,7 +33,9 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
     model.output_shape(shape)  # a model that does not fit fails here, naming the layer
-    limits.check_model_memory(model, shape, args.batch, "the gradient check", itemsize=8)
+    limits.check_model_memory(
+        model, shape, args.batch, "the gradient check", itemsize=8, training=True
+    )
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((args.batch, *shape))
     labels = rng.integers(0, args.classes, args.batch)

@@ -20,6 +20,7 @@ from functools import partial
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.limits import reserve_parameters
 
 Initializer = Callable[..., np.ndarray]
 
@@ -68,7 +69,12 @@ INITIALIZERS: dict[str, Initializer] = {
 
 
 def initialize(name: str, shape: Shape, fan_in: int, fan_out: int, rng: Rng) -> np.ndarray:
-    """Draw an array of ``shape`` with the named initialiser (float32)."""
+    """Draw an array of ``shape`` with the named initialiser (float32).
+
+    The tensor is counted against the parameter limit first
+    (:func:`convmath.limits.reserve_parameters`), so a layer too large to
+    hold is refused before it is allocated.
+    """
     if not isinstance(rng, np.random.Generator):
         raise InvalidArgumentError(
             f"initialisation needs rng=np.random.default_rng(seed), got {type(rng).__name__}"
@@ -79,4 +85,5 @@ def initialize(name: str, shape: Shape, fan_in: int, fan_out: int, rng: Rng) -> 
         raise InvalidArgumentError(
             f"unknown initialiser {name!r}; expected one of {sorted(INITIALIZERS)}"
         ) from None
+    reserve_parameters(shape, f"a weight tensor ({name})")
     return initializer(shape, fan_in, fan_out, rng)

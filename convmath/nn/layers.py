@@ -14,6 +14,7 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
+from convmath.limits import reserve_parameters
 from convmath.nn.init import initialize
 from convmath.nn.module import Module, Parameter, Shape
 from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
@@ -316,6 +317,7 @@ class BatchNorm2D(_Elementwise):
         self.n_C = n_C
         self.momentum = momentum
         self.eps = eps
+        reserve_parameters((2, n_C), "BatchNorm2D gamma and beta")
         self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
         self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
         self.running_mean = np.zeros(n_C, dtype=np.float32)

@@ -179,8 +179,12 @@ def _train_in(
     model = models.build(
         model_name, input_shape, len(classes), rng=init_rng, **config.model_options
     )
-    for batch in (config.batch_size, config.eval_batch_size):
-        limits.check_model_memory(model, input_shape, batch, f"training {model_name}")
+    limits.check_model_memory(
+        model, input_shape, config.batch_size, f"training {model_name}", training=True
+    )
+    limits.check_model_memory(
+        model, input_shape, config.eval_batch_size, f"evaluating {model_name}"
+    )
     train = data.Batches(
         fit_images,
         fit_labels,

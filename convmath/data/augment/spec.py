@@ -34,26 +34,52 @@ from convmath.data.augment import (
     preset,
 )
 from convmath.errors import InvalidArgumentError
+from convmath.schema import Integer, Number, Spec
 
 Shape = tuple[int, int, int]
-_MAKERS: dict[str, tuple[float | None, Callable[[float, Shape], Transform]]] = {
-    "crop": (2, lambda v, s: RandomCrop(s[:2], padding=int(v))),
-    "reflectcrop": (4, lambda v, s: RandomCrop(s[:2], padding=int(v), padding_mode="reflect")),
-    "rotate": (10, lambda v, s: RandomRotation(v)),
-    "hflip": (0.5, lambda v, s: RandomFlip(horizontal=v)),
-    "vflip": (0.5, lambda v, s: RandomFlip(horizontal=0.0, vertical=v)),
-    "noise": (0.05, lambda v, s: GaussianNoise(v)),
-    "saltpepper": (0.02, lambda v, s: SaltAndPepper(v)),
-    "brightness": (0.2, lambda v, s: ColorJitter(brightness=v)),
-    "contrast": (0.2, lambda v, s: ColorJitter(contrast=v)),
-    "saturation": (0.2, lambda v, s: ColorJitter(saturation=v)),
-    "hue": (0.05, lambda v, s: ColorJitter(hue=v)),
-    "gray": (None, lambda v, s: Grayscale()),
+Maker = Callable[[float, Shape], Transform]
+
+
+def _side(shape: Shape) -> Spec:
+    return Integer(0, max(shape[:2]))
+
+
+def _reflect_side(shape: Shape) -> Spec:
+    return Integer(0, min(shape[:2]) - 1)  # reflection needs a padding below the image size
+
+
+def _fixed(spec: Spec) -> Callable[[Shape], Spec]:
+    return lambda shape: spec
+
+
+# name: (default value, what the value may be for images of a shape, the transform it makes)
+_MAKERS: dict[str, tuple[float | None, Callable[[Shape], Spec] | None, Maker]] = {
+    "crop": (2, _side, lambda v, s: RandomCrop(s[:2], padding=int(v))),
+    "reflectcrop": (
+        4,
+        _reflect_side,
+        lambda v, s: RandomCrop(s[:2], padding=int(v), padding_mode="reflect"),
+    ),
+    "rotate": (10, _fixed(Number(0, 180)), lambda v, s: RandomRotation(v)),
+    "hflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=v)),
+    "vflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=0.0, vertical=v)),
+    "noise": (0.05, _fixed(Number(0, 1)), lambda v, s: GaussianNoise(v)),
+    "saltpepper": (0.02, _fixed(Number(0, 1)), lambda v, s: SaltAndPepper(v)),
+    "brightness": (0.2, _fixed(Number(0, 10)), lambda v, s: ColorJitter(brightness=v)),
+    "contrast": (0.2, _fixed(Number(0, 10)), lambda v, s: ColorJitter(contrast=v)),
+    "saturation": (0.2, _fixed(Number(0, 10)), lambda v, s: ColorJitter(saturation=v)),
+    "hue": (0.05, _fixed(Number(0, 0.5)), lambda v, s: ColorJitter(hue=v)),
+    "gray": (None, None, lambda v, s: Grayscale()),
 }
 
 
 def parse_augment(spec: str, image_shape: Shape) -> Compose:
-    """Build the transform a spec describes, for images of ``image_shape``."""
+    """Build the transform a spec describes, for images of ``image_shape``.
+
+    Every value is checked before anything is built: ``crop:nan``,
+    ``rotate:inf`` or a crop padding larger than the image are refused,
+    quoting the item.
+    """
     spec = spec.strip()
     if spec in PRESETS:
         return preset(spec, image_shape)
@@ -65,12 +91,14 @@ def parse_augment(spec: str, image_shape: Shape) -> Compose:
                 f"unknown augmentation {name!r} in {spec!r}; expected a preset {PRESETS} or"
                 f" a comma list of {sorted(_MAKERS)}"
             )
-        default, make = _MAKERS[name]
-        try:
-            number = float(value) if value else default
-        except ValueError:
-            raise InvalidArgumentError(
-                f"augmentation {item!r}: {value!r} is not a number"
-            ) from None
+        default, allowed, make = _MAKERS[name]
+        if allowed is None:
+            if value:
+                raise InvalidArgumentError(f"augmentation {item!r}: {name} takes no value")
+            number = None
+        elif value:
+            number = allowed(image_shape).parse(value, f"augmentation {item!r}: {name}")
+        else:
+            number = default
         transforms.append(make(number, image_shape))
     return Compose(transforms)
