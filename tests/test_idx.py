@@ -64,7 +64,7 @@ HOSTILE = {
     "zero-size": (b"\x00\x00\x08\x03" + struct.pack(">III", 0, 28, 28), "empty dimension"),
     "huge-header": (
         b"\x00\x00\x0e\x03" + struct.pack(">III", 2**31, 2**31, 2**31),
-        "over the 2147483648-byte limit",
+        "over the 268435456-byte limit",
     ),
 }
 

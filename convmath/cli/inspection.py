@@ -16,6 +16,7 @@ from convmath.schema import Integer
 MAX_GRADCHECK_BATCH = 256
 MAX_DIRECTIONS = 100
 MAX_HISTORY_BYTES = 16 << 20
+EVAL_BATCH = 256
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -101,6 +102,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     from convmath.train import load_trained
 
     model, preprocessing, _ = load_trained(args.checkpoint)
+    limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     n_H, n_W, n_C = preprocessing.input_shape
     unit = read_image(args.image, mode="RGB" if n_C == 3 else "L", size=(n_H, n_W)) / 255
     if args.invert:
@@ -118,11 +120,12 @@ def _confusion(args: argparse.Namespace) -> int:
     from convmath.train import evaluate, load_trained
 
     model, preprocessing, config = load_trained(args.checkpoint)
+    limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
     mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
     images, labels = data.load(
         config["dataset"], "test", args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
     )
-    result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes))
+    result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH)
     folder = args.out_dir or args.checkpoint.parent
     confusion = plot_confusion(result.confusion, preprocessing.classes, folder / "confusion.png")
     wrong = plot_misclassified(

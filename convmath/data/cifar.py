@@ -33,8 +33,13 @@ CIFAR10_CLASSES = (
 MAX_RECORDS = 1_000_000  # a bound on hostile files; real batches hold 10,000
 
 
-def read_cifar10(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 binary batch: images (m, 32, 32, 3) uint8 and labels (m,) int64."""
+def read_cifar10(
+    path: str | os.PathLike[str], *, max_records: int = MAX_RECORDS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read one CIFAR-10 binary batch: images (m, 32, 32, 3) uint8 and labels (m,) int64.
+
+    A file of more than ``max_records`` records is refused before it is read.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such CIFAR-10 batch file")
@@ -45,8 +50,8 @@ def read_cifar10(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
             f" the {RECORD_BYTES}-byte record (1 label byte + 32*32*3 pixel bytes)"
         )
     count = size // RECORD_BYTES
-    if count > MAX_RECORDS:
-        raise DataError(f"{path}: {count} records is over the {MAX_RECORDS}-record limit")
+    if count > max_records:
+        raise DataError(f"{path}: {count:,} records is over the {max_records:,}-record limit")
     records = np.fromfile(path, dtype=np.uint8).reshape(count, RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
     bad = labels >= len(CIFAR10_CLASSES)

@@ -12,6 +12,7 @@ The embedded ``digits`` set needs no data directory at all.
 
 from __future__ import annotations
 
+import math
 import os
 import tarfile
 import tempfile
@@ -192,7 +193,8 @@ _CIFAR_BATCHES = {
     "train": tuple(f"data_batch_{k}.bin" for k in range(1, 6)),
     "test": ("test_batch.bin",),
 }
-_CIFAR_MAX_BATCH_BYTES = 10000 * 3073  # each official batch holds exactly 10,000 records
+_CIFAR_RECORDS = 10000  # each official batch holds exactly this many records
+_CIFAR_MAX_BATCH_BYTES = _CIFAR_RECORDS * 3073
 
 
 def default_data_dir() -> Path:
@@ -356,14 +358,19 @@ def _load_idx_pair(
     prefix = _IDX_PREFIX[split]
     image_path = _local_or_fetched(name, folder, f"{prefix}-images-idx3-ubyte.gz", download, get)
     label_path = _local_or_fetched(name, folder, f"{prefix}-labels-idx1-ubyte.gz", download, get)
-    images = read_idx(image_path)
-    labels = read_idx(label_path)
+    expected = DATASETS[name]
+    count = expected.sizes[split]
+    # The official files hold exactly this much; a header announcing more is refused unread.
+    images = read_idx(image_path, max_bytes=count * math.prod(expected.image_shape))
+    labels = read_idx(label_path, max_bytes=count * 8)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(
             f"{image_path}: expected uint8 images (m, n_H, n_W), got {images.dtype} {images.shape}"
         )
-    if labels.ndim != 1:
-        raise DataError(f"{label_path}: expected labels (m,), got shape {labels.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(
+            f"{label_path}: expected integer labels (m,), got {labels.dtype} {labels.shape}"
+        )
     if len(images) != len(labels):
         raise DataError(
             f"{image_path.name} holds {len(images)} images but {label_path.name} holds"
@@ -380,7 +387,7 @@ def _load_cifar10(
     if not all(p.is_file() for p in paths):
         archive = _local_or_fetched("cifar10", folder, "cifar-10-binary.tar.gz", download, get)
         _extract_cifar10(archive, folder)
-    parts = [read_cifar10(p) for p in paths]
+    parts = [read_cifar10(p, max_records=_CIFAR_RECORDS) for p in paths]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 

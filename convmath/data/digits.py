@@ -22,10 +22,10 @@ DIGITS_MAX_VALUE = 16
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """Return images (1797, 8, 8) uint8 in 0..16 and labels (1797,) int64 in 0..9."""
     images = read_idx(DIGITS_IMAGES)
-    labels = read_idx(DIGITS_LABELS).astype(np.int64)
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
+    labels = read_idx(DIGITS_LABELS)
+    if images.ndim != 3 or labels.shape != (images.shape[0],) or labels.dtype.kind not in "iu":
         raise DataError(
             f"{DIGITS_IMAGES.name}/{DIGITS_LABELS.name}: expected images (m, 8, 8) and labels (m,),"
-            f" got {images.shape} and {labels.shape}"
+            f" got {images.shape} and {labels.dtype} {labels.shape}"
         )
-    return images, labels
+    return images, labels.astype(np.int64)

@@ -150,22 +150,35 @@ def plot_feature_maps(
     return _save(figure, path)
 
 
+MAX_ANNOTATED_CLASSES = 30  # counts written in the cells up to this many classes
+MAX_LABELLED_CLASSES = 60  # class names on the axes up to this many
+
+
 def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: str | Path) -> Path:
-    """The confusion matrix as a heat map with counts in the cells (800 x 700 px)."""
+    """The confusion matrix as a heat map (800 x 700 px).
+
+    Counts are written in the cells for up to 30 classes and class names on
+    the axes for up to 60; larger matrices show the heat map alone (with
+    every class still a row and a column), so a thousand classes draw in
+    seconds rather than minutes.
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(8, 7))
-    shown = axes.imshow(confusion, cmap="Blues")
+    shown = axes.imshow(confusion, cmap="Blues", interpolation="nearest")
     figure.colorbar(shown, ax=axes, label="test images")
-    ticks = np.arange(len(classes))
-    axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right")
-    axes.set_yticks(ticks, labels=list(classes))
-    axes.set_xlabel("predicted class")
-    axes.set_ylabel("true class")
-    threshold = confusion.max() / 2
-    for (i, j), count in np.ndenumerate(confusion):
-        if count:
-            color = "white" if count > threshold else "black"
-            axes.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+    count = len(classes)
+    if count <= MAX_LABELLED_CLASSES:
+        ticks = np.arange(count)
+        axes.set_xticks(ticks, labels=list(classes), rotation=45, ha="right")
+        axes.set_yticks(ticks, labels=list(classes))
+    axes.set_xlabel("predicted class" + ("" if count <= MAX_LABELLED_CLASSES else " (index)"))
+    axes.set_ylabel("true class" + ("" if count <= MAX_LABELLED_CLASSES else " (index)"))
+    if count <= MAX_ANNOTATED_CLASSES:
+        threshold = confusion.max() / 2
+        for (i, j), cell in np.ndenumerate(confusion):
+            if cell:
+                color = "white" if cell > threshold else "black"
+                axes.text(j, i, str(cell), ha="center", va="center", fontsize=7, color=color)
     accuracy = np.trace(confusion) / max(confusion.sum(), 1)
     axes.set_title(f"Confusion matrix ({confusion.sum()} test images, accuracy {accuracy:.2%})")
     figure.tight_layout()

@@ -65,10 +65,21 @@ class Tanh(Function):
         return grad * (1 - self.a * self.a)
 
 
-def _log_sum_exp(z: np.ndarray, axis: int) -> np.ndarray:
-    """log(sum(exp(z))) over ``axis`` (kept), shifted by the max so nothing overflows."""
-    z_max = z.max(axis=axis, keepdims=True)
-    return z_max + np.log(np.exp(z - z_max).sum(axis=axis, keepdims=True))
+def shifted_log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    """log softmax(z) = (z - max z) - log sum_j exp(z_j - max z), precise for confident rows.
+
+    The shift comes first, so nothing overflows and the largest entry is
+    exactly 0. The sum is 1 + sum_{j != argmax} exp(z_j - max z), and its log
+    is taken with log1p of the second term: for a row whose top class is
+    certain to within 2e-6, log softmax of that class comes out as -2e-6,
+    not as 0 (which log(1 + 2e-6) rounds to in float32, or -0.0 after
+    subtracting a rounded log-sum-exp from z).
+    """
+    shifted = z - z.max(axis=axis, keepdims=True)
+    others = np.exp(shifted)
+    top = np.expand_dims(shifted.argmax(axis=axis), axis)
+    np.put_along_axis(others, top, 0, axis=axis)
+    return shifted - np.log1p(others.sum(axis=axis, keepdims=True))
 
 
 class Softmax(Function):
@@ -95,7 +106,7 @@ class LogSoftmax(Function):
     """
 
     def forward(self, z: np.ndarray, *, axis: int) -> np.ndarray:
-        out = z - _log_sum_exp(z, axis)
+        out = shifted_log_softmax(z, axis)
         self.out = out
         self.axis = axis
         return out
