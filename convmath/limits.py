@@ -35,7 +35,7 @@ MAX_TEXT = 4_096  # a stored string (a dataset path, an augmentation spec)
 MAX_CLASS_NAME = 256
 
 MAX_CHECKPOINT_BYTES = 2 << 30
-MAX_HEADER_BYTES = 16 << 20  # a safetensors header: the tensor table and the metadata
+MAX_HEADER_BYTES = 8 << 20  # a safetensors header: the tensor table and the metadata
 MAX_TENSORS = 10_000
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 64  # a random generator's 128-bit state has 39 digits

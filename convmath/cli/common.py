@@ -60,6 +60,9 @@ def model_from(
 ) -> tuple[Any, tuple[int, ...], str]:
     """A model named ``target`` (built for ``input_shape``) or the one saved in a checkpoint.
 
+    ``target`` is a checkpoint when it names an existing path, ends with
+    ``.safetensors`` or holds a slash; otherwise a model name.
+
     Returns (model, input shape, title). A named model that does not fit the
     requested shape is built for its default shape, so that an explanation
     can show where the requested one stops fitting.
@@ -71,7 +74,7 @@ def model_from(
     from convmath import models
     from convmath.errors import ShapeError
 
-    if Path(target).is_file():
+    if Path(target).exists() or target.endswith(".safetensors") or "/" in target:
         from convmath.train import load_trained
 
         model, preprocessing, config = load_trained(target)

@@ -163,6 +163,12 @@ def _header_size(path: Path, prefix: bytes, size: int) -> int:
 
 
 def _read_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
+    # Counted before decoding, so a header of a million tiny tensors costs no parsing.
+    entries = header_bytes.count(b'"data_offsets"')
+    if entries > limits.MAX_TENSORS:
+        raise CheckpointError(
+            f"{path}: about {entries:,} tensors, over the limit of {limits.MAX_TENSORS:,}"
+        )
     try:
         header = strict_json.loads(
             header_bytes, f"{path}: header", max_bytes=limits.MAX_HEADER_BYTES

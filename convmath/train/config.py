@@ -116,7 +116,14 @@ class TrainConfig:
 
         for name, spec in SETTINGS.items():
             setattr(self, name, spec.check(getattr(self, name), f"training setting {name}"))
-        if self.dataset not in data.DATASETS and not Path(self.dataset).is_dir():
+        if self.dataset in data.DATASETS:
+            if self.image_size is not None or self.color:
+                shape = data.DATASETS[self.dataset].image_shape
+                raise InvalidArgumentError(
+                    f"image_size and color apply to image folders; {self.dataset} images are"
+                    f" {shape[0]}x{shape[1]}x{shape[2]} as they are"
+                )
+        elif not Path(self.dataset).is_dir():
             raise InvalidArgumentError(
                 f"unknown dataset {self.dataset!r}; expected one of {sorted(data.DATASETS)} or a"
                 f" folder of images (root/<class>/*.png)"

@@ -23,10 +23,12 @@ import numpy as np
 from convmath import data, limits, models
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
+from convmath.errors import CheckpointError
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
 from convmath.runtime import tune_allocator
+from convmath.schema import shown
 from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig
@@ -140,8 +142,13 @@ def run_training(
             and source is not None
             and not in_place
             and checkpoint.state.get("best_epoch") is not None
-            and (source / BEST).is_file()
         ):
+            if not (source / BEST).is_file():
+                raise CheckpointError(
+                    f"{resume}: its run's best epoch ({checkpoint.state['best_epoch']}) is in"
+                    f" {source / BEST}, which is missing; resume in the run's own folder with"
+                    f" both files, or copy {BEST} beside it"
+                )
             shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
         return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
 
@@ -233,6 +240,11 @@ def _train_in(
         eval_batch_size=config.eval_batch_size,
     )
     if checkpoint is not None:
+        if checkpoint.config.get("model") != model.config:
+            raise CheckpointError(
+                f"{resume}: the stored model {shown(checkpoint.config.get('model'), 200)} is not"
+                f" the one its training settings build ({model.config})"
+            )
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
     started = time.perf_counter()

@@ -1,0 +1,430 @@
+"""A corpus of hostile and careless inputs for every command, generated at test time.
+
+Each case is (name, make) where ``make(folder)`` writes what the case needs
+under ``folder`` and returns the command line. Nothing large is committed:
+big files are sparse, bombs are a few kilobytes that claim (or inflate to)
+gigabytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from data_fixtures import cifar_records, idx_bytes, png_with_declared_size
+
+Make = Callable[[Path], list[str]]
+DTYPE_CODES = {"float32": "F32", "float64": "F64", "int64": "I64"}
+
+
+# ---------------------------------------------------------------- raw checkpoints
+def safetensors_bytes(
+    entries: dict[str, tuple[str, list[int], bytes]], metadata: dict[str, str]
+) -> bytes:
+    """A safetensors file written by hand: {name: (dtype code, shape, raw bytes)}, metadata."""
+    header: dict = {"__metadata__": metadata}
+    body = bytearray()
+    for name, (dtype, shape, data) in entries.items():
+        header[name] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [len(body), len(body) + len(data)],
+        }
+        body += data
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + bytes(body)
+
+
+class Original:
+    """The parts of a valid checkpoint, to be altered one at a time."""
+
+    def __init__(self, path: Path) -> None:
+        data = path.read_bytes()
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size])
+        self.metadata: dict[str, str] = header.pop("__metadata__")
+        body = data[8 + size :]
+        self.entries = {
+            name: (e["dtype"], e["shape"], body[e["data_offsets"][0] : e["data_offsets"][1]])
+            for name, e in header.items()
+        }
+        self.config = json.loads(self.metadata["config"])
+        self.state = json.loads(self.metadata["state"])
+        self.history = json.loads(self.metadata["history"])
+
+    def write(self, path: Path, *, entries=None, **metadata_text: str) -> Path:
+        metadata = dict(self.metadata) | metadata_text
+        path.write_bytes(safetensors_bytes(self.entries if entries is None else entries, metadata))
+        return path
+
+    def with_config(self, path: Path, change: Callable[[dict], None]) -> Path:
+        config = json.loads(self.metadata["config"])
+        change(config)
+        return self.write(path, config=json.dumps(config))
+
+    def with_state(self, path: Path, change: Callable[[dict], None]) -> Path:
+        state = json.loads(self.metadata["state"])
+        change(state)
+        return self.write(path, state=json.dumps(state))
+
+    def with_tensor(self, path: Path, name: str, array: np.ndarray) -> Path:
+        entries = dict(self.entries)
+        dtype = DTYPE_CODES[str(array.dtype)]
+        entries[name] = (dtype, list(array.shape), np.ascontiguousarray(array).tobytes())
+        return self.write(path, entries=entries)
+
+
+def _set(*keys_and_value):
+    *keys, value = keys_and_value
+
+    def change(mapping: dict) -> None:
+        for key in keys[:-1]:
+            mapping = mapping[key]
+        mapping[keys[-1]] = value
+
+    return change
+
+
+def _delete(*keys):
+    def change(mapping: dict) -> None:
+        for key in keys[:-1]:
+            mapping = mapping[key]
+        del mapping[keys[-1]]
+
+    return change
+
+
+def _first_weight(o: Original) -> str:
+    return next(k for k in o.entries if k.startswith("model/") and k.endswith(".W"))
+
+
+def _poisoned(o: Original, path: Path, value: float) -> Path:
+    name = _first_weight(o)
+    weight = np.zeros(o.entries[name][1], np.float32)
+    weight.flat[3] = value
+    return o.with_tensor(path, name, weight)
+
+
+def _bfloat16(o: Original, path: Path) -> Path:
+    name = _first_weight(o)
+    shape = o.entries[name][1]
+    return o.write(
+        path, entries=dict(o.entries) | {name: ("BF16", shape, bytes(2 * math.prod(shape)))}
+    )
+
+
+def _huge_input(o: Original, path: Path) -> Path:
+    def change(config: dict) -> None:
+        config["model"]["input_shape"] = [10**7, 10**7, 1]
+        config["preprocessing"]["input_shape"] = [10**7, 10**7, 1]
+
+    return o.with_config(path, change)
+
+
+def _many_tensors(o: Original, path: Path) -> Path:
+    junk = {f"model/junk{k}": ("F32", [1], bytes(4)) for k in range(200_000)}
+    return o.write(path, entries=dict(o.entries) | junk)
+
+
+FIVE_THOUSAND_DIGITS = "9" * 5000
+
+# Hostile checkpoints, each to be refused by every command that reads a checkpoint.
+CHECKPOINT_CASES: dict[str, Callable[[Original, Path], Path]] = {
+    # the JSON decoded after the bytes are read
+    "deep-json-config": lambda o, p: o.write(p, config="[" * 100_000 + "]" * 100_000),
+    "5000-digit-int": lambda o, p: o.write(p, state='{"epoch": ' + FIVE_THOUSAND_DIGITS + "}"),
+    "infinity-epoch": lambda o, p: o.write(p, state='{"epoch": Infinity}'),
+    "nan-history": lambda o, p: o.write(p, history='[{"epoch": 1, "train_loss": NaN}]'),
+    "duplicate-keys": lambda o, p: o.write(p, state='{"epoch": 1, "epoch": 2}'),
+    "state-not-json": lambda o, p: o.write(p, state="{'epoch': 1"),
+    "history-strings": lambda o, p: o.write(p, history='[{"epoch": "one"}]'),
+    "negative-epoch": lambda o, p: o.with_state(p, _set("epoch", -3)),
+    "negative-step": lambda o, p: o.with_state(p, _set("step", -1)),
+    "best-accuracy-7": lambda o, p: o.with_state(p, _set("best_accuracy", 7.0)),
+    "rng-garbage": lambda o, p: o.with_state(p, _set("rng", {"data": {"bit_generator": "MT"}})),
+    # the run configuration
+    "missing-dataset": lambda o, p: o.with_config(p, _delete("dataset")),
+    "missing-model": lambda o, p: o.with_config(p, _delete("model")),
+    "unknown-model": lambda o, p: o.with_config(p, _set("model", "name", "alexnet")),
+    "width-1e6": lambda o, p: o.with_config(p, _set("model", "options", {"width": 10**6})),
+    "width-negative": lambda o, p: o.with_config(p, _set("model", "options", {"width": -4})),
+    "width-float": lambda o, p: o.with_config(p, _set("model", "options", {"width": 16.5})),
+    "unknown-option": lambda o, p: o.with_config(p, _set("model", "options", {"depth": 20})),
+    "input-shape-100tb": _huge_input,
+    "input-shape-2^63": lambda o, p: o.with_config(p, _set("model", "input_shape", [2**63, 8, 1])),
+    "input-shape-two-axes": lambda o, p: o.with_config(p, _set("model", "input_shape", [8, 8])),
+    "classes-1e9": lambda o, p: o.with_config(p, _set("model", "num_classes", 10**9)),
+    "classes-zero": lambda o, p: o.with_config(p, _set("model", "num_classes", 0)),
+    "class-list-mismatch": lambda o, p: o.with_config(
+        p, _set("preprocessing", "classes", ["a", "b", "c"])
+    ),
+    "class-names-not-text": lambda o, p: o.with_config(
+        p, _set("preprocessing", "classes", list(range(10)))
+    ),
+    "std-zero": lambda o, p: o.with_config(p, _set("preprocessing", "std", [0.0])),
+    "std-negative": lambda o, p: o.with_config(p, _set("preprocessing", "std", [-1.0])),
+    "mean-text": lambda o, p: o.with_config(p, _set("preprocessing", "mean", ["zero"])),
+    "two-means-one-channel": lambda o, p: o.with_config(
+        p, _set("preprocessing", "mean", [0.1, 0.2])
+    ),
+    "scale-huge": lambda o, p: o.with_config(p, _set("preprocessing", "scale", 1e300)),
+    "training-epochs-negative": lambda o, p: o.with_config(p, _set("training", "epochs", -5)),
+    "training-warmup-huge": lambda o, p: o.with_config(p, _set("training", "warmup_epochs", 1e300)),
+    "training-eval-batch-0": lambda o, p: o.with_config(p, _set("training", "eval_batch_size", 0)),
+    "training-lr-negative": lambda o, p: o.with_config(p, _set("training", "lr", -0.1)),
+    "training-gamma-1e200": lambda o, p: o.with_config(p, _set("training", "gamma", 1e200)),
+    "training-unknown-key": lambda o, p: o.with_config(p, _set("training", "rocket", True)),
+    # the tensors
+    "bfloat16-tensor": _bfloat16,
+    "nan-weight": lambda o, p: _poisoned(o, p, np.nan),
+    "inf-weight": lambda o, p: _poisoned(o, p, np.inf),
+    "weight-wrong-shape": lambda o, p: o.with_tensor(
+        p, _first_weight(o), np.zeros((2, 2), np.float32)
+    ),
+    "200k-tensors": _many_tensors,
+    "overlapping-offsets": lambda o, p: _overlapping(o, p),
+    "not-a-model-tensor": lambda o, p: o.with_tensor(p, "weights/x", np.zeros(1, np.float32)),
+    # the file itself
+    "sparse-3gb": lambda o, p: _sparse(p, 3 << 30),
+    "sparse-1gb-of-zeros": lambda o, p: _sparse(p, 1 << 30),
+    "truncated": lambda o, p: _cut(o.write(p), 0.5),
+    "empty": lambda o, p: _cut(o.write(p), 0.0),
+    "a-folder": lambda o, p: _folder(p),
+}
+
+
+def _overlapping(o: Original, path: Path) -> Path:
+    data = bytearray(o.write(path).read_bytes())
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    names = [k for k in header if k != "__metadata__"]
+    header[names[1]]["data_offsets"] = header[names[0]]["data_offsets"]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(data[8 + size :]))
+    return path
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with open(path, "wb") as out:
+        out.truncate(size)
+    return path
+
+
+def _cut(path: Path, fraction: float) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+# Commands that read a checkpoint, and what else they need.
+def checkpoint_commands(checkpoint: Path, image: Path, out: Path) -> dict[str, list[str]]:
+    return {
+        "evaluate": ["evaluate", str(checkpoint)],
+        "predict": ["predict", str(checkpoint), str(image)],
+        "summary": ["summary", str(checkpoint)],
+        "explain": ["explain", str(checkpoint)],
+        "gradcheck": ["gradcheck", str(checkpoint)],
+        "featuremaps": ["featuremaps", str(checkpoint), str(image), "--out", str(out / "f.png")],
+        "filters": ["filters", str(checkpoint), "--out", str(out / "w.png")],
+        "confusion": ["confusion", str(checkpoint), "--out-dir", str(out)],
+        "resume": ["train", "--resume", str(checkpoint), "--out", str(out / "resumed")],
+    }
+
+
+# ---------------------------------------------------------------- options
+NON_FINITE_AND_OUT_OF_RANGE = ["nan", "inf", "-inf", "-1", "1e308", "1" + "0" * 30, "abc", ""]
+TRAIN_NUMERIC_OPTIONS = [
+    "--epochs",
+    "--batch-size",
+    "--lr",
+    "--momentum",
+    "--weight-decay",
+    "--gamma",
+    "--step-epochs",
+    "--warmup-epochs",
+    "--dev-fraction",
+    "--seed",
+    "--patience",
+    "--label-smoothing",
+    "--clip-norm",
+    "--train-limit",
+    "--depth",
+    "--width",
+    "--threads",
+]
+OPTION_CASES: dict[str, list[str]] = {
+    "augment-crop-nan": ["train", "--augment", "crop:nan"],
+    "augment-crop-1e30": ["train", "--augment", "crop:1e30"],
+    "augment-crop-100000": ["train", "--augment", "crop:100000"],
+    "augment-crop-fraction": ["train", "--augment", "crop:1.5"],
+    "augment-rotate-inf": ["train", "--augment", "rotate:inf"],
+    "augment-hue-nan": ["train", "--augment", "hue:nan"],
+    "augment-brightness-inf": ["train", "--augment", "brightness:inf"],
+    "augment-hflip-2": ["train", "--augment", "hflip:2"],
+    "augment-unknown": ["train", "--augment", "wobble:1"],
+    "width-1e6": ["train", "--width", "1000000"],
+    "width-4096-too-many-parameters": ["train", "--width", "4096"],
+    "depth-not-6n+2": ["train", "--model", "resnet", "--depth", "21"],
+    "depth-10000": ["train", "--model", "resnet", "--depth", "10004"],
+    "image-size-for-digits": ["train", "--image-size", "64,64"],
+    "image-size-12000": ["train", "--image-size", "12000,12000"],
+    "image-size-three": ["train", "--image-size", "28,28,1"],
+    "summary-input-100000": ["summary", "lenet5", "--input-shape", "100000,100000,1"],
+    "summary-input-2^63": ["summary", "lenet5", "--input-shape", "9223372036854775808,8,1"],
+    "summary-input-4096-too-many-parameters": ["summary", "lenet5", "--input-shape", "4096,4096,1"],
+    "summary-classes-1e9": ["summary", "lenet5", "--classes", "1000000000"],
+    "explain-classes-nan": ["explain", "lenet5", "--classes", "nan"],
+    "gradcheck-batch-1e6": ["gradcheck", "digits_cnn", "--batch", "1000000"],
+    "gradcheck-memory": ["gradcheck", "resnet", "--input-shape", "2048,2048,3", "--batch", "64"],
+    "gradcheck-directions-0": ["gradcheck", "digits_cnn", "--directions", "0"],
+    "edges-padding-1e6": ["edges", "--padding", "1000000"],
+    "edges-index-negative": ["edges", "--index", "-1"],
+    "predict-top-0": ["predict", "x.safetensors", "x.png", "--top", "0"],
+    "unknown-option": ["train", "--rocket"],
+    "unknown-command": ["launch"],
+}
+
+
+# ---------------------------------------------------------------- data files
+def _mnist_folder(root: Path, images: bytes, labels: bytes, *, compress: bool = True) -> Path:
+    folder = root / "data" / "mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix in ("train", "t10k"):
+        for kind, data in (("images-idx3", images), ("labels-idx1", labels)):
+            name = f"{prefix}-{kind}-ubyte.gz"
+            (folder / name).write_bytes(gzip.compress(data, 1) if compress else data)
+    return root / "data"
+
+
+def _gzip_bomb(root: Path) -> list[str]:
+    # A header announcing all of MNIST's training images, then 256 MB of zeros (250 KB gzipped).
+    labels = idx_bytes((np.arange(60000) % 10).astype(np.uint8))
+    data = _mnist_folder(root, b"", labels)
+    with gzip.open(data / "mnist" / "train-images-idx3-ubyte.gz", "wb", compresslevel=9) as out:
+        out.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 28, 28))
+        zeros = bytes(1 << 20)
+        for _ in range(256):
+            out.write(zeros)
+    return ["train", "--dataset", "mnist", "--data-dir", str(data), "--out", str(root / "run")]
+
+
+def _huge_idx_header(root: Path) -> list[str]:
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**31, 28, 28)
+    labels = idx_bytes((np.arange(60000) % 10).astype(np.uint8))
+    data = _mnist_folder(root, header, labels)
+    return ["train", "--dataset", "mnist", "--data-dir", str(data), "--out", str(root / "run")]
+
+
+def _float_labels(root: Path) -> list[str]:
+    images = idx_bytes(np.zeros((60000, 28, 28), np.uint8))
+    labels = idx_bytes((np.arange(60000) % 10).astype(np.float32), code=0x0D)
+    data = _mnist_folder(root, images, labels)
+    return ["train", "--dataset", "mnist", "--data-dir", str(data), "--out", str(root / "run")]
+
+
+def _cifar_15x(root: Path) -> list[str]:
+    folder = root / "data" / "cifar10" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    record = cifar_records(np.zeros((1, 32, 32, 3), np.uint8), np.array([1]))
+    for name in [f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]:
+        (folder / name).write_bytes(record * 2)
+    with open(folder / "data_batch_3.bin", "wb") as out:
+        out.truncate(15 * 10000 * 3073)  # sparse: no disk used
+    return [
+        "train",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        str(root / "data"),
+        "--out",
+        str(root / "r"),
+    ]
+
+
+def _image_folder(root: Path, classes: tuple[str, ...], picture: bytes | None = None) -> Path:
+    from PIL import Image
+
+    for name in classes:
+        (root / "pictures" / name).mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray(np.full((8, 8), 40 * k, np.uint8)).save(
+                root / "pictures" / name / f"{k}.png"
+            )
+    if picture is not None:
+        (root / "pictures" / classes[0] / "hostile.png").write_bytes(picture)
+    return root / "pictures"
+
+
+def _ico_as_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (256, 256)).save(buffer, format="ICO", sizes=[(256, 256)])
+    return buffer.getvalue()
+
+
+def _history(root: Path, text: str) -> list[str]:
+    (root / "history.json").write_text(text)
+    return ["plot", str(root / "history.json"), "--out", str(root / "curves.png")]
+
+
+DATA_CASES: dict[str, Make] = {
+    "idx-gzip-bomb": _gzip_bomb,
+    "idx-header-2^31-images": _huge_idx_header,
+    "idx-float-labels": _float_labels,
+    "cifar-batch-15x": _cifar_15x,
+    "folder-one-class": lambda r: [
+        "train",
+        "--dataset",
+        str(_image_folder(r, ("cat",))),
+        "--out",
+        str(r / "run"),
+    ],
+    "folder-ico-named-png": lambda r: [
+        "train",
+        "--dataset",
+        str(_image_folder(r, ("cat", "dog"), _ico_as_png())),
+        "--out",
+        str(r / "run"),
+    ],
+    "folder-png-bomb": lambda r: [
+        "train",
+        "--dataset",
+        str(_image_folder(r, ("cat", "dog"), png_with_declared_size(7000, 7000))),
+        "--out",
+        str(r / "run"),
+    ],
+    "edges-ico-named-png": lambda r: ["edges", "--image", str(_write(r / "x.png", _ico_as_png()))],
+    "edges-png-bomb": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", png_with_declared_size(7000, 7000))),
+    ],
+    "history-nan": lambda r: _history(r, '[{"epoch": 1, "train_loss": NaN, "train_accuracy": 1}]'),
+    "history-strings": lambda r: _history(
+        r, '[{"epoch": 1, "train_loss": "low", "train_accuracy": 1}]'
+    ),
+    "history-deep": lambda r: _history(r, "[" * 50_000 + "]" * 50_000),
+    "history-huge-int": lambda r: _history(r, '[{"epoch": ' + "1" * 5000 + "}]"),
+    "history-not-a-list": lambda r: _history(r, '{"epoch": 1}'),
+    "history-missing-columns": lambda r: _history(r, '[{"epoch": 1}]'),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

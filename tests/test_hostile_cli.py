@@ -1,0 +1,203 @@
+"""Every hostile or careless input gets one clear line and status 2, fast and in bounded memory.
+
+The corpus (tests/hostile_corpus.py) is generated at test time: damaged and
+hostile checkpoints for every command that reads one, out-of-range and
+non-finite option values, decompression bombs, lying headers and sparse
+multi-gigabyte files. Each runs in this process (for the count) and a sample
+runs as a real ``convmath`` process, whose exit status, standard error and
+peak memory (from the kernel) are checked too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hostile_corpus import (
+    CHECKPOINT_CASES,
+    DATA_CASES,
+    NON_FINITE_AND_OUT_OF_RANGE,
+    OPTION_CASES,
+    TRAIN_NUMERIC_OPTIONS,
+    Original,
+    checkpoint_commands,
+)
+
+from convmath.cli import main
+from convmath.train import TrainConfig, run_training
+
+Image = pytest.importorskip("PIL.Image")
+
+MAX_SECONDS = 2.0
+MAX_BYTES = 500 << 20
+
+
+def run_in_process(argv: list[str]) -> tuple[int, list[str], float, int]:
+    """(status, lines on standard error, seconds, peak bytes allocated) of one command."""
+    err, out = io.StringIO(), io.StringIO()
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            status = main(argv)
+    finally:
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return status, err.getvalue().splitlines(), seconds, peak
+
+
+def assert_refused(argv: list[str], command: str) -> str:
+    status, lines, seconds, peak = run_in_process(argv)
+    assert status == 2, (argv, lines)
+    assert len(lines) == 1, lines
+    prefix = f"convmath {command}: error: " if command else "convmath: error: "
+    assert lines[0].startswith(prefix), lines
+    assert "Traceback" not in lines[0]
+    assert seconds < MAX_SECONDS, (argv, seconds)
+    assert peak < MAX_BYTES, (argv, peak)
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory) -> Path:
+    """A valid checkpoint of the default digits model, and an 8x8 PNG to predict."""
+    root = tmp_path_factory.mktemp("hostile")
+    run_training(TrainConfig(epochs=1, train_limit=200), root / "run", log=lambda _: None)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "digit.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def original(workshop) -> Original:
+    return Original(workshop / "run" / "last.safetensors")
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
+def test_hostile_checkpoint_is_refused_by_every_command(workshop, original, tmp_path, case):
+    checkpoint = CHECKPOINT_CASES[case](original, tmp_path / f"{case}.safetensors")
+    for command, argv in checkpoint_commands(checkpoint, workshop / "digit.png", tmp_path).items():
+        line = assert_refused(argv, argv[0])
+        assert checkpoint.name in line, (command, line)
+    assert not (tmp_path / "resumed" / "last.safetensors").exists()
+
+
+def test_a_device_file_is_refused_without_reading_it(workshop, tmp_path):
+    for argv in checkpoint_commands(Path("/dev/zero"), workshop / "digit.png", tmp_path).values():
+        assert "/dev/zero: not a regular file" in assert_refused(argv, argv[0])
+
+
+@pytest.mark.parametrize("option", TRAIN_NUMERIC_OPTIONS)
+@pytest.mark.parametrize("value", NON_FINITE_AND_OUT_OF_RANGE)
+def test_non_finite_and_out_of_range_numbers_are_refused(tmp_path, option, value):
+    line = assert_refused(["train", option, value, "--out", str(tmp_path / "run")], "train")
+    assert f"argument {option}: expected" in line
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_hostile_option_is_refused(tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    argv = OPTION_CASES[case]
+    if argv[0] == "train":
+        argv = [*argv, "--out", str(tmp_path / "run")]
+    unknown = case.startswith("unknown-")  # reported by the top-level parser
+    assert_refused(argv, "" if unknown else argv[0])
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_hostile_data_is_refused(tmp_path, case):
+    argv = DATA_CASES[case](tmp_path)
+    assert_refused(argv, argv[0])
+
+
+# One case of each class as a real process: its exit status, its standard error, its wall time
+# and its peak resident memory as the kernel counted it.
+PROCESS_SAMPLE = {
+    "checkpoint": [
+        ("deep-json-config", "evaluate"),
+        ("5000-digit-int", "predict"),
+        ("bfloat16-tensor", "summary"),
+        ("200k-tensors", "evaluate"),
+        ("sparse-3gb", "evaluate"),
+        ("sparse-1gb-of-zeros", "featuremaps"),
+        ("input-shape-100tb", "explain"),
+        ("width-1e6", "resume"),
+        ("nan-weight", "predict"),
+        ("class-list-mismatch", "confusion"),
+    ],
+    "option": ["width-1e6", "gradcheck-memory", "edges-padding-1e6", "augment-crop-1e30"],
+    "data": ["idx-gzip-bomb", "folder-ico-named-png", "history-nan"],
+}
+
+
+def run_process(argv: list[str], cwd: Path) -> tuple[int, list[str], float, int]:
+    """(status, lines on standard error, seconds, peak resident bytes) of ``convmath argv``."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convmath.cli", *argv],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    with process.stderr:
+        err = process.stderr.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return (
+        process.returncode,
+        err.splitlines(),
+        time.perf_counter() - started,
+        usage.ru_maxrss << 10,
+    )
+
+
+def _sample() -> list[tuple[str, str, str]]:
+    rows = [("checkpoint", case, command) for case, command in PROCESS_SAMPLE["checkpoint"]]
+    rows += [("option", case, "") for case in PROCESS_SAMPLE["option"]]
+    return rows + [("data", case, "") for case in PROCESS_SAMPLE["data"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("kind", "case", "command"), _sample())
+def test_hostile_input_in_a_real_process(workshop, original, tmp_path, kind, case, command):
+    if kind == "checkpoint":
+        checkpoint = CHECKPOINT_CASES[case](original, tmp_path / f"{case}.safetensors")
+        argv = checkpoint_commands(checkpoint, workshop / "digit.png", tmp_path)[command]
+    elif kind == "option":
+        argv = OPTION_CASES[case] + (["--out", "run"] if OPTION_CASES[case][0] == "train" else [])
+    else:
+        argv = DATA_CASES[case](tmp_path)
+    status, lines, seconds, peak = run_process(argv, tmp_path)
+    assert status == 2, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"convmath {argv[0]}: error: ")
+    assert seconds < MAX_SECONDS + 1  # the interpreter and NumPy start in about 0.3 s
+    assert peak < MAX_BYTES, peak
+
+
+def test_a_thousand_classes_draw_their_confusion_matrix_in_seconds(workshop, tmp_path):
+    from convmath import models
+    from convmath.train import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(workshop / "run" / "last.safetensors")
+    model = models.build("digits_cnn", (8, 8, 1), 1000, rng=np.random.default_rng(0))
+    checkpoint.model = model.state_dict()
+    checkpoint.config["model"] = model.config
+    checkpoint.config["preprocessing"]["classes"] = [f"class {k}" for k in range(1000)]
+    save_checkpoint(tmp_path / "wide.safetensors", checkpoint)
+    started = time.perf_counter()
+    status, lines, _, _ = run_in_process(
+        ["confusion", str(tmp_path / "wide.safetensors"), "--out-dir", str(tmp_path)]
+    )
+    assert status == 0, lines
+    assert time.perf_counter() - started < 15
+    assert (tmp_path / "confusion.png").stat().st_size > 0
