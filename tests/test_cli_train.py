@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import convmath as cm
 from convmath.cli import main
 from convmath.data import load_digits
 
@@ -176,3 +177,42 @@ def test_predict_top_must_be_positive(trained, tmp_path, capsys):
 def test_resume_says_that_other_options_are_ignored(trained, capsys):
     assert main(["train", "--resume", str(trained / "last.safetensors"), "--epochs", "50"]) == 0
     assert "ignoring epochs" in capsys.readouterr().out
+
+
+def test_warnings_are_dropped_around_an_error_and_printed_once_after_success(monkeypatch, capsys):
+    import warnings
+
+    from convmath.cli import training
+
+    def noisy_failure(args):
+        warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
+        raise cm.DataError("x.png: not a PNG or JPEG image")
+
+    def noisy_success(args):
+        for _ in range(3):
+            warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(training, "_summary", noisy_failure)
+    assert main(["summary", "lenet5"]) == 2
+    assert capsys.readouterr().err == "convmath summary: error: x.png: not a PNG or JPEG image\n"
+    monkeypatch.setattr(training, "_summary", noisy_success)
+    assert main(["summary", "lenet5"]) == 0
+    assert capsys.readouterr().err == "convmath summary: warning: overflow encountered in cast\n"
+
+
+def test_a_bad_option_is_one_line_without_the_usage_block(capsys):
+    assert main(["train", "--epochs", "nan"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "convmath train: error: argument --epochs: expected an integer in [1, 100,000],"
+        " got 'nan' (see convmath train --help)\n"
+    )
+
+
+def test_a_second_train_into_a_finished_run_folder_says_how_to_go_on(trained, capsys):
+    assert main(["train", "--out", str(trained), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the files of another run" in err
+    assert "--overwrite" in err
+    assert f"--resume {trained / 'last.safetensors'}" in err

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import subprocess
 import sys
 import time
@@ -138,26 +137,31 @@ PROCESS_SAMPLE = {
 }
 
 
+# A small process starts convmath and reports its peak resident memory: measured from this
+# test process instead, the peak would include this process's own pages, which a child has
+# mapped between fork and exec.
+MEASURE = """
+import os, sys
+pid = os.posix_spawn(
+    sys.executable,
+    [sys.executable, "-m", "convmath.cli", *sys.argv[1:]],
+    os.environ,
+    file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)],
+)
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss * 1024)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_process(argv: list[str], cwd: Path) -> tuple[int, list[str], float, int]:
     """(status, lines on standard error, seconds, peak resident bytes) of ``convmath argv``."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convmath.cli", *argv],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *argv], cwd=cwd, capture_output=True, text=True
     )
-    with process.stderr:
-        err = process.stderr.read().decode()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return (
-        process.returncode,
-        err.splitlines(),
-        time.perf_counter() - started,
-        usage.ru_maxrss << 10,
-    )
+    seconds = time.perf_counter() - started
+    return done.returncode, done.stderr.splitlines(), seconds, int(done.stdout)
 
 
 def _sample() -> list[tuple[str, str, str]]:

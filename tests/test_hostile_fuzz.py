@@ -1,6 +1,7 @@
 """Corrupted variants of valid files: a clean DataError or a valid result, never anything else."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -32,11 +33,11 @@ def corrupted(draw, original: bytes):
     return bytes(data)
 
 
-def outcome(read, path):
-    """(result, None) or (None, the DataError's message); any other exception propagates."""
+def outcome(read, path, refusal=cm.DataError):
+    """(result, None) or (None, the refusal's message); any other exception propagates."""
     try:
         return read(path), None
-    except cm.DataError as error:
+    except refusal as error:
         return None, str(error)
 
 
@@ -102,3 +103,148 @@ def test_corrupted_png(tmp_path, valid_png, data):
     else:
         assert image.dtype == np.uint8
         assert image.ndim == 3
+
+
+# ---------------------------------------------------------------- checkpoint metadata
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _paths(value, prefix=()):
+    """Every path to a value inside nested dicts and lists."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def valid_run(tmp_path_factory):
+    from convmath.train import TrainConfig, run_training
+
+    out = tmp_path_factory.mktemp("fuzz-run")
+    run_training(TrainConfig(epochs=1, train_limit=120), out, log=lambda _: None)
+    return out / "last.safetensors"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_change_to_the_metadata_loads_or_is_refused_cleanly(valid_run, tmp_path, data):
+    from hostile_corpus import Original
+
+    from convmath.train import load_checkpoint
+    from convmath.train.trained import rebuild
+
+    original = Original(valid_run)
+    part = data.draw(st.sampled_from(["config", "state", "history"]))
+    document = {"config": original.config, "state": original.state, "history": original.history}[
+        part
+    ]
+    path = data.draw(st.sampled_from(list(_paths(document))))
+    changed = _replaced(document, path, data.draw(json_values))
+    text = json.dumps(changed, allow_nan=True)
+    checkpoint_path = original.write(tmp_path / "fuzz.safetensors", **{part: text})
+
+    def read(where):
+        return rebuild(load_checkpoint(where), str(where))
+
+    rebuilt, message = outcome(read, checkpoint_path, cm.CheckpointError)
+    assert rebuilt is not None or "fuzz.safetensors" in message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_metadata_text_loads_or_is_refused_cleanly(valid_run, tmp_path, text):
+    from hostile_corpus import Original
+
+    from convmath.train import load_checkpoint
+
+    path = Original(valid_run).write(tmp_path / "text.safetensors", state=text)
+    checkpoint, message = outcome(load_checkpoint, path, cm.CheckpointError)
+    assert checkpoint is not None or "text.safetensors" in message
+
+
+# ---------------------------------------------------------------- options
+OPTIONS = [
+    ("train", "--epochs"), ("train", "--lr"), ("train", "--gamma"), ("train", "--warmup-epochs"),
+    ("train", "--clip-norm"), ("train", "--dev-fraction"), ("train", "--image-size"),
+    ("train", "--width"), ("summary", "--input-shape"), ("gradcheck", "--batch"),
+    ("edges", "--padding"),
+]  # fmt: skip
+option_text = st.one_of(
+    st.text(max_size=30),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(2**80), 2**80).map(str),
+    st.lists(st.integers(-(2**70), 2**70), max_size=4).map(lambda v: ",".join(map(str, v))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(option=st.sampled_from(OPTIONS), text=option_text)
+def test_any_option_text_parses_to_an_allowed_value_or_one_line(option, text):
+    import contextlib
+    import io
+
+    from convmath.cli import build_parser
+
+    command, flag = option
+    extra = ["lenet5"] if command in {"summary", "gradcheck"} else []
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        args, status = outcome(
+            build_parser().parse_args, [command, *extra, f"{flag}={text}"], SystemExit
+        )
+    if args is None:
+        assert status == "2"
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1
+        assert f"argument {flag}: expected" in lines[0]
+        return
+    value = getattr(args, flag.lstrip("-").replace("-", "_"))
+    for number in value if isinstance(value, tuple) else (value,):
+        assert np.isfinite(number)
+        assert number >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spec=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["crop", "reflectcrop", "rotate", "hflip", "noise", "hue", "gray", "x"]
+            ),
+            option_text,
+        ).map(lambda pair: f"{pair[0]}:{pair[1]}"),
+        max_size=3,
+    ).map(",".join)
+)
+def test_any_augmentation_spec_builds_or_is_refused(spec):
+    from convmath.data.augment.spec import parse_augment
+
+    try:
+        transform = parse_augment(spec, (28, 28, 1))
+    except cm.InvalidArgumentError:
+        return
+    batch = transform(np.full((2, 28, 28, 1), 0.5, np.float32), np.random.default_rng(0))
+    assert batch.shape == (2, 28, 28, 1)
+    assert np.isfinite(batch).all()

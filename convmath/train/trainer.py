@@ -239,7 +239,11 @@ class Trainer:
         for name, array in arrays:
             # A float64 sum of float32 values cannot overflow, and is NaN or inf exactly
             # when some value is: one pass, no temporary array.
-            if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float64)):
+            if array.dtype.kind != "f":
+                continue
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: NaN, as wanted
+                total = array.sum(dtype=np.float64)
+            if not np.isfinite(total):
                 bad = int(array.size - np.count_nonzero(np.isfinite(array)))
                 raise NonFiniteError(
                     f"training stopped at epoch {epoch}, step {step}: {what} {name} non-finite"

@@ -1,0 +1,214 @@
+"""Faults that must never lose or mix data: non-finite weights, concurrent runs, foreign files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath import data, models
+from convmath.errors import RunFolderError
+from convmath.optim import SGD, Constant
+from convmath.train import (
+    RunFolder,
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    load_trained,
+    run_training,
+)
+from convmath.train.run_folder import LOCK
+
+SMALL = {"epochs": 3, "train_limit": 300, "batch_size": 32, "seed": 5}
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def assert_every_tensor_finite(path) -> None:
+    checkpoint = load_checkpoint(path)  # refuses a non-finite tensor itself; check anyway
+    for name, array in (checkpoint.model | checkpoint.optimizer).items():
+        if array.dtype.kind == "f":
+            assert np.isfinite(array).all(), name
+
+
+def test_an_update_that_makes_weights_non_finite_stops_the_run_before_any_save(tmp_path):
+    def explode(trainer, epoch, step):
+        if epoch == 2 and step == 2:
+            # From the next step on the rate is infinite: the loss of that step is still
+            # finite, the update it makes is not.
+            trainer.schedule = lambda _step: float("inf")
+
+    with pytest.raises(cm.NonFiniteError) as caught:
+        run_training(
+            TrainConfig(**SMALL, optimizer="sgd", lr=0.05),
+            tmp_path,
+            on_step=[explode],
+            log=quiet,
+        )
+    message = str(caught.value)
+    assert "epoch 2, step 3: the update made" in message
+    assert "non-finite" in message
+    assert "learning rate inf" in message
+    for name in ("last.safetensors", "best.safetensors"):
+        assert_every_tensor_finite(tmp_path / name)
+        assert load_checkpoint(tmp_path / name).state["epoch"] == 1
+
+
+def test_a_non_finite_running_variance_is_never_saved(tmp_path):
+    def overflow(trainer, epoch, step):
+        if epoch == 1 and step == len(trainer.train):  # after the last step of epoch 1
+            trainer.model["bn1"].running_var[0] = np.inf
+
+    with pytest.raises(cm.NonFiniteError, match=r"saving would write model/bn1.running_var"):
+        run_training(TrainConfig(**SMALL), tmp_path, on_step=[overflow], log=quiet)
+    assert not (tmp_path / "last.safetensors").exists()
+
+
+def test_the_weight_guard_names_the_tensor_epoch_and_step():
+    model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
+    images, labels = data.load("digits", "train")
+    batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
+    trainer = Trainer(
+        model, SGD(model.parameters(), 0.1), Constant(0.1), batches, None, lambda x: x,
+        num_classes=10, epochs=1, log=quiet,
+    )  # fmt: skip
+    trainer.train_step(*next(iter(batches)), epoch=1, step=1)
+    model["conv2"].W.grad = None
+    model["fc2"].b.data[3] = np.nan
+    with pytest.raises(cm.NonFiniteError, match=r"epoch 4, step 7: the update made fc2.b"):
+        trainer._check_finite(trainer._weights_and_buffers(), 4, 7, "the update made")
+
+
+# ---------------------------------------------------------------- one run, one folder
+def test_a_second_run_into_the_same_folder_fails_at_once_and_the_first_finishes(tmp_path):
+    out = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "convmath.cli", "train", "--out", str(out), "--epochs", "40"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / LOCK).exists():
+            assert first.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        started = time.perf_counter()
+        with pytest.raises(
+            RunFolderError, match=r"in use by another convmath train \(process \d+\)"
+        ):
+            run_training(TrainConfig(epochs=1), out, log=quiet)
+        assert time.perf_counter() - started < 1.0
+    finally:
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 40
+    assert load_checkpoint(out / "last.safetensors").state["epoch"] == 40
+    assert not (out / LOCK).exists()
+
+
+def test_a_lock_left_by_a_dead_process_does_not_block(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / LOCK).write_text(f"{dead.pid}\n")
+    result = run_training(TrainConfig(epochs=1, train_limit=200), tmp_path, log=quiet)
+    assert result.state.epoch == 1
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_the_lock_is_held_while_the_folder_is_in_use(tmp_path):
+    with RunFolder(tmp_path):
+        assert (tmp_path / LOCK).read_text() == f"{os.getpid()}\n"
+        with pytest.raises(RunFolderError, match=f"process {os.getpid()}"), RunFolder(tmp_path):
+            pass
+    with RunFolder(tmp_path):  # free again
+        pass
+
+
+def test_a_new_run_into_a_folder_with_another_runs_files_needs_overwrite(tmp_path):
+    run_training(TrainConfig(epochs=1, train_limit=200, seed=1), tmp_path, log=quiet)
+    with pytest.raises(RunFolderError, match=r"holds the files of another run \(last.safetensors"):
+        run_training(TrainConfig(epochs=1, train_limit=200, seed=2), tmp_path, log=quiet)
+    assert load_checkpoint(tmp_path / "best.safetensors").config["training"]["seed"] == 1
+    run_training(
+        TrainConfig(epochs=1, train_limit=200, seed=2), tmp_path, overwrite=True, log=quiet
+    )
+    for name in ("best.safetensors", "last.safetensors"):
+        assert load_checkpoint(tmp_path / name).config["training"]["seed"] == 2
+
+
+def test_without_a_dev_set_a_foreign_best_checkpoint_is_never_used(tmp_path):
+    foreign = run_training(TrainConfig(epochs=2, train_limit=200, seed=1), tmp_path, log=quiet)
+    assert (tmp_path / "best.safetensors").is_file()
+    result = run_training(
+        TrainConfig(epochs=1, train_limit=200, seed=2, dev_fraction=0),
+        tmp_path,
+        overwrite=True,
+        log=quiet,
+    )
+    assert not (tmp_path / "best.safetensors").exists()  # deleted with the old run's files
+    assert result.state.best_epoch is None
+    last = load_checkpoint(tmp_path / "last.safetensors")
+    for name, value in result.model.state_dict().items():
+        np.testing.assert_array_equal(value, last.model[name])  # the run's own last weights
+    assert not np.array_equal(
+        result.model.state_dict()["fc2.W"], foreign.model.state_dict()["fc2.W"]
+    )
+
+
+def test_the_trainer_loads_only_a_best_checkpoint_of_its_own(tmp_path):
+    other = run_training(TrainConfig(epochs=1, train_limit=200, seed=1), tmp_path, log=quiet)
+    model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(9))
+    before = model.state_dict()
+    images, labels = data.load("digits", "train")
+    batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
+    trainer = Trainer(
+        model, SGD(model.parameters(), 1e-9), Constant(1e-9), batches, None, lambda x: x,
+        num_classes=10, epochs=1, out_dir=tmp_path, log=quiet,
+    )  # fmt: skip
+    trainer.fit()
+    after = model.state_dict()
+    assert not np.array_equal(after["fc2.W"], other.model.state_dict()["fc2.W"])
+    np.testing.assert_allclose(after["fc2.W"], before["fc2.W"], atol=1e-6)
+
+
+def test_stale_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path):
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path, log=quiet)
+    leftover = tmp_path / ".last.safetensors.k2j4x.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    kept = tmp_path / "notes.tmp"
+    kept.write_text("the user's own file")
+    run_training(TrainConfig(), resume=tmp_path / "last.safetensors", log=quiet)
+    assert not leftover.exists()
+    assert kept.exists()
+
+
+def test_resume_elsewhere_without_the_best_checkpoint_is_refused_at_once(tmp_path):
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "run", log=quiet)
+    lonely = tmp_path / "copied"
+    lonely.mkdir()
+    (lonely / "last.safetensors").write_bytes((tmp_path / "run" / "last.safetensors").read_bytes())
+    with pytest.raises(cm.CheckpointError, match=r"best epoch \(1\) is in .*missing"):
+        run_training(TrainConfig(), tmp_path / "new", resume=lonely / "last.safetensors")
+
+
+def test_a_checkpoint_whose_model_disagrees_with_its_training_settings_is_refused(tmp_path):
+    from convmath.train import save_checkpoint
+
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path, log=quiet)
+    checkpoint = load_checkpoint(tmp_path / "last.safetensors")
+    checkpoint.config["model"]["options"] = {"width": 16}
+    save_checkpoint(tmp_path / "last.safetensors", checkpoint)
+    load_trained(tmp_path / "last.safetensors")  # the model itself is fine
+    with pytest.raises(cm.CheckpointError, match="is not the one its training settings build"):
+        run_training(TrainConfig(), resume=tmp_path / "last.safetensors", log=quiet)
