@@ -120,6 +120,28 @@ def test_softmax_cross_entropy_is_finite_for_huge_logits():
     assert np.isfinite(z.grad).all()
 
 
+def test_a_confidently_right_prediction_keeps_its_loss_in_float32():
+    # z_y - logsumexp(z) = -log(1 + e^-13 + e^-20): about 2.26e-6, which float32 keeps only if
+    # the log-sum-exp is not rounded at the scale of z before the subtraction.
+    z = np.array([[20.0, 7.0, 0.0]], dtype=np.float32)
+    exact = np.log1p(np.exp(-13.0) + np.exp(-20.0))
+    loss = F.softmax_cross_entropy(cm.Tensor(z), np.array([0])).item()
+    assert loss == pytest.approx(exact, rel=1e-6)
+    log_p = F.log_softmax(cm.Tensor(z)).data
+    assert log_p[0, 0] == pytest.approx(-exact, rel=1e-6)
+    assert log_p[0, 0] < 0  # never -0.0
+
+
+def test_softmax_cross_entropy_on_logits_scaled_by_30_is_exact_to_float32(rng):
+    z = (rng.standard_normal((256, 10)) * 30).astype(np.float32)
+    y = z.argmax(axis=1)  # confident and right: J is small
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    exact = -(shifted[np.arange(256), y] - np.log(np.exp(shifted).sum(axis=1))).mean()
+    loss = F.softmax_cross_entropy(cm.Tensor(z), y).item()
+    assert loss == pytest.approx(exact, rel=1e-6)
+
+
 def test_softmax_cross_entropy_errors():
     z = cm.Tensor(np.zeros((2, 3)))
     with pytest.raises(cm.InvalidArgumentError, match=r"labels must be in 0..2.*\[3\]"):

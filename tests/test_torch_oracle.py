@@ -382,6 +382,29 @@ def test_softmax_cross_entropy_matches_torch(
     assert_close(Z_t.grad, z.grad, dtype, "dZ")
 
 
+def test_confident_logits_scaled_by_30_are_at_least_as_precise_as_torch() -> None:
+    rng = make_rng("confident cross-entropy")
+    logits = (rng.standard_normal((256, 10)) * 30).astype(np.float32)
+    labels = logits.argmax(axis=1)
+    rows = np.arange(256)
+    z64 = logits.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    others = np.exp(shifted)
+    others[rows, labels] = 0
+    exact = -np.log1p(others.sum(axis=1))  # log p of the right class: -1e-6 and smaller
+    small = np.abs(exact) > 1e-30  # rows where float32 can hold the answer at all
+    assert small.sum() > 100
+    ours = F.log_softmax(Tensor(logits)).data[rows, labels][small]
+    theirs = torch.log_softmax(torch.from_numpy(logits), dim=1).numpy()[rows, labels][small]
+    our_error = np.abs(ours - exact[small]) / np.abs(exact[small])
+    their_error = np.abs(theirs - exact[small]) / np.abs(exact[small])
+    assert our_error.max() < 1e-5
+    assert our_error.max() <= their_error.max()
+    loss = F.softmax_cross_entropy(Tensor(logits), labels).item()
+    torch_loss = TF.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    assert loss == pytest.approx(torch_loss, rel=1e-5)
+
+
 # ---------------------------------------------------------------- activations
 ACTIVATIONS = [
     pytest.param(lambda t: F.sigmoid(t), torch.sigmoid, 1.0, id="sigmoid"),

@@ -171,10 +171,10 @@ def _read_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
         )
     try:
         header = strict_json.loads(
-            header_bytes, f"{path}: header", max_bytes=limits.MAX_HEADER_BYTES
+            header_bytes, f"{path}: unreadable header", max_bytes=limits.MAX_HEADER_BYTES
         )
     except DataError as error:
-        raise CheckpointError(f"unreadable header: {error}") from None
+        raise CheckpointError(str(error)) from None
     if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
         raise CheckpointError(f"{path}: no convmath metadata in the header")
     return header
@@ -245,10 +245,10 @@ def _read_metadata(path: Path, metadata: dict[str, Any]) -> Checkpoint:
             raise CheckpointError(f"{path}: damaged metadata: {key!r} is missing or not text")
         try:
             decoded[key] = strict_json.loads(
-                text, f"{path}: metadata {key!r}", max_bytes=limits.MAX_HEADER_BYTES
+                text, f"{path}: damaged metadata {key!r}", max_bytes=limits.MAX_HEADER_BYTES
             )
         except DataError as error:
-            raise CheckpointError(f"damaged metadata: {error}") from None
+            raise CheckpointError(str(error)) from None
     if not isinstance(decoded["config"], dict):
         # checked in full where a run is rebuilt from it (convmath.train.trained)
         raise CheckpointError(f"{path}: damaged metadata: the config is not a mapping")
