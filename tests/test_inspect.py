@@ -150,3 +150,26 @@ def test_plot_refuses_malformed_histories(tmp_path, capsys, content, message):
     path.write_bytes(content.encode("utf-8", "surrogateescape"))
     assert main(["plot", str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_filters_and_feature_maps_of_huge_layers_draw_a_bounded_picture(tmp_path, monkeypatch):
+    from convmath.inspect import plots
+
+    Image = pytest.importorskip("PIL.Image")
+    monkeypatch.setattr(plots, "MAX_FILTERS_DRAWN", 16)  # the real caps are 128 and 64
+    monkeypatch.setattr(plots, "MAX_LAYERS_DRAWN", 3)
+
+    def size(path):
+        with Image.open(path) as picture:
+            return picture.size
+
+    rng = np.random.default_rng(0)
+    filters = [
+        size(plots.plot_filters(rng.standard_normal((3, 3, 1, n_C)), tmp_path / f"f{n_C}.png"))
+        for n_C in (16, 1000)
+    ]
+    assert filters[0] == filters[1]  # the first 16 of 1000, not a picture 60 times as tall
+    maps = [(f"conv{k}", rng.standard_normal((4, 4, 2))) for k in range(200)]
+    unit = rng.uniform(size=(8, 8, 1))
+    small = size(plots.plot_feature_maps(unit, maps[:3], tmp_path / "m3.png"))
+    assert size(plots.plot_feature_maps(unit, maps, tmp_path / "m200.png")) == small

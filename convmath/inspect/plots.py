@@ -77,13 +77,18 @@ def _grid(count: int, columns: int) -> tuple[int, int]:
     return math.ceil(count / columns), columns
 
 
+MAX_FILTERS_DRAWN = 128  # a picture of more would be taller than a screen and slow to draw
+MAX_LAYERS_DRAWN = 64
+
+
 def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path:
     """The filters W (f, f, n_C_prev, n_C) of a CONV layer as a grid of images.
 
     One input channel: gray levels on a shared scale with 0 in the middle (a
     colour bar gives the values); three: each filter shown as a colour image,
     rescaled to [0, 1]; more: the mean over input channels. Size: 1.2 inches
-    per filter column and row, plus a 1-inch colour bar, at DPI.
+    per filter column and row, plus a 1-inch colour bar, at DPI. A layer of
+    more than 128 filters shows its first 128, and the title says so.
     """
     if weights.ndim != 4:
         raise InvalidArgumentError(
@@ -91,6 +96,10 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path
         )
     plt = _pyplot()
     f_h, f_w, n_C_prev, n_C = weights.shape
+    total = n_C
+    if n_C > MAX_FILTERS_DRAWN:
+        weights, n_C = weights[..., :MAX_FILTERS_DRAWN], MAX_FILTERS_DRAWN
+        title = f"{title or 'filters'} (the first {n_C} of {total})"
     rows, columns = _grid(n_C, 8)
     figure, grid = plt.subplots(
         rows, columns, figsize=(1.2 * columns + 1, 1.2 * rows + 0.6), squeeze=False
@@ -112,7 +121,7 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path
         axes.set_title(f"filter {k}", fontsize=8)
     if image is not None:
         figure.colorbar(image, ax=grid.ravel().tolist(), shrink=0.8, label="weight")
-    figure.suptitle(title or f"{n_C} learned filters of {f_h}x{f_w}x{n_C_prev}")
+    figure.suptitle(title or f"{total} learned filters of {f_h}x{f_w}x{n_C_prev}")
     return _save(figure, path)
 
 
@@ -124,9 +133,14 @@ def plot_feature_maps(
     ``maps`` are (layer name, activations (n_H, n_W, n_C)) for one example;
     row titles give each volume's n_H x n_W x n_C, showing how the maps
     shrink and the channels grow with depth. Size: 1.3 inches per column,
-    1.5 per row.
+    1.5 per row. A model of more than 64 such layers shows its first 64, and
+    the title says so.
     """
     plt = _pyplot()
+    suptitle = "Feature maps: n_H, n_W shrink and n_C grows with depth"
+    if len(maps) > MAX_LAYERS_DRAWN:
+        suptitle += f" (the first {MAX_LAYERS_DRAWN} of {len(maps)} layers)"
+        maps = maps[:MAX_LAYERS_DRAWN]
     columns = per_layer
     rows = len(maps) + 1
     figure, grid = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
@@ -146,7 +160,7 @@ def plot_feature_maps(
             axes.imshow(volume[:, :, k], cmap="viridis")
             axes.set_title(f"{name} {n_H}x{n_W}x{n_C}" if k == 0 else f"channel {k}", fontsize=7)
             axes.set_xlabel(f"channel {k}" if k == 0 else "", fontsize=6)
-    figure.suptitle("Feature maps: n_H, n_W shrink and n_C grows with depth")
+    figure.suptitle(suptitle)
     return _save(figure, path)
 
 

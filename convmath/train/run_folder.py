@@ -88,7 +88,7 @@ class RunFolder:
         traceback: TracebackType | None,
     ) -> None:
         if self._descriptor is not None:
-            os.unlink(self.path / LOCK)  # while still held: a waiting run then locks a new file
+            (self.path / LOCK).unlink(missing_ok=True)  # while held: a next run locks a new file
             os.close(self._descriptor)
             self._descriptor = None
 
