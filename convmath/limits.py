@@ -9,7 +9,8 @@ Two of them can be raised from the environment, for machines and models
 larger than the defaults were made for:
 
 - ``CONVMATH_MAX_PARAMETERS``: the most parameters one model may have
-  (default 50 million, 200 MB of float32 weights);
+  (default 20 million, 80 MB of float32 weights; drawing them takes three
+  times that for a moment);
 - ``CONVMATH_MAX_MEMORY``: the most memory one estimated job may take, in
   bytes or with a suffix K, M, G (default 8G).
 """
@@ -34,13 +35,13 @@ MAX_RESNET_DEPTH = 2_000
 MAX_TEXT = 4_096  # a stored string (a dataset path, an augmentation spec)
 MAX_CLASS_NAME = 256
 
-MAX_CHECKPOINT_BYTES = 2 << 30
-MAX_HEADER_BYTES = 8 << 20  # a safetensors header: the tensor table and the metadata
+MAX_BUFFER_ELEMENTS = 1 << 22  # running statistics and the like, beyond the parameters
+MAX_HEADER_BYTES = 4 << 20  # a safetensors header: the tensor table and the metadata
 MAX_TENSORS = 10_000
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 64  # a random generator's 128-bit state has 39 digits
 
-DEFAULT_MAX_PARAMETERS = 50_000_000
+DEFAULT_MAX_PARAMETERS = 20_000_000
 DEFAULT_MAX_MEMORY = 8 << 30
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -63,8 +64,13 @@ def _from_environment(name: str, default: int) -> int:
 
 
 def max_parameters() -> int:
-    """The most parameters a model may have: ``CONVMATH_MAX_PARAMETERS`` or 50 million."""
+    """The most parameters a model may have: ``CONVMATH_MAX_PARAMETERS`` or 20 million."""
     return _from_environment("CONVMATH_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS)
+
+
+def max_checkpoint_bytes() -> int:
+    """The largest checkpoint file: float32 weights and buffers, two optimizer slots, a header."""
+    return 12 * (max_parameters() + MAX_BUFFER_ELEMENTS) + MAX_HEADER_BYTES + 8
 
 
 def max_memory() -> int:
@@ -91,20 +97,22 @@ def check_memory(n_bytes: float, what: str) -> None:
         )
 
 
-# The parameters a model being built may still allocate; None outside a build.
+# [parameters reserved so far, the most allowed] of the model being built; None outside a build.
 _budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "convmath_parameter_budget", default=None
 )
 
 
 @contextlib.contextmanager
-def parameter_budget(what: str) -> Iterator[None]:
-    """Within this block, all tensors reserved together may not pass :func:`max_parameters`.
+def parameter_budget(what: str, limit: int | None = None) -> Iterator[None]:
+    """Within this block, all tensors reserved together may not pass ``limit``.
 
-    ``models.build`` opens one, so a model too large to hold is refused at
+    The limit is :func:`max_parameters`, or less when given (a model rebuilt
+    from a checkpoint may need no more parameters than the checkpoint holds
+    values). ``models.build`` opens one, so a model too large is refused at
     the first tensor that passes the limit, before that tensor is allocated.
     """
-    token = _budget.set([0])
+    token = _budget.set([0, min(max_parameters(), limit if limit is not None else math.inf)])
     try:
         yield
     except InvalidArgumentError as error:
@@ -122,13 +130,18 @@ def reserve_parameters(shape: tuple[int, ...], what: str) -> None:
     if any(int(n) < 0 for n in shape):
         raise InvalidArgumentError(f"{what}: negative size in shape {tuple(shape)}")
     count = math.prod(int(n) for n in shape)
-    limit = max_parameters()
     spent = _budget.get()
+    limit = max_parameters() if spent is None else spent[1]
     total = count + (spent[0] if spent is not None else 0)
     if total > limit:
+        why = (
+            "(set CONVMATH_MAX_PARAMETERS to allow more)"
+            if limit == max_parameters()
+            else "(all the values its checkpoint holds: its weights cannot fit)"
+        )
         raise InvalidArgumentError(
             f"{what} of shape {tuple(shape)} would bring the model to {total:,} parameters,"
-            f" over the limit of {limit:,} (set CONVMATH_MAX_PARAMETERS to allow more)"
+            f" over the limit of {limit:,} {why}"
         )
     if spent is not None:
         spent[0] = total

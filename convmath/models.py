@@ -256,12 +256,16 @@ def build(
     num_classes: int = 10,
     *,
     rng: np.random.Generator,
+    max_parameters: int | None = None,
     **options: Any,
 ) -> Sequential:
     """Build a named model for examples of ``input_shape`` (n_H, n_W, n_C).
 
     Checks every layer's shapes now and raises :class:`ShapeError` naming the
     layer that does not fit. The model's ``config`` holds what rebuilds it.
+    A model of more than ``max_parameters`` (at most the limit of
+    :func:`convmath.limits.max_parameters`) is refused at the first weight
+    that passes it, before that weight is allocated.
     """
     if name not in MODELS:
         raise InvalidArgumentError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
@@ -275,7 +279,7 @@ def build(
         raise InvalidArgumentError("build needs rng=np.random.default_rng(seed)")
     _positive(num_classes, "the number of classes", limits.MAX_CLASSES)
     try:
-        with limits.parameter_budget(f"model {name!r} on {input_shape}"):
+        with limits.parameter_budget(f"model {name!r} on {input_shape}", max_parameters):
             model = MODELS[name](input_shape, num_classes, rng=rng, **options)
     except TypeError as error:
         raise InvalidArgumentError(

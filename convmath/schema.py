@@ -154,6 +154,11 @@ class Text(Spec):
     def _check(self, value: Any) -> str:
         if not isinstance(value, str) or not self.min_length <= len(value) <= self.max_length:
             raise self._refuse(value)
+        if not value.isascii():
+            try:
+                value.encode("utf-8")  # a lone surrogate ("\ud800") is JSON but not text
+            except UnicodeEncodeError:
+                raise _RefusedError("text of valid Unicode characters", value) from None
         if self.choices is not None and value not in self.choices:
             raise self._refuse(value)
         return value

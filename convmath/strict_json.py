@@ -4,22 +4,19 @@ Python's ``json.loads`` accepts ``NaN`` and ``Infinity``, integers of any
 length (until the int-string limit raises ``ValueError``), nesting until
 ``RecursionError`` and repeated keys (the last wins). :func:`loads` refuses
 all of them, and any text over ``max_bytes``, with a :class:`DataError`
-naming ``source``, before or while decoding.
+naming ``source``: the size before decoding, numbers while decoding, the
+depth right after (the C decoder itself stops at Python's recursion limit,
+and the depth is then measured without recursion).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
-
-import numpy as np
 
 from convmath.errors import DataError
 from convmath.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH
-
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class _RefusedError(Exception):
@@ -52,12 +49,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
-def nesting_depth(data: bytes) -> int:
-    """How deeply arrays and objects nest in the JSON text ``data`` (strings skipped)."""
-    brackets = np.frombuffer(_STRINGS.sub(b"", data), dtype=np.uint8)
-    steps = np.isin(brackets, (ord("["), ord("{"))).astype(np.int8)
-    steps -= np.isin(brackets, (ord("]"), ord("}"))).astype(np.int8)
-    return int(np.cumsum(steps, dtype=np.int64).max(initial=0))
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in a decoded JSON value (iterative: any depth is safe)."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            pending.extend(
+                (child, depth) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
 
 
 def loads(data: str | bytes, source: str, *, max_bytes: int) -> Any:
@@ -65,11 +69,8 @@ def loads(data: str | bytes, source: str, *, max_bytes: int) -> Any:
     raw = data.encode() if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
         raise DataError(f"{source}: {len(raw):,} bytes of JSON, over the {max_bytes:,}-byte limit")
-    depth = nesting_depth(raw)
-    if depth > MAX_JSON_DEPTH:
-        raise DataError(f"{source}: JSON nested {depth} deep, over the limit of {MAX_JSON_DEPTH}")
     try:
-        return json.loads(
+        value = json.loads(
             raw.decode("utf-8"),
             parse_int=_parse_int,
             parse_float=_parse_float,
@@ -78,5 +79,11 @@ def loads(data: str | bytes, source: str, *, max_bytes: int) -> Any:
         )
     except _RefusedError as refusal:
         raise DataError(f"{source}: refused JSON: {refusal}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except RecursionError:
+        raise DataError(f"{source}: JSON nested too deep (the limit is {MAX_JSON_DEPTH})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataError(f"{source}: not valid JSON ({error})") from None
+    depth = nesting_depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise DataError(f"{source}: JSON nested {depth} deep, over the limit of {MAX_JSON_DEPTH}")
+    return value

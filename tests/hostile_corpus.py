@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -132,6 +133,16 @@ def _many_tensors(o: Original, path: Path) -> Path:
     return o.write(path, entries=dict(o.entries) | junk)
 
 
+def _f64_beyond_float32(o: Original, path: Path) -> Path:
+    name = _first_weight(o)
+    return o.with_tensor(path, name, np.full(o.entries[name][1], 1e300))
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
 FIVE_THOUSAND_DIGITS = "9" * 5000
 
 # Hostile checkpoints, each to be refused by every command that reads a checkpoint.
@@ -196,6 +207,74 @@ CHECKPOINT_CASES: dict[str, Callable[[Original, Path], Path]] = {
     "truncated": lambda o, p: _cut(o.write(p), 0.5),
     "empty": lambda o, p: _cut(o.write(p), 0.0),
     "a-folder": lambda o, p: _folder(p),
+    "a-fifo": lambda o, p: _fifo(p),
+    # found by the red team and the review
+    "f64-beyond-float32": _f64_beyond_float32,
+    "class-name-surrogate": lambda o, p: o.with_config(
+        p, _set("preprocessing", "classes", ["\ud800", *map(str, range(1, 10))])
+    ),
+    "unterminated-escapes": lambda o, p: o.write(p, config='"' + '\\"' * 200_000),
+    "width-1600-larger-than-file": lambda o, p: o.with_config(
+        p, _set("model", "options", {"width": 1600})
+    ),
+}
+
+# What each refusal must say (a fragment of its one line), so that no case passes by being
+# refused for another reason than the one it tests.
+CHECKPOINT_REFUSALS = {
+    "deep-json-config": "JSON nested too deep",
+    "5000-digit-int": "an integer of 5000 digits",
+    "infinity-epoch": "Infinity (JSON has no NaN or infinities)",
+    "nan-history": "NaN (JSON has no NaN or infinities)",
+    "duplicate-keys": "the key 'epoch' twice in one object",
+    "state-not-json": "damaged metadata 'state': not valid JSON",
+    "history-strings": "history[0].epoch must be an integer",
+    "negative-epoch": "state.epoch must be an integer in [0,",
+    "negative-step": "state.step must be an integer",
+    "best-accuracy-7": "state.best_accuracy must be a finite number in [0, 1], got 7.0",
+    "rng-garbage": "state.rng['data'] must be a mapping",
+    "missing-dataset": "the configuration has no dataset",
+    "missing-model": "the configuration has no model",
+    "unknown-model": "model.name must be one of",
+    "width-1e6": "width must be an integer in [1, 4,096], got 1000000",
+    "width-negative": "width must be an integer in [1, 4,096], got -4",
+    "width-float": "width must be an integer in [1, 4,096], got 16.5",
+    "unknown-option": "does not take the options {'depth': 20}",
+    "input-shape-100tb": "model.input_shape[0] must be an integer in [1, 4,096], got 10000000",
+    "input-shape-2^63": "got 9223372036854775808",
+    "input-shape-two-axes": "model.input_shape must be a list of 3 items",
+    "classes-1e9": "model.num_classes must be an integer in [1, 10,000], got 1000000000",
+    "classes-zero": "model.num_classes must be an integer in [1, 10,000], got 0",
+    "class-list-mismatch": "3 class names in preprocessing.classes for a model with 10 outputs",
+    "class-names-not-text": "preprocessing.classes[0] must be a string",
+    "std-zero": "preprocessing.std[0] must be a finite number in [1e-06,",
+    "std-negative": "preprocessing.std[0] must be a finite number in [1e-06,",
+    "mean-text": "preprocessing.mean[0] must be a finite number",
+    "two-means-one-channel": "preprocessing.mean has 2 values for 1 channels",
+    "scale-huge": "preprocessing.scale must be a finite number in (0, 1]",
+    "training-epochs-negative": "training setting epochs must be an integer",
+    "training-warmup-huge": "training setting warmup_epochs must be a finite number",
+    "training-eval-batch-0": "training setting eval_batch_size must be an integer",
+    "training-lr-negative": "training setting lr must be a finite number",
+    "training-gamma-1e200": "training setting gamma must be a finite number",
+    "training-unknown-key": "unknown training settings ['rocket']",
+    "bfloat16-tensor": "got 'BF16'",
+    "nan-weight": "holds 1 NaN, infinite or beyond-float32 value(s)",
+    "inf-weight": "holds 1 NaN, infinite or beyond-float32 value(s)",
+    "weight-wrong-shape": "its weights cannot fit",
+    "200k-tensors": "header limit",
+    "overlapping-offsets": "overlapping or missing bytes",
+    "not-a-model-tensor": "unexpected tensor 'weights/x'",
+    "sparse-3gb": "-byte limit for a checkpoint",
+    "sparse-1gb-of-zeros": "-byte limit for a checkpoint",
+    "truncated": "damaged tensor data: truncated",
+    "empty": "truncated (0 bytes)",
+    "a-folder": "not a regular file",
+    "a-fifo": "not a regular file",
+    "f64-beyond-float32": "NaN, infinite or beyond-float32 value(s)",
+    "class-name-surrogate": "preprocessing.classes[0] must be text of valid Unicode",
+    "unterminated-escapes": "damaged metadata 'config': not valid JSON",
+    "width-1600-larger-than-file": "its weights cannot fit",
 }
 
 
@@ -203,8 +282,9 @@ def _overlapping(o: Original, path: Path) -> Path:
     data = bytearray(o.write(path).read_bytes())
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size])
-    names = [k for k in header if k != "__metadata__"]
-    header[names[1]]["data_offsets"] = header[names[0]]["data_offsets"]
+    # Two tensors of the same size (a batch norm's gamma and beta) given the same bytes.
+    gamma, beta = (next(k for k in header if k.endswith(f"bn1.{n}")) for n in ("gamma", "beta"))
+    header[beta]["data_offsets"] = header[gamma]["data_offsets"]
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
     path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(data[8 + size :]))
@@ -421,8 +501,50 @@ DATA_CASES: dict[str, Make] = {
     "history-deep": lambda r: _history(r, "[" * 50_000 + "]" * 50_000),
     "history-huge-int": lambda r: _history(r, '[{"epoch": ' + "1" * 5000 + "}]"),
     "history-not-a-list": lambda r: _history(r, '{"epoch": 1}'),
+    "history-unterminated-escapes": lambda r: _history(r, '"' + '\\"' * 200_000),
+    "history-a-fifo": lambda r: ["plot", str(_fifo(r / "history.json"))],
+    "predict-a-fifo-image": lambda r: ["edges", "--image", str(_fifo(r / "x.png"))],
+    "folder-with-a-bmp": lambda r: [
+        "train",
+        "--dataset",
+        str(_bmp_folder(r)),
+        "--out",
+        str(r / "run"),
+    ],
+    "folder-of-huge-images-of-two-sizes": lambda r: [
+        "train",
+        "--dataset",
+        str(_two_size_folder(r)),
+        "--out",
+        str(r / "run"),
+    ],
+    "edges-6300-pixels": lambda r: ["edges", "--image", str(_blank(r / "big.png", 6300))],
     "history-missing-columns": lambda r: _history(r, '[{"epoch": 1}]'),
 }
+
+
+def _bmp_folder(root: Path) -> Path:
+    from PIL import Image
+
+    folder = _image_folder(root, ("cat", "dog"))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "dog" / "scan.bmp")
+    return folder
+
+
+def _two_size_folder(root: Path) -> Path:
+    # 20 images of 6300 x 6300 (a few kilobytes each as PNG, 40 MB each decoded), then one 8 x 8.
+    folder = _image_folder(root, ("a", "b"))
+    big = _blank(root / "big.png", 6300).read_bytes()
+    for k in range(20):
+        (folder / "a" / f"{k:02}.png").write_bytes(big)
+    return folder
+
+
+def _blank(path: Path, side: int) -> Path:
+    from PIL import Image
+
+    Image.new("L", (side, side)).save(path)
+    return path
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -61,7 +61,7 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
     ("argv", "message"),
     [
         (["edges", "--index", "5000"], "--index must be in 0..1796"),
-        (["edges", "--image", "missing.png"], "missing.png: cannot open"),
+        (["edges", "--image", "missing.png"], "missing.png: cannot read"),
         (["edges", "--save", "out.jpg"], "--save writes a PNG"),
         (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 256]"),
     ],

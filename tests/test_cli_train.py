@@ -216,3 +216,12 @@ def test_a_second_train_into_a_finished_run_folder_says_how_to_go_on(trained, ca
     assert "holds the files of another run" in err
     assert "--overwrite" in err
     assert f"--resume {trained / 'last.safetensors'}" in err
+
+
+def test_a_model_name_is_a_model_even_beside_a_folder_of_that_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lenet5").mkdir()
+    assert main(["summary", "lenet5"]) == 0
+    assert "61,706 parameters" in capsys.readouterr().out
+    assert main(["summary", "alexnet"]) == 2
+    assert "unknown model 'alexnet'; expected a model name" in capsys.readouterr().err

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hostile_corpus import (
     CHECKPOINT_CASES,
+    CHECKPOINT_REFUSALS,
     DATA_CASES,
     NON_FINITE_AND_OUT_OF_RANGE,
     OPTION_CASES,
@@ -86,7 +87,12 @@ def test_hostile_checkpoint_is_refused_by_every_command(workshop, original, tmp_
     for command, argv in checkpoint_commands(checkpoint, workshop / "digit.png", tmp_path).items():
         line = assert_refused(argv, argv[0])
         assert checkpoint.name in line, (command, line)
+        assert CHECKPOINT_REFUSALS[case] in line, (command, line)
     assert not (tmp_path / "resumed" / "last.safetensors").exists()
+
+
+def test_every_checkpoint_case_says_why_it_is_refused():
+    assert set(CHECKPOINT_REFUSALS) == set(CHECKPOINT_CASES)
 
 
 def test_a_device_file_is_refused_without_reading_it(workshop, tmp_path):

@@ -138,9 +138,9 @@ def test_picture_command_errors(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[1, 2]", "history[0] must be a mapping of up to 64 names to a finite number"),
+        ("[1, 2]", "history[0] must be a mapping of up to 32 names"),
         ('[{"epoch": 1, "train_loss": NaN}]', "NaN (JSON has no NaN or infinities)"),
-        ('[{"epoch": 1, "train_loss": "low"}]', "history[0]['train_loss'] must be a finite"),
+        ('[{"epoch": 1, "train_loss": "low"}]', "history[0].train_loss must be a finite"),
         ('[{"epoch": 1}]', "history rows need"),
         ("\udcff", "not a readable history"),
     ],

@@ -88,6 +88,7 @@ def test_the_weight_guard_names_the_tensor_epoch_and_step():
 
 
 # ---------------------------------------------------------------- one run, one folder
+@pytest.mark.slow
 def test_a_second_run_into_the_same_folder_fails_at_once_and_the_first_finishes(tmp_path):
     out = tmp_path / "run"
     first = subprocess.Popen(
@@ -212,3 +213,74 @@ def test_a_checkpoint_whose_model_disagrees_with_its_training_settings_is_refuse
     load_trained(tmp_path / "last.safetensors")  # the model itself is fine
     with pytest.raises(cm.CheckpointError, match="is not the one its training settings build"):
         run_training(TrainConfig(), resume=tmp_path / "last.safetensors", log=quiet)
+
+
+def test_a_run_never_removes_a_lock_that_replaced_its_own(tmp_path):
+    first = RunFolder(tmp_path).__enter__()
+    os.remove(tmp_path / LOCK)  # someone removed it by hand; a second run took the folder
+    second = RunFolder(tmp_path).__enter__()
+    first.__exit__(None, None, None)
+    assert (tmp_path / LOCK).exists()  # the second run's lock is still there...
+    with pytest.raises(RunFolderError), RunFolder(tmp_path):  # ...and still keeps others out
+        pass
+    second.__exit__(None, None, None)
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("the user's data")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / LOCK).symlink_to(precious)
+    with pytest.raises(RunFolderError, match="cannot open the run's lock file"):
+        run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "run", log=quiet)
+    assert precious.read_text() == "the user's data"
+
+
+def test_resume_in_place_without_the_best_checkpoint_is_refused_before_training(tmp_path):
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path, log=quiet)
+    (tmp_path / "best.safetensors").unlink()
+    before = (tmp_path / "metrics.json").read_bytes()
+    with pytest.raises(cm.CheckpointError, match=r"best epoch \(1\) is in .*missing"):
+        run_training(TrainConfig(), resume=tmp_path / "last.safetensors", log=quiet)
+    assert (tmp_path / "metrics.json").read_bytes() == before
+
+
+def test_epoch_callbacks_may_add_text_to_the_history_but_never_an_unreadable_value(tmp_path):
+    def note(trainer, row):
+        row["note"] = "warm-up"
+        row["flag"] = True
+
+    result = run_training(
+        TrainConfig(epochs=1, train_limit=200), tmp_path / "a", on_epoch=[note], log=quiet
+    )
+    assert load_checkpoint(result.out_dir / "best.safetensors").history[0]["note"] == "warm-up"
+
+    def nan(trainer, row):
+        row["test_loss"] = float("nan")
+
+    with pytest.raises(cm.CheckpointError, match=r"not written, as it could not be read back"):
+        run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "b", on_epoch=[nan])
+    assert not (tmp_path / "b" / "last.safetensors").exists()
+
+
+def test_a_checkpoint_trained_on_a_folder_that_is_gone_still_predicts(tmp_path):
+    from PIL import Image
+
+    from convmath.cli import main
+
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "pictures" / name).mkdir(parents=True)
+        for k in range(5):
+            pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pictures" / name / f"{k}.png")
+    image = tmp_path / "one.png"
+    (tmp_path / "pictures" / "cat" / "0.png").rename(image)
+    out = tmp_path / "run"
+    config = TrainConfig(dataset=str(tmp_path / "pictures"), model="digits_cnn", epochs=1)
+    run_training(config, out, log=quiet)
+    (tmp_path / "pictures").rename(tmp_path / "moved")
+    assert main(["predict", str(out / "best.safetensors"), str(image)]) == 0
+    with pytest.raises(cm.CheckpointError, match="unknown dataset"):
+        run_training(TrainConfig(), resume=out / "last.safetensors", log=quiet)

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from convmath import __version__
+from convmath import __version__, limits
 from convmath.cli import edges, inspection, training
 from convmath.cli.common import Parser
 from convmath.errors import ConvMathError
@@ -40,8 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     tune_allocator()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("default")  # each distinct warning once, however often it recurs
         try:
+            limits.max_parameters(), limits.max_memory()  # a bad setting fails every command
             status = args.run(args)
         except (ConvMathError, OSError) as error:
             return _fail(args.command, str(error))

@@ -60,8 +60,8 @@ def model_from(
 ) -> tuple[Any, tuple[int, ...], str]:
     """A model named ``target`` (built for ``input_shape``) or the one saved in a checkpoint.
 
-    ``target`` is a checkpoint when it names an existing path, ends with
-    ``.safetensors`` or holds a slash; otherwise a model name.
+    ``target`` is a model when it is a model's name, otherwise the path of a
+    checkpoint.
 
     Returns (model, input shape, title). A named model that does not fit the
     requested shape is built for its default shape, so that an explanation
@@ -74,9 +74,14 @@ def model_from(
     from convmath import models
     from convmath.errors import ShapeError
 
-    if Path(target).exists() or target.endswith(".safetensors") or "/" in target:
+    if target not in models.MODELS:
         from convmath.train import load_trained
 
+        if not Path(target).exists() and "/" not in target and "." not in target:
+            raise InvalidArgumentError(
+                f"unknown model {target!r}; expected a model name {sorted(models.MODELS)} or"
+                f" a checkpoint file"
+            )
         model, preprocessing, config = load_trained(target)
         return model, preprocessing.input_shape, f"{config['model']['name']} from {target}"
     shape = tuple(input_shape or DEFAULT_SHAPES.get(target, (28, 28, 1)))

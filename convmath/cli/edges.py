@@ -15,7 +15,8 @@ from convmath.schema import Integer
 
 LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
 MAX_PADDING = 256
-EDGE_MAPS = 6  # the padded image, two products, their squares and the magnitude, float64
+MAX_SIDE = 2048  # the article's example is a small image; larger ones are resized first
+EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (measured)
 
 
 def _edges(args: argparse.Namespace) -> int:
@@ -44,8 +45,13 @@ def _edges(args: argparse.Namespace) -> int:
             f"embedded UCI digit #{args.index} (label {labels[args.index]},"
             f" pixel counts 0-16, CC BY 4.0)"
         )
+    if max(image.shape) > MAX_SIDE:
+        raise InvalidArgumentError(
+            f"{args.image}: {image.shape[0]} x {image.shape[1]} pixels; edges works on images of"
+            f" up to {MAX_SIDE} x {MAX_SIDE} (resize it first)"
+        )
     padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
-    limits.check_memory(8 * EDGE_MAPS * padded, f"edge maps with padding {args.padding}")
+    limits.check_memory(8 * EDGE_ARRAYS * padded, f"edge maps with padding {args.padding}")
     maps = detect_edges(image, padding=args.padding)
     n_H_prev, n_W_prev = image.shape
     n_H, n_W = maps.vertical.shape

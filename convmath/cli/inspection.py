@@ -15,7 +15,7 @@ from convmath.schema import Integer
 
 MAX_GRADCHECK_BATCH = 256
 MAX_DIRECTIONS = 100
-MAX_HISTORY_BYTES = 16 << 20
+MAX_HISTORY_BYTES = 4 << 20
 EVAL_BATCH = 256
 
 
@@ -56,14 +56,12 @@ def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
 
 def _plot(args: argparse.Namespace) -> int:
     from convmath import strict_json
+    from convmath.files import open_regular
     from convmath.inspect.plots import plot_history
     from convmath.train.checkpoint import HISTORY
 
-    try:
-        with open(args.history, "rb") as file:
-            text = file.read(MAX_HISTORY_BYTES + 1)
-    except OSError as error:
-        raise DataError(f"{args.history}: cannot read ({error.strerror or error})") from None
+    with open_regular(args.history, DataError) as file:
+        text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
         text, f"{args.history}: not a readable history.json", max_bytes=MAX_HISTORY_BYTES
     )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from convmath.errors import DataError
+from convmath.files import open_regular
 
 CIFAR_SIDE = 32
 CIFAR_CHANNELS = 3
@@ -41,9 +43,15 @@ def read_cifar10(
     A file of more than ``max_records`` records is refused before it is read.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such CIFAR-10 batch file")
-    size = path.stat().st_size
+    with open_regular(path, DataError) as file:
+        return _read_records(path, file, os.fstat(file.fileno()).st_size, max_records)
+
+
+def _read_records(
+    path: Path, file: BinaryIO, size: int, max_records: int
+) -> tuple[np.ndarray, np.ndarray]:
     if size == 0 or size % RECORD_BYTES:
         raise DataError(
             f"{path}: not a CIFAR-10 binary batch: {size} bytes is not a positive multiple of"
@@ -52,7 +60,10 @@ def read_cifar10(
     count = size // RECORD_BYTES
     if count > max_records:
         raise DataError(f"{path}: {count:,} records is over the {max_records:,}-record limit")
-    records = np.fromfile(path, dtype=np.uint8).reshape(count, RECORD_BYTES)
+    data = file.read(size)
+    if len(data) != size:
+        raise DataError(f"{path}: truncated while reading (the file shrank)")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(count, RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
     bad = labels >= len(CIFAR10_CLASSES)
     if bad.any():

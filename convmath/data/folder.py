@@ -7,23 +7,30 @@ Needs Pillow (the ``images`` extra).
 
 Only PNG and JPEG files are opened, as PNG or JPEG whatever their name says,
 and their pixel count is checked from the header before anything is
-decoded. A folder is refused before it is read if its images, at the size
-asked for, would pass the memory limit (:mod:`convmath.limits`), and while
-it is read once the images read so far do.
+decoded; a file of another image format in a class folder is refused, not
+skipped. A folder is refused before it is read if its images, at the size
+asked for, would pass the memory limit (:mod:`convmath.limits`), and, with
+or without a size, while it is read once the images read so far do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from convmath import limits
 from convmath.errors import DataError, InvalidArgumentError, MissingDependencyError
+from convmath.files import open_regular
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Images in other formats are refused, not skipped, so no class silently loses pictures.
+OTHER_IMAGE_SUFFIXES = (".bmp", ".gif", ".tif", ".tiff", ".webp", ".ico", ".ppm", ".pgm")
 IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 CHANNELS = {"L": 1, "RGB": 3}
@@ -39,6 +46,38 @@ def _pillow():
     return Image
 
 
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """``path`` opened by Pillow as PNG or JPEG, its pixel count checked from the header.
+
+    Every way a file can fail to be a readable image becomes a
+    :class:`DataError` naming it; nothing is decoded here.
+    """
+    Image = _pillow()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with (
+                open_regular(path, DataError) as file,
+                Image.open(file, formats=IMAGE_FORMATS) as picture,
+            ):
+                width, height = picture.size
+                if width * height > MAX_PIXELS:
+                    raise DataError(
+                        f"{path}: {width} x {height} pixels is over the {MAX_PIXELS}-pixel limit"
+                        f" (a decompression bomb or a far too large image)"
+                    )
+                yield picture
+    except DataError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{path}: not a PNG or JPEG image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise DataError(f"{path}: truncated or corrupt image ({error})") from None
+
+
 def read_image(
     path: str | os.PathLike[str], *, mode: str = "L", size: tuple[int, int] | None = None
 ) -> np.ndarray:
@@ -47,33 +86,18 @@ def read_image(
         raise InvalidArgumentError(f"mode must be 'L' (grayscale) or 'RGB', got {mode!r}")
     Image = _pillow()
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as picture:
-                width, height = picture.size
-                if width * height > MAX_PIXELS:
-                    raise DataError(
-                        f"{path}: {width} x {height} pixels is over the {MAX_PIXELS}-pixel limit"
-                        f" (a decompression bomb or a far too large image)"
-                    )
-                picture = picture.convert(mode)
-                if size is not None and (height, width) != tuple(size):
-                    picture = picture.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                array = np.asarray(picture, dtype=np.uint8)
-    except DataError:
-        raise
-    except Image.UnidentifiedImageError:
-        raise DataError(f"{path}: not a PNG or JPEG image") from None
-    except Image.DecompressionBombError as error:
-        raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
-    except Image.DecompressionBombWarning as error:
-        raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
-    except (OSError, ValueError, SyntaxError) as error:
-        if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise DataError(f"{path}: cannot open ({error.strerror})") from None
-        raise DataError(f"{path}: truncated or corrupt image ({error})") from None
+    with _opened(path) as picture:
+        picture = picture.convert(mode)
+        if size is not None and (picture.height, picture.width) != tuple(size):
+            picture = picture.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(picture, dtype=np.uint8)
     return array.reshape(array.shape[0], array.shape[1], CHANNELS[mode])
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(n_H, n_W) of a PNG or JPEG file, read from its header alone."""
+    with _opened(Path(path)) as picture:
+        return picture.height, picture.width
 
 
 def read_image_folder(
@@ -103,33 +127,34 @@ def read_image_folder(
     for label, name in enumerate(classes):
         folder = root / name
         if folder.is_dir():
-            files += [
-                (p, label)
-                for p in sorted(folder.iterdir())
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            ]
+            for p in sorted(folder.iterdir()):
+                suffix = p.suffix.lower()
+                if suffix in OTHER_IMAGE_SUFFIXES:
+                    raise DataError(
+                        f"{p}: only PNG and JPEG images are read; convert it (or move it out"
+                        f" of the folder)"
+                    )
+                if suffix in IMAGE_SUFFIXES and p.is_file():
+                    files.append((p, label))
     if not files:
         raise DataError(
             f"{root}: no images found; expected {root}/<class name>/*.png (or .jpg, .jpeg)"
         )
-    if size is not None:
-        limits.check_memory(
-            len(files) * size[0] * size[1] * CHANNELS[mode],
-            f"{root}: {len(files):,} images of {size[0]} x {size[1]}",
-        )
-    images = []
-    total = 0
-    for path, _ in files:
-        image = read_image(path, mode=mode, size=size)
-        total += image.nbytes
-        limits.check_memory(total, f"{root}: the images read up to {path.name}")
-        if images and image.shape != images[0].shape:
-            raise DataError(
-                f"{path}: size {image.shape[:2]} differs from {files[0][0]}'s"
-                f" {images[0].shape[:2]};"
-                f" give a size to resize every image to"
-            )
-        images.append(image)
+    if size is None:
+        # Every header first (no pixel decoded): the sizes must agree, and their total fit.
+        first = image_size(files[0][0])
+        for path, _ in files[1:]:
+            if image_size(path) != first:
+                raise DataError(
+                    f"{path}: size {image_size(path)} differs from {files[0][0]}'s {first};"
+                    f" give a size to resize every image to"
+                )
+        size = first
+    limits.check_memory(
+        2 * len(files) * size[0] * size[1] * CHANNELS[mode],  # the images, and their stack
+        f"{root}: {len(files):,} images of {size[0]} x {size[1]}",
+    )
+    images = [read_image(path, mode=mode, size=size) for path, _ in files]
     labels = np.array([label for _, label in files], dtype=np.int64)
     return np.stack(images), labels, tuple(classes)
 

@@ -24,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from convmath.errors import DataError
+from convmath.files import open_regular
 
 IDX_DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -35,7 +36,7 @@ IDX_DTYPES = {
 }
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_DIMENSIONS = 8
-DEFAULT_MAX_BYTES = 256 << 20  # above MNIST's 47 MB; named datasets pass their exact size
+DEFAULT_MAX_BYTES = 1 << 30  # above EMNIST's 550 MB; named datasets pass their exact size
 
 
 def read_idx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
@@ -50,7 +51,7 @@ def read_idx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
     """
     path = Path(path)
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path, DataError) as raw:
             compressed = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
             if compressed:

@@ -43,7 +43,10 @@ class StepDecay(Schedule):
         self.gamma = number_in(gamma, "gamma", 0.0)
 
     def __call__(self, step: int) -> float:
-        return self.lr * self.gamma ** (step // self.step_size)
+        try:
+            return self.lr * self.gamma ** (step // self.step_size)
+        except OverflowError:  # gamma > 1 for very many steps: the rate has no bound
+            return math.inf
 
 
 class WarmupCosine(Schedule):

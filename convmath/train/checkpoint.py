@@ -11,11 +11,9 @@ hostile file can at worst fail to load; convmath never unpickles.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
-import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,9 @@ import numpy as np
 
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError
+from convmath.files import open_regular
 from convmath.schema import (
+    AnyOf,
     Flag,
     Integer,
     ListOf,
@@ -33,6 +33,7 @@ from convmath.schema import (
     Number,
     Optional,
     Record,
+    Spec,
     Text,
     shown,
 )
@@ -82,8 +83,18 @@ def _umask() -> int:
 
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> None:
-    """Serialise ``checkpoint`` to ``path`` atomically."""
+    """Serialise ``checkpoint`` to ``path`` atomically, never a file :func:`load_checkpoint`
+    would refuse: the state and history are checked against their schemas, and the header
+    against its size limit, before anything is written."""
     from safetensors.numpy import save
+
+    try:
+        STATE.check(checkpoint.state, "state")
+        HISTORY.check(checkpoint.history, "history")
+    except InvalidArgumentError as error:
+        raise CheckpointError(
+            f"{path}: not written, as it could not be read back: {error}"
+        ) from None
 
     def contiguous(array: np.ndarray) -> np.ndarray:
         return np.require(array, requirements="C")  # keeps 0-d arrays 0-d
@@ -96,55 +107,59 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
         "state": json.dumps(checkpoint.state),
         "history": json.dumps(checkpoint.history),
     }
-    atomic_write(Path(path), save(tensors, metadata=metadata))
+    data = save(tensors, metadata=metadata)
+    header_size = int.from_bytes(data[:8], "little")
+    if header_size > limits.MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{path}: not written: its header would be {header_size:,} bytes, over the"
+            f" {limits.MAX_HEADER_BYTES:,}-byte limit (a history of very many epochs?)"
+        )
+    atomic_write(Path(path), data)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint, checking everything before trusting any of it.
 
-    In order: the file is a regular file of at most ``MAX_CHECKPOINT_BYTES``;
-    the header's length, its bounded JSON, its tensor table (names, dtypes,
-    shapes, offsets that tile the body exactly, at most ``MAX_TENSORS``) and
-    the metadata (bounded JSON, with the training state and history checked
-    against their schemas) are read and checked before the body is read; then
-    every tensor is checked finite. :class:`CheckpointError` names the file,
-    the field or tensor, and the value.
+    In order: the file is a regular file (never a FIFO or a device) of at
+    most ``limits.max_checkpoint_bytes()``; the header's length, its bounded JSON, the
+    metadata (bounded JSON, the training state and history checked against
+    their schemas) and the tensor table (names, dtypes, shapes, offsets that
+    tile the data exactly, at most ``MAX_TENSORS``, no more elements than
+    the parameter limit allows) are read and checked before the data is
+    read; then the data is read once and every float tensor is checked
+    finite as float32, the dtype it will be used in. :class:`CheckpointError`
+    names the file, the field or tensor, and the value.
     """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
     path = Path(path)
-    try:
-        with open(path, "rb") as file:
-            status = os.fstat(file.fileno())
-            size = status.st_size
-            if not stat.S_ISREG(status.st_mode):
-                raise CheckpointError(f"{path}: not a regular file")
-            if size > limits.MAX_CHECKPOINT_BYTES:
+    with open_regular(path, CheckpointError) as file:
+        try:
+            size = os.fstat(file.fileno()).st_size
+            if size > limits.max_checkpoint_bytes():
                 raise CheckpointError(
-                    f"{path}: {size:,} bytes, over the {limits.MAX_CHECKPOINT_BYTES:,}-byte limit"
-                    f" for a checkpoint"
+                    f"{path}: {size:,} bytes, over the {limits.max_checkpoint_bytes():,}-byte"
+                    f" limit for a checkpoint (set by CONVMATH_MAX_PARAMETERS)"
                 )
-            prefix = file.read(8)
-            header_size = _header_size(path, prefix, size)
-            header_bytes = file.read(header_size)
-            header = _read_header(path, header_bytes)
+            header_size = _header_size(path, file.read(8), size)
+            header = _read_header(path, file.read(header_size))
             checkpoint = _read_metadata(path, header["__metadata__"])
-            _check_tensor_table(path, header, body_size=size - 8 - header_size)
-            data = prefix + header_bytes + file.read()
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
-    try:
-        tensors = load(data)
-    except (SafetensorError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{path}: damaged tensor data ({error})") from None
-    for name, array in tensors.items():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-            raise CheckpointError(
-                f"{path}: tensor {name!r} holds {bad} NaN or infinite value(s); refusing"
-                f" non-finite weights"
-            )
+            table = _check_tensor_table(path, header, body_size=size - 8 - header_size)
+            body = bytearray(size - 8 - header_size)
+            if file.readinto(body) != len(body):
+                raise CheckpointError(f"{path}: truncated while reading (the file shrank)")
+        except OSError as error:
+            raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    for name, (dtype, shape, begin, _) in table.items():
+        array = np.frombuffer(body, dtype=DTYPES[dtype], count=math.prod(shape), offset=begin)
+        array = array.reshape(shape).astype(DTYPES[dtype].newbyteorder("="), copy=False)
+        if array.dtype.kind == "f":
+            with np.errstate(over="ignore"):
+                as_used = array.astype(np.float32, copy=False)
+            finite = np.isfinite(as_used)
+            if not finite.all():
+                raise CheckpointError(
+                    f"{path}: tensor {name!r} holds {int(finite.size - finite.sum())} NaN,"
+                    f" infinite or beyond-float32 value(s); refusing non-finite weights"
+                )
         part, _, key = name.partition("/")
         (checkpoint.model if part == "model" else checkpoint.optimizer)[key] = array
     return checkpoint
@@ -180,25 +195,40 @@ def _read_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
     return header
 
 
-# The safetensors dtypes convmath reads, with their sizes in bytes.
-DTYPE_SIZES = {"F16": 2, "F32": 4, "F64": 8, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "U8": 1}
+# The safetensors dtypes convmath reads (little-endian, as the format stores them).
+DTYPES = {
+    code: np.dtype(f"<{kind}")
+    for code, kind in {
+        "F16": "f2", "F32": "f4", "F64": "f8", "I8": "i1", "I16": "i2", "I32": "i4",
+        "I64": "i8", "U8": "u1",
+    }.items()
+}  # fmt: skip
 _TENSOR_ENTRY = Record(
     {
-        "dtype": Text(8, tuple(DTYPE_SIZES)),
+        "dtype": Text(8, tuple(DTYPES)),
         "shape": ListOf(Integer(0, 2**40), 8),
-        "data_offsets": ListOf(Integer(0, limits.MAX_CHECKPOINT_BYTES), 2, 2),
+        "data_offsets": ListOf(Integer(0, 2**62), 2, 2),
     }
 )
 
 
-def _check_tensor_table(path: Path, header: dict[str, Any], body_size: int) -> None:
-    """Every tensor entry well formed, and their byte ranges tile the body exactly."""
+def _check_tensor_table(
+    path: Path, header: dict[str, Any], body_size: int
+) -> dict[str, tuple[str, list[int], int, int]]:
+    """The tensor table checked: entries well formed, sizes bounded, ranges tiling the data.
+
+    Returns {name: (dtype, shape, begin, end)}. The model's tensors may hold
+    no more elements than the parameter limit (plus room for buffers), and
+    the optimizer's slots no more than twice the model's, so a hostile table
+    is refused before its data is read.
+    """
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     if len(entries) > limits.MAX_TENSORS:
         raise CheckpointError(
             f"{path}: {len(entries):,} tensors, over the limit of {limits.MAX_TENSORS:,}"
         )
-    ranges = []
+    table: dict[str, tuple[str, list[int], int, int]] = {}
+    elements = {"model": 0, "optimizer": 0}
     for name, entry in entries.items():
         if not name.startswith(("model/", "optimizer/")) or len(name) > 256:
             raise CheckpointError(
@@ -209,15 +239,24 @@ def _check_tensor_table(path: Path, header: dict[str, Any], body_size: int) -> N
         except InvalidArgumentError as error:
             raise CheckpointError(f"{path}: {error}") from None
         begin, end = entry["data_offsets"]
-        expected = math.prod(entry["shape"]) * DTYPE_SIZES[entry["dtype"]]
+        count = math.prod(entry["shape"])
+        expected = count * DTYPES[entry["dtype"]].itemsize
         if end - begin != expected:
             raise CheckpointError(
                 f"{path}: tensor {name!r} of shape {entry['shape']} and dtype {entry['dtype']}"
                 f" needs {expected:,} bytes but its offsets {begin}-{end} hold {end - begin:,}"
             )
-        ranges.append((begin, end, name))
+        elements[name.partition("/")[0]] += count
+        table[name] = (entry["dtype"], entry["shape"], begin, end)
+    allowed = limits.max_parameters() + limits.MAX_BUFFER_ELEMENTS
+    if elements["model"] > allowed or elements["optimizer"] > 2 * elements["model"] + 2**20:
+        raise CheckpointError(
+            f"{path}: the tensors hold {elements['model']:,} model and {elements['optimizer']:,}"
+            f" optimizer values; a model may have at most {allowed:,} and its optimizer twice"
+            f" as many (set CONVMATH_MAX_PARAMETERS to allow more)"
+        )
     position = 0
-    for begin, end, name in sorted(ranges):
+    for name, (_, _, begin, end) in sorted(table.items(), key=lambda item: item[1][2:]):
         if begin != position:
             raise CheckpointError(
                 f"{path}: tensor {name!r} starts at byte {begin:,} of the data, expected"
@@ -229,6 +268,7 @@ def _check_tensor_table(path: Path, header: dict[str, Any], body_size: int) -> N
             f"{path}: the tensors hold {position:,} bytes but the data is {body_size:,} bytes"
             f" (damaged tensor data: truncated, or bytes after the last tensor)"
         )
+    return table
 
 
 def _read_metadata(path: Path, metadata: dict[str, Any]) -> Checkpoint:
@@ -272,17 +312,41 @@ RNG_STATE = Record(
         "uinteger": Integer(0, 2**32 - 1),
     }
 )
-STATE = Record(
-    {
-        "epoch": Integer(0, limits.MAX_EPOCHS),
-        "step": _COUNT,
-        "best_accuracy": Optional(Number(0, 1)),
-        "best_loss": Optional(Number(0, 1e9)),
-        "best_epoch": Optional(Integer(1, limits.MAX_EPOCHS)),
-        "bad_epochs": Integer(0, limits.MAX_EPOCHS),
-        "stopped_early": Flag(),
-        "rng": MappingOf(RNG_STATE, 1024),
-    },
+_STATE_FIELDS = {
+    "epoch": Integer(0, limits.MAX_EPOCHS),
+    "step": _COUNT,
+    "best_accuracy": Optional(Number(0, 1)),
+    "best_loss": Optional(Number(0)),
+    "best_epoch": Optional(Integer(1, limits.MAX_EPOCHS)),
+    "bad_epochs": Integer(0, limits.MAX_EPOCHS),
+    "stopped_early": Flag(),
+    "rng": MappingOf(RNG_STATE, 1024),
+}
+STATE = Record(_STATE_FIELDS, optional=frozenset(_STATE_FIELDS))
+
+
+TRAINER_COLUMNS = ("train_loss", "train_accuracy", "lr", "seconds", "images_per_second")
+TRAINER_COLUMNS += ("dev_loss", "dev_accuracy", "test_loss", "test_accuracy")
+_ROW_COLUMNS = Record(
+    {"epoch": Integer(1, limits.MAX_EPOCHS)}
+    | {name: Number(-math.inf, math.inf) for name in TRAINER_COLUMNS},
+    optional=frozenset(("epoch", *TRAINER_COLUMNS)),
 )
-STATE = dataclasses.replace(STATE, optional=frozenset(STATE.fields))
-HISTORY = ListOf(MappingOf(Number(-math.inf, math.inf), 64), limits.MAX_EPOCHS)
+# What epoch callbacks may add to a row besides the trainer's columns.
+_ROW = MappingOf(Optional(AnyOf((Flag(), Number(-math.inf, math.inf), Text(limits.MAX_TEXT)))), 32)
+
+
+class HistoryRow(Spec):
+    """One epoch of the history: the trainer's columns are finite numbers (the epoch an
+    integer); epoch callbacks may add numbers, text, flags or null."""
+
+    def describe(self) -> str:
+        return _ROW.describe()
+
+    def _check(self, value: Any) -> dict[str, Any]:
+        row = _ROW._check(value)
+        own = {key: item for key, item in row.items() if key in _ROW_COLUMNS.fields}
+        return row | _ROW_COLUMNS._check(own)
+
+
+HISTORY = ListOf(HistoryRow(), limits.MAX_EPOCHS)

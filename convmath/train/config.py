@@ -53,12 +53,12 @@ SETTINGS: dict[str, Spec] = {
     "epochs": Integer(1, limits.MAX_EPOCHS),
     "batch_size": Integer(1, limits.MAX_BATCH),
     "optimizer": Text(16, OPTIMIZERS),
-    "lr": Optional(Number(0, MAX_LR, low_open=True)),
+    "lr": Optional(Number(0, MAX_LR)),
     "momentum": Number(0, 1),
     "nesterov": Flag(),
-    "weight_decay": Optional(Number(0, 1)),
+    "weight_decay": Optional(Number(0, 100)),
     "schedule": Text(16, SCHEDULES),
-    "gamma": Number(0, 1, low_open=True),
+    "gamma": Number(0, 10),
     "step_epochs": Integer(1, limits.MAX_EPOCHS),
     "warmup_epochs": Number(0, limits.MAX_EPOCHS),
     "augment": Text(limits.MAX_TEXT),
@@ -110,12 +110,19 @@ class TrainConfig:
     color: bool = False  # image folders: read RGB instead of grayscale
     eval_batch_size: int = 256
 
-    def checked(self) -> TrainConfig:
-        """This configuration, every setting checked against :data:`SETTINGS`."""
+    def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
+        """This configuration, every setting checked against :data:`SETTINGS`.
+
+        ``dataset_must_exist`` also requires the dataset to be a named one or
+        an existing image folder (a stored configuration read only to rebuild
+        its model may name a folder on another machine).
+        """
         from convmath import data
 
         for name, spec in SETTINGS.items():
             setattr(self, name, spec.check(getattr(self, name), f"training setting {name}"))
+        if not dataset_must_exist:
+            return self
         if self.dataset in data.DATASETS:
             if self.image_size is not None or self.color:
                 shape = data.DATASETS[self.dataset].image_shape
@@ -134,14 +141,12 @@ class TrainConfig:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     @classmethod
-    def from_dict(cls, values: Any) -> TrainConfig:
-        """A configuration from stored values, checked (unknown or missing names are refused)."""
+    def from_dict(cls, values: Any, *, dataset_must_exist: bool = True) -> TrainConfig:
+        """A configuration from stored values, checked; unknown names are refused, missing
+        ones take their defaults."""
         if not isinstance(values, dict):
             raise InvalidArgumentError(f"training settings must be a mapping, got {values!r:.60}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise InvalidArgumentError(f"unknown training settings {unknown[:5]}")
-        for name, value in values.items():
-            SETTINGS[name].check(value, f"training setting {name}")
-        return cls(**values).checked()
+        return cls(**values).checked(dataset_must_exist=dataset_must_exist)

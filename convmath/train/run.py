@@ -34,7 +34,7 @@ from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig
 from convmath.train.metrics import Evaluation, evaluate
 from convmath.train.run_folder import RunFolder
-from convmath.train.trained import check_run_config
+from convmath.train.trained import check_run_config, rebuild
 from convmath.train.trainer import (
     BEST,
     LAST,
@@ -130,6 +130,9 @@ def run_training(
     if resume is not None:
         checkpoint = load_checkpoint(resume)
         config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
+        rebuild(
+            checkpoint, str(resume)
+        )  # the stored model and its weights, checked as every command does
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
@@ -140,7 +143,6 @@ def run_training(
         if (
             checkpoint is not None
             and source is not None
-            and not in_place
             and checkpoint.state.get("best_epoch") is not None
         ):
             if not (source / BEST).is_file():
@@ -149,7 +151,8 @@ def run_training(
                     f" {source / BEST}, which is missing; resume in the run's own folder with"
                     f" both files, or copy {BEST} beside it"
                 )
-            shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
+            if not in_place:
+                shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
         return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
 
 

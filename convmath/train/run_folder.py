@@ -13,6 +13,7 @@ is this run's. Resuming a run in its own folder is always allowed.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -26,6 +27,11 @@ RUN_FILES = (
     "history.csv",
     "metrics.json",
     "curves.png",
+    # the pictures the commands draw beside a checkpoint
+    "filters.png",
+    "featuremaps.png",
+    "confusion.png",
+    "misclassified.png",
 )
 
 try:
@@ -61,7 +67,7 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         lock = self.path / LOCK
         for _ in range(10):
-            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            descriptor = self._open_lock(lock)
             if not _try_lock(descriptor):
                 holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
                 os.close(descriptor)
@@ -87,10 +93,35 @@ class RunFolder:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._descriptor is not None:
-            (self.path / LOCK).unlink(missing_ok=True)  # while held: a next run locks a new file
+        if self._descriptor is None:
+            return
+        lock = self.path / LOCK
+        try:
+            # Removed while still held (so a waiting run locks a new file), and only if it is
+            # still our file: one that replaced it belongs to another run.
+            if os.stat(lock).st_ino == os.fstat(self._descriptor).st_ino:
+                lock.unlink()
+        except OSError:
+            pass  # gone already, or (Windows) an open file cannot be removed: harmless
+        finally:
             os.close(self._descriptor)
             self._descriptor = None
+
+    @staticmethod
+    def _open_lock(lock: Path) -> int:
+        """The lock file, opened without following a link or blocking on a FIFO."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            descriptor = os.open(lock, flags, 0o644)
+        except OSError as error:
+            raise RunFolderError(
+                f"{lock}: cannot open the run's lock file ({error.strerror or error}); remove it"
+                f" if it is not a regular file"
+            ) from None
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise RunFolderError(f"{lock}: the run's lock file is not a regular file; remove it")
+        return descriptor
 
     def _remove_temporaries(self) -> None:
         """Files of atomic writes that a crash or a SIGKILL cut short (``.NAME.*.tmp``)."""

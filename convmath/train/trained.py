@@ -51,7 +51,9 @@ def check_run_config(config: Any, source: str, *, training: bool = False) -> dic
         checked["dataset"] = Text(limits.MAX_TEXT, min_length=1).check(config["dataset"], "dataset")
         preprocessing = Preprocessing.from_dict(config["preprocessing"])
         if "training" in config:
-            checked["training"] = TrainConfig.from_dict(config["training"])
+            checked["training"] = TrainConfig.from_dict(
+                config["training"], dataset_must_exist=training
+            )
     except (InvalidArgumentError, TypeError) as error:
         raise CheckpointError(f"{source}: {error}") from None
     model = checked["model"]
@@ -79,6 +81,8 @@ def rebuild(checkpoint: Checkpoint, source: str) -> tuple[Module, Preprocessing,
             tuple(model_config["input_shape"]),
             model_config["num_classes"],
             rng=np.random.default_rng(0),
+            # the weights must fit exactly: a model larger than the file is refused unbuilt
+            max_parameters=sum(array.size for array in checkpoint.model.values()),
             **model_config["options"],
         )
     except ConvMathError as error:
