@@ -272,8 +272,6 @@ def load_folder(
     (:func:`carved_test_note` says so in words). A classifier needs at least
     two classes. Returns (images, labels, classes).
     """
-    from convmath.data.splits import train_dev_test_split
-
     root = Path(root)
     classes = folder_classes(root)
     if len(classes) < 2:
@@ -287,15 +285,18 @@ def load_folder(
             raise DataError(f"{root}: has train/ but no test/ folder")
         return read_image_folder(root / "test", mode=mode, size=size, classes=classes)
     images, labels, classes = read_image_folder(root, mode=mode, size=size, classes=classes)
-    parts = train_dev_test_split(
-        labels,
-        dev=0,
-        test=FOLDER_TEST_FRACTION,
-        rng=np.random.default_rng(FOLDER_SPLIT_SEED),
-        stratify=True,
-    )
-    index = parts.train if split == "train" else parts.test
+    index = _carved_part(labels, split, FOLDER_TEST_FRACTION, FOLDER_SPLIT_SEED)
     return images[index], labels[index], classes
+
+
+def _carved_part(labels: np.ndarray, split: str, fraction: float, seed: int) -> np.ndarray:
+    """The indices of ``split`` when a stratified ``fraction`` is carved out as the test split."""
+    from convmath.data.splits import train_dev_test_split
+
+    parts = train_dev_test_split(
+        labels, dev=0, test=fraction, rng=np.random.default_rng(seed), stratify=True
+    )
+    return parts.train if split == "train" else parts.test
 
 
 def folder_classes(root: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -315,17 +316,8 @@ def carved_test_note(dataset: str) -> str:
 
 
 def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    from convmath.data.splits import train_dev_test_split
-
     images, labels = load_digits()
-    parts = train_dev_test_split(
-        labels,
-        dev=0,
-        test=DIGITS_TEST_FRACTION,
-        rng=np.random.default_rng(DIGITS_SPLIT_SEED),
-        stratify=True,
-    )
-    index = parts.train if split == "train" else parts.test
+    index = _carved_part(labels, split, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
     return images[index][..., None], labels[index]
 
 
