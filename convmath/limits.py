@@ -36,7 +36,7 @@ MAX_TEXT = 4_096  # a stored string (a dataset path, an augmentation spec)
 MAX_CLASS_NAME = 256
 
 MAX_BUFFER_ELEMENTS = 1 << 22  # running statistics and the like, beyond the parameters
-MAX_HEADER_BYTES = 4 << 20  # a safetensors header: the tensor table and the metadata
+MAX_HEADER_BYTES = 2 << 20  # a safetensors header: tensor table and metadata (~5,000 epochs)
 MAX_TENSORS = 10_000
 MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 64  # a random generator's 128-bit state has 39 digits

@@ -519,6 +519,27 @@ DATA_CASES: dict[str, Make] = {
         str(r / "run"),
     ],
     "edges-6300-pixels": lambda r: ["edges", "--image", str(_blank(r / "big.png", 6300))],
+    "edges-6324-pixels-rgb": lambda r: [
+        "edges",
+        "--image",
+        str(_blank(r / "big.png", 6324, "RGB")),
+    ],
+    "history-1e308": lambda r: _history(
+        r,
+        '[{"epoch": 1, "train_loss": 1e308, "train_accuracy": -1e308},'
+        ' {"epoch": 2, "train_loss": -1e308, "train_accuracy": 1e308}]',
+    ),
+    "folder-model-does-not-fit-its-images": lambda r: [
+        "train",
+        "--dataset",
+        str(_two_size_folder(r, same=True)),
+        "--model",
+        "lenet5",
+        "--image-size",
+        "8,8",
+        "--out",
+        str(r / "run"),
+    ],
     "history-missing-columns": lambda r: _history(r, '[{"epoch": 1}]'),
 }
 
@@ -531,19 +552,23 @@ def _bmp_folder(root: Path) -> Path:
     return folder
 
 
-def _two_size_folder(root: Path) -> Path:
-    # 20 images of 6300 x 6300 (a few kilobytes each as PNG, 40 MB each decoded), then one 8 x 8.
-    folder = _image_folder(root, ("a", "b"))
+def _two_size_folder(root: Path, *, same: bool = False) -> Path:
+    # 20 images of 6300 x 6300 (a few kilobytes each as PNG, 40 MB each decoded), and 8 x 8 ones.
+    folder = root / "pictures"
     big = _blank(root / "big.png", 6300).read_bytes()
-    for k in range(20):
-        (folder / "a" / f"{k:02}.png").write_bytes(big)
+    for name in ("a", "b"):
+        (folder / name).mkdir(parents=True)
+        for k in range(10):
+            (folder / name / f"{k:02}.png").write_bytes(big)
+    if not same:
+        _blank(folder / "b" / "small.png", 8)
     return folder
 
 
-def _blank(path: Path, side: int) -> Path:
+def _blank(path: Path, side: int, mode: str = "L") -> Path:
     from PIL import Image
 
-    Image.new("L", (side, side)).save(path)
+    Image.new(mode, (side, side)).save(path)
     return path
 
 

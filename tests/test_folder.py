@@ -1,5 +1,7 @@
 """Image folders: users' own pictures, and hostile image files."""
 
+import os
+
 import numpy as np
 import pytest
 from data_fixtures import png_with_declared_size
@@ -105,3 +107,17 @@ def test_empty_or_missing_folder(tmp_path):
         data.read_image_folder(tmp_path)
     with pytest.raises(cm.DataError, match="not a folder"):
         data.read_image_folder(tmp_path / "absent")
+
+
+def test_class_folders_must_be_named_in_utf8(tmp_path):
+    make_folder(tmp_path)
+    os.mkdir(os.fsencode(tmp_path) + b"/cat\xff")
+    with pytest.raises(cm.DataError, match="is not named in UTF-8; rename it"):
+        data.read_image_folder(tmp_path)
+
+
+def test_other_image_formats_in_a_class_folder_are_refused_not_skipped(tmp_path):
+    make_folder(tmp_path)
+    Image.fromarray(np.zeros((12, 10), np.uint8)).save(tmp_path / "dog" / "scan.bmp")
+    with pytest.raises(cm.DataError, match=r"scan.bmp: only PNG and JPEG images are read"):
+        data.read_image_folder(tmp_path)

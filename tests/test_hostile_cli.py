@@ -139,7 +139,14 @@ PROCESS_SAMPLE = {
         ("class-list-mismatch", "confusion"),
     ],
     "option": ["width-1e6", "gradcheck-memory", "edges-padding-1e6", "augment-crop-1e30"],
-    "data": ["idx-gzip-bomb", "folder-ico-named-png", "history-nan"],
+    "data": [
+        "idx-gzip-bomb",
+        "folder-ico-named-png",
+        "history-nan",
+        "edges-6324-pixels-rgb",
+        "folder-of-huge-images-of-two-sizes",
+        "folder-model-does-not-fit-its-images",
+    ],
 }
 
 

@@ -284,3 +284,48 @@ def test_a_checkpoint_trained_on_a_folder_that_is_gone_still_predicts(tmp_path):
     assert main(["predict", str(out / "best.safetensors"), str(image)]) == 0
     with pytest.raises(cm.CheckpointError, match="unknown dataset"):
         run_training(TrainConfig(), resume=out / "last.safetensors", log=quiet)
+
+
+def test_a_lock_file_hard_linked_to_another_file_is_refused(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious data")
+    (tmp_path / "run").mkdir()
+    os.link(victim, tmp_path / "run" / LOCK)
+    with pytest.raises(RunFolderError, match="hard link"):
+        run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "run", log=quiet)
+    assert victim.read_text() == "precious data"
+
+
+def test_run_files_that_are_links_are_refused_new_run_or_resume(tmp_path):
+    outside = tmp_path / "outside.png"
+    run = tmp_path / "run"
+    run_training(TrainConfig(epochs=1, train_limit=200), run, log=quiet)
+    (run / "curves.png").symlink_to(outside)  # dangling: the write would create it
+    with pytest.raises(RunFolderError, match=r"curves.png: a link"):
+        run_training(TrainConfig(), resume=run / "last.safetensors", log=quiet)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "best.safetensors").symlink_to(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(RunFolderError, match=r"best.safetensors: a link"):
+        run_training(TrainConfig(), fresh, resume=run / "last.safetensors", log=quiet)
+    assert not outside.exists()
+    assert not (tmp_path / "elsewhere.safetensors").exists()
+
+
+def test_a_state_whose_best_fields_disagree_is_refused(tmp_path):
+    from convmath.train import save_checkpoint
+
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path, log=quiet)
+    checkpoint = load_checkpoint(tmp_path / "last.safetensors")
+    checkpoint.state["best_loss"] = None
+    checkpoint.config["training"]["epochs"] = 2
+    save_checkpoint(tmp_path / "last.safetensors", checkpoint)
+    with pytest.raises(cm.CheckpointError, match="must all be set or all be null"):
+        run_training(TrainConfig(), resume=tmp_path / "last.safetensors", log=quiet)
+
+
+def test_resuming_into_a_new_folder_copies_the_checkpoint_it_continues(tmp_path):
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "a", log=quiet)
+    run_training(TrainConfig(), tmp_path / "b", resume=tmp_path / "a" / "last.safetensors")
+    for name in ("last.safetensors", "best.safetensors", "metrics.json"):
+        assert (tmp_path / "b" / name).is_file()

@@ -29,8 +29,15 @@ def _edges(args: argparse.Namespace) -> int:
     )
 
     if args.image is not None:
-        from convmath.data import read_image
+        from convmath.data.folder import image_size, read_image
 
+        side = max(image_size(args.image))  # from the header: nothing decoded yet
+        if side > MAX_SIDE:
+            n_H, n_W = image_size(args.image)
+            raise InvalidArgumentError(
+                f"{args.image}: {n_H} x {n_W} pixels; edges works on images of up to"
+                f" {MAX_SIDE} x {MAX_SIDE} (resize it first)"
+            )
         image = read_image(args.image, mode="L")[..., 0].astype(np.float64)
         source = f"{args.image} (grayscale, 0-255)"
     else:
@@ -44,11 +51,6 @@ def _edges(args: argparse.Namespace) -> int:
         source = (
             f"embedded UCI digit #{args.index} (label {labels[args.index]},"
             f" pixel counts 0-16, CC BY 4.0)"
-        )
-    if max(image.shape) > MAX_SIDE:
-        raise InvalidArgumentError(
-            f"{args.image}: {image.shape[0]} x {image.shape[1]} pixels; edges works on images of"
-            f" up to {MAX_SIDE} x {MAX_SIDE} (resize it first)"
         )
     padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
     limits.check_memory(8 * EDGE_ARRAYS * padded, f"edge maps with padding {args.padding}")

@@ -15,7 +15,7 @@ from convmath.schema import Integer
 
 MAX_GRADCHECK_BATCH = 256
 MAX_DIRECTIONS = 100
-MAX_HISTORY_BYTES = 4 << 20
+MAX_HISTORY_BYTES = 2 << 20
 EVAL_BATCH = 256
 
 

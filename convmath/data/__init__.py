@@ -25,6 +25,7 @@ from convmath.data.datasets import (
     default_data_dir,
     folder_classes,
     info,
+    input_shape,
     load,
     load_folder,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "default_data_dir",
     "folder_classes",
     "info",
+    "input_shape",
     "load",
     "load_digits",
     "load_folder",

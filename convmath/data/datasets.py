@@ -25,7 +25,7 @@ import numpy as np
 from convmath.data.cifar import CIFAR10_CLASSES, read_cifar10
 from convmath.data.digits import DIGITS_MAX_VALUE, load_digits
 from convmath.data.download import Digest, RemoteFile, fetch, verify
-from convmath.data.folder import class_names, read_image_folder
+from convmath.data.folder import class_names, image_files, image_size, read_image_folder
 from convmath.data.idx import read_idx
 from convmath.errors import DataError, InvalidArgumentError
 
@@ -297,6 +297,23 @@ def _carved_part(labels: np.ndarray, split: str, fraction: float, seed: int) -> 
         labels, dev=0, test=fraction, rng=np.random.default_rng(seed), stratify=True
     )
     return parts.train if split == "train" else parts.test
+
+
+def input_shape(
+    name: str, *, mode: str = "L", size: tuple[int, int] | None = None
+) -> tuple[int, int, int]:
+    """(n_H, n_W, n_C) of the examples ``load`` will return, found before any image is decoded.
+
+    For an image folder without ``size``, the first image's header gives it.
+    """
+    if name in DATASETS:
+        return DATASETS[name].image_shape
+    n_C = 3 if mode == "RGB" else 1
+    if size is not None:
+        return (*size, n_C)
+    root = Path(name)
+    files, _ = image_files(root / "train" if (root / "train").is_dir() else root)
+    return (*image_size(files[0][0]), n_C)
 
 
 def folder_classes(root: str | os.PathLike[str]) -> tuple[str, ...]:

@@ -94,27 +94,14 @@ def read_image(
     return array.reshape(array.shape[0], array.shape[1], CHANNELS[mode])
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(n_H, n_W) of a PNG or JPEG file, read from its header alone."""
-    with _opened(Path(path)) as picture:
-        return picture.height, picture.width
+def image_files(
+    root: Path, classes: tuple[str, ...] | None = None
+) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
+    """The image files of ``root/<class>/`` with their labels, and the classes; reads no image.
 
-
-def read_image_folder(
-    root: str | os.PathLike[str],
-    *,
-    mode: str = "L",
-    size: tuple[int, int] | None = None,
-    classes: tuple[str, ...] | None = None,
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read ``root/<class>/<image>`` into images (m, n_H, n_W, n_C) uint8, labels (m,) int64.
-
-    ``classes`` fixes the class list (e.g. the training folder's, when
-    reading a test folder); otherwise it is the sorted sub-folder names.
-    Without ``size`` all images must already share one size.
-    Returns (images, labels, classes).
+    A file of another image format is refused, not skipped, so no class
+    silently loses pictures.
     """
-    root = Path(root)
     found = class_names(root)
     if classes is None:
         classes = found
@@ -140,6 +127,31 @@ def read_image_folder(
         raise DataError(
             f"{root}: no images found; expected {root}/<class name>/*.png (or .jpg, .jpeg)"
         )
+    return files, classes
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(n_H, n_W) of a PNG or JPEG file, read from its header alone."""
+    with _opened(Path(path)) as picture:
+        return picture.height, picture.width
+
+
+def read_image_folder(
+    root: str | os.PathLike[str],
+    *,
+    mode: str = "L",
+    size: tuple[int, int] | None = None,
+    classes: tuple[str, ...] | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read ``root/<class>/<image>`` into images (m, n_H, n_W, n_C) uint8, labels (m,) int64.
+
+    ``classes`` fixes the class list (e.g. the training folder's, when
+    reading a test folder); otherwise it is the sorted sub-folder names.
+    Without ``size`` all images must already share one size.
+    Returns (images, labels, classes).
+    """
+    root = Path(root)
+    files, classes = image_files(root, classes)
     if size is None:
         # Every header first (no pixel decoded): the sizes must agree, and their total fit.
         first = image_size(files[0][0])
@@ -164,6 +176,21 @@ def class_names(root: str | os.PathLike[str]) -> tuple[str, ...]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of class sub-folders")
-    return tuple(
-        sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    )
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(names) > limits.MAX_CLASSES:
+        raise DataError(
+            f"{root}: {len(names):,} class folders, over the {limits.MAX_CLASSES:,} limit"
+        )
+    for name in names:
+        try:
+            name.encode("utf-8")  # a name that is not UTF-8 on disk could not be stored
+        except UnicodeEncodeError:
+            raise DataError(
+                f"{root}: the class folder {name!r} is not named in UTF-8; rename it"
+            ) from None
+        if len(name) > limits.MAX_CLASS_NAME:
+            raise DataError(
+                f"{root}: the class folder name {name[:40]!r}... is over"
+                f" {limits.MAX_CLASS_NAME} characters"
+            )
+    return tuple(names)

@@ -151,18 +151,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     for name, (dtype, shape, begin, _) in table.items():
         array = np.frombuffer(body, dtype=DTYPES[dtype], count=math.prod(shape), offset=begin)
         array = array.reshape(shape).astype(DTYPES[dtype].newbyteorder("="), copy=False)
-        if array.dtype.kind == "f":
-            with np.errstate(over="ignore"):
-                as_used = array.astype(np.float32, copy=False)
-            finite = np.isfinite(as_used)
-            if not finite.all():
-                raise CheckpointError(
-                    f"{path}: tensor {name!r} holds {int(finite.size - finite.sum())} NaN,"
-                    f" infinite or beyond-float32 value(s); refusing non-finite weights"
-                )
+        if array.dtype.kind == "f" and (bad := _non_finite_as_float32(array)):
+            raise CheckpointError(
+                f"{path}: tensor {name!r} holds {bad} NaN, infinite or beyond-float32"
+                f" value(s); refusing non-finite weights"
+            )
         part, _, key = name.partition("/")
         (checkpoint.model if part == "model" else checkpoint.optimizer)[key] = array
     return checkpoint
+
+
+def _non_finite_as_float32(array: np.ndarray, chunk: int = 1 << 20) -> int:
+    """How many values of ``array`` are NaN or infinite once cast to float32 (in chunks)."""
+    flat = array.reshape(-1)
+    bad = 0
+    with np.errstate(over="ignore"):
+        for start in range(0, flat.size, chunk):
+            part = flat[start : start + chunk].astype(np.float32, copy=False)
+            bad += part.size - int(np.count_nonzero(np.isfinite(part)))
+    return bad
 
 
 def _header_size(path: Path, prefix: bytes, size: int) -> int:
@@ -329,7 +336,8 @@ TRAINER_COLUMNS = ("train_loss", "train_accuracy", "lr", "seconds", "images_per_
 TRAINER_COLUMNS += ("dev_loss", "dev_accuracy", "test_loss", "test_accuracy")
 _ROW_COLUMNS = Record(
     {"epoch": Integer(1, limits.MAX_EPOCHS)}
-    | {name: Number(-math.inf, math.inf) for name in TRAINER_COLUMNS},
+    # float32 losses and rates stay within 3.4e38; a plot's axis arithmetic overflows near 1e308
+    | {name: Number(-1e39, 1e39) for name in TRAINER_COLUMNS},
     optional=frozenset(("epoch", *TRAINER_COLUMNS)),
 )
 # What epoch callbacks may add to a row besides the trainer's columns.

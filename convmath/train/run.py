@@ -23,7 +23,7 @@ import numpy as np
 from convmath import data, limits, models
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
-from convmath.errors import CheckpointError
+from convmath.errors import CheckpointError, DataError
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
@@ -153,6 +153,8 @@ def run_training(
                 )
             if not in_place:
                 shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
+        if checkpoint is not None and not in_place:
+            shutil.copyfile(resume, out_dir / LAST)  # the new folder holds the whole run
         return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
 
 
@@ -168,23 +170,11 @@ def _train_in(
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
 
-    train_images, train_labels = _load_split(config, "train")
-    test_images, test_labels = _load_split(config, "test")
-    if config.train_limit:
-        train_images = train_images[: config.train_limit]
-        train_labels = train_labels[: config.train_limit]
-    parts = data.train_dev_test_split(
-        train_labels, dev=config.dev_fraction, test=0, rng=split_rng, stratify=True
-    )
-    fit_images, fit_labels = train_images[parts.train], train_labels[parts.train]
-    dev = (train_images[parts.dev], train_labels[parts.dev])
-    input_shape = tuple(int(n) for n in fit_images.shape[1:])
-    info = data.DATASETS.get(config.dataset)
-    scale = 1.0 / (info.max_value if info else 255)
-    mean, std = data.channel_stats(fit_images, scale)
+    # The model first, from the input shape the headers give: a model that does not fit, or
+    # is too large, is refused before any image is decoded.
+    mode = "RGB" if config.color else "L"
+    input_shape = data.input_shape(config.dataset, mode=mode, size=config.image_size)
     classes = _classes(config)
-    preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
-
     model_name = default_model(config, input_shape[2])
     model = models.build(
         model_name, input_shape, len(classes), rng=init_rng, **config.model_options
@@ -195,6 +185,26 @@ def _train_in(
     limits.check_model_memory(
         model, input_shape, config.eval_batch_size, f"evaluating {model_name}"
     )
+
+    train_images, train_labels = _load_split(config, "train")
+    test_images, test_labels = _load_split(config, "test")
+    if config.train_limit:
+        train_images = train_images[: config.train_limit]
+        train_labels = train_labels[: config.train_limit]
+    parts = data.train_dev_test_split(
+        train_labels, dev=config.dev_fraction, test=0, rng=split_rng, stratify=True
+    )
+    fit_images, fit_labels = train_images[parts.train], train_labels[parts.train]
+    dev = (train_images[parts.dev], train_labels[parts.dev])
+    for images in (train_images, test_images):
+        if images.shape[1:] != input_shape:
+            raise DataError(
+                f"{config.dataset}: images of shape {images.shape[1:]}, expected {input_shape}"
+            )
+    info = data.DATASETS.get(config.dataset)
+    scale = 1.0 / (info.max_value if info else 255)
+    mean, std = data.channel_stats(fit_images, scale)
+    preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
     train = data.Batches(
         fit_images,
         fit_labels,

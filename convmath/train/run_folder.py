@@ -118,9 +118,13 @@ class RunFolder:
                 f"{lock}: cannot open the run's lock file ({error.strerror or error}); remove it"
                 f" if it is not a regular file"
             ) from None
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
             os.close(descriptor)
-            raise RunFolderError(f"{lock}: the run's lock file is not a regular file; remove it")
+            raise RunFolderError(
+                f"{lock}: the run's lock file is not a plain file of its own (a device, a FIFO"
+                f" or a hard link to another file); remove it"
+            )
         return descriptor
 
     def _remove_temporaries(self) -> None:
@@ -130,11 +134,21 @@ class RunFolder:
                 leftover.unlink(missing_ok=True)
 
     def foreign_files(self) -> list[str]:
-        """The run files already in the folder."""
-        return [name for name in RUN_FILES if (self.path / name).exists()]
+        """The run files already in the folder (a dangling link counts)."""
+        return [name for name in RUN_FILES if os.path.lexists(self.path / name)]
 
     def claim(self, *, resuming: bool) -> None:
-        """Make the folder this run's: a resumed run keeps its files; a new one needs it empty."""
+        """Make the folder this run's: a resumed run keeps its files; a new one needs it empty.
+
+        A run file that is a link is refused either way: writing through it would write
+        outside the folder.
+        """
+        links = [name for name in RUN_FILES if (self.path / name).is_symlink()]
+        if links:
+            raise RunFolderError(
+                f"{self.path}: {', '.join(links)}: a link, where a run writes only files of its"
+                f" own folder; remove it"
+            )
         if resuming:
             return
         found = self.foreign_files()

@@ -280,6 +280,12 @@ class Trainer:
             raise CheckpointError(
                 f"cannot resume: every history row needs the epochs in order and {HISTORY_KEYS}"
             )
+        best = [saved[k] is None for k in ("best_accuracy", "best_loss", "best_epoch")]
+        if any(best) != all(best):
+            raise CheckpointError(
+                "cannot resume: best_accuracy, best_loss and best_epoch must all be set or all"
+                " be null"
+            )
         if len(checkpoint.history) != saved["epoch"] or not (
             saved["bad_epochs"] <= saved["epoch"] and (saved["best_epoch"] or 0) <= saved["epoch"]
         ):
