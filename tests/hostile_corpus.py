@@ -471,6 +471,8 @@ DATA_CASES: dict[str, Make] = {
         "train",
         "--dataset",
         str(_image_folder(r, ("cat",))),
+        "--model",
+        "digits_cnn",
         "--out",
         str(r / "run"),
     ],
@@ -478,6 +480,8 @@ DATA_CASES: dict[str, Make] = {
         "train",
         "--dataset",
         str(_image_folder(r, ("cat", "dog"), _ico_as_png())),
+        "--model",
+        "digits_cnn",
         "--out",
         str(r / "run"),
     ],
@@ -485,6 +489,8 @@ DATA_CASES: dict[str, Make] = {
         "train",
         "--dataset",
         str(_image_folder(r, ("cat", "dog"), png_with_declared_size(7000, 7000))),
+        "--model",
+        "digits_cnn",
         "--out",
         str(r / "run"),
     ],
@@ -508,6 +514,8 @@ DATA_CASES: dict[str, Make] = {
         "train",
         "--dataset",
         str(_bmp_folder(r)),
+        "--model",
+        "digits_cnn",
         "--out",
         str(r / "run"),
     ],
@@ -515,6 +523,8 @@ DATA_CASES: dict[str, Make] = {
         "train",
         "--dataset",
         str(_two_size_folder(r)),
+        "--model",
+        "digits_cnn",
         "--out",
         str(r / "run"),
     ],
@@ -553,15 +563,17 @@ def _bmp_folder(root: Path) -> Path:
 
 
 def _two_size_folder(root: Path, *, same: bool = False) -> Path:
-    # 20 images of 6300 x 6300 (a few kilobytes each as PNG, 40 MB each decoded), and 8 x 8 ones.
+    # Images of 6300 x 6300 (a few kilobytes each as PNG, 40 MB each decoded); unless ``same``,
+    # the first class holds 8 x 8 ones, so a model fits the first image and not the others.
     folder = root / "pictures"
     big = _blank(root / "big.png", 6300).read_bytes()
     for name in ("a", "b"):
         (folder / name).mkdir(parents=True)
         for k in range(10):
-            (folder / name / f"{k:02}.png").write_bytes(big)
-    if not same:
-        _blank(folder / "b" / "small.png", 8)
+            if name == "a" and not same:
+                _blank(folder / name / f"{k:02}.png", 8)
+            else:
+                (folder / name / f"{k:02}.png").write_bytes(big)
     return folder
 
 
@@ -570,6 +582,35 @@ def _blank(path: Path, side: int, mode: str = "L") -> Path:
 
     Image.new(mode, (side, side)).save(path)
     return path
+
+
+# What each data refusal must say (a fragment of its one line).
+DATA_REFUSALS = {
+    "cifar-batch-15x": "150,000 records is over the 10,000-record limit",
+    "edges-6300-pixels": "edges works on images of up to 2048 x 2048",
+    "edges-6324-pixels-rgb": "edges works on images of up to 2048 x 2048",
+    "edges-ico-named-png": "x.png: not a PNG or JPEG image",
+    "edges-png-bomb": "over the 40000000-pixel limit",
+    "folder-ico-named-png": "hostile.png: not a PNG or JPEG image",
+    "folder-model-does-not-fit-its-images": "Conv2D 'conv2': the window does not fit",
+    "folder-of-huge-images-of-two-sizes": "size (6300, 6300) differs from",
+    "folder-one-class": "a classifier needs at least 2 class folders, found ['cat']",
+    "folder-png-bomb": "over the 40000000-pixel limit",
+    "folder-with-a-bmp": "scan.bmp: only PNG and JPEG images are read",
+    "history-1e308": "history[0].train_loss must be a finite number in [-1e+39, 1e+39]",
+    "history-a-fifo": "history.json: not a regular file",
+    "history-deep": "JSON nested too deep",
+    "history-huge-int": "an integer of 5000 digits",
+    "history-missing-columns": "history.json: history rows need",
+    "history-nan": "NaN (JSON has no NaN or infinities)",
+    "history-not-a-list": "the history must be a list",
+    "history-strings": "history[0].train_loss must be a finite number",
+    "history-unterminated-escapes": "not valid JSON (Unterminated string",
+    "idx-float-labels": "expected integer labels (m,), got float32",
+    "idx-gzip-bomb": "unexpected bytes after the 47040000 data bytes",
+    "idx-header-2^31-images": "over the 47040000-byte limit",
+    "predict-a-fifo-image": "x.png: not a regular file",
+}
 
 
 def _write(path: Path, data: bytes) -> Path:

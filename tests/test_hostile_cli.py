@@ -24,6 +24,7 @@ from hostile_corpus import (
     CHECKPOINT_CASES,
     CHECKPOINT_REFUSALS,
     DATA_CASES,
+    DATA_REFUSALS,
     NON_FINITE_AND_OUT_OF_RANGE,
     OPTION_CASES,
     TRAIN_NUMERIC_OPTIONS,
@@ -120,7 +121,11 @@ def test_hostile_option_is_refused(tmp_path, monkeypatch, case):
 @pytest.mark.parametrize("case", sorted(DATA_CASES))
 def test_hostile_data_is_refused(tmp_path, case):
     argv = DATA_CASES[case](tmp_path)
-    assert_refused(argv, argv[0])
+    assert DATA_REFUSALS[case] in assert_refused(argv, argv[0])
+
+
+def test_every_data_case_says_why_it_is_refused():
+    assert set(DATA_REFUSALS) == set(DATA_CASES)
 
 
 # One case of each class as a real process: its exit status, its standard error, its wall time

@@ -67,9 +67,9 @@ def _plot(args: argparse.Namespace) -> int:
     )
     try:
         history = HISTORY.check(history, "the history")
+        path = plot_history(history, _output(args, args.history, "curves.png"))
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
-    path = plot_history(history, _output(args, args.history, "curves.png"))
     print(f"saved {path}: loss and accuracy per epoch")
     return 0
 
