@@ -149,13 +149,19 @@ CHUNKED_OPS = {
 
 
 @pytest.mark.parametrize("name", CHUNKED_OPS)
-def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, name):
+def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, monkeypatch, name):
     op, shapes = CHUNKED_OPS[name]
     arrays = [rng.standard_normal(shape) for shape in shapes]
     tensors = [cm.Tensor(array, requires_grad=True) for array in arrays]
     out = op(*tensors)
     out.backward(np.cos(out.data))
+    m, per_example = shapes[0][0], 8 * int(np.prod(shapes[0][1:]))
+    assert len(parallel.chunk_bounds(m, per_example)) > 1  # the op above ran split
+    # The reference runs unsplit: one chunk of the whole batch, on one thread.
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1 << 40)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1 << 40)
     with parallel.using_threads(1):
+        assert list(parallel.chunk_bounds(m, per_example)) == [range(m)]
         reference = [cm.Tensor(array, requires_grad=True) for array in arrays]
         expected = op(*reference)
         expected.backward(np.cos(expected.data))

@@ -173,7 +173,8 @@ def _simple(layer: Module, shape: Shape) -> list[str]:
         ]
     names = {
         ReLU: "max(0, Z)",
-        LeakyReLU: "max(alpha Z, Z)",
+        # max(alpha Z, Z) holds only for alpha <= 1; this holds for every alpha
+        LeakyReLU: "Z where Z > 0, alpha Z elsewhere",
         Sigmoid: "1/(1 + exp(-Z))",
         Tanh: "tanh(Z)",
     }
