@@ -54,10 +54,10 @@ class Conv2D(Function):
     except for small layers (all of cols within KEEP_COLS_BYTES, as LeNet's
     at batch 64), where keeping it costs less than building it again.
 
-    With ``relu=True`` the op is A = max(0, Z), the CONV layer with its
-    activation: the ReLU is applied to each chunk of Z while it is in cache,
-    and backward starts from dZ = dA * [A > 0], chunk by chunk, so that
-    neither pass walks the whole volume once more.
+    With ``activation="relu"`` (``relu=True`` here) the op is A = max(0, Z),
+    the CONV layer with its activation: the ReLU is applied to each chunk of
+    Z while it is in cache, and backward starts from dZ = dA * [A > 0],
+    chunk by chunk, so that neither pass walks the whole volume once more.
     """
 
     def forward(

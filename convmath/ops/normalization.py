@@ -28,9 +28,9 @@ class BatchNorm(Function):
         dA = (gamma / sqrt(var + eps)) * (dZ - dbeta / N - A_hat * dgamma / N).
     Backward (inference): dA = dZ * gamma / sqrt(var + eps).
 
-    With ``relu=True`` the op is max(0, Z) (batch norm with the ReLU that
-    follows it), applied part by part in cache; backward then starts from
-    dZ = dA * [max(0, Z) > 0].
+    With ``activation="relu"`` (``relu=True`` here) the op is max(0, Z)
+    (batch norm with the ReLU that follows it), applied part by part in
+    cache; backward then starts from dZ = dA * [max(0, Z) > 0].
 
     In training, forward also updates the running statistics in place:
     running_mean <- (1 - momentum) running_mean + momentum mu, and the same

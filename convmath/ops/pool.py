@@ -39,7 +39,8 @@ class MaxPool2D(Function):
 
     A NaN propagates, as in PyTorch (though its gradient goes to the window's
     largest number, where PyTorch sends it to the NaN). When a gradient is needed, each pass
-    records its winning tap (uint8); a later tap takes over only when strictly
+    records its winning tap (in the smallest unsigned type that counts the
+    window's taps: uint8 up to 256); a later tap takes over only when strictly
     greater, so the winner is the first maximum in row-major order, as
     PyTorch picks: the first row holding the maximum, then its first column.
 
