@@ -30,8 +30,8 @@ from convmath.nn import (
     Sequential,
 )
 from convmath.schema import Integer
+from convmath.shapes import ImageShape as Shape
 
-Shape = tuple[int, int, int]
 Builder = Callable[..., Sequential]
 
 

@@ -21,6 +21,9 @@ from convmath.errors import InvalidArgumentError, ShapeError
 
 PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 SidePadding = tuple[int, int]
+Pair = tuple[int, int]  # (height, width): a filter size, a stride, a dilation
+Shape = tuple[int, ...]  # one example's shape: (n_H, n_W, n_C) or (n,)
+ImageShape = tuple[int, int, int]  # (n_H, n_W, n_C)
 
 
 def _as_int(value: object, name: str) -> int:

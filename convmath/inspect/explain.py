@@ -34,8 +34,7 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
-
-Shape = tuple[int, ...]
+from convmath.shapes import Shape
 
 
 @dataclass

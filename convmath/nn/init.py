@@ -21,11 +21,11 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError
 from convmath.limits import reserve_parameters
+from convmath.shapes import Shape
 
 Initializer = Callable[..., np.ndarray]
 
 
-Shape = tuple[int, ...]
 Rng = np.random.Generator
 
 

@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import ShapeError
+from convmath.shapes import Shape
 from convmath.tensor import Tensor
-
-Shape = tuple[int, ...]
 
 
 class Parameter(Tensor):

@@ -8,10 +8,8 @@ from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.im2col import Im2col
 from convmath.ops.reduce import column_sums, wide_rows
 from convmath.parallel import OrderedSum, chunk_bounds, run_chunks
-from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
+from convmath.shapes import PaddingSpec, Pair, conv_output_size, pair, resolve_padding
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
-
-Pair = tuple[int, int]
 
 
 class Conv2D(Function):

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.ops.windows import add_windows, offset_slice, window_view
+from convmath.shapes import Pair
 
-Pair = tuple[int, int]
 FEW_CHANNELS = 4  # below this many input channels (one group) the columns layout is used
 
 

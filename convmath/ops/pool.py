@@ -13,10 +13,9 @@ import numpy as np
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.windows import crop_padding, offset_slice, spatial_padding
 from convmath.parallel import for_each_part
-from convmath.shapes import conv_output_size, pair
+from convmath.shapes import Pair, conv_output_size, pair
 from convmath.tensor import Function, Tensor, equations_from
 
-Pair = tuple[int, int]
 _NO_DILATION = (1, 1)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-Pair = tuple[int, int]
+from convmath.shapes import Pair
 
 
 def window_view(a_pad: np.ndarray, f: Pair, s: Pair, d: Pair, n_out: Pair) -> np.ndarray:

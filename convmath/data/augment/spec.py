@@ -35,8 +35,8 @@ from convmath.data.augment import (
 )
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer, Number, Spec
+from convmath.shapes import ImageShape as Shape
 
-Shape = tuple[int, int, int]
 Maker = Callable[[float, Shape], Transform]
 
 
