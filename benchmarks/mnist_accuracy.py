@@ -27,6 +27,7 @@ from common import blas_report, emit
 
 from convmath import data
 from convmath.parallel import using_threads
+from convmath.runtime import tune_allocator
 from convmath.train import TrainConfig, evaluate, run_training
 
 RECIPES = {
@@ -43,6 +44,7 @@ RECIPES = {
 
 
 def main() -> None:
+    tune_allocator()  # as the commands do
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="lenet5")
     parser.add_argument("--data-dir", help="folder holding mnist/ (default: CONVMATH_DATA)")
@@ -74,7 +76,9 @@ def main() -> None:
 
     out = args.out or Path("runs") / f"bench-{args.recipe}"
     with using_threads():  # every core, as `convmath train` does
-        result = run_training(config, out, on_epoch=[test_each_epoch], log=lambda line: None)
+        result = run_training(
+            config, out, overwrite=True, on_epoch=[test_each_epoch], log=lambda line: None
+        )
     history = result.state.history
     summary = {
         "recipe": args.recipe,

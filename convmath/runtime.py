@@ -27,7 +27,8 @@ def tune_allocator() -> bool:
     """Raise glibc's mmap and trim thresholds, once; returns whether it applied.
 
     A no-op (returning False) where the C library is not glibc. It changes the
-    whole process, so the commands and ``run_training`` call it, not ``import``.
+    whole process, so entry points call it (the commands, the benchmarks), not
+    ``import`` nor ``run_training``.
     """
     global _tuned
     if _tuned:

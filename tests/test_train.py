@@ -358,3 +358,20 @@ def test_adamw_weight_decay_zero_is_respected():
     model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
     assert make_optimizer(TrainConfig(optimizer="adamw", weight_decay=0.0), model).weight_decay == 0
     assert make_optimizer(TrainConfig(optimizer="adamw"), model).weight_decay == 0.01
+
+
+def test_library_predict_gives_the_probabilities_evaluate_sees(tmp_path):
+    from convmath.train import evaluate, predict
+
+    result = run_training(TrainConfig(epochs=2, train_limit=300), tmp_path, log=quiet)
+    images, labels = data.load("digits", "test")
+    unit = images.astype(np.float32) * np.float32(result.preprocessing.scale)
+    result.model.train()
+    probabilities = predict(result.model, result.preprocessing, unit, batch_size=50)
+    assert result.model.training  # its mode is left as it was
+    assert probabilities.shape == (len(labels), 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    expected = evaluate(result.model, images, labels, result.preprocessing, 10)
+    np.testing.assert_allclose(probabilities, expected.probabilities, rtol=1e-5, atol=1e-6)
+    with pytest.raises(cm.ShapeError, match=r"predict expects images \(m, 8, 8, 1\)"):
+        predict(result.model, result.preprocessing, unit[..., 0])

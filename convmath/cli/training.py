@@ -102,10 +102,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath import functional as F
     from convmath.data import read_image
-    from convmath.tensor import Tensor, no_grad
-    from convmath.train import load_trained
+    from convmath.train import load_trained, predict
 
     model, preprocessing, _ = load_trained(args.checkpoint)
     limits.check_model_memory(
@@ -121,8 +119,8 @@ def _predict(args: argparse.Namespace) -> int:
     )
     if args.invert:
         batch = 1.0 - batch
-    with threads(args.threads), no_grad():
-        probabilities = F.softmax(model(Tensor(preprocessing.normalize(batch)))).data
+    with threads(args.threads):
+        probabilities = predict(model, preprocessing, batch)
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
         order = np.argsort(-p)[:top]

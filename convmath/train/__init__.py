@@ -4,6 +4,7 @@ from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+from convmath.train.predict import predict
 from convmath.train.run import RunResult, run_training
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import load_trained
@@ -24,6 +25,7 @@ __all__ = [
     "evaluate",
     "load_checkpoint",
     "load_trained",
+    "predict",
     "run_training",
     "save_checkpoint",
 ]

@@ -27,7 +27,6 @@ from convmath.errors import CheckpointError, DataError
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
-from convmath.runtime import tune_allocator
 from convmath.schema import shown
 from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
@@ -119,13 +118,15 @@ def run_training(
 ) -> RunResult:
     """Train as ``config`` says (or continue the run saved in ``resume``) and test the result.
 
+    The process's allocator is left as it is: call
+    ``convmath.runtime.tune_allocator()`` first for the commands' speed.
+
     Writes into ``out_dir`` (default ``runs/<dataset>-<model>``): last.safetensors,
     best.safetensors, history.json, history.csv and metrics.json. The folder
     is locked while the run trains; a new run into a folder that holds
     another run's files is refused unless ``overwrite`` is given (those files
     are then deleted first). Returns the test evaluation and the metrics.
     """
-    tune_allocator()
     checkpoint: Checkpoint | None = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
