@@ -13,6 +13,7 @@ from convmath.parallel import using_threads
 from convmath.schema import Integer, ListOf, Spec
 
 MAX_THREADS = 1024
+EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
 
 
 class Parser(argparse.ArgumentParser):

@@ -9,14 +9,13 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.cli.common import CLASSES, INPUT_SHAPE, model_from, option
+from convmath.cli.common import CLASSES, EVAL_BATCH, INPUT_SHAPE, model_from, option
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.schema import Integer
 
 MAX_GRADCHECK_BATCH = 256
 MAX_DIRECTIONS = 100
 MAX_HISTORY_BYTES = 2 << 20
-EVAL_BATCH = 256
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 from convmath import limits
 from convmath.cli.common import (
     CLASSES,
+    EVAL_BATCH,
     IMAGE_SIZE,
     INPUT_SHAPE,
     THREADS,
@@ -135,9 +136,6 @@ def _summary(args: argparse.Namespace) -> int:
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
     print(summary_table(model, shape, title))
     return 0
-
-
-EVAL_BATCH = 256
 
 
 def register(commands: Any) -> None:

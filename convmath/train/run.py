@@ -131,32 +131,37 @@ def run_training(
     if resume is not None:
         checkpoint = load_checkpoint(resume)
         config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
-        rebuild(
-            checkpoint, str(resume)
-        )  # the stored model and its weights, checked as every command does
+        rebuild(checkpoint, str(resume))  # its model and weights, checked as every command does
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
     with RunFolder(out_dir, overwrite=overwrite) as folder:
-        source = Path(resume).parent if resume is not None else None
-        in_place = source is not None and source.resolve() == out_dir.resolve()
-        folder.claim(resuming=in_place)
-        if (
-            checkpoint is not None
-            and source is not None
-            and checkpoint.state.get("best_epoch") is not None
-        ):
-            if not (source / BEST).is_file():
-                raise CheckpointError(
-                    f"{resume}: its run's best epoch ({checkpoint.state['best_epoch']}) is in"
-                    f" {source / BEST}, which is missing; resume in the run's own folder with"
-                    f" both files, or copy {BEST} beside it"
-                )
-            if not in_place:
-                shutil.copyfile(source / BEST, out_dir / BEST)  # the best epoch may be behind us
-        if checkpoint is not None and not in_place:
-            shutil.copyfile(resume, out_dir / LAST)  # the new folder holds the whole run
+        if checkpoint is None or resume is None:
+            folder.claim(resuming=False)
+        else:
+            _carry_over(checkpoint, Path(resume), folder)
         return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
+
+
+def _carry_over(checkpoint: Checkpoint, resume: Path, folder: RunFolder) -> None:
+    """Claim the folder for a resumed run; into a new folder, copy the run's checkpoints.
+
+    The best epoch may be behind the resumed one, so its checkpoint must be
+    there: a resume without it is refused before any training.
+    """
+    source, out_dir = resume.parent, folder.path
+    in_place = source.resolve() == out_dir.resolve()
+    folder.claim(resuming=in_place)
+    best_epoch = checkpoint.state.get("best_epoch")
+    if best_epoch is not None and not (source / BEST).is_file():
+        raise CheckpointError(
+            f"{resume}: its run's best epoch ({best_epoch}) is in {source / BEST}, which is"
+            f" missing; resume in the run's own folder with both files, or copy {BEST} beside it"
+        )
+    if not in_place:
+        if best_epoch is not None:
+            shutil.copyfile(source / BEST, out_dir / BEST)
+        shutil.copyfile(resume, out_dir / LAST)
 
 
 def _train_in(
