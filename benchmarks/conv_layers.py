@@ -23,7 +23,7 @@ from common import blas_report, emit
 
 import convmath as cm
 import convmath.functional as F
-from convmath.runtime import tune_allocator
+from convmath.kernels.runtime import tune_allocator
 
 LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
     ("W3 stage 1", 128, 32, 16, 16, 3, 1, 1),

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import blas_report, emit
 
 from convmath import data
-from convmath.parallel import using_threads
-from convmath.runtime import tune_allocator
+from convmath.kernels.parallel import using_threads
+from convmath.kernels.runtime import tune_allocator
 from convmath.train import TrainConfig, evaluate, run_training
 
 RECIPES = {

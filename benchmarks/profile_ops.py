@@ -23,7 +23,7 @@ from common import blas_report, emit
 from workloads import SPECS, convmath_workload
 
 import convmath
-from convmath.runtime import tune_allocator
+from convmath.kernels.runtime import tune_allocator
 from convmath.tensor import Function
 
 

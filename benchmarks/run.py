@@ -65,7 +65,7 @@ def peak_memory_mib(name: str, framework: str, threads: int) -> float:
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r});"
         "from run import build, resident_peak_kib;"
-        f"from convmath.parallel import set_threads; set_threads({threads});"
+        f"from convmath.kernels.parallel import set_threads; set_threads({threads});"
         f"w = build({name!r}, {framework!r});"
         "before = resident_peak_kib();"
         "[w.train_step() for _ in range(3)];"
@@ -92,8 +92,8 @@ def main() -> None:
 
     from threadpoolctl import threadpool_limits
 
-    from convmath.parallel import set_threads
-    from convmath.runtime import tune_allocator
+    from convmath.kernels.parallel import set_threads
+    from convmath.kernels.runtime import tune_allocator
 
     threadpool_limits(args.threads, user_api="blas")  # for the GEMM peak
     setup_allocator = tune_allocator()  # as `convmath train` does; PyTorch shares the process

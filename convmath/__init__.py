@@ -3,6 +3,9 @@
 The mathematics of CNNs is the code: ``convmath.functional`` holds every
 operation with its forward and backward side by side, and ``convmath.Tensor``
 carries gradients through them by reverse-mode back propagation.
+``convmath/ops/`` writes each op as its equation; ``convmath/kernels/``
+holds the fast twins that run by default (``use_kernels(False)`` runs the
+equations instead).
 """
 
 from convmath import functional, ops
@@ -16,7 +19,7 @@ from convmath.errors import (
     NonFiniteError,
     ShapeError,
 )
-from convmath.parallel import get_threads, set_threads, using_threads
+from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
 
 __version__ = "0.1.0"
@@ -35,9 +38,11 @@ __all__ = [
     "functional",
     "get_threads",
     "is_grad_enabled",
+    "kernels_enabled",
     "no_grad",
     "ops",
     "set_threads",
     "strict_mode",
+    "use_kernels",
     "using_threads",
 ]

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from convmath.dispatch import kernel_for
 from convmath.errors import DTypeError, GradientError, NonFiniteError
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -341,7 +342,9 @@ class Function:
       return dJ/d(input) for each tensor input, in order (``None`` where an
       input needs no gradient; ``self.needs_grad[i]`` says which do).
 
-    Call an op with ``MyOp.apply(tensor, ..., option=value)``.
+    Call an op with ``MyOp.apply(tensor, ..., option=value)``. While kernels
+    are on, ``apply`` runs the kernel registered for the op instead (a
+    subclass computing the same function faster, see :mod:`convmath.dispatch`).
     """
 
     inputs: tuple[Tensor, ...]
@@ -367,7 +370,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor | np.ndarray, **options: Any) -> Tensor:
         inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
-        op = cls()
+        op = kernel_for(cls)()  # the op's kernel while kernels are on (convmath.dispatch)
         record = _Mode.grad_enabled and any(t.requires_grad for t in inputs)
         op.needs_grad = tuple(record and t.requires_grad for t in inputs)
         result = np.asarray(op.forward(*(t.data for t in inputs), **options))

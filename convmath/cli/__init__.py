@@ -17,7 +17,7 @@ from convmath import __version__, limits
 from convmath.cli import edges, inspection, training
 from convmath.cli.common import Parser
 from convmath.errors import ConvMathError
-from convmath.runtime import tune_allocator
+from convmath.kernels.runtime import tune_allocator
 
 
 def build_parser() -> Parser:

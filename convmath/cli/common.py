@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from convmath import limits
 from convmath.errors import InvalidArgumentError
-from convmath.parallel import using_threads
+from convmath.kernels.parallel import using_threads
 from convmath.schema import Integer, ListOf, Spec
 
 MAX_THREADS = 1024

@@ -21,7 +21,7 @@ EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (mea
 
 def _edges(args: argparse.Namespace) -> int:
     from convmath.data import load_digits
-    from convmath.edges import (
+    from convmath.inspect.edges import (
         HORIZONTAL_EDGE_FILTER,
         VERTICAL_EDGE_FILTER,
         detect_edges,

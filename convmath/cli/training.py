@@ -131,7 +131,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from convmath.summary import summary_table
+    from convmath.inspect.summary import summary_table
 
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
     print(summary_table(model, shape, title))

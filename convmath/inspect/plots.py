@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from convmath.edges import EdgeMaps
 from convmath.errors import InvalidArgumentError, MissingDependencyError
+from convmath.inspect.edges import EdgeMaps
 
 DPI = 100
 

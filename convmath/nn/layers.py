@@ -8,8 +8,6 @@ for vectors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 
 import convmath.functional as F
@@ -71,41 +69,22 @@ class Conv2D(Module):
             bias_init = "torch_default" if init == "torch_default" else "zeros"
             self.b = Parameter(initialize(bias_init, (n_C,), fan_in, fan_out, rng))
 
-    def forward(
-        self,
-        x: Tensor,
-        activation: str | None = None,
-        batch_norm: BatchNorm2D | None = None,
-    ) -> Tensor:
-        """Z = conv(x, W) + b; ``activation="relu"`` applies the ReLU in the same op, and
-        ``batch_norm`` (in eval mode) is folded into W and b first (see BatchNorm2D.folded)."""
-        if x.ndim != 4 or x.shape[3] != self.n_C_prev:
-            raise self.fail(f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}")
-        w, b = (self.W, self.b) if batch_norm is None else batch_norm.folded(self.W, self.b)
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         return F.conv2d(
             x,
-            w,
-            b,
+            self.W,
+            self.b,
             stride=self.stride,
             padding=self.padding,
             dilation=self.dilation,
             groups=self.groups,
-            activation=activation,
         )
 
-    def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
-        if type(self).forward is not Conv2D.forward:  # a subclass computes something else
-            return None
-        batch_norm = None
-        if following and isinstance(following[0], BatchNorm2D) and following[0].foldable(self):
-            batch_norm = following[0]
-        absorbed = int(batch_norm is not None)
-        relu = len(following) > absorbed and type(following[absorbed]) is ReLU
-        absorbed += int(relu)
-        if not absorbed:
-            return None
-        activation = "relu" if relu else None
-        return lambda x: self.forward(x, activation, batch_norm), absorbed
+    def check_input(self, x: Tensor) -> None:
+        """Refuse, naming this layer, an input whose channels are not n_C_prev."""
+        if x.ndim != 4 or x.shape[3] != self.n_C_prev:
+            raise self.fail(f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}")
 
     def resolved_padding(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
         return resolve_padding(self.padding, shape[:2], self.f, self.stride, self.dilation)
@@ -323,7 +302,7 @@ class BatchNorm2D(_Elementwise):
         self.running_mean = np.zeros(n_C, dtype=np.float32)
         self.running_var = np.ones(n_C, dtype=np.float32)
 
-    def forward(self, x: Tensor, activation: str | None = None) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return F.batch_norm(
             x,
             self.gamma,
@@ -333,39 +312,7 @@ class BatchNorm2D(_Elementwise):
             training=self.training,
             momentum=self.momentum,
             eps=self.eps,
-            activation=activation,
         )
-
-    def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
-        if self._computes_batch_norm() and following and type(following[0]) is ReLU:
-            return lambda x: self.forward(x, "relu"), 1
-        return None
-
-    def foldable(self, conv: Conv2D) -> bool:
-        """Whether this batch norm, in eval mode, can be folded into ``conv`` before it."""
-        return not self.training and conv.n_C == self.n_C and self._computes_batch_norm()
-
-    def _computes_batch_norm(self) -> bool:
-        return type(self).forward is BatchNorm2D.forward  # a subclass may compute something else
-
-    def folded(self, w: Tensor, b: Tensor | None) -> tuple[Tensor, Tensor]:
-        """W and b of the CONV layer before this (eval-mode) batch norm, with it folded in.
-
-        With the running statistics fixed, gamma (Z - mu) / sqrt(var + eps) + beta
-        is affine in Z, per channel: scale = gamma / sqrt(var + eps), and
-            W' = W * scale,   b' = beta + (b - mu) * scale
-        give the same output from one convolution. Written with tensor ops, so
-        gradients still reach W, b, gamma and beta.
-        """
-        dtype = w.dtype
-        inv_std = Tensor((1.0 / np.sqrt(self.running_var.astype(dtype) + self.eps)).astype(dtype))
-        scale = self.gamma * inv_std
-        shift = (
-            Tensor(-self.running_mean.astype(dtype))
-            if b is None
-            else b - self.running_mean.astype(dtype)
-        )
-        return w * scale, self.beta + shift * scale
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if not input_shape or input_shape[-1] != self.n_C:

@@ -3,9 +3,11 @@
 A :class:`Module` holds parameters (:class:`Parameter` tensors), buffers
 (plain arrays such as batch norm's running statistics) and sub-modules as
 ordinary attributes; they are found by walking the attributes, including
-lists, tuples and dicts of modules. Modules contain no backward code: their
-``forward`` composes ops of ``convmath.functional`` and the engine does the
-rest.
+lists, tuples and dicts of modules. Modules contain no backward code and no
+fusion code: their ``forward`` composes ops of ``convmath.functional`` and
+the engine does the rest. Calling a module runs its ``forward``, unless the
+kernels' planner (:mod:`convmath.kernels.fusion`) has a faster plan for it
+that computes the same thing.
 
 Every module also knows its shapes: ``output_shape(input_shape)`` maps the
 shape of one example (n_H, n_W, n_C) or (n,) to the shape it produces and
@@ -15,12 +17,13 @@ a model is checked when it is built, not at its first batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from convmath.dispatch import plan_for
 from convmath.errors import ShapeError
 from convmath.shapes import Shape
 from convmath.tensor import Tensor
@@ -62,17 +65,8 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def fuse(self, following: Sequence[Module]) -> tuple[Callable[[Tensor], Tensor], int] | None:
-        """A function computing this layer and the first n ``following`` ones at once, and n.
-
-        :class:`Sequential` uses it, so that a CONV layer and its ReLU run as
-        one op (the activation is applied while each chunk is in cache), and
-        in eval mode a batch norm is folded into the CONV layer before it.
-        None (the default): nothing to fuse.
-        """
-        return None
+        plan = plan_for(self)  # while kernels are on, a fused way to run this module, or None
+        return self.forward(x) if plan is None else plan(x)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The shape of one output example for one input example; checks that it fits."""
@@ -247,17 +241,8 @@ class Sequential(Module):
         return len(self.layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        layers = list(self.layers.values())
-        index = 0
-        while index < len(layers):
-            fused = layers[index].fuse(layers[index + 1 :])
-            if fused is not None:  # several layers, one op (see Module.fuse)
-                function, absorbed = fused
-                x = function(x)
-                index += 1 + absorbed
-            else:
-                x = layers[index](x)
-                index += 1
+        for layer in self.layers.values():
+            x = layer(x)
         return x
 
     def output_shape(self, input_shape: Shape) -> Shape:

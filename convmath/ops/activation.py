@@ -7,7 +7,6 @@ import numpy as np
 from convmath.checks import number_in
 from convmath.errors import ShapeError
 from convmath.ops.reduce import normalize_axes
-from convmath.parallel import for_each_slab
 from convmath.tensor import Function, Tensor, equations_from
 
 
@@ -15,16 +14,11 @@ class ReLU(Function):
     """A = max(0, Z);  dZ = dA * [Z > 0]  (the kink at 0 takes gradient 0)."""
 
     def forward(self, z: np.ndarray) -> np.ndarray:
-        a = np.empty_like(z)
-        for_each_slab(lambda part: np.maximum(z[part], 0, out=a[part]), z, a)
-        self.a = a
-        return a
+        self.a = np.maximum(z, 0)
+        return self.a
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        dz = np.empty(self.a.shape, dtype=grad.dtype)
-        grad = np.broadcast_to(grad, dz.shape)
-        for_each_slab(lambda part: np.multiply(grad[part], self.a[part] > 0, out=dz[part]), dz)
-        return dz
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        return da * (self.a > 0)
 
 
 class LeakyReLU(Function):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import ShapeError
-from convmath.parallel import for_each_slab
 from convmath.tensor import Function, Tensor, as_tensor, equations_from, same_dtype
 
 Operand = Tensor | float | int
@@ -43,24 +42,12 @@ def _operands(a: Operand, b: Operand, op: str) -> tuple[Tensor, Tensor]:
     return a_tensor, b_tensor
 
 
-def _apply(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ufunc(a, b), part by part on the workers when a and b have one shape (or b is 0-d)."""
-    if a.ndim == 0 or not (b.shape == a.shape or b.ndim == 0):
-        return ufunc(a, b)
-    out = np.empty(a.shape, dtype=np.result_type(a, b))
-    if b.ndim == 0:
-        for_each_slab(lambda part: ufunc(a[part], b, out=out[part]), a, out)
-    else:
-        for_each_slab(lambda part: ufunc(a[part], b[part], out=out[part]), a, b, out)
-    return out
-
-
 class Add(Function):
     """C = A + B;  dA = unbroadcast(dC),  dB = unbroadcast(dC)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.shapes = (a.shape, b.shape)
-        return _apply(np.add, a, b)
+        return a + b
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return unbroadcast(grad, self.shapes[0]), unbroadcast(grad, self.shapes[1])
@@ -71,7 +58,7 @@ class Sub(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.shapes = (a.shape, b.shape)
-        return _apply(np.subtract, a, b)
+        return a - b
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         db = -unbroadcast(grad, self.shapes[1]) if self.needs_grad[1] else None
@@ -83,18 +70,14 @@ class Mul(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
-        return _apply(np.multiply, a, b)
+        return a * b
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         da = db = None
         if self.needs_grad[0]:
-            da = unbroadcast(
-                _apply(np.multiply, grad, np.broadcast_to(self.b, grad.shape)), self.a.shape
-            )
+            da = unbroadcast(grad * self.b, self.a.shape)
         if self.needs_grad[1]:
-            db = unbroadcast(
-                _apply(np.multiply, grad, np.broadcast_to(self.a, grad.shape)), self.b.shape
-            )
+            db = unbroadcast(grad * self.a, self.b.shape)
         return da, db
 
 
@@ -120,27 +103,16 @@ class Pow(Function):
     """C = A ** B;  dA = unbroadcast(dC * B * A**(B-1)),  dB = unbroadcast(dC * C * log A).
 
     dB needs A > 0 (the log); it is only computed when B requires a gradient.
-    The square (B = 2, as in a squared error) runs as A*A and dA = 2 dC A,
-    part by part on the workers.
     """
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a, self.b = a, b
-        self.square = b.ndim == 0 and b == 2
-        self.c = _apply(np.multiply, a, a) if self.square else a**b
+        self.c = a**b
         return self.c
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         da = db = None
-        if self.needs_grad[0] and self.square and grad.shape == self.a.shape:
-            da = np.empty(grad.shape, dtype=grad.dtype)
-
-            def double_product(part: slice) -> None:
-                np.multiply(grad[part], self.a[part], out=da[part])
-                da[part] += da[part]
-
-            for_each_slab(double_product, grad, self.a, da)
-        elif self.needs_grad[0]:
+        if self.needs_grad[0]:
             da = unbroadcast(grad * self.b * self.a ** (self.b - 1), self.a.shape)
         if self.needs_grad[1]:
             db = unbroadcast(grad * self.c * np.log(self.a), self.b.shape)

@@ -6,8 +6,6 @@ import numpy as np
 
 from convmath.errors import ShapeError
 from convmath.ops.elementwise import unbroadcast
-from convmath.ops.reduce import column_sums
-from convmath.parallel import for_each_part, sum_over_parts
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -42,35 +40,18 @@ class Dense(Function):
 
     Shapes: A (m, n_in), W (n_in, n_out), b (n_out,) -> Z (m, n_out).
     Backward: dA = dZ W^T,  dW = A^T dZ,  db = sum over m of dZ.
-    Each product runs part by part over the m rows on the workers (dW sums the parts).
     """
 
     def forward(self, a: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         self.a, self.w = a, w
-        z = np.empty((a.shape[0], w.shape[1]), dtype=a.dtype)
+        return a @ w if b is None else a @ w + b
 
-        def forward_part(part: slice) -> None:
-            np.matmul(a[part], w, out=z[part])
-            if b is not None:
-                z[part] += b
-
-        for_each_part(len(a), (a.shape[1] + w.shape[1]) * a.itemsize, forward_part)
-        return z
-
-    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        row_bytes = (self.a.shape[1] + grad.shape[1]) * grad.itemsize
-        da = dw = None
-        if self.needs_grad[0]:
-            da = np.empty(self.a.shape, dtype=grad.dtype)
-            for_each_part(
-                len(grad), row_bytes, lambda part: np.matmul(grad[part], self.w.T, out=da[part])
-            )
-        if self.needs_grad[1]:
-            dw = sum_over_parts(len(grad), row_bytes, lambda part: self.a[part].T @ grad[part])
+    def backward(self, dz: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        da = dz @ self.w.T if self.needs_grad[0] else None
+        dw = self.a.T @ dz if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:
             return da, dw
-        db = column_sums(grad) if self.needs_grad[2] else None
-        return da, dw, db
+        return da, dw, dz.sum(axis=0) if self.needs_grad[2] else None
 
 
 @equations_from(MatMul)

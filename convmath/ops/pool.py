@@ -3,7 +3,7 @@
 A pooling window of f x f slides with stride s over each channel separately,
 so n_C is unchanged and
 n_H = floor((n_H_prev + 2p - f) / s) + 1  (the same formula as convolution).
-All loops below run over the f*f kernel offsets, never over pixels.
+The window loops run over the f*f kernel offsets, never over pixels.
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.ops.windows import crop_padding, offset_slice, spatial_padding
-from convmath.parallel import for_each_part
+from convmath.ops.windows import (
+    add_windows,
+    crop_padding,
+    offset_slice,
+    spatial_padding,
+    window_view,
+)
 from convmath.shapes import Pair, conv_output_size, pair
 from convmath.tensor import Function, Tensor, equations_from
 
@@ -29,114 +34,32 @@ class MaxPool2D(Function):
     Shapes: A (m, n_H_prev, n_W_prev, n_C) -> Z (m, n_H, n_W, n_C).
     Padding uses -inf, so a padded position never wins.
 
-    The max over a rectangle is the max over its rows of the max along each
-    row, so it runs as two 1-D poolings, part by part over the batch on the
-    workers (f_h + f_w - 2 np.maximum passes instead of f_h*f_w - 1):
+    Forward: the f_h*f_w taps of every window side by side, (m, n_H, n_W, f_h*f_w, n_C);
+    the winner of a window is its first maximum in row-major order (as PyTorch
+    picks), and Z is the value there. A NaN wins its window (so it propagates).
 
-        M[i, r, w, c] = max over v of A_pad[i, r, w*s_w + v, c]    (every padded row r)
-        Z[i, h, w, c] = max over u of M[i, h*s_h + u, w, c]
-
-    A NaN propagates, as in PyTorch (though its gradient goes to the window's
-    largest number, where PyTorch sends it to the NaN). When a gradient is needed, each pass
-    records its winning tap (in the smallest unsigned type that counts the
-    window's taps: uint8 up to 256); a later tap takes over only when strictly
-    greater, so the winner is the first maximum in row-major order, as
-    PyTorch picks: the first row holding the maximum, then its first column.
-
-    Backward retraces both passes: dM[window rows] += dZ at each winning u,
-    then dA_pad[window columns] += dM at each winning v (overlapping windows
-    add up), and the padding is cropped.
+    Backward: the mask of the winners routes each dZ to its window's winning
+    position, M[i, h, w, (u, v), c] = [(u, v) wins] dZ[i, h, w, c], and
+    col2im adds the routed values back into dA_pad (overlapping windows add
+    up); the padding is cropped.
     """
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
         sides = ((padding[0], padding[0]), (padding[1], padding[1]))
-        m, n_C = len(a), a.shape[3]
-        n_H_pad = a.shape[1] + 2 * padding[0]
-        z = np.empty((m, *n_out, n_C), dtype=a.dtype)
-        winners = None
-        if self.needs_grad[0]:
-            winners = (
-                np.empty((m, n_H_pad, n_out[1], n_C), dtype=_tap_type(f[1])),  # v, per padded row
-                np.empty(z.shape, dtype=_tap_type(f[0])),  # u
-            )
+        a_pad = spatial_padding(a, sides, value=-np.inf)
+        windows = window_view(a_pad, f, s, _NO_DILATION, n_out)
+        taps = windows.reshape(len(a), *n_out, f[0] * f[1], a.shape[3])
+        winner = taps.argmax(axis=3)[:, :, :, None]
+        self.winner, self.geometry = winner, (a.shape, a_pad.shape, f, s, sides, n_out)
+        return np.take_along_axis(taps, winner, axis=3)[:, :, :, 0]
 
-        def forward_part(part: slice) -> None:
-            a_pad = spatial_padding(a[part], sides, value=-np.inf)
-            v_won, u_won = (None, None) if winners is None else (w[part] for w in winners)
-            rows = _max_along(a_pad, 2, f[1], s[1], n_out[1], v_won)
-            _max_along(rows, 1, f[0], s[0], n_out[0], u_won, out=z[part])
-
-        for_each_part(m, a[:1].nbytes * 3, forward_part)
-        self.winners = winners
-        self.geometry = (a.shape, f, s, sides)
-        return z
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        a_shape, f, s, sides = self.geometry
-        (top, _), (left, _) = sides
-        pad_hw = (a_shape[1] + 2 * top, a_shape[2] + 2 * left)
-        da = np.empty(a_shape, dtype=grad.dtype)
-
-        def backward_part(part: slice) -> None:
-            d_rows = _route_along(grad[part], self.winners[1][part], 1, f[0], s[0], pad_hw[0])
-            da_pad = _route_along(d_rows, self.winners[0][part], 2, f[1], s[1], pad_hw[1])
-            da[part] = crop_padding(da_pad, sides, a_shape[1:3])
-
-        for_each_part(len(grad), da[:1].nbytes * 3, backward_part)
-        return da
-
-
-def _tap_type(f: int) -> type:
-    """The smallest unsigned type that numbers the f taps of a window side."""
-    return np.uint8 if f <= 256 else np.uint16 if f <= 65536 else np.uint32
-
-
-def _tap(axis: int, k: int, s: int, n_out: int) -> tuple[slice, ...]:
-    """Index of tap k of every window along ``axis``: positions k, k + s, ..., k + s*(n_out-1)."""
-    return (slice(None),) * axis + (slice(k, k + s * (n_out - 1) + 1, s),)
-
-
-def _max_along(
-    x: np.ndarray,
-    axis: int,
-    f: int,
-    s: int,
-    n_out: int,
-    winner: np.ndarray | None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """1-D max pooling of ``x`` along ``axis``, each window's first winning tap into ``winner``."""
-    first = x[_tap(axis, 0, s, n_out)]
-    if out is None:
-        out = first.copy()
-    else:
-        np.copyto(out, first)
-    if winner is not None:
-        winner.fill(0)
-    for k in range(1, f):
-        window = x[_tap(axis, k, s, n_out)]
-        if winner is not None:  # the last tap to take over wins, and k only grows: a running max
-            taken = np.greater(window, out).view(np.uint8)
-            np.maximum(winner, taken * winner.dtype.type(k), out=winner)
-        np.maximum(out, window, out=out)
-    return out
-
-
-def _route_along(
-    grad: np.ndarray, winner: np.ndarray, axis: int, f: int, s: int, length: int
-) -> np.ndarray:
-    """The backward of :func:`_max_along`: ``grad`` goes to each window's winning tap."""
-    shape = list(grad.shape)
-    shape[axis] = length
-    routed = np.zeros(shape, dtype=grad.dtype)
-    for k in range(f):
-        target = routed[_tap(axis, k, s, grad.shape[axis])]
-        won = winner == k
-        if s >= f:  # disjoint windows: each position is written once
-            np.multiply(grad, won, out=target)
-        else:
-            target += grad * won
-    return routed
+    def backward(self, dz: np.ndarray) -> np.ndarray:
+        a_shape, pad_shape, f, s, sides, n_out = self.geometry
+        taps = np.arange(f[0] * f[1])[:, None]
+        routed = (self.winner == taps) * dz[:, :, :, None]  # (m, n_H, n_W, f_h*f_w, n_C)
+        da_pad = np.zeros(pad_shape, dtype=dz.dtype)
+        add_windows(da_pad, routed.reshape(*dz.shape[:3], *f, dz.shape[3]), s, _NO_DILATION, n_out)
+        return crop_padding(da_pad, sides, a_shape[1:3])
 
 
 class AvgPool2D(Function):

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.parallel import for_each_slab
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -91,16 +90,7 @@ class Concat(Function):
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
         self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        if axis == 0 or arrays[0].ndim == 0:
-            return np.concatenate(arrays, axis=axis)
-        shape = list(arrays[0].shape)
-        shape[axis] = sum(a.shape[axis] for a in arrays)
-        out = np.empty(shape, dtype=np.result_type(*arrays))
-        # along the batch axis, part by part on the workers
-        for_each_slab(
-            lambda part: np.concatenate([a[part] for a in arrays], axis, out=out[part]), out
-        )
-        return out
+        return np.concatenate(arrays, axis=axis)
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(np.split(grad, self.bounds, axis=self.axis))

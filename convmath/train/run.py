@@ -24,11 +24,11 @@ from convmath import data, limits, models
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
 from convmath.errors import CheckpointError, DataError
+from convmath.inspect.summary import summary_table
 from convmath.nn.module import Module
 from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
 from convmath.optim.optimizer import Optimizer
 from convmath.schema import shown
-from convmath.summary import summary_table
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig
 from convmath.train.metrics import Evaluation, evaluate
@@ -119,7 +119,7 @@ def run_training(
     """Train as ``config`` says (or continue the run saved in ``resume``) and test the result.
 
     The process's allocator is left as it is: call
-    ``convmath.runtime.tune_allocator()`` first for the commands' speed.
+    ``convmath.kernels.runtime.tune_allocator()`` first for the commands' speed.
 
     Writes into ``out_dir`` (default ``runs/<dataset>-<model>``): last.safetensors,
     best.safetensors, history.json, history.csv and metrics.json. The folder

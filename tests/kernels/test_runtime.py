@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from convmath import runtime
+from convmath.kernels import runtime
 
 
 class FakeLibc:

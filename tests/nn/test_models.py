@@ -5,7 +5,7 @@ import pytest
 
 import convmath as cm
 from convmath import models
-from convmath.gradcheck import model_gradcheck
+from convmath.inspect.gradcheck import model_gradcheck
 
 
 @pytest.mark.parametrize(
@@ -91,19 +91,24 @@ def test_whole_model_gradients_in_float64(name, input_shape, options):
     assert all(p.dtype == np.float32 for p in model.parameters())  # the model itself is untouched
 
 
-def test_model_gradcheck_catches_a_broken_layer(monkeypatch):
+@pytest.mark.parametrize("kernels", [True, False])
+def test_model_gradcheck_catches_a_broken_layer(monkeypatch, kernels):
+    from convmath.kernels.conv import Conv2DKernel
     from convmath.ops.conv import Conv2D
 
-    original = Conv2D.backward
+    broken = Conv2DKernel if kernels else Conv2D  # the code that runs
+    original = broken.backward
 
     def slightly_wrong(self, grad):
         da, dw, *rest = original(self, grad)
         return (da, dw * 1.001, *rest)
 
-    monkeypatch.setattr(Conv2D, "backward", slightly_wrong)
+    monkeypatch.setattr(broken, "backward", slightly_wrong)
     rng = np.random.default_rng(4)
     model = models.build("lenet5", (28, 28, 1), 10, rng=rng)
-    report = model_gradcheck(model, rng.standard_normal((2, 28, 28, 1)), np.array([1, 2]), rng=rng)
+    with cm.use_kernels(kernels):
+        x, labels = rng.standard_normal((2, 28, 28, 1)), np.array([1, 2])
+        report = model_gradcheck(model, x, labels, rng=rng)
     assert not report.passed
     failing = {c.name for c in report.comparisons if not c.passed}
     assert failing == {"conv1.W", "conv2.W"}

@@ -10,8 +10,10 @@ from threadpoolctl import threadpool_info
 
 import convmath as cm
 import convmath.functional as F
-from convmath import parallel
-from convmath.gradcheck import assert_gradients_match
+from convmath.inspect.gradcheck import assert_gradients_match
+from convmath.kernels import parallel
+from convmath.kernels.conv import conv2d_relu
+from convmath.kernels.normalization import batch_norm_relu
 
 
 def _blas_threads() -> list[int]:
@@ -133,8 +135,12 @@ CHUNKED_OPS = {
     ),
     "conv groups": (_conv(groups=2), [(3, 5, 5, 4), (3, 3, 2, 6), (6,)]),
     "conv relu": (
-        lambda a, w, b: F.conv2d(a, w, b, padding=1, activation="relu"),
+        lambda a, w, b: conv2d_relu(a, w, b, padding=1),
         [(5, 6, 6, 3), (3, 3, 3, 4), (4,)],
+    ),
+    "batch norm relu": (
+        lambda a, g, b: batch_norm_relu(a, g, b),
+        [(6, 4, 4, 3), (3,), (3,)],
     ),
     "batch norm": (lambda a, g, b: F.batch_norm(a, g, b), [(6, 4, 4, 3), (3,), (3,)]),
     "relu": (lambda a: F.relu(a), [(7, 3, 3, 2)]),

@@ -9,7 +9,7 @@ import pytest
 import convmath as cm
 from convmath.cli import main
 from convmath.data import load_digits
-from convmath.edges import detect_edges
+from convmath.inspect.edges import detect_edges
 
 Image = pytest.importorskip("PIL.Image")
 

@@ -5,7 +5,7 @@ import pytest
 
 import convmath as cm
 import convmath.functional as F
-from convmath.gradcheck import assert_gradients_match
+from convmath.inspect.gradcheck import assert_gradients_match
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 3, 2), (6, 5)])

@@ -4,22 +4,12 @@ import itertools
 
 import numpy as np
 import pytest
+from cases import POOL_CASES, distinct
 from reference import pool2d_loops
 
 import convmath as cm
 import convmath.functional as F
-from convmath.gradcheck import assert_gradients_match
-
-
-def distinct(rng, shape):
-    """Tie-free values (at least 0.01 apart) so max pooling has a unique winner."""
-    size = int(np.prod(shape))
-    return (rng.permutation(size) * 0.01 + rng.uniform(-1e-3, 1e-3, size)).reshape(shape)
-
-
-POOL_CASES = [
-    (f, s, p) for f, s, p in itertools.product([1, 2, 3], [None, 1, 2, 3], [0, 1]) if p <= f // 2
-]
+from convmath.inspect.gradcheck import assert_gradients_match
 
 
 @pytest.mark.parametrize(("f", "stride", "padding"), POOL_CASES)

@@ -4,7 +4,7 @@ import numpy as np
 
 import convmath as cm
 import convmath.functional as F
-from convmath.edges import HORIZONTAL_EDGE_FILTER, VERTICAL_EDGE_FILTER
+from convmath.inspect.edges import HORIZONTAL_EDGE_FILTER, VERTICAL_EDGE_FILTER
 
 
 def as_volume(image):

@@ -5,7 +5,7 @@ import pytest
 
 import convmath as cm
 import convmath.functional as F
-from convmath.gradcheck import assert_gradients_match, gradcheck
+from convmath.inspect.gradcheck import assert_gradients_match, gradcheck
 
 BROADCAST_SHAPES = [
     ((3, 4), (3, 4)),

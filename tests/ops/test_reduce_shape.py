@@ -5,7 +5,7 @@ import pytest
 
 import convmath as cm
 import convmath.functional as F
-from convmath.gradcheck import assert_gradients_match
+from convmath.inspect.gradcheck import assert_gradients_match
 
 
 def distinct(rng, shape):

@@ -1,0 +1,76 @@
+"""Which code runs: an op's equation (``convmath/ops/``) or its fast twin (``convmath/kernels/``).
+
+This module is only the switch and the two tables it consults; what goes in
+them is declared in one place, :mod:`convmath.kernels.registry`.
+
+- ``Function.apply`` looks an op up in :data:`KERNELS` and, while kernels are
+  on, runs the kernel registered for it: the same function, computed faster.
+- ``Module.__call__`` asks the :data:`PLANNER` whether it has a faster way to
+  run a module (several layers as one fused op); ``None`` means "run its
+  forward as written".
+
+Kernels are on after ``import convmath``. :func:`use_kernels` switches them
+for the whole process, or for a ``with`` block, so a learner can step
+through the equations of any model and a test can run both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from convmath.errors import InvalidArgumentError
+
+KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.kernels.registry
+PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
+
+_state = {"kernels": True}
+
+
+def kernels_enabled() -> bool:
+    """Whether ops run their kernels and modules their fused plans (True by default)."""
+    return _state["kernels"]
+
+
+def kernel_for(op: type) -> type:
+    """The class that computes ``op`` now: its registered kernel, or ``op`` itself."""
+    if _state["kernels"]:
+        return KERNELS.get(op, op)
+    return op
+
+
+def plan_for(module: Any) -> Callable[[Any], Any] | None:
+    """A faster way to run ``module`` (while kernels are on), or None."""
+    if _state["kernels"] and PLANNER:
+        return PLANNER[0](module)
+    return None
+
+
+class _Switch:
+    """The previous setting, restored when used as a context manager."""
+
+    def __init__(self, previous: bool) -> None:
+        self.previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _state["kernels"] = self.previous
+
+
+def use_kernels(enabled: bool) -> _Switch:
+    """Run the fast kernels (True) or the plain equations of ``ops/`` (False).
+
+    Takes effect at once, for the whole process; used as a context manager it
+    restores the previous setting at the end of the block::
+
+        with convmath.use_kernels(False):
+            J = loss(model(X), Y)   # every op computed as its docstring writes it
+            J.backward()
+    """
+    if not isinstance(enabled, bool):
+        raise InvalidArgumentError(f"use_kernels takes True or False, got {enabled!r}")
+    previous = _state["kernels"]
+    _state["kernels"] = enabled
+    return _Switch(previous)

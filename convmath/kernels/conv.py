@@ -1,0 +1,200 @@
+"""The convolution kernel: chunked im2col GEMMs, the dual convolution, and CONV+ReLU fused."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convmath.kernels.im2col import Im2col
+from convmath.kernels.parallel import OrderedSum, chunk_bounds, run_chunks
+from convmath.kernels.rows import column_sums, wide_rows
+from convmath.ops import conv as ops
+from convmath.ops.conv import conv_geometry, grouped_filters, grouped_rows
+from convmath.shapes import PaddingSpec, Pair
+from convmath.tensor import Tensor
+
+
+class Conv2DKernel(ops.Conv2D):
+    """Computes :class:`convmath.ops.conv.Conv2D`, chunk by chunk in cache, on the workers.
+
+    Forward: the batch is cut into chunks whose im2col matrix fits in cache
+    (:mod:`convmath.kernels.parallel`); each chunk's matrix is built,
+    multiplied by W and dropped at once. Only A_prev is kept for backward,
+    not the f_h*f_w times larger matrix, except for small layers (all of it
+    within KEEP_COLS_BYTES, as LeNet's at batch 64), where keeping it costs
+    less than building it again.
+
+    Backward, chunk by chunk: db and dW are summed over chunks in batch order
+    (the same bits on any number of workers); dA_prev is, at stride 1, the
+    dual convolution of dZ with W turned 180 degrees
+    (:func:`_input_gradient_convolution`), otherwise col2im(dZ W^T).
+    """
+
+    relu = False  # Conv2DReLU: A = max(0, Z) applied to each chunk while it is in cache
+
+    def forward(
+        self,
+        a_prev: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None = None,
+        *,
+        stride: Pair,
+        padding: tuple[Pair, Pair],
+        dilation: Pair,
+        groups: int,
+        n_out: Pair,
+    ) -> np.ndarray:
+        relu = self.relu
+        im2col = Im2col(
+            a_prev.shape,
+            w.shape,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            n_out=n_out,
+            itemsize=a_prev.itemsize,
+        )
+        w_groups = grouped_filters(w, groups)
+        z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
+        chunks = chunk_bounds(len(a_prev), im2col.bytes_per_example)
+        keep = self.needs_grad[1] and len(a_prev) * im2col.bytes_per_example <= KEEP_COLS_BYTES
+        kept: dict[int, np.ndarray] = {}
+
+        def forward_chunk(chunk: range, _worker: int) -> None:
+            cols = im2col.matrix(a_prev[chunk.start : chunk.stop])
+            if keep:
+                kept[chunk.start] = cols
+            z_chunk = z[chunk.start : chunk.stop]
+            np.matmul(cols, w_groups, out=grouped_rows(z_chunk, groups))
+            if b is not None:  # on wide rows: few channels make short rows (see wide_rows)
+                rows, k = wide_rows(z_chunk.reshape(-1, z_chunk.shape[3]))
+                rows += np.tile(b, k)
+            if relu:  # while the chunk is in cache
+                np.maximum(z_chunk, 0, out=z_chunk)
+
+        run_chunks(chunks, forward_chunk)
+        self.im2col, self.w_groups, self.w = im2col, w_groups, w
+        self.a_prev = a_prev if self.needs_grad[1] and not keep else None
+        self.kept_cols = (chunks, kept) if keep else None
+        self.activated = z if relu else None
+        return z
+
+    def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        im2col, w_groups = self.im2col, self.w_groups
+        groups = im2col.groups
+        da_prev = dual = None
+        work_per_example = im2col.bytes_per_example
+        if self.needs_grad[0]:
+            da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
+            dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
+            if dual is not None and dual[0].bytes_per_example > DUAL_SIZE_LIMIT * work_per_example:
+                dual = None  # e.g. LeNet's 5x5 "valid" conv: col2im offset by offset is cheaper
+            if dual is not None:
+                work_per_example = max(work_per_example, dual[0].bytes_per_example)
+        chunks = chunk_bounds(len(grad), work_per_example)
+        kept: dict[int, np.ndarray] = {}
+        if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
+            chunks, kept = self.kept_cols
+        needs_db = len(self.needs_grad) == 3 and self.needs_grad[2]
+        dw_total, db_total = OrderedSum(chunks), OrderedSum(chunks)  # in batch order
+
+        def backward_chunk(chunk: range, _worker: int) -> None:
+            part = slice(chunk.start, chunk.stop)
+            dz_part = grad[part]
+            if self.activated is not None:  # through the ReLU: dZ = dA * [A > 0]
+                dz_part = dz_part * (self.activated[part] > 0)
+            dz = grouped_rows(dz_part, groups)
+            if needs_db:
+                db_total.add(chunk, column_sums(dz_part.reshape(-1, dz_part.shape[3])))
+            if self.needs_grad[1]:
+                cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
+                dw_total.add(chunk, np.matmul(cols.transpose(0, 2, 1), dz))
+            if dual is not None:
+                dual_im2col, dual_w_groups = dual
+                np.matmul(
+                    dual_im2col.matrix(dz_part),
+                    dual_w_groups,
+                    out=grouped_rows(da_prev[part], groups),
+                )
+            elif da_prev is not None:
+                da_prev[part] = im2col.gradient(dz, w_groups)
+
+        run_chunks(chunks, backward_chunk)
+        dw = db = None
+        if self.needs_grad[1]:
+            dw = dw_total.result().transpose(1, 0, 2).reshape(im2col.w_shape)
+        if needs_db:
+            db = db_total.result()
+        return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild
+DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
+
+
+def _input_gradient_convolution(
+    im2col: Im2col, w: np.ndarray, dz_shape: tuple[int, ...], itemsize: int
+) -> tuple[Im2col, np.ndarray] | None:
+    """At stride 1, dA_prev = conv(dZ, W_dual) with "full" padding; None where that does not hold.
+
+    From Z[h] = sum_u A_pad[h + u*d] W[u] (one axis shown), A_prev's row y
+    receives dZ[y + p_top - u*d] W[u]^T from each offset u. Reading u' = f-1-u,
+    that is the convolution of dZ, padded by d*(f-1) - p on each side, with
+    the filters turned 180 degrees and their channel axes swapped:
+
+        W_dual[u', v', j, k*n_C_prev/g + c'] = W[f_h-1-u', f_w-1-v', c', k*n_C/g + j]
+
+    so dA_prev is one more im2col GEMM, with no col2im. (Padding wider than
+    d*(f-1) would need a negative one: None.)
+    """
+    if im2col.stride != (1, 1):
+        return None
+    f_h, f_w, n_C_group, n_C = w.shape
+    (d_h, d_w), g = im2col.dilation, im2col.groups
+    (top, bottom), (left, right) = im2col.padding
+    sides = (
+        (d_h * (f_h - 1) - top, d_h * (f_h - 1) - bottom),
+        (d_w * (f_w - 1) - left, d_w * (f_w - 1) - right),
+    )
+    if min(sides[0] + sides[1]) < 0:
+        return None
+    w_dual = w[::-1, ::-1].reshape(f_h, f_w, n_C_group, g, n_C // g).transpose(0, 1, 4, 3, 2)
+    w_dual = w_dual.reshape(f_h, f_w, n_C // g, g * n_C_group)
+    dual = Im2col(
+        dz_shape,
+        w_dual.shape,
+        stride=(1, 1),
+        padding=sides,
+        dilation=im2col.dilation,
+        groups=g,
+        n_out=im2col.a_shape[1:3],
+        itemsize=itemsize,
+    )
+    return dual, grouped_filters(w_dual, g)
+
+
+class Conv2DReLU(Conv2DKernel):
+    """Computes relu(conv2d(A_prev, W, b)): the ReLU applied to each chunk of Z in cache.
+
+    Backward starts from dZ = dA * [A > 0], chunk by chunk, so that neither
+    pass walks the whole volume once more.
+    """
+
+    relu = True
+
+
+def conv2d_relu(
+    a_prev: Tensor,
+    w: Tensor,
+    b: Tensor | None = None,
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """relu(conv2d(...)) in one op (the same values and gradients, one pass fewer)."""
+    inputs = [a_prev, w] if b is None else [a_prev, w, b]
+    return Conv2DReLU.apply(
+        *inputs, **conv_geometry(a_prev, w, b, stride, padding, dilation, groups)
+    )

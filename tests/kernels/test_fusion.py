@@ -1,0 +1,109 @@
+"""The planner: CONV -> BN -> ReLU runs fused, computing what the layers compute one by one."""
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath import models, nn
+from convmath.kernels.conv import Conv2DReLU
+from convmath.kernels.fusion import plan, plan_layers
+from convmath.kernels.normalization import BatchNormReLU
+
+
+def test_sequential_runs_a_conv_and_its_relu_as_one_op():
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2D(2, 4, 3, padding=1, rng=rng), nn.ReLU(), nn.Conv2D(4, 3, 3, rng=rng), nn.Tanh()
+    ).name_modules()
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    fused_out = model(cm.Tensor(x))
+    assert type(fused_out._op).__name__ == "Tanh"
+    assert isinstance(fused_out._op.inputs[0]._op.inputs[0]._op, Conv2DReLU)  # conv1 + relu1
+    with cm.use_kernels(False):
+        one_by_one = model(cm.Tensor(x))
+    assert type(one_by_one._op.inputs[0]._op.inputs[0]._op).__name__ == "ReLU"
+    np.testing.assert_allclose(fused_out.data, one_by_one.data, rtol=1e-5, atol=1e-6)
+
+
+def test_eval_mode_folds_batch_norm_into_the_conv_before_it():
+    rng = np.random.default_rng(2)
+    model = nn.Sequential(
+        nn.Conv2D(3, 4, 3, padding=1, rng=rng), nn.BatchNorm2D(4), nn.ReLU()
+    ).name_modules()
+    model.eval()
+    assert [len(step.layers) for step in plan_layers(list(model))] == [3]
+    out = model(cm.Tensor(rng.standard_normal((2, 5, 5, 3)).astype(np.float32)))
+    assert isinstance(out._op, Conv2DReLU)  # one op: conv, batch norm and ReLU
+    model.train()
+    assert [len(step.layers) for step in plan_layers(list(model))] == [1, 2]
+    out = model(cm.Tensor(rng.standard_normal((2, 5, 5, 3)).astype(np.float32)))
+    assert isinstance(out._op, BatchNormReLU)  # training: batch statistics, BN + ReLU fused
+
+
+def test_a_layer_that_overrides_forward_is_never_fused():
+    class Shifted(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(nn.Conv2D(1, 2, 3, rng=rng), Shifted())
+    assert plan(model) is None
+    x = cm.Tensor(rng.standard_normal((1, 5, 5, 1)).astype(np.float32))
+    assert float(model(x).data.min()) >= 1.0
+    assert plan(nn.ReLU()) is None  # only sequences are planned
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_resnet_matches_its_equations(training):
+    def run(kernels: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        rng = np.random.default_rng(1)
+        model = models.build("resnet", (8, 8, 3), 10, rng=rng, depth=8)
+        for _, module in model.named_modules():
+            if isinstance(module, nn.BatchNorm2D):  # statistics that make folding matter
+                module.running_mean[:] = rng.standard_normal(module.n_C)
+                module.running_var[:] = rng.uniform(0.5, 2.0, module.n_C)
+                module.gamma.data[:] = rng.uniform(0.5, 1.5, module.n_C)
+        model.train(training)
+        x = rng.standard_normal((4, 8, 8, 3)).astype(np.float32)
+        weights = rng.standard_normal((4, 10)).astype(np.float32)
+        with cm.use_kernels(kernels):
+            out = model(cm.Tensor(x))
+            (out * cm.Tensor(weights)).sum().backward()
+        return out.data, [p.grad for p in model.parameters()]
+
+    fused, fused_grads = run(kernels=True)
+    plain, plain_grads = run(kernels=False)
+    np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
+    for got, want in zip(fused_grads, plain_grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+SMALL_INPUTS = {"resnet": (16, 16, 3), "mnist_cnn": (12, 12, 1), "wide_cnn": (8, 8, 1)}
+
+
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_every_named_model_trains_and_evaluates_the_same_with_kernels_off(name):
+    from convmath import optim
+    from convmath.functional import softmax_cross_entropy
+
+    def train_and_evaluate(kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(6)
+        shape = SMALL_INPUTS.get(name, (28, 28, 1) if name != "digits_cnn" else (8, 8, 1))
+        model = models.build(name, shape, 10, rng=rng)
+        opt = optim.SGD(model.parameters(), 0.05, momentum=0.9)
+        x = rng.standard_normal((6, *shape)).astype(np.float32)
+        labels = rng.integers(0, 10, 6)
+        with cm.use_kernels(kernels):
+            for _ in range(2):
+                opt.zero_grad()
+                softmax_cross_entropy(model(cm.Tensor(x)), labels).backward()
+                opt.step()
+            model.eval()
+            with cm.no_grad():
+                logits = model(cm.Tensor(x)).data
+        return np.concatenate([p.data.ravel() for p in model.parameters()]), logits
+
+    weights, logits = train_and_evaluate(kernels=True)
+    plain_weights, plain_logits = train_and_evaluate(kernels=False)
+    np.testing.assert_allclose(weights, plain_weights, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logits, plain_logits, rtol=1e-4, atol=1e-4 * np.abs(logits).max())

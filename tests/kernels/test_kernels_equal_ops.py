@@ -1,0 +1,194 @@
+"""Every kernel computes its op: forward and backward, float32 and float64, 1 and 2 workers.
+
+Each registered kernel (convmath.kernels.registry) runs on the op tables of
+tests/cases.py against its op run with kernels off, the equation that
+tests/ops checks against the loop references. The fused kernels are checked
+against the composition of the ops they replace.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+from cases import BATCH_NORM_SHAPES, CONV_CASES, DENSE_SHAPES, POOL_CASES, conv_case, distinct
+
+import convmath as cm
+import convmath.functional as F
+from convmath.kernels import parallel, registry
+from convmath.kernels.conv import conv2d_relu
+from convmath.kernels.normalization import batch_norm_relu
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}  # relative to the largest value compared
+WORKERS = ["one worker", "two workers, small chunks"]
+
+
+@contextlib.contextmanager
+def workers(setting, monkeypatch):
+    if setting == "one worker":
+        with parallel.using_threads(1):
+            yield
+        return
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 512)  # every op really splits
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    with parallel.using_threads(2):
+        yield
+
+
+def run(function, arrays, dtype, *, kernels):
+    """function(*arrays) and the inputs' gradients for the incoming gradient cos(out)."""
+    with cm.use_kernels(kernels):
+        tensors = [cm.Tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+        out = function(*tensors)
+        out.backward(np.cos(out.data).astype(dtype))
+    return out, [t.grad for t in tensors]
+
+
+def assert_kernel_computes_op(function, arrays, dtype, kernel=None):
+    got, got_grads = run(function, arrays, dtype, kernels=True)
+    want, want_grads = run(function, arrays, dtype, kernels=False)
+    if kernel is not None:
+        assert isinstance(got._op, kernel), f"{type(got._op).__name__} ran, not {kernel.__name__}"
+        assert not isinstance(want._op, kernel)
+    rtol = TOLERANCE[dtype]
+    for name, g, w in [("value", got.data, want.data)] + [
+        (f"gradient {k}", g, w) for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True))
+    ]:
+        assert g.dtype == w.dtype == dtype, name
+        scale = max(float(np.abs(w).max(initial=0.0)), 1e-30)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def kernel_of(op_name):
+    return next(k for op, k in registry.KERNELS.items() if op.__name__ == op_name)
+
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("f", "padding", "stride", "dilation", "grouping"), CONV_CASES)
+def test_conv_kernel(rng, monkeypatch, setting, dtype, f, padding, stride, dilation, grouping):
+    a, w, b, groups = conv_case(rng, f, padding, stride, dilation, grouping)
+    options = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    with workers(setting, monkeypatch):
+        assert_kernel_computes_op(
+            lambda x, k, c: F.conv2d(x, k, c, **options), [a, w, b], dtype, kernel_of("Conv2D")
+        )
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("f", "stride", "padding"), POOL_CASES)
+def test_max_pool_kernel(rng, monkeypatch, setting, dtype, f, stride, padding):
+    a = distinct(rng, (3, 7, 6, 3))
+    with workers(setting, monkeypatch):
+        assert_kernel_computes_op(
+            lambda x: F.max_pool2d(x, f, stride, padding), [a], dtype, kernel_of("MaxPool2D")
+        )
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BATCH_NORM_SHAPES)
+@pytest.mark.parametrize("form", ["training", "training without gamma", "inference"])
+def test_batch_norm_kernel(rng, monkeypatch, setting, dtype, shape, form):
+    n_C = shape[-1]
+    a = rng.standard_normal(shape) * 3 + 1
+    gamma, beta = rng.uniform(0.5, 1.5, n_C), rng.standard_normal(n_C)
+    mean, var = rng.standard_normal(n_C), rng.uniform(0.5, 2, n_C)
+
+    def batch_norm(x, g=None, c=None):
+        running = [mean.astype(x.dtype), var.astype(x.dtype)]  # fresh copies: updated in place
+        return F.batch_norm(x, g, c, *running, training=form != "inference")
+
+    arrays = [a] if form == "training without gamma" else [a, gamma, beta]
+    with workers(setting, monkeypatch):
+        assert_kernel_computes_op(batch_norm, arrays, dtype, kernel_of("BatchNorm"))
+
+
+def test_batch_norm_kernel_updates_the_running_statistics_as_the_op(rng):
+    a = (rng.standard_normal((16, 5, 5, 4)) * 2 + 3).astype(np.float32)
+    updated = []
+    for kernels in (True, False):
+        mean, var = np.zeros(4, np.float32), np.ones(4, np.float32)
+        with cm.use_kernels(kernels):
+            F.batch_norm(cm.Tensor(a), running_mean=mean, running_var=var, momentum=0.3)
+        updated.append((mean, var))
+    for got, want in zip(*updated, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("m", "n_in", "n_out"), DENSE_SHAPES)
+def test_dense_kernel(rng, monkeypatch, setting, dtype, m, n_in, n_out):
+    arrays = [rng.standard_normal(s) for s in [(m, n_in), (n_in, n_out), (n_out,)]]
+    with workers(setting, monkeypatch):
+        assert_kernel_computes_op(F.dense, arrays, dtype, kernel_of("Dense"))
+
+
+ELEMENTWISE = {
+    # name (its first word names the op whose kernel must run): (function, input shapes)
+    "ReLU": (F.relu, [(6, 5, 4, 3)]),
+    "Add": (lambda a, b: a + b, [(6, 5, 4), (6, 5, 4)]),
+    "Add broadcast": (lambda a, b: a + b, [(6, 5, 4), (4,)]),
+    "Sub": (lambda a, b: a - b, [(6, 5, 4), (6, 5, 4)]),
+    "Mul": (lambda a, b: a * b, [(6, 5, 4), (6, 5, 4)]),
+    "Mul scalar": (lambda a: a * 3.0, [(6, 5, 4)]),
+    "Mul broadcast": (lambda a, b: a * b, [(6, 5, 4), (5, 1)]),
+    "Pow": (lambda a: a**2, [(6, 5, 4)]),
+    "Pow cube": (lambda a: a**3.0, [(6, 5, 4)]),
+    "Concat": (lambda a, b: F.concat([a, b], axis=-1), [(5, 3, 3, 2), (5, 3, 3, 4)]),
+    "Concat batch": (lambda a, b: F.concat([a, b], axis=0), [(2, 3, 3, 2), (5, 3, 3, 2)]),
+}
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_kernels(rng, monkeypatch, setting, dtype, name):
+    function, shapes = ELEMENTWISE[name]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    with workers(setting, monkeypatch):
+        assert_kernel_computes_op(function, arrays, dtype, kernel_of(name.split()[0]))
+
+
+def test_every_registered_kernel_is_a_subclass_of_its_op_and_is_tested():
+    tested = {"Conv2D", "MaxPool2D", "BatchNorm", "Dense"} | {n.split()[0] for n in ELEMENTWISE}
+    for op, kernel in registry.KERNELS.items():
+        assert issubclass(kernel, op), kernel
+        assert op.__name__ in tested, f"no test here proves {kernel.__name__} equal to its op"
+
+
+FUSED = {
+    "conv2d_relu": (
+        lambda a, w, b: conv2d_relu(a, w, b, stride=2, padding=1),
+        lambda a, w, b: F.relu(F.conv2d(a, w, b, stride=2, padding=1)),
+        [(4, 7, 7, 3), (3, 3, 3, 5), (5,)],
+    ),
+    "conv2d_relu 1x1 groups": (
+        lambda a, w, b: conv2d_relu(a, w, b, groups=2),
+        lambda a, w, b: F.relu(F.conv2d(a, w, b, groups=2)),
+        [(4, 5, 5, 4), (1, 1, 2, 6), (6,)],
+    ),
+    "batch_norm_relu": (
+        lambda a, g, b: batch_norm_relu(a, g, b),
+        lambda a, g, b: F.relu(F.batch_norm(a, g, b)),
+        [(6, 4, 4, 3), (3,), (3,)],
+    ),
+}
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, setting, dtype, name):
+    fused, composed, shapes = FUSED[name]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    with workers(setting, monkeypatch):
+        got, got_grads = run(fused, arrays, dtype, kernels=True)
+    want, want_grads = run(composed, arrays, dtype, kernels=False)
+    rtol = TOLERANCE[dtype]
+    for g, w in zip([got.data, *got_grads], [want.data, *want_grads], strict=True):
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * np.abs(w).max())
