@@ -157,7 +157,7 @@ def activation_bytes(
     matrix) and the parameters four times (weights, gradients, two optimizer
     slots); inference counts each output and the parameters once.
     """
-    rows = model.describe(tuple(input_shape))  # type: ignore[attr-defined]
+    rows = [r for r in model.describe(tuple(input_shape)) if not r.is_heading]  # type: ignore[attr-defined]
     per_example = math.prod(input_shape) + sum(math.prod(row.output_shape) for row in rows)
     parameters = sum(row.parameters for row in rows)
     copies = 3 if training else 1

@@ -1,4 +1,4 @@
-"""Shape arithmetic of convolution and pooling, in one place.
+"""Shape arithmetic of convolution and pooling, and the argument checks, in one place.
 
 The output size of a convolution or pooling window along one spatial axis is
 
@@ -8,6 +8,8 @@ with ``n_prev`` the input size, ``f`` the filter size, ``p`` the zero padding
 on each side, ``s`` the stride and ``d`` the dilation. With d = 1 and
 symmetric padding it is the article's  n_H = floor((n_H_prev + 2p - f) / s) + 1.
 Ops, layers, summaries and error messages all call :func:`conv_output_size`.
+The checks of sizes and settings (:func:`positive_int`, :func:`pair`,
+:func:`number_in`) quote what they received.
 """
 
 from __future__ import annotations
@@ -30,6 +32,36 @@ def _as_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
     return int(value)
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int >= 1 (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def number_in(
+    value: object, name: str, low: float, high: float = math.inf, *, low_open: bool = False
+) -> float:
+    """``value`` as a finite float in [low, high] (or (low, high] if ``low_open``).
+
+    NaN and the infinities are refused whatever the bounds: no setting of an
+    op, a layer or an optimizer means anything at infinity.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InvalidArgumentError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidArgumentError(f"{name} must be a finite number, got {value!r}")
+    above = number > low if low_open else number >= low
+    if not (above and number <= high):
+        if math.isinf(high):
+            wanted = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+        raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}")
+    return number
 
 
 def pair(value: int | Sequence[int], name: str, *, minimum: int = 1) -> tuple[int, int]:
@@ -99,6 +131,15 @@ def conv_output_size(
             f" = {n_out} < 1; use a smaller f, more padding or a larger input"
         )
     return n_out
+
+
+def size_formula(axis: str, n: int, f: int, sides: SidePadding, s: int, d: int, result: int) -> str:
+    """The output-size formula, numbers filled in: ``n_H = floor((28 + 2*2 - 5)/1) + 1 = 28``."""
+    before, after = sides
+    padding = f"2*{before}" if before == after else f"{before}+{after}"
+    if d == 1:
+        return f"{axis} = floor(({n} + {padding} - {f})/{s}) + 1 = {result}"
+    return f"{axis} = floor(({n} + {padding} - {d}*({f}-1) - 1)/{s}) + 1 = {result}"
 
 
 def same_padding(n_prev: int, f: int, s: int = 1, d: int = 1) -> SidePadding:

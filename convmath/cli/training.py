@@ -141,7 +141,8 @@ def _summary(args: argparse.Namespace) -> int:
 def register(commands: Any) -> None:
     from convmath.data.augment import PRESETS
     from convmath.models import MODELS
-    from convmath.train.config import OPTIMIZERS, SCHEDULES, SETTINGS, TrainConfig
+    from convmath.optim import OPTIMIZERS, SCHEDULES
+    from convmath.train.config import SETTINGS, TrainConfig
 
     defaults = TrainConfig()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.shapes import positive_int
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 STATS_CHUNK = 4096
@@ -71,8 +72,7 @@ class Batches:
                 f"labels must have shape ({len(self.images)},) for {len(self.images)} images,"
                 f" got {self.labels.shape}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size")
         if (shuffle or transform is not None) and not isinstance(rng, np.random.Generator):
             raise InvalidArgumentError(
                 "shuffling and augmentation need rng=np.random.default_rng(seed)"

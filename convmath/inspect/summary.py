@@ -6,8 +6,12 @@ from convmath.nn.module import LayerInfo, Module
 
 
 def summary_rows(model: Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
-    """One row per layer (blocks expand into their layers), checked against ``input_shape``."""
-    return model.describe(tuple(input_shape))
+    """One row per layer (blocks expand into their layers), checked against ``input_shape``.
+
+    The rows are the layers' own descriptions (``Module.describe``), which
+    ``explain`` shows with their formulas; the blocks' headings are left out.
+    """
+    return [row for row in model.describe(tuple(input_shape)) if not row.is_heading]
 
 
 def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") -> str:

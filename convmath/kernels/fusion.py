@@ -30,7 +30,8 @@ import numpy as np
 import convmath.functional as F
 from convmath.kernels.conv import conv2d_relu
 from convmath.kernels.normalization import batch_norm_relu
-from convmath.nn.layers import BatchNorm2D, Conv2D, ReLU
+from convmath.nn.elementwise import BatchNorm2D, ReLU
+from convmath.nn.layers import Conv2D
 from convmath.nn.module import Module, Sequential
 from convmath.tensor import Tensor
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.shapes import positive_int
 
 T = TypeVar("T")
 
@@ -65,8 +66,8 @@ def set_threads(count: int | None) -> None:
     one thread, outside any op.
     """
     global _pool, _blas_limit
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise InvalidArgumentError(f"threads must be a positive int or None, got {count!r}")
+    if count is not None:
+        count = positive_int(count, "threads")
     if getattr(_inside, "active", False):
         raise InvalidArgumentError("set_threads cannot be called from inside a chunked op")
     with _lock:

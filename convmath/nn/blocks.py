@@ -12,7 +12,8 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
-from convmath.nn.layers import BatchNorm2D, Conv2D, MaxPool2D, ReLU
+from convmath.nn.elementwise import BatchNorm2D, ReLU
+from convmath.nn.layers import Conv2D, MaxPool2D
 from convmath.nn.module import LayerInfo, Module, Sequential, Shape
 from convmath.tensor import Tensor
 
@@ -124,20 +125,24 @@ class ResidualBlock(Module):
             return f"1x1 conv, stride {self.stride}, + BN (projection)"
         return f"a[:, ::{self.stride}, ::{self.stride}] + zero channels (option A)"
 
-    def describe(self, input_shape: Shape) -> list[LayerInfo]:
-        rows = self.main.describe(input_shape)
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
+        rows.append(self.heading(input_shape, f"main path ({self.details()}):", depth))
+        main = self.main.describe_into(rows, input_shape, depth + 1)
+        skip = self.shortcut_shape(input_shape)
+        formulas = [f"shortcut: {self.shortcut_description()} -> {skip}"]
         if self.projection is not None:
-            rows += self.projection.describe(input_shape)
-        rows.append(
-            self.joining_row(
-                "add",
-                "ResidualAdd",
-                input_shape,
-                f"a[l+2] = relu(z[l+2] + shortcut(a[l])), shortcut: {self.shortcut_description()}"
-                f" -> {self.shortcut_shape(input_shape)}",
+            self.projection.describe_into(rows, input_shape, depth + 1)
+        elif not self.identity:
+            extra = self.n_C - self.n_C_prev
+            formulas.append(
+                f"option A: {tuple(input_shape)} subsampled to ({skip[0]}, {skip[1]},"
+                f" {self.n_C_prev}), then {extra // 2} + {extra - extra // 2} zero channels"
+                f" -> {skip}"
             )
-        )
-        return rows
+        self.output_shape(input_shape)  # checks that the two paths agree
+        formulas.append(f"a[l+2] = relu(z[l+2] + shortcut(a[l])): {main} + {skip} -> {main}")
+        rows.append(self.joining_row("add", "ResidualAdd", input_shape, main, formulas, depth))
+        return main
 
     def details(self) -> str:
         kind = "bottleneck" if self.bottleneck else "basic"
@@ -223,30 +228,33 @@ class InceptionModule(Module):
         return (*shapes[0][:2], sum(s[2] for s in shapes))
 
     def cost(self, input_shape: Shape) -> dict[str, int]:
-        """Multiply-accumulates per example of the naive and the reduced forms."""
+        """Multiply-accumulates per example of the naive and the reduced forms (inception_cost)."""
         n_H, n_W, n_C_prev = input_shape
         n1x1, r3, n3, r5, n5, proj = self.widths
-        pixels = n_H * n_W
-        naive = pixels * n_C_prev * (n1x1 + 9 * n3 + 25 * n5)
-        reduced = pixels * (n_C_prev * (n1x1 + r3 + r5 + proj) + 9 * r3 * n3 + 25 * r5 * n5)
+        pointwise = inception_cost(n_H, n_W, n_C_prev, n1x1, 1)
+        naive = pointwise + sum(
+            inception_cost(n_H, n_W, n_C_prev, n, f) for n, f in ((n3, 3), (n5, 5))
+        )
+        reduced = pointwise + inception_cost(n_H, n_W, n_C_prev, proj, 1)
+        reduced += inception_cost(n_H, n_W, n_C_prev, n3, 3, bottleneck=r3)
+        reduced += inception_cost(n_H, n_W, n_C_prev, n5, 5, bottleneck=r5)
         return {"naive": naive, "reduced": reduced}
 
-    def describe(self, input_shape: Shape) -> list[LayerInfo]:
-        rows: list[LayerInfo] = []
-        for branch in self.branches:
-            rows += branch.describe(input_shape)
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
+        text = f"{len(self.branches)} parallel branches ({self.details()}):"
+        rows.append(self.heading(input_shape, text, depth))
+        outputs = [branch.describe_into(rows, input_shape, depth + 1) for branch in self.branches]
+        out = self.output_shape(input_shape)
         cost = self.cost(input_shape)
-        channels = " + ".join(str(b.output_shape(input_shape)[2]) for b in self.branches)
-        rows.append(
-            self.joining_row(
-                "concat",
-                "InceptionConcat",
-                input_shape,
-                f"n_C = {channels} = {self.n_C}; cost {cost['reduced']:,} MACs with 1x1"
-                f" reductions vs {cost['naive']:,} naive",
-            )
-        )
-        return rows
+        channels = " + ".join(str(o[2]) for o in outputs)
+        formulas = [
+            f"concatenate along channels: n_C = {channels} = {out[2]} -> {out}",
+            f"cost with the 1x1 reductions: {cost['reduced']:,} multiply-accumulates;"
+            f" naive (3x3 and 5x5 on all {input_shape[2]} channels): {cost['naive']:,}"
+            f" ({cost['naive'] / cost['reduced']:.1f}x)",
+        ]
+        rows.append(self.joining_row("concat", "Concatenate", input_shape, out, formulas, depth))
+        return out
 
     def details(self) -> str:
         form = "with 1x1 reductions" if self.reduce else "naive"

@@ -1,4 +1,4 @@
-"""The layers of a CNN: CONV, POOL, FC, activations, batch norm, dropout, flatten.
+"""The layers of a CNN that change the shape: CONV, POOL, FC and flatten.
 
 Each layer is a thin :class:`Module` around an op of ``convmath.functional``
 (where the forward and backward mathematics lives), plus its parameters and
@@ -12,10 +12,16 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
-from convmath.limits import reserve_parameters
 from convmath.nn.init import initialize
 from convmath.nn.module import Module, Parameter, Shape
-from convmath.shapes import PaddingSpec, conv_output_size, pair, resolve_padding
+from convmath.shapes import (
+    PaddingSpec,
+    conv_output_size,
+    pair,
+    positive_int,
+    resolve_padding,
+    size_formula,
+)
 from convmath.tensor import Tensor
 
 
@@ -52,7 +58,8 @@ class Conv2D(Module):
         self.stride = pair(stride, "Conv2D stride")
         self.dilation = pair(dilation, "Conv2D dilation")
         self.padding = padding
-        if groups < 1 or n_C_prev % groups or n_C % groups:
+        groups = positive_int(groups, "Conv2D groups")
+        if n_C_prev % groups or n_C % groups:
             raise InvalidArgumentError(
                 f"Conv2D: n_C_prev={n_C_prev} and n_C={n_C} must both be divisible by"
                 f" groups={groups}"
@@ -111,6 +118,31 @@ class Conv2D(Module):
         n_H, n_W, n_C = self.output_shape(input_shape)
         return n_H * n_W * n_C * self.f[0] * self.f[1] * self.n_C_prev // self.groups
 
+    def formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (top, bottom), (left, right) = self.resolved_padding(input_shape)
+        (f_h, f_w), (s_h, s_w), (d_h, d_w), g = self.f, self.stride, self.dilation, self.groups
+        per_filter = f"{f_h}*{f_w}*{self.n_C_prev}" + (f"/{g}" if g > 1 else "")
+        count = self.num_parameters()
+        if self.b is not None:
+            parameters = f"(f*f*n_C_prev + 1)*n_C = ({per_filter} + 1)*{self.n_C} = {count:,}"
+        else:
+            parameters = f"f*f*n_C_prev*n_C = {per_filter}*{self.n_C} = {count:,} (no bias)"
+        return [
+            f"input volume (n_H_prev, n_W_prev, n_C_prev) = {tuple(input_shape)}",
+            f"{self.n_C} filters of {f_h}x{f_w}x{self.n_C_prev // g}, s = {s_h}"
+            + (f"x{s_w}" if s_w != s_h else "")
+            + f", p = {self.padding!r}"
+            + (f", d = {d_h}" if self.dilation != (1, 1) else "")
+            + (f", groups = {g}" if g > 1 else ""),
+            size_formula("n_H", input_shape[0], f_h, (top, bottom), s_h, d_h, out[0]),
+            size_formula("n_W", input_shape[1], f_w, (left, right), s_w, d_w, out[1]),
+            f"output volume (n_H, n_W, n_C) = {out}",
+            f"parameters {parameters}",
+            f"multiply-accumulates n_H*n_W*n_C*f*f*n_C_prev ="
+            f" {out[0]}*{out[1]}*{self.n_C}*{per_filter} = {self.macs(input_shape):,}",
+        ]
+
     def details(self) -> str:
         parts = [f"{self.n_C}@{self.f[0]}x{self.f[1]}", f"s={self.stride[0]}"]
         if self.stride[0] != self.stride[1]:
@@ -165,11 +197,24 @@ class Dense(Module):
     def macs(self, input_shape: Shape) -> int:
         return self.n_in * self.n_out
 
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        bias = " + 1" if self.b is not None else ""
+        return [
+            f"Z = A W + b with W ({self.n_in}, {self.n_out})",
+            f"parameters (n_in{bias})*n_out = ({self.n_in}{bias})*{self.n_out}"
+            f" = {self.num_parameters():,}",
+            f"multiply-accumulates n_in*n_out = {self.n_in}*{self.n_out}"
+            f" = {self.macs(input_shape):,}",
+        ]
+
     def details(self) -> str:
         return f"{self.n_in} -> {self.n_out}" + ("" if self.b is not None else ", no bias")
 
 
 class _Pool(Module):
+    statistic = ""  # what each window gives: "max" or "average"
+
     def __init__(
         self,
         f: int | tuple[int, int],
@@ -191,6 +236,17 @@ class _Pool(Module):
         )
         return (n_H, n_W, n_C)
 
+    def formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (f_h, f_w), (s_h, s_w), (p_h, p_w) = self.f, self.stride, self.padding
+        return [
+            f"{self.statistic} of each {f_h}x{f_w} window, per channel:"
+            f" n_C = {input_shape[2]} unchanged",
+            size_formula("n_H", input_shape[0], f_h, (p_h, p_h), s_h, 1, out[0]),
+            size_formula("n_W", input_shape[1], f_w, (p_w, p_w), s_w, 1, out[1]),
+            f"output volume {out}; no parameters to learn",
+        ]
+
     def details(self) -> str:
         return f"f={self.f[0]}, s={self.stride[0]}, p={self.padding[0]}, no parameters"
 
@@ -198,12 +254,16 @@ class _Pool(Module):
 class MaxPool2D(_Pool):
     """POOL layer: the max of each f x f window, per channel (stride s defaults to f)."""
 
+    statistic = "max"
+
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.f, self.stride, self.padding)
 
 
 class AvgPool2D(_Pool):
     """POOL layer: the average of each f x f window, per channel."""
+
+    statistic = "average"
 
     def __init__(
         self,
@@ -230,6 +290,10 @@ class GlobalAvgPool2D(Module):
     def output_shape(self, input_shape: Shape) -> Shape:
         return (_volume(self, input_shape)[2],)
 
+    def formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = _volume(self, input_shape)
+        return [f"mean of each channel over {n_H}*{n_W} positions; no parameters"]
+
 
 class Flatten(Module):
     """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order."""
@@ -240,103 +304,6 @@ class Flatten(Module):
     def output_shape(self, input_shape: Shape) -> Shape:
         return (int(np.prod(input_shape)),)
 
-
-class _Elementwise(Module):
-    def output_shape(self, input_shape: Shape) -> Shape:
-        return tuple(input_shape)
-
-
-class ReLU(_Elementwise):
-    """psi(Z) = max(0, Z)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
-
-
-class LeakyReLU(_Elementwise):
-    """psi(Z) = Z if Z > 0 else alpha Z."""
-
-    def __init__(self, alpha: float = 0.01) -> None:
-        super().__init__()
-        self.alpha = alpha
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.alpha)
-
-    def details(self) -> str:
-        return f"alpha={self.alpha}"
-
-
-class Sigmoid(_Elementwise):
-    """psi(Z) = 1 / (1 + exp(-Z))."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.sigmoid(x)
-
-
-class Tanh(_Elementwise):
-    """psi(Z) = tanh(Z)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.tanh(x)
-
-
-class BatchNorm2D(_Elementwise):
-    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
-
-    Training mode uses the batch statistics and updates the running ones
-    (momentum, unbiased variance, as PyTorch); eval mode uses the running
-    statistics. Parameters gamma, beta (n_C,); buffers running_mean, running_var.
-    """
-
-    _buffer_names = ("running_mean", "running_var")
-
-    def __init__(self, n_C: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.n_C = n_C
-        self.momentum = momentum
-        self.eps = eps
-        reserve_parameters((2, n_C), "BatchNorm2D gamma and beta")
-        self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
-        self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
-        self.running_mean = np.zeros(n_C, dtype=np.float32)
-        self.running_var = np.ones(n_C, dtype=np.float32)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.batch_norm(
-            x,
-            self.gamma,
-            self.beta,
-            self.running_mean,
-            self.running_var,
-            training=self.training,
-            momentum=self.momentum,
-            eps=self.eps,
-        )
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        if not input_shape or input_shape[-1] != self.n_C:
-            raise self.fail(
-                f"expected n_C={self.n_C} channels last, got shape {tuple(input_shape)}"
-            )
-        return tuple(input_shape)
-
-    def details(self) -> str:
-        return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
-
-
-class Dropout(_Elementwise):
-    """Inverted dropout with rate p while training (masks drawn from ``rng``); identity in eval."""
-
-    def __init__(self, rate: float, *, rng: np.random.Generator) -> None:
-        super().__init__()
-        if not isinstance(rng, np.random.Generator):
-            raise InvalidArgumentError("Dropout needs rng=np.random.default_rng(seed)")
-        self.rate = rate
-        self.rng = rng
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.rate, self.rng, self.training)
-
-    def details(self) -> str:
-        return f"rate={self.rate}"
+    def formulas(self, input_shape: Shape) -> list[str]:
+        sizes = "*".join(str(n) for n in input_shape)
+        return [f"n_H*n_W*n_C = {sizes} = {int(np.prod(input_shape))} (channels-last order)"]

@@ -26,7 +26,7 @@ import numpy as np
 from convmath.dispatch import plan_for
 from convmath.errors import ShapeError
 from convmath.shapes import Shape
-from convmath.tensor import Tensor
+from convmath.tensor import Tensor, no_grad
 
 
 class Parameter(Tensor):
@@ -40,15 +40,26 @@ class Parameter(Tensor):
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One row of a model summary: what a layer does to the shape, and what it costs."""
+    """One row of a model's description: what a layer does to the shape, what it costs, and why.
+
+    ``summary`` prints the shapes, parameters and multiply-accumulates of
+    these rows; ``explain`` prints their formulas. A block adds a heading
+    row (no output shape) before the rows of its paths, one level deeper.
+    """
 
     name: str
     kind: str
     input_shape: Shape
-    output_shape: Shape
+    output_shape: Shape | None  # None: the heading of a block, whose rows follow
     parameters: int
     macs: int  # multiply-accumulates per example
     details: str = ""
+    formulas: tuple[str, ...] = ()
+    depth: int = 0  # nesting inside blocks
+
+    @property
+    def is_heading(self) -> bool:
+        return self.output_shape is None
 
 
 class Module:
@@ -69,29 +80,82 @@ class Module:
         return self.forward(x) if plan is None else plan(x)
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        """The shape of one output example for one input example; checks that it fits."""
-        raise NotImplementedError
+        """The shape of one output example for one input example; checks that it fits.
+
+        Layers state it by formula. This default finds it by running forward on
+        one example of zeros, in eval mode (so no running statistic moves), for
+        a user's own module that does not say it.
+        """
+        modes = [(module, module.training) for _, module in self.named_modules()]
+        self.eval()
+        try:
+            with no_grad():
+                out = self(Tensor(np.zeros((1, *input_shape), dtype=np.float32)))
+        except (ArithmeticError, IndexError, TypeError, ValueError) as error:
+            raise self.fail(
+                f"could not run forward on one example of shape {tuple(input_shape)} to find its"
+                f" output shape: {error}"
+            ) from error
+        finally:
+            for module, training in modes:
+                module.training = training
+        return tuple(out.shape[1:])
 
     def describe(self, input_shape: Shape) -> list[LayerInfo]:
-        """Summary rows for this module (containers list their children instead)."""
-        own = sum(p.size for _, p in self.named_parameters())
-        return [
+        """The rows of this module for examples of ``input_shape`` (blocks: their layers)."""
+        rows: list[LayerInfo] = []
+        self.describe_into(rows, tuple(input_shape), 0)
+        return rows
+
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
+        """Append this module's rows to ``rows`` and return its output shape.
+
+        A layer adds one row; containers and blocks override this to add the
+        rows of what they hold. Rows are appended as they are worked out, so a
+        model that does not fit its input is described up to the layer at fault.
+        """
+        output_shape = self.output_shape(input_shape)
+        rows.append(
             LayerInfo(
                 self.path or type(self).__name__,
                 type(self).__name__,
                 tuple(input_shape),
-                self.output_shape(input_shape),
-                own,
+                output_shape,
+                self.num_parameters(),
                 self.macs(input_shape),
                 self.details(),
+                tuple(self.formulas(input_shape)),
+                depth,
             )
+        )
+        return output_shape
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        """The equations of this layer with the numbers of ``input_shape`` filled in."""
+        return [
+            f"{type(self).__name__}.forward as written; output {self.output_shape(input_shape)}"
         ]
 
-    def joining_row(self, step: str, kind: str, input_shape: Shape, details: str) -> LayerInfo:
-        """The summary row of the step that joins a block's paths (an addition, a concat)."""
+    def heading(self, input_shape: Shape, text: str, depth: int) -> LayerInfo:
+        """The row that opens a block's rows."""
+        name = self.path or type(self).__name__
+        return LayerInfo(
+            name, type(self).__name__, tuple(input_shape), None, 0, 0, "", (text,), depth
+        )
+
+    def joining_row(
+        self,
+        step: str,
+        kind: str,
+        input_shape: Shape,
+        output_shape: Shape,
+        formulas: list[str],
+        depth: int,
+    ) -> LayerInfo:
+        """The row of the step that joins a block's paths (an addition, a concatenation)."""
         name = f"{self.path}.{step}" if self.path else step
         return LayerInfo(
-            name, kind, tuple(input_shape), self.output_shape(input_shape), 0, 0, details
+            name, kind, tuple(input_shape), output_shape, 0, 0, "", tuple(formulas), depth
         )
 
     def macs(self, input_shape: Shape) -> int:
@@ -251,10 +315,8 @@ class Sequential(Module):
             shape = layer.output_shape(shape)
         return shape
 
-    def describe(self, input_shape: Shape) -> list[LayerInfo]:
-        rows: list[LayerInfo] = []
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
         shape = tuple(input_shape)
         for layer in self.layers.values():
-            rows += layer.describe(shape)
-            shape = layer.output_shape(shape)
-        return rows
+            shape = layer.describe_into(rows, shape, depth)
+        return shape

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.errors import ShapeError
 from convmath.ops.reduce import normalize_axes
+from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from
 
 

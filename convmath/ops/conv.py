@@ -6,9 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.errors import ShapeError
 from convmath.ops.windows import add_windows, crop_padding, spatial_padding, window_view
-from convmath.shapes import PaddingSpec, Pair, conv_output_size, pair, resolve_padding
+from convmath.shapes import (
+    PaddingSpec,
+    Pair,
+    conv_output_size,
+    pair,
+    positive_int,
+    resolve_padding,
+)
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
@@ -209,8 +216,7 @@ def conv_geometry(
         raise ShapeError(
             f"conv2d expects W of shape (f_h, f_w, n_C_prev/groups, n_C), got {w.shape}"
         )
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise InvalidArgumentError(f"conv2d: groups must be a positive int, got {groups!r}")
+    groups = positive_int(groups, "conv2d: groups")
     _, n_H_prev, n_W_prev, n_C_prev = a_prev.shape
     f_h, f_w, n_C_group, n_C = w.shape
     if n_C_prev % groups or n_C % groups:
@@ -235,4 +241,4 @@ def conv_geometry(
         conv_output_size(n_H_prev, f_h, p[0], s[0], d[0], axis="n_H", op="conv2d"),
         conv_output_size(n_W_prev, f_w, p[1], s[1], d[1], axis="n_W", op="conv2d"),
     )
-    return {"stride": s, "padding": p, "dilation": d, "groups": int(groups), "n_out": n_out}
+    return {"stride": s, "padding": p, "dilation": d, "groups": groups, "n_out": n_out}

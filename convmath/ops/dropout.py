@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError
+from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.errors import DTypeError, InvalidArgumentError, ShapeError
 from convmath.ops.activation import shifted_log_softmax
+from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 

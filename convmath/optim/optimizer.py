@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.limits import MAX_STEPS
 from convmath.nn.module import Parameter
+from convmath.shapes import number_in
 
 
 class Optimizer:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from convmath.checks import number_in
 from convmath.errors import InvalidArgumentError
+from convmath.shapes import number_in
 
 
 class Schedule:

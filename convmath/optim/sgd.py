@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from convmath.checks import number_in
 from convmath.nn.module import Parameter
 from convmath.optim.optimizer import Optimizer
+from convmath.shapes import number_in
 
 
 class SGD(Optimizer):

@@ -16,6 +16,7 @@ from typing import Any
 
 from convmath import limits
 from convmath.errors import InvalidArgumentError
+from convmath.optim.factory import OPTIMIZERS, SCHEDULES
 from convmath.schema import (
     AnyOf,
     Flag,
@@ -28,8 +29,6 @@ from convmath.schema import (
     Text,
 )
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**64 - 1
 MAX_LR = 1e3

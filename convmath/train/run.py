@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from convmath import data, limits, models
+from convmath import data, limits, models, optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
 from convmath.errors import CheckpointError, DataError
 from convmath.inspect.summary import summary_table
 from convmath.nn.module import Module
-from convmath.optim import SGD, Adam, AdamW, Constant, OneCycle, Schedule, StepDecay, WarmupCosine
+from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
@@ -84,26 +84,27 @@ def default_out_dir(config: TrainConfig) -> Path:
 
 
 def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
-    lr = config.lr_or_default()
-    if config.optimizer == "sgd":
-        decay = config.weight_decay or 0.0
-        return SGD(model.parameters(), lr, config.momentum, config.nesterov, decay)
-    if config.optimizer == "adam":
-        return Adam(model.parameters(), lr, weight_decay=config.weight_decay or 0.0)
-    decay = 0.01 if config.weight_decay is None else config.weight_decay
-    return AdamW(model.parameters(), lr, weight_decay=decay)
+    """The configuration's optimizer over the model's parameters."""
+    return optim.make_optimizer(
+        config.optimizer,
+        model.parameters(),
+        config.lr_or_default(),
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
 
 
 def make_schedule(config: TrainConfig, lr: float, steps_per_epoch: int) -> Schedule:
-    total = config.epochs * steps_per_epoch
-    if config.schedule == "step":
-        return StepDecay(lr, config.step_epochs * steps_per_epoch, config.gamma)
-    if config.schedule == "cosine":
-        warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
-        return WarmupCosine(lr, total, warmup)
-    if config.schedule == "onecycle":
-        return OneCycle(lr, total)
-    return Constant(lr)
+    """The configuration's learning-rate schedule, in steps."""
+    return optim.make_schedule(
+        config.schedule,
+        lr,
+        config.epochs * steps_per_epoch,
+        step_size=config.step_epochs * steps_per_epoch,
+        gamma=config.gamma,
+        warmup_steps=int(config.warmup_epochs * steps_per_epoch),
+    )
 
 
 def run_training(

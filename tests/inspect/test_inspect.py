@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from convmath import models
+import convmath as cm
+from convmath import models, nn
 from convmath.cli import main
 from convmath.inspect import explain
+from convmath.inspect.summary import summary_rows, summary_table
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
@@ -69,6 +71,48 @@ def test_explain_a_model_that_does_not_fit(capsys):
     assert "conv1 (Conv2D) -> (8, 8, 6)" in out
     assert "does not fit: Conv2D 'conv2': the window does not fit: n_H_prev=4, f=5" in out
     assert "= 0 < 1" in out
+
+
+class Scale(nn.Module):
+    """A user's own layer: it says neither its output shape nor its formulas."""
+
+    def __init__(self, n_C, rng):
+        super().__init__()
+        self.gain = nn.Parameter(rng.uniform(0.5, 2.0, n_C).astype(np.float32))
+        self.bn = nn.BatchNorm2D(n_C)
+
+    def forward(self, x):
+        return self.bn(x) * self.gain
+
+
+def test_a_users_own_module_is_summarised_and_explained_by_the_same_rows():
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        {"conv": nn.Conv2D(1, 3, 3, rng=rng), "scale": Scale(3, rng), "flat": nn.Flatten()}
+    ).name_modules()
+    before = model["scale"].bn.running_mean.copy()
+    explanation = explain(model, (6, 6, 1))
+    assert explanation.error is None
+    row = next(r for r in explanation.rows if r.name == "scale")
+    assert row.output_shape == (4, 4, 3)
+    assert row.parameters == 3 + 2 * 3  # its gain, and its batch norm's gamma and beta
+    assert "Scale.forward as written" in row.formulas[0]
+    assert explanation.output_shape == (48,)
+    np.testing.assert_array_equal(model["scale"].bn.running_mean, before)  # shapes found in eval
+    assert model["scale"].training  # and the mode restored
+    table = summary_table(model, (6, 6, 1))
+    assert any(line.split()[:2] == ["scale", "Scale"] for line in table.splitlines())
+    assert f"{model.num_parameters():,} parameters" in table
+    assert [r.name for r in summary_rows(model, (6, 6, 1))] == ["conv", "scale", "flat"]
+
+
+def test_a_users_module_that_does_not_fit_names_itself():
+    class Broken(nn.Module):
+        def forward(self, x):
+            return cm.Tensor(np.ones((1, 2, 3), np.float32)) + x
+
+    with pytest.raises(cm.ShapeError, match=r"Broken 'b' could not run forward on one example"):
+        nn.Sequential({"b": Broken()}).name_modules().describe((4, 4, 1))
 
 
 def test_gradcheck_command_passes_on_a_model_and_fails_on_a_broken_one(capsys, monkeypatch):

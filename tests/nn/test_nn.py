@@ -182,4 +182,4 @@ def test_residual_block_shortcuts():
     x = cm.Tensor(np.random.default_rng(4).standard_normal((2, 9, 9, 16)).astype(np.float32))
     assert pad(x).shape == (2, 5, 5, 32)
     rows = pad.describe((9, 9, 16))
-    assert "option A" in rows[-1].details
+    assert "option A" in "\n".join(rows[-1].formulas)

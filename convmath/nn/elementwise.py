@@ -1,0 +1,141 @@
+"""The layers that keep the shape: activations psi, batch normalisation and dropout.
+
+Each is a thin :class:`Module` around an op of ``convmath.functional``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.errors import InvalidArgumentError
+from convmath.limits import reserve_parameters
+from convmath.nn.module import Module, Parameter, Shape
+from convmath.tensor import Tensor
+
+
+class _Elementwise(Module):
+    formula = ""  # psi(Z), for the activations
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return [f"A = {self.formula}, elementwise; shape unchanged, no parameters"]
+
+
+class ReLU(_Elementwise):
+    """psi(Z) = max(0, Z)."""
+
+    formula = "max(0, Z)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class LeakyReLU(_Elementwise):
+    """psi(Z) = Z if Z > 0 else alpha Z."""
+
+    formula = "Z where Z > 0, alpha Z elsewhere"  # max(alpha Z, Z) holds only for alpha <= 1
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.alpha)
+
+    def details(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Sigmoid(_Elementwise):
+    """psi(Z) = 1 / (1 + exp(-Z))."""
+
+    formula = "1/(1 + exp(-Z))"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Tanh(_Elementwise):
+    """psi(Z) = tanh(Z)."""
+
+    formula = "tanh(Z)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class BatchNorm2D(_Elementwise):
+    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
+
+    Training mode uses the batch statistics and updates the running ones
+    (momentum, unbiased variance, as PyTorch); eval mode uses the running
+    statistics. Parameters gamma, beta (n_C,); buffers running_mean, running_var.
+    """
+
+    _buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, n_C: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_C = n_C
+        self.momentum = momentum
+        self.eps = eps
+        reserve_parameters((2, n_C), "BatchNorm2D gamma and beta")
+        self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
+        self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
+        self.running_mean = np.zeros(n_C, dtype=np.float32)
+        self.running_var = np.ones(n_C, dtype=np.float32)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not input_shape or input_shape[-1] != self.n_C:
+            raise self.fail(
+                f"expected n_C={self.n_C} channels last, got shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta per channel",
+            f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta);"
+            " the running mean and variance are statistics, not learned",
+        ]
+
+    def details(self) -> str:
+        return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
+
+
+class Dropout(_Elementwise):
+    """Inverted dropout with rate p while training (masks drawn from ``rng``); identity in eval."""
+
+    def __init__(self, rate: float, *, rng: np.random.Generator) -> None:
+        super().__init__()
+        if not isinstance(rng, np.random.Generator):
+            raise InvalidArgumentError("Dropout needs rng=np.random.default_rng(seed)")
+        self.rate = rate
+        self.rng = rng
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.rate, self.rng, self.training)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return [
+            f"zeroes each value with probability {self.rate} while training; identity at inference"
+        ]
+
+    def details(self) -> str:
+        return f"rate={self.rate}"
