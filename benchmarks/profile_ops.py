@@ -44,14 +44,21 @@ def _label(op: Function, method: str) -> str:
 
 def instrument(totals: dict[str, float], counts: dict[str, int]) -> None:
     """Wrap every op's forward and backward with a timer that adds into ``totals``."""
+    running: set[tuple[int, str]] = set()
     for cls in _subclasses(Function):
         for method in ("forward", "backward"):
             if method not in cls.__dict__:
                 continue
 
             def timed(self, *args, _original=cls.__dict__[method], _method=method, **kwargs):
+                if (id(self), _method) in running:  # a kernel calling its op's method: time once
+                    return _original(self, *args, **kwargs)
+                running.add((id(self), _method))
                 started = time.perf_counter()
-                result = _original(self, *args, **kwargs)
+                try:
+                    result = _original(self, *args, **kwargs)
+                finally:
+                    running.discard((id(self), _method))
                 label = _label(self, _method)
                 totals[label] += time.perf_counter() - started
                 counts[label] += 1

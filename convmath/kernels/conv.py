@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import convmath.functional as F
+from convmath.dispatch import kernels_enabled
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, run_chunks
 from convmath.kernels.rows import column_sums, wide_rows
@@ -193,7 +195,13 @@ def conv2d_relu(
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
 ) -> Tensor:
-    """relu(conv2d(...)) in one op (the same values and gradients, one pass fewer)."""
+    """relu(conv2d(...)) in one op (the same values and gradients, one pass fewer).
+
+    With kernels off, the two ops of the equation.
+    """
+    if not kernels_enabled():
+        z = F.conv2d(a_prev, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return F.relu(z)
     inputs = [a_prev, w] if b is None else [a_prev, w, b]
     return Conv2DReLU.apply(
         *inputs, **conv_geometry(a_prev, w, b, stride, padding, dilation, groups)

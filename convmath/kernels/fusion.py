@@ -14,10 +14,11 @@ of) the planner cuts the layers into steps:
 - any other layer -> the layer itself.
 
 A step computes exactly what its layers compute in turn (within float
-rounding); a layer whose class overrides ``forward`` computes something else
-and is never fused. A plan is a list of :class:`Step`: the shape a recorded
-training step (buffers reused from one step to the next) or another backend
-would replace, without touching ``ops/`` or ``nn/``.
+rounding); a layer whose class (or the layer itself) replaces ``forward``
+or ``__call__`` computes something else and is never fused. A plan is a
+list of :class:`Step`: the unit that a recorded training step (buffers
+reused from one step to the next) or another backend would replace, without
+touching ``ops/`` or ``nn/``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Step:
 
 def plan(module: Module) -> Callable[[Tensor], Tensor] | None:
     """How to run ``module`` faster, or None to run its own forward."""
-    if not isinstance(module, Sequential) or type(module).forward is not Sequential.forward:
+    if not _plain(module, Sequential):
         return None
     steps = plan_layers(list(module))
     if not any(step.fused for step in steps):
@@ -93,8 +94,16 @@ def _fused_step(layers: Sequence[Module]) -> Step | None:
 
 
 def _plain(layer: Module, kind: type[Module]) -> bool:
-    """``layer`` is a ``kind`` that computes what ``kind`` computes (its forward not overridden)."""
-    return isinstance(layer, kind) and type(layer).forward is kind.forward
+    """``layer`` is a ``kind`` that computes what ``kind`` computes.
+
+    Neither its class nor the layer itself replaces ``forward`` or ``__call__``.
+    """
+    return (
+        isinstance(layer, kind)
+        and type(layer).forward is kind.forward
+        and type(layer).__call__ is Module.__call__
+        and "forward" not in vars(layer)
+    )
 
 
 def _conv_step(conv: Conv2D, bn: BatchNorm2D | None, relu: bool) -> Callable[[Tensor], Tensor]:

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from convmath.ops.windows import add_windows, offset_slice, window_view
+from convmath.ops.conv import im2col
+from convmath.ops.windows import add_windows, offset_slice
 from convmath.shapes import Pair
 
+NO_PADDING = ((0, 0), (0, 0))
 FEW_CHANNELS = 4  # below this many input channels (one group) the columns layout is used
 
 
@@ -75,11 +77,8 @@ class Im2col:
                     window = a_pad[offset_slice(u, v, self.stride, self.dilation, self.n_out)]
                     cols_t[u, v] = np.moveaxis(window, 3, 0)
             return cols_t.reshape(self.depth, rows).T[None]
-        a_pad = a_pad.reshape(*a_pad.shape[:3], g, n_C_group)
-        windows = window_view(a_pad, (f_h, f_w), self.stride, self.dilation, self.n_out)
-        cols = np.empty((g, c, *self.n_out, f_h, f_w, n_C_group), dtype=a_chunk.dtype)
-        np.copyto(cols, np.moveaxis(windows, 5, 0))  # (c, n_H, n_W, f_h, f_w, g, c') -> g first
-        return cols.reshape(g, rows, self.depth)
+        # the rows layout: the equation's own im2col, on the chunk padded here
+        return im2col(a_pad, self.w_shape, self.stride, NO_PADDING, self.dilation, g, self.n_out)
 
     def gradient(self, dz: np.ndarray, w_groups: np.ndarray) -> np.ndarray:
         """dA_prev of a chunk: col2im(dZ W^T), cropped.

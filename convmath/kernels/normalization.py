@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import convmath.functional as F
+from convmath.dispatch import kernels_enabled
 from convmath.kernels.parallel import for_each_part, map_parts, sum_over_parts
 from convmath.kernels.rows import fold, wide_rows
 from convmath.ops import normalization as ops
@@ -168,7 +170,14 @@ def batch_norm_relu(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """relu(batch_norm(...)) in one op (the same values and gradients, one pass fewer)."""
+    """relu(batch_norm(...)) in one op (the same values and gradients, one pass fewer).
+
+    With kernels off, the two ops of the equation.
+    """
+    if not kernels_enabled():
+        statistics = (running_mean, running_var)
+        z = F.batch_norm(a, gamma, beta, *statistics, training=training, momentum=momentum, eps=eps)
+        return F.relu(z)
     inputs = [t for t in (a, gamma, beta) if t is not None]
     options = batch_norm_options(a, gamma, beta, running_mean, running_var, training, momentum, eps)
     return BatchNormReLU.apply(*inputs, **options)

@@ -24,9 +24,9 @@ class MaxPool2DKernel(ops.MaxPool2D):
     smallest unsigned type that counts a window side's taps: uint8 up to
     256); a later tap takes over only when strictly greater, so the winner is
     the first maximum in row-major order, as the op's: the first row holding
-    the maximum, then its first column. Backward retraces both passes. One
-    difference, at a NaN: both give NaN, but this kernel sends the gradient
-    to the window's largest number where the op (and PyTorch) send it to the NaN.
+    the maximum, then its first column. Backward retraces both passes. A
+    pass whose maxima hold a NaN takes its winners again as an argmax over
+    the taps, where the first NaN wins, as in the op (and PyTorch).
     """
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
@@ -100,6 +100,9 @@ def _max_along(
             taken = np.greater(window, out).view(np.uint8)
             np.maximum(winner, taken * winner.dtype.type(k), out=winner)
         np.maximum(out, window, out=out)
+    if winner is not None and np.isnan(out).any():  # a NaN never compares greater: argmax
+        taps = np.stack([x[_tap(axis, k, s, n_out)] for k in range(f)])
+        np.copyto(winner, taps.argmax(axis=0), casting="unsafe")
     return out
 
 

@@ -131,7 +131,8 @@ def col2im(
     da_pad = np.zeros((m, *pad_hw, groups, n_C_group), dtype=dcols.dtype)
     windows = np.moveaxis(dcols.reshape(groups, m, *n_out, f_h, f_w, n_C_group), 0, 5)
     add_windows(da_pad, windows, stride, dilation, n_out)
-    return crop_padding(da_pad.reshape(m, *pad_hw, -1), padding, a_shape[1:3])
+    da_pad = da_pad.reshape(m, *pad_hw, groups * n_C_group)
+    return crop_padding(da_pad, padding, a_shape[1:3])
 
 
 def grouped_filters(w: np.ndarray, groups: int) -> np.ndarray:
@@ -148,7 +149,8 @@ def grouped_rows(z: np.ndarray, groups: int) -> np.ndarray:
 
 def ungrouped(z_groups: np.ndarray, batch_hw: tuple[int, int, int]) -> np.ndarray:
     """The inverse of :func:`grouped_rows`: (g, m*n_H*n_W, n_C/g) -> (m, n_H, n_W, n_C)."""
-    return np.ascontiguousarray(z_groups.transpose(1, 0, 2)).reshape(*batch_hw, -1)
+    groups, _, n_C_group = z_groups.shape
+    return np.ascontiguousarray(z_groups.transpose(1, 0, 2)).reshape(*batch_hw, groups * n_C_group)
 
 
 @equations_from(Conv2D)

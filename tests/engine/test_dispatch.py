@@ -53,3 +53,9 @@ def test_use_kernels_takes_only_a_bool(bad):
 def test_an_op_without_a_kernel_runs_its_equation_either_way():
     a = cm.Tensor(np.ones((1, 4, 4, 1), np.float32), requires_grad=True)
     assert type(F.avg_pool2d(a, 2)._op).__name__ == "AvgPool2D"
+
+
+def test_an_op_keeps_its_name_whichever_implementation_runs():
+    op = conv_op()
+    assert type(op) is Conv2DKernel
+    assert op.name == "Conv2D"  # what error messages call it

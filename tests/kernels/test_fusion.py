@@ -19,10 +19,16 @@ def test_sequential_runs_a_conv_and_its_relu_as_one_op():
     fused_out = model(cm.Tensor(x))
     assert type(fused_out._op).__name__ == "Tanh"
     assert isinstance(fused_out._op.inputs[0]._op.inputs[0]._op, Conv2DReLU)  # conv1 + relu1
+    fused_out.sum().backward()
+    fused_grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
     with cm.use_kernels(False):
         one_by_one = model(cm.Tensor(x))
-    assert type(one_by_one._op.inputs[0]._op.inputs[0]._op).__name__ == "ReLU"
+        assert type(one_by_one._op.inputs[0]._op.inputs[0]._op).__name__ == "ReLU"
+        one_by_one.sum().backward()
     np.testing.assert_allclose(fused_out.data, one_by_one.data, rtol=1e-5, atol=1e-6)
+    for fused_grad, p in zip(fused_grads, model.parameters(), strict=True):
+        np.testing.assert_allclose(fused_grad, p.grad, rtol=1e-5, atol=1e-6)
 
 
 def test_eval_mode_folds_batch_norm_into_the_conv_before_it():
@@ -45,12 +51,23 @@ def test_a_layer_that_overrides_forward_is_never_fused():
         def forward(self, x):
             return super().forward(x) + 1.0
 
+    class Called(nn.ReLU):
+        def __call__(self, x):
+            return super().__call__(x) + 2.0
+
     rng = np.random.default_rng(3)
     model = nn.Sequential(nn.Conv2D(1, 2, 3, rng=rng), Shifted())
     assert plan(model) is None
     x = cm.Tensor(rng.standard_normal((1, 5, 5, 1)).astype(np.float32))
     assert float(model(x).data.min()) >= 1.0
+    assert plan(nn.Sequential(nn.Conv2D(1, 2, 3, rng=rng), Called())) is None
+    patched = nn.ReLU()
+    patched.forward = lambda x: x * 0.0
+    model = nn.Sequential(nn.Conv2D(1, 2, 3, rng=rng), patched)
+    assert plan(model) is None
+    assert float(np.abs(model(x).data).max()) == 0.0
     assert plan(nn.ReLU()) is None  # only sequences are planned
+    assert plan(nn.Sequential(nn.Conv2D(1, 2, 3, rng=rng), nn.ReLU())) is not None
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -66,16 +83,21 @@ def test_fused_resnet_matches_its_equations(training):
         model.train(training)
         x = rng.standard_normal((4, 8, 8, 3)).astype(np.float32)
         weights = rng.standard_normal((4, 10)).astype(np.float32)
+        if kernels:
+            planned = [m for _, m in model.named_modules() if plan(m) is not None]
+            assert len(planned) >= 3  # the stem and the blocks' main paths run fused
         with cm.use_kernels(kernels):
             out = model(cm.Tensor(x))
             (out * cm.Tensor(weights)).sum().backward()
-        return out.data, [p.grad for p in model.parameters()]
+        return out.data, [p.grad for p in model.parameters()], dict(model.named_buffers())
 
-    fused, fused_grads = run(kernels=True)
-    plain, plain_grads = run(kernels=False)
+    fused, fused_grads, fused_buffers = run(kernels=True)
+    plain, plain_grads, plain_buffers = run(kernels=False)
     np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
     for got, want in zip(fused_grads, plain_grads, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    for name, buffer in plain_buffers.items():  # running statistics moved alike (or not at all)
+        np.testing.assert_allclose(fused_buffers[name], buffer, rtol=1e-5, atol=1e-6)
 
 
 SMALL_INPUTS = {"resnet": (16, 16, 3), "mnist_cnn": (12, 12, 1), "wide_cnn": (8, 8, 1)}
@@ -90,6 +112,8 @@ def test_every_named_model_trains_and_evaluates_the_same_with_kernels_off(name):
         rng = np.random.default_rng(6)
         shape = SMALL_INPUTS.get(name, (28, 28, 1) if name != "digits_cnn" else (8, 8, 1))
         model = models.build(name, shape, 10, rng=rng)
+        if kernels:
+            assert any(plan(m) is not None for _, m in model.named_modules()), "nothing fused"
         opt = optim.SGD(model.parameters(), 0.05, momentum=0.9)
         x = rng.standard_normal((6, *shape)).astype(np.float32)
         labels = rng.integers(0, 10, 6)

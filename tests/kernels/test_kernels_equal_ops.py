@@ -34,24 +34,34 @@ def workers(setting, monkeypatch):
         yield
 
 
-def run(function, arrays, dtype, *, kernels):
-    """function(*arrays) and the inputs' gradients for the incoming gradient cos(out)."""
+def run(function, arrays, dtype, *, kernels, needs=None):
+    """function(*arrays) and the inputs' gradients for the incoming gradient cos(out).
+
+    ``needs`` says which inputs require a gradient (all by default).
+    """
+    needs = needs or [True] * len(arrays)
     with cm.use_kernels(kernels):
-        tensors = [cm.Tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+        tensors = [
+            cm.Tensor(a.astype(dtype), requires_grad=n) for a, n in zip(arrays, needs, strict=True)
+        ]
         out = function(*tensors)
-        out.backward(np.cos(out.data).astype(dtype))
+        if out.requires_grad:
+            out.backward(np.cos(out.data).astype(dtype))
     return out, [t.grad for t in tensors]
 
 
-def assert_kernel_computes_op(function, arrays, dtype, kernel=None):
-    got, got_grads = run(function, arrays, dtype, kernels=True)
-    want, want_grads = run(function, arrays, dtype, kernels=False)
+def assert_kernel_computes_op(function, arrays, dtype, kernel=None, needs=None):
+    got, got_grads = run(function, arrays, dtype, kernels=True, needs=needs)
+    want, want_grads = run(function, arrays, dtype, kernels=False, needs=needs)
     if kernel is not None:
         assert isinstance(got._op, kernel), f"{type(got._op).__name__} ran, not {kernel.__name__}"
         assert not isinstance(want._op, kernel)
     rtol = TOLERANCE[dtype]
+    for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True)):
+        assert (g is None) == (w is None), f"gradient {k}: one side has none"
+    pairs = [(k, g, w) for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True))]
     for name, g, w in [("value", got.data, want.data)] + [
-        (f"gradient {k}", g, w) for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True))
+        (f"gradient {k}", g, w) for k, g, w in pairs if g is not None
     ]:
         assert g.dtype == w.dtype == dtype, name
         scale = max(float(np.abs(w).max(initial=0.0)), 1e-30)
@@ -77,6 +87,31 @@ def test_conv_kernel(rng, monkeypatch, setting, dtype, f, padding, stride, dilat
         )
 
 
+NEEDS = [[True, False, False], [False, True, False], [False, False, True], [True, True, False]]
+
+
+@pytest.mark.parametrize("needs", NEEDS)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("f", "padding", "stride", "dilation", "grouping"), CONV_CASES[::23])
+def test_conv_kernel_gives_only_the_gradients_asked_for(
+    rng, needs, bias, f, padding, stride, dilation, grouping
+):
+    a, w, b, groups = conv_case(rng, f, padding, stride, dilation, grouping)
+    options = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    if bias:
+        arrays, function = [a, w, b], lambda x, k, c: F.conv2d(x, k, c, **options)
+    else:
+        arrays, function, needs = [a, w], lambda x, k: F.conv2d(x, k, **options), needs[:2]
+    if any(needs):
+        assert_kernel_computes_op(function, arrays, np.float64, kernel_of("Conv2D"), needs)
+
+
+@pytest.mark.parametrize("m", [0, 1])
+def test_conv_kernel_on_an_empty_and_a_single_example_batch(rng, m):
+    a, w, b, _ = conv_case(rng, 3, 1, 1, 1, "single", m=m)
+    assert_kernel_computes_op(lambda x, k, c: F.conv2d(x, k, c, padding=1), [a, w, b], np.float64)
+
+
 @pytest.mark.parametrize("setting", WORKERS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("f", "stride", "padding"), POOL_CASES)
@@ -86,6 +121,20 @@ def test_max_pool_kernel(rng, monkeypatch, setting, dtype, f, stride, padding):
         assert_kernel_computes_op(
             lambda x: F.max_pool2d(x, f, stride, padding), [a], dtype, kernel_of("MaxPool2D")
         )
+
+
+@pytest.mark.parametrize("setting", WORKERS)
+@pytest.mark.parametrize(("f", "stride", "padding"), [(2, None, 0), (3, 1, 1), (3, 2, 1)])
+def test_max_pool_kernel_on_ties_and_nans(rng, monkeypatch, setting, f, stride, padding):
+    a = rng.integers(0, 3, (3, 7, 6, 3)).astype(np.float64)  # many tied windows
+    a[0, 2, 3, 1] = a[1, 0, 0, 0] = a[1, 0, 1, 0] = a[2, 5, 5, 2] = np.nan
+    with workers(setting, monkeypatch), np.errstate(invalid="ignore"):
+        got, (got_grad,) = run(lambda x: F.max_pool2d(x, f, stride, padding), [a], np.float64,
+                               kernels=True)  # fmt: skip
+        want, (want_grad,) = run(lambda x: F.max_pool2d(x, f, stride, padding), [a], np.float64,
+                                 kernels=False)  # fmt: skip
+    np.testing.assert_array_equal(got.data, want.data)  # NaN where the op has NaN
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-12)  # the first maximum (or NaN) wins
 
 
 @pytest.mark.parametrize("setting", WORKERS)
@@ -161,6 +210,10 @@ def test_every_registered_kernel_is_a_subclass_of_its_op_and_is_tested():
         assert op.__name__ in tested, f"no test here proves {kernel.__name__} equal to its op"
 
 
+def STATISTICS(dtype):
+    return np.array([0.5, -1.0, 0.1], dtype), np.array([2.0, 0.5, 1.0], dtype)
+
+
 FUSED = {
     "conv2d_relu": (
         lambda a, w, b: conv2d_relu(a, w, b, stride=2, padding=1),
@@ -177,6 +230,11 @@ FUSED = {
         lambda a, g, b: F.relu(F.batch_norm(a, g, b)),
         [(6, 4, 4, 3), (3,), (3,)],
     ),
+    "batch_norm_relu in inference": (
+        lambda a, g, b: batch_norm_relu(a, g, b, *STATISTICS(a.dtype), training=False),
+        lambda a, g, b: F.relu(F.batch_norm(a, g, b, *STATISTICS(a.dtype), training=False)),
+        [(6, 4, 4, 3), (3,), (3,)],
+    ),
 }
 
 
@@ -189,6 +247,15 @@ def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, setting, d
     with workers(setting, monkeypatch):
         got, got_grads = run(fused, arrays, dtype, kernels=True)
     want, want_grads = run(composed, arrays, dtype, kernels=False)
+    assert type(got._op).__name__.endswith("ReLU")  # the fused kernel ran
+    fallback, fallback_grads = run(fused, arrays, dtype, kernels=False)
+    assert type(fallback._op).__name__ == "ReLU"  # with kernels off, the composed ops
     rtol = TOLERANCE[dtype]
-    for g, w in zip([got.data, *got_grads], [want.data, *want_grads], strict=True):
+    for g, w, f in zip(
+        [got.data, *got_grads],
+        [want.data, *want_grads],
+        [fallback.data, *fallback_grads],
+        strict=True,
+    ):
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * np.abs(w).max())
+        np.testing.assert_array_equal(f, w)

@@ -107,3 +107,13 @@ class TestConv2dErrors:
             F.conv2d(a, w, padding="full")
         with pytest.raises(cm.InvalidArgumentError, match="groups must be a positive int"):
             F.conv2d(a, w, groups=0)
+
+
+def test_conv2d_on_an_empty_batch(rng):
+    a = cm.Tensor(np.zeros((0, 5, 5, 2)), requires_grad=True)
+    w = cm.Tensor(rng.standard_normal((3, 3, 1, 6)), requires_grad=True)
+    z = F.conv2d(a, w, padding=1, groups=2)
+    assert z.shape == (0, 5, 5, 6)
+    z.sum().backward()
+    assert a.grad.shape == (0, 5, 5, 2)
+    np.testing.assert_array_equal(w.grad, np.zeros((3, 3, 1, 6)))
