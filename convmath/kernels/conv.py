@@ -9,6 +9,7 @@ from convmath.dispatch import kernels_enabled
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, run_chunks
 from convmath.kernels.rows import column_sums, wide_rows
+from convmath.kernels.winograd import Winograd, winograd_applies
 from convmath.ops import conv as ops
 from convmath.ops.conv import conv_geometry, grouped_filters, grouped_rows
 from convmath.shapes import PaddingSpec, Pair
@@ -58,16 +59,27 @@ class Conv2DKernel(ops.Conv2D):
         )
         w_groups = grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
-        chunks = chunk_bounds(len(a_prev), im2col.bytes_per_example)
-        keep = self.needs_grad[1] and len(a_prev) * im2col.bytes_per_example <= KEEP_COLS_BYTES
+        winograd = None
+        if winograd_applies(w.shape, stride, dilation, groups, padding):
+            winograd = Winograd(a_prev.shape, w, padding, n_out)
+        work = im2col.bytes_per_example if winograd is None else winograd.bytes_per_example
+        chunks = chunk_bounds(len(a_prev), work)
+        keep = (
+            self.needs_grad[1]
+            and winograd is None
+            and len(a_prev) * im2col.bytes_per_example <= KEEP_COLS_BYTES
+        )
         kept: dict[int, np.ndarray] = {}
 
         def forward_chunk(chunk: range, _worker: int) -> None:
-            cols = im2col.matrix(a_prev[chunk.start : chunk.stop])
-            if keep:
-                kept[chunk.start] = cols
-            z_chunk = z[chunk.start : chunk.stop]
-            np.matmul(cols, w_groups, out=grouped_rows(z_chunk, groups))
+            a_chunk, z_chunk = a_prev[chunk.start : chunk.stop], z[chunk.start : chunk.stop]
+            if winograd is not None:
+                winograd.convolve(a_chunk, z_chunk)
+            else:
+                cols = im2col.matrix(a_chunk)
+                if keep:
+                    kept[chunk.start] = cols
+                np.matmul(cols, w_groups, out=grouped_rows(z_chunk, groups))
             if b is not None:  # on wide rows: few channels make short rows (see wide_rows)
                 rows, k = wide_rows(z_chunk.reshape(-1, z_chunk.shape[3]))
                 rows += np.tile(b, k)
@@ -75,7 +87,7 @@ class Conv2DKernel(ops.Conv2D):
                 np.maximum(z_chunk, 0, out=z_chunk)
 
         run_chunks(chunks, forward_chunk)
-        self.im2col, self.w_groups, self.w = im2col, w_groups, w
+        self.im2col, self.w_groups, self.w, self.winograd = im2col, w_groups, w, winograd
         self.a_prev = a_prev if self.needs_grad[1] and not keep else None
         self.kept_cols = (chunks, kept) if keep else None
         self.activated = z if relu else None
@@ -84,7 +96,7 @@ class Conv2DKernel(ops.Conv2D):
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
         im2col, w_groups = self.im2col, self.w_groups
         groups = im2col.groups
-        da_prev = dual = None
+        da_prev = dual = dual_winograd = None
         work_per_example = im2col.bytes_per_example
         if self.needs_grad[0]:
             da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
@@ -93,6 +105,11 @@ class Conv2DKernel(ops.Conv2D):
                 dual = None  # e.g. LeNet's 5x5 "valid" conv: col2im offset by offset is cheaper
             if dual is not None:
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
+            if dual is not None and self.winograd is not None:  # the dual is 3x3 at stride 1 too
+                dual_im2col, _ = dual
+                if winograd_applies(dual_im2col.w_shape, (1, 1), (1, 1), 1, dual_im2col.padding):
+                    w_dual, sides = _dual_filters(self.w, groups), dual_im2col.padding
+                    dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
         chunks = chunk_bounds(len(grad), work_per_example)
         kept: dict[int, np.ndarray] = {}
         if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
@@ -111,7 +128,9 @@ class Conv2DKernel(ops.Conv2D):
             if self.needs_grad[1]:
                 cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
                 dw_total.add(chunk, np.matmul(cols.transpose(0, 2, 1), dz))
-            if dual is not None:
+            if dual_winograd is not None:
+                dual_winograd.convolve(dz_part, da_prev[part])
+            elif dual is not None:
                 dual_im2col, dual_w_groups = dual
                 np.matmul(
                     dual_im2col.matrix(dz_part),
@@ -151,7 +170,7 @@ def _input_gradient_convolution(
     """
     if im2col.stride != (1, 1):
         return None
-    f_h, f_w, n_C_group, n_C = w.shape
+    f_h, f_w = w.shape[:2]
     (d_h, d_w), g = im2col.dilation, im2col.groups
     (top, bottom), (left, right) = im2col.padding
     sides = (
@@ -160,8 +179,7 @@ def _input_gradient_convolution(
     )
     if min(sides[0] + sides[1]) < 0:
         return None
-    w_dual = w[::-1, ::-1].reshape(f_h, f_w, n_C_group, g, n_C // g).transpose(0, 1, 4, 3, 2)
-    w_dual = w_dual.reshape(f_h, f_w, n_C // g, g * n_C_group)
+    w_dual = _dual_filters(w, g)
     dual = Im2col(
         dz_shape,
         w_dual.shape,
@@ -173,6 +191,13 @@ def _input_gradient_convolution(
         itemsize=itemsize,
     )
     return dual, grouped_filters(w_dual, g)
+
+
+def _dual_filters(w: np.ndarray, groups: int) -> np.ndarray:
+    """W_dual (f_h, f_w, n_C/g, n_C_prev): W turned 180 degrees, channel axes swapped per group."""
+    f_h, f_w, n_C_group, n_C = w.shape
+    w_dual = w[::-1, ::-1].reshape(f_h, f_w, n_C_group, groups, n_C // groups)
+    return w_dual.transpose(0, 1, 4, 3, 2).reshape(f_h, f_w, n_C // groups, groups * n_C_group)
 
 
 class Conv2DReLU(Conv2DKernel):

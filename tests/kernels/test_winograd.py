@@ -1,0 +1,91 @@
+"""Winograd's F(2x2, 3x3) against the equation op: values, gradients, where it is chosen."""
+
+import numpy as np
+import pytest
+
+import convmath as cm
+import convmath.functional as F
+from convmath.kernels import winograd as winograd_module
+from convmath.kernels.winograd import Winograd, winograd_applies
+
+GEOMETRIES = [
+    # (m, n_H_prev, n_W_prev, n_C_prev, n_C, padding)
+    (2, 8, 8, 64, 64, 1),  # even output: whole tiles
+    (3, 7, 9, 64, 72, 1),  # odd output sizes: the last tile is cropped
+    (2, 6, 5, 65, 64, 0),  # "valid"
+    (1, 5, 5, 64, 64, 2),  # wider padding than the filter needs
+    (2, 6, 7, 64, 80, ((0, 2), (1, 0))),  # asymmetric sides
+    (1, 1, 1, 64, 64, 1),  # one pixel
+]
+
+
+def reference(a, w, padding):
+    with cm.use_kernels(False):
+        return F.conv2d(cm.Tensor(a), cm.Tensor(w), padding=padding).data
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_winograd_computes_the_convolution(rng, geometry):
+    m, n_h, n_w, c, k, padding = geometry
+    a = rng.standard_normal((m, n_h, n_w, c))
+    w = rng.standard_normal((3, 3, c, k))
+    want = reference(a, w, padding)
+    sides = ((padding, padding),) * 2 if isinstance(padding, int) else padding
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        got = np.empty(want.shape, dtype)
+        Winograd(a.shape, w.astype(dtype), sides, want.shape[1:3]).convolve(a.astype(dtype), got)
+        error = np.abs(got - want).max() / np.abs(want).max()
+        assert error < tolerance, (dtype, error)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", GEOMETRIES[:5])
+def test_the_conv_kernel_with_winograd_gives_the_ops_values_and_gradients(rng, dtype, geometry):
+    m, n_h, n_w, c, k, padding = geometry
+    arrays = [rng.standard_normal(s) for s in [(m, n_h, n_w, c), (3, 3, c, k), (k,)]]
+    dz = None  # one incoming gradient for both sides (a function of Z would differ by rounding)
+    results = []
+    for kernels in (True, False):
+        with cm.use_kernels(kernels):
+            tensors = [cm.Tensor(x.astype(dtype), requires_grad=True) for x in arrays]
+            z = F.conv2d(*tensors, padding=padding)
+            if kernels:  # this geometry runs on Winograd (checked before backward releases it)
+                assert z._op.winograd is not None
+            dz = rng.standard_normal(z.shape).astype(dtype) if dz is None else dz
+            z.backward(dz)
+            results.append([z.data, *(t.grad for t in tensors)])
+    tolerance = 1e-5 if dtype == np.float32 else 1e-10
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * np.abs(want).max())
+
+
+def test_winograd_is_chosen_only_where_it_applies_and_pays():
+    same = ((1, 1), (1, 1))
+    assert winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same)
+    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 1, same)  # too few channels
+    assert not winograd_applies((3, 3, 64, 64), (2, 2), (1, 1), 1, same)  # strided
+    assert not winograd_applies((3, 3, 64, 64), (1, 1), (2, 2), 1, same)  # dilated
+    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 2, same)  # grouped
+    assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same)  # not 3x3
+
+
+def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
+    """With the channel threshold lowered, every 3x3 stride-1 case of the table runs Winograd."""
+    from cases import CONV_CASES, conv_case
+
+    monkeypatch.setattr(winograd_module, "MIN_CHANNELS", 1)
+    cases = [c for c in CONV_CASES if c[0] == 3 and c[2] == 1 and c[3] == 1 and c[4] == "single"]
+    assert len(cases) >= 4
+    for f, padding, stride, dilation, grouping in cases:
+        a, w, b, _ = conv_case(rng, f, padding, stride, dilation, grouping)
+        results = []
+        for kernels in (True, False):
+            with cm.use_kernels(kernels):
+                tensors = [cm.Tensor(x, requires_grad=True) for x in (a, w, b)]
+                z = F.conv2d(*tensors, padding=padding)
+                if kernels:  # (before backward releases the op)
+                    assert z._op.winograd is not None
+                z.backward(np.cos(z.data))
+                results.append([z.data, *(t.grad for t in tensors)])
+        for got, want in zip(*results, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
