@@ -6,7 +6,11 @@ Times the forward pass (no gradient) and forward + backward (gradients for
 the input and the filters) of the convolution shapes that dominate W2-W4,
 in convmath (2 workers) and in PyTorch (channels-last, 2 threads),
 alternating, median of 15 runs each, and prints GFLOP/s (2 x MACs forward,
-3x that for forward + backward).
+3x that for forward + backward: direct-convolution FLOPs, so Winograd's
+fewer multiplies show as a higher figure). convmath runs twice: as it
+chooses ("convmath") and with im2col only ("im2col"), and, with
+``--winograd``, with Winograd forced on every 3x3 stride-1 layer whatever
+its channels, which is how the channel threshold was measured.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from common import blas_report, emit
 
 import convmath as cm
 import convmath.functional as F
+from convmath.kernels import winograd
 from convmath.kernels.runtime import tune_allocator
 
 LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
@@ -33,6 +38,8 @@ LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
     ("W2 conv2", 128, 26, 32, 64, 3, 1, 0),
     ("W4 3x3", 32, 28, 96, 128, 3, 1, 1),
     ("W4 1x1", 32, 28, 192, 64, 1, 1, 0),
+    ("28x28 64->64", 32, 28, 64, 64, 3, 1, 1),
+    ("14x14 128->128", 32, 14, 128, 128, 3, 1, 1),
 ]
 
 
@@ -47,8 +54,24 @@ def median_ms(step, repeats: int = 15) -> float:
     return 1000 * float(np.median(times))
 
 
-def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int):
+def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int, force=None):
+    """The two steps; ``force`` "im2col" or "winograd" overrides the kernel's choice."""
     a, k = cm.Tensor(x, requires_grad=True), cm.Tensor(w, requires_grad=True)
+    thresholds = {None: None, "im2col": (1 << 30, 1 << 30), "winograd": (1, 1)}[force]
+
+    def with_thresholds(step):
+        def run() -> None:
+            if thresholds is None:
+                step()
+                return
+            default = winograd.MIN_CHANNELS, winograd.MIN_POSITIONS
+            winograd.MIN_CHANNELS, winograd.MIN_POSITIONS = thresholds
+            try:
+                step()
+            finally:
+                winograd.MIN_CHANNELS, winograd.MIN_POSITIONS = default
+
+        return run
 
     def forward() -> None:
         with cm.no_grad():
@@ -59,7 +82,7 @@ def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int):
         z = F.conv2d(a, k, stride=stride, padding=padding)
         z.backward(np.ones(z.shape, dtype=z.dtype))
 
-    return forward, forward_backward
+    return with_thresholds(forward), with_thresholds(forward_backward)
 
 
 def torch_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int):
@@ -90,10 +113,16 @@ def modes(forward, forward_backward, flop: float) -> list[tuple[str, object, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--winograd", action="store_true", help="also Winograd forced everywhere")
     args = parser.parse_args()
     tune_allocator()
     cm.set_threads(args.threads)
-    frameworks = {"convmath": convmath_steps}
+    frameworks = {
+        "convmath": convmath_steps,
+        "im2col": lambda *shape: convmath_steps(*shape, force="im2col"),
+    }
+    if args.winograd:
+        frameworks["winograd"] = lambda *shape: convmath_steps(*shape, force="winograd")
     try:
         import torch
 

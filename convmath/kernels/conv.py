@@ -60,7 +60,7 @@ class Conv2DKernel(ops.Conv2D):
         w_groups = grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
         winograd = None
-        if winograd_applies(w.shape, stride, dilation, groups, padding):
+        if winograd_applies(w.shape, stride, dilation, groups, padding, n_out):
             winograd = Winograd(a_prev.shape, w, padding, n_out)
         work = im2col.bytes_per_example if winograd is None else winograd.bytes_per_example
         chunks = chunk_bounds(len(a_prev), work)
@@ -107,7 +107,8 @@ class Conv2DKernel(ops.Conv2D):
                 work_per_example = max(work_per_example, dual[0].bytes_per_example)
             if dual is not None and self.winograd is not None:  # the dual is 3x3 at stride 1 too
                 dual_im2col, _ = dual
-                if winograd_applies(dual_im2col.w_shape, (1, 1), (1, 1), 1, dual_im2col.padding):
+                dual_geometry = (dual_im2col.padding, im2col.a_shape[1:3])
+                if winograd_applies(dual_im2col.w_shape, (1, 1), (1, 1), 1, *dual_geometry):
                     w_dual, sides = _dual_filters(self.w, groups), dual_im2col.padding
                     dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
         chunks = chunk_bounds(len(grad), work_per_example)

@@ -20,8 +20,8 @@ every 2 positions, so the copy is 4x the input, not im2col's 9x), and the
 two small transforms are GEMMs with the 16x16 matrix B^T (x) B^T and the 4x16
 matrix A^T (x) A^T (Kronecker products), so every step is one BLAS call or
 one copy. It pays where the channel matrices are wide enough for the saved
-multiplies to outweigh the transforms (measured: at least 64 channels on
-each side; see ``benchmarks/conv_layers.py``). Its float32 error is of the
+multiplies to outweigh the transforms, on maps large enough (see
+MIN_CHANNELS and MIN_POSITIONS below). Its float32 error is of the
 order of 1e-7 relative to the largest output, like im2col's.
 """
 
@@ -32,7 +32,12 @@ from numpy.lib.stride_tricks import as_strided
 
 from convmath.shapes import Pair
 
-MIN_CHANNELS = 64  # measured: below this on either side, im2col's single GEMM is faster
+# Measured on 2 workers (benchmarks/conv_layers.py --winograd): Winograd's transforms are
+# memory-bound and the two workers share the memory bus, so it pays only with wide channel
+# matrices on large maps: 1.11x forward + backward at 28x28 with 64 or 96->128 channels,
+# 0.9x at 8x8 and 14x14 (64 and 128 channels) and at 26x26 with 32->64.
+MIN_CHANNELS = 64  # on each side
+MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -42,7 +47,12 @@ _OUTPUT = np.kron(_AT, _AT)  # (4, 16): Y[(i, j)] from M[(a, b)]
 
 
 def winograd_applies(
-    w_shape: tuple[int, ...], stride: Pair, dilation: Pair, groups: int, padding: tuple[Pair, Pair]
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    groups: int,
+    padding: tuple[Pair, Pair],
+    n_out: Pair,
 ) -> bool:
     """Whether F(2x2, 3x3) computes this convolution, and faster than im2col."""
     f_h, f_w, n_C_prev, n_C = w_shape
@@ -53,6 +63,7 @@ def winograd_applies(
         and groups == 1
         and min(min(side) for side in padding) >= 0
         and min(n_C_prev, n_C) >= MIN_CHANNELS
+        and n_out[0] * n_out[1] >= MIN_POSITIONS
     )
 
 

@@ -19,6 +19,12 @@ GEOMETRIES = [
 ]
 
 
+@pytest.fixture
+def small_maps(monkeypatch):
+    """Winograd on the small maps of these tests (by default it waits for 28x28)."""
+    monkeypatch.setattr(winograd_module, "MIN_POSITIONS", 1)
+
+
 def reference(a, w, padding):
     with cm.use_kernels(False):
         return F.conv2d(cm.Tensor(a), cm.Tensor(w), padding=padding).data
@@ -40,7 +46,9 @@ def test_winograd_computes_the_convolution(rng, geometry):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geometry", GEOMETRIES[:5])
-def test_the_conv_kernel_with_winograd_gives_the_ops_values_and_gradients(rng, dtype, geometry):
+def test_the_conv_kernel_with_winograd_gives_the_ops_values_and_gradients(
+    rng, small_maps, dtype, geometry
+):
     m, n_h, n_w, c, k, padding = geometry
     arrays = [rng.standard_normal(s) for s in [(m, n_h, n_w, c), (3, 3, c, k), (k,)]]
     dz = None  # one incoming gradient for both sides (a function of Z would differ by rounding)
@@ -60,13 +68,21 @@ def test_the_conv_kernel_with_winograd_gives_the_ops_values_and_gradients(rng, d
 
 
 def test_winograd_is_chosen_only_where_it_applies_and_pays():
-    same = ((1, 1), (1, 1))
-    assert winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same)
-    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 1, same)  # too few channels
-    assert not winograd_applies((3, 3, 64, 64), (2, 2), (1, 1), 1, same)  # strided
-    assert not winograd_applies((3, 3, 64, 64), (1, 1), (2, 2), 1, same)  # dilated
-    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 2, same)  # grouped
-    assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same)  # not 3x3
+    same, big = ((1, 1), (1, 1)), (28, 28)
+    assert winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same, big)
+    assert winograd_applies((3, 3, 96, 128), (1, 1), (1, 1), 1, same, (56, 56))
+    assert not winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same, (14, 14))  # small map
+    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 1, same, big)  # few channels
+    assert not winograd_applies((3, 3, 64, 64), (2, 2), (1, 1), 1, same, big)  # strided
+    assert not winograd_applies((3, 3, 64, 64), (1, 1), (2, 2), 1, same, big)  # dilated
+    assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 2, same, big)  # grouped
+    assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same, big)  # not 3x3
+
+
+def test_a_full_size_layer_runs_winograd_by_default(rng):
+    a = cm.Tensor(rng.standard_normal((1, 28, 28, 64)).astype(np.float32))
+    w = cm.Tensor(rng.standard_normal((3, 3, 64, 64)).astype(np.float32), requires_grad=True)
+    assert F.conv2d(a, w, padding=1)._op.winograd is not None
 
 
 def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
@@ -74,6 +90,7 @@ def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
     from cases import CONV_CASES, conv_case
 
     monkeypatch.setattr(winograd_module, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd_module, "MIN_POSITIONS", 1)
     cases = [c for c in CONV_CASES if c[0] == 3 and c[2] == 1 and c[3] == 1 and c[4] == "single"]
     assert len(cases) >= 4
     for f, padding, stride, dilation, grouping in cases:
