@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 from convmath import __version__, limits
-from convmath.cli import edges, inspection, training
+from convmath.cli import edges, inspection, pooling, training
 from convmath.cli.common import Parser
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
@@ -30,6 +30,7 @@ def build_parser() -> Parser:
     training.register(commands)
     inspection.register(commands)
     edges.register(commands)
+    pooling.register(commands)
     return parser
 
 

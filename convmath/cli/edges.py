@@ -15,18 +15,14 @@ from convmath.schema import Integer
 
 LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
 MAX_PADDING = 256
+MAX_STRIDE = 64
 MAX_SIDE = 2048  # the article's example is a small image; larger ones are resized first
 EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (measured)
 
 
 def _edges(args: argparse.Namespace) -> int:
     from convmath.data import load_digits
-    from convmath.inspect.edges import (
-        HORIZONTAL_EDGE_FILTER,
-        VERTICAL_EDGE_FILTER,
-        detect_edges,
-        format_grid,
-    )
+    from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
 
     if args.image is not None:
         from convmath.data.folder import image_size, read_image
@@ -54,39 +50,35 @@ def _edges(args: argparse.Namespace) -> int:
         )
     padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
     limits.check_memory(8 * EDGE_ARRAYS * padded, f"edge maps with padding {args.padding}")
-    maps = detect_edges(image, padding=args.padding)
+    filters = FILTER_SETS.get(args.filter) or (("your filter", custom_filter(args.filter)),)
+    maps = detect_edges(image, padding=args.padding, stride=args.stride, filters=filters)
     n_H_prev, n_W_prev = image.shape
-    n_H, n_W = maps.vertical.shape
-    p = args.padding
+    n_H, n_W = maps.maps[0].shape
+    p, s = args.padding, args.stride
     print(f"image: {source}, {n_H_prev} x {n_W_prev}")
-    print(f"filters: f = 3, p = {p}, s = 1")
+    print(f"filters: f = 3, p = {p}, s = {s}")
     print(
-        f"output: n_H = floor(({n_H_prev} + 2*{p} - 3) / 1) + 1 = {n_H},"
-        f" n_W = floor(({n_W_prev} + 2*{p} - 3) / 1) + 1 = {n_W}"
+        f"output: n_H = floor(({n_H_prev} + 2*{p} - 3) / {s}) + 1 = {n_H},"
+        f" n_W = floor(({n_W_prev} + 2*{p} - 3) / {s}) + 1 = {n_W}"
     )
-    sections = [
-        ("vertical edge filter VEF", VERTICAL_EDGE_FILTER),
-        ("horizontal edge filter HEF = VEF^T", HORIZONTAL_EDGE_FILTER),
-    ]
-    small = max(*image.shape, *maps.vertical.shape) <= LARGE_IMAGE
+    sections = [(_filter_title(name), f) for name, f in zip(maps.names, maps.filters, strict=True)]
+    small = max(*image.shape, n_H, n_W) <= LARGE_IMAGE
     if small:
+        sections.append(("image", image))
         sections += [
-            ("image", image),
-            (
-                "image * VEF (vertical edges: + light-to-dark, - dark-to-light, left to right)",
-                maps.vertical,
-            ),
-            ("image * HEF (horizontal edges, top to bottom)", maps.horizontal),
-            ("edge magnitude sqrt(V^2 + H^2)", maps.magnitude),
+            (f"image * {name}{_MEANINGS.get(name, '')}", values)
+            for name, values in zip(maps.names, maps.maps, strict=True)
         ]
+        if maps.magnitude is not None:
+            sections.append(("edge magnitude sqrt(V^2 + H^2)", maps.magnitude))
     for title, grid in sections:
-        print(f"\n{title}:\n{format_grid(grid)}")
+        print(f"\n{title}:\n{format_grid(grid, _decimals(grid))}")
     if not small:
-        for name, grid in (("vertical", maps.vertical), ("horizontal", maps.horizontal)):
+        for name, grid in zip(maps.names, maps.maps, strict=True):
             h, w = np.unravel_index(np.argmax(np.abs(grid)), grid.shape)
             print(
-                f"\n{name} edges: range {grid.min():.0f} to {grid.max():.0f},"
-                f" strongest at row {h}, column {w}"
+                f"\nimage * {name}: range {grid.min():.{_decimals(grid)}f} to"
+                f" {grid.max():.{_decimals(grid)}f}, strongest at row {h}, column {w}"
             )
     if args.save is not None:
         if args.save.suffix.lower() != ".png":
@@ -94,8 +86,29 @@ def _edges(args: argparse.Namespace) -> int:
         from convmath.inspect.plots import plot_edges
 
         plot_edges(maps, args.save)
-        print(f"\nsaved {args.save}: image | vertical | horizontal | magnitude")
+        panels = " | ".join(["image", *maps.names] + (["magnitude"] * (maps.magnitude is not None)))
+        print(f"\nsaved {args.save}: {panels}")
     return 0
+
+
+_MEANINGS = {
+    "VEF": " (vertical edges: + light-to-dark, - dark-to-light, left to right)",
+    "HEF": " (horizontal edges, top to bottom)",
+}
+
+
+def _filter_title(name: str) -> str:
+    titles = {
+        "VEF": "vertical edge filter VEF",
+        "HEF": "horizontal edge filter HEF = VEF^T",
+        "your filter": "your filter",
+    }
+    return titles.get(name, f"{name} filter")
+
+
+def _decimals(values: np.ndarray) -> int:
+    """Whole numbers print as such; anything else with two decimals."""
+    return 0 if np.all(np.asarray(values) == np.round(values)) else 2
 
 
 def register(commands: Any) -> None:
@@ -103,8 +116,8 @@ def register(commands: Any) -> None:
         "edges",
         help="apply the vertical and horizontal edge filters to a real image",
         description="The article's worked example: convolve a grayscale image with the vertical"
-        " and horizontal edge filters and show the edge maps. Uses a digit of the embedded"
-        " dataset unless --image is given.",
+        " and horizontal edge filters (or Sobel's, or a 3x3 filter of your own) and show the"
+        " maps. Uses a digit of the embedded dataset unless --image is given.",
     )
     edges.add_argument("--image", type=Path, help="an image file (PNG, JPEG...; needs Pillow)")
     edges.add_argument(
@@ -118,6 +131,18 @@ def register(commands: Any) -> None:
         type=option(Integer(0, MAX_PADDING)),
         default=0,
         help="zero padding p (default 0)",
+    )
+    edges.add_argument(
+        "--stride",
+        type=option(Integer(1, MAX_STRIDE)),
+        default=1,
+        help="stride s (default 1)",
+    )
+    edges.add_argument(
+        "--filter",
+        default="edges",
+        help="'edges' (VEF and HEF, the default), 'vertical', 'horizontal', 'sobel', or nine"
+        " comma-separated numbers, row by row: a 3x3 filter of your own",
     )
     edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
     edges.set_defaults(run=_edges)

@@ -2,13 +2,16 @@
 
 The vertical edge filter VEF responds where intensity changes from left to
 right; the horizontal edge filter HEF = VEF^T where it changes from top to
-bottom. For a grayscale image of n_H x n_W, each filter gives an edge map of
-(n_H + 2p - 3 + 1) x (n_W + 2p - 3 + 1); the two maps combine into the edge
-magnitude sqrt(vertical^2 + horizontal^2).
+bottom. For a grayscale image of n_H_prev x n_W_prev, a 3x3 filter with
+padding p and stride s gives a map of n_H x n_W with
+n_H = floor((n_H_prev + 2p - 3)/s) + 1; a pair of edge filters combines into
+the edge magnitude sqrt(vertical^2 + horizontal^2). Sobel's filters weight
+the centre row (or column) twice; any other 3x3 filter can be given too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,23 +22,67 @@ from convmath.tensor import Tensor, no_grad
 
 VERTICAL_EDGE_FILTER = np.array([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]])
 HORIZONTAL_EDGE_FILTER = VERTICAL_EDGE_FILTER.T.copy()
+SOBEL_VERTICAL = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
+SOBEL_HORIZONTAL = SOBEL_VERTICAL.T.copy()
+
+# name -> the filters it applies, each with the name its map is shown under
+FILTER_SETS: dict[str, tuple[tuple[str, np.ndarray], ...]] = {
+    "edges": (("VEF", VERTICAL_EDGE_FILTER), ("HEF", HORIZONTAL_EDGE_FILTER)),
+    "vertical": (("VEF", VERTICAL_EDGE_FILTER),),
+    "horizontal": (("HEF", HORIZONTAL_EDGE_FILTER),),
+    "sobel": (("Sobel vertical", SOBEL_VERTICAL), ("Sobel horizontal", SOBEL_HORIZONTAL)),
+}
 
 
 @dataclass(frozen=True)
 class EdgeMaps:
+    """The image, the filters applied to it, and their maps image * filter."""
+
     image: np.ndarray  # (n_H_prev, n_W_prev)
-    vertical: np.ndarray  # (n_H, n_W): image * VEF
-    horizontal: np.ndarray  # (n_H, n_W): image * HEF
-    magnitude: np.ndarray  # (n_H, n_W): sqrt(vertical^2 + horizontal^2)
+    names: tuple[str, ...]
+    filters: tuple[np.ndarray, ...]  # each (3, 3)
+    maps: tuple[np.ndarray, ...]  # each (n_H, n_W)
+    padding: int
+    stride: int
+
+    @property
+    def magnitude(self) -> np.ndarray | None:
+        """sqrt(V^2 + H^2) for a vertical and horizontal pair; None for one filter."""
+        return np.hypot(*self.maps) if len(self.maps) == 2 else None
+
+    def map(self, name: str) -> np.ndarray:
+        return self.maps[self.names.index(name)]
 
 
-def detect_edges(image: np.ndarray, padding: int = 0) -> EdgeMaps:
-    """Convolve a grayscale image (n_H, n_W) with VEF and HEF in one conv2d call.
+def custom_filter(text: str) -> np.ndarray:
+    """Nine comma-separated numbers, row by row, as a 3x3 filter."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidArgumentError(
+            f"a filter is 'edges', 'vertical', 'horizontal', 'sobel' or nine comma-separated"
+            f" numbers (row by row), got {text!r}"
+        ) from None
+    if len(values) != 9 or not all(np.isfinite(values)):
+        raise InvalidArgumentError(
+            f"a filter of your own is nine finite numbers, row by row (3x3), got {text!r}"
+        )
+    return np.array(values).reshape(3, 3)
 
-    The image becomes a volume (1, n_H, n_W, 1) and the two filters one weight
-    tensor (3, 3, 1, 2), so Z[0, :, :, 0] is the vertical and Z[0, :, :, 1]
-    the horizontal edge map.
+
+def detect_edges(
+    image: np.ndarray,
+    padding: int = 0,
+    stride: int = 1,
+    filters: str | Sequence[tuple[str, np.ndarray]] = "edges",
+) -> EdgeMaps:
+    """Convolve a grayscale image (n_H, n_W) with 3x3 filters in one conv2d call.
+
+    ``filters`` names a set of FILTER_SETS or lists (name, 3x3 array) pairs.
+    The image becomes a volume (1, n_H, n_W, 1) and the k filters one weight
+    tensor (3, 3, 1, k), so Z[0, :, :, j] is the map of filter j.
     """
+    chosen = FILTER_SETS[filters] if isinstance(filters, str) else tuple(filters)
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
         raise ShapeError(
@@ -43,11 +90,18 @@ def detect_edges(image: np.ndarray, padding: int = 0) -> EdgeMaps:
         )
     if not np.isfinite(image).all():
         raise InvalidArgumentError("the image contains NaN or infinite pixels")
-    filters = np.stack([VERTICAL_EDGE_FILTER, HORIZONTAL_EDGE_FILTER], axis=-1)[:, :, None, :]
+    weights = np.stack([f for _, f in chosen], axis=-1)[:, :, None, :]
     with no_grad():
-        z = F.conv2d(Tensor(image[None, :, :, None]), Tensor(filters), padding=padding).data[0]
-    vertical, horizontal = z[:, :, 0], z[:, :, 1]
-    return EdgeMaps(image, vertical, horizontal, np.hypot(vertical, horizontal))
+        volume = Tensor(image[None, :, :, None])
+        z = F.conv2d(volume, Tensor(weights), padding=padding, stride=stride).data[0]
+    return EdgeMaps(
+        image,
+        tuple(name for name, _ in chosen),
+        tuple(f for _, f in chosen),
+        tuple(z[:, :, j] for j in range(len(chosen))),
+        padding,
+        stride,
+    )
 
 
 def format_grid(values: np.ndarray, decimals: int = 0) -> str:

@@ -232,27 +232,19 @@ def plot_misclassified(
 
 
 def plot_edges(maps: EdgeMaps, path: str | Path) -> Path:
-    """The article's first example: image | image * VEF | image * HEF | magnitude.
+    """The article's first example: image | image * each filter | magnitude (for a pair).
 
-    Edge maps use a diverging scale centred on 0 (red positive, blue
-    negative). Size 1400 x 380 px.
+    Filter maps use a diverging scale centred on 0 (red positive, blue
+    negative). 350 px wide per panel, 380 px high (1400 x 380 for the edge pair).
     """
-    image, vertical, horizontal, magnitude = (
-        maps.image,
-        maps.vertical,
-        maps.horizontal,
-        maps.magnitude,
-    )
     plt = _pyplot()
-    figure, grid = plt.subplots(1, 4, figsize=(14, 3.8))
-    bound_v = float(np.abs(vertical).max()) or 1.0
-    bound_h = float(np.abs(horizontal).max()) or 1.0
-    panels = [
-        (image, "image", "gray", None, "intensity"),
-        (vertical, "vertical edges: image * VEF", "RdBu_r", bound_v, "response"),
-        (horizontal, "horizontal edges: image * HEF", "RdBu_r", bound_h, "response"),
-        (magnitude, "magnitude sqrt(V^2 + H^2)", "magma", None, "magnitude"),
-    ]
+    panels = [(maps.image, "image", "gray", None, "intensity")]
+    for name, values in zip(maps.names, maps.maps, strict=True):
+        bound = float(np.abs(values).max()) or 1.0
+        panels.append((values, f"image * {name}", "RdBu_r", bound, "response"))
+    if maps.magnitude is not None:
+        panels.append((maps.magnitude, "magnitude sqrt(V^2 + H^2)", "magma", None, "magnitude"))
+    figure, grid = plt.subplots(1, len(panels), figsize=(3.5 * len(panels), 3.8))
     for axes, (values, title, cmap, bound, label) in zip(grid, panels, strict=True):
         limits = {"vmin": -bound, "vmax": bound} if bound else {}
         shown = axes.imshow(values, cmap=cmap, **limits)

@@ -22,18 +22,18 @@ def test_edges_on_an_embedded_digit_prints_the_maps(capsys):
     assert "label 3" in out
     assert "n_H = floor((8 + 2*0 - 3) / 1) + 1 = 6" in out
     assert "image * VEF" in out
-    first_row = " ".join(f"{v:.0f}".rjust(3) for v in maps.vertical[0])
+    first_row = " ".join(f"{v:.0f}".rjust(3) for v in maps.map("VEF")[0])
     assert first_row in out
 
 
 def test_edge_maps_equal_a_direct_convolution():
     image = load_digits()[0][0].astype(np.float64)
     maps = detect_edges(image, padding=1)
-    assert maps.vertical.shape == (8, 8)
+    assert maps.map("VEF").shape == (8, 8)
     padded = np.pad(image, 1)
     expected = padded[1:4, 0:3].sum(axis=0) @ np.array([1.0, 0.0, -1.0])
-    assert maps.vertical[1, 0] == expected
-    np.testing.assert_allclose(maps.magnitude, np.hypot(maps.vertical, maps.horizontal))
+    assert maps.map("VEF")[1, 0] == expected
+    np.testing.assert_allclose(maps.magnitude, np.hypot(maps.map("VEF"), maps.map("HEF")))
 
 
 def test_save_writes_a_png_of_four_panels(tmp_path, capsys):
@@ -54,7 +54,7 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
     assert main(["edges", "--image", str(path)]) == 0
     out = capsys.readouterr().out
     assert "40 x 30" in out
-    assert "vertical edges: range 0 to 600, strongest at row 0, column 13" in out
+    assert "image * VEF: range 0 to 600, strongest at row 0, column 13" in out
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,10 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
         (["edges", "--image", "missing.png"], "missing.png: cannot read"),
         (["edges", "--save", "out.jpg"], "--save writes a PNG"),
         (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 256]"),
+        (["edges", "--stride", "0"], "--stride: expected an integer in [1, 64]"),
+        (["edges", "--filter", "diagonal"], "a filter is 'edges', 'vertical'"),
+        (["edges", "--filter", "1,2,3"], "nine finite numbers, row by row (3x3), got '1,2,3'"),
+        (["edges", "--filter", "1,2,3,4,5,6,7,8,nan"], "nine finite numbers"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
@@ -108,3 +112,30 @@ def test_save_with_padding_larger_than_the_filter_margin(tmp_path):
     assert main(["edges", "--padding", "2", "--save", str(out_file)]) == 0
     with Image.open(out_file) as picture:
         assert picture.size == (1400, 380)
+
+
+def test_stride_and_sobel_follow_the_output_size_formula(capsys):
+    assert main(["edges", "--index", "3", "--stride", "2", "--filter", "sobel"]) == 0
+    out = capsys.readouterr().out
+    assert "filters: f = 3, p = 0, s = 2" in out
+    assert "n_H = floor((8 + 2*0 - 3) / 2) + 1 = 3" in out
+    image = load_digits()[0][3].astype(np.float64)
+    maps = detect_edges(image, stride=2, filters="sobel")
+    sobel = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+    for h in range(3):
+        for w in range(3):  # Z[h, w] = sum of the window at (2h, 2w) times the filter
+            assert maps.maps[0][h, w] == (image[2 * h : 2 * h + 3, 2 * w : 2 * w + 3] * sobel).sum()
+    row = " ".join(f"{v:.0f}".rjust(3) for v in maps.maps[0][0])
+    assert f"image * Sobel vertical:\n{row}" in out
+    assert "edge magnitude sqrt(V^2 + H^2)" in out
+
+
+def test_a_filter_of_your_own(capsys):
+    assert main(["edges", "--index", "0", "--filter", "0,0,0,0,0.5,0,0,0,0"]) == 0
+    out = capsys.readouterr().out
+    assert "your filter filter:" not in out
+    assert "image * your filter:" in out
+    assert "magnitude" not in out  # one filter: no pair to combine
+    image = load_digits()[0][0].astype(np.float64)
+    half = " ".join(f"{v:.2f}".rjust(4) for v in image[1, 1:7] / 2)
+    assert half in out  # the centre tap halves each pixel
