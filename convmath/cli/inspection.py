@@ -24,7 +24,7 @@ def _explain(args: argparse.Namespace) -> int:
     model, shape, title = model_from(args.model, args.input_shape, args.classes)
     explanation = explain(model, shape)
     print(f"{title}\n")
-    print(explanation.text())
+    print(explanation.text(backward=args.backward))
     return 2 if explanation.error else 0
 
 
@@ -140,6 +140,11 @@ def register(commands: Any) -> None:
     explain.add_argument("model", help="a model name or a checkpoint file")
     explain.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default by model)")
     explain.add_argument("--classes", type=CLASSES, default=10)
+    explain.add_argument(
+        "--backward",
+        action="store_true",
+        help="the back-propagation equations instead, layer by layer from the loss back",
+    )
     explain.set_defaults(run=_explain)
 
     gradcheck = commands.add_parser(

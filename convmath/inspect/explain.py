@@ -41,7 +41,10 @@ class Explanation:
     def output_shape(self) -> Shape | None:
         return None if self.error or not self.rows else self.rows[-1].output_shape
 
-    def text(self) -> str:
+    def text(self, backward: bool = False) -> str:
+        """The forward explanation, or with ``backward`` the back propagation, last layer first."""
+        if backward:
+            return self._backward_text()
         lines = []
         for row in self.rows:
             indent = "    " * row.depth
@@ -55,6 +58,31 @@ class Explanation:
                 f"total: {self.parameters:,} parameters, {self.macs:,} multiply-accumulates"
                 f" per example ({2 * self.macs / 1e6:.2f} MFLOP forward)"
             )
+        return "\n".join(lines)
+
+    def _backward_text(self) -> str:
+        if self.error:
+            return f"does not fit: {self.error}"
+        out = self.output_shape
+        start = (
+            f"J = softmax cross-entropy of the {out[0]} logits, averaged over the m examples:"
+            f"\n    back propagation starts from dZ = (softmax(Z) - Q)/m, {out} per example"
+            " (Q: the one-hot labels, smoothed if label smoothing is on)"
+            if out is not None and len(out) == 1
+            else f"back propagation starts from dJ/d(output), {out} per example"
+        )
+        lines = [start]
+        for row in reversed(self.rows):
+            if row.is_heading:  # a block's rows are its paths'; the joining row comes first here
+                continue
+            indent = "    " * row.depth
+            lines.append(f"{indent}{row.name} ({row.kind}) -> {row.output_shape}")
+            lines += [f"{indent}    {formula}" for formula in row.backward]
+        lines.append(
+            f"total: about {2 * self.macs:,} multiply-accumulates per example (dW and dA_prev of"
+            " every CONV and FC layer, twice the forward's); the first layer's dA_prev is"
+            " skipped when the input needs no gradient"
+        )
         return "\n".join(lines)
 
 

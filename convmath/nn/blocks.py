@@ -141,7 +141,15 @@ class ResidualBlock(Module):
             )
         self.output_shape(input_shape)  # checks that the two paths agree
         formulas.append(f"a[l+2] = relu(z[l+2] + shortcut(a[l])): {main} + {skip} -> {main}")
-        rows.append(self.joining_row("add", "ResidualAdd", input_shape, main, formulas, depth))
+        backward = [
+            "dS = da[l+2] * [z[l+2] + shortcut(a[l]) > 0] (through the ReLU), of shape"
+            f" {main}, goes unchanged to both paths: dz[l+2] = dS and d shortcut = dS",
+            f"da[l] {tuple(input_shape)} = the main path's gradient + the shortcut's"
+            " (a tensor used twice receives the sum of its gradients)",
+        ]
+        rows.append(
+            self.joining_row("add", "ResidualAdd", input_shape, main, formulas, depth, backward)
+        )
         return main
 
     def details(self) -> str:
@@ -253,7 +261,14 @@ class InceptionModule(Module):
             f" naive (3x3 and 5x5 on all {input_shape[2]} channels): {cost['naive']:,}"
             f" ({cost['naive'] / cost['reduced']:.1f}x)",
         ]
-        rows.append(self.joining_row("concat", "Concatenate", input_shape, out, formulas, depth))
+        backward = [
+            f"dA {out} splits along the channels: {channels}, one slice per branch",
+            f"dA_prev {tuple(input_shape)} = the sum of the {len(self.branches)} branches'"
+            " gradients (every branch reads the same input)",
+        ]
+        rows.append(
+            self.joining_row("concat", "Concatenate", input_shape, out, formulas, depth, backward)
+        )
         return out
 
     def details(self) -> str:

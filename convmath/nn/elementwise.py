@@ -16,6 +16,7 @@ from convmath.tensor import Tensor
 
 class _Elementwise(Module):
     formula = ""  # psi(Z), for the activations
+    derivative = ""  # dZ in terms of dA, for the activations
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
@@ -23,11 +24,15 @@ class _Elementwise(Module):
     def formulas(self, input_shape: Shape) -> list[str]:
         return [f"A = {self.formula}, elementwise; shape unchanged, no parameters"]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [f"dZ = {self.derivative}, elementwise: {tuple(input_shape)}"]
+
 
 class ReLU(_Elementwise):
     """psi(Z) = max(0, Z)."""
 
     formula = "max(0, Z)"
+    derivative = "dA * [Z > 0] (the kink at 0 takes gradient 0)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -37,6 +42,11 @@ class LeakyReLU(_Elementwise):
     """psi(Z) = Z if Z > 0 else alpha Z."""
 
     formula = "Z where Z > 0, alpha Z elsewhere"  # max(alpha Z, Z) holds only for alpha <= 1
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [
+            f"dZ = dA where Z > 0, {self.alpha} dA elsewhere, elementwise: {tuple(input_shape)}"
+        ]
 
     def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
@@ -53,6 +63,7 @@ class Sigmoid(_Elementwise):
     """psi(Z) = 1 / (1 + exp(-Z))."""
 
     formula = "1/(1 + exp(-Z))"
+    derivative = "dA * A * (1 - A)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
@@ -62,6 +73,7 @@ class Tanh(_Elementwise):
     """psi(Z) = tanh(Z)."""
 
     formula = "tanh(Z)"
+    derivative = "dA * (1 - A^2)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
@@ -115,6 +127,16 @@ class BatchNorm2D(_Elementwise):
             " the running mean and variance are statistics, not learned",
         ]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        count = "m" if len(input_shape) == 1 else "m*" + "*".join(map(str, input_shape[:-1]))
+        return [
+            f"dbeta = sum dZ, dgamma = sum dZ * A_hat, over the N = {count} values of each"
+            f" channel: ({self.n_C},) each",
+            "dA = gamma/sqrt(var + eps) * (dZ - dbeta/N - A_hat * dgamma/N) in training"
+            " (mu and var depend on A too); dA = dZ * gamma/sqrt(var + eps) in eval mode",
+        ]
+
     def details(self) -> str:
         return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
 
@@ -136,6 +158,9 @@ class Dropout(_Elementwise):
         return [
             f"zeroes each value with probability {self.rate} while training; identity at inference"
         ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [f"dA_prev = dA * mask / (1 - {self.rate}): the units dropped in forward get 0"]
 
     def details(self) -> str:
         return f"rate={self.rate}"

@@ -143,6 +143,22 @@ class Conv2D(Module):
             f" {out[0]}*{out[1]}*{self.n_C}*{per_filter} = {self.macs(input_shape):,}",
         ]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        out, w_shape = self.output_shape(input_shape), self.W.shape
+        n_H, n_W, _ = out
+        lines = [f"dZ {out} arrives from the layer above"]
+        if self.b is not None:
+            lines.append(f"db = sum of dZ over m, n_H, n_W: ({self.n_C},)")
+        macs = self.macs(input_shape)
+        lines += [
+            f"dW = sum over m and the {n_H}*{n_W} positions of window(A_prev) * dZ: {w_shape},"
+            f" {macs:,} multiply-accumulates per example",
+            f"dA_prev = col2im(dZ W^T): each window's dZ times the filters goes back where the"
+            f" window was read (overlaps add up): {tuple(input_shape)}, {macs:,}"
+            f" multiply-accumulates per example",
+        ]
+        return lines
+
     def details(self) -> str:
         parts = [f"{self.n_C}@{self.f[0]}x{self.f[1]}", f"s={self.stride[0]}"]
         if self.stride[0] != self.stride[1]:
@@ -208,6 +224,18 @@ class Dense(Module):
             f" = {self.macs(input_shape):,}",
         ]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        lines = [
+            f"dZ ({self.n_out},) arrives from the layer above (or from the loss)",
+            f"dW = A^T dZ: ({self.n_in}, {self.n_out}), summed over the m examples",
+            f"dA = dZ W^T: ({self.n_in},) per example",
+        ]
+        if self.b is not None:
+            lines.insert(2, f"db = sum over m of dZ: ({self.n_out},)")
+        lines.append(f"{2 * self.macs(input_shape):,} multiply-accumulates per example (dW and dA)")
+        return lines
+
     def details(self) -> str:
         return f"{self.n_in} -> {self.n_out}" + ("" if self.b is not None else ", no bias")
 
@@ -247,6 +275,15 @@ class _Pool(Module):
             f"output volume {out}; no parameters to learn",
         ]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (f_h, f_w), overlap = self.f, self.stride[0] < self.f[0] or self.stride[1] < self.f[1]
+        where = "overlapping windows add up" if overlap else "the windows do not overlap"
+        return [
+            f"dA {out} arrives from the layer above",
+            f"dA_prev {tuple(input_shape)}: {self.routing(f_h * f_w)}; {where}",
+        ]
+
     def details(self) -> str:
         return f"f={self.f[0]}, s={self.stride[0]}, p={self.padding[0]}, no parameters"
 
@@ -256,6 +293,9 @@ class MaxPool2D(_Pool):
 
     statistic = "max"
 
+    def routing(self, taps: int) -> str:
+        return "each value of dA goes to its window's maximum (the argmax mask), 0 elsewhere"
+
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.f, self.stride, self.padding)
 
@@ -264,6 +304,11 @@ class AvgPool2D(_Pool):
     """POOL layer: the average of each f x f window, per channel."""
 
     statistic = "average"
+
+    def routing(self, taps: int) -> str:
+        if self.count_include_pad or self.padding == (0, 0):
+            return f"each value of dA is shared equally by its window's {taps} positions: dA/{taps}"
+        return "each value of dA is shared equally by its window's real (unpadded) positions"
 
     def __init__(
         self,
@@ -294,6 +339,10 @@ class GlobalAvgPool2D(Module):
         n_H, n_W, _ = _volume(self, input_shape)
         return [f"mean of each channel over {n_H}*{n_W} positions; no parameters"]
 
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = _volume(self, input_shape)
+        return [f"dA_prev {tuple(input_shape)}: dA/({n_H}*{n_W}) at every position of its channel"]
+
 
 class Flatten(Module):
     """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order."""
@@ -307,3 +356,6 @@ class Flatten(Module):
     def formulas(self, input_shape: Shape) -> list[str]:
         sizes = "*".join(str(n) for n in input_shape)
         return [f"n_H*n_W*n_C = {sizes} = {int(np.prod(input_shape))} (channels-last order)"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [f"dA_prev = dA reshaped back to {tuple(input_shape)}"]

@@ -56,6 +56,7 @@ class LayerInfo:
     details: str = ""
     formulas: tuple[str, ...] = ()
     depth: int = 0  # nesting inside blocks
+    backward: tuple[str, ...] = ()  # the back-propagation equations, numbers filled in
 
     @property
     def is_heading(self) -> bool:
@@ -126,6 +127,7 @@ class Module:
                 self.details(),
                 tuple(self.formulas(input_shape)),
                 depth,
+                tuple(self.backward_formulas(input_shape)),
             )
         )
         return output_shape
@@ -135,6 +137,10 @@ class Module:
         return [
             f"{type(self).__name__}.forward as written; output {self.output_shape(input_shape)}"
         ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        """The equations of this layer's back propagation, with the numbers filled in."""
+        return [f"the gradients of the ops in {type(self).__name__}.forward, by the chain rule"]
 
     def heading(self, input_shape: Shape, text: str, depth: int) -> LayerInfo:
         """The row that opens a block's rows."""
@@ -151,11 +157,21 @@ class Module:
         output_shape: Shape,
         formulas: list[str],
         depth: int,
+        backward: list[str],
     ) -> LayerInfo:
         """The row of the step that joins a block's paths (an addition, a concatenation)."""
         name = f"{self.path}.{step}" if self.path else step
         return LayerInfo(
-            name, kind, tuple(input_shape), output_shape, 0, 0, "", tuple(formulas), depth
+            name,
+            kind,
+            tuple(input_shape),
+            output_shape,
+            0,
+            0,
+            "",
+            tuple(formulas),
+            depth,
+            tuple(backward),
         )
 
     def macs(self, input_shape: Shape) -> int:

@@ -217,3 +217,38 @@ def test_filters_and_feature_maps_of_huge_layers_draw_a_bounded_picture(tmp_path
     unit = rng.uniform(size=(8, 8, 1))
     small = size(plots.plot_feature_maps(unit, maps[:3], tmp_path / "m3.png"))
     assert size(plots.plot_feature_maps(unit, maps, tmp_path / "m200.png")) == small
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet", "googlenet_small"])
+def test_explain_backward_states_the_shapes_back_propagation_really_gives(name):
+    shape = SHAPES.get(name, (28, 28, 1))
+    model = models.build(name, shape, 10, rng=np.random.default_rng(0)).name_modules()
+    x = cm.Tensor(np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32))
+    import convmath.functional as F
+
+    F.softmax_cross_entropy(model(x), np.array([1, 2])).backward()
+    rows = {row.name: row for row in explain(model, shape).rows}
+    modules = dict(model.named_modules())
+    checked = 0
+    for row_name, row in rows.items():
+        module = modules.get(row_name)
+        if isinstance(module, nn.Conv2D | nn.Dense):
+            dw_line = next(line for line in row.backward if line.startswith("dW"))
+            assert f"{module.W.grad.shape}" in dw_line, (row_name, dw_line)
+            checked += 1
+        if isinstance(module, nn.Conv2D | nn.MaxPool2D | nn.AvgPool2D):
+            da_line = next(line for line in row.backward if line.startswith("dA_prev"))
+            assert f"{row.input_shape}" in da_line
+    assert checked >= 5
+
+
+def test_explain_backward_command_starts_from_the_loss_and_walks_back(capsys):
+    assert main(["explain", "lenet5", "--backward"]) == 0
+    out = capsys.readouterr().out
+    assert "dZ = (softmax(Z) - Q)/m, (10,) per example" in out
+    assert out.index("fc3 (Dense)") < out.index("conv2 (Conv2D)") < out.index("conv1 (Conv2D)")
+    assert "dW = sum over m and the 28*28 positions of window(A_prev) * dZ: (5, 5, 1, 6)" in out
+    assert "each value of dA goes to its window's maximum (the argmax mask)" in out
+    lenet = models.build("lenet5", (28, 28, 1), 10, rng=np.random.default_rng(0))
+    forward_macs = explain(lenet, (28, 28, 1)).macs
+    assert f"about {2 * forward_macs:,} multiply-accumulates per example" in out
