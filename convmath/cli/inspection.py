@@ -16,6 +16,7 @@ from convmath.schema import Integer
 MAX_GRADCHECK_BATCH = 256
 MAX_DIRECTIONS = 100
 MAX_HISTORY_BYTES = 2 << 20
+MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -66,11 +67,29 @@ def _plot(args: argparse.Namespace) -> int:
     )
     try:
         history = HISTORY.check(history, "the history")
-        path = plot_history(history, _output(args, args.history, "curves.png"))
+        loss = _loss_of_run(args.history.parent / "metrics.json")
+        path = plot_history(history, _output(args, args.history, "curves.png"), loss)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
     return 0
+
+
+def _loss_of_run(metrics_path: Path) -> str:
+    """What the run's loss was, from the metrics.json beside its history (J if unknown)."""
+    from convmath import strict_json
+    from convmath.files import open_regular
+    from convmath.schema import Number
+    from convmath.train.config import loss_label
+
+    try:
+        with open_regular(metrics_path, DataError) as file:
+            text = file.read(MAX_METRICS_BYTES + 1)
+        metrics = strict_json.loads(text, str(metrics_path), max_bytes=MAX_METRICS_BYTES)
+        smoothing = metrics["config"]["training"]["label_smoothing"]
+        return loss_label(Number(0, 1).check(smoothing, "label_smoothing"))
+    except (DataError, InvalidArgumentError, OSError, KeyError, TypeError):
+        return "J (the training loss)"
 
 
 def _filters(args: argparse.Namespace) -> int:

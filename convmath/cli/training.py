@@ -25,6 +25,7 @@ from convmath.schema import Integer
 
 def _train(args: argparse.Namespace) -> int:
     from convmath.train import TrainConfig, run_training
+    from convmath.train.config import loss_label, plural
 
     overrides = {
         key: value
@@ -49,7 +50,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     print(
         f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
-        f"{best}; {metrics['epochs']} epochs in {metrics['train_seconds']:.1f} s"
+        f"{best}; {plural(metrics['epochs'], 'epoch')} in {metrics['train_seconds']:.1f} s"
     )
     saved = ["last.safetensors", "history.json", "metrics.json"]
     if (result.out_dir / "best.safetensors").is_file():
@@ -58,7 +59,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         from convmath.inspect.plots import plot_history
 
-        curves = plot_history(result.state.history, result.out_dir / "curves.png")
+        loss = loss_label(metrics["config"]["training"]["label_smoothing"])
+        curves = plot_history(result.state.history, result.out_dir / "curves.png", loss)
         print(f"saved {curves}: loss and accuracy per epoch")
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")

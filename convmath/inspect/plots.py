@@ -41,8 +41,14 @@ def _save(figure: Any, path: str | Path) -> Path:
     return path
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px)."""
+def plot_history(
+    history: Sequence[dict[str, Any]], path: str | Path, loss: str = "J (the training loss)"
+) -> Path:
+    """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px).
+
+    ``loss`` says what the loss is, e.g. "J = softmax cross-entropy with label
+    smoothing 0.1"; it titles the loss panel.
+    """
     if not history:
         raise InvalidArgumentError("the history is empty: nothing to plot")
     for row in history:
@@ -52,19 +58,22 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
         if missing:
             raise InvalidArgumentError(f"history rows need {sorted(missing)}; got {sorted(row)}")
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [row["epoch"] for row in history]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
     for axes, key, title in (
-        (loss_axes, "loss", "Loss J"),
-        (accuracy_axes, "accuracy", "Accuracy"),
+        (loss_axes, "loss", loss),
+        (accuracy_axes, "accuracy", "accuracy"),
     ):
         axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label="train")
         if all(f"dev_{key}" in row for row in history):
             axes.plot(epochs, [row[f"dev_{key}"] for row in history], "s-", label="dev")
         if all(f"test_{key}" in row for row in history):
             axes.plot(epochs, [row[f"test_{key}"] for row in history], "^-", label="test")
-        axes.set_title(f"{title} per epoch")
+        axes.set_title(f"{title}, per epoch", fontsize=10)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         axes.set_ylabel(key)
         axes.grid(alpha=0.3)
         axes.legend()

@@ -100,10 +100,18 @@ def _max_along(
             taken = np.greater(window, out).view(np.uint8)
             np.maximum(winner, taken * winner.dtype.type(k), out=winner)
         np.maximum(out, window, out=out)
-    if winner is not None and np.isnan(out).any():  # a NaN never compares greater: argmax
+    # a NaN never compares greater, so its window's winner is taken again by argmax (a sum
+    # that is not finite, one pass without a temporary, flags a NaN; an inf or an overflow
+    # only costs the argmax, which gives the same winners there)
+    if winner is not None and not _finite_sum(out):
         taps = np.stack([x[_tap(axis, k, s, n_out)] for k in range(f)])
         np.copyto(winner, taps.argmax(axis=0), casting="unsafe")
     return out
+
+
+def _finite_sum(values: np.ndarray) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(values.sum()))
 
 
 def _route_along(

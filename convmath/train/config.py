@@ -16,7 +16,7 @@ from typing import Any
 
 from convmath import limits
 from convmath.errors import InvalidArgumentError
-from convmath.optim.factory import OPTIMIZERS, SCHEDULES
+from convmath.optim.factory import ADAMW_DEFAULT_DECAY, OPTIMIZERS, SCHEDULES
 from convmath.schema import (
     AnyOf,
     Flag,
@@ -139,6 +139,32 @@ class TrainConfig:
     def lr_or_default(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
+    def weight_decay_or_default(self) -> float:
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return ADAMW_DEFAULT_DECAY if self.optimizer == "adamw" else 0.0
+
+    def settings_lines(self) -> list[str]:
+        """Every setting that shapes the numbers a run prints, in words (the start banner)."""
+        optimizer = f"{self.optimizer}, lr {self.lr_or_default():g}"
+        if self.optimizer == "sgd":
+            optimizer += f", momentum {self.momentum:g}" + (" (Nesterov)" if self.nesterov else "")
+        optimizer += f", weight decay {self.weight_decay_or_default():g}"
+        schedule = {
+            "constant": "constant",
+            "step": f"step (x{self.gamma:g} every {plural(self.step_epochs, 'epoch')})",
+            "cosine": f"cosine (warm-up {plural(self.warmup_epochs, 'epoch')})",
+            "onecycle": "one-cycle",
+        }[self.schedule]
+        options = ", ".join(f"{k}={v}" for k, v in self.model_options.items()) or "none"
+        clip = "off" if self.clip_norm is None else f"gradient norm at most {self.clip_norm:g}"
+        stop = "off" if self.patience is None else f"after {plural(self.patience, 'epoch')}"
+        return [
+            f"optimizer: {optimizer}; schedule: {schedule}",
+            f"loss: {loss_label(self.label_smoothing)}; clipping: {clip}; early stopping: {stop}",
+            f"augmentation: {self.augment!r}; model options (dropout, width...): {options}",
+        ]
+
     @classmethod
     def from_dict(cls, values: Any, *, dataset_must_exist: bool = True) -> TrainConfig:
         """A configuration from stored values, checked; unknown names are refused, missing
@@ -149,3 +175,14 @@ class TrainConfig:
         if unknown:
             raise InvalidArgumentError(f"unknown training settings {unknown[:5]}")
         return cls(**values).checked(dataset_must_exist=dataset_must_exist)
+
+
+def loss_label(label_smoothing: float) -> str:
+    """What the printed loss is: J, the softmax cross-entropy, with its label smoothing."""
+    smoothing = f" with label smoothing {label_smoothing:g}" if label_smoothing else ""
+    return f"J = softmax cross-entropy{smoothing}"
+
+
+def plural(count: float, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``0.5 epochs``."""
+    return f"{count:g} {noun}" + ("" if count == 1 else "s")

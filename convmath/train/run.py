@@ -30,7 +30,7 @@ from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
-from convmath.train.config import TrainConfig
+from convmath.train.config import TrainConfig, plural
 from convmath.train.metrics import Evaluation, evaluate
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
@@ -230,10 +230,10 @@ def _train_in(
     carved = data.carved_test_note(config.dataset)
     log(
         f"\n{len(fit_labels)} training, {len(dev[1])} dev, {len(test_labels)} test images"
-        f"{f' ({carved})' if carved else ''};"
-        f" {config.optimizer} lr {optimizer.lr:g}, {config.schedule} schedule,"
-        f" augment {config.augment!r}, batch {config.batch_size}, seed {config.seed}\n"
+        f"{f' ({carved})' if carved else ''}; batch {config.batch_size},"
+        f" {plural(config.epochs, 'epoch')}, seed {config.seed}"
     )
+    log("\n".join(config.settings_lines()) + "\n")
     stored = {
         "training": dataclasses.asdict(config),
         "model": model.config,

@@ -39,6 +39,40 @@ def test_train_prints_summary_progress_result_and_paths(tmp_path, capsys):
     assert f"saved {tmp_path}/best.safetensors" in out
 
 
+def test_the_banner_states_every_setting_that_shapes_the_numbers(tmp_path, capsys):
+    argv = ["train", "--epochs", "1", "--train-limit", "200", "--optimizer", "sgd",
+            "--nesterov", "--label-smoothing", "0.2", "--clip-norm", "5", "--patience", "3",
+            "--schedule", "step", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "batch 32, 1 epoch, seed 0" in out
+    assert "optimizer: sgd, lr 0.05, momentum 0.9 (Nesterov), weight decay 0;" in out
+    assert "schedule: step (x0.7 every 1 epoch)" in out
+    assert "loss: J = softmax cross-entropy with label smoothing 0.2" in out
+    assert "clipping: gradient norm at most 5; early stopping: after 3 epochs" in out
+    assert "augmentation: 'crop:1'; model options (dropout, width...): none" in out
+    assert "; 1 epoch in " in out  # not "1 epochs"
+
+
+def test_the_curves_say_what_the_loss_is(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from convmath.inspect import plots
+
+    titles = []
+    original = plots.plot_history
+    monkeypatch.setattr(
+        plots, "plot_history", lambda h, p, loss="J": titles.append(loss) or original(h, p, loss)
+    )
+    argv = ["train", "--epochs", "1", "--train-limit", "100", "--label-smoothing", "0.05",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["plot", str(tmp_path / "history.json"), "--out", str(tmp_path / "again.png")]) == 0
+    assert titles == ["J = softmax cross-entropy with label smoothing 0.05"] * 2
+    (tmp_path / "metrics.json").unlink()  # without the run's metrics the loss is just J
+    assert main(["plot", str(tmp_path / "history.json"), "--out", str(tmp_path / "j.png")]) == 0
+    assert titles[-1] == "J (the training loss)"
+
+
 def test_train_options_reach_the_config(tmp_path):
     argv = ["train", "--epochs", "1", "--train-limit", "200", "--optimizer", "sgd", "--lr", "0.02",
             "--momentum", "0.8", "--nesterov", "--schedule", "step", "--gamma", "0.5",
