@@ -67,29 +67,28 @@ def _plot(args: argparse.Namespace) -> int:
     )
     try:
         history = HISTORY.check(history, "the history")
-        loss = _loss_of_run(args.history.parent / "metrics.json")
-        path = plot_history(history, _output(args, args.history, "curves.png"), loss)
+        smoothing = _label_smoothing_of_run(args.history.parent / "metrics.json")
+        path = plot_history(history, _output(args, args.history, "curves.png"), smoothing)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
     return 0
 
 
-def _loss_of_run(metrics_path: Path) -> str:
-    """What the run's loss was, from the metrics.json beside its history (J if unknown)."""
+def _label_smoothing_of_run(metrics_path: Path) -> float | None:
+    """The run's label smoothing, from the metrics.json beside its history (None if unknown)."""
     from convmath import strict_json
     from convmath.files import open_regular
     from convmath.schema import Number
-    from convmath.train.config import loss_label
 
     try:
         with open_regular(metrics_path, DataError) as file:
             text = file.read(MAX_METRICS_BYTES + 1)
         metrics = strict_json.loads(text, str(metrics_path), max_bytes=MAX_METRICS_BYTES)
         smoothing = metrics["config"]["training"]["label_smoothing"]
-        return loss_label(Number(0, 1).check(smoothing, "label_smoothing"))
+        return Number(0, 1).check(smoothing, "label_smoothing")
     except (DataError, InvalidArgumentError, OSError, KeyError, TypeError):
-        return "J (the training loss)"
+        return None
 
 
 def _filters(args: argparse.Namespace) -> int:
@@ -115,7 +114,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     from convmath.data import read_image
     from convmath.inspect import layer_activations
     from convmath.inspect.plots import plot_feature_maps
-    from convmath.train import load_trained
+    from convmath.train import load_trained, predict
 
     model, preprocessing, _ = load_trained(args.checkpoint)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
@@ -124,9 +123,14 @@ def _featuremaps(args: argparse.Namespace) -> int:
     if args.invert:
         unit = 1.0 - unit
     maps = layer_activations(model, preprocessing.normalize(unit))
-    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, "featuremaps.png"))
+    probabilities = predict(model, preprocessing, unit[None])[0]
+    best = int(np.argmax(probabilities))
+    title = (
+        f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
+    )
+    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, "featuremaps.png"), title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
-    print(f"saved {path}: {shapes}")
+    print(f"saved {path} ({title}): every channel of {shapes}")
     return 0
 
 
@@ -158,7 +162,9 @@ def register(commands: Any) -> None:
     )
     explain.add_argument("model", help="a model name or a checkpoint file")
     explain.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default by model)")
-    explain.add_argument("--classes", type=CLASSES, default=10)
+    explain.add_argument(
+        "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
+    )
     explain.add_argument(
         "--backward",
         action="store_true",
@@ -173,7 +179,9 @@ def register(commands: Any) -> None:
     )
     gradcheck.add_argument("model", help="a model name or a checkpoint file")
     gradcheck.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C")
-    gradcheck.add_argument("--classes", type=CLASSES, default=10)
+    gradcheck.add_argument(
+        "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
+    )
     gradcheck.add_argument(
         "--batch",
         type=option(Integer(1, MAX_GRADCHECK_BATCH)),
@@ -186,16 +194,21 @@ def register(commands: Any) -> None:
         default=3,
         help="per tensor (default 3)",
     )
-    gradcheck.add_argument("--seed", type=option(Integer(0, 2**64 - 1)), default=0)
+    gradcheck.add_argument(
+        "--seed",
+        type=option(Integer(0, 2**64 - 1)),
+        default=0,
+        help="seed of the random input, labels and directions (default 0)",
+    )
     gradcheck.set_defaults(run=_gradcheck)
 
     plot = commands.add_parser("plot", help="training curves from a history.json")
-    plot.add_argument("history", type=Path)
+    plot.add_argument("history", type=Path, help="a run's history.json")
     plot.add_argument("--out", type=Path, help="PNG file (default: curves.png beside it)")
     plot.set_defaults(run=_plot)
 
     filters = commands.add_parser("filters", help="the learned filters of a CONV layer")
-    filters.add_argument("checkpoint", type=Path)
+    filters.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
     filters.add_argument("--layer", help="which CONV layer (default: the first)")
     filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
     filters.set_defaults(run=_filters)
@@ -203,7 +216,7 @@ def register(commands: Any) -> None:
     featuremaps = commands.add_parser(
         "featuremaps", help="the activations of each CONV and POOL layer for one image"
     )
-    featuremaps.add_argument("checkpoint", type=Path)
+    featuremaps.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
     featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
     featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
@@ -212,7 +225,9 @@ def register(commands: Any) -> None:
     confusion = commands.add_parser(
         "confusion", help="confusion matrix heat map and the most confident mistakes (test set)"
     )
-    confusion.add_argument("checkpoint", type=Path)
-    confusion.add_argument("--data-dir")
+    confusion.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    confusion.add_argument(
+        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
+    )
     confusion.add_argument("--out-dir", type=Path, help="default: beside the checkpoint")
     confusion.set_defaults(run=_confusion)

@@ -25,7 +25,7 @@ from convmath.schema import Integer
 
 def _train(args: argparse.Namespace) -> int:
     from convmath.train import TrainConfig, run_training
-    from convmath.train.config import loss_label, plural
+    from convmath.train.config import plural
 
     overrides = {
         key: value
@@ -59,8 +59,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         from convmath.inspect.plots import plot_history
 
-        loss = loss_label(metrics["config"]["training"]["label_smoothing"])
-        curves = plot_history(result.state.history, result.out_dir / "curves.png", loss)
+        smoothing = metrics["config"]["training"]["label_smoothing"]
+        curves = plot_history(result.state.history, result.out_dir / "curves.png", smoothing)
         print(f"saved {curves}: loss and accuracy per epoch")
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
@@ -245,21 +245,25 @@ def register(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a checkpoint"
     )
-    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
     evaluate.add_argument("--dataset", help="default: the dataset it was trained on")
-    evaluate.add_argument("--data-dir")
-    evaluate.add_argument("--split", choices=("train", "test"), default="test")
-    evaluate.add_argument("--threads", type=THREADS)
+    evaluate.add_argument(
+        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
+    )
+    evaluate.add_argument(
+        "--split", choices=("train", "test"), default="test", help="which split (default test)"
+    )
+    evaluate.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="classify image files with a checkpoint")
-    predict.add_argument("checkpoint", type=Path)
+    predict.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
     predict.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
     predict.add_argument(
         "--top", type=CLASSES, default=3, help="how many classes to show (default 3)"
     )
     predict.add_argument("--invert", action="store_true", help="for dark ink on a light background")
-    predict.add_argument("--threads", type=THREADS)
+    predict.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
     predict.set_defaults(run=_predict)
 
     summary = commands.add_parser(
@@ -267,5 +271,7 @@ def register(commands: Any) -> None:
     )
     summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
     summary.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default 28,28,1)")
-    summary.add_argument("--classes", type=CLASSES, default=10)
+    summary.add_argument(
+        "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
+    )
     summary.set_defaults(run=_summary)

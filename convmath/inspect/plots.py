@@ -42,12 +42,13 @@ def _save(figure: Any, path: str | Path) -> Path:
 
 
 def plot_history(
-    history: Sequence[dict[str, Any]], path: str | Path, loss: str = "J (the training loss)"
+    history: Sequence[dict[str, Any]], path: str | Path, label_smoothing: float | None = None
 ) -> Path:
     """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px).
 
-    ``loss`` says what the loss is, e.g. "J = softmax cross-entropy with label
-    smoothing 0.1"; it titles the loss panel.
+    The loss is J, the softmax cross-entropy; ``label_smoothing`` (when known)
+    is stated for the training curve, whose J is the one minimised, while dev
+    and test losses are plain cross-entropies.
     """
     if not history:
         raise InvalidArgumentError("the history is empty: nothing to plot")
@@ -62,15 +63,20 @@ def plot_history(
 
     epochs = [row["epoch"] for row in history]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    smoothed = bool(label_smoothing)
+    loss_title = "J = softmax cross-entropy" if label_smoothing is not None else "loss J"
     for axes, key, title in (
-        (loss_axes, "loss", loss),
+        (loss_axes, "loss", loss_title),
         (accuracy_axes, "accuracy", "accuracy"),
     ):
-        axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label="train")
+        train = "train" + (f" (label smoothing {label_smoothing:g})" if smoothed else "")
+        plain = " (no smoothing)" if smoothed and key == "loss" else ""
+        axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label=train)
         if all(f"dev_{key}" in row for row in history):
-            axes.plot(epochs, [row[f"dev_{key}"] for row in history], "s-", label="dev")
+            axes.plot(epochs, [row[f"dev_{key}"] for row in history], "s-", label="dev" + plain)
         if all(f"test_{key}" in row for row in history):
-            axes.plot(epochs, [row[f"test_{key}"] for row in history], "^-", label="test")
+            test = [row[f"test_{key}"] for row in history]
+            axes.plot(epochs, test, "^-", label="test" + plain)
         axes.set_title(f"{title}, per epoch", fontsize=10)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
@@ -134,42 +140,86 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path
     return _save(figure, path)
 
 
-def plot_feature_maps(
-    image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], path: str | Path, per_layer: int = 8
-) -> Path:
-    """The input image, then one row per layer with its first ``per_layer`` channels.
+FEATURE_COLUMNS = 16  # channels per row of a layer's mosaic
+MAX_CHANNELS_DRAWN = 1024  # per layer; a layer of more says so in its title
+MAX_MOSAIC_VALUES = 1 << 22  # larger maps are drawn every s-th pixel (the title says so)
+MAX_FIGURE_INCHES = 80  # total height; taller figures shrink every layer alike
 
-    ``maps`` are (layer name, activations (n_H, n_W, n_C)) for one example;
-    row titles give each volume's n_H x n_W x n_C, showing how the maps
-    shrink and the channels grow with depth. Size: 1.3 inches per column,
-    1.5 per row. A model of more than 64 such layers shows its first 64, and
-    the title says so.
+
+def channel_mosaic(volume: np.ndarray, columns: int = FEATURE_COLUMNS) -> np.ndarray:
+    """Every channel of ``volume`` (n_H, n_W, n_C) side by side, a row of ``columns`` at a time.
+
+    Channel k sits at grid row k // columns, column k % columns; tiles are
+    separated by one NaN row and column (drawn as background).
+    """
+    n_H, n_W, n_C = volume.shape
+    rows, columns = _grid(n_C, columns)
+    mosaic = np.full((rows * (n_H + 1) - 1, columns * (n_W + 1) - 1), np.nan)
+    for k in range(n_C):
+        top, left = (k // columns) * (n_H + 1), (k % columns) * (n_W + 1)
+        mosaic[top : top + n_H, left : left + n_W] = volume[:, :, k]
+    return mosaic
+
+
+def plot_feature_maps(
+    image: np.ndarray, maps: Sequence[tuple[str, np.ndarray]], path: str | Path, title: str = ""
+) -> Path:
+    """The input image, then every channel of each layer, on one colour scale per layer.
+
+    ``maps`` are (layer name, activations (n_H, n_W, n_C)) for one example.
+    Each layer is one mosaic of all its channels (channel k at row k // 16,
+    column k % 16, numbered in the title) with a colour bar of its values, so
+    channels of a layer compare directly; row titles give n_H x n_W x n_C,
+    showing how the maps shrink and the channels grow with depth. ``title``
+    (say, the predicted class) goes on top. 10 inches wide; each layer's
+    height follows its mosaic's shape, the whole at most 120 inches. Caps,
+    stated in the titles when they apply: 64 layers, 1,024 channels per
+    layer, 4M values per mosaic (larger maps drawn every s-th pixel).
     """
     plt = _pyplot()
-    suptitle = "Feature maps: n_H, n_W shrink and n_C grows with depth"
+    suptitle = title or "Feature maps"
+    suptitle += ": n_H, n_W shrink and n_C grows with depth"
     if len(maps) > MAX_LAYERS_DRAWN:
         suptitle += f" (the first {MAX_LAYERS_DRAWN} of {len(maps)} layers)"
         maps = maps[:MAX_LAYERS_DRAWN]
-    columns = per_layer
-    rows = len(maps) + 1
-    figure, grid = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows), squeeze=False)
-    for axes in grid.flat:
+    panels = []
+    for name, volume in maps:
+        n_H, n_W, n_C = volume.shape
+        label = f"{name}: {n_H}x{n_W}x{n_C}, channels 0-{min(n_C, MAX_CHANNELS_DRAWN) - 1}"
+        if n_C > MAX_CHANNELS_DRAWN:
+            label += f" (the first {MAX_CHANNELS_DRAWN} of {n_C})"
+        drawn = min(n_C, MAX_CHANNELS_DRAWN)
+        step = max(1, math.ceil(math.sqrt(n_H * n_W * drawn / MAX_MOSAIC_VALUES)))
+        if step > 1:
+            label += f", every {step}th pixel"
+        panels.append((label, channel_mosaic(volume[::step, ::step, :drawn])))
+    heights = [1.6] + [float(np.clip(8 * m.shape[0] / m.shape[1], 0.6, 6)) for _, m in panels]
+    if sum(heights) > MAX_FIGURE_INCHES:
+        heights = [h * MAX_FIGURE_INCHES / sum(heights) for h in heights]
+    figure, grid = plt.subplots(
+        len(heights),
+        1,
+        figsize=(10, min(sum(heights) + 0.4 * len(heights) + 0.6, 1.5 * MAX_FIGURE_INCHES)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    grid = grid[:, 0]
+    for axes in grid:
         axes.set_xticks([])
         axes.set_yticks([])
-        axes.axis("off")
-    grid[0, 0].axis("on")
-    shown = grid[0, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
-    grid[0, 0].set_title(f"input {image.shape[0]}x{image.shape[1]}x{image.shape[2]}", fontsize=8)
-    figure.colorbar(shown, ax=grid[0, 1], fraction=0.5, label="input value")
-    for row, (name, volume) in enumerate(maps, start=1):
-        n_H, n_W, n_C = volume.shape
-        for k in range(min(per_layer, n_C)):
-            axes = grid[row, k]
-            axes.axis("on")
-            axes.imshow(volume[:, :, k], cmap="viridis")
-            axes.set_title(f"{name} {n_H}x{n_W}x{n_C}" if k == 0 else f"channel {k}", fontsize=7)
-            axes.set_xlabel(f"channel {k}" if k == 0 else "", fontsize=6)
-    figure.suptitle(suptitle)
+    picture = image[..., 0] if image.shape[-1] == 1 else image
+    shown = grid[0].imshow(picture, cmap="gray")
+    grid[0].set_title(f"input {image.shape[0]}x{image.shape[1]}x{image.shape[2]}", fontsize=9)
+    if image.shape[-1] == 1:
+        figure.colorbar(shown, ax=grid[0], fraction=0.05, label="input value")
+    colours = plt.get_cmap("viridis").with_extremes(bad="white")  # the gaps between channels
+    for axes, (label, mosaic) in zip(grid[1:], panels, strict=True):
+        values = mosaic[np.isfinite(mosaic)]
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        shown = axes.imshow(mosaic, cmap=colours, vmin=low, vmax=high if high > low else low + 1)
+        axes.set_title(label, fontsize=8)
+        figure.colorbar(shown, ax=axes, fraction=0.05, label="activation")
+    figure.suptitle(suptitle, fontsize=10)
     return _save(figure, path)
 
 

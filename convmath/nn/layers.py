@@ -91,7 +91,15 @@ class Conv2D(Module):
     def check_input(self, x: Tensor) -> None:
         """Refuse, naming this layer, an input whose channels are not n_C_prev."""
         if x.ndim != 4 or x.shape[3] != self.n_C_prev:
-            raise self.fail(f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}")
+            hint = ""
+            if x.ndim == 4 and x.shape[1] == self.n_C_prev:
+                hint = (
+                    "; convmath is channels-last, (m, n_H, n_W, n_C), and this looks like"
+                    " channels-first (NCHW): pass x.transpose(0, 2, 3, 1)"
+                )
+            raise self.fail(
+                f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}{hint}"
+            )
 
     def resolved_padding(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
         return resolve_padding(self.padding, shape[:2], self.f, self.stride, self.dilation)

@@ -159,9 +159,12 @@ class TrainConfig:
         options = ", ".join(f"{k}={v}" for k, v in self.model_options.items()) or "none"
         clip = "off" if self.clip_norm is None else f"gradient norm at most {self.clip_norm:g}"
         stop = "off" if self.patience is None else f"after {plural(self.patience, 'epoch')}"
+        loss = loss_label(self.label_smoothing)
+        if self.label_smoothing:
+            loss += " (dev and test losses without it)"
         return [
             f"optimizer: {optimizer}; schedule: {schedule}",
-            f"loss: {loss_label(self.label_smoothing)}; clipping: {clip}; early stopping: {stop}",
+            f"loss: {loss}; clipping: {clip}; early stopping: {stop}",
             f"augmentation: {self.augment!r}; model options (dropout, width...): {options}",
         ]
 

@@ -162,8 +162,9 @@ def test_filters_featuremaps_and_confusion(run_dir, tmp_path, capsys):
     Image.fromarray((load_digits()[0][4] * 15).astype(np.uint8)).save(digit)
     assert main(["featuremaps", str(run_dir / "best.safetensors"), str(digit)]) == 0
     out = capsys.readouterr().out
-    assert "conv1 (8, 8, 16), conv2 (8, 8, 32), pool (4, 4, 32)" in out
-    assert png_size(run_dir / "featuremaps.png") == (1040, 600)
+    assert "every channel of conv1 (8, 8, 16), conv2 (8, 8, 32), pool (4, 4, 32)" in out
+    assert "digit.png: predicted '4' (" in out
+    assert png_size(run_dir / "featuremaps.png")[0] == 1000
     assert main(["confusion", str(run_dir / "best.safetensors")]) == 0
     assert png_size(run_dir / "confusion.png") == (800, 700)
     assert png_size(run_dir / "misclassified.png")[0] == 800
@@ -196,6 +197,19 @@ def test_plot_refuses_malformed_histories(tmp_path, capsys, content, message):
     assert message in capsys.readouterr().err
 
 
+def test_a_layers_mosaic_holds_every_channel_in_its_place():
+    from convmath.inspect.plots import channel_mosaic
+
+    volume = np.arange(3 * 2 * 40, dtype=np.float64).reshape(3, 2, 40)
+    mosaic = channel_mosaic(volume, columns=16)
+    assert mosaic.shape == (3 * 4 - 1, 16 * 3 - 1)  # 40 channels: 3 rows of 16, 1-pixel gaps
+    for k in (0, 15, 16, 39):
+        top, left = (k // 16) * 4, (k % 16) * 3
+        np.testing.assert_array_equal(mosaic[top : top + 3, left : left + 2], volume[:, :, k])
+    assert np.isnan(mosaic[3]).all()  # the gap between the first two rows
+    assert np.isnan(mosaic[8:, 8 * 3 :]).all()  # no channel 40 and up
+
+
 def test_filters_and_feature_maps_of_huge_layers_draw_a_bounded_picture(tmp_path, monkeypatch):
     from convmath.inspect import plots
 
@@ -217,6 +231,11 @@ def test_filters_and_feature_maps_of_huge_layers_draw_a_bounded_picture(tmp_path
     unit = rng.uniform(size=(8, 8, 1))
     small = size(plots.plot_feature_maps(unit, maps[:3], tmp_path / "m3.png"))
     assert size(plots.plot_feature_maps(unit, maps, tmp_path / "m200.png")) == small
+    monkeypatch.setattr(plots, "MAX_MOSAIC_VALUES", 1000)
+    wide = [("conv", rng.standard_normal((64, 64, 2000)))]  # 2,000 channels of 64x64
+    width, height = size(plots.plot_feature_maps(unit, wide, tmp_path / "wide.png"))
+    assert width == 1000
+    assert height <= 100 * 1.5 * plots.MAX_FIGURE_INCHES
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet", "googlenet_small"])

@@ -183,3 +183,14 @@ def test_residual_block_shortcuts():
     assert pad(x).shape == (2, 5, 5, 32)
     rows = pad.describe((9, 9, 16))
     assert "option A" in "\n".join(rows[-1].formulas)
+
+
+def test_a_channels_first_input_is_told_to_transpose():
+    conv = nn.Conv2D(3, 4, 3, rng=rng()).name_modules()
+    with pytest.raises(
+        cm.ShapeError, match=r"looks like channels-first \(NCHW\).*transpose\(0, 2, 3, 1\)"
+    ):
+        conv(cm.Tensor(np.zeros((2, 3, 8, 8), np.float32)))
+    with pytest.raises(cm.ShapeError) as error:  # no hint when the shape is not NCHW-like
+        conv(cm.Tensor(np.zeros((2, 8, 8, 5), np.float32)))
+    assert "NCHW" not in str(error.value)
