@@ -10,7 +10,8 @@ from convmath.cli import main
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def test_python_examples_run():
+def test_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the example saves its weights in the current folder
     functional, training = re.findall(r"```python\n(.*?)```", README, re.S)
     namespace: dict = {}
     exec(compile(functional, "README.md", "exec"), namespace)
@@ -19,9 +20,11 @@ def test_python_examples_run():
     assert np.isfinite(namespace["J"].item())
     namespace = {}
     exec(compile(training, "README.md", "exec"), namespace)
-    history = namespace["state"].history
-    assert len(history) == 3
+    history = namespace["history"]
+    assert len(history) == 5
     assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
+    assert np.mean(namespace["classes"] == namespace["y"][1200:]) > 0.85
+    np.testing.assert_allclose(namespace["probabilities"].sum(axis=1), 1, rtol=1e-5)
 
 
 def test_console_excerpt_matches_the_command(capsys):

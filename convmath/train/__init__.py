@@ -3,6 +3,7 @@
 from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
+from convmath.train.fit import classify, fit
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
 from convmath.train.predict import predict
 from convmath.train.run import RunResult, run_training
@@ -21,8 +22,10 @@ __all__ = [
     "TrainConfig",
     "TrainState",
     "Trainer",
+    "classify",
     "confusion_matrix",
     "evaluate",
+    "fit",
     "load_checkpoint",
     "load_trained",
     "predict",

@@ -1,0 +1,154 @@
+"""Training from Python in one call: ``fit(model, (X, y))``, and ``classify`` to use the result.
+
+The command line's ``convmath train`` is a whole run from a configuration
+(datasets by name, splits, checkpoints, results). ``fit`` is the same loop
+for arrays already in hand:
+
+    history = fit(model, (X_train, y_train), dev=(X_dev, y_dev), epochs=10)
+    classes, probabilities = classify(model, X_test)
+
+Images are channels-last (m, n_H, n_W, n_C): uint8 arrays are scaled to
+[0, 1] (x / 255), float arrays are used as they are. It runs on every CPU
+(as the commands do), prints one line per epoch (``log``), and returns the
+history, one dict per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+
+import convmath.functional as F
+from convmath import optim
+from convmath.data.augment.spec import parse_augment
+from convmath.data.batches import Batches
+from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.kernels.parallel import using_threads
+from convmath.nn.module import Module
+from convmath.tensor import Tensor, no_grad
+from convmath.train.trainer import EpochCallback, StepCallback, Trainer
+
+
+def fit(
+    model: Module,
+    train: tuple[np.ndarray, np.ndarray],
+    dev: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    schedule: str = "constant",
+    weight_decay: float | None = None,
+    label_smoothing: float = 0.0,
+    augment: str = "none",
+    seed: int = 0,
+    threads: int | None = None,
+    on_step: Sequence[StepCallback] = (),
+    on_epoch: Sequence[EpochCallback] = (),
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Train ``model`` on ``train`` = (images, labels) and return the history, epoch by epoch.
+
+    ``optimizer`` is "sgd" (momentum 0.9), "adam" or "adamw"; ``schedule``
+    "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
+    ``convmath train --augment`` takes ("crop:1,flip", or "none"). ``dev``,
+    evaluated after every epoch, adds dev_loss and dev_accuracy to each row.
+    ``threads``: worker threads (default: every CPU; 0 keeps the process's
+    setting). The seed fixes the shuffling and augmentation.
+    """
+    images, labels = _arrays(train, "train")
+    shape = images.shape[1:]
+    num_classes = _classes(model, shape)
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise InvalidArgumentError(
+            f"fit: labels must be in 0..{num_classes - 1} for a model of {num_classes} outputs,"
+            f" got {labels.min()}..{labels.max()}"
+        )
+    if dev is not None:
+        dev = _arrays(dev, "dev")
+    rng = np.random.default_rng(seed)
+    batches = Batches(
+        images,
+        labels,
+        batch_size,
+        rng=rng,
+        scale=_scale(images),
+        transform=parse_augment(augment, shape),
+        drop_last=len(images) % batch_size == 1,  # batch norm needs more than one example
+    )
+    chosen = optim.make_optimizer(
+        optimizer, model.parameters(), lr, momentum=0.9, weight_decay=weight_decay
+    )
+    steps = epochs * len(batches)
+    trainer = Trainer(
+        model,
+        chosen,
+        optim.make_schedule(schedule, lr, steps, step_size=len(batches)),
+        batches,
+        dev,
+        lambda raw: raw.astype(np.float32) * _scale(raw),
+        num_classes=num_classes,
+        epochs=epochs,
+        label_smoothing=label_smoothing,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        log=log,
+    )
+    workers = nullcontext() if threads == 0 else using_threads(threads)
+    with workers:
+        return trainer.fit().history
+
+
+def classify(
+    model: Module, images: np.ndarray, *, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """The predicted class of each image and the probabilities softmax(model(X)) (m, K).
+
+    ``images`` as for :func:`fit` (uint8 scaled by 1/255); eval mode, no
+    graph, ``batch_size`` at a time; the model's mode is restored.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ShapeError(f"classify expects images (m, n_H, n_W, n_C), got shape {images.shape}")
+    scale, was_training = _scale(images), model.training
+    model.eval()
+    try:
+        with no_grad():
+            parts = [
+                F.softmax(model(Tensor(images[k : k + batch_size].astype(np.float32) * scale)))
+                for k in range(0, len(images), batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    probabilities = np.concatenate([p.data for p in parts])
+    return probabilities.argmax(axis=1), probabilities
+
+
+def _arrays(pair: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        raise InvalidArgumentError(f"fit: {name} must be a pair (images, labels)")
+    images, labels = np.asarray(pair[0]), np.asarray(pair[1])
+    if images.ndim != 4:
+        raise ShapeError(
+            f"fit: {name} images must be (m, n_H, n_W, n_C), channels-last; got {images.shape}"
+        )
+    if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+        raise ShapeError(
+            f"fit: {name} labels must be {len(images)} integers, got {labels.dtype} {labels.shape}"
+        )
+    return images, labels
+
+
+def _classes(model: Module, shape: tuple[int, ...]) -> int:
+    out = model.output_shape(shape)
+    if len(out) != 1:
+        raise ShapeError(f"fit: the model must give class scores (K,), it gives {out}")
+    return out[0]
+
+
+def _scale(images: np.ndarray) -> float:
+    return 1 / 255 if images.dtype == np.uint8 else 1.0

@@ -1,0 +1,80 @@
+"""fit and classify: training from Python in one call."""
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath import data, nn
+from convmath.train import classify, fit
+
+
+def small_cnn(seed=0):
+    rng = np.random.default_rng(seed)
+    return nn.Sequential(
+        nn.Conv2D(1, 4, 3, padding="same", rng=rng), nn.ReLU(), nn.MaxPool2D(2),
+        nn.Flatten(), nn.Dense(4 * 4 * 4, 10, rng=rng),
+    ).name_modules()  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, labels = data.load("digits", "train")
+    return images[:300], labels[:300]
+
+
+def test_fit_learns_and_a_seed_repeats_the_run(digits):
+    images, labels = digits
+    x = images / 16
+    runs = []
+    for _ in range(2):
+        model = small_cnn()
+        history = fit(
+            model,
+            (x, labels),
+            dev=(x[:100], labels[:100]),
+            epochs=3,
+            lr=3e-3,
+            log=lambda line: None,
+        )
+        runs.append((history, np.concatenate([p.data.ravel() for p in model.parameters()])))
+    (history, weights), (history_again, weights_again) = runs
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
+    assert "dev_accuracy" in history[-1]
+    np.testing.assert_array_equal(weights, weights_again)
+    assert history_again[-1]["train_loss"] == history[-1]["train_loss"]
+
+
+def test_uint8_images_are_scaled_by_1_over_255(digits):
+    images = digits[0]
+    as_uint8 = (images * 15).astype(np.uint8)
+    model = small_cnn()
+    classes, probabilities = classify(model, as_uint8)
+    same, same_probabilities = classify(model, as_uint8 / 255)
+    np.testing.assert_array_equal(classes, same)
+    np.testing.assert_allclose(probabilities, same_probabilities, rtol=1e-6)
+    assert probabilities.shape == (300, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ((np.zeros((4, 1, 8, 8)), np.zeros(4, int)), "expected n_C_prev=1"),
+        ((np.zeros((4, 8, 8)), np.zeros(4, int)), "channels-last"),
+        ((np.zeros((4, 8, 8, 1)), np.zeros(4)), "labels must be 4 integers"),
+        ((np.zeros((4, 8, 8, 1)), np.array([0, 1, 2, 10])), "labels must be in 0..9"),
+        ((np.zeros((4, 8, 8, 1)),), "a pair"),
+    ],
+)
+def test_fit_refuses_what_it_cannot_train_on(train, message):
+    with pytest.raises(cm.ConvMathError, match=message):
+        fit(small_cnn(), train, epochs=1, log=lambda line: None)
+
+
+def test_unknown_optimizer_or_schedule(digits):
+    images, labels = digits
+    with pytest.raises(cm.InvalidArgumentError, match="unknown optimizer 'rmsprop'"):
+        fit(small_cnn(), (images / 16, labels), optimizer="rmsprop", log=lambda line: None)
+    with pytest.raises(cm.InvalidArgumentError, match="unknown schedule 'linear'"):
+        fit(small_cnn(), (images / 16, labels), schedule="linear", log=lambda line: None)
