@@ -9,6 +9,7 @@ what matters), after success each distinct one is printed once, on one line.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             limits.max_parameters(), limits.max_memory()  # a bad setting fails every command
             status = args.run(args)
+        except BrokenPipeError:  # the reader stopped (convmath summary resnet | head): end quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (ConvMathError, OSError) as error:
             return _fail(args.command, str(error))
         except MemoryError:

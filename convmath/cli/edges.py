@@ -24,6 +24,8 @@ def _edges(args: argparse.Namespace) -> int:
     from convmath.data import load_digits
     from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
 
+    if args.save is not None and args.save.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
     if args.image is not None:
         from convmath.data.folder import image_size, read_image
 
@@ -50,7 +52,8 @@ def _edges(args: argparse.Namespace) -> int:
         )
     padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
     limits.check_memory(8 * EDGE_ARRAYS * padded, f"edge maps with padding {args.padding}")
-    filters = FILTER_SETS.get(args.filter) or (("your filter", custom_filter(args.filter)),)
+    name = args.filter.strip().lower()
+    filters = FILTER_SETS.get(name) or (("your filter", custom_filter(args.filter)),)
     maps = detect_edges(image, padding=args.padding, stride=args.stride, filters=filters)
     n_H_prev, n_W_prev = image.shape
     n_H, n_W = maps.maps[0].shape
@@ -81,8 +84,6 @@ def _edges(args: argparse.Namespace) -> int:
                 f" {grid.max():.{_decimals(grid)}f}, strongest at row {h}, column {w}"
             )
     if args.save is not None:
-        if args.save.suffix.lower() != ".png":
-            raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
         from convmath.inspect.plots import plot_edges
 
         plot_edges(maps, args.save)
@@ -142,7 +143,8 @@ def register(commands: Any) -> None:
         "--filter",
         default="edges",
         help="'edges' (VEF and HEF, the default), 'vertical', 'horizontal', 'sobel', or nine"
-        " comma-separated numbers, row by row: a 3x3 filter of your own",
+        " comma-separated numbers, row by row: a 3x3 filter of your own (write"
+        " --filter=-1,0,1,... when the first number is negative)",
     )
     edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
     edges.set_defaults(run=_edges)

@@ -40,8 +40,8 @@ def _pooling(args: argparse.Namespace) -> int:
     if p > f // 2:
         raise InvalidArgumentError(f"--padding {p} must be at most half the window f={f}")
     n_H_prev, n_W_prev = image.shape
-    n_H = conv_output_size(n_H_prev, f, p, s, axis="n_H", op="pooling")
-    n_W = conv_output_size(n_W_prev, f, p, s, axis="n_W", op="pooling")
+    n_H = conv_output_size(n_H_prev, f, p, s, axis="n_H", op=f"a {f}x{f} window")
+    n_W = conv_output_size(n_W_prev, f, p, s, axis="n_W", op=f"a {f}x{f} window")
     volume = Tensor(image[None, :, :, None])
     with no_grad():
         maxima = F.max_pool2d(volume, f, s, p).data[0, :, :, 0]
@@ -55,7 +55,8 @@ def _pooling(args: argparse.Namespace) -> int:
     print(f"\ninput:\n{format_grid(image)}")
     print(f"\nmax pooling (the largest value of each {f}x{f} window):\n{format_grid(maxima)}")
     decimals = 0 if np.all(means == np.round(means)) else 2
-    print(f"\naverage pooling (the mean of each window):\n{format_grid(means, decimals)}")
+    counted = ", the padded zeros counted" if p else ""
+    print(f"\naverage pooling (the mean of each window{counted}):\n{format_grid(means, decimals)}")
     return 0
 
 

@@ -11,6 +11,7 @@ the centre row (or column) twice; any other 3x3 filter can be given too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.schema import shown
 from convmath.tensor import Tensor, no_grad
 
 VERTICAL_EDGE_FILTER = np.array([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]])
@@ -56,18 +58,23 @@ class EdgeMaps:
 
 def custom_filter(text: str) -> np.ndarray:
     """Nine comma-separated numbers, row by row, as a 3x3 filter."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
+    parts = text.split(",")
+    if len(parts) != 9 or not all(_NUMBER.fullmatch(part.strip()) for part in parts):
         raise InvalidArgumentError(
             f"a filter is 'edges', 'vertical', 'horizontal', 'sobel' or nine comma-separated"
-            f" numbers (row by row), got {text!r}"
-        ) from None
-    if len(values) != 9 or not all(np.isfinite(values)):
-        raise InvalidArgumentError(
-            f"a filter of your own is nine finite numbers, row by row (3x3), got {text!r}"
+            f" numbers, row by row (3x3), got {shown(text)}"
         )
-    return np.array(values).reshape(3, 3)
+    values = np.array([float(part) for part in parts])
+    if not np.isfinite(values).all() or np.abs(values).max() > MAX_WEIGHT:
+        raise InvalidArgumentError(
+            f"a filter's numbers must be finite and at most {MAX_WEIGHT:g} in size, got"
+            f" {shown(text)}"
+        )
+    return values.reshape(3, 3)
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+MAX_WEIGHT = 1e6  # pixel values times nine weights stay far from overflow
 
 
 def detect_edges(
@@ -82,7 +89,13 @@ def detect_edges(
     The image becomes a volume (1, n_H, n_W, 1) and the k filters one weight
     tensor (3, 3, 1, k), so Z[0, :, :, j] is the map of filter j.
     """
+    if isinstance(filters, str) and filters not in FILTER_SETS:
+        raise InvalidArgumentError(
+            f"unknown filter set {shown(filters)}; expected one of {sorted(FILTER_SETS)}"
+        )
     chosen = FILTER_SETS[filters] if isinstance(filters, str) else tuple(filters)
+    if not chosen or any(np.shape(f) != (3, 3) for _, f in chosen):
+        raise ShapeError("detect_edges applies one or more 3x3 filters")
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2:
         raise ShapeError(
@@ -94,6 +107,8 @@ def detect_edges(
     with no_grad():
         volume = Tensor(image[None, :, :, None])
         z = F.conv2d(volume, Tensor(weights), padding=padding, stride=stride).data[0]
+    if not np.isfinite(z).all():
+        raise InvalidArgumentError("the filtered image overflows: use smaller pixels or weights")
     return EdgeMaps(
         image,
         tuple(name for name, _ in chosen),
@@ -105,7 +120,8 @@ def detect_edges(
 
 
 def format_grid(values: np.ndarray, decimals: int = 0) -> str:
-    """A 2-D array as right-aligned text columns, one row per line."""
-    cells = [[f"{v:.{decimals}f}" for v in row] for row in np.asarray(values)]
+    """A 2-D array as right-aligned text columns, one row per line (large values as 1.2e+07)."""
+    large = np.abs(np.asarray(values)).max(initial=0) >= 1e7
+    cells = [[f"{v:.3g}" if large else f"{v:.{decimals}f}" for v in row] for row in values]
     width = max(len(c) for row in cells for c in row)
     return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)

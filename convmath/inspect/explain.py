@@ -65,7 +65,8 @@ class Explanation:
             return f"does not fit: {self.error}"
         out = self.output_shape
         start = (
-            f"J = softmax cross-entropy of the {out[0]} logits, averaged over the m examples:"
+            f"J = softmax cross-entropy of the {out[0]} outputs Z (the loss convmath trains"
+            " with), averaged over the m examples:"
             f"\n    back propagation starts from dZ = (softmax(Z) - Q)/m, {out} per example"
             " (Q: the one-hot labels, smoothed if label smoothing is on)"
             if out is not None and len(out) == 1
@@ -73,15 +74,17 @@ class Explanation:
         )
         lines = [start]
         for row in reversed(self.rows):
-            if row.is_heading:  # a block's rows are its paths'; the joining row comes first here
+            if row.is_heading and not row.backward:  # a block's heading: its rows come first
                 continue
             indent = "    " * row.depth
-            lines.append(f"{indent}{row.name} ({row.kind}) -> {row.output_shape}")
+            arrow = "" if row.is_heading else f" -> {row.output_shape}"
+            lines.append(f"{indent}{row.name} ({row.kind}){arrow}")
             lines += [f"{indent}    {formula}" for formula in row.backward]
+        first = next((row.macs for row in self.rows if row.macs), 0)
         lines.append(
-            f"total: about {2 * self.macs:,} multiply-accumulates per example (dW and dA_prev of"
-            " every CONV and FC layer, twice the forward's); the first layer's dA_prev is"
-            " skipped when the input needs no gradient"
+            f"total: about {2 * self.macs - first:,} multiply-accumulates per example: dW and"
+            " dA_prev of every CONV and FC layer, twice the forward's, less the first layer's"
+            " dA_prev, which is skipped (the input is data: it needs no gradient)"
         )
         return "\n".join(lines)
 

@@ -191,7 +191,7 @@ def plot_feature_maps(
         drawn = min(n_C, MAX_CHANNELS_DRAWN)
         step = max(1, math.ceil(math.sqrt(n_H * n_W * drawn / MAX_MOSAIC_VALUES)))
         if step > 1:
-            label += f", every {step}th pixel"
+            label += f", one pixel in {step} along each axis"
         panels.append((label, channel_mosaic(volume[::step, ::step, :drawn])))
     heights = [1.6] + [float(np.clip(8 * m.shape[0] / m.shape[1], 0.6, 6)) for _, m in panels]
     if sum(heights) > MAX_FIGURE_INCHES:

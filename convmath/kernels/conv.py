@@ -30,6 +30,10 @@ class Conv2DKernel(ops.Conv2D):
     (the same bits on any number of workers); dA_prev is, at stride 1, the
     dual convolution of dZ with W turned 180 degrees
     (:func:`_input_gradient_convolution`), otherwise col2im(dZ W^T).
+
+    Wide 3x3 stride-1 layers (:func:`convmath.kernels.winograd.winograd_applies`)
+    run the forward pass and the dual convolution on Winograd's F(2x2, 3x3)
+    instead; their dW stays im2col, from the kept A_prev.
     """
 
     relu = False  # Conv2DReLU: A = max(0, Z) applied to each chunk while it is in cache

@@ -8,6 +8,8 @@ along each path.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import convmath.functional as F
@@ -126,7 +128,16 @@ class ResidualBlock(Module):
         return f"a[:, ::{self.stride}, ::{self.stride}] + zero channels (option A)"
 
     def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
-        rows.append(self.heading(input_shape, f"main path ({self.details()}):", depth))
+        heading = self.heading(input_shape, f"main path ({self.details()}):", depth)
+        rows.append(
+            dataclasses.replace(
+                heading,
+                backward=(
+                    f"da[l] {tuple(input_shape)} = the main path's gradient + the shortcut's"
+                    " (a tensor used twice receives the sum of its gradients)",
+                ),
+            )
+        )
         main = self.main.describe_into(rows, input_shape, depth + 1)
         skip = self.shortcut_shape(input_shape)
         formulas = [f"shortcut: {self.shortcut_description()} -> {skip}"]
@@ -144,9 +155,15 @@ class ResidualBlock(Module):
         backward = [
             "dS = da[l+2] * [z[l+2] + shortcut(a[l]) > 0] (through the ReLU), of shape"
             f" {main}, goes unchanged to both paths: dz[l+2] = dS and d shortcut = dS",
-            f"da[l] {tuple(input_shape)} = the main path's gradient + the shortcut's"
-            " (a tensor used twice receives the sum of its gradients)",
         ]
+        if self.projection is not None:
+            backward.append("the shortcut's rows (its 1x1 convolution and BN) come first below")
+        elif not self.identity:
+            backward.append(
+                f"shortcut (option A): d a[l] takes dS without its zero channels, at one"
+                f" position in {self.stride} along each axis (those read), 0 elsewhere"
+            )
+        backward.append("then the main path's rows, last layer first")
         rows.append(
             self.joining_row("add", "ResidualAdd", input_shape, main, formulas, depth, backward)
         )

@@ -131,10 +131,11 @@ class BatchNorm2D(_Elementwise):
         self.output_shape(input_shape)
         count = "m" if len(input_shape) == 1 else "m*" + "*".join(map(str, input_shape[:-1]))
         return [
-            f"dbeta = sum dZ, dgamma = sum dZ * A_hat, over the N = {count} values of each"
-            f" channel: ({self.n_C},) each",
+            f"with A_hat = (A - mu)/sqrt(var + eps) over the N = {count} values of each channel:"
+            f" dbeta = sum dZ, dgamma = sum dZ * A_hat, ({self.n_C},) each",
             "dA = gamma/sqrt(var + eps) * (dZ - dbeta/N - A_hat * dgamma/N) in training"
-            " (mu and var depend on A too); dA = dZ * gamma/sqrt(var + eps) in eval mode",
+            " (mu and var depend on A too); in eval mode, with the running mean and variance,"
+            " dA = dZ * gamma/sqrt(var + eps)",
         ]
 
     def details(self) -> str:
@@ -160,6 +161,8 @@ class Dropout(_Elementwise):
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
+        if self.rate >= 1:
+            return ["dA_prev = 0: every unit is dropped"]
         return [f"dA_prev = dA * mask / (1 - {self.rate}): the units dropped in forward get 0"]
 
     def details(self) -> str:

@@ -94,8 +94,8 @@ class Conv2D(Module):
             hint = ""
             if x.ndim == 4 and x.shape[1] == self.n_C_prev:
                 hint = (
-                    "; convmath is channels-last, (m, n_H, n_W, n_C), and this looks like"
-                    " channels-first (NCHW): pass x.transpose(0, 2, 3, 1)"
+                    "; convmath is channels-last, (m, n_H, n_W, n_C): if this is"
+                    " channels-first (NCHW), pass x.transpose(0, 2, 3, 1)"
                 )
             raise self.fail(
                 f"expected n_C_prev={self.n_C_prev} but the input has shape {x.shape}{hint}"
@@ -158,11 +158,19 @@ class Conv2D(Module):
         if self.b is not None:
             lines.append(f"db = sum of dZ over m, n_H, n_W: ({self.n_C},)")
         macs = self.macs(input_shape)
+        reach = [self.dilation[i] * (self.f[i] - 1) + 1 for i in (0, 1)]  # a window's span
+        if any(self.stride[i] < reach[i] for i in (0, 1)):
+            where = "overlapping windows add up"
+        elif any(self.stride[i] > reach[i] for i in (0, 1)):
+            where = "positions no window reads get 0"
+        else:
+            where = "the windows tile the input"
+        per_group = f", group by group ({self.groups} groups)" if self.groups > 1 else ""
         lines += [
             f"dW = sum over m and the {n_H}*{n_W} positions of window(A_prev) * dZ: {w_shape},"
             f" {macs:,} multiply-accumulates per example",
-            f"dA_prev = col2im(dZ W^T): each window's dZ times the filters goes back where the"
-            f" window was read (overlaps add up): {tuple(input_shape)}, {macs:,}"
+            f"dA_prev = col2im(dZ W^T){per_group}: each window's dZ times the filters goes back"
+            f" where the window was read ({where}): {tuple(input_shape)}, {macs:,}"
             f" multiply-accumulates per example",
         ]
         return lines
@@ -302,7 +310,10 @@ class MaxPool2D(_Pool):
     statistic = "max"
 
     def routing(self, taps: int) -> str:
-        return "each value of dA goes to its window's maximum (the argmax mask), 0 elsewhere"
+        return (
+            "each value of dA goes to its window's maximum (the argmax mask; the first maximum"
+            " when several tie), 0 elsewhere"
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.f, self.stride, self.padding)

@@ -66,8 +66,10 @@ def test_user_image_is_read_in_grayscale(tmp_path, capsys):
         (["edges", "--padding", "-1"], "--padding: expected an integer in [0, 256]"),
         (["edges", "--stride", "0"], "--stride: expected an integer in [1, 64]"),
         (["edges", "--filter", "diagonal"], "a filter is 'edges', 'vertical'"),
-        (["edges", "--filter", "1,2,3"], "nine finite numbers, row by row (3x3), got '1,2,3'"),
-        (["edges", "--filter", "1,2,3,4,5,6,7,8,nan"], "nine finite numbers"),
+        (["edges", "--filter", "1,2,3"], "numbers, row by row (3x3), got '1,2,3'"),
+        (["edges", "--filter", "1,2,3,4,5,6,7,8,nan"], "nine comma-separated numbers"),
+        (["edges", "--filter", "1,2,3,4,5,6,7,8,1e7"], "at most 1e+06 in size"),
+        (["edges", "--filter", ",".join(chr(0x661 + k) for k in range(9))], "nine comma-sep"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, monkeypatch, capsys, argv, message):
@@ -139,3 +141,20 @@ def test_a_filter_of_your_own(capsys):
     image = load_digits()[0][0].astype(np.float64)
     half = " ".join(f"{v:.2f}".rjust(4) for v in image[1, 1:7] / 2)
     assert half in out  # the centre tap halves each pixel
+
+
+def test_filter_spellings(capsys):
+    assert main(["edges", "--filter=-1,0,1,-2,0,2,-1,0,1", "--index", "2"]) == 0
+    assert "your filter:\n-1  0  1\n-2  0  2\n-1  0  1" in capsys.readouterr().out
+    assert main(["edges", "--filter", " Sobel "]) == 0
+    assert "Sobel vertical filter" in capsys.readouterr().out
+    assert main(["edges", "--filter", "x" * 100_000]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 400  # the refused text is quoted, not echoed whole
+
+
+def test_a_wrong_save_name_is_refused_before_any_output(capsys):
+    assert main(["edges", "--save", "maps.jpg"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "--save writes a PNG" in err

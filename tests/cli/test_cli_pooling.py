@@ -41,3 +41,10 @@ def test_errors_are_one_line(capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_padded_average_pooling_says_the_zeros_count(capsys):
+    assert main(["pooling", "--f", "3", "--stride", "1", "--padding", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "average pooling (the mean of each window, the padded zeros counted):" in out
+    assert out.split("padded zeros counted):\n")[1].split()[0] == "1.67"  # (1 + 3 + 2 + 9) / 9

@@ -14,6 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "TUTORIAL.md"
 BLOCK = re.compile(r"```(python|text)\n(.*?)```\n", re.DOTALL)
 
@@ -45,12 +47,14 @@ def run(code: str, namespace: dict, number: int) -> str:
 
 def test_every_snippet_prints_what_the_tutorial_shows():
     text = TUTORIAL.read_text(encoding="utf-8")
+    assert "```py\n" not in text  # only ```python blocks run: no snippet may hide
     namespace: dict = {"__name__": "tutorial"}
     found = snippets(text)
     assert len(found) >= 15
-    for number, (code, expected, _) in enumerate(found, 1):
-        printed = run(code, namespace, number)
-        assert printed == (expected or ""), f"snippet {number}:\n{code}"
+    with np.printoptions():  # the page sets its own print options: keep them to the page
+        for number, (code, expected, _) in enumerate(found, 1):
+            printed = run(code, namespace, number)
+            assert printed == (expected or ""), f"snippet {number}:\n{code}"
 
 
 def write() -> None:
@@ -58,13 +62,14 @@ def write() -> None:
     text = TUTORIAL.read_text(encoding="utf-8")
     namespace: dict = {"__name__": "tutorial"}
     pieces, position = [], 0
-    for number, (code, _, match) in enumerate(snippets(text), 1):
-        printed = run(code, namespace, number)
-        if match is not None:
-            pieces += [text[position : match.start()], f"```text\n{printed}```\n"]
-            position = match.end()
-        elif printed:
-            raise SystemExit(f"a snippet prints but has no ```text block after it:\n{code}")
+    with np.printoptions():
+        for number, (code, _, match) in enumerate(snippets(text), 1):
+            printed = run(code, namespace, number)
+            if match is not None:
+                pieces += [text[position : match.start()], f"```text\n{printed}```\n"]
+                position = match.end()
+            elif printed:
+                raise SystemExit(f"a snippet prints but has no ```text block after it:\n{code}")
     TUTORIAL.write_text("".join(pieces) + text[position:], encoding="utf-8")
 
 

@@ -79,10 +79,19 @@ def test_winograd_is_chosen_only_where_it_applies_and_pays():
     assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same, big)  # not 3x3
 
 
-def test_a_full_size_layer_runs_winograd_by_default(rng):
-    a = cm.Tensor(rng.standard_normal((1, 28, 28, 64)).astype(np.float32))
+def test_a_full_size_layer_runs_forward_and_dA_prev_on_winograd(rng, monkeypatch):
+    calls = []
+    original = Winograd.convolve
+    monkeypatch.setattr(
+        Winograd, "convolve", lambda self, a, z: calls.append(a.shape) or original(self, a, z)
+    )
+    a = cm.Tensor(rng.standard_normal((1, 28, 28, 64)).astype(np.float32), requires_grad=True)
     w = cm.Tensor(rng.standard_normal((3, 3, 64, 64)).astype(np.float32), requires_grad=True)
-    assert F.conv2d(a, w, padding=1)._op.winograd is not None
+    z = F.conv2d(a, w, padding=1)
+    assert z._op.winograd is not None
+    assert calls == [(1, 28, 28, 64)]  # the forward pass
+    z.backward(np.ones(z.shape, np.float32))
+    assert calls == [(1, 28, 28, 64), (1, 28, 28, 64)]  # and dA_prev: dZ through W_dual
 
 
 def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):

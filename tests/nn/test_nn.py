@@ -188,7 +188,7 @@ def test_residual_block_shortcuts():
 def test_a_channels_first_input_is_told_to_transpose():
     conv = nn.Conv2D(3, 4, 3, rng=rng()).name_modules()
     with pytest.raises(
-        cm.ShapeError, match=r"looks like channels-first \(NCHW\).*transpose\(0, 2, 3, 1\)"
+        cm.ShapeError, match=r"if this is channels-first \(NCHW\), pass x.transpose\(0, 2, 3, 1\)"
     ):
         conv(cm.Tensor(np.zeros((2, 3, 8, 8), np.float32)))
     with pytest.raises(cm.ShapeError) as error:  # no hint when the shape is not NCHW-like
