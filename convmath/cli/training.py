@@ -35,12 +35,22 @@ def _train(args: argparse.Namespace) -> int:
     options = {"depth": args.depth, "width": args.width}
     overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
     config = TrainConfig(**overrides)
-    if args.resume is not None and len(overrides) > 1:
-        ignored = sorted(k for k in overrides if k != "model_options" or overrides[k])
-        print(f"(resuming keeps the run's own settings; ignoring {', '.join(ignored)})")
+    extend_to = overrides.get("epochs") if args.resume is not None else None
+    if args.resume is not None and len(overrides) > 1 + (extend_to is not None):
+        ignored = sorted(
+            k for k in overrides if k != "epochs" and (k != "model_options" or overrides[k])
+        )
+        print(
+            f"(resuming keeps the run's own settings but --epochs; ignoring {', '.join(ignored)})"
+        )
     with threads(args.threads):
         result = run_training(
-            config, args.out, resume=args.resume, overwrite=args.overwrite, log=print
+            config,
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            log=print,
+            extend_to=extend_to,
         )
     metrics = result.metrics
     best = (
@@ -233,7 +243,12 @@ def register(commands: Any) -> None:
     train.add_argument("--image-size", type=IMAGE_SIZE, help="image folders: resize to H,W")
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
-    train.add_argument("--resume", type=Path, help="continue the run saved in this checkpoint")
+    train.add_argument(
+        "--resume",
+        type=Path,
+        help="continue the run saved in this checkpoint (with its own settings; --epochs N"
+        " extends it to N epochs in all)",
+    )
     train.add_argument(
         "--overwrite",
         action="store_true",

@@ -23,7 +23,7 @@ import numpy as np
 from convmath import data, limits, models, optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
-from convmath.errors import CheckpointError, DataError
+from convmath.errors import CheckpointError, DataError, InvalidArgumentError
 from convmath.inspect.summary import summary_table
 from convmath.nn.module import Module
 from convmath.optim import Schedule
@@ -116,8 +116,13 @@ def run_training(
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
     log: Callable[[str], None] = print,
+    extend_to: int | None = None,
 ) -> RunResult:
     """Train as ``config`` says (or continue the run saved in ``resume``) and test the result.
+
+    A resumed run keeps its own settings; ``extend_to`` alone may change, to
+    train it to that many epochs in all (a finished run goes on; the schedule
+    is then laid over the new length, from the step where the run stands).
 
     The process's allocator is left as it is: call
     ``convmath.kernels.runtime.tune_allocator()`` first for the commands' speed.
@@ -133,6 +138,8 @@ def run_training(
         checkpoint = load_checkpoint(resume)
         config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
         rebuild(checkpoint, str(resume))  # its model and weights, checked as every command does
+        if extend_to is not None:
+            config = _extended(config, extend_to, checkpoint, resume)
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
@@ -142,6 +149,19 @@ def run_training(
         else:
             _carry_over(checkpoint, Path(resume), folder)
         return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
+
+
+def _extended(
+    config: TrainConfig, epochs: int, checkpoint: Checkpoint, resume: str | Path
+) -> TrainConfig:
+    """The resumed run's configuration, to ``epochs`` epochs in all."""
+    done = checkpoint.state["epoch"]
+    if epochs <= done:
+        raise InvalidArgumentError(
+            f"{resume}: the run has trained {plural(done, 'epoch')}; to extend it, ask for more"
+            f" (got {epochs})"
+        )
+    return dataclasses.replace(config, epochs=epochs).checked(dataset_must_exist=False)
 
 
 def _carry_over(checkpoint: Checkpoint, resume: Path, folder: RunFolder) -> None:

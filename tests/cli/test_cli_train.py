@@ -212,8 +212,26 @@ def test_predict_top_must_be_positive(trained, tmp_path, capsys):
 
 
 def test_resume_says_that_other_options_are_ignored(trained, capsys):
-    assert main(["train", "--resume", str(trained / "last.safetensors"), "--epochs", "50"]) == 0
-    assert "ignoring epochs" in capsys.readouterr().out
+    assert main(["train", "--resume", str(trained / "last.safetensors"), "--lr", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "keeps the run's own settings but --epochs; ignoring lr" in out
+    assert "epoch  31" not in out
+
+
+def test_resume_with_epochs_extends_a_finished_run(tmp_path, capsys):
+    argv = ["train", "--epochs", "2", "--train-limit", "200", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    last = str(tmp_path / "last.safetensors")
+    assert main(["train", "--resume", last, "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "after epoch 2" in out
+    assert "epoch   3/3" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 3
+    assert metrics["config"]["training"]["epochs"] == 3
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 3
+    assert main(["train", "--resume", last, "--epochs", "3"]) == 2  # already there: refused
+    assert "has trained 3 epochs; to extend it, ask for more (got 3)" in capsys.readouterr().err
 
 
 def test_warnings_are_dropped_around_an_error_and_printed_once_after_success(monkeypatch, capsys):
