@@ -244,6 +244,12 @@ def register(commands: Any) -> None:
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument(
+        "--init-from",
+        type=setting("init_from"),
+        help="start from the weights of this checkpoint (the same model; a new optimizer and"
+        " schedule): fine-tuning",
+    )
+    train.add_argument(
         "--resume",
         type=Path,
         help="continue the run saved in this checkpoint (with its own settings; --epochs N"

@@ -70,6 +70,7 @@ SETTINGS: dict[str, Spec] = {
     "image_size": Optional(ListOf(Integer(1, limits.MAX_SIDE), 2, 2, as_tuple=True)),
     "color": Flag(),
     "eval_batch_size": Integer(1, limits.MAX_BATCH),
+    "init_from": Optional(Text(limits.MAX_TEXT, min_length=1)),
 }
 
 
@@ -108,6 +109,7 @@ class TrainConfig:
     image_size: tuple[int, int] | None = None  # image folders: resize to (n_H, n_W)
     color: bool = False  # image folders: read RGB instead of grayscale
     eval_batch_size: int = 256
+    init_from: str | None = None  # a checkpoint whose weights the model starts from (fine-tuning)
 
     def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
         """This configuration, every setting checked against :data:`SETTINGS`.

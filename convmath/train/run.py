@@ -23,7 +23,7 @@ import numpy as np
 from convmath import data, limits, models, optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
-from convmath.errors import CheckpointError, DataError, InvalidArgumentError
+from convmath.errors import CheckpointError, DataError, InvalidArgumentError, ShapeError
 from convmath.inspect.summary import summary_table
 from convmath.nn.module import Module
 from convmath.optim import Schedule
@@ -164,6 +164,20 @@ def _extended(
     return dataclasses.replace(config, epochs=epochs).checked(dataset_must_exist=False)
 
 
+def _start_from(model: Module, path: str) -> None:
+    """Fine-tuning: the weights and buffers of the checkpoint ``path``, for the same model."""
+    from convmath.train.trained import load_trained
+
+    trained, _, _ = load_trained(path)
+    try:
+        model.load_state_dict(trained.state_dict())
+    except ShapeError as error:
+        raise InvalidArgumentError(
+            f"--init-from {path}: its model does not fit this run's ({error}); fine-tune the same"
+            f" model on data of the same shape and classes"
+        ) from None
+
+
 def _carry_over(checkpoint: Checkpoint, resume: Path, folder: RunFolder) -> None:
     """Claim the folder for a resumed run; into a new folder, copy the run's checkpoints.
 
@@ -206,6 +220,8 @@ def _train_in(
     model = models.build(
         model_name, input_shape, len(classes), rng=init_rng, **config.model_options
     )
+    if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
+        _start_from(model, config.init_from)
     limits.check_model_memory(
         model, input_shape, config.batch_size, f"training {model_name}", training=True
     )

@@ -280,3 +280,30 @@ def test_a_model_name_is_a_model_even_beside_a_folder_of_that_name(tmp_path, mon
     assert "61,706 parameters" in capsys.readouterr().out
     assert main(["summary", "alexnet"]) == 2
     assert "unknown model 'alexnet'; expected a model name" in capsys.readouterr().err
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_weights(trained, tmp_path, capsys):
+    from convmath.train import load_trained
+
+    source = trained / "best.safetensors"
+    argv = ["train", "--init-from", str(source), "--epochs", "1", "--optimizer", "sgd",
+            "--lr", "0", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0  # a learning rate of 0: the weights stay those it started from
+    start, _, _ = load_trained(source)
+    tuned, _, config = load_trained(tmp_path / "last.safetensors")
+    for (name, want), (_, got) in zip(
+        start.named_parameters(), tuned.named_parameters(), strict=True
+    ):
+        np.testing.assert_array_equal(got.data, want.data, err_msg=name)
+    assert config["training"].init_from == str(source)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97  # the trained digits model, not a fresh one
+
+
+def test_init_from_a_different_model_is_refused(trained, tmp_path, capsys):
+    argv = ["train", "--init-from", str(trained / "best.safetensors"), "--model", "wide_cnn",
+            "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "its model does not fit this run's" in err
+    assert err.count("\n") == 1
