@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+import numpy as np
+
 from convmath import limits
 from convmath.errors import InvalidArgumentError
 from convmath.kernels.parallel import using_threads
@@ -96,3 +98,16 @@ def model_from(
         if fallback == shape:
             raise
         return models.build(target, fallback, classes, rng=rng), shape, title
+
+
+def embedded_digit(index: int) -> tuple[np.ndarray, int]:
+    """Digit ``index`` of the embedded UCI set (8x8 pixel counts 0-16, float64) and its label."""
+    from convmath.data import load_digits
+
+    images, labels = load_digits()
+    if not 0 <= index < len(images):
+        raise InvalidArgumentError(
+            f"--index must be in 0..{len(images) - 1} for the {len(images)} embedded digits,"
+            f" got {index}"
+        )
+    return images[index].astype(np.float64), int(labels[index])

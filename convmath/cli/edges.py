@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.cli.common import option
+from convmath.cli.common import embedded_digit, option
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
@@ -21,7 +21,6 @@ EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (mea
 
 
 def _edges(args: argparse.Namespace) -> int:
-    from convmath.data import load_digits
     from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
 
     if args.save is not None and args.save.suffix.lower() != ".png":
@@ -39,17 +38,8 @@ def _edges(args: argparse.Namespace) -> int:
         image = read_image(args.image, mode="L")[..., 0].astype(np.float64)
         source = f"{args.image} (grayscale, 0-255)"
     else:
-        images, labels = load_digits()
-        if not 0 <= args.index < len(images):
-            raise InvalidArgumentError(
-                f"--index must be in 0..{len(images) - 1} for the {len(images)} embedded digits,"
-                f" got {args.index}"
-            )
-        image = images[args.index]
-        source = (
-            f"embedded UCI digit #{args.index} (label {labels[args.index]},"
-            f" pixel counts 0-16, CC BY 4.0)"
-        )
+        image, label = embedded_digit(args.index)
+        source = f"embedded UCI digit #{args.index} (label {label}, pixel counts 0-16, CC BY 4.0)"
     padded = (image.shape[0] + 2 * args.padding) * (image.shape[1] + 2 * args.padding)
     limits.check_memory(8 * EDGE_ARRAYS * padded, f"edge maps with padding {args.padding}")
     name = args.filter.strip().lower()

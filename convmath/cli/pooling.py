@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath.cli.common import option
+from convmath.cli.common import embedded_digit, option
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
@@ -25,16 +25,8 @@ def _pooling(args: argparse.Namespace) -> int:
     if args.index is None:
         image, source = EXAMPLE, "the 4x4 example"
     else:
-        from convmath.data import load_digits
-
-        images, labels = load_digits()
-        if not 0 <= args.index < len(images):
-            raise InvalidArgumentError(
-                f"--index must be in 0..{len(images) - 1} for the {len(images)} embedded digits,"
-                f" got {args.index}"
-            )
-        image = images[args.index].astype(np.float64)
-        source = f"embedded UCI digit #{args.index} (label {labels[args.index]}, 0-16)"
+        image, label = embedded_digit(args.index)
+        source = f"embedded UCI digit #{args.index} (label {label}, 0-16)"
     f, p = args.f, args.padding
     s = f if args.stride is None else args.stride
     if p > f // 2:
