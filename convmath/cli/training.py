@@ -115,23 +115,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath.data import read_image
+    from convmath.data.centering import picture_input
     from convmath.train import load_trained, predict
 
-    model, preprocessing, _ = load_trained(args.checkpoint)
+    model, preprocessing, config = load_trained(args.checkpoint)
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
     )
-    n_H, n_W, n_C = preprocessing.input_shape
-    mode = "RGB" if n_C == 3 else "L"
-    batch = np.stack(
-        [
-            read_image(path, mode=mode, size=(n_H, n_W)).astype(np.float32) / 255
-            for path in args.images
-        ]
-    )
-    if args.invert:
-        batch = 1.0 - batch
+    center = args.center or (config["dataset"] in CENTERED and not args.no_center)
+    options = {
+        "invert": args.invert,
+        "center": center,
+        "dark_background": config["dataset"] in INK_ON_DARK,
+    }
+    shape = preprocessing.input_shape
+    batch = np.stack([picture_input(path, shape, **options) for path in args.images])
+    if args.show is not None:
+        _show(batch, args.show)
     with threads(args.threads):
         probabilities = predict(model, preprocessing, batch)
     top = min(args.top, len(preprocessing.classes))
@@ -140,6 +140,24 @@ def _predict(args: argparse.Namespace) -> int:
         ranked = ", ".join(f"{preprocessing.classes[k]} {p[k]:.3f}" for k in order)
         print(f"{path}: {ranked}")
     return 0
+
+
+CENTERED = ("mnist",)  # datasets whose digits were centred by mass (predict does the same)
+INK_ON_DARK = ("mnist", "fashion-mnist", "digits")  # light on dark: light pictures are inverted
+
+
+def _show(batch: np.ndarray, target: Path) -> None:
+    """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
+    from convmath.data.folder import _pillow
+
+    Image = _pillow()
+    if target.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"--show writes a PNG file; got {target}")
+    for k, unit in enumerate(batch):
+        path = target if len(batch) == 1 else target.with_name(f"{target.stem}-{k}{target.suffix}")
+        pixels = np.round(np.clip(unit, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
+        print(f"saved {path}: the model's input, {unit.shape[0]} x {unit.shape[1]}")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -283,7 +301,22 @@ def register(commands: Any) -> None:
     predict.add_argument(
         "--top", type=CLASSES, default=3, help="how many classes to show (default 3)"
     )
-    predict.add_argument("--invert", action="store_true", help="for dark ink on a light background")
+    predict.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the picture (a model trained on mnist, fashion-mnist or the digits does it"
+        " by itself when the picture's border is light)",
+    )
+    predict.add_argument(
+        "--center",
+        action="store_true",
+        help="crop a one-channel picture to its ink, fit it into 20/28 of the field and centre"
+        " it by mass, as MNIST's digits were (the default for models trained on mnist)",
+    )
+    predict.add_argument(
+        "--no-center", action="store_true", help="only resize, even for an mnist model"
+    )
+    predict.add_argument("--show", type=Path, help="also write the exact input the model saw (PNG)")
     predict.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
     predict.set_defaults(run=_predict)
 

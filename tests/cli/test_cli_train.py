@@ -136,6 +136,25 @@ def test_predict_reads_png_files(trained, tmp_path, capsys):
         assert best == str(labels[index]), line
 
 
+def test_predict_shows_the_input_the_model_saw(trained, tmp_path, capsys):
+    page = np.full((90, 70), 255, dtype=np.uint8)
+    page[20:60, 30:40] = 0  # a dark stroke on white paper: inverted, then centred
+    Image.fromarray(page).save(tmp_path / "stroke.png")
+    shown = tmp_path / "seen.png"
+    argv = ["predict", str(trained / "best.safetensors"), str(tmp_path / "stroke.png"),
+            "--center", "--show", str(shown)]  # fmt: skip
+    assert main(argv) == 0
+    assert f"saved {shown}: the model's input, 8 x 8" in capsys.readouterr().out
+    with Image.open(shown) as picture:
+        seen = np.asarray(picture)
+    assert seen.shape == (8, 8)
+    assert seen[0, 0] == 0  # light ink on black, as the digits are
+    assert seen.max() > 200
+    argv[-1] = str(tmp_path / "seen.jpg")
+    assert main(argv) == 2
+    assert "--show writes a PNG file" in capsys.readouterr().err
+
+
 def test_summary_of_a_model_name_and_of_a_checkpoint(trained, capsys):
     assert main(["summary", "lenet5"]) == 0
     assert "61,706 parameters" in capsys.readouterr().out
