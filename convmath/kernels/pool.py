@@ -100,18 +100,26 @@ def _max_along(
             taken = np.greater(window, out).view(np.uint8)
             np.maximum(winner, taken * winner.dtype.type(k), out=winner)
         np.maximum(out, window, out=out)
-    # a NaN never compares greater, so its window's winner is taken again by argmax (a sum
-    # that is not finite, one pass without a temporary, flags a NaN; an inf or an overflow
-    # only costs the argmax, which gives the same winners there)
-    if winner is not None and not _finite_sum(out):
-        taps = np.stack([x[_tap(axis, k, s, n_out)] for k in range(f)])
-        np.copyto(winner, taps.argmax(axis=0), casting="unsafe")
+    # a NaN never compares greater, so its window's winner is taken again by argmax. One sum
+    # flags it without a temporary: NaN in, NaN out (the -inf of the padded rows alone stays
+    # -inf; -inf with an inf or an overflow makes NaN too and only costs the argmax, which
+    # gives the same winners there)
+    if winner is not None and _nan_sum(out):
+        _argmax_winners(x, axis, f, s, n_out, winner)
     return out
 
 
-def _finite_sum(values: np.ndarray) -> bool:
+def _argmax_winners(
+    x: np.ndarray, axis: int, f: int, s: int, n_out: int, winner: np.ndarray
+) -> None:
+    """Each window's first maximum, a NaN counting as the largest (the slow path, for NaNs)."""
+    taps = np.stack([x[_tap(axis, k, s, n_out)] for k in range(f)])
+    np.copyto(winner, taps.argmax(axis=0), casting="unsafe")
+
+
+def _nan_sum(values: np.ndarray) -> bool:
     with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.isfinite(values.sum()))
+        return bool(np.isnan(values.sum()))
 
 
 def _route_along(

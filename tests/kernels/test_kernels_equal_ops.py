@@ -259,3 +259,19 @@ def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, setting, d
     ):
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * np.abs(w).max())
         np.testing.assert_array_equal(f, w)
+
+
+def test_max_pool_kernel_takes_the_slow_nan_path_only_for_nans(rng, monkeypatch):
+    """Padding with -inf must not look like a NaN: that path costs a copy of every window."""
+    from convmath.kernels import pool
+
+    calls = []
+    original = pool._argmax_winners
+    monkeypatch.setattr(pool, "_argmax_winners", lambda *a: calls.append(1) or original(*a))
+    a = cm.Tensor(rng.standard_normal((2, 6, 6, 3)).astype(np.float32), requires_grad=True)
+    F.max_pool2d(a, 3, 1, 1)  # padded: the row pass sees whole rows of -inf
+    assert calls == []
+    a.data[0, 2, 2, 1] = np.nan
+    with np.errstate(invalid="ignore"):
+        F.max_pool2d(a, 3, 1, 1)
+    assert calls  # the NaN's windows are taken again
