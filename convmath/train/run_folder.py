@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from types import TracebackType
 
 from convmath.errors import RunFolderError
 
 LOCK = ".convmath.lock"
+HOLDER_READS, HOLDER_WAIT_S = 20, 0.01  # up to 0.2 s for a new holder to write its id
 RUN_FILES = (
     "last.safetensors",
     "best.safetensors",
@@ -69,7 +71,7 @@ class RunFolder:
         for _ in range(10):
             descriptor = self._open_lock(lock)
             if not _try_lock(descriptor):
-                holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+                holder = self._holder(descriptor)
                 os.close(descriptor)
                 raise RunFolderError(
                     f"{self.path} is in use by another convmath train (process {holder});"
@@ -106,6 +108,17 @@ class RunFolder:
         finally:
             os.close(self._descriptor)
             self._descriptor = None
+
+    @staticmethod
+    def _holder(descriptor: int) -> str:
+        """The process id the holder wrote, waiting briefly: it locks first, then writes."""
+        for _ in range(HOLDER_READS):
+            os.lseek(descriptor, 0, os.SEEK_SET)
+            holder = os.read(descriptor, 64).decode(errors="replace").strip()
+            if holder:
+                return holder
+            time.sleep(HOLDER_WAIT_S)
+        return "unknown"
 
     @staticmethod
     def _open_lock(lock: Path) -> int:

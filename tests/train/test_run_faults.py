@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -134,6 +135,21 @@ def test_the_lock_is_held_while_the_folder_is_in_use(tmp_path):
             pass
     with RunFolder(tmp_path):  # free again
         pass
+
+
+def test_a_holder_that_has_locked_but_not_yet_written_its_id_is_still_named(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+
+    descriptor = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # a holder between its lock and its write
+        writer = threading.Timer(0.05, os.write, (descriptor, b"4321\n"))
+        writer.start()
+        with pytest.raises(RunFolderError, match=r"process 4321\)"), RunFolder(tmp_path):
+            pass
+        writer.join()
+    finally:
+        os.close(descriptor)
 
 
 def test_a_new_run_into_a_folder_with_another_runs_files_needs_overwrite(tmp_path):
