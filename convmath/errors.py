@@ -49,3 +49,7 @@ class CheckpointError(ConvMathError, ValueError):
 
 class RunFolderError(ConvMathError, RuntimeError):
     """A run's output folder is in use by another run, or holds another run's files."""
+
+
+class InteropError(ConvMathError, ValueError):
+    """A model cannot cross to or from another format (ONNX, PyTorch): the node or file at fault."""

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 
 from convmath import __version__, limits
-from convmath.cli import edges, inspection, pooling, training
+from convmath.cli import edges, export, inspection, pooling, training
 from convmath.cli.common import Parser
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
@@ -32,6 +32,7 @@ def build_parser() -> Parser:
     inspection.register(commands)
     edges.register(commands)
     pooling.register(commands)
+    export.register(commands)
     return parser
 
 

@@ -142,8 +142,13 @@ def _confusion(args: argparse.Namespace) -> int:
     model, preprocessing, config = load_trained(args.checkpoint)
     limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
     mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
+    dataset = args.dataset or config["dataset"]
+    if dataset is None:
+        raise InvalidArgumentError(
+            f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
+        )
     images, labels = data.load(
-        config["dataset"], "test", args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
+        dataset, "test", args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
     )
     result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH)
     folder = args.out_dir or args.checkpoint.parent
@@ -208,7 +213,9 @@ def register(commands: Any) -> None:
     plot.set_defaults(run=_plot)
 
     filters = commands.add_parser("filters", help="the learned filters of a CONV layer")
-    filters.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    filters.add_argument(
+        "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
+    )
     filters.add_argument("--layer", help="which CONV layer (default: the first)")
     filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
     filters.set_defaults(run=_filters)
@@ -216,7 +223,9 @@ def register(commands: Any) -> None:
     featuremaps = commands.add_parser(
         "featuremaps", help="the activations of each CONV and POOL layer for one image"
     )
-    featuremaps.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    featuremaps.add_argument(
+        "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
+    )
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
     featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
     featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
@@ -225,9 +234,12 @@ def register(commands: Any) -> None:
     confusion = commands.add_parser(
         "confusion", help="confusion matrix heat map and the most confident mistakes (test set)"
     )
-    confusion.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    confusion.add_argument(
+        "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
+    )
     confusion.add_argument(
         "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
     )
+    confusion.add_argument("--dataset", help="default: the dataset it was trained on")
     confusion.add_argument("--out-dir", type=Path, help="default: beside the checkpoint")
     confusion.set_defaults(run=_confusion)

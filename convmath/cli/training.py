@@ -85,6 +85,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         model, preprocessing, config = load_trained(args.checkpoint)
         limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
         dataset = args.dataset or config["dataset"]
+        if dataset is None:
+            raise InvalidArgumentError(
+                f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
+            )
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
             dataset, args.split, args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
@@ -284,7 +288,9 @@ def register(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a checkpoint"
     )
-    evaluate.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    evaluate.add_argument(
+        "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
+    )
     evaluate.add_argument("--dataset", help="default: the dataset it was trained on")
     evaluate.add_argument(
         "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
@@ -296,7 +302,9 @@ def register(commands: Any) -> None:
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="classify image files with a checkpoint")
-    predict.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    predict.add_argument(
+        "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
+    )
     predict.add_argument("images", nargs="+", type=Path, help="PNG or JPEG files")
     predict.add_argument(
         "--top", type=CLASSES, default=3, help="how many classes to show (default 3)"

@@ -99,8 +99,13 @@ def rebuild(checkpoint: Checkpoint, source: str) -> tuple[Module, Preprocessing,
 def load_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
     """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode.
 
-    Returns (model, preprocessing, the checked run configuration).
+    Returns (model, preprocessing, the checked run configuration). An ``.onnx``
+    file is imported instead (see :mod:`convmath.interop.onnx.trained`).
     """
+    if Path(path).suffix.lower() == ".onnx":
+        from convmath.interop.onnx.trained import load_onnx_trained
+
+        return load_onnx_trained(path)
     model, preprocessing, config = rebuild(load_checkpoint(path), str(path))
     model.eval()
     return model, preprocessing, config

@@ -1,0 +1,70 @@
+"""``convmath export CHECKPOINT``: the trained model as ONNX, or its weights for PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from convmath.cli.common import option
+from convmath.schema import Integer
+
+FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
+
+
+def _export(args: argparse.Namespace) -> int:
+    from convmath.train import load_trained
+
+    model, preprocessing, config = load_trained(args.checkpoint)
+    shape = preprocessing.input_shape
+    out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
+    if args.format == "torch":
+        from convmath.interop.torch import save_torch_weights
+
+        path = save_torch_weights(model, shape, out)
+        print(f"saved {path}: {config['model']['name']}'s weights as a PyTorch state_dict")
+        return 0
+    from convmath.interop.onnx import export
+
+    metadata = {key: config[key] for key in ("model", "dataset") if config.get(key) is not None}
+    metadata["preprocessing"] = preprocessing.to_dict()
+    layout = "NCHW" if args.nchw_input else "NHWC"
+    path = export(
+        model, shape, out, opset=args.opset, nchw_input=args.nchw_input, metadata=metadata
+    )
+    dims = (shape[2], *shape[:2]) if args.nchw_input else shape
+    print(
+        f"saved {path}: {config['model']['name']}, opset {args.opset}, input (N, "
+        + ", ".join(str(n) for n in dims)
+        + f") {layout} float32, output (N, {len(preprocessing.classes)}) logits"
+    )
+    return 0
+
+
+def register(commands: Any) -> None:
+    from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+
+    export = commands.add_parser(
+        "export", help="a checkpoint as an ONNX model, or its weights as a PyTorch state_dict"
+    )
+    export.add_argument("checkpoint", type=Path, help="a checkpoint (.safetensors)")
+    export.add_argument(
+        "--format", choices=tuple(FORMATS), default="onnx", help="what to write (default onnx)"
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        help="the file (default: beside the checkpoint, .onnx or .torch.safetensors)",
+    )
+    export.add_argument(
+        "--opset",
+        type=option(Integer(MIN_OPSET, MAX_OPSET)),
+        default=DEFAULT_OPSET,
+        help=f"ONNX operator set, {MIN_OPSET}-{MAX_OPSET} (default {DEFAULT_OPSET})",
+    )
+    export.add_argument(
+        "--nchw-input",
+        action="store_true",
+        help="the graph takes NCHW input (default: convmath's NHWC, with one Transpose inside)",
+    )
+    export.set_defaults(run=_export)

@@ -1,0 +1,70 @@
+"""An ONNX file where the commands take a checkpoint: its model, preprocessing and run facts.
+
+A file convmath exported from a checkpoint carries the checkpoint's model,
+preprocessing and dataset in its ``convmath.config`` property, checked here
+exactly as a checkpoint's are. A file from elsewhere gets the plain
+preprocessing X = raw/255 (no mean or std), classes named 0, 1, ..., and no
+dataset: the commands that need one ask for ``--dataset``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convmath.data.preprocessing import Preprocessing
+from convmath.errors import InteropError
+from convmath.interop.onnx.load import read, stored_config
+from convmath.nn.module import Module
+
+
+def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
+    """(model in eval mode, preprocessing, run configuration) of the ONNX file ``path``."""
+    source = str(path)
+    imported = read(path)
+    model = imported.model
+    model.eval()
+    output = model.output_shape(imported.input_shape)
+    if len(imported.input_shape) != 3 or len(output) != 1:
+        raise InteropError(
+            f"{source}: the commands need an image classifier, (N, n_H, n_W, n_C) in and"
+            f" (N, classes) out; this graph maps {('N', *imported.input_shape)} to"
+            f" {('N', *output)}"
+        )
+    stored = stored_config(imported, source)
+    if stored is not None:
+        from convmath.train.trained import check_run_config
+
+        config = check_run_config(stored, source)
+        preprocessing = config["preprocessing"]
+        if (
+            preprocessing.input_shape != imported.input_shape
+            or len(preprocessing.classes) != (output[0])
+        ):
+            raise InteropError(
+                f"{source}: its convmath.config describes {preprocessing.input_shape} inputs and"
+                f" {len(preprocessing.classes)} classes, but the graph takes"
+                f" {imported.input_shape} and gives {output[0]}"
+            )
+        return model, preprocessing, config
+    n_C = imported.input_shape[2]
+    preprocessing = Preprocessing(
+        imported.input_shape,
+        1 / 255,
+        np.zeros(n_C, dtype=np.float32),
+        np.ones(n_C, dtype=np.float32),
+        tuple(str(k) for k in range(output[0])),
+    )
+    config = {
+        "model": {
+            "name": f"ONNX {Path(path).name}",
+            "input_shape": list(imported.input_shape),
+            "num_classes": output[0],
+            "options": {},
+        },
+        "preprocessing": preprocessing,
+        "dataset": None,
+    }
+    return model, preprocessing, config

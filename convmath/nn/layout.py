@@ -1,0 +1,127 @@
+"""Layers that move values without computing new ones: permute, reorder, slice, pad, reshape.
+
+convmath's own models rarely need them; a graph imported from ONNX does,
+where a layout-sensitive step (an NCHW flatten, a channel slice, a pad) must
+give exactly what it gave in the exporter's layout. Each works on one
+example's axes; the batch axis is left alone. Softmax is here as the one
+normalising step an imported graph may hold before its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.nn.module import Module, Shape
+from convmath.tensor import Tensor
+
+
+class Permute(Module):
+    """A[i_0, i_1, ...] -> A[i_axes[0], i_axes[1], ...]: one example's axes in a new order."""
+
+    def __init__(self, axes: Sequence[int]) -> None:
+        super().__init__()
+        self.axes = tuple(int(a) for a in axes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.transpose(x, (0, *(a + 1 for a in self.axes)))
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if sorted(self.axes) != list(range(len(input_shape))):
+            raise self.fail(f"axes {self.axes} do not permute an example of shape {input_shape}")
+        return tuple(input_shape[a] for a in self.axes)
+
+    def details(self) -> str:
+        return f"axes {self.axes}"
+
+
+class Reorder(Module):
+    """(n,) -> (n,): feature j of the output is feature ``indices[j]`` of the input."""
+
+    def __init__(self, indices: np.ndarray) -> None:
+        super().__init__()
+        self.indices = np.asarray(indices, dtype=np.intp)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, self.indices]
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if tuple(input_shape) != (len(self.indices),):
+            raise self.fail(
+                f"reorders {len(self.indices)} features; got an example of {input_shape}"
+            )
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return [f"the {len(self.indices)} features in another order (a fixed permutation)"]
+
+
+class Slice(Module):
+    """One example's ``A[start:stop:step, ...]``, one (start, stop, step) per axis."""
+
+    def __init__(self, ranges: Sequence[tuple[int, int, int]]) -> None:
+        super().__init__()
+        self.ranges = tuple(tuple(int(v) for v in r) for r in ranges)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[(slice(None), *(slice(*r) for r in self.ranges))]
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(self.ranges) != len(input_shape):
+            raise self.fail(f"slices {len(self.ranges)} axes of an example of shape {input_shape}")
+        return tuple(
+            len(range(*slice(*r).indices(n))) for r, n in zip(self.ranges, input_shape, strict=True)
+        )
+
+    def details(self) -> str:
+        return ", ".join(f"{a}:{b}:{c}" for a, b, c in self.ranges)
+
+
+class ZeroPad(Module):
+    """One example padded with zeros: (before, after) for each of its axes."""
+
+    def __init__(self, widths: Sequence[tuple[int, int]]) -> None:
+        super().__init__()
+        self.widths = tuple((int(a), int(b)) for a, b in widths)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, [(0, 0), *self.widths])
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(self.widths) != len(input_shape):
+            raise self.fail(f"pads {len(self.widths)} axes of an example of shape {input_shape}")
+        return tuple(n + a + b for n, (a, b) in zip(input_shape, self.widths, strict=True))
+
+    def details(self) -> str:
+        return f"widths {self.widths}"
+
+
+class Reshape(Module):
+    """One example reshaped to ``shape`` (its values in the same order)."""
+
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(int(n) for n in shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.reshape(x, (x.shape[0], *self.shape))
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if int(np.prod(input_shape)) != int(np.prod(self.shape)):
+            raise self.fail(f"cannot reshape an example of shape {input_shape} to {self.shape}")
+        return self.shape
+
+    def details(self) -> str:
+        return f"to {self.shape}"
+
+
+class Softmax(Module):
+    """softmax(z)_k = exp(z_k) / sum_j exp(z_j) over the last axis."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, axis=-1)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
