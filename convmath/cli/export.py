@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from convmath.cli.common import option
+from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
 FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
@@ -18,6 +19,8 @@ def _export(args: argparse.Namespace) -> int:
     model, preprocessing, config = load_trained(args.checkpoint)
     shape = preprocessing.input_shape
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
+    if out.resolve() == args.checkpoint.resolve():
+        raise InvalidArgumentError(f"{out} is the file being exported; choose another --out")
     if args.format == "torch":
         from convmath.interop.torch import save_torch_weights
 

@@ -121,6 +121,10 @@ class Graph(Module):
                     f"graph node {node.name!r} ({type(node.module).__name__}) takes one input,"
                     f" got {len(node.inputs)}"
                 )
+            if node.output in known:
+                raise ShapeError(
+                    f"graph node {node.name!r} writes {node.output!r}, which is already a value"
+                )
             known.add(node.output)
         if output_name not in known:
             raise ShapeError(f"graph: no node writes the output {output_name!r}")
@@ -146,7 +150,7 @@ class Graph(Module):
                 values[node.output] = node.module.merge(inputs)
             else:
                 values[node.output] = node.module(inputs[0])
-            for name in node.inputs:
+            for name in dict.fromkeys(node.inputs):  # a value read twice is freed once
                 if self._last_use[name] == k and name != self.output_name:
                     del values[name]
         return values[self.output_name]
@@ -189,3 +193,21 @@ class Graph(Module):
 
     def details(self) -> str:
         return f"{len(self.nodes)} nodes"
+
+
+def unique(hint: str, taken: set[str], counts: dict[str, int]) -> str:
+    """``hint``, or ``hint_2``, ``hint_3``... : the first not in ``taken`` (which it joins).
+
+    ``counts`` remembers where each hint's numbering stands, so that n names
+    made from one hint cost n steps, not n squared.
+    """
+    name, k = hint, counts.get(hint, 1)
+    if name in taken:
+        k += 1
+        name = f"{hint}_{k}"
+        while name in taken:
+            k += 1
+            name = f"{hint}_{k}"
+    counts[hint] = k
+    taken.add(name)
+    return name

@@ -269,6 +269,11 @@ class _Pool(Module):
         self.f = pair(f, f"{type(self).__name__} f")
         self.stride = self.f if stride is None else pair(stride, f"{type(self).__name__} stride")
         self.padding = pair(padding, f"{type(self).__name__} padding", minimum=0)
+        if any(p > f // 2 for p, f in zip(self.padding, self.f, strict=True)):
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: padding {self.padding} must be at most half the window"
+                f" f={self.f}, otherwise some windows would hold only padding"
+            )
 
     def output_shape(self, input_shape: Shape) -> Shape:
         n_H_prev, n_W_prev, n_C = _volume(self, input_shape)

@@ -155,3 +155,11 @@ def test_export_format_torch_writes_a_state_dict_pytorch_loads_strictly(trained,
     with torch.no_grad():
         got = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_export_never_overwrites_the_file_it_reads(trained: Path) -> None:
+    before = (trained / "best.onnx").read_bytes()
+    status, _, err = run(["export", trained / "best.onnx"])
+    assert status == 2
+    assert "is the file being exported; choose another --out" in err
+    assert (trained / "best.onnx").read_bytes() == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import time
 import tracemalloc
@@ -189,3 +190,54 @@ def test_a_hostile_convmath_config_is_refused_like_a_checkpoint(tmp_path) -> Non
     path.write_bytes(proto.SerializeToString())
     with pytest.raises(CheckpointError, match=r"m.onnx: the configuration has no dataset"):
         load_trained(path)
+
+
+def _relu_chain(count: int) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    names = ["x"] + [f"v{k}" for k in range(count - 1)] + ["y"]
+    nodes = [helper.make_node("Relu", [a], [b]) for a, b in itertools.pairwise(names)]
+    return _graph(nodes, inputs=[x], output_shape=("N", 4))
+
+
+def test_a_long_graph_of_unnamed_nodes_imports_in_linear_time() -> None:
+    from convmath.interop.onnx import from_onnx
+
+    started = time.perf_counter()
+    imported = from_onnx(_relu_chain(20_000))
+    assert len(imported.model.nodes) == 20_000
+    assert time.perf_counter() - started < 10  # quadratic naming took a minute here
+
+
+def test_one_weight_shared_by_many_layers_counts_once_per_layer(monkeypatch) -> None:
+    from convmath.interop.onnx import from_onnx
+
+    monkeypatch.setenv("CONVMATH_MAX_PARAMETERS", "100000")
+    weight = numpy_helper.from_array(np.zeros((100, 100), np.float32), "fc.W")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 100])
+    names = ["x"] + [f"v{k}" for k in range(199)] + ["y"]
+    nodes = [helper.make_node("Gemm", [a, "fc.W"], [b]) for a, b in itertools.pairwise(names)]
+    with pytest.raises(InteropError, match="the layers would hold over 100,000 weights"):
+        from_onnx(_graph(nodes, inputs=[x], initializers=[weight], output_shape=("N", 100)))
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        (
+            helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[3.0, 3.0]),
+            "must be an integer",
+        ),
+        (
+            helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], pads=[1, 1]),
+            "malformed",
+        ),
+        (helper.make_node("Transpose", ["x"], ["y"], name="p", perm=2), "malformed"),
+        (helper.make_node("MaxPool", ["x"], [], name="p", kernel_shape=[2, 2]), "has no output"),
+        (helper.make_node("Concat", [], ["y"], name="p", axis=1), "malformed"),
+    ],
+)
+def test_a_malformed_node_is_refused_naming_it(node, message: str) -> None:
+    from convmath.interop.onnx import from_onnx
+
+    with pytest.raises(InteropError, match=rf"node 'p' \({node.op_type}\) .*{message}"):
+        from_onnx(_graph([node]))

@@ -204,3 +204,45 @@ def test_an_unsupported_attribute_is_refused_naming_it() -> None:
     )
     with pytest.raises(InteropError, match=r"node 'p' \(MaxPool\) has ceil_mode=1; convmath"):
         from_onnx(helper.make_model(graph))
+
+
+def _two_step(second: str, first_name: str = "relu", **attributes) -> onnx.ModelProto:
+    helper = onnx.helper
+    inputs = ["r", "r"] if second in ("Add", "Concat") else ["r"]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["r"], name=first_name),
+            helper.make_node(second, inputs, ["y"], name="second", **attributes),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2, 3, 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph)
+
+
+def test_a_node_that_reads_one_value_twice_runs() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3, 3, 2)).astype(np.float32)
+    added = forward(from_onnx(_two_step("Add")).model, x)
+    np.testing.assert_array_equal(added, 2 * np.maximum(x, 0))
+    joined = forward(from_onnx(_two_step("Concat", axis=1)).model, x)
+    np.testing.assert_array_equal(joined, np.concatenate([np.maximum(x, 0)] * 2, axis=-1))
+
+
+def test_a_node_named_input_does_not_overwrite_the_input() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3, 3, 2)).astype(np.float32)
+    graph = from_onnx(_two_step("Add", first_name="input")).model
+    np.testing.assert_array_equal(forward(graph, x), 2 * np.maximum(x, 0))
+
+
+def test_a_gather_along_the_batch_axis_is_refused() -> None:
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["x", "i"], ["y"], name="g")],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])],
+        [onnx.numpy_helper.from_array(np.array([2, 0, 1], dtype=np.int64), "i")],
+    )
+    with pytest.raises(InteropError, match=r"node 'g' \(Gather\) gathers along axis 0"):
+        from_onnx(helper.make_model(graph))

@@ -42,7 +42,7 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
-from convmath.nn.graph import Add, Concatenate, Graph, Merge
+from convmath.nn.graph import Add, Concatenate, Graph, Merge, unique
 from convmath.nn.layout import Permute, Reorder, Reshape, Slice, Softmax, ZeroPad
 
 DEFAULT_OPSET = 17
@@ -75,15 +75,11 @@ class _Builder:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names: set[str] = {INPUT, OUTPUT}
+        self._counts: dict[str, int] = {}
         self._node_names: set[str] = set()
 
     def fresh(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._names:
-            k += 1
-            name = f"{hint}_{k}"
-        self._names.add(name)
-        return name
+        return unique(hint, self._names, self._counts)
 
     def constant(self, name: str, array: np.ndarray) -> str:
         name = self.fresh(name)
@@ -146,20 +142,26 @@ def _dense(b: _Builder, m: Dense, x: Value) -> Value:
 
 def _batch_norm(b: _Builder, m: BatchNorm2D, x: Value) -> Value:
     hint = _path(m, "bn")
+    vectors = {
+        "gamma": m.gamma.data,
+        "beta": m.beta.data,
+        "running_mean": m.running_mean,
+        "running_var": m.running_var,
+    }
+    if x.chw:  # per feature, in the order ONNX's flatten gives the features
+        order = _hwc_order(x)
+        for key, vector in vectors.items():
+            vectors[key] = np.empty_like(vector)
+            vectors[key][order] = vector
     inputs = [x.name] + [
         b.constant(f"{hint}.{key}", np.asarray(array, dtype=np.float32))
-        for key, array in (
-            ("gamma", m.gamma.data),
-            ("beta", m.beta.data),
-            ("running_mean", m.running_mean),
-            ("running_var", m.running_var),
-        )
+        for key, array in vectors.items()
     ]
     # ONNX's momentum weighs the old running value, convmath's (PyTorch's) the new batch's.
     name = b.node(
         "BatchNormalization", inputs, hint, epsilon=float(m.eps), momentum=1.0 - float(m.momentum)
     )
-    return Value(name, x.shape)
+    return Value(name, x.shape, x.chw)
 
 
 def _pool(b: _Builder, m: MaxPool2D | AvgPool2D, x: Value) -> Value:
@@ -374,6 +376,10 @@ def to_onnx(
     onnx, helper, numpy_helper = onnx_modules()
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise InteropError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET}; got {opset}")
+    if len(input_shape) != 3:
+        raise InteropError(
+            f"ONNX export takes images: input_shape must be (n_H, n_W, n_C), got {input_shape}"
+        )
     n_H, n_W, n_C = input_shape
     model.name_modules()
     model.output_shape(tuple(input_shape))  # a model that does not fit fails here, by layer

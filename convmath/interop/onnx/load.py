@@ -48,7 +48,7 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
-from convmath.nn.graph import Add, Concatenate, Graph, Node
+from convmath.nn.graph import Add, Concatenate, Graph, Node, unique
 from convmath.nn.layout import Reorder, Slice, Softmax, ZeroPad
 
 INPUT = "input"
@@ -73,7 +73,9 @@ class _Importer:
         self.constants: dict[str, np.ndarray] = {}
         self.values: dict[str, Held] = {}
         self.nodes: list[Node] = []
-        self.names: set[str] = set()
+        self.names: set[str] = {INPUT}
+        self.counts: dict[str, int] = {}
+        self.parameters = 0
         self.notes: list[str] = []
         self.rng = np.random.default_rng(0)  # layers are drawn, then given the file's weights
         self.readers: dict[str, list[Any]] = {}
@@ -88,12 +90,7 @@ class _Importer:
 
     def fresh(self, hint: str) -> str:
         hint = re.sub(r"[^A-Za-z0-9_.]+", "_", hint).strip("._") or "node"
-        name, k = hint, 1
-        while name in self.names:
-            k += 1
-            name = f"{hint}_{k}"
-        self.names.add(name)
-        return name
+        return unique(hint, self.names, self.counts)
 
     def module_name(self, node: Any) -> str:
         """A node's layer name: its weight's prefix ("conv1" for "conv1.weight"), else its own."""
@@ -103,6 +100,12 @@ class _Importer:
         return _node_name(node)
 
     def add(self, module: Module, inputs: list[Held], hint: str, layout: Any) -> Held:
+        self.parameters += module.num_parameters()  # every layer holds its own copy
+        if self.parameters > limits.max_parameters():
+            raise InteropError(
+                f"{self.source}: the layers would hold over {limits.max_parameters():,} weights"
+                f" (set CONVMATH_MAX_PARAMETERS to allow more)"
+            )
         name = self.fresh(hint)
         self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
         stored = (
@@ -221,9 +224,9 @@ class _Importer:
             )
         readers = self.readers.get(value.name, [])
         nhwc = len(example) == 3 and any(
-            r.op_type == "Transpose" and list(attributes(r, self.source).get("perm", [])) ==
-            [0, 3, 1, 2] for r in readers
-        )  # fmt: skip
+            r.op_type == "Transpose" and attributes(r, self.source).get("perm") == [0, 3, 1, 2]
+            for r in readers
+        )
         self.nchw = len(example) == 3 and not nhwc
         layout = preferred(len(example)) if self.nchw else identity(len(example))
         held = Held(INPUT, tuple(example), layout)
@@ -239,8 +242,16 @@ class _Importer:
             raise self.fail(
                 node, f"is not supported; convmath imports {', '.join(sorted(TRANSLATORS))}"
             )
-        attrs = attributes(node, self.source)
-        out = translate(self, node, attrs)
+        if len(node.output) < 1 or not node.output[0]:
+            raise self.fail(node, "has no output")
+        try:
+            out = translate(self, node, attributes(node, self.source))
+        except InteropError:
+            raise
+        except ConvMathError as error:  # a layer that refuses these sizes, naming the node
+            raise self.fail(node, str(error)) from None
+        except (ValueError, TypeError, IndexError, KeyError) as error:  # a malformed attribute
+            raise self.fail(node, f"is malformed ({type(error).__name__}: {error})") from None
         if isinstance(out, np.ndarray):
             self.constants[node.output[0]] = out
         else:
@@ -260,13 +271,21 @@ def _node_name(node: Any) -> str:
 
 def _gather(im: _Importer, node: Any, attrs: dict[str, Any]) -> Held:
     """A fixed reordering of the features of an (N, n) matrix."""
-    im.check_only(node, attrs, {"axis": (1,)})
+    im.check_only(node, attrs, {"axis": None})
+    if int(attrs.get("axis", 0)) not in (1, -1):  # ONNX's default, 0, is the batch axis
+        raise im.fail(
+            node, f"gathers along axis {attrs.get('axis', 0)}; convmath reorders features"
+        )
     value = im.flat(node)
     indices = im.constant(node, 1)
     n = value.onnx_shape[0]
     if indices.ndim != 1 or indices.dtype.kind != "i" or ((indices < -n) | (indices >= n)).any():
         raise im.fail(
             node, f"gathers {indices.shape} indices; convmath reorders features in 0..{n - 1}"
+        )
+    if len(indices) != n:
+        raise im.fail(
+            node, f"gathers {len(indices)} of {n} features; convmath reorders all of them"
         )
     indices = indices % n
     if isinstance(value.layout, FlatHWC):  # compose with the held order: one gather
@@ -398,7 +417,9 @@ def _batch_norm(im: _Importer, node: Any, attrs: dict[str, Any]) -> Held:
         node, attrs, {"epsilon": None, "momentum": None, "training_mode": (0,), "spatial": (1,)}
     )
     x = im.held(node)
-    if len(x.onnx_shape) == 1 or isinstance(x.layout, Squeezed):
+    if isinstance(x.layout, Squeezed):  # per channel of a pooled (C, 1, 1), held as (C,)
+        layout = x.layout
+    elif len(x.onnx_shape) == 1:
         x = im.convert(im.flat(node), identity(1))  # per feature: in ONNX's order
         layout = identity(1)
     else:
@@ -525,8 +546,13 @@ def _concat(im: _Importer, node: Any, attrs: dict[str, Any]) -> Held:
 
 
 def _flatten(im: _Importer, node: Any, attrs: dict[str, Any]) -> Held:
-    im.check_only(node, attrs, {"axis": (1,)})
-    return _flattened(im, node, im.held(node))
+    im.check_only(node, attrs, {"axis": None})
+    value = im.held(node)
+    rank = len(value.onnx_shape) + 1
+    axis = int(attrs.get("axis", 1))
+    if (axis + rank if axis < 0 else axis) != 1:
+        raise im.fail(node, f"has axis={axis}; convmath flattens all but the batch axis (1)")
+    return _flattened(im, node, value)
 
 
 def _flattened(im: _Importer, node: Any, value: Held) -> Held:
@@ -546,8 +572,9 @@ def _reshape(im: _Importer, node: Any, attrs: dict[str, Any]) -> Held:
     value = im.held(node)
     shape = [int(n) for n in im.constant(node, 1).reshape(-1)]
     size = math.prod(value.onnx_shape)
-    if len(shape) == 2 and (shape[1] in (-1, size) or (shape[0] in (0, -1) and shape[1] == size)):
-        return _flattened(im, node, value)  # (N, -1), (0, -1), (-1, size) or (batch, size)
+    batch = len(shape) == 2 and shape[0] in (0, -1)
+    if batch and shape[1] in (-1, size) and shape != [-1, -1]:
+        return _flattened(im, node, value)  # (0, -1), (-1, size), (0, size): a flatten
     raise im.fail(
         node, f"reshapes {('N', *value.onnx_shape)} to {shape}; convmath reshapes only to"
         " (N, -1), a flatten"
