@@ -45,7 +45,6 @@ import numpy as np
 
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, DTypeError, InvalidArgumentError, ShapeError
-from convmath.files import open_regular
 from convmath.nn import (
     BatchNorm2D,
     Conv2D,
@@ -60,13 +59,9 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.safetensors_file import non_finite_as_float32, read_safetensors
 from convmath.schema import Integer, ListOf, Record, Text
-from convmath.train.checkpoint import (
-    DTYPES,
-    _header_size,
-    _non_finite_as_float32,
-    atomic_write,
-)
+from convmath.train.checkpoint import DTYPES, atomic_write
 
 __all__ = [
     "from_torch_state_dict",
@@ -140,7 +135,7 @@ def _vector_after_flatten(volume: Volume) -> tuple[Callable[..., np.ndarray], ..
     return to_torch, from_torch
 
 
-def _checked_shape(input_shape: Any) -> Volume:
+def checked_shape(input_shape: Any) -> Volume:
     items = tuple(input_shape) if isinstance(input_shape, list | tuple) else ()
     exact = all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in items)
     shape = tuple(int(n) for n in items) if exact else ()
@@ -156,7 +151,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _label(module: Module, path: str) -> str:
+def layer_label(module: Module, path: str) -> str:
     return f"{type(module).__name__} '{path}'" if path else type(module).__name__
 
 
@@ -194,7 +189,7 @@ def _walk(
             shape, order = _walk(child, _join(path, name), shape, order, readers)
         return shape, order
     output = tuple(module.output_shape(shape))
-    label = _label(module, path)
+    label = layer_label(module, path)
     if isinstance(module, Flatten):
         return output, (_Order((shape[0], shape[1], shape[2]), label) if len(shape) == 3 else order)
     if not isinstance(module, (Conv2D, Dense, BatchNorm2D, *_KEEPS_ORDER)):
@@ -230,7 +225,7 @@ def _layout(model: Module, input_shape: Any) -> list[_Entry]:
     """The PyTorch state_dict of ``model``: every tensor, its name, shape and conversions."""
     if not isinstance(model, Module):
         raise InvalidArgumentError(f"expected a convmath Module, got {type(model).__name__}")
-    readers = _flatten_readers(model, _checked_shape(input_shape))
+    readers = _flatten_readers(model, checked_shape(input_shape))
     entries: list[_Entry] = []
     owners: dict[int, str] = {}
     for path, module in model.named_modules():
@@ -271,7 +266,7 @@ def _entries_of(module: Module, path: str, volume: Volume | None) -> Iterator[_E
     unknown = [a for a in own if a not in known]
     if unknown:
         raise InvalidArgumentError(
-            f"{_label(module, path)} holds {unknown}, for which convmath knows no PyTorch"
+            f"{layer_label(module, path)} holds {unknown}, for which convmath knows no PyTorch"
             f" name and layout (known: Conv2D, Dense, BatchNorm2D)"
         )
     for attr, (torch_attr, to_torch, from_torch) in known.items():
@@ -373,7 +368,7 @@ def _from_torch(entries: list[_Entry], state: Mapping[str, Any], what: str) -> d
                 f"tensor {name!r} is {array.dtype}, expected float16, float32 or float64"
                 + (hint if "bfloat16" in str(array.dtype) else "")
             )
-        if bad := _non_finite_as_float32(array):
+        if bad := non_finite_as_float32(array):
             raise InvalidArgumentError(
                 f"tensor {name!r} holds {bad} NaN, infinite or beyond-float32 value(s);"
                 f" refusing non-finite weights"
@@ -461,22 +456,13 @@ _ENTRY = Record(
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """The tensors of a safetensors file; its header and tensor table are checked first."""
-    with open_regular(path, CheckpointError) as file:
-        try:
-            size = os.fstat(file.fileno()).st_size
-            if size > limits.max_checkpoint_bytes():
-                raise CheckpointError(
-                    f"{path}: {size:,} bytes, over the {limits.max_checkpoint_bytes():,}-byte"
-                    f" limit for a weights file (set by CONVMATH_MAX_PARAMETERS)"
-                )
-            header_size = _header_size(path, file.read(8), size)
-            header = _parse_header(path, file.read(header_size))
-            table = _check_table(path, header, body_size=size - 8 - header_size)
-            body = bytearray(size - 8 - header_size)
-            if file.readinto(body) != len(body):
-                raise CheckpointError(f"{path}: truncated while reading (the file shrank)")
-        except OSError as error:
-            raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+    table, body = read_safetensors(
+        path,
+        "a weights file",
+        lambda header_bytes, body_size: _check_table(
+            path, _parse_header(path, header_bytes), body_size=body_size
+        ),
+    )
     state = {}
     for name, (dtype, shape, begin) in table.items():
         array = np.frombuffer(body, dtype=dtype, count=math.prod(shape), offset=begin)

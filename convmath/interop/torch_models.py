@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, MissingDependencyError
-from convmath.interop.torch import _checked_shape, _label
+from convmath.interop.torch import checked_shape, layer_label
 from convmath.models import build
 from convmath.nn import (
     AvgPool2D,
@@ -78,7 +78,7 @@ def torch_module_for(model: Module, input_shape: tuple[int, int, int]) -> torch.
     """
     if not isinstance(model, Module):
         raise InvalidArgumentError(f"expected a convmath Module, got {type(model).__name__}")
-    translated, _ = _translate(model, "", _checked_shape(input_shape), _classes())
+    translated, _ = _translate(model, "", checked_shape(input_shape), _classes())
     return translated
 
 
@@ -222,5 +222,5 @@ def _translate(
         ]
         return k.InceptionModule(branches), output
     raise InvalidArgumentError(
-        f"{_label(module, path)}: convmath knows no PyTorch equivalent of this layer"
+        f"{layer_label(module, path)}: convmath knows no PyTorch equivalent of this layer"
     )

@@ -23,7 +23,7 @@ import numpy as np
 
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError
-from convmath.files import open_regular
+from convmath.safetensors_file import non_finite_as_float32, read_safetensors
 from convmath.schema import (
     AnyOf,
     Flag,
@@ -131,27 +131,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     names the file, the field or tensor, and the value.
     """
     path = Path(path)
-    with open_regular(path, CheckpointError) as file:
-        try:
-            size = os.fstat(file.fileno()).st_size
-            if size > limits.max_checkpoint_bytes():
-                raise CheckpointError(
-                    f"{path}: {size:,} bytes, over the {limits.max_checkpoint_bytes():,}-byte"
-                    f" limit for a checkpoint (set by CONVMATH_MAX_PARAMETERS)"
-                )
-            header_size = _header_size(path, file.read(8), size)
-            header = _read_header(path, file.read(header_size))
-            checkpoint = _read_metadata(path, header["__metadata__"])
-            table = _check_tensor_table(path, header, body_size=size - 8 - header_size)
-            body = bytearray(size - 8 - header_size)
-            if file.readinto(body) != len(body):
-                raise CheckpointError(f"{path}: truncated while reading (the file shrank)")
-        except OSError as error:
-            raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
+
+    def check(header_bytes: bytes, body_size: int) -> tuple[Checkpoint, dict[str, Any]]:
+        header = _read_header(path, header_bytes)
+        checkpoint = _read_metadata(path, header["__metadata__"])
+        return checkpoint, _check_tensor_table(path, header, body_size=body_size)
+
+    (checkpoint, table), body = read_safetensors(path, "a checkpoint", check)
     for name, (dtype, shape, begin, _) in table.items():
         array = np.frombuffer(body, dtype=DTYPES[dtype], count=math.prod(shape), offset=begin)
         array = array.reshape(shape).astype(DTYPES[dtype].newbyteorder("="), copy=False)
-        if array.dtype.kind == "f" and (bad := _non_finite_as_float32(array)):
+        if array.dtype.kind == "f" and (bad := non_finite_as_float32(array)):
             raise CheckpointError(
                 f"{path}: tensor {name!r} holds {bad} NaN, infinite or beyond-float32"
                 f" value(s); refusing non-finite weights"
@@ -159,29 +149,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         part, _, key = name.partition("/")
         (checkpoint.model if part == "model" else checkpoint.optimizer)[key] = array
     return checkpoint
-
-
-def _non_finite_as_float32(array: np.ndarray, chunk: int = 1 << 20) -> int:
-    """How many values of ``array`` are NaN or infinite once cast to float32 (in chunks)."""
-    flat = array.reshape(-1)
-    bad = 0
-    with np.errstate(over="ignore"):
-        for start in range(0, flat.size, chunk):
-            part = flat[start : start + chunk].astype(np.float32, copy=False)
-            bad += part.size - int(np.count_nonzero(np.isfinite(part)))
-    return bad
-
-
-def _header_size(path: Path, prefix: bytes, size: int) -> int:
-    if len(prefix) < 8:
-        raise CheckpointError(f"{path}: truncated ({size} bytes), not a safetensors file")
-    header_size = int.from_bytes(prefix, "little")
-    if header_size > min(size - 8, limits.MAX_HEADER_BYTES) or header_size < 2:
-        raise CheckpointError(
-            f"{path}: header size {header_size:,} does not fit the file ({size:,} bytes) and the"
-            f" {limits.MAX_HEADER_BYTES:,}-byte header limit; truncated or not a safetensors file"
-        )
-    return header_size
 
 
 def _read_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
