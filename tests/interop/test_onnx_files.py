@@ -225,7 +225,7 @@ def test_one_weight_shared_by_many_layers_counts_once_per_layer(monkeypatch) -> 
     [
         (
             helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[3.0, 3.0]),
-            "must be an integer",
+            "expected integers",
         ),
         (
             helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], pads=[1, 1]),
@@ -234,10 +234,21 @@ def test_one_weight_shared_by_many_layers_counts_once_per_layer(monkeypatch) -> 
         (helper.make_node("Transpose", ["x"], ["y"], name="p", perm=2), "malformed"),
         (helper.make_node("MaxPool", ["x"], [], name="p", kernel_shape=[2, 2]), "has no output"),
         (helper.make_node("Concat", [], ["y"], name="p", axis=1), "malformed"),
+        (
+            helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=0.5),
+            "has ceil_mode=0.5; expected integers",
+        ),
+        (
+            helper.make_node(
+                "BatchNormalization", ["x", "s", "s", "s", "s"], ["y"], name="p", epsilon=-1.0
+            ),
+            "has epsilon=-1.0",
+        ),
     ],
 )
 def test_a_malformed_node_is_refused_naming_it(node, message: str) -> None:
     from convmath.interop.onnx import from_onnx
 
+    ones = numpy_helper.from_array(np.ones(1, np.float32), "s")
     with pytest.raises(InteropError, match=rf"node 'p' \({node.op_type}\) .*{message}"):
-        from_onnx(_graph([node]))
+        from_onnx(_graph([node], initializers=[ones]))

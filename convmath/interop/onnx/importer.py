@@ -1,0 +1,292 @@
+"""The walk of an ONNX graph: values, constants, layer names, layouts, and refusals by node.
+
+:class:`Importer` reads the graph's input, runs each node's translator (the
+tables in :mod:`.load`), and holds what they share: the constants, the
+imported values with their layouts (:mod:`.layouts`), unique layer names and
+the parameter count. A translator returns a held value (or a constant) for
+the node's output; anything it refuses names the node and its operator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from convmath import limits
+from convmath.errors import ConvMathError, InteropError
+from convmath.interop.onnx.layouts import (
+    CHANNELS_LAST,
+    FlatHWC,
+    Held,
+    Permuted,
+    Squeezed,
+    conversion,
+    identity,
+    preferred,
+)
+from convmath.interop.onnx.read import attributes, tensor_array
+from convmath.nn import Module
+from convmath.nn.graph import Add, Concatenate, Graph, Node, unique
+
+INPUT = "input"
+# Attributes that ONNX defines as integers (INT or INTS).
+INTEGER_ATTRIBUTES = frozenset(
+    [
+        "group",
+        "kernel_shape",
+        "strides",
+        "pads",
+        "dilations",
+        "axis",
+        "perm",
+        "ceil_mode",
+        "count_include_pad",
+        "transA",
+        "transB",
+        "training_mode",
+        "storage_order",
+        "allowzero",
+        "spatial",
+        "is_test",
+    ]
+)
+Translator = Callable[["Importer", Any, dict[str, Any]], Any]
+
+
+@dataclass
+class Imported:
+    """What :func:`from_onnx` found: the model, its input shape and the file's metadata."""
+
+    model: Graph
+    input_shape: tuple[int, ...]
+    metadata: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+
+class Importer:
+    def __init__(self, proto: Any, source: str, translators: dict[str, Translator]) -> None:
+        self.source = source
+        self.translators = translators
+        self.metadata = {p.key: p.value for p in proto.metadata_props}
+        self.graph = proto.graph
+        self.opset = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+        self.constants: dict[str, np.ndarray] = {}
+        self.values: dict[str, Held] = {}
+        self.nodes: list[Node] = []
+        self.names: set[str] = {INPUT}
+        self.counts: dict[str, int] = {}
+        self.parameters = 0
+        self.notes: list[str] = []
+        self.rng = np.random.default_rng(0)  # layers are drawn, then given the file's weights
+        self.readers: dict[str, list[Any]] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.readers.setdefault(name, []).append(node)
+
+    # ------------------------------------------------------------ helpers
+    def fail(self, node: Any, message: str) -> InteropError:
+        label = f"{node.name!r} " if node.name else ""
+        return InteropError(f"{self.source}: node {label}({node.op_type}) {message}")
+
+    def fresh(self, hint: str) -> str:
+        hint = re.sub(r"[^A-Za-z0-9_.]+", "_", hint).strip("._") or "node"
+        return unique(hint, self.names, self.counts)
+
+    def module_name(self, node: Any) -> str:
+        """A node's layer name: its weight's prefix ("conv1" for "conv1.weight"), else its own."""
+        for name in node.input[1:]:
+            if name in self.constants and "." in name:
+                return name.rsplit(".", 1)[0]
+        return node_name(node)
+
+    def add(self, module: Module, inputs: list[Held], hint: str, layout: Any) -> Held:
+        self.parameters += module.num_parameters()  # every layer holds its own copy
+        if self.parameters > limits.max_parameters():
+            raise InteropError(
+                f"{self.source}: the layers would hold over {limits.max_parameters():,} weights"
+                f" (set CONVMATH_MAX_PARAMETERS to allow more)"
+            )
+        name = self.fresh(hint)
+        self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
+        stored = (
+            module.merged_shape([v.stored_shape for v in inputs])
+            if isinstance(module, (Add, Concatenate))
+            else module.output_shape(inputs[0].stored_shape)
+        )
+        return Held(name, onnx_shape(stored, layout), layout)
+
+    def held(self, node: Any, k: int = 0) -> Held:
+        name = node.input[k] if k < len(node.input) else ""
+        if name not in self.values:
+            what = "a constant" if name in self.constants else "a value no earlier node computes"
+            raise self.fail(node, f"reads {name!r} as its input {k}, which is {what}")
+        return self.values[name]
+
+    def constant(self, node: Any, k: int, default: np.ndarray | None = None) -> np.ndarray:
+        name = node.input[k] if k < len(node.input) else ""
+        if not name:
+            if default is None:
+                raise self.fail(node, f"needs its input {k}")
+            return default
+        if name not in self.constants:
+            raise self.fail(
+                node, f"needs its input {k} ({name!r}) to be a constant (an initializer)"
+            )
+        return self.constants[name]
+
+    def convert(self, value: Held, wanted: Permuted) -> Held:
+        module = conversion(value, wanted)
+        if module is None:
+            return value
+        return self.add(module, [value], f"{value.name}.layout", wanted)
+
+    def volume(self, node: Any, k: int = 0) -> Held:
+        """Input ``k`` as a channels-last volume (what CONV, POOL and BN layers read)."""
+        value = self.held(node, k)
+        if len(value.onnx_shape) != 3 and not isinstance(value.layout, Squeezed):
+            raise self.fail(node, f"expects an (N, C, H, W) input; got {('N', *value.onnx_shape)}")
+        return self.convert(value, Permuted(CHANNELS_LAST))
+
+    def flat(self, node: Any, k: int = 0) -> Held:
+        """Input ``k`` as an (N, n) matrix: FlatHWC kept (a Dense permutes its rows instead)."""
+        value = self.held(node, k)
+        if isinstance(value.layout, FlatHWC):
+            return value
+        if isinstance(value.layout, Squeezed):
+            return Held(value.name, value.onnx_shape[:1], identity(1))
+        if len(value.onnx_shape) != 1:
+            raise self.fail(node, f"expects an (N, n) input; got {('N', *value.onnx_shape)}")
+        return value
+
+    def check_only(self, node: Any, attrs: dict[str, Any], allowed: dict[str, Any]) -> None:
+        """Refuse attributes convmath does not compute (or values other than the allowed)."""
+        for key, value in attrs.items():
+            if key not in allowed:
+                raise self.fail(node, f"has attribute {key!r}, which convmath does not support")
+            if allowed[key] is not None and value not in allowed[key]:
+                raise self.fail(
+                    node, f"has {key}={value!r}; convmath supports {key} in {allowed[key]}"
+                )
+
+    # ------------------------------------------------------------ the walk
+    def run(self) -> Imported:
+        graph = self.graph
+        for tensor in graph.initializer:
+            self.constants[tensor.name] = tensor_array(tensor, self.source)
+        total = sum(a.size for a in self.constants.values() if a.dtype.kind == "f")
+        if total > limits.max_parameters() + limits.MAX_BUFFER_ELEMENTS:
+            raise InteropError(
+                f"{self.source}: {total:,} weights, over the parameter limit of"
+                f" {limits.max_parameters():,} (set CONVMATH_MAX_PARAMETERS to allow more)"
+            )
+        inputs = [v for v in graph.input if v.name not in self.constants]
+        if len(inputs) != 1 or len(graph.output) != 1:
+            raise InteropError(
+                f"{self.source}: convmath imports graphs of one input and one output; this one"
+                f" has {len(inputs)} inputs ({[v.name for v in inputs]}) and {len(graph.output)}"
+                f" outputs"
+            )
+        x, input_shape = self._input(inputs[0])
+        self.values[inputs[0].name] = x
+        for node in graph.node:
+            self._node(node)
+        output = graph.output[0].name
+        if output not in self.values:
+            raise InteropError(f"{self.source}: no node computes the graph's output {output!r}")
+        y = self.values[output]
+        wanted = preferred(len(y.onnx_shape)) if self.nchw else identity(len(y.onnx_shape))
+        y = self.convert(y, wanted)
+        if not self.nodes:
+            raise InteropError(f"{self.source}: the graph computes nothing convmath can hold")
+        model = Graph(self.nodes, INPUT, y.name)
+        model.name_modules()
+        try:
+            model.output_shape(input_shape)
+        except ConvMathError as error:
+            raise InteropError(f"{self.source}: the imported graph does not fit: {error}") from None
+        return Imported(model, input_shape, self.metadata, self.notes)
+
+    def _input(self, value: Any) -> tuple[Held, tuple[int, ...]]:
+        tensor_type = value.type.tensor_type
+        if tensor_type.elem_type != 1:
+            raise InteropError(f"{self.source}: the input {value.name!r} is not float32")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+        example = dims[1:]
+        if len(dims) not in (2, 4) or any(n is None or n < 1 for n in example):
+            raise InteropError(
+                f"{self.source}: the input {value.name!r} has shape {dims}; convmath needs"
+                f" (N, C, H, W), (N, H, W, C) or (N, n) with fixed sizes after the batch"
+            )
+        if len(example) == 3 and any(n > limits.MAX_SIDE for n in example):
+            raise InteropError(
+                f"{self.source}: the input {value.name!r} has shape {dims}, over"
+                f" {limits.MAX_SIDE} along a side"
+            )
+        readers = self.readers.get(value.name, [])
+        nhwc = len(example) == 3 and any(
+            r.op_type == "Transpose" and attributes(r, self.source).get("perm") == [0, 3, 1, 2]
+            for r in readers
+        )
+        self.nchw = len(example) == 3 and not nhwc
+        layout = preferred(len(example)) if self.nchw else identity(len(example))
+        held = Held(INPUT, tuple(example), layout)
+        return held, held.stored_shape
+
+    def _node(self, node: Any) -> None:
+        if node.domain not in ("", "ai.onnx"):
+            raise self.fail(
+                node, f"is from the operator set {node.domain!r}; convmath reads ONNX's own"
+            )
+        translate = self.translators.get(node.op_type)
+        if translate is None:
+            raise self.fail(
+                node, f"is not supported; convmath imports {', '.join(sorted(self.translators))}"
+            )
+        if len(node.output) < 1 or not node.output[0]:
+            raise self.fail(node, "has no output")
+        attrs = attributes(node, self.source)
+        for key in INTEGER_ATTRIBUTES & set(attrs):  # never truncate group=1.5 to 1
+            value = attrs[key]
+            if not all(isinstance(v, int) for v in (value if isinstance(value, list) else [value])):
+                raise self.fail(node, f"has {key}={value!r}; expected integers")
+        try:
+            out = translate(self, node, attrs)
+        except InteropError:
+            raise
+        except ConvMathError as error:  # a layer that refuses these sizes, naming the node
+            raise self.fail(node, str(error)) from None
+        except (ValueError, TypeError, IndexError, KeyError) as error:  # a malformed attribute
+            raise self.fail(node, f"is malformed ({type(error).__name__}: {error})") from None
+        if isinstance(out, np.ndarray):
+            self.constants[node.output[0]] = out
+        else:
+            self.values[node.output[0]] = out
+        for extra in node.output[1:]:
+            if extra and self.readers.get(extra):
+                raise self.fail(node, f"has its output {extra!r} read; convmath gives one output")
+
+
+def node_name(node: Any) -> str:
+    """PyTorch's "/features/0/Conv" becomes "features.0"; a plain name stays; else the operator."""
+    parts = [part for part in node.name.split("/") if part]
+    if node.name.startswith("/") and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts) or node.op_type.lower()
+
+
+def onnx_shape(stored: tuple[int, ...], layout: Any) -> tuple[int, ...]:
+    if isinstance(layout, Permuted):
+        shape = [0] * len(stored)
+        for i, a in enumerate(layout.axes):
+            shape[a] = stored[i]
+        return tuple(shape)
+    if isinstance(layout, Squeezed):
+        return (stored[0], 1, 1)
+    return stored
+
+
+# ---------------------------------------------------------------- the operators
