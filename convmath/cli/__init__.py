@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 
 from convmath import __version__, limits
 from convmath.cli import edges, export, inspection, pooling, training
 from convmath.cli.common import Parser
+from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
 
@@ -51,17 +53,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         except (ConvMathError, OSError) as error:
-            return _fail(args.command, str(error))
+            return _stop_all(_fail(args.command, str(error)))
         except MemoryError:
-            return _fail(
-                args.command,
-                "out of memory (set CONVMATH_MAX_MEMORY lower to refuse"
-                " such jobs before they start)",
+            return _stop_all(
+                _fail(
+                    args.command,
+                    "out of memory (set CONVMATH_MAX_MEMORY lower to refuse"
+                    " such jobs before they start)",
+                )
             )
         except KeyboardInterrupt:
             hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
             print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
-            return 130
+            return _stop_all(130)
+        except Exception:
+            if _ranks() is not None:  # a bug on one rank: show it, stop the others, never hang
+                traceback.print_exc()
+                _stop_all(1)
+            raise
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
         print(f"convmath {args.command}: warning: {message}", file=sys.stderr)
     return status
@@ -69,5 +78,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(command: str, message: str) -> int:
     line = " ".join(message.split())  # one line, whatever the message holds
-    print(f"convmath {command}: error: {line}", file=sys.stderr)
+    ranks = _ranks()
+    rank = f" (rank {ranks.rank} of {ranks.size})" if ranks is not None else ""
+    print(f"convmath {command}: error{rank}: {line}", file=sys.stderr)
     return 2
+
+
+def _ranks() -> World | None:
+    """The MPI world when this process is one of several, else None."""
+    try:
+        ranks = world() if launched() else None
+    except ConvMathError:  # launched without mpi4py: said already, as the error itself
+        return None
+    return ranks if ranks is not None and ranks.size > 1 else None
+
+
+def _stop_all(status: int) -> int:
+    """Under MPI, a failure on one rank stops every rank (they would wait for it forever)."""
+    ranks = _ranks()
+    if ranks is not None:
+        ranks.abort(status)
+    return status

@@ -24,6 +24,7 @@ from convmath.schema import Integer
 
 
 def _train(args: argparse.Namespace) -> int:
+    from convmath.distributed import world
     from convmath.train import TrainConfig, run_training
     from convmath.train.config import plural
 
@@ -40,9 +41,11 @@ def _train(args: argparse.Namespace) -> int:
         ignored = sorted(
             k for k in overrides if k != "epochs" and (k != "model_options" or overrides[k])
         )
-        print(
-            f"(resuming keeps the run's own settings but --epochs; ignoring {', '.join(ignored)})"
-        )
+        if world().is_root:
+            print(
+                f"(resuming keeps the run's own settings but --epochs; ignoring"
+                f" {', '.join(ignored)})"
+            )
     with threads(args.threads):
         result = run_training(
             config,
@@ -52,6 +55,10 @@ def _train(args: argparse.Namespace) -> int:
             log=print,
             extend_to=extend_to,
         )
+    from convmath.distributed import world
+
+    if not world().is_root:  # under MPI, rank 0 alone reports and draws
+        return 0
     metrics = result.metrics
     best = (
         f" (best epoch {metrics['best_epoch']}, dev accuracy {metrics['dev_accuracy']:.4f})"

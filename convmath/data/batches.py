@@ -49,6 +49,10 @@ class Batches:
     With ``shuffle`` the order is a fresh permutation from ``rng`` every
     epoch; ``drop_last`` drops a final batch shorter than ``batch_size``.
     Only the indices of one batch are copied at a time, never the whole set.
+
+    For data-parallel training, ``share(b)`` picks this process's part of
+    each batch of b examples (every process draws the same order from its
+    ``rng``), and ``augment_rng`` gives the augmentation a stream of its own.
     """
 
     def __init__(
@@ -64,6 +68,8 @@ class Batches:
         transform: Transform | None = None,
         mean: np.ndarray | None = None,
         std: np.ndarray | None = None,
+        share: Callable[[int], slice] | None = None,
+        augment_rng: np.random.Generator | None = None,
     ) -> None:
         self.images = _with_channel_axis(np.asarray(images))
         self.labels = np.asarray(labels)
@@ -93,6 +99,8 @@ class Batches:
         self.transform = transform
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
         self.inv_std = None if std is None else (1 / np.asarray(std, dtype=np.float32))
+        self.share = share
+        self.augment_rng = augment_rng
 
     def __len__(self) -> int:
         m = len(self.images)
@@ -107,13 +115,16 @@ class Batches:
                 index: slice | np.ndarray = slice(start, start + self.batch_size)
             else:
                 index = np.sort(order[start : start + self.batch_size])  # sorted: faster gather
+            if self.share is not None:  # this process's contiguous part of the global batch
+                index = np.arange(m)[index] if isinstance(index, slice) else index
+                index = index[self.share(len(index))]
             yield self.prepare(self.images[index]), self.labels[index].astype(np.int64)
 
     def prepare(self, raw: np.ndarray) -> np.ndarray:
         """Scale, augment and normalise one batch of raw images."""
         batch = raw.astype(np.float32) * self.scale
         if self.transform is not None:
-            batch = self.transform(batch, self.rng)
+            batch = self.transform(batch, self.augment_rng or self.rng)
         if self.mean is not None:
             batch -= self.mean
         if self.inv_std is not None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from convmath.train.config import TrainConfig, plural
 from convmath.train.metrics import Evaluation, evaluate
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
+
+if TYPE_CHECKING:
+    from convmath.distributed import DataParallel
 from convmath.train.trainer import (
     BEST,
     LAST,
@@ -143,12 +146,26 @@ def run_training(
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
+    from convmath.distributed import DataParallel, world  # it builds on convmath.train
+
+    replicas = DataParallel(world(), config.seed)
+    if replicas.active and config.batch_size < replicas.world.size:
+        raise InvalidArgumentError(
+            f"--batch-size {config.batch_size} is the global batch, cut into one share per"
+            f" process; it must be at least the {replicas.world.size} processes"
+        )
+    if not replicas.world.is_root:  # rank 0 alone holds the folder, prints and writes
+        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, replicas)
     with RunFolder(out_dir, overwrite=overwrite) as folder:
         if checkpoint is None or resume is None:
             folder.claim(resuming=False)
         else:
             _carry_over(checkpoint, Path(resume), folder)
-        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log)
+        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log, replicas)
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 def _extended(
@@ -207,6 +224,7 @@ def _train_in(
     on_step: Sequence[StepCallback],
     on_epoch: Sequence[EpochCallback],
     log: Callable[[str], None],
+    replicas: DataParallel,
 ) -> RunResult:
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
@@ -248,6 +266,7 @@ def _train_in(
     scale = 1.0 / (info.max_value if info else 255)
     mean, std = data.channel_stats(fit_images, scale)
     preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
+    size, last = replicas.world.size, len(fit_labels) % config.batch_size
     train = data.Batches(
         fit_images,
         fit_labels,
@@ -255,10 +274,12 @@ def _train_in(
         rng=data_rng,
         scale=scale,
         transform=parse_augment(config.augment, input_shape),
-        # a last batch of one example would give batch norm a zero variance: drop it
-        drop_last=len(fit_labels) % config.batch_size == 1,
+        # a last batch of one example (per process) would give batch norm a zero variance
+        drop_last=0 < last < 2 * size,
         mean=preprocessing.mean,
         std=preprocessing.std,
+        share=replicas.world.share if replicas.active else None,
+        augment_rng=np.random.default_rng(0) if replicas.active else None,  # reseeded per epoch
     )
     optimizer = make_optimizer(config, model)
     schedule = make_schedule(config, optimizer.lr, len(train))
@@ -269,6 +290,11 @@ def _train_in(
         f"{f' ({carved})' if carved else ''}; batch {config.batch_size},"
         f" {plural(config.epochs, 'epoch')}, seed {config.seed}"
     )
+    if replicas.active:
+        log(
+            f"data parallel over {size} processes (MPI): each takes its share of every batch"
+            f" of {config.batch_size}"
+        )
     log("\n".join(config.settings_lines()) + "\n")
     stored = {
         "training": dataclasses.asdict(config),
@@ -285,7 +311,7 @@ def _train_in(
         preprocessing,
         num_classes=len(classes),
         epochs=config.epochs,
-        out_dir=out_dir,
+        out_dir=out_dir if replicas.world.is_root else None,
         patience=config.patience,
         label_smoothing=config.label_smoothing,
         clip_norm=config.clip_norm,
@@ -294,6 +320,7 @@ def _train_in(
         on_epoch=on_epoch,
         log=log,
         eval_batch_size=config.eval_batch_size,
+        replicas=replicas,
     )
     if checkpoint is not None:
         if checkpoint.config.get("model") != model.config:
@@ -303,6 +330,8 @@ def _train_in(
             )
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
+    if replicas.active:
+        replicas.broadcast_state(model, optimizer)
     started = time.perf_counter()
     state = trainer.fit()
     train_seconds = (
@@ -313,7 +342,7 @@ def _train_in(
             for row in state.history[: (checkpoint.state["epoch"] if checkpoint else 0)]
         )
     )
-    test = evaluate(
+    test = (replicas.evaluate if replicas.active else evaluate)(
         model, test_images, test_labels, preprocessing, len(classes), config.eval_batch_size
     )
     metrics = {
@@ -329,7 +358,8 @@ def _train_in(
         "parameters": model.num_parameters(),
         "config": stored,
     }
-    write_results(out_dir, state, metrics)
+    if replicas.world.is_root:
+        write_results(out_dir, state, metrics)
     return RunResult(out_dir, state, test, metrics, model, preprocessing)
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from convmath.tensor import Tensor
 from convmath.train.checkpoint import STATE, Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.metrics import evaluate
 from convmath.train.progress import Progress
+
+if TYPE_CHECKING:
+    from convmath.distributed import DataParallel
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "lr", "seconds", "images_per_second")
 LAST = "last.safetensors"
@@ -83,6 +86,7 @@ class Trainer:
         on_epoch: Sequence[EpochCallback] = (),
         log: Callable[[str], None] = print,
         eval_batch_size: int = 256,
+        replicas: DataParallel | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -101,12 +105,19 @@ class Trainer:
         self.on_epoch = list(on_epoch)
         self.log = log
         self.eval_batch_size = eval_batch_size
+        self.replicas = replicas if replicas is not None and replicas.active else None
         self.state = TrainState()
         self.named_parameters = list(model.named_parameters())
 
     # ------------------------------------------------------------ one step
-    def train_step(self, X: np.ndarray, y: np.ndarray, epoch: int, step: int) -> tuple[float, int]:
-        """One gradient-descent step; returns (loss, number correct)."""
+    def train_step(
+        self, X: np.ndarray, y: np.ndarray, epoch: int, step: int
+    ) -> tuple[float, int, int]:
+        """One gradient-descent step; returns (loss, number correct, number of examples).
+
+        With replicas, (X, y) is this process's share and what is returned
+        is the global batch's.
+        """
         self.optimizer.lr = self.schedule(self.state.step)
         # NaN and inf are caught below and reported once, so NumPy's warnings are noise here.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -116,6 +127,10 @@ class Trainer:
             if np.isfinite(value):
                 self.optimizer.zero_grad()
                 loss.backward()
+        correct, count = int((logits.data.argmax(axis=1) == y).sum()), len(y)
+        if self.replicas is not None:  # every rank: the global batch's gradients and figures
+            params = [p for _, p in self.named_parameters]
+            value, correct, count = self.replicas.average_gradients(params, value, correct, count)
         if not np.isfinite(value):
             raise NonFiniteError(
                 f"training stopped at epoch {epoch}, step {step}: the loss J is {value}"
@@ -134,8 +149,7 @@ class Trainer:
             self.optimizer.step()
         self.state.step += 1
         self._check_finite(self._weights_and_buffers(), epoch, step, "the update made")
-        correct = int((logits.data.argmax(axis=1) == y).sum())
-        return value, correct
+        return value, correct, count
 
     # ------------------------------------------------------------ the loop
     def fit(self, progress: Progress | None = None) -> TrainState:
@@ -145,13 +159,15 @@ class Trainer:
         while self.state.epoch < self.epochs and not self.state.stopped_early:
             epoch = self.state.epoch + 1
             progress.start_epoch(epoch)
+            if self.replicas is not None:
+                self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
             total_loss, total_correct, seen = 0.0, 0, 0
             for step, (X, y) in enumerate(self.train, start=1):
-                loss, correct = self.train_step(X, y, epoch, step)
-                total_loss += loss * len(y)
+                loss, correct, count = self.train_step(X, y, epoch, step)
+                total_loss += loss * count
                 total_correct += correct
-                seen += len(y)
+                seen += count
                 elapsed = time.perf_counter() - started
                 progress.step(total_loss / seen, total_correct / seen, seen / max(elapsed, 1e-9))
                 for callback in self.on_step:
@@ -165,8 +181,11 @@ class Trainer:
                 "seconds": seconds,
                 "images_per_second": seen / seconds,
             }
+            if self.replicas is not None:
+                self.replicas.average_running_statistics(self.model)
             if self.dev is not None and len(self.dev[1]):
-                result = evaluate(
+                run = evaluate if self.replicas is None else self.replicas.evaluate
+                result = run(
                     self.model, *self.dev, self.prepare, self.num_classes, self.eval_batch_size
                 )
                 row |= {"dev_loss": result.loss, "dev_accuracy": result.accuracy}
@@ -180,6 +199,8 @@ class Trainer:
         # Only a best checkpoint this run wrote (or the run it resumes) is ever loaded.
         if self.state.best_epoch is not None and self.out_dir is not None:
             self.restore_weights(load_checkpoint(self.out_dir / BEST))
+        if self.replicas is not None:  # only rank 0 writes (and reads back) the checkpoints
+            self.replicas.broadcast_state(self.model, self.optimizer)
         return self.state
 
     def _track_best(self, row: dict[str, Any]) -> bool:
@@ -207,6 +228,13 @@ class Trainer:
             rng = getattr(module, "rng", None)
             if isinstance(rng, np.random.Generator):
                 generators[f"module:{path}"] = rng
+        return generators
+
+    def _rank_generators(self) -> dict[str, np.random.Generator]:
+        """The generators each replica draws from on its own: augmentation and dropout."""
+        generators = {k: g for k, g in self._generators().items() if k != "data"}
+        if self.train.augment_rng is not None:
+            generators["augment"] = self.train.augment_rng
         return generators
 
     def checkpoint(self) -> Checkpoint:

@@ -1,0 +1,118 @@
+"""Data parallelism: N replicas of one model, each on its share of every global mini-batch.
+
+Every rank holds the same weights (broadcast from rank 0 at the start and
+after a resume) and draws the same global mini-batch (the same seeded
+shuffle), of which it computes its contiguous share b_r. The gradient of
+the global batch's mean loss is the weighted mean of the shares' gradients,
+
+    dJ/dW = sum_r (b_r / B) dJ_r/dW,   B = sum_r b_r,
+
+summed with one Allreduce over a flat float32 buffer that also carries the
+shares' loss sums, correct counts and sizes; then every rank takes the same
+optimizer step, so the replicas stay identical. Batch norm uses each
+share's own statistics (as PyTorch's DDP does); its running statistics are
+averaged over the ranks before every evaluation and checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convmath.distributed.world import World
+from convmath.nn.module import Module, Parameter
+from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+
+
+class DataParallel:
+    """The collectives a :class:`convmath.train.Trainer` needs to train on ``world``."""
+
+    def __init__(self, world: World, seed: int) -> None:
+        self.world = world
+        self.seed = seed
+
+    @property
+    def active(self) -> bool:
+        return self.world.size > 1
+
+    # ------------------------------------------------------------ replicas alike
+    def broadcast_state(self, model: Module, optimizer: Any) -> None:
+        """Rank 0's weights, buffers and optimizer slots on every rank."""
+        for _, p in model.named_parameters():
+            self.world.broadcast(p.data)
+        for _, buffer in model.named_buffers():
+            self.world.broadcast(buffer)
+        state = optimizer.state_dict()
+        for value in state.values():
+            self.world.broadcast(value)
+        optimizer.load_state_dict(state)
+
+    def per_rank_generators(self, generators: dict[str, np.random.Generator], epoch: int) -> None:
+        """Augmentation and dropout draw from streams of their own on each rank.
+
+        Derived from (seed, rank, epoch), so a run resumed at an epoch's end
+        draws exactly what it would have drawn uninterrupted.
+        """
+        for k, (_, rng) in enumerate(sorted(generators.items())):
+            fresh = np.random.SeedSequence(self.seed, spawn_key=(self.world.rank, epoch, k))
+            rng.bit_generator.state = np.random.default_rng(fresh).bit_generator.state
+
+    # ------------------------------------------------------------ one step
+    def average_gradients(
+        self, parameters: list[Parameter], loss: float, correct: int, count: int
+    ) -> tuple[float, int, int]:
+        """Replace each gradient by the global batch's; returns (mean loss, correct, B)."""
+        sizes = [p.size for p in parameters]
+        flat = np.empty(sum(sizes) + 3, dtype=np.float32)
+        offset = 0
+        for p, size in zip(parameters, sizes, strict=True):
+            part = flat[offset : offset + size]
+            if p.grad is None or not np.isfinite(loss):
+                part[...] = 0  # no gradient here (or a failed share): the loss carries the news
+            else:
+                np.multiply(p.grad.reshape(-1), np.float32(count), out=part)
+            offset += size
+        flat[offset:] = (loss * count, correct, count)
+        total = self.world.sum(flat)
+        global_count = float(total[-1])
+        offset = 0
+        for p, size in zip(parameters, sizes, strict=True):
+            grad = (total[offset : offset + size] / np.float32(global_count)).reshape(p.shape)
+            p.grad = grad.astype(p.data.dtype, copy=False)
+            offset += size
+        return float(total[-3]) / global_count, round(float(total[-2])), int(global_count)
+
+    def average_running_statistics(self, model: Module) -> None:
+        for _, buffer in model.named_buffers():
+            if buffer.dtype.kind == "f":
+                buffer[...] = self.world.sum(buffer.astype(np.float64)) / self.world.size
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(
+        self,
+        model: Module,
+        images: np.ndarray,
+        labels: np.ndarray,
+        prepare: Any,
+        num_classes: int,
+        batch_size: int,
+    ) -> Evaluation:
+        """``evaluate`` on this rank's share; loss and counts summed, rows gathered."""
+        share = self.world.share(len(labels))
+        local_images, local_labels = images[share], labels[share]
+        if len(local_labels):
+            local = evaluate(model, local_images, local_labels, prepare, num_classes, batch_size)
+            loss_sum, probabilities = local.loss * len(local_labels), local.probabilities
+        else:
+            loss_sum, probabilities = 0.0, np.zeros((0, num_classes), dtype=np.float32)
+        loss = float(self.world.sum(np.array([loss_sum]))[0]) / max(len(labels), 1)
+        probabilities = self.world.gather_rows(probabilities.astype(np.float32))
+        predictions = probabilities.argmax(axis=1)
+        return Evaluation(
+            loss=loss,
+            accuracy=float((predictions == labels).mean()),
+            predictions=predictions,
+            probabilities=probabilities,
+            confusion=confusion_matrix(labels, predictions, num_classes),
+        )

@@ -1,0 +1,103 @@
+"""The processes of one training job: rank, size, and the few collectives data parallelism needs.
+
+Started by ``mpiexec -n N`` (or ``srun``), convmath finds its rank and the
+world size through mpi4py (the optional ``mpi`` extra). Started plainly, or
+without mpi4py, the world is one process and every collective is the
+identity, so a single process behaves exactly as before. Only buffer-based
+collectives are used (NumPy arrays, no pickled objects).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import cache
+from typing import Any, NoReturn
+
+import numpy as np
+
+from convmath.errors import MissingDependencyError
+
+# Set by the launchers: MPICH and Intel MPI (PMI), Open MPI, Slurm's srun, PMIx.
+LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
+
+
+class World:
+    """``size`` processes; this one is ``rank``. ``comm`` is mpi4py's, or None for one."""
+
+    def __init__(self, comm: Any = None) -> None:
+        self.comm = comm
+        self.rank = 0 if comm is None else comm.Get_rank()
+        self.size = 1 if comm is None else comm.Get_size()
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def share(self, n: int) -> slice:
+        """This rank's contiguous part of n items: sizes differ by at most one, in rank order."""
+        return slice(self.rank * n // self.size, (self.rank + 1) * n // self.size)
+
+    def sum(self, array: np.ndarray) -> np.ndarray:
+        """The element-wise sum of ``array`` over all ranks (the same result on every rank)."""
+        array = np.ascontiguousarray(array)
+        if self.comm is None:
+            return array
+        total = np.empty_like(array)
+        self.comm.Allreduce(array, total)
+        return total
+
+    def broadcast(self, array: np.ndarray) -> None:
+        """Overwrite ``array`` (the same shape and type on every rank) with the root's, in place."""
+        if self.comm is not None:
+            buffer = np.ascontiguousarray(array)
+            self.comm.Bcast(buffer, root=0)
+            if buffer is not array:
+                array[...] = buffer.reshape(array.shape)
+
+    def gather_rows(self, array: np.ndarray) -> np.ndarray:
+        """Every rank's rows, concatenated in rank order (on every rank)."""
+        if self.comm is None:
+            return array
+        array = np.ascontiguousarray(array)
+        counts = self.sum(np.eye(self.size, dtype=np.int64)[self.rank] * len(array))
+        row = int(np.prod(array.shape[1:], dtype=np.int64))
+        out = np.empty((int(counts.sum()), *array.shape[1:]), dtype=array.dtype)
+        self.comm.Allgatherv(array, [out, counts * row])
+        return out
+
+    def barrier(self) -> None:
+        if self.comm is not None:
+            self.comm.Barrier()
+
+    def abort(self, status: int) -> NoReturn:
+        """Stop every rank now (after this rank has said why on its standard error)."""
+        sys.stderr.flush()
+        sys.stdout.flush()
+        if self.comm is not None and self.size > 1:
+            self.comm.Abort(status)
+        raise SystemExit(status)
+
+
+def launched() -> bool:
+    """Whether an MPI launcher started this process (so mpi4py should be asked)."""
+    return any(name in os.environ for name in LAUNCHER_VARIABLES)
+
+
+@cache
+def world() -> World:
+    """The world of this process: MPI's when a launcher started it, else one process."""
+    if not launched():
+        return World()
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        sizes = [os.environ.get(n, "1") for n in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")]
+        if any(size.strip() != "1" for size in sizes):
+            raise MissingDependencyError(
+                "started by an MPI launcher, but data-parallel training needs mpi4py:"
+                " pip install 'convmath[mpi]'"
+            ) from None
+        return World()
+    comm = MPI.COMM_WORLD
+    return World(comm) if comm.Get_size() > 1 else World()
