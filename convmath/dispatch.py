@@ -25,6 +25,7 @@ KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.k
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
 
 _state = {"kernels": True}
+_across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
 
 
 def kernels_enabled() -> bool:
@@ -33,7 +34,12 @@ def kernels_enabled() -> bool:
 
 
 def kernel_for(op: type) -> type:
-    """The class that computes ``op`` now: its registered kernel, or ``op`` itself."""
+    """The class that computes ``op`` now: its registered kernel, or ``op`` itself.
+
+    An op computed across processes (:func:`compute_across`) comes first, kernels or not.
+    """
+    if op in _across:
+        return _across[op]
     if _state["kernels"]:
         return KERNELS.get(op, op)
     return op
@@ -74,3 +80,18 @@ def use_kernels(enabled: bool) -> _Switch:
     previous = _state["kernels"]
     _state["kernels"] = enabled
     return _Switch(previous)
+
+
+def computed_across(op: type) -> bool:
+    """Whether ``op`` is now computed across processes (a fused kernel must not replace it)."""
+    return op in _across
+
+
+def compute_across(replacements: dict[type, type]) -> None:
+    """Compute each op of ``replacements`` by its value from now on (``{}`` to stop).
+
+    Distributed training uses it for batch norm over the global batch
+    (:mod:`convmath.distributed.sync_batch_norm`).
+    """
+    _across.clear()
+    _across.update(replacements)

@@ -271,6 +271,13 @@ def register(commands: Any) -> None:
     )
     train.add_argument("--image-size", type=IMAGE_SIZE, help="image folders: resize to H,W")
     train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
+    train.add_argument(
+        "--sync-bn",
+        action="store_const",
+        const=True,
+        help="under mpiexec: batch norm's statistics over the whole global batch, so that N"
+        " processes train as one (default: each process's share, as PyTorch's DDP)",
+    )
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument(
         "--init-from",

@@ -11,26 +11,50 @@ summed with one Allreduce over a flat float32 buffer that also carries the
 shares' loss sums, correct counts and sizes; then every rank takes the same
 optimizer step, so the replicas stay identical. Batch norm uses each
 share's own statistics (as PyTorch's DDP does); its running statistics are
-averaged over the ranks before every evaluation and checkpoint.
+averaged over the ranks before every evaluation and checkpoint. With
+``sync_batch_norm`` the batch statistics are the global batch's instead
+(:mod:`.sync_batch_norm`), and N ranks train as one process would.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from convmath.dispatch import compute_across
+from convmath.distributed.sync_batch_norm import synced_over
 from convmath.distributed.world import World
 from convmath.nn.module import Module, Parameter
+from convmath.ops.normalization import BatchNorm
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
 
 
 class DataParallel:
     """The collectives a :class:`convmath.train.Trainer` needs to train on ``world``."""
 
-    def __init__(self, world: World, seed: int) -> None:
+    def __init__(self, world: World, seed: int, *, sync_batch_norm: bool = False) -> None:
         self.world = world
         self.seed = seed
+        self.sync_batch_norm = sync_batch_norm and world.size > 1
+
+    @contextlib.contextmanager
+    def synchronized(self) -> Iterator[None]:
+        """Within this block, batch norm in training uses the global batch's statistics."""
+        if not self.sync_batch_norm:
+            yield
+            return
+        compute_across({BatchNorm: synced_over(self.world)})
+        try:
+            yield
+        finally:
+            compute_across({})
+
+    def all_finite(self, value: float) -> bool:
+        """Whether the loss is finite on every rank (before a back propagation that talks)."""
+        return not self.world.sum(np.array([0.0 if np.isfinite(value) else 1.0]))[0]
 
     @property
     def active(self) -> bool:

@@ -71,6 +71,7 @@ SETTINGS: dict[str, Spec] = {
     "color": Flag(),
     "eval_batch_size": Integer(1, limits.MAX_BATCH),
     "init_from": Optional(Text(limits.MAX_TEXT, min_length=1)),
+    "sync_bn": Flag(),
 }
 
 
@@ -110,6 +111,7 @@ class TrainConfig:
     color: bool = False  # image folders: read RGB instead of grayscale
     eval_batch_size: int = 256
     init_from: str | None = None  # a checkpoint whose weights the model starts from (fine-tuning)
+    sync_bn: bool = False  # under MPI: batch norm's statistics over the global batch
 
     def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
         """This configuration, every setting checked against :data:`SETTINGS`.

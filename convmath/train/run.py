@@ -148,7 +148,7 @@ def run_training(
     out_dir = Path(out_dir or default_out_dir(config))
     from convmath.distributed import DataParallel, world  # it builds on convmath.train
 
-    replicas = DataParallel(world(), config.seed)
+    replicas = DataParallel(world(), config.seed, sync_batch_norm=config.sync_bn)
     if replicas.active and config.batch_size < replicas.world.size:
         raise InvalidArgumentError(
             f"--batch-size {config.batch_size} is the global batch, cut into one share per"
@@ -293,7 +293,8 @@ def _train_in(
     if replicas.active:
         log(
             f"data parallel over {size} processes (MPI): each takes its share of every batch"
-            f" of {config.batch_size}"
+            f" of {config.batch_size}; batch norm over "
+            + ("the whole batch (--sync-bn)" if config.sync_bn else "each share")
         )
     log("\n".join(config.settings_lines()) + "\n")
     stored = {
@@ -333,7 +334,8 @@ def _train_in(
     if replicas.active:
         replicas.broadcast_state(model, optimizer)
     started = time.perf_counter()
-    state = trainer.fit()
+    with replicas.synchronized():
+        state = trainer.fit()
     train_seconds = (
         time.perf_counter()
         - started

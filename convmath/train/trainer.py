@@ -124,7 +124,10 @@ class Trainer:
             logits = self.model(Tensor(X))
             loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
             value = loss.item()
-            if np.isfinite(value):
+            finite = bool(np.isfinite(value))
+            if self.replicas is not None and self.replicas.sync_batch_norm:
+                finite = self.replicas.all_finite(value)  # back propagation talks: all or none
+            if finite:
                 self.optimizer.zero_grad()
                 loss.backward()
         correct, count = int((logits.data.argmax(axis=1) == y).sum()), len(y)

@@ -91,6 +91,29 @@ def test_n_ranks_train_the_model_one_process_trains(tmp_path: Path, ranks: int) 
     assert f"data parallel over {ranks} processes" in many.stdout
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_with_sync_bn_n_ranks_train_a_batch_norm_model_as_one_process(tmp_path, ranks):
+    """digits_cnn has batch norm: --sync-bn gives the global batch's statistics."""
+    exact = [*EXACT[2:], "--model", "digits_cnn"]  # the default model, with batch norm
+    single = run(["train", *exact, "--out", "one"], None, tmp_path)
+    assert single.returncode == 0, single.stderr
+    synced = run(["train", *exact, "--sync-bn", "--out", "sync"], ranks, tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    local = run(["train", *exact, "--out", "local"], ranks, tmp_path)
+    assert local.returncode == 0, local.stderr
+    one = weights(tmp_path / "one/last.safetensors")
+    sync, apart = (
+        weights(tmp_path / "sync/last.safetensors"),
+        weights(tmp_path / "local/last.safetensors"),
+    )
+    gaps = {}
+    for name, array in one.items():
+        scale = float(np.abs(array).max())
+        assert float(np.abs(sync[name] - array).max()) <= 1e-5 * scale, name  # measured 6e-7
+        gaps[name] = float(np.abs(apart[name] - array).max()) / scale
+    assert max(gaps.values()) > 1e-2  # each share's own statistics: another model
+
+
 def test_a_killed_mpi_run_resumed_ends_as_an_uninterrupted_one(tmp_path: Path, mnist_dir) -> None:
     """Batch norm, augmentation drawn per rank and Adam; the whole job killed mid-run."""
     common = [

@@ -1,0 +1,84 @@
+"""The one-process world, the shares of a batch, and sync batch norm's equations (no MPI needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath as cm
+from convmath import data
+from convmath.distributed import DataParallel, World, launched, world
+from convmath.distributed.sync_batch_norm import synced_over
+from convmath.ops.normalization import BatchNorm
+
+
+def test_without_a_launcher_the_world_is_one_process(monkeypatch) -> None:
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert not launched()
+    assert (world().rank, world().size, world().is_root) == (0, 1, True)
+    assert not DataParallel(world(), seed=0).active
+
+
+def test_every_example_of_a_batch_is_in_exactly_one_share() -> None:
+    for size in (1, 2, 3, 7):
+        for n in (7, 8, 37, 50):
+            shares = [World.__new__(World) for _ in range(size)]
+            for rank, share in enumerate(shares):
+                share.rank, share.size = rank, size
+            parts = [np.arange(n)[share.share(n)] for share in shares]
+            assert np.array_equal(np.concatenate(parts), np.arange(n))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_the_shares_of_batches_are_the_global_batches_cut_in_rank_order() -> None:
+    images = np.arange(23 * 4, dtype=np.uint8).reshape(23, 2, 2, 1)
+    labels = np.arange(23)
+
+    def batches(share=None):
+        return data.Batches(images, labels, 6, rng=np.random.default_rng(5), share=share)
+
+    whole = [y for _, y in batches()]
+    ranks = [World.__new__(World) for _ in range(3)]
+    for rank, share in enumerate(ranks):
+        share.rank, share.size = rank, 3
+    parts = [[y for _, y in batches(share.share)] for share in ranks]
+    for k, y in enumerate(whole):
+        assert np.array_equal(np.concatenate([part[k] for part in parts]), y)
+
+
+def test_sync_batch_norm_on_one_process_is_batch_norm_forward_and_backward() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 3, 3, 5)).astype(np.float64)
+    gamma, beta = rng.normal(size=5), rng.normal(size=5)
+    upstream = rng.normal(size=a.shape)
+    results = []
+    for op in (BatchNorm, synced_over(World())):
+        cm.dispatch.compute_across({BatchNorm: op} if op is not BatchNorm else {})
+        try:
+            x, g, b = (cm.Tensor(v, requires_grad=True) for v in (a, gamma, beta))
+            mean, var = np.zeros(5), np.ones(5)
+            z = cm.functional.batch_norm(x, g, b, mean, var, training=True)
+            (z * cm.Tensor(upstream)).sum().backward()
+            results.append((z.data, x.grad, g.grad, b.grad, mean, var))
+        finally:
+            cm.dispatch.compute_across({})
+    for plain, synced in zip(*results, strict=True):
+        np.testing.assert_allclose(synced, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_the_op_computed_across_processes_is_chosen_kernels_or_not() -> None:
+    synced = synced_over(World())
+    cm.dispatch.compute_across({BatchNorm: synced})
+    try:
+        assert cm.dispatch.kernel_for(BatchNorm) is synced
+        with cm.use_kernels(False):
+            assert cm.dispatch.kernel_for(BatchNorm) is synced
+    finally:
+        cm.dispatch.compute_across({})
+    assert cm.dispatch.kernel_for(BatchNorm) is not synced
+
+
+def test_a_single_process_data_parallel_changes_nothing() -> None:
+    replicas = DataParallel(World(), seed=0, sync_batch_norm=True)
+    assert not replicas.active
+    assert not replicas.sync_batch_norm
