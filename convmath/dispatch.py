@@ -87,11 +87,30 @@ def computed_across(op: type) -> bool:
     return op in _across
 
 
-def compute_across(replacements: dict[type, type]) -> None:
-    """Compute each op of ``replacements`` by its value from now on (``{}`` to stop).
+class _Across:
+    """The previous replacements, restored when used as a context manager."""
+
+    def __init__(self, previous: dict[type, type]) -> None:
+        self.previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _across.clear()
+        _across.update(self.previous)
+
+
+def compute_across(replacements: dict[type, type]) -> _Across:
+    """Compute each op of ``replacements`` by its value (``{}``: none); a context restores.
 
     Distributed training uses it for batch norm over the global batch
-    (:mod:`convmath.distributed.sync_batch_norm`).
+    (:mod:`convmath.distributed.sync_batch_norm`)::
+
+        with compute_across({BatchNorm: synced_over(world)}):
+            trainer.fit()
     """
+    previous = dict(_across)
     _across.clear()
     _across.update(replacements)
+    return _Across(previous)

@@ -46,7 +46,12 @@ def _train(args: argparse.Namespace) -> int:
                 f"(resuming keeps the run's own settings but --epochs; ignoring"
                 f" {', '.join(ignored)})"
             )
-    with threads(args.threads):
+    count = args.threads
+    if count is None and world().local_size > 1:  # the ranks on this machine share its cores
+        from convmath.kernels.parallel import available_cpus
+
+        count = max(1, available_cpus() // world().local_size)
+    with threads(count):
         result = run_training(
             config,
             args.out,
@@ -55,8 +60,6 @@ def _train(args: argparse.Namespace) -> int:
             log=print,
             extend_to=extend_to,
         )
-    from convmath.distributed import world
-
     if not world().is_root:  # under MPI, rank 0 alone reports and draws
         return 0
     metrics = result.metrics
@@ -296,7 +299,11 @@ def register(commands: Any) -> None:
         action="store_true",
         help="replace the files of an earlier run in --out (default: refuse)",
     )
-    train.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
+    train.add_argument(
+        "--threads",
+        type=THREADS,
+        help="worker threads (default: all cores; under mpiexec, a share of them per process)",
+    )
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(

@@ -46,11 +46,8 @@ class DataParallel:
         if not self.sync_batch_norm:
             yield
             return
-        compute_across({BatchNorm: synced_over(self.world)})
-        try:
+        with compute_across({BatchNorm: synced_over(self.world)}):
             yield
-        finally:
-            compute_across({})
 
     def all_finite(self, value: float) -> bool:
         """Whether the loss is finite on every rank (before a back propagation that talks)."""
@@ -88,6 +85,7 @@ class DataParallel:
     ) -> tuple[float, int, int]:
         """Replace each gradient by the global batch's; returns (mean loss, correct, B)."""
         sizes = [p.size for p in parameters]
+        had = [p.grad is not None for p in parameters]  # the same on every rank (one model)
         flat = np.empty(sum(sizes) + 3, dtype=np.float32)
         offset = 0
         for p, size in zip(parameters, sizes, strict=True):
@@ -101,9 +99,11 @@ class DataParallel:
         total = self.world.sum(flat)
         global_count = float(total[-1])
         offset = 0
-        for p, size in zip(parameters, sizes, strict=True):
+        for p, size, held in zip(parameters, sizes, had, strict=True):
             grad = (total[offset : offset + size] / np.float32(global_count)).reshape(p.shape)
-            p.grad = grad.astype(p.data.dtype, copy=False)
+            p.grad = (
+                grad.astype(p.data.dtype, copy=False) if held or not np.isfinite(loss) else None
+            )
             offset += size
         return float(total[-3]) / global_count, round(float(total[-2])), int(global_count)
 

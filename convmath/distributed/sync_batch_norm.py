@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.distributed.world import World
+from convmath.errors import ShapeError
 from convmath.ops.normalization import BatchNorm, update_running
 
 
@@ -52,6 +53,11 @@ class SyncBatchNorm(BatchNorm):
         sums = np.concatenate([wide.sum(axis=axes), (wide * wide).sum(axis=axes), [local]])
         total = self.world.sum(sums)
         n_C, count = a.shape[-1], float(total[-1])
+        if count < 2:  # every rank sees the same count, and refuses together
+            raise ShapeError(
+                f"batch_norm in training needs more than one value per channel over the whole"
+                f" batch, got {count:.0f}"
+            )
         mu = total[:n_C] / count
         var = np.maximum(total[n_C : 2 * n_C] / count - mu * mu, 0.0)
         update_running(running_mean, mu, momentum)

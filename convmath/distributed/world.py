@@ -9,26 +9,32 @@ collectives are used (NumPy arrays, no pickled objects).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import traceback
+from collections.abc import Iterator
 from functools import cache
 from typing import Any, NoReturn
 
 import numpy as np
 
-from convmath.errors import MissingDependencyError
+from convmath.errors import ConvMathError, MissingDependencyError
 
 # Set by the launchers: MPICH and Intel MPI (PMI), Open MPI, Slurm's srun, PMIx.
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
+SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+OPT_OUT = "CONVMATH_MPI"  # CONVMATH_MPI=0: one process, whatever the environment says
 
 
 class World:
     """``size`` processes; this one is ``rank``. ``comm`` is mpi4py's, or None for one."""
 
-    def __init__(self, comm: Any = None) -> None:
+    def __init__(self, comm: Any = None, local_size: int = 1) -> None:
         self.comm = comm
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
+        self.local_size = local_size  # the ranks on this machine, which share its cores
 
     @property
     def is_root(self) -> bool:
@@ -70,6 +76,31 @@ class World:
         if self.comm is not None:
             self.comm.Barrier()
 
+    @contextlib.contextmanager
+    def stop_all_on_error(self, label: str) -> Iterator[None]:
+        """Under MPI, an exception on this rank ends every rank (they would wait for it forever).
+
+        The rank says why on its standard error, as ``LABEL: error (rank r of N): ...``
+        (a traceback for what is not a convmath error), then ``MPI_Abort`` ends the job
+        with status 2 (1 for a bug, 130 for an interrupt).
+        """
+        if self.comm is None or self.size == 1:
+            yield
+            return
+        where = f"(rank {self.rank} of {self.size})"
+        try:
+            yield
+        except KeyboardInterrupt:
+            print(f"{label}: interrupted {where}", file=sys.stderr)
+            self.abort(130)
+        except (ConvMathError, OSError) as error:
+            print(f"{label}: error {where}: {' '.join(str(error).split())}", file=sys.stderr)
+            self.abort(2)
+        except Exception:
+            print(f"{label}: unexpected error {where}:", file=sys.stderr)
+            traceback.print_exc()
+            self.abort(1)
+
     def abort(self, status: int) -> NoReturn:
         """Stop every rank now (after this rank has said why on its standard error)."""
         sys.stderr.flush()
@@ -81,6 +112,8 @@ class World:
 
 def launched() -> bool:
     """Whether an MPI launcher started this process (so mpi4py should be asked)."""
+    if os.environ.get(OPT_OUT, "").strip() == "0":
+        return False
     return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
@@ -92,12 +125,14 @@ def world() -> World:
     try:
         from mpi4py import MPI
     except ImportError:
-        sizes = [os.environ.get(n, "1") for n in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")]
-        if any(size.strip() != "1" for size in sizes):
+        sizes = [os.environ[n].strip() for n in SIZE_VARIABLES if n in os.environ]
+        if not sizes or any(size != "1" for size in sizes):  # a lone PMIX_RANK says nothing
             raise MissingDependencyError(
                 "started by an MPI launcher, but data-parallel training needs mpi4py:"
-                " pip install 'convmath[mpi]'"
+                " pip install 'convmath[mpi]' (or set CONVMATH_MPI=0 for one process)"
             ) from None
         return World()
     comm = MPI.COMM_WORLD
-    return World(comm) if comm.Get_size() > 1 else World()
+    if comm.Get_size() == 1:
+        return World()
+    return World(comm, comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import convmath.functional as F
-from convmath.dispatch import computed_across, kernels_enabled
+from convmath.dispatch import kernel_for
 from convmath.kernels.parallel import for_each_part, map_parts, sum_over_parts
 from convmath.kernels.rows import fold, wide_rows
 from convmath.ops import normalization as ops
@@ -175,7 +175,7 @@ def batch_norm_relu(
     With kernels off, or while batch norm is computed across processes (``--sync-bn``),
     the two ops of the equation.
     """
-    if not kernels_enabled() or (training and computed_across(ops.BatchNorm)):
+    if kernel_for(ops.BatchNorm) is not BatchNormKernel:  # kernels off, or computed across
         statistics = (running_mean, running_var)
         z = F.batch_norm(a, gamma, beta, *statistics, training=training, momentum=momentum, eps=eps)
         return F.relu(z)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath.dispatch import computed_across
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from, same_dtype
@@ -141,7 +142,8 @@ def batch_norm_options(
             raise InvalidArgumentError(f"batch_norm: {label} is read-only but training updates it")
     momentum = number_in(momentum, "batch_norm momentum", 0.0, 1.0)
     eps = number_in(eps, "batch_norm eps", 0.0, low_open=True)
-    if training and a.size // n_C < 2:
+    # Across processes the N values are the global batch's: the op counts them itself.
+    if training and a.size // n_C < 2 and not computed_across(BatchNorm):
         raise ShapeError(
             f"batch_norm in training needs more than one value per channel, got shape {a.shape}"
         )

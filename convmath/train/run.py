@@ -34,9 +34,6 @@ from convmath.train.config import TrainConfig, plural
 from convmath.train.metrics import Evaluation, evaluate
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
-
-if TYPE_CHECKING:
-    from convmath.distributed import DataParallel
 from convmath.train.trainer import (
     BEST,
     LAST,
@@ -45,6 +42,9 @@ from convmath.train.trainer import (
     Trainer,
     TrainState,
 )
+
+if TYPE_CHECKING:  # convmath.distributed builds on convmath.train
+    from convmath.distributed import DataParallel
 
 
 @dataclass
@@ -149,19 +149,22 @@ def run_training(
     from convmath.distributed import DataParallel, world  # it builds on convmath.train
 
     replicas = DataParallel(world(), config.seed, sync_batch_norm=config.sync_bn)
-    if replicas.active and config.batch_size < replicas.world.size:
-        raise InvalidArgumentError(
-            f"--batch-size {config.batch_size} is the global batch, cut into one share per"
-            f" process; it must be at least the {replicas.world.size} processes"
-        )
-    if not replicas.world.is_root:  # rank 0 alone holds the folder, prints and writes
-        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, replicas)
-    with RunFolder(out_dir, overwrite=overwrite) as folder:
-        if checkpoint is None or resume is None:
-            folder.claim(resuming=False)
-        else:
-            _carry_over(checkpoint, Path(resume), folder)
-        return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log, replicas)
+    with replicas.world.stop_all_on_error("convmath train"):
+        if replicas.active and config.batch_size < replicas.world.size:
+            raise InvalidArgumentError(
+                f"--batch-size {config.batch_size} is the global batch, cut into one share per"
+                f" process; it must be at least the {replicas.world.size} processes"
+            )
+        if not replicas.world.is_root:  # rank 0 alone holds the folder, prints and writes
+            return _train_in(
+                config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, replicas
+            )
+        with RunFolder(out_dir, overwrite=overwrite) as folder:
+            if checkpoint is None or resume is None:
+                folder.claim(resuming=False)
+            else:
+                _carry_over(checkpoint, Path(resume), folder)
+            return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log, replicas)
 
 
 def _quiet(_line: str) -> None:
@@ -274,8 +277,9 @@ def _train_in(
         rng=data_rng,
         scale=scale,
         transform=parse_augment(config.augment, input_shape),
-        # a last batch of one example (per process) would give batch norm a zero variance
-        drop_last=0 < last < 2 * size,
+        # a last batch of one example gives batch norm a zero variance; under MPI, one
+        # smaller than the processes would leave a share empty
+        drop_last=last == 1 or (replicas.active and 0 < last < size),
         mean=preprocessing.mean,
         std=preprocessing.std,
         share=replicas.world.share if replicas.active else None,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import pytest
 
 import convmath as cm
 from convmath import data
 from convmath.distributed import DataParallel, World, launched, world
 from convmath.distributed.sync_batch_norm import synced_over
+from convmath.errors import MissingDependencyError
 from convmath.ops.normalization import BatchNorm
 
 
@@ -53,28 +57,22 @@ def test_sync_batch_norm_on_one_process_is_batch_norm_forward_and_backward() -> 
     upstream = rng.normal(size=a.shape)
     results = []
     for op in (BatchNorm, synced_over(World())):
-        cm.dispatch.compute_across({BatchNorm: op} if op is not BatchNorm else {})
-        try:
+        with cm.dispatch.compute_across({BatchNorm: op} if op is not BatchNorm else {}):
             x, g, b = (cm.Tensor(v, requires_grad=True) for v in (a, gamma, beta))
             mean, var = np.zeros(5), np.ones(5)
             z = cm.functional.batch_norm(x, g, b, mean, var, training=True)
             (z * cm.Tensor(upstream)).sum().backward()
             results.append((z.data, x.grad, g.grad, b.grad, mean, var))
-        finally:
-            cm.dispatch.compute_across({})
     for plain, synced in zip(*results, strict=True):
         np.testing.assert_allclose(synced, plain, rtol=1e-12, atol=1e-12)
 
 
 def test_the_op_computed_across_processes_is_chosen_kernels_or_not() -> None:
     synced = synced_over(World())
-    cm.dispatch.compute_across({BatchNorm: synced})
-    try:
+    with cm.dispatch.compute_across({BatchNorm: synced}):
         assert cm.dispatch.kernel_for(BatchNorm) is synced
         with cm.use_kernels(False):
             assert cm.dispatch.kernel_for(BatchNorm) is synced
-    finally:
-        cm.dispatch.compute_across({})
     assert cm.dispatch.kernel_for(BatchNorm) is not synced
 
 
@@ -82,3 +80,35 @@ def test_a_single_process_data_parallel_changes_nothing() -> None:
     replicas = DataParallel(World(), seed=0, sync_batch_norm=True)
     assert not replicas.active
     assert not replicas.sync_batch_norm
+
+
+def test_convmath_mpi_0_keeps_one_process_whatever_the_launcher_says(monkeypatch) -> None:
+    monkeypatch.setenv("PMIX_RANK", "0")
+    monkeypatch.setenv("CONVMATH_MPI", "0")
+    assert not launched()
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"SLURM_STEP_NUM_TASKS": "2"}, {"SLURM_NTASKS": "4", "PMIX_RANK": "1"}, {"PMIX_RANK": "0"}],
+)
+def test_a_launcher_without_mpi4py_is_refused_not_run_n_times(monkeypatch, variables) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # as if not installed
+    world.cache_clear()
+    try:
+        with pytest.raises(MissingDependencyError, match="needs mpi4py"):
+            world()
+    finally:
+        world.cache_clear()
+
+
+def test_one_task_under_a_launcher_without_mpi4py_is_one_process(monkeypatch) -> None:
+    monkeypatch.setenv("PMI_SIZE", "1")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    world.cache_clear()
+    try:
+        assert world().size == 1
+    finally:
+        world.cache_clear()
