@@ -62,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     " such jobs before they start)",
                 )
             )
-        except KeyboardInterrupt:
-            hint = " (resume with --resume OUT/last.safetensors)" if args.command == "train" else ""
+        except KeyboardInterrupt as interrupt:
+            hint = f" ({interrupt})" if str(interrupt) else ""  # train says how to resume
             print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
             return _stop_all(130)
         except Exception:

@@ -51,15 +51,18 @@ def _train(args: argparse.Namespace) -> int:
         from convmath.kernels.parallel import available_cpus
 
         count = max(1, available_cpus() // world().local_size)
-    with threads(count):
-        result = run_training(
-            config,
-            args.out,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            log=print,
-            extend_to=extend_to,
-        )
+    try:
+        with threads(count):
+            result = run_training(
+                config,
+                args.out,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                log=print,
+                extend_to=extend_to,
+            )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_resume_hint(args, config)) from None
     if not world().is_root:  # under MPI, rank 0 alone reports and draws
         return 0
     metrics = result.metrics
@@ -85,6 +88,22 @@ def _train(args: argparse.Namespace) -> int:
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
+
+
+def _resume_hint(args: argparse.Namespace, config: Any) -> str:
+    """What to run after Ctrl-C: the real path of the run's last checkpoint, if it has one."""
+    from convmath.train.run import default_out_dir
+
+    if args.out is not None:
+        out = Path(args.out)
+    elif args.resume is not None:
+        out = Path(args.resume).parent
+    else:
+        out = default_out_dir(config)
+    last = out / "last.safetensors"
+    if last.is_file():
+        return f"resume with convmath train --resume {last}"
+    return "no epoch had finished, so there is nothing to resume"
 
 
 def _evaluate(args: argparse.Namespace) -> int:

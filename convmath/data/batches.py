@@ -120,13 +120,17 @@ class Batches:
                 index = index[self.share(len(index))]
             yield self.prepare(self.images[index]), self.labels[index].astype(np.int64)
 
-    def prepare(self, raw: np.ndarray) -> np.ndarray:
-        """Scale, augment and normalise one batch of raw images."""
+    def prepare(self, raw: np.ndarray, *, augment: bool = True) -> np.ndarray:
+        """Scale, augment (unless ``augment=False``) and normalise one batch of raw images."""
         batch = raw.astype(np.float32) * self.scale
-        if self.transform is not None:
+        if augment and self.transform is not None:
             batch = self.transform(batch, self.augment_rng or self.rng)
         if self.mean is not None:
             batch -= self.mean
         if self.inv_std is not None:
             batch *= self.inv_std
         return batch
+
+    def normalize(self, raw: np.ndarray) -> np.ndarray:
+        """Scale and normalise raw images as the batches are, without augmentation."""
+        return self.prepare(raw, augment=False)

@@ -86,11 +86,11 @@ def fit(
     steps = epochs * len(batches)
     trainer = Trainer(
         model,
-        chosen,
-        optim.make_schedule(schedule, lr, steps, step_size=len(batches)),
-        batches,
-        dev,
-        lambda raw: raw.astype(np.float32) * _scale(raw),
+        optimizer=chosen,
+        schedule=optim.make_schedule(schedule, lr, steps, step_size=len(batches)),
+        train=batches,
+        dev=dev,
+        prepare=lambda raw: raw.astype(np.float32) * _scale(raw),
         num_classes=num_classes,
         epochs=epochs,
         label_smoothing=label_smoothing,

@@ -309,11 +309,11 @@ def _train_in(
     }
     trainer = Trainer(
         model,
-        optimizer,
-        schedule,
-        train,
-        dev,
-        preprocessing,
+        optimizer=optimizer,
+        schedule=schedule,
+        train=train,
+        dev=dev,
+        prepare=preprocessing,
         num_classes=len(classes),
         epochs=config.epochs,
         out_dir=out_dir if replicas.world.is_root else None,

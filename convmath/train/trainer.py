@@ -26,9 +26,9 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.data.batches import Batches
-from convmath.errors import CheckpointError, NonFiniteError, ShapeError
+from convmath.errors import CheckpointError, InvalidArgumentError, NonFiniteError, ShapeError
 from convmath.nn.module import Module
-from convmath.optim import Optimizer, Schedule, clip_grad_norm
+from convmath.optim import Constant, Optimizer, Schedule, clip_grad_norm
 from convmath.tensor import Tensor
 from convmath.train.checkpoint import STATE, Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.metrics import evaluate
@@ -57,26 +57,32 @@ class TrainState:
 
 
 class Trainer:
-    """Trains ``model`` on ``train`` batches, evaluating on ``dev`` after every epoch.
+    """Trains ``model`` with ``optimizer`` on ``train`` batches, evaluating ``dev`` each epoch.
 
-    ``dev`` is (raw images, labels) and ``prepare`` turns raw images into
-    normalised float32 batches (no augmentation). ``config`` is stored in
-    every checkpoint. ``on_step`` callbacks run after each optimizer step
-    with (trainer, epoch, step_in_epoch); ``on_epoch`` callbacks after each
-    epoch's evaluation with (trainer, history row), and may add to the row.
+    Every argument but the model is given by name. ``dev`` is (raw images,
+    labels) and ``prepare`` turns raw images into normalised float32 batches
+    (by default the training batches' own scaling and normalisation, without
+    augmentation). ``schedule`` gives the learning rate of each step (by
+    default the optimizer's, constant: the rate is given once). ``loss(logits,
+    labels)`` is J (by default the softmax cross-entropy, with
+    ``label_smoothing``). ``config`` is stored in every checkpoint.
+    ``on_step`` callbacks run after each optimizer step with (trainer, epoch,
+    step_in_epoch); ``on_epoch`` callbacks after each epoch's evaluation with
+    (trainer, history row), and may add to the row.
     """
 
     def __init__(
         self,
         model: Module,
-        optimizer: Optimizer,
-        schedule: Schedule,
-        train: Batches,
-        dev: tuple[np.ndarray, np.ndarray] | None,
-        prepare: Callable[[np.ndarray], np.ndarray],
         *,
+        optimizer: Optimizer,
+        train: Batches,
         num_classes: int,
         epochs: int,
+        dev: tuple[np.ndarray, np.ndarray] | None = None,
+        prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+        schedule: Schedule | None = None,
+        loss: Callable[[Tensor, np.ndarray], Tensor] | None = None,
         out_dir: Path | None = None,
         patience: int | None = None,
         label_smoothing: float = 0.0,
@@ -88,12 +94,17 @@ class Trainer:
         eval_batch_size: int = 256,
         replicas: DataParallel | None = None,
     ) -> None:
+        if loss is not None and label_smoothing:
+            raise InvalidArgumentError(
+                "Trainer: give label smoothing to your own loss, not beside it"
+            )
         self.model = model
         self.optimizer = optimizer
-        self.schedule = schedule
+        self.schedule = schedule if schedule is not None else Constant(optimizer.lr)
         self.train = train
         self.dev = dev
-        self.prepare = prepare
+        self.prepare = prepare if prepare is not None else train.normalize
+        self.loss = loss
         self.num_classes = num_classes
         self.epochs = epochs
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -122,7 +133,10 @@ class Trainer:
         # NaN and inf are caught below and reported once, so NumPy's warnings are noise here.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             logits = self.model(Tensor(X))
-            loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+            if self.loss is None:
+                loss = F.softmax_cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+            else:
+                loss = self.loss(logits, y)
             value = loss.item()
             finite = bool(np.isfinite(value))
             if self.replicas is not None and self.replicas.sync_batch_norm:

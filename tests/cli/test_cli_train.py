@@ -326,3 +326,41 @@ def test_init_from_a_different_model_is_refused(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "its model does not fit this run's" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_names_the_real_checkpoint_to_resume_from(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "my run"
+    job = subprocess.Popen(
+        [sys.executable, "-m", "convmath.cli", "train", "--epochs", "300", "--out", str(out)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / "last.safetensors").exists():
+        assert job.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        f"convmath train: interrupted (resume with convmath train --resume"
+        f" {out / 'last.safetensors'})"
+    )
+
+
+def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path):
+    import argparse
+
+    from convmath.cli.training import _resume_hint
+    from convmath.train import TrainConfig
+
+    args = argparse.Namespace(out=tmp_path / "empty", resume=None)
+    assert _resume_hint(args, TrainConfig()) == (
+        "no epoch had finished, so there is nothing to resume"
+    )

@@ -15,7 +15,7 @@ import pytest
 import convmath as cm
 from convmath import data, models
 from convmath.errors import RunFolderError
-from convmath.optim import SGD, Constant
+from convmath.optim import SGD
 from convmath.train import (
     RunFolder,
     TrainConfig,
@@ -78,8 +78,8 @@ def test_the_weight_guard_names_the_tensor_epoch_and_step():
     images, labels = data.load("digits", "train")
     batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
     trainer = Trainer(
-        model, SGD(model.parameters(), 0.1), Constant(0.1), batches, None, lambda x: x,
-        num_classes=10, epochs=1, log=quiet,
+        model, optimizer=SGD(model.parameters(), 0.1), train=batches, num_classes=10, epochs=1,
+        log=quiet,
     )  # fmt: skip
     trainer.train_step(*next(iter(batches)), epoch=1, step=1)
     model["conv2"].W.grad = None
@@ -190,8 +190,8 @@ def test_the_trainer_loads_only_a_best_checkpoint_of_its_own(tmp_path):
     images, labels = data.load("digits", "train")
     batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
     trainer = Trainer(
-        model, SGD(model.parameters(), 1e-9), Constant(1e-9), batches, None, lambda x: x,
-        num_classes=10, epochs=1, out_dir=tmp_path, log=quiet,
+        model, optimizer=SGD(model.parameters(), 1e-9), train=batches, num_classes=10, epochs=1,
+        out_dir=tmp_path, log=quiet,
     )  # fmt: skip
     trainer.fit()
     after = model.state_dict()

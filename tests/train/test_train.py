@@ -179,14 +179,7 @@ def test_non_finite_gradient_names_the_tensor():
     images, labels = data.load("digits", "train")
     batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
     trainer = Trainer(
-        model,
-        optim.SGD(model.parameters(), 0.1),
-        optim.Constant(0.1),
-        batches,
-        None,
-        lambda raw: raw / 16,
-        num_classes=10,
-        epochs=1,
+        model, optimizer=optim.SGD(model.parameters(), 0.1), train=batches, num_classes=10, epochs=1
     )
     model.parameters()[-1].data[:] = np.inf  # the last bias: logits become inf - inf = nan
     with pytest.raises(cm.NonFiniteError, match="epoch 1, step 1"):
@@ -309,6 +302,26 @@ def test_progress_bar_on_a_terminal_shows_loss_accuracy_and_speed():
     assert progress.bar is None
 
 
+def test_without_a_terminal_a_long_epoch_gets_timed_lines(monkeypatch):
+    import io
+
+    from convmath.train import progress as progress_module
+
+    clock = iter([0.0, 4.0, 11.0, 15.0, 22.0, 30.0])
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: next(clock))
+    lines: list[str] = []
+    progress = progress_module.Progress(4, 5, stream=io.StringIO(), log=lines.append)
+    progress.start_epoch(2)  # at 0 s
+    for _ in range(5):  # steps end at 4, 11, 15, 22 and 30 s
+        progress.step(0.25, 0.5, 99.0)
+    progress.end_epoch("epoch 2 done")
+    assert lines == [
+        "  epoch 2/4 step 2/5: loss 0.2500 acc 0.5000 | 99 img/s | 16 s left in the epoch",
+        "  epoch 2/4 step 4/5: loss 0.2500 acc 0.5000 | 99 img/s | 6 s left in the epoch",
+        "epoch 2 done",
+    ]  # none after the last step: the epoch line follows at once
+
+
 def test_resume_into_another_folder_keeps_the_best_checkpoint(tmp_path):
     def crash(trainer, epoch, step):
         if epoch == 3 and step == 1:
@@ -375,3 +388,43 @@ def test_library_predict_gives_the_probabilities_evaluate_sees(tmp_path):
     np.testing.assert_allclose(probabilities, expected.probabilities, rtol=1e-5, atol=1e-6)
     with pytest.raises(cm.ShapeError, match=r"predict expects images \(m, 8, 8, 1\)"):
         predict(result.model, result.preprocessing, unit[..., 0])
+
+
+def test_the_trainer_takes_its_arguments_by_name_with_the_rate_given_once():
+    from convmath.train import Trainer
+
+    model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
+    images, labels = data.load("digits", "train")
+    batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
+    adam = optim.Adam(model.parameters(), lr=3e-3)
+    with pytest.raises(TypeError):
+        Trainer(model, adam, batches)  # every argument but the model by name
+    trainer = Trainer(model, optimizer=adam, train=batches, num_classes=10, epochs=1)
+    assert trainer.schedule(0) == trainer.schedule(1000) == 3e-3
+    np.testing.assert_array_equal(trainer.prepare(images[:3]), images[:3].astype(np.float32) / 16)
+
+
+def test_the_trainer_takes_a_loss_of_ones_own():
+    import convmath.functional as F
+    from convmath.train import Trainer
+
+    model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
+    images, labels = data.load("digits", "train")
+    batches = data.Batches(images[:64], labels[:64], 32, rng=np.random.default_rng(0), scale=1 / 16)
+    seen = []
+
+    def doubled(logits, y):
+        seen.append(len(y))
+        return F.softmax_cross_entropy(logits, y) * 2.0
+
+    sgd = optim.SGD(model.parameters(), 0.0)
+    trainer = Trainer(model, optimizer=sgd, train=batches, num_classes=10, epochs=1, loss=doubled)
+    X, y = next(iter(batches))
+    loss, _, _ = trainer.train_step(X, y, 1, 1)
+    with cm.no_grad():
+        plain = F.softmax_cross_entropy(model(cm.Tensor(X)), y).item()
+    assert seen == [32]
+    assert loss == pytest.approx(2 * plain, rel=1e-6)
+    with pytest.raises(cm.InvalidArgumentError, match="give label smoothing to your own loss"):
+        Trainer(model, optimizer=sgd, train=batches, num_classes=10, epochs=1, loss=doubled,
+                label_smoothing=0.1)  # fmt: skip
