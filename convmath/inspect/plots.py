@@ -46,6 +46,9 @@ def plot_history(
 ) -> Path:
     """Loss and accuracy per epoch, training and dev, side by side (1000 x 400 px).
 
+    Rows with ``step_losses`` (the trainer's) also draw the training loss
+    within each epoch, so that a run of one epoch has a curve too.
+
     The loss is J, the softmax cross-entropy; ``label_smoothing`` (when known)
     is stated for the training curve, whose J is the one minimised, while dev
     and test losses are plain cross-entropies.
@@ -72,6 +75,14 @@ def plot_history(
         train = "train" + (f" (label smoothing {label_smoothing:g})" if smoothed else "")
         plain = " (no smoothing)" if smoothed and key == "loss" else ""
         axes.plot(epochs, [row[f"train_{key}"] for row in history], "o-", label=train)
+        if key == "loss" and all(row.get("step_losses") for row in history):
+            # within each epoch: the mean J of each group of its steps, at the group's middle
+            places, values = [], []
+            for row in history:
+                curve = row["step_losses"]
+                places += [row["epoch"] - 1 + (k + 0.5) / len(curve) for k in range(len(curve))]
+                values += curve
+            axes.plot(places, values, "-", color="C0", alpha=0.45, lw=1, label="train, by steps")
         if all(f"dev_{key}" in row for row in history):
             axes.plot(epochs, [row[f"dev_{key}"] for row in history], "s-", label="dev" + plain)
         if all(f"test_{key}" in row for row in history):

@@ -307,6 +307,9 @@ _ROW_COLUMNS = Record(
     | {name: Number(-1e39, 1e39) for name in TRAINER_COLUMNS},
     optional=frozenset(("epoch", *TRAINER_COLUMNS)),
 )
+# The epoch's loss curve: the mean J of each of (at most) STEP_POINTS groups of its steps.
+STEP_POINTS = 10
+_STEP_LOSSES = ListOf(Number(-1e39, 1e39), STEP_POINTS)
 # What epoch callbacks may add to a row besides the trainer's columns.
 _ROW = MappingOf(Optional(AnyOf((Flag(), Number(-math.inf, math.inf), Text(limits.MAX_TEXT)))), 32)
 
@@ -319,9 +322,14 @@ class HistoryRow(Spec):
         return _ROW.describe()
 
     def _check(self, value: Any) -> dict[str, Any]:
+        curve = None
+        if isinstance(value, dict) and "step_losses" in value:
+            value = dict(value)
+            curve = _STEP_LOSSES._check(value.pop("step_losses"))
         row = _ROW._check(value)
         own = {key: item for key, item in row.items() if key in _ROW_COLUMNS.fields}
-        return row | _ROW_COLUMNS._check(own)
+        row |= _ROW_COLUMNS._check(own)
+        return row if curve is None else row | {"step_losses": curve}
 
 
 HISTORY = ListOf(HistoryRow(), limits.MAX_EPOCHS)

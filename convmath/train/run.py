@@ -374,7 +374,10 @@ def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> 
     atomic_write(out_dir / "history.json", json.dumps(state.history, indent=2).encode())
     atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2).encode())
     if state.history:
-        columns = list(dict.fromkeys(k for row in state.history for k in row))
+        # one number per cell: the per-step curve (a list) is in history.json
+        columns = [
+            k for k in dict.fromkeys(k for row in state.history for k in row) if k != "step_losses"
+        ]
         lines = [",".join(columns)]
         lines += [",".join(str(row.get(c, "")) for c in columns) for row in state.history]
         atomic_write(out_dir / "history.csv", ("\n".join(lines) + "\n").encode())

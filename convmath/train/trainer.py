@@ -30,7 +30,13 @@ from convmath.errors import CheckpointError, InvalidArgumentError, NonFiniteErro
 from convmath.nn.module import Module
 from convmath.optim import Constant, Optimizer, Schedule, clip_grad_norm
 from convmath.tensor import Tensor
-from convmath.train.checkpoint import STATE, Checkpoint, load_checkpoint, save_checkpoint
+from convmath.train.checkpoint import (
+    STATE,
+    STEP_POINTS,
+    Checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from convmath.train.metrics import evaluate
 from convmath.train.progress import Progress
 
@@ -179,9 +185,10 @@ class Trainer:
             if self.replicas is not None:
                 self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
-            total_loss, total_correct, seen = 0.0, 0, 0
+            total_loss, total_correct, seen, losses = 0.0, 0, 0, []
             for step, (X, y) in enumerate(self.train, start=1):
                 loss, correct, count = self.train_step(X, y, epoch, step)
+                losses.append(loss)
                 total_loss += loss * count
                 total_correct += correct
                 seen += count
@@ -197,6 +204,7 @@ class Trainer:
                 "lr": self.optimizer.lr,
                 "seconds": seconds,
                 "images_per_second": seen / seconds,
+                "step_losses": step_curve(losses),
             }
             if self.replicas is not None:
                 self.replicas.average_running_statistics(self.model)
@@ -362,6 +370,18 @@ class Trainer:
             )
         except (KeyError, TypeError, ValueError, ShapeError) as error:
             raise CheckpointError(f"cannot resume from this checkpoint: {error}") from None
+
+
+def step_curve(losses: Sequence[float]) -> list[float]:
+    """The epoch's steps in (at most) STEP_POINTS equal groups: the mean J of each.
+
+    Kept in every history row (to 6 significant digits, so the history stays
+    small), so that even a run of one epoch draws a loss curve.
+    """
+    if not losses:
+        return []
+    groups = np.array_split(np.asarray(losses, dtype=np.float64), min(STEP_POINTS, len(losses)))
+    return [float(f"{group.mean():.6g}") for group in groups]
 
 
 def format_epoch(row: dict[str, Any], epochs: int) -> str:

@@ -428,3 +428,30 @@ def test_the_trainer_takes_a_loss_of_ones_own():
     with pytest.raises(cm.InvalidArgumentError, match="give label smoothing to your own loss"):
         Trainer(model, optimizer=sgd, train=batches, num_classes=10, epochs=1, loss=doubled,
                 label_smoothing=0.1)  # fmt: skip
+
+
+def test_each_epoch_keeps_its_loss_curve_so_one_epoch_draws_a_curve(tmp_path):
+    from convmath.train.trainer import step_curve
+
+    assert step_curve([4.0, 2.0, 3.0]) == [4.0, 2.0, 3.0]  # fewer steps than points: each
+    groups = np.array_split(np.arange(25.0), 10)  # 25 steps: 10 groups of 3 or 2
+    assert step_curve(list(range(25))) == [float(g.mean()) for g in groups]
+    assert step_curve([]) == []
+    config = TrainConfig(epochs=1, train_limit=500, seed=3, batch_size=16)
+    result = run_training(config, tmp_path, log=quiet)
+    (row,) = result.state.history
+    assert len(row["step_losses"]) == 10  # 450 images in batches of 16: 29 steps
+    assert min(row["step_losses"]) <= row["train_loss"] <= max(row["step_losses"])
+    again = load_checkpoint(tmp_path / "last.safetensors").history
+    assert again[0]["step_losses"] == row["step_losses"]
+    assert "step_losses" not in (tmp_path / "history.csv").read_text()
+
+
+@pytest.mark.parametrize("curve", [[1.0] * 11, [float("nan")], ["1.0"], 3.0])
+def test_a_history_row_with_a_bad_loss_curve_is_never_written(tmp_path, curve):
+    from convmath.train.checkpoint import Checkpoint, save_checkpoint
+
+    row = {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "step_losses": curve}
+    with pytest.raises(cm.CheckpointError, match=r"not written.*history"):
+        save_checkpoint(tmp_path / "c.safetensors", Checkpoint({}, {}, {}, {}, [row]))
+    assert not (tmp_path / "c.safetensors").exists()
