@@ -17,18 +17,21 @@ def summary_rows(model: Module, input_shape: tuple[int, ...]) -> list[LayerInfo]
 def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") -> str:
     """A fixed-width table with totals; parameters counted once even if shared."""
     rows = summary_rows(model, input_shape)
-    header = f"{'layer':<24} {'type':<16} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
+    # names in full: as wide as the longest (24 at least, the width of the shorter models')
+    n = max([24, *(len(row.name) + 1 for row in rows)])
+    header = f"{'layer':<{n}} {'type':<16} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
     lines = [title] if title else []
     lines += [header, "-" * len(header)]
-    lines.append(f"{'input':<24} {'':<16} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
+    lines.append(f"{'input':<{n}} {'':<16} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
     for row in rows:
         lines.append(
-            f"{row.name[:24]:<24} {row.kind[:16]:<16} {row.output_shape!s:<16}"
+            f"{row.name:<{n}} {row.kind[:16]:<16} {row.output_shape!s:<16}"
             f" {row.parameters:>12,} {row.macs:>14,}"
         )
     total_macs = sum(r.macs for r in rows)
     lines.append("-" * len(header))
-    lines.append(f"{'total':<24} {'':<16} {'':<16} {model.num_parameters():>12,} {total_macs:>14,}")
+    total = model.num_parameters()
+    lines.append(f"{'total':<{n}} {'':<16} {'':<16} {total:>12,} {total_macs:>14,}")
     lines.append(
         f"{model.num_parameters():,} parameters; {total_macs:,} multiply-accumulates"
         f" ({2 * total_macs / 1e6:.2f} MFLOP) per example forward"

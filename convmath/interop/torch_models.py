@@ -145,12 +145,13 @@ def _classes() -> SimpleNamespace:
     class InceptionModule(nn.Module):
         """The branches' outputs concatenated along the channels."""
 
-        def __init__(self, branches: list[nn.Module]) -> None:
+        def __init__(self, branches: dict[str, nn.Module]) -> None:
             super().__init__()
-            self.branches = nn.ModuleList(branches)
+            for name, branch in branches.items():  # "1x1", "3x3"...: convmath's names
+                self.add_module(name, branch)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.cat([branch(x) for branch in self.branches], dim=1)
+            return torch.cat([branch(x) for branch in self.children()], dim=1)
 
     return SimpleNamespace(
         nn=nn,
@@ -216,10 +217,10 @@ def _translate(
         block = k.ResidualBlock(main, projection, module.identity, module.stride, extra)
         return block, output
     if isinstance(module, InceptionModule):
-        branches = [
-            _translate(branch, f"{path}.branches.{i}" if path else f"branches.{i}", shape, k)[0]
-            for i, branch in enumerate(module.branches)
-        ]
+        branches = {
+            name: _translate(branch, f"{path}.{name}" if path else name, shape, k)[0]
+            for name, branch in module.named_children()
+        }
         return k.InceptionModule(branches), output
     raise InvalidArgumentError(
         f"{layer_label(module, path)}: convmath knows no PyTorch equivalent of this layer"

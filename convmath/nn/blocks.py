@@ -9,6 +9,7 @@ along each path.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from convmath.nn.module import LayerInfo, Module, Sequential, Shape
 from convmath.tensor import Tensor
 
 SHORTCUTS = ("projection", "pad")
+BRANCH_NAMES = ("1x1", "3x3", "5x5", "pool")
 
 
 class ResidualBlock(Module):
@@ -223,25 +225,43 @@ class InceptionModule(Module):
         self.widths = (n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj)
         self.reduce = reduce
 
-        def conv_relu(c_in: int, c_out: int, f: int) -> list[Module]:
-            return [Conv2D(c_in, c_out, f, padding=f // 2, rng=rng, init=init), ReLU()]
+        def conv(c_in: int, c_out: int, f: int) -> Conv2D:
+            return Conv2D(c_in, c_out, f, padding=f // 2, rng=rng, init=init)
 
+        def branch(c_out: int, f: int, reduced_to: int | None = None) -> Sequential:
+            if reduced_to is None:
+                return Sequential({"conv": conv(n_C_prev, c_out, f), "relu": ReLU()})
+            return Sequential(
+                {
+                    "reduce": conv(n_C_prev, reduced_to, 1),
+                    "reduce_relu": ReLU(),
+                    "conv": conv(reduced_to, c_out, f),
+                    "relu": ReLU(),
+                }
+            )
+
+        pool: dict[str, Module] = {"pool": MaxPool2D(3, 1, 1)}
         if reduce:
-            self.branches = [
-                Sequential(*conv_relu(n_C_prev, n1x1, 1)),
-                Sequential(*conv_relu(n_C_prev, n3x3_reduce, 1), *conv_relu(n3x3_reduce, n3x3, 3)),
-                Sequential(*conv_relu(n_C_prev, n5x5_reduce, 1), *conv_relu(n5x5_reduce, n5x5, 5)),
-                Sequential(MaxPool2D(3, 1, 1), *conv_relu(n_C_prev, pool_proj, 1)),
-            ]
-            self.n_C = n1x1 + n3x3 + n5x5 + pool_proj
-        else:
-            self.branches = [
-                Sequential(*conv_relu(n_C_prev, n1x1, 1)),
-                Sequential(*conv_relu(n_C_prev, n3x3, 3)),
-                Sequential(*conv_relu(n_C_prev, n5x5, 5)),
-                Sequential(MaxPool2D(3, 1, 1)),
-            ]
-            self.n_C = n1x1 + n3x3 + n5x5 + n_C_prev
+            pool |= {"proj": conv(n_C_prev, pool_proj, 1), "proj_relu": ReLU()}
+        self.branches = [
+            branch(n1x1, 1),
+            branch(n3x3, 3, n3x3_reduce if reduce else None),
+            branch(n5x5, 5, n5x5_reduce if reduce else None),
+            Sequential(pool),
+        ]
+        self.n_C = n1x1 + n3x3 + n5x5 + (pool_proj if reduce else n_C_prev)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The branches by what they are: "1x1", "3x3", "5x5" and "pool"."""
+        yield from zip(BRANCH_NAMES, self.branches, strict=True)
+
+    def legacy_names(self) -> dict[str, str]:
+        """Parameter names of checkpoints written before the branches had names."""
+        return {
+            f"branches.{i}.{k}": f"{name}.{key}"
+            for i, (name, branch) in enumerate(self.named_children())
+            for k, key in enumerate(branch.layers)  # the layers kept their order
+        }
 
     def forward(self, x: Tensor) -> Tensor:
         return F.concat([branch(x) for branch in self.branches], axis=-1)

@@ -262,6 +262,7 @@ class Module:
         Raises :class:`ShapeError` listing missing, unexpected and mis-shaped
         entries, before changing anything.
         """
+        state = self._current_names(state)
         targets: dict[str, np.ndarray] = {n: p.data for n, p in self.named_parameters()}
         targets.update(dict(self.named_buffers()))
         missing = sorted(set(targets) - set(state))
@@ -282,6 +283,26 @@ class Module:
             raise ShapeError(f"state does not fit {type(self).__name__}: " + ", ".join(problems))
         for name, target in targets.items():
             target[...] = state[name]
+
+    def _current_names(self, state: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        """``state`` with names of older layouts renamed (a module says so by ``legacy_names``)."""
+        renames = {}
+        for path, module in self.named_modules():
+            legacy = getattr(module, "legacy_names", None)
+            if legacy is None:
+                continue
+            prefix = f"{path}." if path else ""
+            renames |= {prefix + old + ".": prefix + new + "." for old, new in legacy().items()}
+        if not renames or not any(self._renamed(name, renames) != name for name in state):
+            return state
+        return {self._renamed(name, renames): array for name, array in state.items()}
+
+    @staticmethod
+    def _renamed(name: str, renames: dict[str, str]) -> str:
+        for old, new in renames.items():
+            if name.startswith(old):
+                return new + name[len(old) :]
+        return name
 
     def __repr__(self) -> str:
         children = list(self.named_children())

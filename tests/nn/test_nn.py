@@ -194,3 +194,36 @@ def test_a_channels_first_input_is_told_to_transpose():
     with pytest.raises(cm.ShapeError) as error:  # no hint when the shape is not NCHW-like
         conv(cm.Tensor(np.zeros((2, 8, 8, 5), np.float32)))
     assert "NCHW" not in str(error.value)
+
+
+def test_inception_branches_are_named_for_what_they_are():
+    block = nn.InceptionModule(8, 2, 3, 4, 2, 3, 2, rng=np.random.default_rng(0)).name_modules()
+    names = [row.name for row in block.describe((6, 6, 8)) if not row.is_heading]
+    assert names[:4] == ["1x1.conv", "1x1.relu", "3x3.reduce", "3x3.reduce_relu"]
+    assert names[-4:] == ["pool.pool", "pool.proj", "pool.proj_relu", "concat"]
+    naive = nn.InceptionModule(4, 2, 3, 4, 2, 3, 2, rng=np.random.default_rng(0), reduce=False)
+    assert sorted(naive.state_dict()) == sorted(
+        f"{b}.conv.{p}" for b in ("1x1", "3x3", "5x5") for p in ("W", "b")
+    )
+
+
+def test_a_checkpoint_from_before_the_branch_names_still_loads():
+    from convmath import models
+
+    model = models.build("googlenet_small", (32, 32, 3), 10, rng=np.random.default_rng(1))
+    state = model.state_dict()
+    legacy = {}  # the names these weights had: inception1.branches.1.2.W for inception1.3x3.conv.W
+    for name, array in state.items():
+        for i, branch in enumerate(("1x1", "3x3", "5x5", "pool")):
+            marker = f".{branch}."
+            if marker in name:
+                head, tail = name.split(marker)
+                layer, parameter = tail.rsplit(".", 1)
+                order = list(model[head].branches[i].layers).index(layer)
+                name = f"{head}.branches.{i}.{order}.{parameter}"
+        legacy[name] = array
+    assert "inception1.branches.1.2.W" in legacy
+    fresh = models.build("googlenet_small", (32, 32, 3), 10, rng=np.random.default_rng(2))
+    fresh.load_state_dict(legacy)
+    for name, array in state.items():
+        np.testing.assert_array_equal(fresh.state_dict()[name], array, err_msg=name)
