@@ -100,6 +100,14 @@ def model_from(
         return models.build(target, fallback, classes, rng=rng), shape, title
 
 
+def data_dir_of(chosen: str | None, config: dict[str, Any]) -> str | None:
+    """``--data-dir`` if given, else the one the checkpoint's run read its data from."""
+    if chosen is not None:
+        return chosen
+    training = config.get("training")
+    return getattr(training, "data_dir", None)
+
+
 def embedded_digit(index: int) -> tuple[np.ndarray, int]:
     """Digit ``index`` of the embedded UCI set (8x8 pixel counts 0-16, float64) and its label."""
     from convmath.data import load_digits

@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.cli.common import CLASSES, EVAL_BATCH, INPUT_SHAPE, model_from, option
+from convmath.cli.common import (
+    CLASSES,
+    EVAL_BATCH,
+    INPUT_SHAPE,
+    data_dir_of,
+    model_from,
+    option,
+)
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.schema import Integer
 
@@ -105,8 +112,17 @@ def _filters(args: argparse.Namespace) -> int:
         names = [name for name, _ in convs]
         raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
     title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
-    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, "filters.png"), title)
-    print(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}")
+    path = plot_filters(
+        chosen.W.data, _output(args, args.checkpoint, "filters.png"), title, args.channel
+    )
+    n_C_prev = chosen.W.shape[2]
+    if args.channel is not None:
+        drawn = f", their slices for input channel {args.channel}"
+    elif n_C_prev in (1, 3):
+        drawn = ""
+    else:
+        drawn = f", each the mean over its {n_C_prev} input channels (--channel K for one)"
+    print(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}{drawn}")
     return 0
 
 
@@ -148,7 +164,11 @@ def _confusion(args: argparse.Namespace) -> int:
             f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
         )
     images, labels = data.load(
-        dataset, "test", args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
+        dataset,
+        "test",
+        data_dir_of(args.data_dir, config),
+        mode=mode,
+        size=preprocessing.input_shape[:2],
     )
     result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH)
     folder = args.out_dir or args.checkpoint.parent
@@ -217,6 +237,12 @@ def register(commands: Any) -> None:
         "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
     )
     filters.add_argument("--layer", help="which CONV layer (default: the first)")
+    filters.add_argument(
+        "--channel",
+        type=option(Integer(0, 1 << 20)),
+        help="draw each filter's slice for this input channel (default: one channel is"
+        " drawn as is, three as colour, more as their mean)",
+    )
     filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
     filters.set_defaults(run=_filters)
 
@@ -238,7 +264,9 @@ def register(commands: Any) -> None:
         "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
     )
     confusion.add_argument(
-        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
+        "--data-dir",
+        help="where datasets live (default: the run's own, else $CONVMATH_DATA or"
+        " ~/.cache/convmath)",
     )
     confusion.add_argument("--dataset", help="default: the dataset it was trained on")
     confusion.add_argument("--out-dir", type=Path, help="default: beside the checkpoint")

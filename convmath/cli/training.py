@@ -15,6 +15,7 @@ from convmath.cli.common import (
     IMAGE_SIZE,
     INPUT_SHAPE,
     THREADS,
+    data_dir_of,
     model_from,
     option,
     threads,
@@ -120,7 +121,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
-            dataset, args.split, args.data_dir, mode=mode, size=preprocessing.input_shape[:2]
+            dataset,
+            args.split,
+            data_dir_of(args.data_dir, config),
+            mode=mode,
+            size=preprocessing.input_shape[:2],
         )
         if images.shape[1:] != preprocessing.input_shape:
             raise InvalidArgumentError(
@@ -333,7 +338,9 @@ def register(commands: Any) -> None:
     )
     evaluate.add_argument("--dataset", help="default: the dataset it was trained on")
     evaluate.add_argument(
-        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
+        "--data-dir",
+        help="where datasets live (default: the run's own, else $CONVMATH_DATA or"
+        " ~/.cache/convmath)",
     )
     evaluate.add_argument(
         "--split", choices=("train", "test"), default="test", help="which split (default test)"

@@ -107,14 +107,18 @@ MAX_FILTERS_DRAWN = 128  # a picture of more would be taller than a screen and s
 MAX_LAYERS_DRAWN = 64
 
 
-def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path:
+def plot_filters(
+    weights: np.ndarray, path: str | Path, title: str = "", input_channel: int | None = None
+) -> Path:
     """The filters W (f, f, n_C_prev, n_C) of a CONV layer as a grid of images.
 
     One input channel: gray levels on a shared scale with 0 in the middle (a
     colour bar gives the values); three: each filter shown as a colour image,
-    rescaled to [0, 1]; more: the mean over input channels. Size: 1.2 inches
-    per filter column and row, plus a 1-inch colour bar, at DPI. A layer of
-    more than 128 filters shows its first 128, and the title says so.
+    rescaled to [0, 1]; more: the mean over input channels, and the title
+    says so; ``input_channel`` draws each filter's slice for that input
+    channel instead. Size: 1.2 inches per filter column and row, plus a
+    1-inch colour bar, at DPI. A layer of more than 128 filters shows its
+    first 128, and the title says so.
     """
     if weights.ndim != 4:
         raise InvalidArgumentError(
@@ -122,6 +126,17 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path
         )
     plt = _pyplot()
     f_h, f_w, n_C_prev, n_C = weights.shape
+    shown = f"{f_h}x{f_w}x{n_C_prev}"
+    if input_channel is not None:
+        if not 0 <= input_channel < n_C_prev:
+            raise InvalidArgumentError(
+                f"input channel {input_channel} does not exist: the filters have {n_C_prev}"
+                f" input channels, 0 to {n_C_prev - 1}"
+            )
+        weights, n_C_prev = weights[:, :, input_channel : input_channel + 1, :], 1
+        shown += f", their slices for input channel {input_channel}"
+    elif n_C_prev not in (1, 3):
+        shown += f", each drawn as the mean over its {n_C_prev} input channels"
     total = n_C
     if n_C > MAX_FILTERS_DRAWN:
         weights, n_C = weights[..., :MAX_FILTERS_DRAWN], MAX_FILTERS_DRAWN
@@ -147,7 +162,7 @@ def plot_filters(weights: np.ndarray, path: str | Path, title: str = "") -> Path
         axes.set_title(f"filter {k}", fontsize=8)
     if image is not None:
         figure.colorbar(image, ax=grid.ravel().tolist(), shrink=0.8, label="weight")
-    figure.suptitle(title or f"{total} learned filters of {f_h}x{f_w}x{n_C_prev}")
+    figure.suptitle(f"{title}\n({shown})" if title else f"{total} learned filters of {shown}")
     return _save(figure, path)
 
 

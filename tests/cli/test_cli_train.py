@@ -1,5 +1,7 @@
 """The train, evaluate, predict and summary commands."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -364,3 +366,22 @@ def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path)
     assert _resume_hint(args, TrainConfig()) == (
         "no epoch had finished, so there is nothing to resume"
     )
+
+
+def test_evaluate_reads_the_data_directory_the_run_was_trained_from(
+    tmp_path, mnist_dir, monkeypatch
+):
+    from convmath.train import TrainConfig, run_training
+
+    config = TrainConfig(dataset="mnist", data_dir=str(mnist_dir), epochs=1, train_limit=300)
+    run_training(config, tmp_path / "run", log=lambda _: None)
+    monkeypatch.setenv("CONVMATH_DATA", str(tmp_path / "nowhere"))  # not the default any more
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("evaluate looked for the data elsewhere and tried to download it")
+
+    monkeypatch.setattr("convmath.data.datasets.fetch", no_network)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["evaluate", str(tmp_path / "run" / "best.safetensors")]) == 0
+    assert "on mnist test (10000 images)" in out.getvalue()

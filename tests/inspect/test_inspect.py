@@ -272,3 +272,29 @@ def test_explain_backward_command_starts_from_the_loss_and_walks_back(capsys):
     explanation = explain(lenet, (28, 28, 1))
     first = explanation.rows[0].macs  # conv1's dA_prev is skipped: the input is data
     assert f"about {2 * explanation.macs - first:,} multiply-accumulates per example" in out
+
+
+def test_filters_of_a_deeper_layer_say_what_they_draw(tmp_path):
+    import contextlib
+    import io
+
+    from convmath.errors import InvalidArgumentError
+    from convmath.inspect import plots
+    from convmath.train import TrainConfig, run_training
+
+    run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "run", log=lambda _: None)
+    checkpoint = str(tmp_path / "run" / "best.safetensors")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert (
+            main(["filters", checkpoint, "--layer", "conv2", "--out", str(tmp_path / "a.png")]) == 0
+        )
+        assert main(["filters", checkpoint, "--layer", "conv2", "--channel", "5",
+                     "--out", str(tmp_path / "b.png")]) == 0  # fmt: skip
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("32 filters of Conv2D 'conv2', each the mean over its 16 input channels"
+                          " (--channel K for one)")  # fmt: skip
+    assert second.endswith("32 filters of Conv2D 'conv2', their slices for input channel 5")
+    with pytest.raises(InvalidArgumentError, match="input channel 16 does not exist: the filters"
+                       " have 16 input channels, 0 to 15"):  # fmt: skip
+        plots.plot_filters(np.zeros((3, 3, 16, 4)), tmp_path / "c.png", input_channel=16)
