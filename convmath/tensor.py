@@ -116,8 +116,10 @@ class Tensor:
     ----------
     data:
         Array-like. A NumPy float32 or float64 array keeps its dtype (and is
-        not copied); anything else (lists, ints, Python floats) becomes
-        float32, the training dtype.
+        not copied); anything else (lists, ints, Python floats, integer
+        arrays such as uint8 images) becomes float32, the training dtype,
+        with its values as they are: a uint8 image stays in 0..255 (scale it,
+        e.g. by 1/255, or let ``data.Batches`` and ``train.fit`` do it).
     requires_grad:
         If True, ``backward()`` fills ``.grad`` for this tensor.
     dtype:

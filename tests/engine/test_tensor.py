@@ -277,3 +277,10 @@ def test_numpy_integers_work_as_axes_and_sizes():
         F.reshape(x, (2.7, 3))
     with pytest.raises(cm.InvalidArgumentError, match=r"sum: axis 2 is out of range.*\(2, 3\)"):
         F.sum(x, axis=2)
+
+
+def test_a_uint8_image_becomes_float32_with_its_values_as_they_are():
+    pixels = np.array([[0, 128, 255]], dtype=np.uint8)
+    t = cm.Tensor(pixels)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t.data, [[0.0, 128.0, 255.0]])
