@@ -1,13 +1,18 @@
 """Named architectures, buildable by name: ``build("lenet5", (28, 28, 1), 10, rng=rng)``.
 
-Every builder returns a :class:`Sequential` whose ``config`` records how to
-rebuild it (name, input shape, classes, options), so a checkpoint can
-recreate the model. Building checks every layer's shapes against the input
+A model of one's own is built the same way from the import path of its
+builder, ``build("mypackage.nets:tiny", ...)``. The model's ``config``
+records how to rebuild it (name, input shape, classes, options), so a
+checkpoint can recreate it. Building checks every layer's shapes against the input
 shape and fails there, naming the layer.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +34,10 @@ from convmath.nn import (
     ResidualBlock,
     Sequential,
 )
-from convmath.schema import Integer
+from convmath.schema import Integer, Spec
 from convmath.shapes import ImageShape as Shape
 
-Builder = Callable[..., Sequential]
+Builder = Callable[..., Module]
 
 
 def lenet5(input_shape: Shape, num_classes: int, *, rng: np.random.Generator) -> Sequential:
@@ -250,6 +255,70 @@ MODELS: dict[str, Builder] = {
 }
 
 
+# ``package.module:builder``, the convention of uvicorn and setuptools' entry points
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+MAX_IMPORT_PATH = 200
+
+
+def is_import_path(name: str) -> bool:
+    """Whether ``name`` names a builder of the user's own code, ``package.module:function``."""
+    return len(name) <= MAX_IMPORT_PATH and IMPORT_PATH.fullmatch(name) is not None
+
+
+def import_builder(path: str) -> Builder:
+    """The builder that ``path`` (``package.module:function``) names, imported.
+
+    Importing runs the module's code: only do it for a path the user gave (the
+    commands ask for ``--trust-code`` before importing one a checkpoint names).
+    The module is looked for in the current directory first, as ``python -m``
+    would, then on ``sys.path``.
+    """
+    if not is_import_path(path):
+        raise InvalidArgumentError(
+            f"{path!r} is neither a model name {sorted(MODELS)} nor an import path"
+            f" package.module:function"
+        )
+    module_name, _, attribute = path.partition(":")
+    here = os.getcwd()
+    search_here = "" not in sys.path and here not in sys.path  # for this import only
+    if search_here:
+        sys.path.insert(0, here)
+    try:
+        found: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InvalidArgumentError(
+            f"model {path!r}: cannot import {module_name} ({error})"
+        ) from None
+    finally:
+        if search_here:
+            sys.path.remove(here)
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise InvalidArgumentError(f"model {path!r}: {module_name} has no {attribute}")
+        found = getattr(found, part)
+    if not callable(found):
+        raise InvalidArgumentError(
+            f"model {path!r}: {attribute} is a {type(found).__name__}, not a function that builds"
+            f" a model"
+        )
+    return found
+
+
+class ModelName(Spec):
+    """A model's name as a setting: one of :data:`MODELS`, or an import path of one's own."""
+
+    def describe(self) -> str:
+        return f"one of {sorted(MODELS)} or an import path package.module:function"
+
+    def _check(self, value: Any) -> str:
+        if not isinstance(value, str) or not (value in MODELS or is_import_path(value)):
+            raise self._refuse(value)
+        return value
+
+
+MODEL_NAME = ModelName()
+
+
 def build(
     name: str,
     input_shape: tuple[int, ...],
@@ -258,17 +327,28 @@ def build(
     rng: np.random.Generator,
     max_parameters: int | None = None,
     **options: Any,
-) -> Sequential:
+) -> Module:
     """Build a named model for examples of ``input_shape`` (n_H, n_W, n_C).
 
+    ``name`` is one of :data:`MODELS` or the import path of a builder of your
+    own, ``package.module:function``, called as the named ones are:
+    ``function(input_shape, num_classes, rng=rng, **options)``, returning a
+    :class:`Module` that maps each example to ``num_classes`` logits.
     Checks every layer's shapes now and raises :class:`ShapeError` naming the
     layer that does not fit. The model's ``config`` holds what rebuilds it.
     A model of more than ``max_parameters`` (at most the limit of
     :func:`convmath.limits.max_parameters`) is refused at the first weight
     that passes it, before that weight is allocated.
     """
-    if name not in MODELS:
-        raise InvalidArgumentError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    if name in MODELS:
+        builder = MODELS[name]
+    elif is_import_path(name):
+        builder = import_builder(name)
+    else:
+        raise InvalidArgumentError(
+            f"unknown model {name!r}; expected one of {sorted(MODELS)} or an import path"
+            f" package.module:function"
+        )
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1 or max(input_shape) > limits.MAX_SIDE:
         raise ShapeError(
@@ -280,11 +360,15 @@ def build(
     _positive(num_classes, "the number of classes", limits.MAX_CLASSES)
     try:
         with limits.parameter_budget(f"model {name!r} on {input_shape}", max_parameters):
-            model = MODELS[name](input_shape, num_classes, rng=rng, **options)
+            model = builder(input_shape, num_classes, rng=rng, **options)
     except TypeError as error:
         raise InvalidArgumentError(
             f"model {name!r} does not take the options {options}: {error}"
         ) from None
+    if not isinstance(model, Module):
+        raise InvalidArgumentError(
+            f"model {name!r} returned a {type(model).__name__}, expected a convmath.nn Module"
+        )
     model.name_modules()
     produced = model.output_shape(input_shape)
     if produced != (num_classes,):

@@ -12,7 +12,8 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 
 def test_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the example saves its weights in the current folder
-    functional, training = re.findall(r"```python\n(.*?)```", README, re.S)
+    own_model, functional, training = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert own_model.startswith("# mynets.py")  # run by test_the_own_model_example_runs
     namespace: dict = {}
     exec(compile(functional, "README.md", "exec"), namespace)
     assert namespace["A1"].shape == (64, 14, 14, 6)
@@ -51,3 +52,20 @@ def test_explain_excerpt_is_real_output(capsys):
     for line in excerpt.splitlines():
         if line != "...":
             assert line in out, line
+
+
+def test_the_own_model_example_runs(tmp_path, monkeypatch, capsys):
+    import sys
+
+    (own_model,) = re.findall(r"```python\n(# mynets.py.*?)```", README, re.S)
+    (tmp_path / "mynets.py").write_text(own_model)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mynets", raising=False)
+    assert main(["summary", "mynets:tiny", "--input-shape", "8,8,1"]) == 0
+    assert "690 parameters" in capsys.readouterr().out
+    assert main(["train", "--model", "mynets:tiny", "--width", "6", "--epochs", "1"]) == 0
+    checkpoint = str(tmp_path / "runs" / "digits-mynets.tiny" / "best.safetensors")
+    assert main(["evaluate", checkpoint]) == 2
+    assert "pass --trust-code" in capsys.readouterr().err
+    assert main(["evaluate", checkpoint, "--trust-code"]) == 0
+    sys.modules.pop("mynets", None)

@@ -56,15 +56,41 @@ def threads(count: int | None) -> Any:
 
 
 DEFAULT_SHAPES = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
+DEFAULT_SHAPE = (28, 28, 1)
+INPUT_SHAPE_HELP = (
+    "H,W,C of a model given by name (default "
+    + ", ".join(f"{','.join(map(str, shape))} for {name}" for name, shape in DEFAULT_SHAPES.items())
+    + f", {','.join(map(str, DEFAULT_SHAPE))} for the others)"
+)
+
+
+def builder_default(model: str, option: str) -> Any:
+    """The default of a named model's ``option``, read from its builder's signature."""
+    import inspect
+
+    from convmath import models
+
+    return inspect.signature(models.MODELS[model]).parameters[option].default
+
+
+def add_trust_code(parser: argparse.ArgumentParser) -> None:
+    """The option that lets a command import the code a checkpoint's model is built by."""
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="rebuild a model of your own code (package.module:function) that the checkpoint"
+        " names, by importing that code (default: refuse, since importing it runs it)",
+    )
 
 
 def model_from(
-    target: str, input_shape: tuple[int, ...] | None, classes: int
+    target: str, input_shape: tuple[int, ...] | None, classes: int, *, trust_code: bool = False
 ) -> tuple[Any, tuple[int, ...], str]:
     """A model named ``target`` (built for ``input_shape``) or the one saved in a checkpoint.
 
-    ``target`` is a model when it is a model's name, otherwise the path of a
-    checkpoint.
+    ``target`` is a model when it is a model's name or the import path of a
+    builder of one's own (``package.module:function``), otherwise the path of
+    a checkpoint.
 
     Returns (model, input shape, title). A named model that does not fit the
     requested shape is built for its default shape, so that an explanation
@@ -77,23 +103,23 @@ def model_from(
     from convmath import models
     from convmath.errors import ShapeError
 
-    if target not in models.MODELS:
+    if target not in models.MODELS and not models.is_import_path(target):
         from convmath.train import load_trained
 
         if not Path(target).exists() and "/" not in target and "." not in target:
             raise InvalidArgumentError(
-                f"unknown model {target!r}; expected a model name {sorted(models.MODELS)} or"
-                f" a checkpoint file"
+                f"unknown model {target!r}; expected a model name {sorted(models.MODELS)}, an"
+                f" import path package.module:function or a checkpoint file"
             )
-        model, preprocessing, config = load_trained(target)
+        model, preprocessing, config = load_trained(target, trust_code=trust_code)
         return model, preprocessing.input_shape, f"{config['model']['name']} from {target}"
-    shape = tuple(input_shape or DEFAULT_SHAPES.get(target, (28, 28, 1)))
+    shape = tuple(input_shape or DEFAULT_SHAPES.get(target, DEFAULT_SHAPE))
     rng = np.random.default_rng(0)
     title = f"{target} on {shape[0]}x{shape[1]}x{shape[2]}"
     try:
         return models.build(target, shape, classes, rng=rng), shape, title
     except ShapeError:
-        default = DEFAULT_SHAPES.get(target, (28, 28, 1))
+        default = DEFAULT_SHAPES.get(target, DEFAULT_SHAPE)
         fallback = (*default[:2], shape[2])
         if fallback == shape:
             raise

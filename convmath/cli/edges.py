@@ -110,7 +110,11 @@ def register(commands: Any) -> None:
         " and horizontal edge filters (or Sobel's, or a 3x3 filter of your own) and show the"
         " maps. Uses a digit of the embedded dataset unless --image is given.",
     )
-    edges.add_argument("--image", type=Path, help="an image file (PNG, JPEG...; needs Pillow)")
+    edges.add_argument(
+        "--image",
+        type=Path,
+        help="an image file (PNG, JPEG...; needs Pillow; default: an embedded digit, --index)",
+    )
     edges.add_argument(
         "--index",
         type=option(Integer(0, 10**6)),
@@ -132,9 +136,13 @@ def register(commands: Any) -> None:
     edges.add_argument(
         "--filter",
         default="edges",
-        help="'edges' (VEF and HEF, the default), 'vertical', 'horizontal', 'sobel', or nine"
-        " comma-separated numbers, row by row: a 3x3 filter of your own (write"
-        " --filter=-1,0,1,... when the first number is negative)",
+        help="edges (VEF and HEF), vertical, horizontal, sobel, or nine comma-separated numbers,"
+        " row by row: a 3x3 filter of your own (write --filter=-1,0,1,... when the first number"
+        " is negative; default edges)",
     )
-    edges.add_argument("--save", type=Path, help="also write the maps side by side to this PNG")
+    edges.add_argument(
+        "--save",
+        type=Path,
+        help="also write the maps side by side to this PNG (default: print only)",
+    )
     edges.set_defaults(run=_edges)

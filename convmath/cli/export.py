@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from convmath.cli.common import option
+from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
@@ -16,7 +16,7 @@ FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 def _export(args: argparse.Namespace) -> int:
     from convmath.train import load_trained
 
-    model, preprocessing, config = load_trained(args.checkpoint)
+    model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
     if out.resolve() == args.checkpoint.resolve():
@@ -70,4 +70,5 @@ def register(commands: Any) -> None:
         action="store_true",
         help="the graph takes NCHW input (default: convmath's NHWC, with one Transpose inside)",
     )
+    add_trust_code(export)
     export.set_defaults(run=_export)

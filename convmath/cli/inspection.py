@@ -13,6 +13,8 @@ from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
     INPUT_SHAPE,
+    INPUT_SHAPE_HELP,
+    add_trust_code,
     data_dir_of,
     model_from,
     option,
@@ -21,6 +23,7 @@ from convmath.errors import DataError, InvalidArgumentError
 from convmath.schema import Integer
 
 MAX_GRADCHECK_BATCH = 256
+MODEL_HELP = "a model name, your own builder as package.module:function, or a checkpoint file"
 MAX_DIRECTIONS = 100
 MAX_HISTORY_BYTES = 2 << 20
 MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
@@ -29,7 +32,9 @@ MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
 def _explain(args: argparse.Namespace) -> int:
     from convmath.inspect import explain
 
-    model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    model, shape, title = model_from(
+        args.model, args.input_shape, args.classes, trust_code=args.trust_code
+    )
     explanation = explain(model, shape)
     print(f"{title}\n")
     print(explanation.text(backward=args.backward))
@@ -39,7 +44,9 @@ def _explain(args: argparse.Namespace) -> int:
 def _gradcheck(args: argparse.Namespace) -> int:
     from convmath.inspect import model_gradcheck
 
-    model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    model, shape, title = model_from(
+        args.model, args.input_shape, args.classes, trust_code=args.trust_code
+    )
     model.output_shape(shape)  # a model that does not fit fails here, naming the layer
     limits.check_model_memory(
         model, shape, args.batch, "the gradient check", itemsize=8, training=True
@@ -103,7 +110,7 @@ def _filters(args: argparse.Namespace) -> int:
     from convmath.nn import Conv2D
     from convmath.train import load_trained
 
-    model, _, config = load_trained(args.checkpoint)
+    model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
     if not convs:
         raise InvalidArgumentError(f"{args.checkpoint}: the model has no CONV layer")
@@ -132,7 +139,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     from convmath.inspect.plots import plot_feature_maps
     from convmath.train import load_trained, predict
 
-    model, preprocessing, _ = load_trained(args.checkpoint)
+    model, preprocessing, _ = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     n_H, n_W, n_C = preprocessing.input_shape
     unit = read_image(args.image, mode="RGB" if n_C == 3 else "L", size=(n_H, n_W)) / 255
@@ -155,7 +162,7 @@ def _confusion(args: argparse.Namespace) -> int:
     from convmath.inspect.plots import plot_confusion, plot_misclassified
     from convmath.train import evaluate, load_trained
 
-    model, preprocessing, config = load_trained(args.checkpoint)
+    model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
     mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
     dataset = args.dataset or config["dataset"]
@@ -185,8 +192,8 @@ def register(commands: Any) -> None:
         "explain",
         help="each layer's formulas with the numbers filled in: sizes, parameters, cost",
     )
-    explain.add_argument("model", help="a model name or a checkpoint file")
-    explain.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default by model)")
+    explain.add_argument("model", help=MODEL_HELP)
+    explain.add_argument("--input-shape", type=INPUT_SHAPE, help=INPUT_SHAPE_HELP)
     explain.add_argument(
         "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
     )
@@ -195,6 +202,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="the back-propagation equations instead, layer by layer from the loss back",
     )
+    add_trust_code(explain)
     explain.set_defaults(run=_explain)
 
     gradcheck = commands.add_parser(
@@ -202,8 +210,8 @@ def register(commands: Any) -> None:
         help="compare every parameter's gradient with central differences (float64)",
         description="Exit status 0 when every tensor agrees, 1 when one does not.",
     )
-    gradcheck.add_argument("model", help="a model name or a checkpoint file")
-    gradcheck.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C")
+    gradcheck.add_argument("model", help=MODEL_HELP)
+    gradcheck.add_argument("--input-shape", type=INPUT_SHAPE, help=INPUT_SHAPE_HELP)
     gradcheck.add_argument(
         "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
     )
@@ -225,6 +233,7 @@ def register(commands: Any) -> None:
         default=0,
         help="seed of the random input, labels and directions (default 0)",
     )
+    add_trust_code(gradcheck)
     gradcheck.set_defaults(run=_gradcheck)
 
     plot = commands.add_parser("plot", help="training curves from a history.json")
@@ -244,6 +253,7 @@ def register(commands: Any) -> None:
         " drawn as is, three as colour, more as their mean)",
     )
     filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
+    add_trust_code(filters)
     filters.set_defaults(run=_filters)
 
     featuremaps = commands.add_parser(
@@ -255,6 +265,7 @@ def register(commands: Any) -> None:
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
     featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
     featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
+    add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)
 
     confusion = commands.add_parser(
@@ -270,4 +281,5 @@ def register(commands: Any) -> None:
     )
     confusion.add_argument("--dataset", help="default: the dataset it was trained on")
     confusion.add_argument("--out-dir", type=Path, help="default: beside the checkpoint")
+    add_trust_code(confusion)
     confusion.set_defaults(run=_confusion)

@@ -60,7 +60,9 @@ def register(commands: Any) -> None:
         " (or of an embedded digit with --index), with the output size worked out.",
     )
     pooling.add_argument(
-        "--index", type=option(Integer(0, 10**6)), help="pool this embedded digit instead"
+        "--index",
+        type=option(Integer(0, 10**6)),
+        help="pool this embedded digit (default: the article's 4x4 example)",
     )
     pooling.add_argument(
         "--f", type=option(Integer(1, MAX_WINDOW)), default=2, help="window size f (default 2)"

@@ -14,7 +14,10 @@ from convmath.cli.common import (
     EVAL_BATCH,
     IMAGE_SIZE,
     INPUT_SHAPE,
+    INPUT_SHAPE_HELP,
     THREADS,
+    add_trust_code,
+    builder_default,
     data_dir_of,
     model_from,
     option,
@@ -61,6 +64,7 @@ def _train(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 log=print,
                 extend_to=extend_to,
+                trust_code=args.trust_code,
             )
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_resume_hint(args, config)) from None
@@ -112,7 +116,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from convmath.train import evaluate, load_trained
 
     with threads(args.threads):
-        model, preprocessing, config = load_trained(args.checkpoint)
+        model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
         limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
         dataset = args.dataset or config["dataset"]
         if dataset is None:
@@ -156,7 +160,7 @@ def _predict(args: argparse.Namespace) -> int:
     from convmath.data.centering import picture_input
     from convmath.train import load_trained, predict
 
-    model, preprocessing, config = load_trained(args.checkpoint)
+    model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
     )
@@ -201,7 +205,9 @@ def _show(batch: np.ndarray, target: Path) -> None:
 def _summary(args: argparse.Namespace) -> int:
     from convmath.inspect.summary import summary_table
 
-    model, shape, title = model_from(args.model, args.input_shape, args.classes)
+    model, shape, title = model_from(
+        args.model, args.input_shape, args.classes, trust_code=args.trust_code
+    )
     print(summary_table(model, shape, title))
     return 0
 
@@ -210,7 +216,8 @@ def register(commands: Any) -> None:
     from convmath.data.augment import PRESETS
     from convmath.models import MODELS
     from convmath.optim import OPTIMIZERS, SCHEDULES
-    from convmath.train.config import SETTINGS, TrainConfig
+    from convmath.optim.factory import ADAMW_DEFAULT_DECAY
+    from convmath.train.config import DEFAULT_LR, SETTINGS, TrainConfig
 
     defaults = TrainConfig()
 
@@ -225,16 +232,25 @@ def register(commands: Any) -> None:
         description="Train a CNN and save checkpoints, history and metrics. With no options it"
         " trains the default CNN on the embedded UCI digits in a few seconds.",
     )
-    train.add_argument("--model", choices=sorted(MODELS), help="architecture (default: by dataset)")
+    train.add_argument(
+        "--model",
+        type=setting("model"),
+        metavar="MODEL",
+        help=f"one of {', '.join(sorted(MODELS))}, or your own builder as"
+        " package.module:function (default: digits_cnn for digits, lenet5 for one channel,"
+        " resnet for three)",
+    )
     train.add_argument(
         "--depth",
         type=option(Integer(8, limits.MAX_RESNET_DEPTH)),
-        help="ResNet depth 6n+2 (resnet only)",
+        help=f"ResNet depth 6n+2 (resnet only; default {builder_default('resnet', 'depth')})",
     )
     train.add_argument(
         "--width",
         type=option(Integer(1, limits.MAX_CHANNELS)),
-        help="channels of the first layer (digits_cnn, wide_cnn)",
+        help="channels of the first layer (default "
+        + ", ".join(f"{builder_default(m, 'width')} for {m}" for m in ("digits_cnn", "wide_cnn"))
+        + "; digits_cnn, wide_cnn and builders of your own that take width)",
     )
     train.add_argument(
         "--dataset",
@@ -250,26 +266,38 @@ def register(commands: Any) -> None:
     )
     train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {defaults.optimizer}")
     train.add_argument(
-        "--lr", type=setting("lr"), help="learning rate (default 1e-3 for Adam, 0.05 for SGD)"
+        "--lr",
+        type=setting("lr"),
+        help="learning rate (default "
+        + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items())
+        + ")",
     )
     train.add_argument(
         "--momentum", type=setting("momentum"), help=f"SGD momentum (default {defaults.momentum})"
     )
-    train.add_argument("--nesterov", action="store_const", const=True, help="Nesterov momentum")
     train.add_argument(
-        "--weight-decay", type=setting("weight_decay"), help="weight decay (default 0)"
+        "--nesterov", action="store_const", const=True, help="SGD: Nesterov momentum (default off)"
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=setting("weight_decay"),
+        help=f"weight decay (default 0; {ADAMW_DEFAULT_DECAY:g} for adamw, decoupled)",
     )
     train.add_argument("--schedule", choices=SCHEDULES, help=f"default {defaults.schedule}")
     train.add_argument(
-        "--gamma", type=setting("gamma"), help="step schedule: lr factor per step (default 0.7)"
+        "--gamma",
+        type=setting("gamma"),
+        help=f"step schedule: lr factor per step (default {defaults.gamma:g})",
     )
     train.add_argument(
         "--step-epochs",
         type=setting("step_epochs"),
-        help="step schedule: epochs per step (default 1)",
+        help=f"step schedule: epochs per step (default {defaults.step_epochs:g})",
     )
     train.add_argument(
-        "--warmup-epochs", type=setting("warmup_epochs"), help="cosine schedule: warm-up epochs"
+        "--warmup-epochs",
+        type=setting("warmup_epochs"),
+        help=f"cosine schedule: warm-up epochs (default {defaults.warmup_epochs:g})",
     )
     train.add_argument(
         "--augment",
@@ -283,7 +311,7 @@ def register(commands: Any) -> None:
     train.add_argument(
         "--patience",
         type=setting("patience"),
-        help="early stopping after N epochs without progress",
+        help="early stopping after N epochs without progress on the dev set (default off)",
     )
     train.add_argument(
         "--label-smoothing",
@@ -291,13 +319,26 @@ def register(commands: Any) -> None:
         help=f"default {defaults.label_smoothing}",
     )
     train.add_argument(
-        "--clip-norm", type=setting("clip_norm"), help="clip gradients to this global norm"
+        "--clip-norm",
+        type=setting("clip_norm"),
+        help="clip gradients to this global norm (default off)",
     )
     train.add_argument(
-        "--train-limit", type=setting("train_limit"), help="use only the first N training images"
+        "--train-limit",
+        type=setting("train_limit"),
+        help="use only the first N training images (default all)",
     )
-    train.add_argument("--image-size", type=IMAGE_SIZE, help="image folders: resize to H,W")
-    train.add_argument("--color", action="store_const", const=True, help="image folders: read RGB")
+    train.add_argument(
+        "--image-size",
+        type=IMAGE_SIZE,
+        help="image folders: resize to H,W (default: the size of the first image)",
+    )
+    train.add_argument(
+        "--color",
+        action="store_const",
+        const=True,
+        help="image folders: read RGB (default grayscale)",
+    )
     train.add_argument(
         "--sync-bn",
         action="store_const",
@@ -310,13 +351,13 @@ def register(commands: Any) -> None:
         "--init-from",
         type=setting("init_from"),
         help="start from the weights of this checkpoint (the same model; a new optimizer and"
-        " schedule): fine-tuning",
+        " schedule): fine-tuning (default: fresh weights from --seed)",
     )
     train.add_argument(
         "--resume",
         type=Path,
         help="continue the run saved in this checkpoint (with its own settings; --epochs N"
-        " extends it to N epochs in all)",
+        " extends it to N epochs in all; default: a new run)",
     )
     train.add_argument(
         "--overwrite",
@@ -328,6 +369,7 @@ def register(commands: Any) -> None:
         type=THREADS,
         help="worker threads (default: all cores; under mpiexec, a share of them per process)",
     )
+    add_trust_code(train)
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -346,6 +388,7 @@ def register(commands: Any) -> None:
         "--split", choices=("train", "test"), default="test", help="which split (default test)"
     )
     evaluate.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
+    add_trust_code(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="classify image files with a checkpoint")
@@ -371,16 +414,26 @@ def register(commands: Any) -> None:
     predict.add_argument(
         "--no-center", action="store_true", help="only resize, even for an mnist model"
     )
-    predict.add_argument("--show", type=Path, help="also write the exact input the model saw (PNG)")
+    predict.add_argument(
+        "--show",
+        type=Path,
+        help="also write the exact input the model saw to this PNG (default: not written)",
+    )
     predict.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
+    add_trust_code(predict)
     predict.set_defaults(run=_predict)
 
     summary = commands.add_parser(
         "summary", help="each layer's output shape, parameters and multiply-accumulates"
     )
-    summary.add_argument("model", help=f"a model name {sorted(MODELS)} or a checkpoint file")
-    summary.add_argument("--input-shape", type=INPUT_SHAPE, help="H,W,C (default 28,28,1)")
+    summary.add_argument(
+        "model",
+        help=f"a model name {sorted(MODELS)}, your own builder as package.module:function, or"
+        " a checkpoint file",
+    )
+    summary.add_argument("--input-shape", type=INPUT_SHAPE, help=INPUT_SHAPE_HELP)
     summary.add_argument(
         "--classes", type=CLASSES, default=10, help="outputs of a named model (default 10)"
     )
+    add_trust_code(summary)
     summary.set_defaults(run=_summary)

@@ -16,6 +16,7 @@ from typing import Any
 
 from convmath import limits
 from convmath.errors import InvalidArgumentError
+from convmath.models import MODEL_NAME
 from convmath.optim.factory import ADAMW_DEFAULT_DECAY, OPTIMIZERS, SCHEDULES
 from convmath.schema import (
     AnyOf,
@@ -46,7 +47,7 @@ MODEL_OPTION = AnyOf(
 
 SETTINGS: dict[str, Spec] = {
     "dataset": Text(limits.MAX_TEXT, min_length=1),
-    "model": Optional(Text(64, min_length=1)),
+    "model": Optional(MODEL_NAME),
     "model_options": MappingOf(MODEL_OPTION, 16),
     "data_dir": Optional(Text(limits.MAX_TEXT, min_length=1)),
     "epochs": Integer(1, limits.MAX_EPOCHS),

@@ -82,8 +82,9 @@ def _channels(config: TrainConfig) -> int:
 
 
 def default_out_dir(config: TrainConfig) -> Path:
-    """``runs/<dataset>-<model>``."""
-    return Path("runs") / f"{Path(config.dataset).name}-{default_model(config, _channels(config))}"
+    """``runs/<dataset>-<model>``, a model ``package.module:function`` written with dots."""
+    model = default_model(config, _channels(config)).replace(":", ".")
+    return Path("runs") / f"{Path(config.dataset).name}-{model}"
 
 
 def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
@@ -120,6 +121,7 @@ def run_training(
     on_epoch: Sequence[EpochCallback] = (),
     log: Callable[[str], None] = print,
     extend_to: int | None = None,
+    trust_code: bool = False,
 ) -> RunResult:
     """Train as ``config`` says (or continue the run saved in ``resume``) and test the result.
 
@@ -135,12 +137,16 @@ def run_training(
     is locked while the run trains; a new run into a folder that holds
     another run's files is refused unless ``overwrite`` is given (those files
     are then deleted first). Returns the test evaluation and the metrics.
+
+    A resumed run, or one started from ``config.init_from``, whose model is
+    built by code the checkpoint names (an import path) needs ``trust_code``.
     """
     checkpoint: Checkpoint | None = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
         config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
-        rebuild(checkpoint, str(resume))  # its model and weights, checked as every command does
+        # its model and weights, checked as every command does
+        rebuild(checkpoint, str(resume), trust_code=trust_code)
         if extend_to is not None:
             config = _extended(config, extend_to, checkpoint, resume)
         out_dir = Path(out_dir or Path(resume).parent)
@@ -184,11 +190,14 @@ def _extended(
     return dataclasses.replace(config, epochs=epochs).checked(dataset_must_exist=False)
 
 
-def _start_from(model: Module, path: str) -> None:
-    """Fine-tuning: the weights and buffers of the checkpoint ``path``, for the same model."""
+def _start_from(model: Module, path: str, model_name: str) -> None:
+    """Fine-tuning: the weights and buffers of the checkpoint ``path``, for the same model.
+
+    The code of this run's own model is trusted: the run has imported it already.
+    """
     from convmath.train.trained import load_trained
 
-    trained, _, _ = load_trained(path)
+    trained, _, _ = load_trained(path, trust_code=model_name)
     try:
         model.load_state_dict(trained.state_dict())
     except ShapeError as error:
@@ -242,7 +251,7 @@ def _train_in(
         model_name, input_shape, len(classes), rng=init_rng, **config.model_options
     )
     if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
-        _start_from(model, config.init_from)
+        _start_from(model, config.init_from, model_name)
     limits.check_model_memory(
         model, input_shape, config.batch_size, f"training {model_name}", training=True
     )

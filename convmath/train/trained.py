@@ -25,7 +25,7 @@ from convmath.train.config import MODEL_OPTION, TrainConfig
 
 MODEL_CONFIG = Record(
     {
-        "name": Text(64, tuple(models.MODELS)),
+        "name": models.MODEL_NAME,
         "input_shape": INPUT_SHAPE,
         "num_classes": Integer(1, limits.MAX_CLASSES),
         "options": MappingOf(MODEL_OPTION, 16),
@@ -71,10 +71,18 @@ def check_run_config(config: Any, source: str, *, training: bool = False) -> dic
     return checked
 
 
-def rebuild(checkpoint: Checkpoint, source: str) -> tuple[Module, Preprocessing, dict[str, Any]]:
-    """The model a checkpoint describes, with its weights, and its preprocessing."""
+def rebuild(
+    checkpoint: Checkpoint, source: str, *, trust_code: bool | str = False
+) -> tuple[Module, Preprocessing, dict[str, Any]]:
+    """The model a checkpoint describes, with its weights, and its preprocessing.
+
+    A model built by the user's own code (an import path) is rebuilt only when
+    ``trust_code`` says so (True, or that import path): the checkpoint names the
+    code, and importing it runs it.
+    """
     config = check_run_config(checkpoint.config, source)
     model_config = config["model"]
+    check_trusted(model_config["name"], source, trust_code)
     try:
         model = models.build(
             model_config["name"],
@@ -96,16 +104,35 @@ def rebuild(checkpoint: Checkpoint, source: str) -> tuple[Module, Preprocessing,
     return model, config["preprocessing"], config
 
 
-def load_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
+def check_trusted(model_name: str, source: str, trust_code: bool | str) -> None:
+    """Refuse to import the code a checkpoint names unless the caller trusts it.
+
+    ``trust_code`` is True (any code), or the one import path the caller trusts.
+    """
+    trusted = trust_code is True or trust_code == model_name
+    if models.is_import_path(model_name) and not trusted:
+        raise CheckpointError(
+            f"{source}: its model is built by the code {model_name}, and rebuilding it imports"
+            f" and runs that code; if you trust this checkpoint, pass --trust-code"
+            f" (trust_code=True in Python)"
+        )
+
+
+def load_trained(
+    path: str | Path, *, trust_code: bool | str = False
+) -> tuple[Module, Preprocessing, dict[str, Any]]:
     """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode.
 
     Returns (model, preprocessing, the checked run configuration). An ``.onnx``
-    file is imported instead (see :mod:`convmath.interop.onnx.trained`).
+    file is imported instead (see :mod:`convmath.interop.onnx.trained`). A
+    model of the user's own code (``package.module:function``) is rebuilt by
+    importing that code, only with ``trust_code=True``.
     """
     if Path(path).suffix.lower() == ".onnx":
         from convmath.interop.onnx.trained import load_onnx_trained
 
         return load_onnx_trained(path)
-    model, preprocessing, config = rebuild(load_checkpoint(path), str(path))
+    checkpoint = load_checkpoint(path)
+    model, preprocessing, config = rebuild(checkpoint, str(path), trust_code=trust_code)
     model.eval()
     return model, preprocessing, config
