@@ -11,12 +11,15 @@ them is declared in one place, :mod:`convmath.kernels.registry`.
 
 Kernels are on after ``import convmath``. :func:`use_kernels` switches them
 for the whole process, or for a ``with`` block, so a learner can step
-through the equations of any model and a test can run both.
+through the equations of any model and a test can run both;
+:func:`kernels_in_this_thread` switches them for one thread's block alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from convmath.errors import InvalidArgumentError
@@ -25,12 +28,13 @@ KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.k
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
 
 _state = {"kernels": True}
+_this_thread = threading.local()  # .kernels: one thread's own setting, over the process's
 _across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
 
 
 def kernels_enabled() -> bool:
     """Whether ops run their kernels and modules their fused plans (True by default)."""
-    return _state["kernels"]
+    return getattr(_this_thread, "kernels", _state["kernels"])
 
 
 def kernel_for(op: type) -> type:
@@ -40,14 +44,14 @@ def kernel_for(op: type) -> type:
     """
     if op in _across:
         return _across[op]
-    if _state["kernels"]:
+    if kernels_enabled():
         return KERNELS.get(op, op)
     return op
 
 
 def plan_for(module: Any) -> Callable[[Any], Any] | None:
     """A faster way to run ``module`` (while kernels are on), or None."""
-    if _state["kernels"] and PLANNER:
+    if PLANNER and kernels_enabled():
         return PLANNER[0](module)
     return None
 
@@ -80,6 +84,27 @@ def use_kernels(enabled: bool) -> _Switch:
     previous = _state["kernels"]
     _state["kernels"] = enabled
     return _Switch(previous)
+
+
+@contextmanager
+def kernels_in_this_thread(enabled: bool) -> Iterator[None]:
+    """Kernels on or off for the calling thread only, for a ``with`` block.
+
+    Other threads keep the process's setting: a server can trace one request
+    through the equations while another thread trains with the kernels.
+    """
+    if not isinstance(enabled, bool):
+        raise InvalidArgumentError(f"kernels_in_this_thread takes True or False, got {enabled!r}")
+    had = hasattr(_this_thread, "kernels")
+    previous = getattr(_this_thread, "kernels", None)
+    _this_thread.kernels = enabled
+    try:
+        yield
+    finally:
+        if had:
+            _this_thread.kernels = previous
+        else:
+            del _this_thread.kernels
 
 
 def computed_across(op: type) -> bool:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from convmath import __version__, limits
-from convmath.cli import edges, export, inspection, pooling, training
+from convmath.cli import edges, export, inspection, pooling, serve, training
 from convmath.cli.common import Parser
 from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
@@ -35,6 +35,7 @@ def build_parser() -> Parser:
     edges.register(commands)
     pooling.register(commands)
     export.register(commands)
+    serve.register(commands)
     return parser
 
 

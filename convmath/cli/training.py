@@ -157,7 +157,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath.data.centering import picture_input
+    from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
     from convmath.train import load_trained, predict
 
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
@@ -182,10 +182,6 @@ def _predict(args: argparse.Namespace) -> int:
         ranked = ", ".join(f"{preprocessing.classes[k]} {p[k]:.3f}" for k in order)
         print(f"{path}: {ranked}")
     return 0
-
-
-CENTERED = ("mnist",)  # datasets whose digits were centred by mass (predict does the same)
-INK_ON_DARK = ("mnist", "fashion-mnist", "digits")  # light on dark: light pictures are inverted
 
 
 def _show(batch: np.ndarray, target: Path) -> None:

@@ -20,6 +20,8 @@ from convmath.errors import MissingDependencyError
 MAX_PREDICT_SIDE = 1024  # larger pictures are scaled down first: a digit needs no more
 INK = 0.2  # a pixel is ink when above this share of the image's brightest value
 BOX = 20 / 28  # the share of the field the longer side of the digit fills, as in MNIST
+CENTERED = ("mnist",)  # datasets whose digits were centred by mass (predict does the same)
+INK_ON_DARK = ("mnist", "fashion-mnist", "digits")  # light on dark: light pictures are inverted
 
 
 def dark_on_light(gray: np.ndarray) -> bool:

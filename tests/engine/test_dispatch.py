@@ -59,3 +59,32 @@ def test_an_op_keeps_its_name_whichever_implementation_runs():
     op = conv_op()
     assert type(op) is Conv2DKernel
     assert op.name == "Conv2D"  # what error messages call it
+
+
+def test_kernels_in_this_thread_leaves_other_threads_as_they_are():
+    import threading
+
+    from convmath.dispatch import kernels_enabled, kernels_in_this_thread
+
+    seen = {}
+    inside, checked = threading.Event(), threading.Event()
+
+    def other() -> None:
+        inside.wait(10)
+        seen["other"] = kernels_enabled()
+        checked.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with kernels_in_this_thread(False):
+        assert not kernels_enabled()
+        with kernels_in_this_thread(True):
+            assert kernels_enabled()
+        assert not kernels_enabled()
+        inside.set()
+        checked.wait(10)
+    thread.join(10)
+    assert seen == {"other": True}
+    assert kernels_enabled()
+    with cm.use_kernels(False), kernels_in_this_thread(True):
+        assert kernels_enabled()  # the thread's own setting wins over the process's

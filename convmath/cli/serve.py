@@ -1,0 +1,103 @@
+"""``convmath serve``: the interactive page, on a local web server."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from convmath.cli.common import add_trust_code, option
+from convmath.errors import InvalidArgumentError
+from convmath.schema import Integer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def newest_checkpoint(runs: Path) -> Path | None:
+    """The most recently written best.safetensors (else last.safetensors) under ``runs``."""
+    if not runs.is_dir():
+        return None
+    found = [
+        path
+        for folder in runs.iterdir()
+        if folder.is_dir()
+        for path in (folder / "best.safetensors", folder / "last.safetensors")
+        if path.is_file()
+    ]
+    best = {path.parent: path for path in sorted(found, key=lambda p: p.name, reverse=True)}
+    return max(best.values(), key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import threading
+
+    from convmath.serve.live_training import LiveTraining
+    from convmath.serve.served import ServedModel
+    from convmath.serve.server import App, start
+
+    checkpoint = args.checkpoint or newest_checkpoint(args.runs)
+    if checkpoint is None:
+        checkpoint = _train_default(args.runs)
+    served = ServedModel.load(checkpoint, trust_code=args.trust_code)
+    if args.host not in LOOPBACK:
+        print(
+            f"warning: serving on {args.host}, reachable from other machines; the page has no"
+            " login, and anyone who reaches it can start training runs on this machine"
+        )
+    app = App(served, LiveTraining(args.runs), trust_code=args.trust_code)
+    try:
+        running = start(app, args.host, args.port)
+    except OSError as error:
+        raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port} ({error})") from None
+    try:  # from the first line printed, Ctrl-C stops the server cleanly
+        print(f"serving {served.title}")
+        print(f"open {running.url}/ in a browser (Ctrl-C stops the server)", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        running.close()
+    return 0
+
+
+def _train_default(runs: Path) -> Path:
+    from convmath.train import TrainConfig, run_training
+
+    print(f"no checkpoint under {runs}/: training the default digits model first")
+    result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)
+    return result.out_dir / "best.safetensors"
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="an interactive page: draw a digit, watch every number forward and backward",
+        description="Start a local web server with a page that shows the model's feature maps,"
+        " the arithmetic behind any value, back propagation and live training (docs/SERVE.md).",
+    )
+    serve.add_argument(
+        "checkpoint",
+        nargs="?",
+        type=Path,
+        help="a checkpoint or ONNX model (default: the newest run under --runs, else the"
+        " default digits model, trained first)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the interface to listen on (default 127.0.0.1, this machine only)",
+    )
+    serve.add_argument(
+        "--port",
+        type=option(Integer(0, 65535)),
+        default=0,
+        help="the port (default 0: a free one, printed)",
+    )
+    serve.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs"),
+        help="where runs are found and live training writes (default runs)",
+    )
+    add_trust_code(serve)
+    serve.set_defaults(run=_serve)

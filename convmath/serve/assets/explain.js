@@ -1,0 +1,309 @@
+// The number behind a number: renders an /api/explain answer as the article
+// writes the computation, with the real numbers of this example.
+
+import { decode, isArrayLike, slice2d } from "./arrays.js";
+import { clear, el } from "./dom.js";
+import { fmt } from "./format.js";
+import { numberGrid } from "./grids.js";
+
+const HANDLED = {
+  conv: ["window", "rows", "cols", "padded", "filter", "products", "sum", "bias", "z", "activation"],
+  max: ["window", "argmax", "rows", "cols", "padded"],
+  average: ["window", "rows", "cols", "padded"],
+  dense: ["contributions", "rest", "n_in", "bias", "z", "activation"],
+  batch_norm: ["x", "mu", "sigma", "eps", "gamma", "beta", "y"],
+  activation: ["z", "a", "function"],
+  softmax: ["logits", "shift", "exps", "sum", "probabilities"],
+  residual_add: ["main", "shortcut", "z"],
+};
+const ALWAYS = ["kind", "value", "equation", "layer", "position"];
+
+// context: {layer, position, classes}
+export function renderExplanation(panel, answer, context) {
+  const { layer, position } = context;
+  panel.dataset.layer = layer;
+  panel.dataset.position = position.join(",");
+  panel.dataset.kind = answer.kind ?? "";
+  panel.dataset.source = context.source ?? "";
+  const where = `[${position.join(", ")}]`;
+  const body = el("div", { class: "explain-body" });
+  const renderer = RENDERERS[answer.kind];
+  if (renderer) renderer(body, answer, context);
+  const handled = new Set([...ALWAYS, ...(HANDLED[answer.kind] ?? [])]);
+  const rest = Object.entries(answer).filter(([key]) => !handled.has(key));
+  if (rest.length) body.append(fieldList(rest, renderer ? "Also" : "The numbers"));
+  clear(panel,
+    el(
+      "header",
+      { class: "explain-head" },
+      el("h3", {}, el("code", {}, layer), " at ", el("code", {}, where)),
+      el("span", { class: "badge" }, answer.kind ?? "?"),
+    ),
+    el("p", { class: "equation" }, el("code", { dataset: { testid: "explain-equation" } }, answer.equation ?? "")),
+    body,
+    el(
+      "p",
+      { class: "explain-value" },
+      "value computed by the forward pass: ",
+      el("strong", { dataset: { testid: "explain-value", value: String(answer.value) } }, fmt(answer.value)),
+    ),
+  );
+}
+
+export function renderHint(panel, text) {
+  delete panel.dataset.layer;
+  delete panel.dataset.position;
+  clear(panel, el("p", { class: "hint" }, text));
+}
+
+const RENDERERS = {
+  conv(body, a, context) {
+    const out = context.position[2] ?? "c";
+    const patch = decode(a.window);
+    const filter = decode(a.filter);
+    const products = decode(a.products);
+    const n_C_prev = patch.shape.length > 2 ? patch.shape[2] : 1;
+    const [f_H, f_W] = patch.shape;
+    const rowLabels = labels(a.rows, f_H);
+    const colLabels = labels(a.cols, f_W);
+    body.append(
+      el(
+        "p",
+        { class: "explain-note" },
+        `The ${f_H}×${f_W}×${n_C_prev} window of the input (padding greyed), times the filter, element by element; `,
+        `every product is summed. One line per input channel c′.`,
+      ),
+    );
+    const slices = el("div", { class: "conv-slices" });
+    for (let c = 0; c < n_C_prev; c++) {
+      const win = slice2d(patch, c);
+      const pad = paddedSlice(a.padded, c);
+      const prod = slice2d(products, c);
+      const partial = prod.flat().reduce((s, v) => s + v, 0);
+      slices.append(
+        el(
+          "div",
+          { class: "conv-slice" },
+          el("p", { class: "slice-label" }, `input channel c′ = ${c}: Σ products = `, el("strong", {}, fmt(partial))),
+          el(
+            "div",
+            { class: "slice-grids" },
+            numberGrid(win, { caption: "A_prev window", padded: pad, rowLabels, colLabels }),
+            el("span", { class: "op" }, "⊙"),
+            numberGrid(slice2d(filter, c), { caption: `W[:, :, ${c}, ${out}]` }),
+            el("span", { class: "op" }, "="),
+            numberGrid(prod, { caption: "products", padded: pad }),
+          ),
+        ),
+      );
+    }
+    body.append(slices);
+    body.append(
+      sumLine([
+        ["Σ of all products", a.sum],
+        ["+ b", a.bias],
+        ["= z", a.z],
+      ]),
+    );
+    body.append(activationLine(a.activation));
+  },
+
+  max(body, a) {
+    const patch = decode(a.window);
+    const argmax = a.argmax ? (isArrayLike(a.argmax) ? Array.from(decode(a.argmax).data) : a.argmax) : null;
+    body.append(
+      el("p", { class: "explain-note" }, "The largest value of the window, of this channel only."),
+      numberGrid(slice2d(patch, 0), {
+        caption: "window",
+        highlight: argmax,
+        padded: paddedSlice(a.padded, 0),
+        rowLabels: labels(a.rows, patch.shape[0]),
+        colLabels: labels(a.cols, patch.shape[1]),
+        tint: false,
+      }),
+      sumLine([["max", a.value]]),
+    );
+  },
+
+  average(body, a) {
+    const patch = decode(a.window);
+    body.append(
+      el("p", { class: "explain-note" }, "The mean of the window, of this channel only."),
+      numberGrid(slice2d(patch, 0), {
+        caption: "window",
+        padded: paddedSlice(a.padded, 0),
+        rowLabels: labels(a.rows, patch.shape[0]),
+        colLabels: labels(a.cols, patch.shape[1]),
+        tint: false,
+      }),
+      sumLine([
+        [`mean of ${patch.data.length} values`, a.value],
+      ]),
+    );
+  },
+
+  dense(body, a) {
+    const rows = (a.contributions ?? []).map((c) =>
+      el("tr", {}, el("td", {}, c.index), el("td", {}, fmt(c.a)), el("td", {}, fmt(c.w)), el("td", {}, fmt(c.product))),
+    );
+    const shown = (a.contributions ?? []).length;
+    body.append(
+      el("p", { class: "explain-note" }, `z = Σ a_i W_ik + b over the ${a.n_in ?? "?"} inputs; the ${shown} largest products:`),
+      el(
+        "table",
+        { class: "data-table", dataset: { testid: "dense-contributions" } },
+        el("thead", {}, el("tr", {}, ["i", "a_i", "W_ik", "a_i W_ik"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows),
+      ),
+      sumLine([
+        [`+ the other ${Math.max(0, (a.n_in ?? shown) - shown)} products`, a.rest],
+        ["+ b", a.bias],
+        ["= z", a.z],
+      ]),
+    );
+    if (a.activation) body.append(activationLine(a.activation));
+  },
+
+  batch_norm(body, a) {
+    body.append(
+      el("p", { class: "explain-note" }, "y = γ (x − μ) / σ + β, with σ = √(running variance + ε) and the running μ (eval mode)."),
+      dl([
+        ["x", a.x],
+        ["μ (running mean)", a.mu],
+        [`σ = √(var + ${fmt(a.eps)})`, a.sigma],
+        ["(x − μ) / σ", a.sigma ? (a.x - a.mu) / a.sigma : null],
+        ["γ", a.gamma],
+        ["β", a.beta],
+        ["y", a.y],
+      ]),
+    );
+  },
+
+  residual_add(body, a) {
+    body.append(
+      el("p", { class: "explain-note" }, "The main path's z[l+2] plus the shortcut's a[l], then ReLU."),
+      sumLine([
+        ["z[l+2] (main path)", a.main],
+        ["+ shortcut", a.shortcut],
+        ["= z", a.z],
+        ["ReLU(z)", a.value],
+      ]),
+    );
+  },
+
+  activation(body, a) {
+    body.append(dl([["z", a.z], ["function", a.function], ["a", a.a]]));
+  },
+
+  softmax(body, a, context) {
+    const logits = Array.from(decode(a.logits).data);
+    const exps = Array.from(decode(a.exps).data);
+    const probabilities = Array.from(decode(a.probabilities).data);
+    const k = context.position[0];
+    const classes = context.classes ?? [];
+    const rows = logits.map((z, j) =>
+      el(
+        "tr",
+        { class: j === k ? "highlight" : "" },
+        el("th", { scope: "row" }, classes[j] ?? j),
+        el("td", {}, fmt(z)),
+        el("td", {}, fmt(z - a.shift)),
+        el("td", {}, fmt(exps[j])),
+        el("td", {}, fmt(probabilities[j])),
+      ),
+    );
+    body.append(
+      el("p", { class: "explain-note" }, `p_k = exp(z_k − max z) / Σ_j exp(z_j − max z); max z = ${fmt(a.shift)} is taken off so no exp overflows.`),
+      el(
+        "table",
+        { class: "data-table" },
+        el("thead", {}, el("tr", {}, ["class", "z_j", "z_j − max", "exp", "p_j"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows),
+      ),
+      sumLine([
+        ["Σ exp", a.sum],
+        [`p_${classes[k] ?? k} = exp / Σ`, probabilities[k]],
+      ]),
+    );
+  },
+};
+
+function labels(indices, n) {
+  if (indices == null) return undefined;
+  const list = isArrayLike(indices) ? Array.from(decode(indices).data) : indices;
+  if (Array.isArray(list) && list.length === n) return list.map((v) => String(v));
+  return undefined;
+}
+
+// Which cells of a window lie in the zero padding, for input channel c
+// (padded may be given per channel or once for all).
+function paddedSlice(padded, c) {
+  if (padded == null || !isArrayLike(padded)) return null;
+  const array = decode(padded);
+  return slice2d(array, array.shape.length > 2 ? c : 0).map((row) => row.map((v) => Boolean(v)));
+}
+
+function sumLine(items) {
+  return el(
+    "div",
+    { class: "sum-line" },
+    items.map(([label, value]) => el("span", { class: "term" }, el("span", { class: "term-label" }, label), " ", el("strong", {}, fmt(value)))),
+  );
+}
+
+function activationLine(activation) {
+  if (!activation) return el("p", { class: "explain-note" }, "No activation follows this layer directly.");
+  return el(
+    "p",
+    { class: "activation-line" },
+    "then ",
+    el("code", {}, activation.layer ?? "?"),
+    ` (${activation.kind ?? "activation"}): a = `,
+    el("strong", {}, fmt(activation.value)),
+  );
+}
+
+function dl(pairs) {
+  return el(
+    "dl",
+    { class: "fields" },
+    pairs.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, typeof v === "string" ? v : fmt(v))]),
+  );
+}
+
+// Whatever the renderers do not know, shown plainly rather than dropped.
+function fieldList(entries, title) {
+  const items = entries.map(([key, value]) => [key, describe(value)]);
+  return el(
+    "div",
+    { class: "generic" },
+    el("h4", {}, title),
+    el("dl", { class: "fields" }, items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+  );
+}
+
+function describe(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value === "number" || typeof value === "boolean") return fmt(value);
+  if (typeof value === "string") return value;
+  if (isArrayLike(value)) {
+    try {
+      const array = decode(value);
+      if (array.shape.length === 2 && array.data.length <= 400) return numberGrid(slice2d(array, 0), { tint: false });
+      if (array.shape.length === 3 && array.shape[2] === 1 && array.data.length <= 400)
+        return numberGrid(slice2d(array, 0), { tint: false });
+      if (array.data.length <= 64) return Array.from(array.data, fmt).join(", ");
+      return `array of shape [${array.shape.join(", ")}]`;
+    } catch {
+      return JSON.stringify(value).slice(0, 200);
+    }
+  }
+  if (typeof value === "object") {
+    return el(
+      "dl",
+      { class: "fields nested" },
+      Object.entries(value).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, describe(v))]),
+    );
+  }
+  return String(value);
+}

@@ -1,0 +1,146 @@
+// The overview: every row of /api/model in order, a panel each, with the
+// layer's formulas, its maps (A) and, after back propagation, dJ/dA.
+// A block's heading row opens a bordered group holding the rows of its
+// paths; a residual block's main path / shortcut / add and an Inception
+// module's 1x1 / 3x3 / 5x5 / pool branches / concat get a labelled box each.
+
+import { decode } from "./arrays.js";
+import { clear, el } from "./dom.js";
+import { shapeText } from "./format.js";
+import { MapGrid } from "./maps.js";
+
+const BLOCK_NAMES = { ResidualBlock: "residual block", InceptionModule: "Inception module" };
+
+// What a path of a block is called, from the first part of its rows' names.
+const BRANCHES = {
+  main: ["main path", "the block's layers: z[l+2]"],
+  shortcut: ["shortcut", "a[l] carried past the main path"],
+  add: ["add", "main path + shortcut, then ReLU"],
+  "1x1": ["1x1 branch", "1x1 convolution"],
+  "3x3": ["3x3 branch", "1x1 reduction, then 3x3 convolution"],
+  "5x5": ["5x5 branch", "1x1 reduction, then 5x5 convolution"],
+  pool: ["pool branch", "3x3 max pool, then 1x1 projection"],
+  concat: ["concatenate", "the branches stacked along channels"],
+};
+
+export class Overview {
+  // onPick(layer, position) is called when a value of an explainable map is clicked.
+  constructor(root, { onPick }) {
+    this.root = root;
+    this.onPick = onPick;
+    this.panels = new Map(); // name -> {maps: MapGrid, gradients: MapGrid}
+  }
+
+  build(layers) {
+    clear(this.root);
+    this.panels.clear();
+    const stack = [{ body: this.root, depth: -Infinity, prefix: null, branch: null, branchBody: null }];
+    for (const row of layers) {
+      // Leave the groups this row is not part of: a row belongs to a block if
+      // it is deeper than its heading or its name starts with the block's.
+      while (stack.length > 1) {
+        const top = stack[stack.length - 1];
+        if (row.depth > top.depth || row.name.startsWith(`${top.prefix}.`)) break;
+        stack.pop();
+      }
+      const parent = stack[stack.length - 1];
+      const container = parent.prefix ? this.branchOf(parent, row.name) : parent.body;
+      if (row.heading) {
+        const body = el("div", { class: "block-body" });
+        container.append(this.blockPanel(row, body));
+        stack.push({ body, depth: row.depth, prefix: row.name, branch: null, branchBody: null });
+      } else {
+        container.append(this.layerPanel(row));
+      }
+    }
+  }
+
+  branchOf(group, name) {
+    const rest = name.startsWith(`${group.prefix}.`) ? name.slice(group.prefix.length + 1) : name;
+    const key = rest.split(".")[0];
+    if (key !== group.branch) {
+      const [title, note] = BRANCHES[key] ?? [key, ""];
+      group.branch = key;
+      group.branchBody = el("div", { class: "branch-body" });
+      group.body.append(
+        el(
+          "section",
+          { class: `branch branch-${key.replace(/[^a-z0-9]/gi, "")}`, "aria-label": `${group.prefix}: ${title}` },
+          el("h4", { class: "branch-title" }, title, note ? el("span", { class: "branch-note" }, ` — ${note}`) : null),
+          group.branchBody,
+        ),
+      );
+    }
+    return group.branchBody;
+  }
+
+  blockPanel(row, body) {
+    const what = BLOCK_NAMES[row.kind] ?? row.kind;
+    return el(
+      "section",
+      { class: "block", dataset: { testid: `layer-${row.name}`, kind: row.kind } },
+      el(
+        "header",
+        { class: "block-head" },
+        el("h3", {}, el("code", {}, row.name)),
+        el("span", { class: "badge badge-block" }, what),
+        row.parameters ? el("span", { class: "meta" }, `${row.parameters.toLocaleString("en")} parameters`) : null,
+      ),
+      formulas(row),
+      body,
+    );
+  }
+
+  layerPanel(row) {
+    const pick = row.explainable ? (position) => this.onPick(row.name, position) : null;
+    const maps = new MapGrid({ kind: "sequential", label: "A (output)", kindName: "activation", onPick: pick });
+    const gradients = new MapGrid({ kind: "diverging", label: "dJ/dA", kindName: "gradient" });
+    gradients.root.hidden = true;
+    this.panels.set(row.name, { maps, gradients });
+    return el(
+      "article",
+      { class: `layer${row.explainable ? " explainable" : ""}`, dataset: { testid: `layer-${row.name}`, kind: row.kind } },
+      el(
+        "header",
+        { class: "layer-head" },
+        el("h3", {}, el("code", {}, row.name)),
+        el("span", { class: "badge" }, row.kind),
+        el("span", { class: "shape", title: "output shape" }, `→ ${shapeText(row.output_shape)}`),
+        row.parameters ? el("span", { class: "meta" }, `${row.parameters.toLocaleString("en")} parameters`) : null,
+        row.explainable ? el("span", { class: "meta hint-inline" }, "click a value") : null,
+      ),
+      formulas(row),
+      maps.root,
+      gradients.root,
+    );
+  }
+
+  showMaps(maps) {
+    for (const [name, panel] of this.panels) panel.maps.update(maps?.[name] ? decode(maps[name]) : null);
+  }
+
+  showGradients(gradients) {
+    for (const [name, panel] of this.panels) {
+      const value = gradients?.[name];
+      panel.gradients.root.hidden = !value;
+      panel.gradients.update(value ? decode(value) : null);
+    }
+  }
+
+  select(layer, position) {
+    for (const [name, panel] of this.panels) panel.maps.select(name === layer ? position : null);
+  }
+}
+
+function formulas(row) {
+  const lines = row.formulas ?? [];
+  const backward = row.backward ?? [];
+  return el(
+    "div",
+    { class: "formulas" },
+    lines.length ? el("pre", {}, lines.join("\n")) : null,
+    backward.length
+      ? el("details", { class: "backward-formulas" }, el("summary", {}, "back propagation"), el("pre", {}, backward.join("\n")))
+      : null,
+  );
+}

@@ -1,0 +1,148 @@
+// Live training: start, pause / resume and stop a `convmath train` run on
+// the digits, poll its status while it goes, draw its curves and the first
+// layer's filters as they learn, and serve the trained model when done.
+
+import { api } from "./api.js";
+import { decode, extent } from "./arrays.js";
+import { clear, el } from "./dom.js";
+import { fmt } from "./format.js";
+import { paint, zoomFor } from "./heatmap.js";
+import { legend } from "./maps.js";
+import { drawCurve } from "./curve.js";
+
+const POLL_MS = 500; // while a run goes
+const IDLE_POLL_MS = 5000; // otherwise: enough to notice a run another tab started
+const ACTIVE = new Set(["running", "paused", "stopping"]);
+
+export class TrainingView {
+  // report(error) shows an error; onServed() reloads the model the page shows.
+  constructor(elements, { report, onServed }) {
+    Object.assign(this, elements); // epochs, start, pause, stop, serve, status, curve, filters
+    this.report = report;
+    this.onServed = onServed;
+    this.state = "idle";
+    this.timer = null;
+    this.generation = null; // of the model this page shows; another tab may swap it
+    this.start.addEventListener("click", () => this.act(() => api.trainStart(this.epochCount())));
+    this.pause.addEventListener("click", () =>
+      this.act(() => (this.state === "paused" ? api.trainResume() : api.trainPause())),
+    );
+    this.stop.addEventListener("click", () => this.act(() => api.trainStop()));
+    this.serve.addEventListener("click", () => this.useModel());
+    drawCurve(this.curve, [], 0);
+    this.buttons();
+  }
+
+  epochCount() {
+    const n = Math.round(Number(this.epochs.value));
+    return Number.isFinite(n) ? Math.min(100, Math.max(1, n)) : 10;
+  }
+
+  async act(call) {
+    try {
+      await call();
+    } catch (error) {
+      this.report(error);
+    }
+    await this.refresh();
+  }
+
+  async refresh() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    try {
+      this.show(await api.trainStatus());
+    } catch (error) {
+      this.report(error);
+    }
+    this.timer = setTimeout(() => this.refresh(), ACTIVE.has(this.state) ? POLL_MS : IDLE_POLL_MS);
+  }
+
+  show(status) {
+    if (this.generation !== null && status.model_generation !== this.generation) {
+      this.onServed(); // another tab served a newly trained model: show that one
+    }
+    this.generation = status.model_generation;
+    this.state = status.state;
+    this.status.dataset.state = status.state;
+    const parts = [`state: ${status.state}`];
+    if (status.epochs) parts.push(`epoch ${status.epoch ?? 0}/${status.epochs}`);
+    if (status.steps) parts.push(`step ${status.step ?? 0}/${status.steps}`);
+    if (status.out_dir) parts.push(`in ${status.out_dir}`);
+    const last = (status.history ?? []).at(-1);
+    if (last) parts.push(`dev accuracy ${fmt(last.dev_accuracy)}`);
+    this.status.textContent = parts.join(" · ");
+    // A failed run's reason is reported once, not at every poll.
+    if (status.error && status.error !== this.lastError) this.report(new Error(`training: ${status.error}`));
+    this.lastError = status.error;
+    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0);
+    if (status.filters) this.showFilters(decode(status.filters));
+    this.buttons();
+  }
+
+  buttons() {
+    const active = ACTIVE.has(this.state);
+    this.start.disabled = active;
+    this.epochs.disabled = active;
+    this.pause.disabled = !(this.state === "running" || this.state === "paused");
+    this.pause.textContent = this.state === "paused" ? "Resume" : "Pause";
+    this.stop.disabled = !(this.state === "running" || this.state === "paused");
+    this.serve.hidden = !(this.state === "finished" || this.state === "stopped");
+  }
+
+  async useModel() {
+    this.serve.disabled = true;
+    try {
+      const served = await api.trainServe();
+      this.generation = served.generation; // this page reloads now, not again at the next poll
+      await this.onServed();
+    } catch (error) {
+      this.report(error);
+    } finally {
+      this.serve.disabled = false;
+    }
+  }
+
+  // W of shape (f, f, n_C_prev, n_C): one small map per filter and input
+  // channel (or one colour picture per filter when n_C_prev is 3), all on
+  // one symmetric scale so the filters can be compared.
+  showFilters(W) {
+    if (W.shape.length !== 4) return;
+    const [f_H, f_W, n_C_prev, n_C] = W.shape;
+    const [lo, hi] = extent(W.data);
+    const m = Math.max(Math.abs(lo), Math.abs(hi));
+    const rgb = n_C_prev === 3;
+    const zoom = zoomFor(Math.max(f_H, f_W), 40);
+    const key = W.shape.join();
+    if (this.filtersKey !== key) {
+      this.filtersKey = key;
+      this.filterCanvases = [];
+      const grid = el("div", { class: "filter-grid" });
+      for (let c = 0; c < n_C; c++) {
+        const slices = [];
+        for (let cp = 0; cp < (rgb ? 1 : n_C_prev); cp++) {
+          const canvas = el("canvas", {
+            class: "map",
+            style: `width: ${f_W * zoom}px; height: ${f_H * zoom}px`,
+            "aria-label": `filter ${c}${rgb ? "" : `, input channel ${cp}`}`,
+          });
+          this.filterCanvases.push({ canvas, c, cp });
+          slices.push(canvas);
+        }
+        grid.append(el("figure", { class: "map-cell" }, el("span", { class: "filter-stack" }, slices), el("figcaption", {}, `${c}`)));
+      }
+      this.legendSlot = el("span", { class: "legend-slot" });
+      clear(this.filters, el("div", { class: "map-row-head" }, el("span", { class: "map-label" }, `W of the first CONV layer: ${n_C} filters of ${f_H}×${f_W}×${n_C_prev}`), this.legendSlot), grid);
+    }
+    for (const { canvas, c, cp } of this.filterCanvases) {
+      const channels = rgb ? 3 : 1;
+      const data = new Float32Array(f_H * f_W * channels);
+      for (let p = 0; p < f_H * f_W; p++) {
+        for (let k = 0; k < channels; k++) data[p * channels + k] = W.data[(p * n_C_prev + (rgb ? k : cp)) * n_C + c];
+      }
+      const slice = { shape: [f_H, f_W, channels], data };
+      paint(canvas, slice, rgb ? { rgb: true, lo: -m, hi: m } : { kind: "diverging", lo: -m, hi: m });
+    }
+    clear(this.legendSlot, legend("diverging", -m, m));
+  }
+}

@@ -1,0 +1,111 @@
+"""``convmath serve`` as a user starts it: the printed address answers, Ctrl-C stops it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from convmath.cli import main
+from convmath.cli.serve import newest_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--epochs", "2", "--train-limit", "300", "--out", str(out)]) == 0
+    return out / "best.safetensors"
+
+
+def serve(*args, cwd) -> tuple[subprocess.Popen, list[str]]:
+    """Start the command; return it with its first lines, up to the address it prints."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convmath.cli", "serve", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("open http://"):
+            return process, lines
+    process.kill()
+    raise AssertionError(f"no address printed: {lines}")
+
+
+def stop(process: subprocess.Popen) -> tuple[int, str]:
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=30)
+    return process.returncode, rest
+
+
+def address(lines: list[str]) -> str:
+    return lines[-1].split()[1].rstrip("/")
+
+
+def test_serve_prints_its_address_answers_and_stops_on_ctrl_c(checkpoint, tmp_path):
+    process, lines = serve(checkpoint, "--port", "0", cwd=tmp_path)
+    try:
+        assert lines[0] == f"serving digits_cnn from {checkpoint}"
+        url = address(lines)
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "/api/model", timeout=30) as response:
+            assert json.loads(response.read())["input_shape"] == [8, 8, 1]
+    finally:
+        status, rest = stop(process)
+    assert status == 0
+    assert "stopping" in rest
+    assert "Traceback" not in rest
+
+
+def test_another_interface_is_served_with_a_warning(checkpoint, tmp_path):
+    process, lines = serve(checkpoint, "--host", "127.0.0.2", cwd=tmp_path)
+    try:
+        assert lines[0].startswith("warning: serving on 127.0.0.2, reachable from other machines")
+        assert address(lines).startswith("http://127.0.0.2:")
+    finally:
+        assert stop(process)[0] == 0
+
+
+@pytest.mark.slow
+def test_without_a_checkpoint_it_trains_the_digits_model_first(tmp_path):
+    process, lines = serve("--runs", tmp_path / "runs", cwd=tmp_path)
+    try:
+        assert "no checkpoint under" in lines[0]
+        assert (tmp_path / "runs" / "digits-digits_cnn" / "best.safetensors").is_file()
+        with urllib.request.urlopen(address(lines) + "/api/model", timeout=30) as response:
+            assert "digits-digits_cnn" in json.loads(response.read())["title"]
+    finally:
+        assert stop(process)[0] == 0
+
+
+def test_the_newest_run_is_served_by_default(tmp_path):
+    runs = tmp_path / "runs"
+    assert newest_checkpoint(runs) is None
+    for name, age in (("old", 100), ("new", 0)):
+        (runs / name).mkdir(parents=True)
+        for file in ("last.safetensors", "best.safetensors"):
+            (runs / name / file).write_bytes(b"x")
+            os.utime(runs / name / file, (time.time() - age, time.time() - age))
+    (runs / "only-last").mkdir()
+    (runs / "only-last" / "last.safetensors").write_bytes(b"x")
+    os.utime(runs / "only-last" / "last.safetensors", (time.time() - 50, time.time() - 50))
+    assert newest_checkpoint(runs) == runs / "new" / "best.safetensors"
+
+
+def test_a_bad_checkpoint_or_port_is_one_line_status_2(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "missing.safetensors")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err

@@ -1,0 +1,251 @@
+"""The page of ``convmath serve`` in a real browser, against a real server.
+
+Chromium (the system's, never a downloaded one) drives the page as a learner
+would: draw, pick a test image, click a value, pick a target class, train.
+Every number the page shows is compared with what the JSON API answers for
+the same input, and the browser's console must stay free of errors.
+"""
+
+import base64
+import json
+import math
+import re
+import struct
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} to drive the page", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# The page is settled once the prediction shows the input last asked for.
+SETTLED = (
+    "document.body.dataset.input !== undefined && document.querySelector("
+    "'[data-testid=prediction]').dataset.source === document.body.dataset.input"
+)
+# The pixels of a (small) canvas of the page, as nested [row][column][r, g, b].
+PIXELS = """(testid) => {
+  const canvas = document.querySelector(`[data-testid=${testid}]`);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const rows = [];
+  for (let i = 0; i < canvas.height; i++) {
+    const row = [];
+    for (let j = 0; j < canvas.width; j++) {
+      const k = 4 * (i * canvas.width + j);
+      row.push([data[k], data[k + 1], data[k + 2]]);
+    }
+    rows.push(row);
+  }
+  return rows;
+}"""
+# The brightest colour value of a canvas: 0 when it is all black.
+BRIGHTEST = """(testid) => {
+  const canvas = document.querySelector(`[data-testid=${testid}]`);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let most = 0;
+  for (let k = 0; k < data.length; k += 4) most = Math.max(most, data[k], data[k + 1], data[k + 2]);
+  return most;
+}"""
+
+
+def api(served, path, body=None):
+    """The JSON answer of one API call (a 4xx fails the test)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(served.url + path, data=data)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def decoded(value):
+    """An API array as a flat list of floats and its shape."""
+    raw = base64.b64decode(value["base64"])
+    count = len(raw) // 4
+    return list(struct.unpack(f"<{count}f", raw)), value["shape"]
+
+
+def close_to(shown: str, value: float) -> bool:
+    """A number the page shows (4 significant digits) matches the API's."""
+    return math.isclose(float(shown), value, rel_tol=1e-3, abs_tol=1e-6)
+
+
+class Browser:
+    """A page of the served app with every console error and page error collected."""
+
+    def __init__(self, page):
+        self.page = page
+        self.problems = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+
+    def _console(self, message):
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text}")
+
+    def settle(self):
+        self.page.wait_for_function(SETTLED, timeout=15_000)
+
+    def draw_stroke(self, fractions):
+        """Drags the mouse through points given as fractions of the pad."""
+        box = self.page.get_by_test_id("draw-canvas").bounding_box()
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in fractions]
+        self.page.mouse.move(*points[0])
+        self.page.mouse.down()
+        for point in points[1:]:
+            self.page.mouse.move(*point, steps=6)
+        self.page.mouse.up()
+        self.page.wait_for_function("document.body.dataset.input.startsWith('drawing')")
+        self.settle()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app(chromium, served):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    browser = Browser(page)
+    page.goto(served.url + "/")
+    browser.settle()
+    yield browser
+    context.close()
+
+
+def test_drawing_updates_the_prediction_and_the_input(app, served):
+    page = app.page
+    before = page.evaluate(PIXELS, "input-preview")
+    app.draw_stroke([(0.5, 0.15), (0.5, 0.5), (0.52, 0.85)])
+    # The page shows what the API answers for the very picture on the pad.
+    png = page.evaluate(
+        "document.querySelector('[data-testid=draw-canvas]').toDataURL('image/png').split(',')[1]"
+    )
+    answer = api(served, "/api/forward", {"image": {"png": png}})
+    expect(page.get_by_test_id("prediction")).to_have_text(answer["prediction"])
+    after = page.evaluate(PIXELS, "input-preview")
+    assert after != before
+    values, shape = decoded(answer["input"])
+    assert [len(after), len(after[0])] == shape[:2]
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            assert abs(after[i][j][0] - 255 * values[i * shape[1] + j]) <= 1.5
+    assert app.problems == []
+
+
+def test_clear_empties_the_pad_and_the_input(app):
+    page = app.page
+    app.draw_stroke([(0.3, 0.3), (0.7, 0.7)])
+    assert page.evaluate(BRIGHTEST, "draw-canvas") == 255
+    assert page.evaluate(BRIGHTEST, "input-preview") > 0
+    drawn = page.evaluate("document.body.dataset.input")
+    page.get_by_test_id("clear").click()
+    page.wait_for_function(f"document.body.dataset.input !== {drawn!r}")
+    app.settle()
+    assert page.evaluate(BRIGHTEST, "draw-canvas") == 0
+    assert page.evaluate(BRIGHTEST, "input-preview") == 0
+    assert app.problems == []
+
+
+def test_a_sample_shows_the_prediction_of_the_api(app, served):
+    page = app.page
+    samples = api(served, "/api/samples")["samples"]
+    k = min(5, len(samples) - 1)
+    page.get_by_test_id("samples").locator("button").nth(k).click()
+    expect(page.get_by_test_id("prediction")).to_have_attribute("data-source", f"sample:{k}")
+    answer = api(served, "/api/forward", {"image": {"sample": samples[k]["index"]}})
+    expect(page.get_by_test_id("prediction")).to_have_text(answer["prediction"])
+    bars = page.get_by_test_id("probabilities").locator("button")
+    expect(bars).to_have_count(len(answer["probabilities"]))
+    expect(bars.and_(page.locator(".best"))).to_have_attribute("data-class", answer["prediction"])
+    assert app.problems == []
+
+
+def test_every_layer_has_a_panel_with_all_its_channels(app, served):
+    page = app.page
+    model = api(served, "/api/model")
+    assert model["layers"]
+    for row in model["layers"]:
+        panel = page.get_by_test_id(f"layer-{row['name']}")
+        expect(panel).to_have_count(1)
+        if row["heading"]:
+            continue
+        shape = row["output_shape"]
+        channels = shape[2] if len(shape) == 3 else 1
+        expect(panel.locator("canvas.activation")).to_have_count(channels)
+    assert app.problems == []
+
+
+def test_clicking_a_conv_value_explains_it(app, served):
+    page = app.page
+    i, j, c = 2, 5, 3
+    canvas = page.get_by_test_id("layer-conv1").locator("canvas.activation").nth(c)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    n_H, n_W = 8, 8  # conv1 of the digits model: 'same' padding keeps 8 x 8
+    x, y = (j + 0.5) * box["width"] / n_W, (i + 0.5) * box["height"] / n_H
+    canvas.click(position={"x": x, "y": y})
+    panel = page.get_by_test_id("formula-panel")
+    expect(panel).to_have_attribute("data-position", f"{i},{j},{c}")
+    expect(panel).to_have_attribute("data-kind", "conv")
+    answer = api(
+        served,
+        "/api/explain",
+        {"image": {"sample": 0}, "layer": "conv1", "position": [i, j, c]},
+    )
+    value = panel.get_by_test_id("explain-value")
+    assert float(value.get_attribute("data-value")) == pytest.approx(answer["value"], rel=1e-6)
+    assert close_to(value.inner_text(), answer["value"])
+    expect(panel.get_by_test_id("explain-equation")).to_have_text(answer["equation"])
+    expect(panel).to_contain_text("products")
+    assert app.problems == []
+
+
+def test_a_backward_target_shows_the_loss_of_the_api(app, served):
+    page = app.page
+    page.get_by_test_id("backward-target").select_option("3")
+    loss = page.get_by_test_id("backward-loss")
+    expect(loss).to_have_attribute("data-target", "3")
+    answer = api(served, "/api/backward", {"image": {"sample": 0}, "target": 3})
+    assert float(loss.get_attribute("data-value")) == pytest.approx(answer["loss"], rel=1e-6)
+    assert close_to(loss.inner_text(), answer["loss"])
+    # dJ/dA of conv1, all 16 channels, under its maps; the filter step of conv1.
+    expect(page.get_by_test_id("layer-conv1").locator("canvas.gradient")).to_have_count(16)
+    expect(page.get_by_test_id("filter-update")).to_contain_text("W := W")
+    assert app.problems == []
+
+
+def test_training_draws_the_curve_and_stops(app):
+    page = app.page
+    page.locator("#train-epochs").fill("100")
+    page.get_by_test_id("train-start").click()
+    curve = page.get_by_test_id("loss-curve").locator("polyline[data-series=train_loss]")
+    expect(curve).to_have_attribute("points", re.compile(r"\d"), timeout=30_000)
+    page.get_by_test_id("train-stop").click()
+    status = page.get_by_test_id("train-status")
+    ended = re.compile(r"^(stopped|finished)$")
+    expect(status).to_have_attribute("data-state", ended, timeout=30_000)
+    expect(status).to_contain_text("state:")
+    assert app.problems == []
