@@ -10,6 +10,7 @@ shape and fails there, naming the layer.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import sys
@@ -359,11 +360,21 @@ def build(
         raise InvalidArgumentError("build needs rng=np.random.default_rng(seed)")
     _positive(num_classes, "the number of classes", limits.MAX_CLASSES)
     try:
-        with limits.parameter_budget(f"model {name!r} on {input_shape}", max_parameters):
-            model = builder(input_shape, num_classes, rng=rng, **options)
+        inspect.signature(builder).bind(input_shape, num_classes, rng=rng, **options)
     except TypeError as error:
         raise InvalidArgumentError(
             f"model {name!r} does not take the options {options}: {error}"
+        ) from None
+    except ValueError:  # a callable without a signature: the call itself will tell
+        pass
+    try:
+        with limits.parameter_budget(f"model {name!r} on {input_shape}", max_parameters):
+            model = builder(input_shape, num_classes, rng=rng, **options)
+    except TypeError as error:
+        if name not in MODELS:
+            raise  # a bug in the user's builder: its own traceback says where
+        raise InvalidArgumentError(
+            f"model {name!r} cannot be built with the options {options}: {error}"
         ) from None
     if not isinstance(model, Module):
         raise InvalidArgumentError(

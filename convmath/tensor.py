@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,18 @@ from convmath.errors import DTypeError, GradientError, NonFiniteError
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class _Mode:
-    """Global switches of the engine (one process, one training loop)."""
+class _Mode(threading.local):
+    """The engine's switches, one set per thread (these are the defaults of each thread).
 
-    grad_enabled: ClassVar[bool] = True
-    strict: ClassVar[bool] = False
+    A ``no_grad()`` in one thread (a training run evaluating) leaves every other
+    thread (a server tracing a request) recording its graph as before.
+    """
+
+    grad_enabled = True
+    strict = False
+
+
+_mode = _Mode()
 
 
 @contextlib.contextmanager
@@ -48,17 +56,17 @@ def no_grad() -> Iterator[None]:
     Results of ops inside have ``requires_grad=False`` and keep no reference
     to their inputs, so activations are freed as soon as they are used.
     """
-    previous = _Mode.grad_enabled
-    _Mode.grad_enabled = False
+    previous = _mode.grad_enabled
+    _mode.grad_enabled = False
     try:
         yield
     finally:
-        _Mode.grad_enabled = previous
+        _mode.grad_enabled = previous
 
 
 def is_grad_enabled() -> bool:
     """Whether ops currently record the graph (False inside :func:`no_grad`)."""
-    return _Mode.grad_enabled
+    return _mode.grad_enabled
 
 
 @contextlib.contextmanager
@@ -68,12 +76,12 @@ def strict_mode() -> Iterator[None]:
     Checks every forward result and every gradient, naming the op. It costs one
     pass over each array, so it is meant for debugging, not for fast training.
     """
-    previous = _Mode.strict
-    _Mode.strict = True
+    previous = _mode.strict
+    _mode.strict = True
     try:
         yield
     finally:
-        _Mode.strict = previous
+        _mode.strict = previous
 
 
 def _check_finite(array: np.ndarray, what: str) -> None:
@@ -280,7 +288,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
     grads: dict[int, np.ndarray] = {id(root): seed}
     owned: set[int] = set()  # gradients this walk allocated, safe to add into in place
-    strict = _Mode.strict
+    strict = _mode.strict
     for tensor in _topological_order(root):
         key = id(tensor)
         grad = grads.pop(key, None)
@@ -377,10 +385,10 @@ class Function:
     def apply(cls, *inputs: Tensor | np.ndarray, **options: Any) -> Tensor:
         inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
         op = kernel_for(cls)()  # the op's kernel while kernels are on (convmath.dispatch)
-        record = _Mode.grad_enabled and any(t.requires_grad for t in inputs)
+        record = _mode.grad_enabled and any(t.requires_grad for t in inputs)
         op.needs_grad = tuple(record and t.requires_grad for t in inputs)
         result = np.asarray(op.forward(*(t.data for t in inputs), **options))
-        if _Mode.strict:
+        if _mode.strict:
             _check_finite(result, f"the result of {op.name}")
         out = Tensor.__new__(Tensor)
         out.data = result

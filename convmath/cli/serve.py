@@ -10,8 +10,6 @@ from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def newest_checkpoint(runs: Path) -> Path | None:
     """The most recently written best.safetensors (else last.safetensors) under ``runs``."""
@@ -33,16 +31,23 @@ def _serve(args: argparse.Namespace) -> int:
 
     from convmath.serve.live_training import LiveTraining
     from convmath.serve.served import ServedModel
-    from convmath.serve.server import App, start
+    from convmath.serve.server import App, is_loopback, start
 
+    if args.trust_code and args.checkpoint is None:
+        raise InvalidArgumentError(
+            "--trust-code imports the code a checkpoint names: name that checkpoint, never"
+            " the newest one found under --runs"
+        )
     checkpoint = args.checkpoint or newest_checkpoint(args.runs)
     if checkpoint is None:
         checkpoint = _train_default(args.runs)
     served = ServedModel.load(checkpoint, trust_code=args.trust_code)
-    if args.host not in LOOPBACK:
+    if not is_loopback(args.host):
         print(
             f"warning: serving on {args.host}, reachable from other machines; the page has no"
-            " login, and anyone who reaches it can start training runs on this machine"
+            " login, anyone who reaches it can start training runs on this machine, and off"
+            " loopback any Host name is answered (a web page could reach it through a name"
+            " rebound to this machine)"
         )
     app = App(served, LiveTraining(args.runs), trust_code=args.trust_code)
     try:

@@ -15,12 +15,16 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.schema import shown
 
 MAX_VALUES = 1 << 20  # the largest array a request may hold
 
 
 def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """An array as JSON; a NaN or an infinity is refused (ValueError), as json.dumps does."""
     values = np.ascontiguousarray(array, dtype="<f4")
+    if not np.isfinite(values).all():
+        raise ValueError("an array of the answer holds a NaN or an infinity")
     return {"shape": list(values.shape), "base64": base64.b64encode(values.tobytes()).decode()}
 
 
@@ -31,7 +35,7 @@ def decode_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
             raise InvalidArgumentError(f'{name} must be {{"shape": [...], "base64": "..."}}')
         if value["shape"] != list(shape):
             raise InvalidArgumentError(
-                f"{name} must have shape {list(shape)}, got {_short(value['shape'])}"
+                f"{name} must have shape {list(shape)}, got {shown(value['shape'])}"
             )
         text = value["base64"]
         if not isinstance(text, str) or len(text) > 4 * math.prod(shape) * 4 // 3 + 4:
@@ -62,7 +66,7 @@ def _from_lists(value: list, name: str, shape: tuple[int, ...]) -> np.ndarray:
     def check(item: Any, depth: int) -> None:
         if depth == len(shape):
             if isinstance(item, bool) or not isinstance(item, int | float):
-                raise InvalidArgumentError(f"{name} holds {_short(item)}, not a number")
+                raise InvalidArgumentError(f"{name} holds {shown(item)}, not a number")
             return
         if not isinstance(item, list) or len(item) != shape[depth]:
             raise InvalidArgumentError(f"{name} must be nested lists of shape {list(shape)}")
@@ -84,8 +88,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, np.floating | np.integer):
         return value.item()
     return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

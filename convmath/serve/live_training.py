@@ -52,7 +52,7 @@ class LiveTraining:
             )
         with self._lock:
             if self.state in ("running", "paused", "stopping"):
-                raise RunGoingError("a training run is going already; stop it first")
+                raise RunStateError("a training run is going already; stop it first")
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.out_dir = self._free_folder(self.runs_dir / f"serve-{stamp}")
             self.state, self.error = "running", None
@@ -116,11 +116,11 @@ class LiveTraining:
         """The finished (or stopped) run's best weights, for serving in place of the model."""
         with self._lock:
             if self.state not in ("finished", "stopped") or self.out_dir is None:
-                raise RunGoingError(f"no finished run to serve (the training is {self.state})")
+                raise RunStateError(f"no finished run to serve (the training is {self.state})")
             for name in ("best.safetensors", "last.safetensors"):
                 if (self.out_dir / name).is_file():
                     return self.out_dir / name
-        raise RunGoingError(f"the run in {self.out_dir} saved no checkpoint")
+        raise RunStateError(f"the run in {self.out_dir} saved no checkpoint")
 
     # ------------------------------------------------------------ the run
     def _train(self, epochs: int, out_dir: Path) -> None:
@@ -168,8 +168,9 @@ class LiveTraining:
         return folder
 
 
-class RunGoingError(InvalidArgumentError):
-    """A training request that the run's state does not allow (HTTP 409)."""
+class RunStateError(InvalidArgumentError):
+    """A training request that the run's state does not allow (HTTP 409): a start while a
+    run goes, a serve before one has finished."""
 
 
 def _first_filters(model: Any) -> np.ndarray | None:

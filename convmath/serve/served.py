@@ -26,6 +26,7 @@ from convmath.inspect.arithmetic import SOFTMAX, explain_value, explainable
 from convmath.inspect.trace import Trace, trace
 from convmath.nn import Conv2D
 from convmath.nn.module import Module
+from convmath.schema import shown
 from convmath.serve.arrays import decode_array
 from convmath.train.trained import load_trained
 
@@ -116,12 +117,12 @@ class ServedModel:
         if not isinstance(image, dict) or len(image) != 1:
             raise InvalidArgumentError(
                 'image must be one of {"png": BASE64}, {"sample": K} or {"pixels": ARRAY},'
-                f" got {_shown(image)}"
+                f" got {shown(image)}"
             )
         ((how, value),) = image.items()
         if how == "sample":
             if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidArgumentError(f"image.sample must be an integer, got {_shown(value)}")
+                raise InvalidArgumentError(f"image.sample must be an integer, got {shown(value)}")
             if not 0 <= value < len(self.samples):
                 raise InvalidArgumentError(
                     f"image.sample must be in 0..{len(self.samples) - 1}, got {value}"
@@ -203,9 +204,9 @@ class ServedModel:
         _, result = self.traced(request.get("image"))
         layer = request.get("layer")
         if not isinstance(layer, str):
-            raise InvalidArgumentError(f"layer must be a layer's name, got {_shown(layer)}")
+            raise InvalidArgumentError(f"layer must be a layer's name, got {shown(layer)}")
         if layer != SOFTMAX and layer not in self.row_names():
-            raise InvalidArgumentError(f"no layer {_shown(layer)} in this model")
+            raise InvalidArgumentError(f"no layer {shown(layer)} in this model")
         return explain_value(result, layer, request.get("position"))
 
     def row_names(self) -> set[str]:
@@ -217,7 +218,7 @@ class ServedModel:
         """``POST /api/backward``: J for a target class, dJ/dA per row, one filter's step."""
         target = request.get("target")
         if isinstance(target, bool) or not isinstance(target, int):
-            raise InvalidArgumentError(f"target must be a class index, got {_shown(target)}")
+            raise InvalidArgumentError(f"target must be a class index, got {shown(target)}")
         if not 0 <= target < len(self.classes):
             raise InvalidArgumentError(
                 f"target must be in 0..{len(self.classes) - 1}, got {target}"
@@ -246,18 +247,18 @@ class ServedModel:
         layer = request.get("layer", next(iter(convs)))
         if not isinstance(layer, str) or layer not in convs:
             raise InvalidArgumentError(
-                f"layer must be a CONV layer of the model {sorted(convs)}, got {_shown(layer)}"
+                f"layer must be a CONV layer of the model {sorted(convs)}, got {shown(layer)}"
             )
         conv = convs[layer]
         index = request.get("filter", 0)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < conv.n_C:
             raise InvalidArgumentError(
-                f"filter must be in 0..{conv.n_C - 1} for {layer}, got {_shown(index)}"
+                f"filter must be in 0..{conv.n_C - 1} for {layer}, got {shown(index)}"
             )
         alpha = request.get("learning_rate", self.learning_rate())
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha <= 10:
             raise InvalidArgumentError(
-                f"learning_rate must be a number in (0, 10], got {_shown(alpha)}"
+                f"learning_rate must be a number in (0, 10], got {shown(alpha)}"
             )
         w, dw = conv.W.data[..., index], conv.W.grad[..., index]
         b = 0.0 if conv.b is None else float(conv.b.data[index])
@@ -284,13 +285,10 @@ def _samples(config: dict[str, Any]) -> list[tuple[np.ndarray, int]]:
         return []
     training = config.get("training")
     try:
-        images, labels = data.load(dataset, "test", getattr(training, "data_dir", None))
+        images, labels = data.load(
+            dataset, "test", getattr(training, "data_dir", None), download=False
+        )
     except (ConvMathError, OSError):
         return []
     chosen = images[:MAX_SAMPLES].astype(np.float32) / info.max_value
     return [(image, int(label)) for image, label in zip(chosen, labels[:MAX_SAMPLES], strict=True)]
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

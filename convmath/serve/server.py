@@ -25,7 +25,7 @@ from convmath import strict_json
 from convmath.errors import ConvMathError, DataError
 from convmath.schema import shown
 from convmath.serve.arrays import jsonable
-from convmath.serve.live_training import LiveTraining, RunGoingError
+from convmath.serve.live_training import DEFAULT_EPOCHS, LiveTraining, RunStateError
 from convmath.serve.served import ServedModel
 
 MAX_BODY = 4 << 20
@@ -40,10 +40,6 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-
-
-class NotFoundError(ConvMathError):
-    """A path the server does not have (HTTP 404)."""
 
 
 @dataclass
@@ -95,7 +91,7 @@ def _post_routes(app: App) -> dict[str, Any]:
         "/api/forward": lambda body: app.model().forward(_field(body, "image")),
         "/api/explain": lambda body: app.model().explain(body),
         "/api/backward": lambda body: app.model().backward(body),
-        "/api/train/start": lambda body: app.training.start(body.get("epochs", 10)),
+        "/api/train/start": lambda body: app.training.start(body.get("epochs", DEFAULT_EPOCHS)),
         "/api/train/pause": lambda body: app.training.pause(),
         "/api/train/resume": lambda body: app.training.resume(),
         "/api/train/stop": lambda body: app.training.stop(),
@@ -119,6 +115,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_SECONDS  # an idle connection is closed, never kept forever
 
     def do_GET(self) -> None:
+        self._arrived()
         if not self._host_allowed():
             return
         path = urlsplit(self.path).path
@@ -185,6 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return None
         raw = self.rfile.read(length)
+        self._arrived()
         if len(raw) != length:
             self.close_connection = True
             self._error(
@@ -211,11 +209,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, compute: Any) -> None:
         try:
             answer = jsonable(compute())
-        except RunGoingError as error:
+        except RunStateError as error:
             self._error(HTTPStatus.CONFLICT, str(error))
-            return
-        except NotFoundError as error:
-            self._error(HTTPStatus.NOT_FOUND, str(error))
             return
         except ConvMathError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
@@ -280,16 +275,21 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def handle_one_request(self) -> None:
-        """One request within ``timeout`` seconds in all, however slowly its client sends it."""
-        deadline = threading.Timer(self.timeout, self._cut)
-        deadline.daemon = True
-        deadline.start()
+        """A request must arrive whole within ``timeout`` seconds, however slowly it is sent;
+        computing its answer is not limited (the timer stops once the request is read)."""
+        self._deadline = threading.Timer(self.timeout, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
         try:
             super().handle_one_request()
         except OSError:  # the deadline shut the socket, or the client vanished
             self.close_connection = True
         finally:
-            deadline.cancel()
+            self._deadline.cancel()
+
+    def _arrived(self) -> None:
+        """The request is read: its answer may take the time it needs."""
+        self._deadline.cancel()
 
     def _cut(self) -> None:
         self.close_connection = True
@@ -335,6 +335,10 @@ class Server(ThreadingHTTPServer):
             self.slots.release()
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
 @dataclass
 class RunningServer:
     """A server answering on its own thread (the tests', and the command's)."""
@@ -363,15 +367,18 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> Server:
     """A server of ``app``; bound to loopback, it answers only requests for its own address."""
     handler = type("BoundHandler", (Handler,), {"app": app})
-    server = Server((host, port), handler)
-    if _is_loopback(host):
+    family = Server6 if ":" in host else Server
+    server = family((host, port), handler)
+    if is_loopback(host):
         bound = server.server_address[1]
         names = {*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host}
-        handler.hosts = frozenset(f"{name}:{bound}".lower() for name in names)
+        suffixes = (f":{bound}", "") if bound == 80 else (f":{bound}",)  # browsers omit :80
+        handler.hosts = frozenset(f"{n}{suffix}".lower() for n in names for suffix in suffixes)
     return server
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine alone."""
     if host == "localhost":
         return True
     try:

@@ -138,13 +138,22 @@ def run_training(
     another run's files is refused unless ``overwrite`` is given (those files
     are then deleted first). Returns the test evaluation and the metrics.
 
-    A resumed run, or one started from ``config.init_from``, whose model is
-    built by code the checkpoint names (an import path) needs ``trust_code``.
+    A resumed run whose model is built by code the checkpoint names (an import
+    path) needs ``trust_code``. A run started from ``config.init_from`` trusts
+    the code of its own model (``config.model``, already imported) and no other.
     """
     checkpoint: Checkpoint | None = None
     if resume is not None:
         checkpoint = load_checkpoint(resume)
-        config = check_run_config(checkpoint.config, str(resume), training=True)["training"]
+        stored = check_run_config(checkpoint.config, str(resume), training=True)
+        config = stored["training"]
+        # the model the training settings build is the one stored, checked before any build:
+        # a checkpoint cannot slip code to import into its training settings alone
+        if config.model is not None and config.model != stored["model"]["name"]:
+            raise CheckpointError(
+                f"{resume}: its training settings name the model {shown(config.model)}, but"
+                f" the model stored is {stored['model']['name']}"
+            )
         # its model and weights, checked as every command does
         rebuild(checkpoint, str(resume), trust_code=trust_code)
         if extend_to is not None:

@@ -78,7 +78,7 @@ def test_each_stated_default_is_the_one_the_command_uses():
             default = action.default
             if name == "train" and action.dest in TrainConfig.__dataclass_fields__:
                 default = getattr(TrainConfig(), action.dest)
-            if default in (None, False) or action.nargs == 0:
+            if default is None or default is False or action.nargs == 0:
                 continue
             if f"default {_shown(default)}" not in action.help:
                 wrong.append(f"{name} {action.option_strings[0]}: {default!r} vs {action.help!r}")

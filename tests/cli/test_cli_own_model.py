@@ -164,3 +164,24 @@ def test_the_search_path_is_left_as_it_was(own, monkeypatch):
     before = list(sys.path)
     assert callable(models.import_builder("ownnets:tiny"))
     assert sys.path == before
+
+
+def test_code_slipped_into_the_training_settings_alone_is_never_imported(own, capsys):
+    """A crafted checkpoint: a named model stored, an import path in its training settings."""
+    import dataclasses
+
+    from convmath.train.checkpoint import load_checkpoint, save_checkpoint
+
+    out = own / "run"
+    assert main(["train", "--epochs", "1", "--train-limit", "100", "--out", str(out)]) == 0
+    checkpoint = load_checkpoint(out / "last.safetensors")
+    training = checkpoint.config["training"]
+    checkpoint.config["training"] = training | {"model": "ownnets:tiny"}
+    save_checkpoint(out / "crafted.safetensors", dataclasses.replace(checkpoint))
+    capsys.readouterr()
+    argv = ["train", "--resume", str(out / "crafted.safetensors"), "--epochs", "2"]
+    assert main(argv) == 2
+    assert "training settings name the model 'ownnets:tiny'" in capsys.readouterr().err
+    assert main([*argv, "--trust-code"]) == 2  # trusted or not, a mismatch is refused unbuilt
+    assert not (own / "imported.txt").exists()
+    assert "ownnets" not in sys.modules

@@ -69,13 +69,27 @@ def test_serve_prints_its_address_answers_and_stops_on_ctrl_c(checkpoint, tmp_pa
     assert "Traceback" not in rest
 
 
-def test_another_interface_is_served_with_a_warning(checkpoint, tmp_path):
+def test_any_loopback_address_is_served_without_a_warning(checkpoint, tmp_path):
     process, lines = serve(checkpoint, "--host", "127.0.0.2", cwd=tmp_path)
     try:
-        assert lines[0].startswith("warning: serving on 127.0.0.2, reachable from other machines")
+        assert not any(line.startswith("warning") for line in lines)
         assert address(lines).startswith("http://127.0.0.2:")
     finally:
         assert stop(process)[0] == 0
+
+
+def test_only_loopback_names_and_addresses_count_as_this_machine_alone():
+    from convmath.serve.server import is_loopback
+
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.com", ""):
+        assert not is_loopback(host), host
+
+
+def test_trust_code_needs_the_checkpoint_named(tmp_path, capsys):
+    assert main(["serve", "--trust-code", "--runs", str(tmp_path)]) == 2
+    assert "name that checkpoint" in capsys.readouterr().err
 
 
 @pytest.mark.slow

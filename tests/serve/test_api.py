@@ -402,7 +402,7 @@ def test_a_run_stopped_from_the_page_keeps_its_last_checkpoint(served):
     assert last.state["epoch"] == stopped["epoch"]
 
 
-def test_status_before_any_run_is_idle(tmp_path, digits_checkpoint):
+def test_status_before_any_run_is_idle(tmp_path):
     from convmath.serve.live_training import LiveTraining
 
     training = LiveTraining(tmp_path)
@@ -452,3 +452,41 @@ def test_serving_a_trained_model_tells_every_page(served):
     assert switched["generation"] == before + 1
     assert call(served.url, "/api/train/status")[1]["model_generation"] == before + 1
     assert call(served.url, "/api/model")[1]["generation"] == before + 1
+
+
+def test_ipv6_loopback_is_served(digits_checkpoint, tmp_path):
+    import urllib.request
+
+    from convmath.serve.live_training import LiveTraining
+    from convmath.serve.served import ServedModel
+    from convmath.serve.server import App, start
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        running = start(App(ServedModel.load(digits_checkpoint), LiveTraining(tmp_path)), "::1")
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback here ({error})")
+    try:
+        assert running.url.startswith("http://[::1]:")
+        with urllib.request.urlopen(running.url + "/api/model", timeout=10) as response:
+            assert json.loads(response.read())["input_shape"] == [8, 8, 1]
+    finally:
+        running.close()
+
+
+def test_backward_stays_right_while_a_run_trains_in_another_thread(served):
+    """The run's evaluations enter no_grad(); the engine's switches are per thread."""
+    call(served.url, "/api/train/start", {"epochs": 3})
+    answers = []
+    try:
+        for _ in range(40):
+            status, answer = call(
+                served.url, "/api/backward", {"image": {"sample": 1}, "target": 4}
+            )
+            assert status == 200, answer
+            answers.append(answer["loss"])
+    finally:
+        call(served.url, "/api/train/stop", {})
+        served.app.training.wait(60)
+    assert len(set(answers)) == 1  # the served model never changes: one loss, every time

@@ -86,7 +86,7 @@ def alive(served) -> bool:
 
 @pytest.mark.parametrize("layer", [["conv1"], {"conv1": 1}, [1, 2]])
 def test_a_backward_layer_that_is_not_a_name_is_400_naming_layer(served, layer):
-    """``layer not in convs`` with an unhashable layer raised TypeError: no answer at all."""
+    """An unhashable layer once raised TypeError inside the handler: no answer at all."""
     body = {"image": {"sample": 0}, "target": 1, "layer": layer}
     reply = post(served, "/api/backward", json.dumps(body).encode())
     assert reply, "the server dropped the connection without an answer"
@@ -107,7 +107,8 @@ def test_a_backward_layer_that_is_not_a_name_is_400_naming_layer(served, layer):
 def test_a_content_length_that_isdigit_but_not_int_gets_an_answer(
     served, path, content_type, length
 ):
-    """'²'.isdigit() is True but int('²') fails; so does int() of over 4300 digits."""
+    """'²'.isdigit() is True but int('²') fails, as does int() of over 4300 digits: such a
+    length is refused as no length at all."""
     reply = post(served, path, b"{}", Content_Type=content_type, Content_Length=length)
     assert reply, "the server dropped the connection without an answer"
     assert 400 <= status_of(reply) < 500
@@ -117,7 +118,7 @@ def test_a_content_length_that_isdigit_but_not_int_gets_an_answer(
 
 @pytest.mark.parametrize("layer", ["conv1.", "conv1.zzz", "conv1.W", "fc2.bias.x", "relu1.."])
 def test_explain_refuses_a_name_below_a_layer(served, layer):
-    """Trace.module_of falls back to the parent of any dotted name: 'conv1.zzz' opened conv1."""
+    """Only a block's joining row (add, concat) stands for its parent: 'conv1.zzz' is no row."""
     body = {"image": {"sample": 0}, "layer": layer, "position": [0, 0, 0]}
     got, answer = call(served.url, "/api/explain", body)
     assert got in (400, 404), answer
@@ -125,7 +126,7 @@ def test_explain_refuses_a_name_below_a_layer(served, layer):
 
 
 def test_an_internal_error_is_a_500_in_json_and_the_server_goes_on(tmp_path):
-    """SERVE.md: '500 for a bug' with {"error": ...}; _answer lets anything else escape."""
+    """SERVE.md: '500 for a bug' with {"error": ...}, and the server goes on."""
 
     class Broken:
         def forward(self, image):
@@ -159,8 +160,8 @@ def _png(width: int, height: int, *, pixels: bool = True) -> bytes:
 
 
 def test_a_small_png_that_decodes_huge_is_refused_before_decoding(served):
-    """A 36 KB request decoded to 36 million pixels (about 200 MB and a second of CPU per
-    request, 600 MB for 8 at once) to feed an 8x8 model; it should be refused by its header."""
+    """A 36 KB request would decode to 36 million pixels (about 200 MB and a second of CPU
+    each) to feed an 8x8 model: it is refused by its header."""
     picture = _png(6000, 6000)
     assert len(picture) < 64 << 10
     body = {"image": {"png": base64.b64encode(picture).decode()}}
@@ -170,8 +171,8 @@ def test_a_small_png_that_decodes_huge_is_refused_before_decoding(served):
 
 
 def test_a_trickling_client_is_closed_after_the_timeout(digits_checkpoint, tmp_path):
-    """The 60 s timeout is per recv(): one byte every 59 s holds a thread for ever. Here with
-    the handler's timeout at 1 s, a request trickled a byte per 0.3 s must not outlive ~3 s."""
+    """A timeout per recv() alone would let one byte every 59 s hold a thread for ever: the
+    whole request has the handler's timeout (1 s here), so a byte per 0.3 s is cut off."""
     running = start(App(ServedModel.load(digits_checkpoint), LiveTraining(tmp_path)))
     running.server.RequestHandlerClass.timeout = 1
     host, port = running.server.server_address[:2]
@@ -203,7 +204,7 @@ def test_a_trickling_client_is_closed_after_the_timeout(digits_checkpoint, tmp_p
 
 
 def test_after_a_411_the_rest_of_the_connection_is_not_run_as_a_request(served):
-    """The unread body of a refused POST was parsed as the next request on the connection."""
+    """The unread body of a refused POST is never parsed as the next request: it closes."""
     host, port = served.server.server_address[:2]
     hidden = f"GET /api/train/status HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     head = (
@@ -220,7 +221,7 @@ def test_after_a_411_the_rest_of_the_connection_is_not_run_as_a_request(served):
     [b"GARBAGE\r\n\r\n", b"PUT /api/model HTTP/1.1\r\nHost: {host}\r\n\r\n"],
 )
 def test_every_answer_is_json_even_for_a_malformed_request(served, request_bytes):
-    """SERVE.md: 'Every answer is JSON'; http.server's send_error answers in HTML."""
+    """SERVE.md: 'Every answer is JSON', http.server's own refusals (send_error) included."""
     host, port = served.server.server_address[:2]
     reply = exchange(served, request_bytes.replace(b"{host}", f"{host}:{port}".encode()))
     assert 400 <= status_of(reply) < 600
@@ -538,8 +539,8 @@ def test_idle_and_stalled_connections_do_not_block_other_clients(served):
 
 
 def test_a_burst_of_connections_is_accepted_at_once(served):
-    """The listen backlog is socketserver's default of 5: a burst of connects (a browser opens
-    6 per host; several tabs more) overflows it and every sixth waits a 1 s SYN retry."""
+    """socketserver's default backlog of 5 would make every sixth of a burst of connects (a
+    browser opens 6 per host, several tabs more) wait a 1 s SYN retry: the queue holds 128."""
     host, port = served.server.server_address[:2]
     held = []
     try:

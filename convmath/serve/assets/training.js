@@ -50,9 +50,14 @@ export class TrainingView {
   async refresh() {
     clearTimeout(this.timer);
     this.timer = null;
+    const poll = (this.poll ?? 0) + 1; // only the newest refresh schedules the next one
+    this.poll = poll;
     try {
-      this.show(await api.trainStatus());
+      const status = await api.trainStatus();
+      if (poll !== this.poll) return;
+      this.show(status);
     } catch (error) {
+      if (poll !== this.poll) return;
       this.report(error);
     }
     this.timer = setTimeout(() => this.refresh(), ACTIVE.has(this.state) ? POLL_MS : IDLE_POLL_MS);
