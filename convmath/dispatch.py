@@ -28,13 +28,20 @@ KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.k
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
 
 _state = {"kernels": True}
-_this_thread = threading.local()  # .kernels: one thread's own setting, over the process's
+
+
+class _ThreadSetting(threading.local):
+    kernels: bool | None = None  # one thread's own setting, over the process's; None: none
+
+
+_this_thread = _ThreadSetting()
 _across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
 
 
 def kernels_enabled() -> bool:
     """Whether ops run their kernels and modules their fused plans (True by default)."""
-    return getattr(_this_thread, "kernels", _state["kernels"])
+    own = _this_thread.kernels  # a class default: no AttributeError raised and caught per op
+    return _state["kernels"] if own is None else own
 
 
 def kernel_for(op: type) -> type:
@@ -44,7 +51,8 @@ def kernel_for(op: type) -> type:
     """
     if op in _across:
         return _across[op]
-    if kernels_enabled():
+    own = _this_thread.kernels  # kernels_enabled(), inlined: this runs for every op
+    if _state["kernels"] if own is None else own:
         return KERNELS.get(op, op)
     return op
 
@@ -95,16 +103,12 @@ def kernels_in_this_thread(enabled: bool) -> Iterator[None]:
     """
     if not isinstance(enabled, bool):
         raise InvalidArgumentError(f"kernels_in_this_thread takes True or False, got {enabled!r}")
-    had = hasattr(_this_thread, "kernels")
-    previous = getattr(_this_thread, "kernels", None)
+    previous = _this_thread.kernels
     _this_thread.kernels = enabled
     try:
         yield
     finally:
-        if had:
-            _this_thread.kernels = previous
-        else:
-            del _this_thread.kernels
+        _this_thread.kernels = previous
 
 
 def computed_across(op: type) -> bool:
