@@ -21,9 +21,10 @@ import numpy as np
 
 from convmath import models
 from convmath.data.preprocessing import Preprocessing
+from convmath.serve.app import App
 from convmath.serve.live_training import LiveTraining
 from convmath.serve.served import ServedModel
-from convmath.serve.server import App, start
+from convmath.serve.server import start
 
 MODELS = {"digits_cnn": (8, 8, 1), "lenet5": (28, 28, 1), "resnet": (32, 32, 3)}
 

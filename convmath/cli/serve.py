@@ -29,9 +29,10 @@ def newest_checkpoint(runs: Path) -> Path | None:
 def _serve(args: argparse.Namespace) -> int:
     import threading
 
+    from convmath.serve.app import App
     from convmath.serve.live_training import LiveTraining
     from convmath.serve.served import ServedModel
-    from convmath.serve.server import App, is_loopback, start
+    from convmath.serve.server import is_loopback, start
 
     if args.trust_code and args.checkpoint is None:
         raise InvalidArgumentError(

@@ -2,6 +2,7 @@
 
 :class:`~convmath.serve.served.ServedModel` answers the JSON API about one
 model, :class:`~convmath.serve.live_training.LiveTraining` runs a training
-started from the page, and :mod:`convmath.serve.server` serves both with
-the page's files (``assets/``). docs/SERVE.md documents the API.
+started from the page, :class:`~convmath.serve.app.App` holds the two for
+every request, and :mod:`convmath.serve.server` serves them with the page's
+files (``assets/``). docs/SERVE.md documents the API.
 """

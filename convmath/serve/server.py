@@ -24,9 +24,9 @@ from urllib.parse import unquote, urlsplit
 from convmath import strict_json
 from convmath.errors import ConvMathError, DataError
 from convmath.schema import shown
+from convmath.serve.app import App, get_routes, post_routes
 from convmath.serve.arrays import jsonable
-from convmath.serve.live_training import DEFAULT_EPOCHS, LiveTraining, RunStateError
-from convmath.serve.served import ServedModel
+from convmath.serve.live_training import RunStateError
 
 MAX_BODY = 4 << 20
 MAX_ERROR = 500  # characters of an error message sent back
@@ -40,69 +40,6 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-
-
-@dataclass
-class App:
-    """What every request reads: the served model (replaced whole, never edited) and the run."""
-
-    served: ServedModel
-    training: LiveTraining
-    trust_code: bool = False
-
-    def __post_init__(self) -> None:
-        self.lock = threading.Lock()  # guards swapping the served model
-        self.generation = 0  # counts the swaps, so every open page sees one and reloads
-
-    def model(self) -> ServedModel:
-        with self.lock:
-            return self.served
-
-    def describe(self) -> dict[str, Any]:
-        with self.lock:
-            served, generation = self.served, self.generation
-        return served.describe() | {"generation": generation}
-
-    def status(self) -> dict[str, Any]:
-        with self.lock:
-            generation = self.generation
-        return self.training.status() | {"model_generation": generation}
-
-    def serve_trained(self) -> dict[str, Any]:
-        path = self.training.best_checkpoint()
-        served = ServedModel.load(path, trust_code=self.trust_code)
-        with self.lock:
-            self.served = served
-            self.generation += 1
-            generation = self.generation
-        return {"served": str(path), "title": served.title, "generation": generation}
-
-
-def _get_routes(app: App) -> dict[str, Any]:
-    return {
-        "/api/model": app.describe,
-        "/api/samples": lambda: app.model().sample_list(),
-        "/api/train/status": app.status,
-    }
-
-
-def _post_routes(app: App) -> dict[str, Any]:
-    return {
-        "/api/forward": lambda body: app.model().forward(_field(body, "image")),
-        "/api/explain": lambda body: app.model().explain(body),
-        "/api/backward": lambda body: app.model().backward(body),
-        "/api/train/start": lambda body: app.training.start(body.get("epochs", DEFAULT_EPOCHS)),
-        "/api/train/pause": lambda body: app.training.pause(),
-        "/api/train/resume": lambda body: app.training.resume(),
-        "/api/train/stop": lambda body: app.training.stop(),
-        "/api/train/serve": lambda body: app.serve_trained(),
-    }
-
-
-def _field(body: dict[str, Any], name: str) -> Any:
-    if name not in body:
-        raise DataError(f"the request has no {name!r}")
-    return body[name]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -120,7 +57,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = urlsplit(self.path).path
         if path.startswith("/api/"):
-            route = _get_routes(self.app).get(path)
+            route = get_routes(self.app).get(path)
             if route is None:
                 self._error(HTTPStatus.NOT_FOUND, f"no GET {path}")
                 return
@@ -132,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_allowed():
             return
         path = urlsplit(self.path).path
-        route = _post_routes(self.app).get(path)
+        route = post_routes(self.app).get(path)
         if route is None:
             self._discard_body()
             self._error(HTTPStatus.NOT_FOUND, f"no POST {path}")

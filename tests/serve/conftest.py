@@ -3,9 +3,10 @@
 import pytest
 
 from convmath.cli import main
+from convmath.serve.app import App
 from convmath.serve.live_training import LiveTraining
 from convmath.serve.served import ServedModel
-from convmath.serve.server import App, start
+from convmath.serve.server import start
 
 
 @pytest.fixture(scope="session")

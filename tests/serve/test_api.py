@@ -457,9 +457,10 @@ def test_serving_a_trained_model_tells_every_page(served):
 def test_ipv6_loopback_is_served(digits_checkpoint, tmp_path):
     import urllib.request
 
+    from convmath.serve.app import App
     from convmath.serve.live_training import LiveTraining
     from convmath.serve.served import ServedModel
-    from convmath.serve.server import App, start
+    from convmath.serve.server import start
 
     if not socket.has_ipv6:
         pytest.skip("no IPv6 here")

@@ -32,9 +32,10 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.serve.app import App
 from convmath.serve.live_training import LiveTraining
 from convmath.serve.served import ServedModel
-from convmath.serve.server import App, start
+from convmath.serve.server import start
 from convmath.train import load_trained
 
 
