@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.inspect.activations import ACTIVATIONS
 from convmath.inspect.trace import Trace
 from convmath.nn import (
     AvgPool2D,
@@ -33,18 +34,13 @@ from convmath.nn import (
     Flatten,
     GlobalAvgPool2D,
     InceptionModule,
-    LeakyReLU,
     MaxPool2D,
-    ReLU,
     ResidualBlock,
-    Sigmoid,
-    Tanh,
 )
 from convmath.nn.module import Module
 from convmath.schema import shown
 from convmath.shapes import resolve_padding
 
-ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
 TOP_CONTRIBUTIONS = 10
 SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
 
