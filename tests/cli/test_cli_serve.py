@@ -6,9 +6,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
+from loopback import open_local
 
 from convmath.cli import main
 from convmath.cli.serve import newest_checkpoint
@@ -60,7 +60,7 @@ def test_serve_prints_its_address_answers_and_stops_on_ctrl_c(checkpoint, tmp_pa
         assert lines[0] == f"serving digits_cnn from {checkpoint}"
         url = address(lines)
         assert url.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(url + "/api/model", timeout=30) as response:
+        with open_local(url + "/api/model", timeout=30) as response:
             assert json.loads(response.read())["input_shape"] == [8, 8, 1]
     finally:
         status, rest = stop(process)
@@ -98,7 +98,7 @@ def test_without_a_checkpoint_it_trains_the_digits_model_first(tmp_path):
     try:
         assert "no checkpoint under" in lines[0]
         assert (tmp_path / "runs" / "digits-digits_cnn" / "best.safetensors").is_file()
-        with urllib.request.urlopen(address(lines) + "/api/model", timeout=30) as response:
+        with open_local(address(lines) + "/api/model", timeout=30) as response:
             assert "digits-digits_cnn" in json.loads(response.read())["title"]
     finally:
         assert stop(process)[0] == 0

@@ -4,6 +4,8 @@ import json
 import urllib.error
 import urllib.request
 
+from loopback import open_local
+
 
 def call(url: str, path: str, body=None, *, raw: bytes | None = None, method=None):
     """(status, decoded JSON) of one request; a 4xx is returned, not raised."""
@@ -12,7 +14,7 @@ def call(url: str, path: str, body=None, *, raw: bytes | None = None, method=Non
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with open_local(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

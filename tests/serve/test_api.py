@@ -14,6 +14,7 @@ import threading
 import numpy as np
 import pytest
 from api_client import call
+from loopback import open_local
 
 import convmath as cm
 import convmath.functional as F
@@ -332,9 +333,8 @@ def test_static_files_come_only_from_the_asset_folder(served, path):
 
 
 def test_the_page_and_its_assets_are_served(served):
-    import urllib.request
 
-    with urllib.request.urlopen(served.url + "/", timeout=10) as response:
+    with open_local(served.url + "/", timeout=10) as response:
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
     assert "<html" in page.lower()
@@ -427,7 +427,7 @@ def test_what_another_site_could_send_is_refused(served, headers, status, messag
         served.url + "/api/train/start", data=b'{"epochs": 1}', method="POST", headers=headers
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        open_local(request, timeout=10)
     assert refused.value.code == status
     assert message in json.loads(refused.value.read())["error"]
     assert served.app.training.status()["state"] in ("idle", "finished", "stopped")
@@ -455,7 +455,6 @@ def test_serving_a_trained_model_tells_every_page(served):
 
 
 def test_ipv6_loopback_is_served(digits_checkpoint, tmp_path):
-    import urllib.request
 
     from convmath.serve.app import App
     from convmath.serve.live_training import LiveTraining
@@ -470,7 +469,7 @@ def test_ipv6_loopback_is_served(digits_checkpoint, tmp_path):
         pytest.skip(f"no IPv6 loopback here ({error})")
     try:
         assert running.url.startswith("http://[::1]:")
-        with urllib.request.urlopen(running.url + "/api/model", timeout=10) as response:
+        with open_local(running.url + "/api/model", timeout=10) as response:
             assert json.loads(response.read())["input_shape"] == [8, 8, 1]
     finally:
         running.close()
@@ -491,3 +490,8 @@ def test_backward_stays_right_while_a_run_trains_in_another_thread(served):
         call(served.url, "/api/train/stop", {})
         served.app.training.wait(60)
     assert len(set(answers)) == 1  # the served model never changes: one loss, every time
+
+
+def test_the_tests_open_loopback_only():
+    with pytest.raises(AssertionError, match="only open loopback"):
+        open_local("http://192.0.2.1/api/model", timeout=1)  # refused before any connection

@@ -40,7 +40,9 @@ from convmath.train import load_trained
 
 
 def exchange(served, data: bytes, *, timeout: float = 10) -> bytes:
-    """Send ``data`` on a fresh connection and read until the server closes it."""
+    """Send ``data`` on a fresh connection to the test server (loopback) and read until it
+    closes. Names such as evil.example below are only bytes of these requests: nothing looks
+    them up or connects to them."""
     host, port = served.server.server_address[:2]
     reply = b""
     with socket.create_connection((host, port), timeout=timeout) as connection:

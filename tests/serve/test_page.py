@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("playwright.sync_api")
 
+from loopback import open_local
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +71,7 @@ def api(served, path, body=None):
     request = urllib.request.Request(served.url + path, data=data)
     if data is not None:
         request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with open_local(request, timeout=30) as response:
         return json.loads(response.read())
 
 
