@@ -11,6 +11,12 @@ convmath to the better PyTorch layout, achieved GFLOP/s and the percentage
 of NumPy's float32 GEMM peak measured in the same run, and (``--memory``)
 the peak memory of a training step, each measured in a fresh process. One
 JSON line per measurement, then a table.
+
+convmath runs twice: with its kernels' measured rules ("convmath", what
+``convmath train`` does by default) and with every layer's algorithm chosen
+by timing the candidates on its first steps ("tuned", ``convmath train
+--autotune``, :mod:`convmath.kernels.autotune`); the choices that timing
+made are listed after the table (``--no-autotune``: the rules alone).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import blas_report, emit, median_seconds
 from workloads import SPECS, convmath_workload, torch_workload
 
-FRAMEWORKS = ("convmath", "torch", "torch-cl")
+FRAMEWORKS = ("convmath", "convmath-tuned", "torch", "torch-cl")
 
 
 def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
@@ -47,7 +53,7 @@ def _timed(step) -> float:
 
 
 def build(name: str, framework: str):
-    if framework == "convmath":
+    if framework.startswith("convmath"):
         return convmath_workload(name)
     return torch_workload(name, channels_last=framework == "torch-cl")
 
@@ -88,16 +94,20 @@ def main() -> None:
     )
     parser.add_argument("--no-torch", action="store_true", help="convmath alone")
     parser.add_argument("--memory", action="store_true", help="also peak memory of a training step")
+    parser.add_argument(
+        "--no-autotune", action="store_true", help="convmath with its rules only, not tuned"
+    )
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
 
+    from convmath.kernels import autotune
     from convmath.kernels.parallel import set_threads
     from convmath.kernels.runtime import tune_allocator
 
     threadpool_limits(args.threads, user_api="blas")  # for the GEMM peak
     setup_allocator = tune_allocator()  # as `convmath train` does; PyTorch shares the process
-    frameworks = ["convmath"]
+    frameworks = ["convmath"] if args.no_autotune else ["convmath", "convmath-tuned"]
     setup = blas_report()
     if not args.no_torch:
         try:
@@ -117,17 +127,26 @@ def main() -> None:
     emit({"setup": setup})
 
     results: dict[tuple[str, str, str], float] = {}
+    tuned: dict[str, list[str]] = {}
     for name in args.workloads.split(","):
         workloads = {fw: build(name, fw) for fw in frameworks}
+        autotune.clear()
         for _ in range(args.rounds):
             for fw in frameworks:
                 w = workloads[fw]
-                warmup = 3 if fw == "convmath" else 5
+                warmup = 3 if fw.startswith("convmath") else 5  # (tuning: in the first warm-up)
+                policy = "measure" if fw == "convmath-tuned" else "rule"
                 for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
-                    rate = w.batch / median_seconds(step, warmup=warmup)
+                    with autotune.measuring(policy):
+                        rate = w.batch / median_seconds(step, warmup=warmup)
                     key = (name, fw, mode)
                     results[key] = max(results.get(key, 0.0), rate)
                     emit({"workload": name, "framework": fw, "mode": mode, "images_per_s": rate})
+        for choice in autotune.choices("measure"):
+            if choice.seconds:
+                tuned.setdefault(name, []).append(choice.line())
+                emit({"workload": name, "tuned": choice.op, "layer": choice.layer,
+                      "algorithm": choice.algorithm, "seconds": choice.seconds})  # fmt: skip
         del workloads
 
     rows = []
@@ -143,6 +162,8 @@ def main() -> None:
                 "gflops": round(ours * flop / 1e9, 1),
                 "percent_of_gemm_peak": round(100 * ours * flop / 1e9 / peak, 1),
             }
+            if "convmath-tuned" in frameworks:
+                row["tuned_images_per_s"] = round(results[(name, "convmath-tuned", mode)], 1)
             if "torch" in frameworks:
                 theirs = max(results[(name, "torch", mode)], results[(name, "torch-cl", mode)])
                 row |= {
@@ -150,6 +171,8 @@ def main() -> None:
                     "torch_cl_images_per_s": round(results[(name, "torch-cl", mode)], 1),
                     "ratio_to_best_torch": round(ours / theirs, 2),
                 }
+                if "convmath-tuned" in frameworks:
+                    row["tuned_ratio_to_best_torch"] = round(row["tuned_images_per_s"] / theirs, 2)
             rows.append(row)
             emit({"summary": row})
     memory = {}
@@ -161,20 +184,32 @@ def main() -> None:
     print(f"\nGEMM peak (float32, {args.threads} threads): {peak:.0f} GFLOP/s;"
           f" BLAS {setup.get('blas')} ({setup.get('kernel')})")  # fmt: skip
     header = f"{'workload':<9} {'mode':<6} {'convmath img/s':>15} {'GFLOP/s':>8} {'% peak':>7}"
+    if "convmath-tuned" in frameworks:
+        header += f" {'tuned':>9}"
     if "torch" in frameworks:
         header += f" {'torch':>9} {'torch CL':>9} {'ratio':>6}"
+        if "convmath-tuned" in frameworks:
+            header += f" {'tuned ratio':>11}"
     print(header)
     for row in rows:
         line = (
             f"{row['workload']:<9} {row['mode']:<6} {row['convmath_images_per_s']:>15,.0f}"
             f" {row['gflops']:>8.1f} {row['percent_of_gemm_peak']:>7.1f}"
         )
+        if "convmath-tuned" in frameworks:
+            line += f" {row['tuned_images_per_s']:>9,.0f}"
         if "torch" in frameworks:
             line += (
                 f" {row['torch_images_per_s']:>9,.0f} {row['torch_cl_images_per_s']:>9,.0f}"
                 f" {row['ratio_to_best_torch']:>6.2f}"
             )
+            if "convmath-tuned" in frameworks:
+                line += f" {row['tuned_ratio_to_best_torch']:>11.2f}"
         print(line)
+    for name, lines in tuned.items():
+        print(f"\n{name}, layers whose algorithm timing chose (best of {autotune.REPEATS} runs):")
+        for line in lines:
+            print(f"  {line}")
     if memory:
         extra = ", ".join(f"{fw} {mib:.0f} MiB" for fw, mib in memory.items())
         print(f"peak extra memory of a W3 training step: {extra}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,10 @@ def _train(args: argparse.Namespace) -> int:
         from convmath.kernels.parallel import available_cpus
 
         count = max(1, available_cpus() // world().local_size)
+    from convmath.kernels import autotune
+
     try:
-        with threads(count):
+        with threads(count), autotune.measuring("measure" if args.autotune else "rule"):
             result = run_training(
                 config,
                 args.out,
@@ -83,6 +86,8 @@ def _train(args: argparse.Namespace) -> int:
     saved = ["last.safetensors", "history.json", "metrics.json"]
     if (result.out_dir / "best.safetensors").is_file():
         saved.insert(0, "best.safetensors")
+    if args.autotune:
+        saved.append(_report_autotune(result.out_dir).name)
     print(f"saved {result.out_dir}/{', '.join(saved)}")
     try:
         from convmath.inspect.plots import plot_history
@@ -93,6 +98,28 @@ def _train(args: argparse.Namespace) -> int:
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
+
+
+def _report_autotune(out_dir: Path) -> Path:
+    """Print the algorithms that measurement chose, and save them as ``autotune.json``."""
+    from convmath.kernels import autotune
+
+    measured = [choice for choice in autotune.choices("measure") if choice.seconds]
+    print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
+    for choice in measured:
+        print(f"  {choice.line()}")
+    path = out_dir / "autotune.json"
+    rows = [
+        {
+            "op": choice.op,
+            "layer": choice.layer,
+            "algorithm": choice.algorithm,
+            "ms": {name: round(1000 * seconds, 3) for name, seconds in choice.seconds.items()},
+        }
+        for choice in measured
+    ]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+    return path
 
 
 def _resume_hint(args: argparse.Namespace, config: Any) -> str:
@@ -364,6 +391,13 @@ def register(commands: Any) -> None:
         "--threads",
         type=THREADS,
         help="worker threads (default: all cores; under mpiexec, a share of them per process)",
+    )
+    train.add_argument(
+        "--autotune",
+        action="store_true",
+        help="time each layer's candidate kernels (im2col, Winograd, ...) on its first step and"
+        " keep the fastest; they agree to float rounding, but two runs may choose differently"
+        " (default: the measured rules, the same bits on every run)",
     )
     add_trust_code(train)
     train.set_defaults(run=_train)

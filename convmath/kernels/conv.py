@@ -6,10 +6,11 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.dispatch import kernels_enabled
+from convmath.kernels import autotune
 from convmath.kernels.im2col import Im2col
-from convmath.kernels.parallel import OrderedSum, chunk_bounds, run_chunks
+from convmath.kernels.parallel import OrderedSum, chunk_bounds, get_threads, run_chunks
 from convmath.kernels.rows import column_sums, wide_rows
-from convmath.kernels.winograd import Winograd, winograd_applies
+from convmath.kernels.winograd import Winograd, winograd_applies, winograd_computes
 from convmath.ops import conv as ops
 from convmath.ops.conv import conv_geometry, grouped_filters, grouped_rows
 from convmath.shapes import PaddingSpec, Pair
@@ -34,6 +35,11 @@ class Conv2DKernel(ops.Conv2D):
     Wide 3x3 stride-1 layers (:func:`convmath.kernels.winograd.winograd_applies`)
     run the forward pass and the dual convolution on Winograd's F(2x2, 3x3)
     instead; their dW stays im2col, from the kept A_prev.
+
+    Those are the rules; under :mod:`convmath.kernels.autotune`'s "measure"
+    policy the forward algorithm ("im2col" or "winograd") and the input
+    gradient's ("col2im", "dual" or "dual-winograd") are timed per layer
+    instead, on first use, among those that compute it.
     """
 
     relu = False  # Conv2DReLU: A = max(0, Z) applied to each chunk while it is in cache
@@ -43,6 +49,41 @@ class Conv2DKernel(ops.Conv2D):
         a_prev: np.ndarray,
         w: np.ndarray,
         b: np.ndarray | None = None,
+        *,
+        stride: Pair,
+        padding: tuple[Pair, Pair],
+        dilation: Pair,
+        groups: int,
+        n_out: Pair,
+    ) -> np.ndarray:
+        geometry = {
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "n_out": n_out,
+        }
+        candidates = ["im2col"]
+        if winograd_computes(w.shape, stride, dilation, groups, padding):
+            candidates.append("winograd")
+        rule = "winograd" if winograd_applies(w.shape, **geometry) else "im2col"
+        key = (a_prev.shape, w.shape, a_prev.dtype.str, b is None, self.relu, self.needs_grad)
+        algorithm = autotune.choose(
+            "conv2d forward",
+            (*key, *geometry.values(), get_threads()),
+            lambda: _layer(a_prev.shape, w.shape, stride, padding, self.relu, any(self.needs_grad)),
+            candidates,
+            rule,
+            lambda name: self._forward(a_prev, w, b, name, **geometry),
+        )
+        return self._forward(a_prev, w, b, algorithm, **geometry)
+
+    def _forward(
+        self,
+        a_prev: np.ndarray,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        algorithm: str,
         *,
         stride: Pair,
         padding: tuple[Pair, Pair],
@@ -63,9 +104,7 @@ class Conv2DKernel(ops.Conv2D):
         )
         w_groups = grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
-        winograd = None
-        if winograd_applies(w.shape, stride, dilation, groups, padding, n_out):
-            winograd = Winograd(a_prev.shape, w, padding, n_out)
+        winograd = Winograd(a_prev.shape, w, padding, n_out) if algorithm == "winograd" else None
         work = im2col.bytes_per_example if winograd is None else winograd.bytes_per_example
         chunks = chunk_bounds(len(a_prev), work)
         keep = (
@@ -98,23 +137,57 @@ class Conv2DKernel(ops.Conv2D):
         return z
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        im2col = self.im2col
+        dual = None
+        candidates, rule = ["col2im"], "col2im"
+        if self.needs_grad[0]:
+            dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
+        if dual is not None:
+            candidates.append("dual")
+            if dual[0].bytes_per_example <= DUAL_SIZE_LIMIT * im2col.bytes_per_example:
+                rule = "dual"  # not e.g. LeNet's 5x5 "valid" conv: col2im offset by offset pays
+            dual_geometry = ((1, 1), im2col.dilation, im2col.groups, dual[0].padding)
+            if winograd_computes(dual[0].w_shape, *dual_geometry):
+                candidates.append("dual-winograd")
+                forward_rule = winograd_applies(
+                    self.w.shape, *dual_geometry[:3], im2col.padding, im2col.n_out
+                )  # (the forward's stride is 1 too: the dual exists)
+                if (
+                    rule == "dual"
+                    and forward_rule
+                    and winograd_applies(dual[0].w_shape, *dual_geometry, im2col.a_shape[1:3])
+                ):
+                    rule = "dual-winograd"  # the dual is 3x3 at stride 1 too
+        key = (grad.shape, self.w.shape, grad.dtype.str, self.relu, self.needs_grad)
+        geometry = (im2col.stride, im2col.padding, im2col.dilation, im2col.groups)
+        algorithm = autotune.choose(
+            "conv2d input gradient",
+            (*key, *geometry, self.kept_cols is not None, get_threads()),
+            lambda: _layer(
+                im2col.a_shape, self.w.shape, im2col.stride, im2col.padding, self.relu, True
+            ),
+            candidates,
+            rule,
+            lambda name: self._backward(grad, name, dual),
+        )
+        return self._backward(grad, algorithm, dual)
+
+    def _backward(
+        self, grad: np.ndarray, algorithm: str, dual: tuple[Im2col, np.ndarray] | None
+    ) -> tuple[np.ndarray | None, ...]:
         im2col, w_groups = self.im2col, self.w_groups
         groups = im2col.groups
-        da_prev = dual = dual_winograd = None
+        da_prev = dual_winograd = None
         work_per_example = im2col.bytes_per_example
         if self.needs_grad[0]:
             da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
-            dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
-            if dual is not None and dual[0].bytes_per_example > DUAL_SIZE_LIMIT * work_per_example:
-                dual = None  # e.g. LeNet's 5x5 "valid" conv: col2im offset by offset is cheaper
-            if dual is not None:
-                work_per_example = max(work_per_example, dual[0].bytes_per_example)
-            if dual is not None and self.winograd is not None:  # the dual is 3x3 at stride 1 too
-                dual_im2col, _ = dual
-                dual_geometry = (dual_im2col.padding, im2col.a_shape[1:3])
-                if winograd_applies(dual_im2col.w_shape, (1, 1), (1, 1), 1, *dual_geometry):
-                    w_dual, sides = _dual_filters(self.w, groups), dual_im2col.padding
-                    dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
+        if algorithm == "col2im":
+            dual = None
+        elif dual is not None:
+            work_per_example = max(work_per_example, dual[0].bytes_per_example)
+        if algorithm == "dual-winograd" and dual is not None:
+            w_dual, sides = _dual_filters(self.w, groups), dual[0].padding
+            dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
         chunks = chunk_bounds(len(grad), work_per_example)
         kept: dict[int, np.ndarray] = {}
         if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
@@ -152,6 +225,25 @@ class Conv2DKernel(ops.Conv2D):
         if needs_db:
             db = db_total.result()
         return (da_prev, dw) if len(self.needs_grad) == 2 else (da_prev, dw, db)
+
+
+def _layer(
+    a_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    stride: Pair,
+    padding: tuple[Pair, Pair],
+    relu: bool,
+    training: bool,
+) -> str:
+    """A convolution layer in a line, e.g. "32x32x16 -> 16, 3x3 s1 p1 +ReLU, batch 128"."""
+    m, n_H_prev, n_W_prev, n_C_prev = a_shape
+    f_h, f_w, _, n_C = w_shape
+    (top, bottom), (left, right) = padding
+    pads = {top, bottom, left, right}
+    pad = str(top) if len(pads) == 1 else f"{top},{bottom},{left},{right}"
+    steps = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]},{stride[1]}"
+    layer = f"{n_H_prev}x{n_W_prev}x{n_C_prev} -> {n_C}, {f_h}x{f_w} s{steps} p{pad}"
+    return f"{layer}{' +ReLU' if relu else ''}, batch {m}{'' if training else ', no grad'}"
 
 
 KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild

@@ -24,6 +24,7 @@ read as (rows, n_C_prev), is it. Otherwise, two memory layouts of the same matri
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from convmath.ops.conv import im2col
 from convmath.ops.windows import add_windows, offset_slice
@@ -70,12 +71,17 @@ class Im2col:
         if self.pointwise:  # a 1x1 window at stride 1 is the input itself: no copy
             return a_chunk.reshape(rows, g, n_C_group).transpose(1, 0, 2)
         a_pad = self._padded(a_chunk)
-        if self.transposed:
-            cols_t = np.empty((f_h, f_w, n_C_group, c, *self.n_out), dtype=a_chunk.dtype)
-            for u in range(f_h):
-                for v in range(f_w):
-                    window = a_pad[offset_slice(u, v, self.stride, self.dilation, self.n_out)]
-                    cols_t[u, v] = np.moveaxis(window, 3, 0)
+        if self.transposed:  # one strided copy: cols_t[u, v, c', i, h, w] = A_pad[i, h*s + u*d..]
+            (s_h, s_w), (d_h, d_w) = self.stride, self.dilation
+            st_i, st_h, st_w, st_c = a_pad.strides
+            windows = as_strided(
+                a_pad,
+                shape=(f_h, f_w, n_C_group, c, *self.n_out),
+                strides=(d_h * st_h, d_w * st_w, st_c, st_i, s_h * st_h, s_w * st_w),
+                writeable=False,
+            )
+            cols_t = np.empty(windows.shape, dtype=a_chunk.dtype)
+            np.copyto(cols_t, windows)
             return cols_t.reshape(self.depth, rows).T[None]
         # the rows layout: the equation's own im2col, on the chunk padded here
         return im2col(a_pad, self.w_shape, self.stride, NO_PADDING, self.dilation, g, self.n_out)
@@ -94,8 +100,8 @@ class Im2col:
             dcols_t = (w_groups[0] @ dz[0].T).reshape(f_h, f_w, n_C_group, c, *n_out)
             for u in range(f_h):
                 for v in range(f_w):
-                    da_pad[offset_slice(u, v, s, d, n_out)][..., 0, :] += np.moveaxis(
-                        dcols_t[u, v], 0, 3
+                    da_pad[offset_slice(u, v, s, d, n_out)][..., 0, :] += dcols_t[u, v].transpose(
+                        1, 2, 3, 0
                     )
         elif g == 1:
             # offset by offset: dZ W[u, v]^T is a small (rows, n_C_prev) product, added

@@ -46,6 +46,19 @@ _INPUT = np.kron(_BT, _BT)  # (16, 16): V[(a, b)] = sum over (u, v) of BT[a, u] 
 _OUTPUT = np.kron(_AT, _AT)  # (4, 16): Y[(i, j)] from M[(a, b)]
 
 
+def winograd_computes(
+    w_shape: tuple[int, ...], stride: Pair, dilation: Pair, groups: int, padding: tuple[Pair, Pair]
+) -> bool:
+    """Whether F(2x2, 3x3) computes this convolution: 3x3, stride 1, undilated, one group."""
+    return (
+        tuple(w_shape[:2]) == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+        and min(min(side) for side in padding) >= 0
+    )
+
+
 def winograd_applies(
     w_shape: tuple[int, ...],
     stride: Pair,
@@ -54,14 +67,13 @@ def winograd_applies(
     padding: tuple[Pair, Pair],
     n_out: Pair,
 ) -> bool:
-    """Whether F(2x2, 3x3) computes this convolution, and faster than im2col."""
-    f_h, f_w, n_C_prev, n_C = w_shape
+    """The rule: whether F(2x2, 3x3) computes this convolution, and (measured) faster than im2col.
+
+    (:mod:`convmath.kernels.autotune` can time both instead.)
+    """
+    n_C_prev, n_C = w_shape[2:]
     return (
-        (f_h, f_w) == (3, 3)
-        and stride == (1, 1)
-        and dilation == (1, 1)
-        and groups == 1
-        and min(min(side) for side in padding) >= 0
+        winograd_computes(w_shape, stride, dilation, groups, padding)
         and min(n_C_prev, n_C) >= MIN_CHANNELS
         and n_out[0] * n_out[1] >= MIN_POSITIONS
     )

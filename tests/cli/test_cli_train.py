@@ -385,3 +385,32 @@ def test_evaluate_reads_the_data_directory_the_run_was_trained_from(
     with contextlib.redirect_stdout(out):
         assert main(["evaluate", str(tmp_path / "run" / "best.safetensors")]) == 0
     assert "on mnist test (10000 images)" in out.getvalue()
+
+
+def test_autotune_times_the_layers_and_saves_what_it_chose(tmp_path, capsys):
+    from convmath.kernels import autotune
+
+    autotune.clear()
+    argv = ["train", "--epochs", "1", "--train-limit", "100", "--autotune", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "kernels chosen by timing them" in out
+    assert "autotune.json" in out.splitlines()[-2]  # in the list of files saved
+    rows = json.loads((tmp_path / "autotune.json").read_text())
+    first = rows[0]
+    assert first["op"] == "conv2d forward"
+    assert first["layer"].startswith("8x8x1 -> 16, 3x3 s1 p1")
+    assert set(first["ms"]) == {"im2col", "winograd"}
+    assert first["algorithm"] in first["ms"]
+    assert any(row["op"] == "conv2d input gradient" for row in rows)
+    assert autotune.get_policy() == "rule"  # the command's policy ends with it
+    autotune.clear()
+
+
+def test_without_autotune_no_layer_is_timed(tmp_path):
+    from convmath.kernels import autotune
+
+    autotune.clear()
+    assert main(["train", "--epochs", "1", "--train-limit", "100", "--out", str(tmp_path)]) == 0
+    assert autotune.choices("measure") == []
+    assert not (tmp_path / "autotune.json").exists()
