@@ -9,6 +9,7 @@ from convmath.dispatch import kernels_enabled
 from convmath.kernels import autotune
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, get_threads, run_chunks
+from convmath.kernels.products import batched_product
 from convmath.kernels.rows import column_sums, wide_rows
 from convmath.kernels.winograd import Winograd, winograd_applies, winograd_computes
 from convmath.ops import conv as ops
@@ -205,7 +206,7 @@ class Conv2DKernel(ops.Conv2D):
                 db_total.add(chunk, column_sums(dz_part.reshape(-1, dz_part.shape[3])))
             if self.needs_grad[1]:
                 cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
-                dw_total.add(chunk, np.matmul(cols.transpose(0, 2, 1), dz))
+                dw_total.add(chunk, batched_product(cols.transpose(0, 2, 1), dz))
             if dual_winograd is not None:
                 dual_winograd.convolve(dz_part, da_prev[part])
             elif dual is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.kernels.parallel import for_each_part, sum_over_parts
+from convmath.kernels.products import product
 from convmath.kernels.rows import column_sums
 from convmath.ops import linalg as ops
 
@@ -36,7 +37,9 @@ class DenseKernel(ops.Dense):
                 len(grad), row_bytes, lambda part: np.matmul(grad[part], self.w.T, out=da[part])
             )
         if self.needs_grad[1]:
-            dw = sum_over_parts(len(grad), row_bytes, lambda part: self.a[part].T @ grad[part])
+            dw = sum_over_parts(
+                len(grad), row_bytes, lambda part: product(self.a[part].T, grad[part])
+            )
         if len(self.needs_grad) == 2:
             return da, dw
         db = column_sums(grad) if self.needs_grad[2] else None

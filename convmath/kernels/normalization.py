@@ -7,6 +7,7 @@ import numpy as np
 import convmath.functional as F
 from convmath.dispatch import kernel_for
 from convmath.kernels.parallel import for_each_part, map_parts, sum_over_parts
+from convmath.kernels.products import product
 from convmath.kernels.rows import fold, wide_rows
 from convmath.ops import normalization as ops
 from convmath.ops.normalization import batch_norm_options, update_running
@@ -96,7 +97,7 @@ class BatchNormKernel(ops.BatchNorm):
             def sums(part: slice) -> np.ndarray:
                 dz = rows_of(part)
                 ones = np.ones(part.stop - part.start, dtype=rows.dtype)
-                return np.stack([ones @ dz, np.einsum("ij,ij->j", dz, a_hat(part))])
+                return np.stack([product(ones, dz), np.einsum("ij,ij->j", dz, a_hat(part))])
 
             totals = sum_over_parts(len(rows), 2 * row_bytes, sums)
             dbeta, dgamma = fold(totals[0], k), fold(totals[1], k)
@@ -139,7 +140,7 @@ def _moments(wide: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     def part_moments(part: slice) -> tuple[int, np.ndarray, np.ndarray]:
         values = wide[part]
         size = len(values) * k
-        mean = fold(np.ones(len(values), dtype=wide.dtype) @ values, k) / size
+        mean = fold(product(np.ones(len(values), dtype=wide.dtype), values), k) / size
         deviation = values - np.tile(mean, k)
         return size, mean, fold(np.einsum("ij,ij->j", deviation, deviation), k)
 

@@ -22,12 +22,12 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
 
 from convmath.errors import InvalidArgumentError
+from convmath.kernels.crew import Crew
 from convmath.shapes import positive_int
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ MIN_CHUNKS = 2  # a job worth sharing is cut at least this far (whatever the wor
 MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs more than it saves
 
 _settings: dict[str, int | None] = {"threads": None}  # None: the default, see set_threads
-_pool: ThreadPoolExecutor | None = None
+_crew: Crew | None = None  # the worker threads, started when first needed
 _blas_limit = None  # threadpoolctl's limiter while convmath owns the cores
 _inside = threading.local()
 _lock = threading.Lock()
@@ -65,13 +65,13 @@ def set_threads(count: int | None) -> None:
     :func:`using_threads` call it, ``import convmath`` does not; set it from
     one thread, outside any op.
     """
-    global _pool, _blas_limit
+    global _crew, _blas_limit
     if count is not None:
         count = positive_int(count, "threads")
     if getattr(_inside, "active", False):
         raise InvalidArgumentError("set_threads cannot be called from inside a chunked op")
     with _lock:
-        retired, _pool = _pool, None
+        retired, _crew = _crew, None
         if _blas_limit is not None:
             _blas_limit.restore_original_limits()
             _blas_limit = None
@@ -79,7 +79,7 @@ def set_threads(count: int | None) -> None:
             _blas_limit = _limit_blas_to_one_thread()
         _settings["threads"] = count
     if retired is not None:
-        retired.shutdown(wait=False)  # chunks already handed to it still run
+        retired.retire()  # once the op running on it, if any, is done
 
 
 @contextlib.contextmanager
@@ -122,10 +122,12 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     calling run_chunks) run on the calling thread.
     """
     workers = _worker_count(chunks)
-    if workers <= 1:
+    crew = _claim_crew() if workers > 1 else None
+    if crew is None:  # one worker, or another thread has the crew: this thread alone
         for chunk in chunks:
             work(chunk, 0)
         return
+    workers = min(workers, crew.size)  # set_threads may have changed the count meanwhile
 
     def run_worker(worker: int) -> None:
         _inside.active = True
@@ -135,16 +137,17 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
         finally:
             _inside.active = False
 
-    with _lock:  # set_threads may swap the pool from another thread
-        pool = _executor(workers)
-        futures = [pool.submit(run_worker, k) for k in range(1, workers)]
-    try:
-        run_worker(0)
-    finally:
-        errors = [future.exception() for future in futures]
-    for error in errors:
-        if error is not None:
-            raise error
+    crew.run(run_worker, workers)
+
+
+def _claim_crew() -> Crew | None:
+    """The crew of get_threads() workers, claimed for one op; None if another thread has it."""
+    global _crew
+    with _lock:  # set_threads may swap the crew from another thread
+        if _crew is None:
+            _crew = Crew(get_threads())
+        crew = _crew
+    return crew if crew.claim() else None
 
 
 def _worker_count(chunks: list[range]) -> int:
@@ -228,17 +231,10 @@ def _as_slice(chunk: range) -> slice:
     return slice(chunk.start, chunk.stop)
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max(workers - 1, 1), thread_name_prefix="convmath-chunk")
-    return _pool
-
-
 def _forget_pool_after_fork() -> None:
     """A forked child inherits the pool but not its threads: start a new one when needed."""
-    global _pool, _lock
-    _pool = None
+    global _crew, _lock
+    _crew = None
     _lock = threading.Lock()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.kernels.parallel import sum_over_parts
+from convmath.kernels.products import product
 
 
 def column_sums(rows: np.ndarray) -> np.ndarray:
@@ -18,7 +19,7 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     wide, k = wide_rows(rows)
 
     def part_sums(part: slice) -> np.ndarray:
-        return np.ones(part.stop - part.start, dtype=rows.dtype) @ wide[part]
+        return product(np.ones(part.stop - part.start, dtype=rows.dtype), wide[part])
 
     return fold(sum_over_parts(len(wide), wide.shape[1] * wide.itemsize, part_sums), k)
 

@@ -332,3 +332,54 @@ def test_ordered_sum_adds_in_batch_order_whatever_the_arrival_order():
     incomplete.add(chunks[1], values[1])
     with pytest.raises(RuntimeError, match="missing"):
         incomplete.result()
+
+
+def test_two_callers_at_once_each_get_all_their_chunks():
+    """One caller has the workers; the other runs its chunks on its own thread meanwhile."""
+    start = threading.Barrier(2)
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+    lock = threading.Lock()
+
+    def caller(name: str) -> None:
+        def work(chunk, worker):
+            with lock:
+                seen[name].append(chunk.start)
+
+        start.wait()
+        for _ in range(50):
+            parallel.run_chunks([range(k, k + 1) for k in range(8)], work)
+
+    with parallel.using_threads(2):
+        threads = [threading.Thread(target=caller, args=(name,)) for name in seen]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for starts in seen.values():
+        assert sorted(starts) == sorted(list(range(8)) * 50)
+
+
+def test_a_retired_crew_finishes_its_op_first():
+    from convmath.kernels.crew import Crew
+
+    crew = Crew(2)
+    release = threading.Event()
+    done: list[int] = []
+
+    def job(worker: int) -> None:
+        if worker == 1:
+            release.wait(5)
+        done.append(worker)
+
+    assert crew.claim()
+    runner = threading.Thread(target=crew.run, args=(job, 2))
+    runner.start()
+    retiring = threading.Thread(target=crew.retire)
+    retiring.start()
+    retiring.join(0.2)
+    assert retiring.is_alive()  # waits for the op
+    release.set()
+    runner.join(5)
+    retiring.join(5)
+    assert sorted(done) == [0, 1]
+    assert not crew.claim()  # retired: callers run alone
