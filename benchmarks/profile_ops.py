@@ -5,8 +5,11 @@
 Runs a workload of shared/bench/workloads.md (see benchmarks/workloads.py) on
 convmath's worker threads, times every op's forward and backward (wall
 clock, so work done on the workers counts), and prints the median step time
-and each op's share, convolutions split by their shapes. One JSON line per
-op, then a table.
+and each op's share, convolutions split by their shapes, and what is left
+outside the ops: the engine's bookkeeping (graph, dispatch, modules), the
+optimizer and the Python between them, the most that a recorded step,
+replaying the kernels without the engine, could save. One JSON line per op,
+then a table.
 """
 
 from __future__ import annotations
@@ -112,6 +115,13 @@ def main() -> None:
         per_step = 1000 * seconds / args.steps
         print(f"{label:<58} {per_step:>8.2f} {per_step / step_ms:>6.1%}"
               f" {counts[label] // args.steps:>6}")  # fmt: skip
+    mean_step_ms = 1000 * sum(times) / len(times)  # the op totals are sums: compare with a mean
+    outside = mean_step_ms - 1000 * sum(totals.values()) / args.steps
+    emit({"outside_ops_ms_per_step": round(outside, 3), "mean_step_ms": round(mean_step_ms, 2)})
+    print(
+        f"{'outside the ops: engine, optimizer, Python':<58} {outside:>8.2f}"
+        f" {outside / mean_step_ms:>6.1%}  (of the mean step, {mean_step_ms:.1f} ms)"
+    )
 
 
 if __name__ == "__main__":
