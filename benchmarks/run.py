@@ -137,7 +137,7 @@ def main() -> None:
                 warmup = 3 if fw.startswith("convmath") else 5  # (tuning: in the first warm-up)
                 policy = "measure" if fw == "convmath-tuned" else "rule"
                 for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
-                    with autotune.measuring(policy):
+                    with autotune.using_policy(policy):
                         rate = w.batch / median_seconds(step, warmup=warmup)
                     key = (name, fw, mode)
                     results[key] = max(results.get(key, 0.0), rate)

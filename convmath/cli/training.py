@@ -59,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
     from convmath.kernels import autotune
 
     try:
-        with threads(count), autotune.measuring("measure" if args.autotune else "rule"):
+        with threads(count), autotune.using_policy("measure" if args.autotune else "rule"):
             result = run_training(
                 config,
                 args.out,
@@ -103,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
 def _report_autotune(out_dir: Path) -> Path:
     """Print the algorithms that measurement chose, and save them as ``autotune.json``."""
     from convmath.kernels import autotune
+    from convmath.train.checkpoint import atomic_write
 
     measured = [choice for choice in autotune.choices("measure") if choice.seconds]
     print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
@@ -118,7 +119,7 @@ def _report_autotune(out_dir: Path) -> Path:
         }
         for choice in measured
     ]
-    path.write_text(json.dumps(rows, indent=1) + "\n")
+    atomic_write(path, (json.dumps(rows, indent=1) + "\n").encode())
     return path
 
 

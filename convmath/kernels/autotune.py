@@ -13,10 +13,15 @@ the layer's shape, the BLAS, the CPU and the worker count. Two policies:
   (best of its runs, wall clock) is kept for the rest of the process. The
   choice never changes the numbers beyond float rounding, and each
   algorithm gives the same bits on any number of workers; but two runs may
-  choose differently where two candidates are about as fast.
+  choose differently where two candidates are about as fast. A key met while
+  the workers are busy with another caller's op (the server's requests), or
+  from inside a worker, takes the rule and is not kept: timed there, the
+  candidates would run on fewer workers than the key says.
 
 :func:`choices` lists what was chosen and the times that chose it, for the
-benchmarks and ``convmath train --autotune``; the rule's choices are listed too.
+benchmarks and ``convmath train --autotune``; the rule's choices are listed
+too, the first ``LISTED_RULES`` keys (a server meets a new key for each new
+batch size).
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from convmath.errors import InvalidArgumentError
+from convmath.kernels import parallel
 
 POLICIES = ("rule", "measure")
 REPEATS = 3  # runs per candidate: the best of them counts, so one slow run (noise) does not
+LISTED_RULES = 1000
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ def set_policy(policy: str) -> None:
 
 
 @contextlib.contextmanager
-def measuring(policy: str = "measure") -> Iterator[None]:
+def using_policy(policy: str) -> Iterator[None]:
     """Run a ``with`` block under ``policy``, then restore the previous one."""
     previous = get_policy()
     set_policy(policy)
@@ -108,12 +115,14 @@ def choose(
     entry = (policy, op, key)
     found = _table.get(entry)
     if policy == "rule" or len(candidates) == 1:  # listed, but the rule decides each time
-        if found is None or found.algorithm != rule:
+        if found is None and len(_table) < LISTED_RULES:
             with _lock:
                 _table[entry] = Choice(op, layer(), rule)
         return rule
     if found is not None:
         return found.algorithm
+    if not parallel.workers_at_hand():
+        return rule
     seconds = {}
     for name in candidates:
         best = float("inf")

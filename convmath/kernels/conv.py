@@ -186,7 +186,7 @@ class Conv2DKernel(ops.Conv2D):
             dual = None
         elif dual is not None:
             work_per_example = max(work_per_example, dual[0].bytes_per_example)
-        if algorithm == "dual-winograd" and dual is not None:
+        if algorithm == "dual-winograd":  # offered only where the dual exists
             w_dual, sides = _dual_filters(self.w, groups), dual[0].padding
             dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
         chunks = chunk_bounds(len(grad), work_per_example)

@@ -140,11 +140,19 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     crew.run(run_worker, workers)
 
 
+def workers_at_hand() -> bool:
+    """Whether an op started now would have all get_threads() workers (a hint: no claim)."""
+    if getattr(_inside, "active", False):
+        return get_threads() == 1
+    crew = _crew
+    return get_threads() == 1 or crew is None or crew.retired or not crew.busy
+
+
 def _claim_crew() -> Crew | None:
     """The crew of get_threads() workers, claimed for one op; None if another thread has it."""
     global _crew
     with _lock:  # set_threads may swap the crew from another thread
-        if _crew is None:
+        if _crew is None or _crew.retired:  # retired: a caller was interrupted (see crew.py)
             _crew = Crew(get_threads())
         crew = _crew
     return crew if crew.claim() else None
@@ -231,15 +239,15 @@ def _as_slice(chunk: range) -> slice:
     return slice(chunk.start, chunk.stop)
 
 
-def _forget_pool_after_fork() -> None:
-    """A forked child inherits the pool but not its threads: start a new one when needed."""
+def _forget_crew_after_fork() -> None:
+    """A forked child inherits the crew but not its threads: start a new one when needed."""
     global _crew, _lock
     _crew = None
     _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+    os.register_at_fork(after_in_child=_forget_crew_after_fork)
 
 
 def _limit_blas_to_one_thread() -> object | None:

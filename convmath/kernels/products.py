@@ -6,8 +6,13 @@ dimension: a filter gradient dW (25 x 6 for LeNet's first layer, summed over
 25,088 positions), a bias gradient or a per-channel sum as ones @ rows. Two
 workers computing such products then take turns instead of running side by
 side (measured here: two threads at 0.95x of one, against 1.9x for larger
-products). ``np.dot`` calls the same BLAS routine with the same arguments,
-gives the same bits, and releases the GIL for any size.
+products). For operands that BLAS takes as they are (C- or Fortran-ordered,
+as the kernels' are: contiguous matrices and their transposes) ``np.dot``
+calls the same BLAS routine with the same arguments, gives the same bits,
+and releases the GIL for any size; other strides it copies first, where
+``matmul`` would loop on its own, so the bits may differ there.
+:func:`batched_product` keeps ``matmul`` for several matrices (grouped
+convolutions), which holds the GIL for small products again.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError, ShapeError
 from convmath.inspect.summary import summary_table
+from convmath.kernels import autotune
 from convmath.nn.module import Module
 from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
@@ -380,6 +381,7 @@ def _train_in(
         "per_class_accuracy": [None if np.isnan(a) else a for a in test.per_class_accuracy],
         "confusion_matrix": test.confusion.tolist(),
         "parameters": model.num_parameters(),
+        "kernel_choice": autotune.get_policy(),  # "measure" under --autotune
         "config": stored,
     }
     if replicas.world.is_root:

@@ -28,6 +28,7 @@ RUN_FILES = (
     "history.json",
     "history.csv",
     "metrics.json",
+    "autotune.json",  # convmath train --autotune: the kernels that timing chose
     "curves.png",
     # the pictures the commands draw beside a checkpoint
     "filters.png",

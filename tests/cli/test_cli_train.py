@@ -395,7 +395,9 @@ def test_autotune_times_the_layers_and_saves_what_it_chose(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "kernels chosen by timing them" in out
-    assert "autotune.json" in out.splitlines()[-2]  # in the list of files saved
+    saved = next(line for line in out.splitlines() if line.startswith("saved "))
+    assert "autotune.json" in saved
+    assert json.loads((tmp_path / "metrics.json").read_text())["kernel_choice"] == "measure"
     rows = json.loads((tmp_path / "autotune.json").read_text())
     first = rows[0]
     assert first["op"] == "conv2d forward"
@@ -414,3 +416,27 @@ def test_without_autotune_no_layer_is_timed(tmp_path):
     assert main(["train", "--epochs", "1", "--train-limit", "100", "--out", str(tmp_path)]) == 0
     assert autotune.choices("measure") == []
     assert not (tmp_path / "autotune.json").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["kernel_choice"] == "rule"
+
+
+def test_overwrite_removes_an_earlier_runs_autotune_listing(tmp_path):
+    from convmath.kernels import autotune
+
+    argv = ["train", "--epochs", "1", "--train-limit", "100", "--out", str(tmp_path)]
+    assert main([*argv, "--autotune"]) == 0
+    assert (tmp_path / "autotune.json").is_file()
+    assert main([*argv, "--overwrite"]) == 0  # untuned: the tuned run's listing is not its own
+    assert not (tmp_path / "autotune.json").exists()
+    autotune.clear()
+
+
+def test_an_autotune_listing_that_is_a_link_is_refused(tmp_path, capsys):
+    outside = tmp_path / "outside.json"
+    outside.write_text("kept")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "autotune.json").symlink_to(outside)
+    argv = ["train", "--epochs", "1", "--train-limit", "100", "--autotune", "--out", str(run)]
+    assert main(argv) == 2
+    assert "autotune.json: a link" in capsys.readouterr().err
+    assert outside.read_text() == "kept"

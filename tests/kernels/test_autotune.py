@@ -47,10 +47,40 @@ def test_the_rule_decides_by_default_and_runs_nothing(monkeypatch):
     ]
 
 
+def test_a_key_met_while_the_workers_are_busy_takes_the_rule_unkept(monkeypatch):
+    """Timed while another caller holds the workers, the candidates would run on fewer."""
+    import threading
+
+    from convmath.kernels import parallel
+
+    clock = FakeClock({"a": 1.0, "b": 0.1})
+    monkeypatch.setattr(autotune.time, "perf_counter", clock)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(chunk, worker):
+        holding.set()
+        release.wait(5)
+
+    with parallel.using_threads(2), autotune.using_policy("measure"):
+        other = threading.Thread(target=parallel.run_chunks, args=([range(1), range(1, 2)], hold))
+        other.start()
+        try:
+            assert holding.wait(5)
+            assert not parallel.workers_at_hand()
+            assert autotune.choose("op", ("k",), lambda: "k", ["a", "b"], "a", clock.run) == "a"
+        finally:
+            release.set()
+            other.join(5)
+        assert clock.runs == []
+        assert autotune.choices() == []
+        assert parallel.workers_at_hand()
+        assert autotune.choose("op", ("k",), lambda: "k", ["a", "b"], "a", clock.run) == "b"
+
+
 def test_measuring_times_every_candidate_and_keeps_the_fastest(monkeypatch):
     clock = FakeClock({"a": 1.0, "b": 0.25, "c": 0.5})
     monkeypatch.setattr(autotune.time, "perf_counter", clock)
-    with autotune.measuring():
+    with autotune.using_policy("measure"):
         chosen = autotune.choose("op", ("k",), lambda: "layer k", ["a", "b", "c"], "a", clock.run)
         assert chosen == "b"
         assert sorted(clock.runs) == sorted(["a", "b", "c"] * autotune.REPEATS)
@@ -76,14 +106,14 @@ def test_the_best_run_counts_and_a_tie_goes_to_the_rule(monkeypatch):
     clock.run = lambda name: setattr(clock, "now", clock.now + next(costs))
     monkeypatch.setattr(autotune.time, "perf_counter", clock)
     monkeypatch.setattr(autotune, "REPEATS", 3)
-    with autotune.measuring():
+    with autotune.using_policy("measure"):
         assert autotune.choose("op", (1,), lambda: "l", ["b", "a"], "a", clock.run) == "a"
 
 
 def test_one_candidate_is_not_timed(monkeypatch):
     clock = FakeClock({"a": 1.0})
     monkeypatch.setattr(autotune.time, "perf_counter", clock)
-    with autotune.measuring():
+    with autotune.using_policy("measure"):
         assert autotune.choose("op", (1,), lambda: "l", ["a"], "a", clock.run) == "a"
     assert clock.runs == []
 
@@ -103,6 +133,22 @@ CONV_LAYERS = [  # (a_shape, w_shape, options): each reaches every algorithm it 
     ((2, 7, 6, 4), (3, 3, 2, 6), {"padding": 1, "groups": 2}),  # grouped: dual only
     ((1, 9, 9, 2), (3, 3, 2, 4), {"padding": 2, "dilation": 2}),  # dilated: dual only
 ]
+OFFERED = [  # the algorithms each of CONV_LAYERS has
+    {"im2col", "winograd", "col2im", "dual", "dual-winograd"},
+    {"im2col", "winograd", "col2im", "dual", "dual-winograd"},
+    {"im2col", "col2im"},
+    {"im2col", "col2im", "dual"},
+    {"im2col", "col2im", "dual"},
+    {"im2col", "col2im", "dual"},
+]
+EVERY_ALGORITHM = [  # each layer with each pair of algorithms it has
+    (*layer, forward, input_gradient)
+    for layer, offered in zip(CONV_LAYERS, OFFERED, strict=True)
+    for forward, input_gradient in itertools.product(
+        ["im2col", "winograd"], ["col2im", "dual", "dual-winograd"]
+    )
+    if {forward, input_gradient} <= offered
+]
 
 
 def _forced(monkeypatch, forward: str, input_gradient: str) -> list[str]:
@@ -118,10 +164,8 @@ def _forced(monkeypatch, forward: str, input_gradient: str) -> list[str]:
     return offered
 
 
-@pytest.mark.parametrize(("a_shape", "w_shape", "options"), CONV_LAYERS)
 @pytest.mark.parametrize(
-    ("forward", "input_gradient"),
-    list(itertools.product(["im2col", "winograd"], ["col2im", "dual", "dual-winograd"])),
+    ("a_shape", "w_shape", "options", "forward", "input_gradient"), EVERY_ALGORITHM
 )
 def test_every_algorithm_equals_the_equation(
     rng, monkeypatch, a_shape, w_shape, options, forward, input_gradient
@@ -139,26 +183,14 @@ def test_every_algorithm_equals_the_equation(
             dz = np.cos(np.arange(z.size).reshape(z.shape)) if dz is None else dz
             z.backward(dz)
             results.append([z.data, *(t.grad for t in tensors)])
-    assert "im2col" in offered
-    assert "col2im" in offered
+    assert {forward, input_gradient} <= set(offered)  # so this case ran what it names
     for got, want in zip(*results, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
 
 
 def test_the_candidates_offered(monkeypatch, rng):
     """Winograd only where it computes the layer; the dual convolution only at stride 1."""
-    for (a_shape, w_shape, options), expected in zip(
-        CONV_LAYERS,
-        [
-            {"im2col", "winograd", "col2im", "dual", "dual-winograd"},
-            {"im2col", "winograd", "col2im", "dual", "dual-winograd"},
-            {"im2col", "col2im"},
-            {"im2col", "col2im", "dual"},
-            {"im2col", "col2im", "dual"},
-            {"im2col", "col2im", "dual"},
-        ],
-        strict=True,
-    ):
+    for (a_shape, w_shape, options), expected in zip(CONV_LAYERS, OFFERED, strict=True):
         offered = _forced(monkeypatch, "im2col", "col2im")
         x = cm.Tensor(rng.standard_normal(a_shape), requires_grad=True)
         z = F.conv2d(x, cm.Tensor(rng.standard_normal(w_shape)), **options)
@@ -190,7 +222,7 @@ def test_measuring_a_real_layer_lists_it_and_agrees_with_the_rule(rng):
     w = rng.standard_normal((3, 3, 8, 8)).astype(np.float32)
     results = []
     for policy in ("rule", "measure"):
-        with autotune.measuring(policy):
+        with autotune.using_policy(policy):
             tensors = [cm.Tensor(x, requires_grad=True) for x in (a, w)]
             z = F.conv2d(*tensors, padding=1)
             z.backward(np.sin(z.data))

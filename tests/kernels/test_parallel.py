@@ -383,3 +383,37 @@ def test_a_retired_crew_finishes_its_op_first():
     retiring.join(5)
     assert sorted(done) == [0, 1]
     assert not crew.claim()  # retired: callers run alone
+
+
+def test_an_op_interrupted_while_it_waits_leaves_the_next_one_whole(monkeypatch):
+    """Ctrl-C while the caller waits for a worker: its late answer is not the next op's."""
+    from convmath.kernels import crew as crew_module
+
+    collect = crew_module._Member.collect
+    interrupted: list[bool] = []
+
+    def interrupted_once(member):
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return collect(member)
+
+    def slow(chunk, worker):
+        if worker == 1:
+            threading.Event().wait(0.3)
+
+    with parallel.using_threads(2):
+        monkeypatch.setattr(crew_module._Member, "collect", interrupted_once)
+        with pytest.raises(KeyboardInterrupt):
+            parallel.run_chunks([range(0, 1), range(1, 2)], slow)
+        monkeypatch.setattr(crew_module._Member, "collect", collect)
+        for _ in range(3):
+            written = np.zeros(4)
+
+            def fill(chunk, worker, written=written):
+                if worker == 1:
+                    threading.Event().wait(0.05)
+                written[chunk.start] = 1
+
+            parallel.run_chunks([range(k, k + 1) for k in range(4)], fill)
+            assert written.tolist() == [1, 1, 1, 1]
