@@ -8,7 +8,8 @@ convmath and, when torch is installed, in PyTorch with its default and its
 channels-last memory format, alternating the three in every round so that
 the shared machine's noise hits all alike. It reports images/s, the ratio of
 convmath to the better PyTorch layout, achieved GFLOP/s and the percentage
-of NumPy's float32 GEMM peak measured in the same run, and (``--memory``)
+of NumPy's float32 GEMM peak measured in the same run (the best of its
+measurements before the workloads and after each), and (``--memory``)
 the peak memory of a training step, each measured in a fresh process. One
 JSON line per measurement, then a table.
 
@@ -148,6 +149,10 @@ def main() -> None:
                 emit({"workload": name, "tuned": choice.op, "layer": choice.layer,
                       "algorithm": choice.algorithm, "seconds": choice.seconds})  # fmt: skip
         del workloads
+        with threadpool_limits(args.threads, user_api="blas"):  # BLAS's threads for the peak
+            peak = max(peak, gemm_peak())  # again after each workload: one noisy moment, no peak
+        emit({"gemm_peak_gflops": round(peak, 1), "after": name})
+        setup["gemm_peak_gflops"] = round(peak, 1)
 
     rows = []
     for name in args.workloads.split(","):
