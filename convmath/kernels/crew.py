@@ -3,7 +3,7 @@
 An op's chunks are handed to the workers once per op, dozens of times per
 training step, so the hand-over itself must be cheap. Each worker thread
 waits on a lock of its own; handing it a job is one release, and its answer
-one more: about 16 us a round trip here, against 50 us for a
+one more: about 16 us a round trip here, against 51 us for a
 ThreadPoolExecutor's submit and future (whose queue, future and condition
 variable are Python objects). For LeNet-5 at batch 64 that is about 1 ms of
 a 7 ms training step.

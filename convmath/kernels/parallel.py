@@ -142,10 +142,12 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
 
 def workers_at_hand() -> bool:
     """Whether an op started now would have all get_threads() workers (a hint: no claim)."""
-    if getattr(_inside, "active", False):
-        return get_threads() == 1
+    if get_threads() == 1:
+        return True
+    if getattr(_inside, "active", False):  # nested: the op runs on this worker alone
+        return False
     crew = _crew
-    return get_threads() == 1 or crew is None or crew.retired or not crew.busy
+    return crew is None or crew.retired or not crew.busy
 
 
 def _claim_crew() -> Crew | None:

@@ -47,6 +47,14 @@ def test_the_rule_decides_by_default_and_runs_nothing(monkeypatch):
     ]
 
 
+def test_the_rules_listing_keeps_the_first_keys_only(monkeypatch):
+    """A server meets a key per batch size: the listing stops growing, the rule still decides."""
+    monkeypatch.setattr(autotune, "LISTED_RULES", 2)
+    for k in range(4):
+        assert autotune.choose("op", (k,), lambda k=k: f"key {k}", ["a", "b"], "b", None) == "b"
+    assert [choice.layer for choice in autotune.choices()] == ["key 0", "key 1"]
+
+
 def test_a_key_met_while_the_workers_are_busy_takes_the_rule_unkept(monkeypatch):
     """Timed while another caller holds the workers, the candidates would run on fewer."""
     import threading
