@@ -13,7 +13,6 @@ from convmath import limits
 from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
-    IMAGE_SIZE,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
     THREADS,
@@ -25,7 +24,9 @@ from convmath.cli.common import (
     threads,
 )
 from convmath.errors import InvalidArgumentError, MissingDependencyError
-from convmath.schema import Integer
+from convmath.models import MODELS
+from convmath.schema import Flag, Integer, Text
+from convmath.train.config import SETTINGS, Setting
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -34,9 +35,7 @@ def _train(args: argparse.Namespace) -> int:
     from convmath.train.config import plural
 
     overrides = {
-        key: value
-        for key, value in vars(args).items()
-        if key in TrainConfig.__dataclass_fields__ and value is not None
+        key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
     }
     options = {"depth": args.depth, "width": args.width}
     overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
@@ -236,34 +235,18 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: Any) -> None:
-    from convmath.data.augment import PRESETS
-    from convmath.models import MODELS
-    from convmath.optim import OPTIMIZERS, SCHEDULES
-    from convmath.optim.factory import ADAMW_DEFAULT_DECAY
-    from convmath.train.config import DEFAULT_LR, SETTINGS, TrainConfig
+def _parsed(declared: Setting) -> dict[str, Any]:
+    """How argparse reads the setting: a switch, one of its choices, or text its spec checks."""
+    spec = getattr(declared.spec, "inner", declared.spec)  # a value given is never None
+    if isinstance(spec, Flag):
+        return {"action": "store_const", "const": True}
+    if isinstance(spec, Text) and spec.choices is not None:
+        return {"choices": spec.choices}
+    return {"type": option(spec)}
 
-    defaults = TrainConfig()
 
-    def setting(name: str) -> Any:
-        """The argparse type of the training setting ``name``: its spec, unwrapped of None."""
-        spec = SETTINGS[name]
-        return option(getattr(spec, "inner", spec))
-
-    train = commands.add_parser(
-        "train",
-        help="train a CNN (default: a small CNN on the embedded digits)",
-        description="Train a CNN and save checkpoints, history and metrics. With no options it"
-        " trains the default CNN on the embedded UCI digits in a few seconds.",
-    )
-    train.add_argument(
-        "--model",
-        type=setting("model"),
-        metavar="MODEL",
-        help=f"one of {', '.join(sorted(MODELS))}, or your own builder as"
-        " package.module:function (default: digits_cnn for digits, lenet5 for one channel,"
-        " resnet for three)",
-    )
+def _add_model_options(train: argparse.ArgumentParser) -> None:
+    """--depth and --width: the entries of ``model_options`` that the command names."""
     train.add_argument(
         "--depth",
         type=option(Integer(8, limits.MAX_RESNET_DEPTH)),
@@ -276,107 +259,21 @@ def register(commands: Any) -> None:
         + ", ".join(f"{builder_default(m, 'width')} for {m}" for m in ("digits_cnn", "wide_cnn"))
         + "; digits_cnn, wide_cnn and builders of your own that take width)",
     )
-    train.add_argument(
-        "--dataset",
-        help="digits, mnist, fashion-mnist, cifar10 or a folder of images"
-        f" (default {defaults.dataset})",
+
+
+def register(commands: Any) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a CNN (default: a small CNN on the embedded digits)",
+        description="Train a CNN and save checkpoints, history and metrics. With no options it"
+        " trains the default CNN on the embedded UCI digits in a few seconds.",
     )
-    train.add_argument(
-        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
-    )
-    train.add_argument("--epochs", type=setting("epochs"), help=f"default {defaults.epochs}")
-    train.add_argument(
-        "--batch-size", type=setting("batch_size"), help=f"default {defaults.batch_size}"
-    )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {defaults.optimizer}")
-    train.add_argument(
-        "--lr",
-        type=setting("lr"),
-        help="learning rate (default "
-        + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items())
-        + ")",
-    )
-    train.add_argument(
-        "--momentum", type=setting("momentum"), help=f"SGD momentum (default {defaults.momentum})"
-    )
-    train.add_argument(
-        "--nesterov", action="store_const", const=True, help="SGD: Nesterov momentum (default off)"
-    )
-    train.add_argument(
-        "--weight-decay",
-        type=setting("weight_decay"),
-        help=f"weight decay (default 0; {ADAMW_DEFAULT_DECAY:g} for adamw, decoupled)",
-    )
-    train.add_argument("--schedule", choices=SCHEDULES, help=f"default {defaults.schedule}")
-    train.add_argument(
-        "--gamma",
-        type=setting("gamma"),
-        help=f"step schedule: lr factor per step (default {defaults.gamma:g})",
-    )
-    train.add_argument(
-        "--step-epochs",
-        type=setting("step_epochs"),
-        help=f"step schedule: epochs per step (default {defaults.step_epochs:g})",
-    )
-    train.add_argument(
-        "--warmup-epochs",
-        type=setting("warmup_epochs"),
-        help=f"cosine schedule: warm-up epochs (default {defaults.warmup_epochs:g})",
-    )
-    train.add_argument(
-        "--augment",
-        help=f"a preset {PRESETS} or a list like crop:2,rotate:10,hflip:0.5,noise:0.05,"
-        f"brightness:0.2,hue:0.05 (default {defaults.augment})",
-    )
-    train.add_argument(
-        "--dev-fraction", type=setting("dev_fraction"), help=f"default {defaults.dev_fraction}"
-    )
-    train.add_argument("--seed", type=setting("seed"), help=f"default {defaults.seed}")
-    train.add_argument(
-        "--patience",
-        type=setting("patience"),
-        help="early stopping after N epochs without progress on the dev set (default off)",
-    )
-    train.add_argument(
-        "--label-smoothing",
-        type=setting("label_smoothing"),
-        help=f"default {defaults.label_smoothing}",
-    )
-    train.add_argument(
-        "--clip-norm",
-        type=setting("clip_norm"),
-        help="clip gradients to this global norm (default off)",
-    )
-    train.add_argument(
-        "--train-limit",
-        type=setting("train_limit"),
-        help="use only the first N training images (default all)",
-    )
-    train.add_argument(
-        "--image-size",
-        type=IMAGE_SIZE,
-        help="image folders: resize to H,W (default: the size of the first image)",
-    )
-    train.add_argument(
-        "--color",
-        action="store_const",
-        const=True,
-        help="image folders: read RGB (default grayscale)",
-    )
-    train.add_argument(
-        "--sync-bn",
-        action="store_const",
-        const=True,
-        help="under mpiexec: batch norm's statistics over the whole global batch, so that N"
-        " processes train as one (default: each process's share, as PyTorch's DDP)",
-    )
+    for declared in SETTINGS.values():  # one option per training setting, as declared
+        if declared.option:
+            train.add_argument(declared.flag, help=declared.option_help(), **_parsed(declared))
+        if declared.name == "model_options":  # its command-line face: the options we name
+            _add_model_options(train)
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
-    train.add_argument(
-        "--init-from",
-        type=setting("init_from"),
-        help="start from the weights of this checkpoint (the same model; a new optimizer and"
-        " schedule): fine-tuning (default: fresh weights from --seed)",
-    )
     train.add_argument(
         "--resume",
         type=Path,
