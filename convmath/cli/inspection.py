@@ -21,6 +21,15 @@ from convmath.cli.common import (
 )
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.schema import Integer
+from convmath.train.outputs import (
+    CONFUSION,
+    CURVES,
+    FEATUREMAPS,
+    FILTERS,
+    HISTORY_JSON,
+    METRICS,
+    MISCLASSIFIED,
+)
 
 MAX_GRADCHECK_BATCH = 256
 MODEL_HELP = "a model name, your own builder as package.module:function, or a checkpoint file"
@@ -77,12 +86,12 @@ def _plot(args: argparse.Namespace) -> int:
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
-        text, f"{args.history}: not a readable history.json", max_bytes=MAX_HISTORY_BYTES
+        text, f"{args.history}: not a readable {HISTORY_JSON}", max_bytes=MAX_HISTORY_BYTES
     )
     try:
         history = HISTORY.check(history, "the history")
-        smoothing = _label_smoothing_of_run(args.history.parent / "metrics.json")
-        path = plot_history(history, _output(args, args.history, "curves.png"), smoothing)
+        smoothing = _label_smoothing_of_run(args.history.parent / METRICS)
+        path = plot_history(history, _output(args, args.history, CURVES), smoothing)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
@@ -90,7 +99,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _label_smoothing_of_run(metrics_path: Path) -> float | None:
-    """The run's label smoothing, from the metrics.json beside its history (None if unknown)."""
+    """The run's label smoothing, from the metrics beside its history (None if unknown)."""
     from convmath import strict_json
     from convmath.files import open_regular
     from convmath.schema import Number
@@ -119,9 +128,7 @@ def _filters(args: argparse.Namespace) -> int:
         names = [name for name, _ in convs]
         raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
     title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
-    path = plot_filters(
-        chosen.W.data, _output(args, args.checkpoint, "filters.png"), title, args.channel
-    )
+    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, FILTERS), title, args.channel)
     n_C_prev = chosen.W.shape[2]
     if args.channel is not None:
         drawn = f", their slices for input channel {args.channel}"
@@ -151,7 +158,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     title = (
         f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
     )
-    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, "featuremaps.png"), title)
+    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, FEATUREMAPS), title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
     print(f"saved {path} ({title}): every channel of {shapes}")
     return 0
@@ -179,9 +186,9 @@ def _confusion(args: argparse.Namespace) -> int:
     )
     result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH)
     folder = args.out_dir or args.checkpoint.parent
-    confusion = plot_confusion(result.confusion, preprocessing.classes, folder / "confusion.png")
+    confusion = plot_confusion(result.confusion, preprocessing.classes, folder / CONFUSION)
     wrong = plot_misclassified(
-        images, labels, result.probabilities, preprocessing.classes, folder / "misclassified.png"
+        images, labels, result.probabilities, preprocessing.classes, folder / MISCLASSIFIED
     )
     print(f"test accuracy {result.accuracy:.4f}; saved {confusion} and {wrong}")
     return 0
@@ -236,9 +243,9 @@ def register(commands: Any) -> None:
     add_trust_code(gradcheck)
     gradcheck.set_defaults(run=_gradcheck)
 
-    plot = commands.add_parser("plot", help="training curves from a history.json")
-    plot.add_argument("history", type=Path, help="a run's history.json")
-    plot.add_argument("--out", type=Path, help="PNG file (default: curves.png beside it)")
+    plot = commands.add_parser("plot", help=f"training curves from a {HISTORY_JSON}")
+    plot.add_argument("history", type=Path, help=f"a run's {HISTORY_JSON}")
+    plot.add_argument("--out", type=Path, help=f"PNG file (default: {CURVES} beside it)")
     plot.set_defaults(run=_plot)
 
     filters = commands.add_parser("filters", help="the learned filters of a CONV layer")
@@ -252,7 +259,7 @@ def register(commands: Any) -> None:
         help="draw each filter's slice for this input channel (default: one channel is"
         " drawn as is, three as colour, more as their mean)",
     )
-    filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
+    filters.add_argument("--out", type=Path, help=f"PNG file (default: {FILTERS} beside it)")
     add_trust_code(filters)
     filters.set_defaults(run=_filters)
 
@@ -264,7 +271,7 @@ def register(commands: Any) -> None:
     )
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
     featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
-    featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
+    featuremaps.add_argument("--out", type=Path, help=f"PNG (default: {FEATUREMAPS} beside it)")
     add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)
 

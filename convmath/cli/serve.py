@@ -9,17 +9,18 @@ from typing import Any
 from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer
+from convmath.train.outputs import BEST, LAST
 
 
 def newest_checkpoint(runs: Path) -> Path | None:
-    """The most recently written best.safetensors (else last.safetensors) under ``runs``."""
+    """The most recently written best checkpoint (else the last) of a run under ``runs``."""
     if not runs.is_dir():
         return None
     found = [
         path
         for folder in runs.iterdir()
         if folder.is_dir()
-        for path in (folder / "best.safetensors", folder / "last.safetensors")
+        for path in (folder / BEST, folder / LAST)
         if path.is_file()
     ]
     best = {path.parent: path for path in sorted(found, key=lambda p: p.name, reverse=True)}
@@ -71,7 +72,7 @@ def _train_default(runs: Path) -> Path:
 
     print(f"no checkpoint under {runs}/: training the default digits model first")
     result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)
-    return result.out_dir / "best.safetensors"
+    return result.out_dir / BEST
 
 
 def register(commands: Any) -> None:

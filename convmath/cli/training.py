@@ -27,6 +27,7 @@ from convmath.errors import InvalidArgumentError, MissingDependencyError
 from convmath.models import MODELS
 from convmath.schema import Flag, Integer, Text
 from convmath.train.config import SETTINGS, Setting
+from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,9 +83,9 @@ def _train(args: argparse.Namespace) -> int:
         f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
         f"{best}; {plural(metrics['epochs'], 'epoch')} in {metrics['train_seconds']:.1f} s"
     )
-    saved = ["last.safetensors", "history.json", "metrics.json"]
-    if (result.out_dir / "best.safetensors").is_file():
-        saved.insert(0, "best.safetensors")
+    saved = [LAST, HISTORY_JSON, METRICS]
+    if (result.out_dir / BEST).is_file():
+        saved.insert(0, BEST)
     if args.autotune:
         saved.append(_report_autotune(result.out_dir).name)
     print(f"saved {result.out_dir}/{', '.join(saved)}")
@@ -92,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
         from convmath.inspect.plots import plot_history
 
         smoothing = metrics["config"]["training"]["label_smoothing"]
-        curves = plot_history(result.state.history, result.out_dir / "curves.png", smoothing)
+        curves = plot_history(result.state.history, result.out_dir / CURVES, smoothing)
         print(f"saved {curves}: loss and accuracy per epoch")
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
@@ -100,7 +101,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _report_autotune(out_dir: Path) -> Path:
-    """Print the algorithms that measurement chose, and save them as ``autotune.json``."""
+    """Print the algorithms that measurement chose, and save them (``AUTOTUNE``)."""
     from convmath.kernels import autotune
     from convmath.train.checkpoint import atomic_write
 
@@ -108,7 +109,7 @@ def _report_autotune(out_dir: Path) -> Path:
     print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
     for choice in measured:
         print(f"  {choice.line()}")
-    path = out_dir / "autotune.json"
+    path = out_dir / AUTOTUNE
     rows = [
         {
             "op": choice.op,
@@ -132,7 +133,7 @@ def _resume_hint(args: argparse.Namespace, config: Any) -> str:
         out = Path(args.resume).parent
     else:
         out = default_out_dir(config)
-    last = out / "last.safetensors"
+    last = out / LAST
     if last.is_file():
         return f"resume with convmath train --resume {last}"
     return "no epoch had finished, so there is nothing to resume"

@@ -33,11 +33,10 @@ from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig, plural
 from convmath.train.metrics import Evaluation, evaluate
+from convmath.train.outputs import BEST, HISTORY_CSV, HISTORY_JSON, LAST, METRICS
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
 from convmath.train.trainer import (
-    BEST,
-    LAST,
     EpochCallback,
     StepCallback,
     Trainer,
@@ -391,8 +390,8 @@ def _train_in(
 
 def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> None:
     """history.json, history.csv and metrics.json (atomically, like the checkpoints)."""
-    atomic_write(out_dir / "history.json", json.dumps(state.history, indent=2).encode())
-    atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2).encode())
+    atomic_write(out_dir / HISTORY_JSON, json.dumps(state.history, indent=2).encode())
+    atomic_write(out_dir / METRICS, json.dumps(metrics, indent=2).encode())
     if state.history:
         # one number per cell: the per-step curve (a list) is in history.json
         columns = [
@@ -400,7 +399,7 @@ def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> 
         ]
         lines = [",".join(columns)]
         lines += [",".join(str(row.get(c, "")) for c in columns) for row in state.history]
-        atomic_write(out_dir / "history.csv", ("\n".join(lines) + "\n").encode())
+        atomic_write(out_dir / HISTORY_CSV, ("\n".join(lines) + "\n").encode())
 
 
 __all__ = [

@@ -38,14 +38,13 @@ from convmath.train.checkpoint import (
     save_checkpoint,
 )
 from convmath.train.metrics import evaluate
+from convmath.train.outputs import BEST, LAST
 from convmath.train.progress import Progress
 
 if TYPE_CHECKING:
     from convmath.distributed import DataParallel
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "lr", "seconds", "images_per_second")
-LAST = "last.safetensors"
-BEST = "best.safetensors"
 StepCallback = Callable[["Trainer", int, int], None]
 EpochCallback = Callable[["Trainer", dict[str, Any]], None]
 
