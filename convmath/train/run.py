@@ -32,8 +32,9 @@ from convmath.optim.optimizer import Optimizer
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig, plural
-from convmath.train.metrics import Evaluation, evaluate
+from convmath.train.metrics import Evaluation
 from convmath.train.outputs import BEST, HISTORY_CSV, HISTORY_JSON, LAST, METRICS
+from convmath.train.replicas import OneProcess
 from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
 from convmath.train.trainer import (
@@ -44,7 +45,7 @@ from convmath.train.trainer import (
 )
 
 if TYPE_CHECKING:  # convmath.distributed builds on convmath.train
-    from convmath.distributed import DataParallel
+    from convmath.distributed import World
 
 
 @dataclass
@@ -163,23 +164,30 @@ def run_training(
     out_dir = Path(out_dir or default_out_dir(config))
     from convmath.distributed import DataParallel, world  # it builds on convmath.train
 
-    replicas = DataParallel(world(), config.seed, sync_batch_norm=config.sync_bn)
-    with replicas.world.stop_all_on_error("convmath train"):
-        if replicas.active and config.batch_size < replicas.world.size:
+    processes = world()
+    replicas = (
+        DataParallel(processes, config.seed, sync_batch_norm=config.sync_bn)
+        if processes.size > 1
+        else OneProcess()
+    )
+    with processes.stop_all_on_error("convmath train"):
+        if replicas.active and config.batch_size < processes.size:
             raise InvalidArgumentError(
                 f"--batch-size {config.batch_size} is the global batch, cut into one share per"
-                f" process; it must be at least the {replicas.world.size} processes"
+                f" process; it must be at least the {processes.size} processes"
             )
-        if not replicas.world.is_root:  # rank 0 alone holds the folder, prints and writes
+        if not processes.is_root:  # rank 0 alone holds the folder, prints and writes
             return _train_in(
-                config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, replicas
+                config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, processes, replicas
             )
         with RunFolder(out_dir, overwrite=overwrite) as folder:
             if checkpoint is None or resume is None:
                 folder.claim(resuming=False)
             else:
                 _carry_over(checkpoint, Path(resume), folder)
-            return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log, replicas)
+            return _train_in(
+                config, out_dir, checkpoint, resume, on_step, on_epoch, log, processes, replicas
+            )
 
 
 def _quiet(_line: str) -> None:
@@ -245,7 +253,8 @@ def _train_in(
     on_step: Sequence[StepCallback],
     on_epoch: Sequence[EpochCallback],
     log: Callable[[str], None],
-    replicas: DataParallel,
+    processes: World,
+    replicas: OneProcess,
 ) -> RunResult:
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
@@ -287,7 +296,7 @@ def _train_in(
     scale = 1.0 / (info.max_value if info else 255)
     mean, std = data.channel_stats(fit_images, scale)
     preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
-    size, last = replicas.world.size, len(fit_labels) % config.batch_size
+    size, last = processes.size, len(fit_labels) % config.batch_size
     train = data.Batches(
         fit_images,
         fit_labels,
@@ -300,7 +309,7 @@ def _train_in(
         drop_last=last == 1 or (replicas.active and 0 < last < size),
         mean=preprocessing.mean,
         std=preprocessing.std,
-        share=replicas.world.share if replicas.active else None,
+        share=processes.share if replicas.active else None,
         augment_rng=np.random.default_rng(0) if replicas.active else None,  # reseeded per epoch
     )
     optimizer = make_optimizer(config, model)
@@ -334,7 +343,7 @@ def _train_in(
         prepare=preprocessing,
         num_classes=len(classes),
         epochs=config.epochs,
-        out_dir=out_dir if replicas.world.is_root else None,
+        out_dir=out_dir if processes.is_root else None,
         patience=config.patience,
         label_smoothing=config.label_smoothing,
         clip_norm=config.clip_norm,
@@ -353,11 +362,9 @@ def _train_in(
             )
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
-    if replicas.active:
-        replicas.broadcast_state(model, optimizer)
+    replicas.broadcast_state(model, optimizer)
     started = time.perf_counter()
-    with replicas.synchronized():
-        state = trainer.fit()
+    state = trainer.fit()
     train_seconds = (
         time.perf_counter()
         - started
@@ -366,7 +373,7 @@ def _train_in(
             for row in state.history[: (checkpoint.state["epoch"] if checkpoint else 0)]
         )
     )
-    test = (replicas.evaluate if replicas.active else evaluate)(
+    test = replicas.evaluate(
         model, test_images, test_labels, preprocessing, len(classes), config.eval_batch_size
     )
     metrics = {
@@ -383,7 +390,7 @@ def _train_in(
         "kernel_choice": autotune.get_policy(),  # "measure" under --autotune
         "config": stored,
     }
-    if replicas.world.is_root:
+    if processes.is_root:
         write_results(out_dir, state, metrics)
     return RunResult(out_dir, state, test, metrics, model, preprocessing)
 
