@@ -5,7 +5,8 @@ operation with its forward and backward side by side, and ``convmath.Tensor``
 carries gradients through them by reverse-mode back propagation.
 ``convmath/ops/`` writes each op as its equation; ``convmath/kernels/``
 holds the fast twins that run by default (``use_kernels(False)`` runs the
-equations instead).
+equations instead). Whole runs are one import away: ``convmath.run_training``
+and ``convmath.load_trained`` (from :mod:`convmath.run`).
 """
 
 from convmath import functional, ops
@@ -20,9 +21,10 @@ from convmath.errors import (
     ShapeError,
 )
 from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
+from convmath.run import RunResult, load_trained, run_training
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
-
-__version__ = "0.1.0"
+from convmath.train import TrainConfig, fit
+from convmath.version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -33,14 +35,20 @@ __all__ = [
     "GradientError",
     "InvalidArgumentError",
     "NonFiniteError",
+    "RunResult",
     "ShapeError",
     "Tensor",
+    "TrainConfig",
+    "__version__",
+    "fit",
     "functional",
     "get_threads",
     "is_grad_enabled",
     "kernels_enabled",
+    "load_trained",
     "no_grad",
     "ops",
+    "run_training",
     "set_threads",
     "strict_mode",
     "use_kernels",

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath import limits
+from convmath import data, limits, strict_json
 from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
@@ -19,8 +19,22 @@ from convmath.cli.common import (
     model_from,
     option,
 )
+from convmath.data import read_image
 from convmath.errors import DataError, InvalidArgumentError
-from convmath.schema import Integer
+from convmath.files import open_regular
+from convmath.inspect import explain, layer_activations, model_gradcheck
+from convmath.inspect.plots import (
+    plot_confusion,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_misclassified,
+)
+from convmath.nn import Conv2D
+from convmath.run import load_trained
+from convmath.schema import Integer, Number
+from convmath.train import evaluate, predict
+from convmath.train.checkpoint import HISTORY
 from convmath.train.outputs import (
     CONFUSION,
     CURVES,
@@ -39,7 +53,6 @@ MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from convmath.inspect import explain
 
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
@@ -51,7 +64,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from convmath.inspect import model_gradcheck
 
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
@@ -78,10 +90,6 @@ def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from convmath import strict_json
-    from convmath.files import open_regular
-    from convmath.inspect.plots import plot_history
-    from convmath.train.checkpoint import HISTORY
 
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
@@ -100,9 +108,6 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _label_smoothing_of_run(metrics_path: Path) -> float | None:
     """The run's label smoothing, from the metrics beside its history (None if unknown)."""
-    from convmath import strict_json
-    from convmath.files import open_regular
-    from convmath.schema import Number
 
     try:
         with open_regular(metrics_path, DataError) as file:
@@ -115,9 +120,6 @@ def _label_smoothing_of_run(metrics_path: Path) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> int:
-    from convmath.inspect.plots import plot_filters
-    from convmath.nn import Conv2D
-    from convmath.train import load_trained
 
     model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
@@ -141,10 +143,6 @@ def _filters(args: argparse.Namespace) -> int:
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
-    from convmath.data import read_image
-    from convmath.inspect import layer_activations
-    from convmath.inspect.plots import plot_feature_maps
-    from convmath.train import load_trained, predict
 
     model, preprocessing, _ = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
@@ -165,9 +163,6 @@ def _featuremaps(args: argparse.Namespace) -> int:
 
 
 def _confusion(args: argparse.Namespace) -> int:
-    from convmath import data
-    from convmath.inspect.plots import plot_confusion, plot_misclassified
-    from convmath.train import evaluate, load_trained
 
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 from typing import Any
 
 from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
+from convmath.run import TrainConfig, run_training
 from convmath.schema import Integer
+from convmath.serve.app import App
+from convmath.serve.live_training import LiveTraining
+from convmath.serve.served import ServedModel
+from convmath.serve.server import is_loopback, start
 from convmath.train.outputs import BEST, LAST
 
 
@@ -28,12 +34,6 @@ def newest_checkpoint(runs: Path) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import threading
-
-    from convmath.serve.app import App
-    from convmath.serve.live_training import LiveTraining
-    from convmath.serve.served import ServedModel
-    from convmath.serve.server import is_loopback, start
 
     if args.trust_code and args.checkpoint is None:
         raise InvalidArgumentError(
@@ -68,7 +68,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _train_default(runs: Path) -> Path:
-    from convmath.train import TrainConfig, run_training
 
     print(f"no checkpoint under {runs}/: training the default digits model first")
     result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath import limits
+from convmath import data, limits
 from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
@@ -23,17 +23,24 @@ from convmath.cli.common import (
     option,
     threads,
 )
+from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
+from convmath.data.folder import _pillow
+from convmath.distributed import world
 from convmath.errors import InvalidArgumentError, MissingDependencyError
+from convmath.inspect.plots import plot_history
+from convmath.inspect.summary import summary_table
+from convmath.kernels import autotune
+from convmath.kernels.parallel import available_cpus
 from convmath.models import MODELS
+from convmath.run import TrainConfig, default_out_dir, load_trained, run_training
 from convmath.schema import Flag, Integer, Text
-from convmath.train.config import SETTINGS, Setting
+from convmath.train import evaluate, predict
+from convmath.train.checkpoint import atomic_write
+from convmath.train.config import SETTINGS, Setting, plural
 from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
 
 
 def _train(args: argparse.Namespace) -> int:
-    from convmath.distributed import world
-    from convmath.train import TrainConfig, run_training
-    from convmath.train.config import plural
 
     overrides = {
         key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
@@ -53,10 +60,7 @@ def _train(args: argparse.Namespace) -> int:
             )
     count = args.threads
     if count is None and world().local_size > 1:  # the ranks on this machine share its cores
-        from convmath.kernels.parallel import available_cpus
-
         count = max(1, available_cpus() // world().local_size)
-    from convmath.kernels import autotune
 
     try:
         with threads(count), autotune.using_policy("measure" if args.autotune else "rule"):
@@ -90,8 +94,6 @@ def _train(args: argparse.Namespace) -> int:
         saved.append(_report_autotune(result.out_dir).name)
     print(f"saved {result.out_dir}/{', '.join(saved)}")
     try:
-        from convmath.inspect.plots import plot_history
-
         smoothing = metrics["config"]["training"]["label_smoothing"]
         curves = plot_history(result.state.history, result.out_dir / CURVES, smoothing)
         print(f"saved {curves}: loss and accuracy per epoch")
@@ -102,8 +104,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _report_autotune(out_dir: Path) -> Path:
     """Print the algorithms that measurement chose, and save them (``AUTOTUNE``)."""
-    from convmath.kernels import autotune
-    from convmath.train.checkpoint import atomic_write
 
     measured = [choice for choice in autotune.choices("measure") if choice.seconds]
     print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
@@ -125,7 +125,6 @@ def _report_autotune(out_dir: Path) -> Path:
 
 def _resume_hint(args: argparse.Namespace, config: Any) -> str:
     """What to run after Ctrl-C: the real path of the run's last checkpoint, if it has one."""
-    from convmath.train.run import default_out_dir
 
     if args.out is not None:
         out = Path(args.out)
@@ -140,8 +139,6 @@ def _resume_hint(args: argparse.Namespace, config: Any) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from convmath import data
-    from convmath.train import evaluate, load_trained
 
     with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
@@ -185,8 +182,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
-    from convmath.train import load_trained, predict
 
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(
@@ -214,7 +209,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _show(batch: np.ndarray, target: Path) -> None:
     """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
-    from convmath.data.folder import _pillow
 
     Image = _pillow()
     if target.suffix.lower() != ".png":
@@ -227,7 +221,6 @@ def _show(batch: np.ndarray, target: Path) -> None:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from convmath.inspect.summary import summary_table
 
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code

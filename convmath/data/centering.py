@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from convmath.data.folder import image_size, read_image
 from convmath.errors import MissingDependencyError
 
 MAX_PREDICT_SIDE = 1024  # larger pictures are scaled down first: a digit needs no more
@@ -88,7 +89,6 @@ def picture_input(
     ``invert`` inverts in any case. Then resized or, with ``center``, cropped
     to the ink, fitted and centred by mass as MNIST's digits were.
     """
-    from convmath.data.folder import image_size, read_image
 
     n_H, n_W, n_C = shape
     if n_C == 3:

@@ -18,6 +18,7 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError
 from convmath.nn import Conv2D
+from convmath.run import TrainConfig, run_training
 from convmath.schema import shown
 from convmath.train.outputs import BEST, LAST
 
@@ -125,7 +126,6 @@ class LiveTraining:
 
     # ------------------------------------------------------------ the run
     def _train(self, epochs: int, out_dir: Path) -> None:
-        from convmath.train import TrainConfig, run_training
 
         try:
             run_training(

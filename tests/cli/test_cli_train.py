@@ -58,6 +58,7 @@ def test_the_banner_states_every_setting_that_shapes_the_numbers(tmp_path, capsy
 
 def test_the_curves_say_which_label_smoothing_the_training_loss_has(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
+    from convmath.cli import inspection, training
     from convmath.inspect import plots
 
     titles = []
@@ -67,7 +68,8 @@ def test_the_curves_say_which_label_smoothing_the_training_loss_has(tmp_path, mo
         titles.append(label_smoothing)
         return original(history, path, label_smoothing)
 
-    monkeypatch.setattr(plots, "plot_history", recorded)
+    for command in (training, inspection):  # the commands that draw curves
+        monkeypatch.setattr(command, "plot_history", recorded)
     argv = ["train", "--epochs", "1", "--train-limit", "100", "--label-smoothing", "0.05",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
@@ -304,7 +306,7 @@ def test_a_model_name_is_a_model_even_beside_a_folder_of_that_name(tmp_path, mon
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoints_weights(trained, tmp_path, capsys):
-    from convmath.train import load_trained
+    from convmath.run import load_trained
 
     source = trained / "best.safetensors"
     argv = ["train", "--init-from", str(source), "--epochs", "1", "--optimizer", "sgd",
@@ -371,7 +373,7 @@ def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path)
 def test_evaluate_reads_the_data_directory_the_run_was_trained_from(
     tmp_path, mnist_dir, monkeypatch
 ):
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     config = TrainConfig(dataset="mnist", data_dir=str(mnist_dir), epochs=1, train_limit=300)
     run_training(config, tmp_path / "run", log=lambda _: None)

@@ -13,14 +13,8 @@ import pytest
 import convmath as cm
 import convmath.functional as F
 from convmath import data, models, optim
-from convmath.train import (
-    Checkpoint,
-    TrainConfig,
-    load_checkpoint,
-    load_trained,
-    run_training,
-    save_checkpoint,
-)
+from convmath.run import TrainConfig, load_trained, run_training
+from convmath.train import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.checkpoint import atomic_write
 
 SMALL = {"epochs": 3, "train_limit": 400, "batch_size": 32, "seed": 3}
@@ -129,7 +123,7 @@ def test_crash_and_resume_is_bit_identical(tmp_path):
 KILLED_RUN = textwrap.dedent(
     """
     import os, sys
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     def die(trainer, epoch, step):
         if epoch == 2 and step == 3:
@@ -366,7 +360,7 @@ def test_a_last_batch_of_one_example_is_dropped_for_batch_norm(tmp_path):
 
 
 def test_adamw_weight_decay_zero_is_respected():
-    from convmath.train.run import make_optimizer
+    from convmath.run.training import make_optimizer
 
     model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
     assert make_optimizer(TrainConfig(optimizer="adamw", weight_decay=0.0), model).weight_decay == 0

@@ -16,26 +16,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from convmath import data, limits, models, optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
+from convmath.distributed import DataParallel, World, world
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError, ShapeError
 from convmath.inspect.summary import summary_table
 from convmath.kernels import autotune
 from convmath.nn.module import Module
 from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
+from convmath.run.folder import RunFolder
+from convmath.run.trained import load_trained
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig, plural
 from convmath.train.metrics import Evaluation
 from convmath.train.outputs import BEST, HISTORY_CSV, HISTORY_JSON, LAST, METRICS
 from convmath.train.replicas import OneProcess
-from convmath.train.run_folder import RunFolder
 from convmath.train.trained import check_run_config, rebuild
 from convmath.train.trainer import (
     EpochCallback,
@@ -43,9 +45,6 @@ from convmath.train.trainer import (
     Trainer,
     TrainState,
 )
-
-if TYPE_CHECKING:  # convmath.distributed builds on convmath.train
-    from convmath.distributed import World
 
 
 @dataclass
@@ -144,6 +143,7 @@ def run_training(
     the code of its own model (``config.model``, already imported) and no other.
     """
     checkpoint: Checkpoint | None = None
+    resumed: Module | None = None  # the resumed run's model, built once
     if resume is not None:
         checkpoint = load_checkpoint(resume)
         stored = check_run_config(checkpoint.config, str(resume), training=True)
@@ -155,15 +155,13 @@ def run_training(
                 f"{resume}: its training settings name the model {shown(config.model)}, but"
                 f" the model stored is {stored['model']['name']}"
             )
-        # its model and weights, checked as every command does
-        rebuild(checkpoint, str(resume), trust_code=trust_code)
+        # its model and weights, checked as every command does; the run trains this model
+        resumed, _, _ = rebuild(checkpoint, str(resume), trust_code=trust_code)
         if extend_to is not None:
             config = _extended(config, extend_to, checkpoint, resume)
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
-    from convmath.distributed import DataParallel, world  # it builds on convmath.train
-
     processes = world()
     replicas = (
         DataParallel(processes, config.seed, sync_batch_norm=config.sync_bn)
@@ -178,7 +176,16 @@ def run_training(
             )
         if not processes.is_root:  # rank 0 alone holds the folder, prints and writes
             return _train_in(
-                config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, processes, replicas
+                config,
+                out_dir,
+                checkpoint,
+                resume,
+                on_step,
+                on_epoch,
+                _quiet,
+                processes,
+                replicas,
+                resumed=resumed,
             )
         with RunFolder(out_dir, overwrite=overwrite) as folder:
             if checkpoint is None or resume is None:
@@ -186,7 +193,16 @@ def run_training(
             else:
                 _carry_over(checkpoint, Path(resume), folder)
             return _train_in(
-                config, out_dir, checkpoint, resume, on_step, on_epoch, log, processes, replicas
+                config,
+                out_dir,
+                checkpoint,
+                resume,
+                on_step,
+                on_epoch,
+                log,
+                processes,
+                replicas,
+                resumed=resumed,
             )
 
 
@@ -212,8 +228,6 @@ def _start_from(model: Module, path: str, model_name: str) -> None:
 
     The code of this run's own model is trusted: the run has imported it already.
     """
-    from convmath.train.trained import load_trained
-
     trained, _, _ = load_trained(path, trust_code=model_name)
     try:
         model.load_state_dict(trained.state_dict())
@@ -255,6 +269,8 @@ def _train_in(
     log: Callable[[str], None],
     processes: World,
     replicas: OneProcess,
+    *,
+    resumed: Module | None = None,
 ) -> RunResult:
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
@@ -265,9 +281,23 @@ def _train_in(
     input_shape = data.input_shape(config.dataset, mode=mode, size=config.image_size)
     classes = _classes(config)
     model_name = default_model(config, input_shape[2])
-    model = models.build(
-        model_name, input_shape, len(classes), rng=init_rng, **config.model_options
-    )
+    if resumed is None:
+        model = models.build(
+            model_name, input_shape, len(classes), rng=init_rng, **config.model_options
+        )
+    else:  # rebuilt from the checkpoint: it must be the model its training settings build
+        built = {
+            "name": model_name,
+            "input_shape": list(input_shape),
+            "num_classes": len(classes),
+            "options": config.model_options,
+        }
+        if resumed.config != built:
+            raise CheckpointError(
+                f"{resume}: the stored model {shown(resumed.config, 200)} is not the one its"
+                f" training settings build ({built})"
+            )
+        model = resumed
     if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
         _start_from(model, config.init_from, model_name)
     limits.check_model_memory(
@@ -355,11 +385,6 @@ def _train_in(
         replicas=replicas,
     )
     if checkpoint is not None:
-        if checkpoint.config.get("model") != model.config:
-            raise CheckpointError(
-                f"{resume}: the stored model {shown(checkpoint.config.get('model'), 200)} is not"
-                f" the one its training settings build ({model.config})"
-            )
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
     replicas.broadcast_state(model, optimizer)
