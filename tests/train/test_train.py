@@ -334,6 +334,23 @@ def test_resume_into_another_folder_keeps_the_best_checkpoint(tmp_path):
         assert (tmp_path / "second" / name).is_file()
 
 
+def test_a_resumed_run_builds_its_model_once(tmp_path, monkeypatch):
+    run_training(TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, log=quiet)
+    built = []
+    original = models.build
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(models, "build", counted)
+    result = run_training(
+        TrainConfig(), resume=tmp_path / "last.safetensors", extend_to=2, log=quiet
+    )
+    assert result.state.epoch == 2
+    assert built == ["digits_cnn"]  # rebuilt from the checkpoint, and trained as it is
+
+
 def test_batch_norm_and_dropout_act_differently_in_eval():
     from convmath import nn
 
