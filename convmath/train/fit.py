@@ -4,19 +4,22 @@ The command line's ``convmath train`` is a whole run from a configuration
 (datasets by name, splits, checkpoints, results). ``fit`` is the same loop
 for arrays already in hand:
 
-    history = fit(model, (X_train, y_train), dev=(X_dev, y_dev), epochs=10)
+    result = fit(model, (X_train, y_train), dev=(X_dev, y_dev), epochs=10)
     classes, probabilities = classify(model, X_test)
+    convmath.save(model, "model.safetensors", preprocessing=result.preprocessing)
 
 Images are channels-last (m, n_H, n_W, n_C): uint8 arrays are scaled to
 [0, 1] (x / 255), float arrays are used as they are. It runs on every CPU
 (as the commands do), prints one line per epoch (``log``), and returns the
-history, one dict per epoch.
+history, one dict per epoch, with the preprocessing that ``convmath.save``
+stores so that every command reads the model as it was trained.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,12 +28,21 @@ import convmath.functional as F
 from convmath import optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.batches import Batches
+from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.kernels.parallel import using_threads
 from convmath.nn.module import Module
 from convmath.tensor import Tensor
 from convmath.train.inference import EVAL_BATCH, logits
 from convmath.train.trainer import EpochCallback, StepCallback, Trainer
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` returns: the history (one dict per epoch) and the preprocessing."""
+
+    history: list[dict[str, Any]]
+    preprocessing: Preprocessing
 
 
 def fit(
@@ -51,8 +63,8 @@ def fit(
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
     log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """Train ``model`` on ``train`` = (images, labels) and return the history, epoch by epoch.
+) -> FitResult:
+    """Train ``model`` on ``train`` = (images, labels); returns the history and preprocessing.
 
     ``optimizer`` is "sgd" (momentum 0.9), "adam" or "adamw"; ``schedule``
     "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
@@ -102,7 +114,16 @@ def fit(
     )
     workers = nullcontext() if threads is None else using_threads(threads)
     with workers:
-        return trainer.fit().history
+        history = trainer.fit().history
+    n_C = shape[2]
+    preprocessing = Preprocessing(
+        shape,
+        float(_scale(images)),
+        np.zeros(n_C, np.float32),
+        np.ones(n_C, np.float32),
+        tuple(str(k) for k in range(num_classes)),
+    )
+    return FitResult(history, preprocessing)
 
 
 def classify(
