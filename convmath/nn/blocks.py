@@ -15,9 +15,11 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
-from convmath.nn.elementwise import BatchNorm2D, ReLU
-from convmath.nn.layers import Conv2D, MaxPool2D
+from convmath.nn.activation import ReLU
+from convmath.nn.conv import Conv2D
 from convmath.nn.module import LayerInfo, Module, Sequential, Shape
+from convmath.nn.normalization import BatchNorm2D
+from convmath.nn.pool import MaxPool2D
 from convmath.tensor import Tensor
 
 SHORTCUTS = ("projection", "pad")

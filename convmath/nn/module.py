@@ -312,6 +312,13 @@ class Module:
         return f"{type(self).__name__}(\n{inner}\n)"
 
 
+def volume(layer: Module, shape: Shape) -> tuple[int, int, int]:
+    """(n_H, n_W, n_C) of one example's ``shape``; a :class:`ShapeError` naming ``layer`` if not."""
+    if len(shape) != 3:
+        raise layer.fail(f"expects a volume (n_H, n_W, n_C) per example, got shape {tuple(shape)}")
+    return shape[0], shape[1], shape[2]
+
+
 class Sequential(Module):
     """Layers applied one after another: A[l] = layer_l(A[l-1]).
 
