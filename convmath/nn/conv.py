@@ -30,6 +30,31 @@ class Conv2D(Module):
     n_H = floor((n_H_prev + 2p - d(f-1) - 1)/s) + 1; parameters (f*f*n_C_prev/groups + 1)*n_C.
     Weights are drawn by ``init`` (He normal by default) from ``rng``; biases start at 0
     (or, with init="torch_default", like PyTorch's).
+
+    In the article's notation, layer l computes Z^[l] = W^[l] * A^[l-1] + b^[l]
+    (A_prev is A^[l-1]); the activation layer after it gives A^[l] = psi(Z^[l]).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C_prev), channels-last
+    W: (f, f, n_C_prev/groups, n_C);  b: (n_C,)
+    Z: (m, n_H, n_W, n_C), with n_H and n_W from the formula above
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> conv = nn.Conv2D(3, 8, f=3, padding="same", rng=np.random.default_rng(0))
+    >>> conv.W.shape, conv.b.shape
+    ((3, 3, 3, 8), (8,))
+    >>> conv.num_parameters()  # (f*f*n_C_prev + 1)*n_C = (3*3*3 + 1)*8
+    224
+    >>> conv.output_shape((32, 32, 3))  # "same" at s = 1 keeps n_H and n_W
+    (32, 32, 8)
+    >>> conv(Tensor(np.zeros((4, 32, 32, 3), np.float32))).shape
+    (4, 32, 32, 8)
+    >>> nn.Conv2D(1, 6, f=5, stride=2, rng=np.random.default_rng(0)).output_shape((28, 28, 1))
+    (12, 12, 6)
     """
 
     def __init__(

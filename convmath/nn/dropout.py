@@ -11,7 +11,23 @@ from convmath.tensor import Tensor
 
 
 class Dropout(Module):
-    """Inverted dropout with rate p while training (masks drawn from ``rng``); identity in eval."""
+    """Inverted dropout with rate p while training (masks drawn from ``rng``); identity in eval.
+
+    Shapes
+    ------
+    A_prev: any shape;  A: the same shape; no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> drop = nn.Dropout(0.5, rng=np.random.default_rng(0))
+    >>> A = Tensor(np.ones((1, 100), np.float32))
+    >>> print(np.unique(drop(A).data))  # training: dropped units give 0, kept ones 1/(1 - 0.5)
+    [0. 2.]
+    >>> print(np.unique(drop.eval()(A).data))  # eval: the identity
+    [1.]
+    """
 
     def __init__(self, rate: float, *, rng: np.random.Generator) -> None:
         super().__init__()

@@ -19,7 +19,27 @@ from convmath.tensor import Tensor
 
 
 class Flatten(Module):
-    """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order."""
+    """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order.
+
+    Value (h, w, c) of an example lands at (h*n_W + w)*n_C + c.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    A: (m, n_H*n_W*n_C); no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> nn.Flatten().output_shape((5, 5, 16))
+    (400,)
+    >>> A = Tensor(np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3))
+    >>> print(A.data[0, 0, 1])  # (h, w) = (0, 1): its 3 channels
+    [3. 4. 5.]
+    >>> print(nn.Flatten()(A).data)  # they are values 3, 4, 5 of the flat vector
+    [[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11.]]
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return F.flatten(x)

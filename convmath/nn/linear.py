@@ -15,7 +15,29 @@ from convmath.tensor import Tensor
 
 
 class Dense(Module):
-    """FC layer: Z = A W + b with W (n_in, n_out), b (n_out,); parameters (n_in + 1)*n_out."""
+    """FC layer: Z = A W + b with W (n_in, n_out), b (n_out,); parameters (n_in + 1)*n_out.
+
+    In the article's notation Z^[l] = W^[l] A^[l-1] + b^[l], one row per example;
+    the activation layer after it gives A^[l] = psi(Z^[l]). A volume is
+    flattened first (:class:`Flatten`).
+
+    Shapes
+    ------
+    A: (m, n_in);  W: (n_in, n_out);  b: (n_out,)
+    Z: (m, n_out)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> fc = nn.Dense(400, 120, rng=np.random.default_rng(0))
+    >>> fc.W.shape, fc.b.shape
+    ((400, 120), (120,))
+    >>> fc.num_parameters()  # (n_in + 1)*n_out = 401*120
+    48120
+    >>> fc(Tensor(np.zeros((64, 400), np.float32))).shape
+    (64, 120)
+    """
 
     def __init__(
         self,

@@ -16,6 +16,26 @@ class BatchNorm2D(Module):
     Training mode uses the batch statistics and updates the running ones
     (momentum, unbiased variance, as PyTorch); eval mode uses the running
     statistics. Parameters gamma, beta (n_C,); buffers running_mean, running_var.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
+    Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> bn = nn.BatchNorm2D(2)
+    >>> A = Tensor(np.array([[1, 10], [3, 30]], np.float32).reshape(2, 1, 1, 2))
+    >>> Z = bn(A)  # channel 0 holds 1 and 3 (mu = 2, var = 1); channel 1 holds 10 and 30
+    >>> print(np.round(Z.data.reshape(2, 2), 3))
+    [[-1. -1.]
+     [ 1.  1.]]
+    >>> print(bn.running_mean)  # (1 - 0.1)*0 + 0.1*mu
+    [0.2 2. ]
+    >>> bn.num_parameters()  # gamma and beta
+    4
     """
 
     _buffer_names = ("running_mean", "running_var")

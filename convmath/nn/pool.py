@@ -68,7 +68,31 @@ class _Pool(Module):
 
 
 class MaxPool2D(_Pool):
-    """POOL layer: the max of each f x f window, per channel (stride s defaults to f)."""
+    """POOL layer: the max of each f x f window, per channel (stride s defaults to f).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    n_C unchanged, no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> pool = nn.MaxPool2D(2)  # f = 2, s = 2: halves n_H and n_W
+    >>> pool.output_shape((28, 28, 6))
+    (14, 14, 6)
+    >>> A = Tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    >>> print(A.data[0, :, :, 0])
+    [[ 0.  1.  2.  3.]
+     [ 4.  5.  6.  7.]
+     [ 8.  9. 10. 11.]
+     [12. 13. 14. 15.]]
+    >>> print(pool(A).data[0, :, :, 0])  # the max of each 2x2 window
+    [[ 5.  7.]
+     [13. 15.]]
+    """
 
     statistic = "max"
 
@@ -83,7 +107,26 @@ class MaxPool2D(_Pool):
 
 
 class AvgPool2D(_Pool):
-    """POOL layer: the average of each f x f window, per channel."""
+    """POOL layer: the average of each f x f window, per channel (stride s defaults to f).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    n_C unchanged, no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> pool = nn.AvgPool2D(2)
+    >>> A = Tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    >>> print(pool(A).data[0, :, :, 0])  # (0 + 1 + 4 + 5)/4 = 2.5, ...
+    [[ 2.5  4.5]
+     [10.5 12.5]]
+    >>> nn.AvgPool2D(3, stride=2, padding=1).output_shape((7, 7, 3))
+    (4, 4, 3)
+    """
 
     statistic = "average"
 
@@ -109,7 +152,24 @@ class AvgPool2D(_Pool):
 
 
 class GlobalAvgPool2D(Module):
-    """(n_H, n_W, n_C) -> (n_C,): the mean of each channel over the whole map."""
+    """(n_H, n_W, n_C) -> (n_C,): the mean of each channel over the whole map.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    Z: (m, n_C), ready for a :class:`Dense` layer; no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> gap = nn.GlobalAvgPool2D()
+    >>> gap.output_shape((8, 8, 64))
+    (64,)
+    >>> A = Tensor(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2))
+    >>> print(gap(A).data)  # channel 0 holds 0, 2, 4, 6 and channel 1 holds 1, 3, 5, 7
+    [[3. 4.]]
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return F.global_avg_pool2d(x)
