@@ -28,7 +28,8 @@ from convmath.data.batches import Batches
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.kernels.parallel import using_threads
 from convmath.nn.module import Module
-from convmath.tensor import Tensor, no_grad
+from convmath.tensor import Tensor
+from convmath.train.inference import EVAL_BATCH, logits
 from convmath.train.trainer import EpochCallback, StepCallback, Trainer
 
 
@@ -57,8 +58,9 @@ def fit(
     "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
     ``convmath train --augment`` takes ("crop:1,flip", or "none"). ``dev``,
     evaluated after every epoch, adds dev_loss and dev_accuracy to each row.
-    ``threads``: worker threads (default: every CPU; 0 keeps the process's
-    setting). The seed fixes the shuffling and augmentation.
+    ``threads``: worker threads for this call (default: the process's
+    setting, every CPU unless ``convmath.set_threads`` said otherwise). The
+    seed fixes the shuffling and augmentation, whatever the thread count.
     """
     images, labels = _arrays(train, "train")
     shape = images.shape[1:]
@@ -98,13 +100,13 @@ def fit(
         on_epoch=on_epoch,
         log=log,
     )
-    workers = nullcontext() if threads == 0 else using_threads(threads)
+    workers = nullcontext() if threads is None else using_threads(threads)
     with workers:
         return trainer.fit().history
 
 
 def classify(
-    model: Module, images: np.ndarray, *, batch_size: int = 256
+    model: Module, images: np.ndarray, *, batch_size: int = EVAL_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
     """The predicted class of each image and the probabilities softmax(model(X)) (m, K).
 
@@ -114,17 +116,10 @@ def classify(
     images = np.asarray(images)
     if images.ndim != 4:
         raise ShapeError(f"classify expects images (m, n_H, n_W, n_C), got shape {images.shape}")
-    scale, was_training = _scale(images), model.training
-    model.eval()
-    try:
-        with no_grad():
-            parts = [
-                F.softmax(model(Tensor(images[k : k + batch_size].astype(np.float32) * scale)))
-                for k in range(0, len(images), batch_size)
-            ]
-    finally:
-        model.train(was_training)
-    probabilities = np.concatenate([p.data for p in parts])
+    scale = _scale(images)
+    probabilities = F.softmax(
+        Tensor(logits(model, images, lambda raw: raw.astype(np.float32) * scale, batch_size))
+    ).data
     return probabilities.argmax(axis=1), probabilities
 
 
