@@ -11,8 +11,8 @@ from convmath.tensor import Tensor
 
 
 class _Activation(Module):
-    formula = ""  # psi(Z), for the activations
-    derivative = ""  # dZ in terms of dA, for the activations
+    formula = ""  # psi(Z)
+    derivative = ""  # dZ in terms of dA
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
@@ -33,7 +33,6 @@ class ReLU(_Activation):
 
     Example
     -------
-    >>> import numpy as np
     >>> from convmath import Tensor, nn
     >>> print(nn.ReLU()(Tensor([[-2.0, 0.0, 3.0]])).data)
     [[0. 0. 3.]]
