@@ -2,9 +2,9 @@
 
 ``evaluate`` (the dev and test splits), ``predict`` (pictures and arrays with
 a checkpoint's preprocessing) and ``classify`` (arrays from Python) all run
-it, so every door computes a prediction the same way: eval mode, no graph,
-BLAS held to one thread while convmath's workers run, the model's mode
-restored afterwards.
+it, so every door computes a prediction the same way and at the same speed:
+eval mode, no graph, BLAS held to one thread while convmath's workers run,
+the allocator tuned as for training, the model's mode restored afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from convmath.kernels.parallel import single_threaded_blas
+from convmath.kernels.runtime import tune_allocator
 from convmath.nn.module import Module
 from convmath.tensor import Tensor, no_grad
 
@@ -27,6 +28,7 @@ def logits(
     batch_size: int = EVAL_BATCH,
 ) -> np.ndarray:
     """model(prepare(images)) as an array (m, K), ``batch_size`` raw images at a time."""
+    tune_allocator()
     was_training = model.training
     model.eval()
     try:
