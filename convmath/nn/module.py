@@ -366,11 +366,43 @@ def _plain(*values: Any) -> bool:
 Module.__init__ = _recording_arguments(Module.__init__)  # type: ignore[method-assign]
 
 
+def volume(layer: Module, shape: Shape) -> tuple[int, int, int]:
+    """(n_H, n_W, n_C) of one example's ``shape``; a :class:`ShapeError` naming ``layer`` if not."""
+    if len(shape) != 3:
+        raise layer.fail(f"expects a volume (n_H, n_W, n_C) per example, got shape {tuple(shape)}")
+    return shape[0], shape[1], shape[2]
+
+
 class Sequential(Module):
     """Layers applied one after another: A[l] = layer_l(A[l-1]).
 
     ``Sequential(conv, relu, pool)`` names the layers "0", "1", "2";
     ``Sequential({"conv1": conv, "relu1": relu})`` keeps the given names.
+
+    Shapes
+    ------
+    A^[0]: what the first layer takes;  A^[L]: what the last one gives
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> rng = np.random.default_rng(0)
+    >>> model = nn.Sequential(
+    ...     {
+    ...         "conv1": nn.Conv2D(1, 6, 5, padding=2, rng=rng),
+    ...         "relu1": nn.ReLU(),
+    ...         "pool1": nn.MaxPool2D(2),
+    ...         "flatten": nn.Flatten(),
+    ...         "fc": nn.Dense(14 * 14 * 6, 10, rng=rng),
+    ...     }
+    ... )
+    >>> model.output_shape((28, 28, 1))  # checked layer by layer, before any batch
+    (10,)
+    >>> model(Tensor(np.zeros((2, 28, 28, 1), np.float32))).shape
+    (2, 10)
+    >>> model.num_parameters()  # (5*5*1 + 1)*6 + (1176 + 1)*10
+    11926
     """
 
     def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
