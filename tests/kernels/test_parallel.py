@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info
 import convmath as cm
 import convmath.functional as F
 from convmath.inspect.gradcheck import assert_gradients_match
-from convmath.kernels import parallel
+from convmath.kernels import parallel, rules
 from convmath.kernels.conv import conv2d_relu
 from convmath.kernels.normalization import batch_norm_relu
 
@@ -23,8 +23,8 @@ def _blas_threads() -> list[int]:
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Two workers and chunks of a few hundred bytes, so that every op really splits."""
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 256)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
     with parallel.using_threads(2):
         yield
 
@@ -44,7 +44,7 @@ class TestChunkBounds:
     @pytest.mark.parametrize("threads", [1, 2, 3])
     def test_the_split_does_not_depend_on_the_workers(self, threads):
         with parallel.using_threads(threads):
-            assert len(parallel.chunk_bounds(64, 1 << 15)) == parallel.MIN_CHUNKS  # 2 MiB: shared
+            assert len(parallel.chunk_bounds(64, 1 << 15)) == rules.MIN_CHUNKS  # 2 MiB: shared
             assert len(parallel.chunk_bounds(64, 1 << 20)) == 22  # 64 MiB in 3 MiB chunks
             assert len(parallel.chunk_bounds(64, 8)) == 1  # 512 bytes: not worth a hand-over
 
@@ -200,8 +200,8 @@ def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, 
     m, per_example = shapes[0][0], 8 * int(np.prod(shapes[0][1:]))
     assert len(parallel.chunk_bounds(m, per_example)) > 1  # the op above ran split
     # The reference runs unsplit: one chunk of the whole batch, on one thread.
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1 << 40)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1 << 40)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 1 << 40)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 1 << 40)
     with parallel.using_threads(1):
         assert list(parallel.chunk_bounds(m, per_example)) == [range(m)]
         reference = [cm.Tensor(array, requires_grad=True) for array in arrays]
@@ -219,8 +219,8 @@ def test_a_seeded_training_run_gives_the_same_bits_on_any_number_of_workers(
 ):
     from convmath import models, optim
 
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 4096)
 
     def train(threads: int) -> np.ndarray:
         rng = np.random.default_rng(3)
