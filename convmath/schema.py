@@ -70,7 +70,6 @@ class _RefusedError(Exception):
 
 
 def _is_int(value: Any) -> bool:
-
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
@@ -114,7 +113,6 @@ class Number(Spec):
         return f"a finite number {interval}".rstrip()
 
     def _check(self, value: Any) -> float:
-
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise self._refuse(value)
         number = float(value)

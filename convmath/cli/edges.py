@@ -24,7 +24,6 @@ EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (mea
 
 
 def _edges(args: argparse.Namespace) -> int:
-
     if args.save is not None and args.save.suffix.lower() != ".png":
         raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
     if args.image is not None:

@@ -18,7 +18,6 @@ FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 
 
 def _export(args: argparse.Namespace) -> int:
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
@@ -45,7 +44,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-
     export = commands.add_parser(
         "export", help="a checkpoint as an ONNX model, or its weights as a PyTorch state_dict"
     )

@@ -19,7 +19,7 @@ from convmath.cli.common import (
     model_from,
     option,
 )
-from convmath.data import read_image
+from convmath.data.centering import picture_input, picture_options
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.files import open_regular
 from convmath.inspect import explain, layer_activations, model_gradcheck
@@ -53,7 +53,6 @@ MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
 
 
 def _explain(args: argparse.Namespace) -> int:
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
@@ -64,7 +63,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
@@ -90,7 +88,6 @@ def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
 
 
 def _plot(args: argparse.Namespace) -> int:
-
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
@@ -120,7 +117,6 @@ def _label_smoothing_of_run(metrics_path: Path) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> int:
-
     model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
     if not convs:
@@ -143,13 +139,11 @@ def _filters(args: argparse.Namespace) -> int:
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
-
-    model, preprocessing, _ = load_trained(args.checkpoint, trust_code=args.trust_code)
+    model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
-    n_H, n_W, n_C = preprocessing.input_shape
-    unit = read_image(args.image, mode="RGB" if n_C == 3 else "L", size=(n_H, n_W)) / 255
-    if args.invert:
-        unit = 1.0 - unit
+    # read exactly as predict reads it: the maps are those of the input the model gets there
+    options = picture_options(config.get("dataset"), invert=args.invert)
+    unit = picture_input(args.image, preprocessing.input_shape, **options)
     maps = layer_activations(model, preprocessing.normalize(unit))
     probabilities = predict(model, preprocessing, unit[None])[0]
     best = int(np.argmax(probabilities))
@@ -163,7 +157,6 @@ def _featuremaps(args: argparse.Namespace) -> int:
 
 
 def _confusion(args: argparse.Namespace) -> int:
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
     mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
@@ -265,7 +258,12 @@ def register(commands: Any) -> None:
         "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
     )
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
-    featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
+    featuremaps.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the picture whatever it looks like (as predict --invert; a picture is read"
+        " as predict reads it)",
+    )
     featuremaps.add_argument("--out", type=Path, help=f"PNG (default: {FEATUREMAPS} beside it)")
     add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)

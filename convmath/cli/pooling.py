@@ -21,7 +21,6 @@ MAX_WINDOW = 8
 
 
 def _pooling(args: argparse.Namespace) -> int:
-
     if args.index is None:
         image, source = EXAMPLE, "the 4x4 example"
     else:

@@ -34,7 +34,6 @@ def newest_checkpoint(runs: Path) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-
     if args.trust_code and args.checkpoint is None:
         raise InvalidArgumentError(
             "--trust-code imports the code a checkpoint names: name that checkpoint, never"
@@ -68,7 +67,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _train_default(runs: Path) -> Path:
-
     print(f"no checkpoint under {runs}/: training the default digits model first")
     result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)
     return result.out_dir / BEST

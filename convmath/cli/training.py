@@ -23,7 +23,7 @@ from convmath.cli.common import (
     option,
     threads,
 )
-from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
+from convmath.data.centering import picture_input, picture_options
 from convmath.data.folder import _pillow
 from convmath.distributed import world
 from convmath.errors import InvalidArgumentError, MissingDependencyError
@@ -41,7 +41,6 @@ from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, M
 
 
 def _train(args: argparse.Namespace) -> int:
-
     overrides = {
         key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
     }
@@ -139,7 +138,6 @@ def _resume_hint(args: argparse.Namespace, config: Any) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-
     with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
         limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
@@ -182,17 +180,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
     )
-    center = args.center or (config["dataset"] in CENTERED and not args.no_center)
-    options = {
-        "invert": args.invert,
-        "center": center,
-        "dark_background": config["dataset"] in INK_ON_DARK,
-    }
+    center = True if args.center else False if args.no_center else None
+    options = picture_options(config["dataset"], invert=args.invert, center=center)
     shape = preprocessing.input_shape
     batch = np.stack([picture_input(path, shape, **options) for path in args.images])
     if args.show is not None:
@@ -221,7 +214,6 @@ def _show(batch: np.ndarray, target: Path) -> None:
 
 
 def _summary(args: argparse.Namespace) -> int:
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )

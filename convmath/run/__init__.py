@@ -9,7 +9,7 @@ below imports it.
 """
 
 from convmath.run.folder import RunFolder
-from convmath.run.trained import load_onnx_trained, load_trained
+from convmath.run.trained import load, load_onnx_trained, load_trained
 from convmath.run.training import RunResult, default_out_dir, run_training, write_results
 from convmath.train.config import TrainConfig
 
@@ -18,6 +18,7 @@ __all__ = [
     "RunResult",
     "TrainConfig",
     "default_out_dir",
+    "load",
     "load_onnx_trained",
     "load_trained",
     "run_training",

@@ -42,6 +42,9 @@ def load_trained(
     return model, preprocessing, config
 
 
+load = load_trained  # convmath.load: the reading half of convmath.save's model file
+
+
 def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
     """(model in eval mode, preprocessing, run configuration) of the ONNX file ``path``."""
     source = str(path)

@@ -126,7 +126,6 @@ class LiveTraining:
 
     # ------------------------------------------------------------ the run
     def _train(self, epochs: int, out_dir: Path) -> None:
-
         try:
             run_training(
                 TrainConfig(epochs=epochs),

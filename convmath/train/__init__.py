@@ -7,8 +7,9 @@ layer up, in :mod:`convmath.run`, and re-exported by :mod:`convmath`.
 from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
-from convmath.train.fit import classify, fit
+from convmath.train.fit import FitResult, classify, fit
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+from convmath.train.model_file import save
 from convmath.train.outputs import BEST, LAST
 from convmath.train.predict import predict
 from convmath.train.trainer import Trainer, TrainState
@@ -18,6 +19,7 @@ __all__ = [
     "LAST",
     "Checkpoint",
     "Evaluation",
+    "FitResult",
     "Preprocessing",
     "TrainConfig",
     "TrainState",
@@ -28,5 +30,6 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "predict",
+    "save",
     "save_checkpoint",
 ]

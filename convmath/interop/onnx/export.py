@@ -42,8 +42,9 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.nn.activation import Softmax
 from convmath.nn.graph import Add, Concatenate, Graph, Merge, unique
-from convmath.nn.layout import Permute, Reorder, Reshape, Slice, Softmax, ZeroPad
+from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
 from convmath.train.checkpoint import atomic_write
 from convmath.version import __version__
 
