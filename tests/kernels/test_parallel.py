@@ -145,7 +145,7 @@ class TestThreads:
                 return x
 
         dense = nn.Dense(4, 2, rng=rng)
-        x = cm.Tensor(rng.standard_normal((3, 4)))
+        x = cm.Tensor(rng.standard_normal((3, 4)).astype(np.float32))
         J = nn.Sequential(Spy(), dense)(x).sum()
         J.backward()  # a bare op's graph: back propagation holds BLAS as modules do
         assert seen == [[1] * len(before)]
