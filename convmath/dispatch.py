@@ -20,7 +20,7 @@ switches them for one thread's or task's block alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from convmath.errors import InvalidArgumentError
@@ -28,6 +28,10 @@ from convmath.switchboard import configure, current_settings, settings
 
 KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.kernels.registry
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
+# At most one: what the kernels hold while a module or a back propagation runs (BLAS on one
+# thread, so that its own threads never spin on the cores the workers need).
+HOLD: list[AbstractContextManager[Any]] = []
+_NOTHING = nullcontext()
 
 _across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
 
@@ -45,6 +49,11 @@ def kernel_for(op: type) -> type:
     if op in _across:
         return _across[op]
     return KERNELS.get(op, op) if current_settings().kernels else op
+
+
+def holding() -> AbstractContextManager[Any]:
+    """What a module call and a back propagation run inside (see :data:`HOLD`)."""
+    return HOLD[0] if HOLD else _NOTHING
 
 
 def plan_for(module: Any) -> Callable[[Any], Any] | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath.dispatch import kernel_for
+from convmath.dispatch import holding, kernel_for
 from convmath.errors import DTypeError, GradientError, NonFiniteError
 from convmath.switchboard import current_settings, settings
 
@@ -237,7 +237,8 @@ class Tensor:
                     f"backward(grad) needs a gradient of shape {self.shape}, got {seed.shape}"
                 )
             seed = seed.astype(self.dtype, copy=False)
-        _backpropagate(self, seed, retain_graph)
+        with holding():  # BLAS on one thread while convmath computes (kernels/parallel.py)
+            _backpropagate(self, seed, retain_graph)
 
     # ------------------------------------------------------------ operators
     # The ops live in convmath.ops; importing them here would be circular, so

@@ -309,26 +309,39 @@ def _set_blas_threads(library: Any, count: int) -> None:
 _blas = _BlasHold()
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
+class _SingleThreadedBlas:
+    """The context manager :func:`single_threaded_blas` returns (a class: entered per module)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        depth = getattr(_inside, "blas_depth", 0)
+        if depth == 0:
+            _blas.enter()
+        _inside.blas_depth = depth + 1
+
+    def __exit__(self, *exc: object) -> None:
+        depth = _inside.blas_depth - 1
+        _inside.blas_depth = depth
+        if depth == 0:
+            _blas.leave()
+
+
+_SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+def single_threaded_blas() -> _SingleThreadedBlas:
     """Within the block, BLAS runs on one thread (restored after; nests; any thread may enter).
 
     A BLAS call on its own threads leaves them spinning for a while after it
     returns, on the very cores the workers need, and its threads may split a
-    sum differently. Chunked ops enter this themselves; the trainer and the
-    evaluation loops enter it once around their whole loop, so each op inside
+    sum differently. Chunked ops enter this themselves, and so (through
+    ``dispatch.holding``) does every module call and every back propagation:
+    a loop of the user's own runs as the trainer does. The trainer and the
+    inference loop enter it once around their whole loop, so each op inside
     pays a counter's increment, not a call into the library.
     """
-    depth = getattr(_inside, "blas_depth", 0)
-    _inside.blas_depth = depth + 1
-    if depth == 0:
-        _blas.enter()
-    try:
-        yield
-    finally:
-        _inside.blas_depth = depth
-        if depth == 0:
-            _blas.leave()
+    return _SINGLE_THREADED_BLAS
 
 
 def _forget_crew_after_fork() -> None:

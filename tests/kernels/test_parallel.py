@@ -134,6 +134,24 @@ class TestThreads:
             other.join()
         assert _blas_threads() == before
 
+    def test_a_loop_of_ones_own_holds_blas_in_modules_and_back_propagation(self, rng):
+        from convmath import nn
+
+        before, seen = _blas_threads(), []
+
+        class Spy(nn.Module):
+            def forward(self, x):
+                seen.append(_blas_threads())
+                return x
+
+        dense = nn.Dense(4, 2, rng=rng)
+        x = cm.Tensor(rng.standard_normal((3, 4)).astype(np.float32))
+        J = nn.Sequential(Spy(), dense)(x).sum()
+        J.backward()  # a bare op's graph: back propagation holds BLAS as modules do
+        assert seen == [[1] * len(before)]
+        assert _blas_threads() == before
+        assert dense.W.grad is not None
+
     def test_workers_start_on_first_use_without_being_asked(self, rng):
         parallel.set_threads(None)  # the default a fresh process has: every available CPU
         if parallel.available_cpus() < 2:
