@@ -70,7 +70,6 @@ INPUT_SHAPE_HELP = (
 
 def builder_default(model: str, option: str) -> Any:
     """The default of a named model's ``option``, read from its builder's signature."""
-
     return inspect.signature(models.MODELS[model]).parameters[option].default
 
 
@@ -129,7 +128,6 @@ def data_dir_of(chosen: str | None, config: dict[str, Any]) -> str | None:
 
 def embedded_digit(index: int) -> tuple[np.ndarray, int]:
     """Digit ``index`` of the embedded UCI set (8x8 pixel counts 0-16, float64) and its label."""
-
     images, labels = load_digits()
     if not 0 <= index < len(images):
         raise InvalidArgumentError(

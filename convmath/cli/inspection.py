@@ -105,7 +105,6 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _label_smoothing_of_run(metrics_path: Path) -> float | None:
     """The run's label smoothing, from the metrics beside its history (None if unknown)."""
-
     try:
         with open_regular(metrics_path, DataError) as file:
             text = file.read(MAX_METRICS_BYTES + 1)

@@ -103,7 +103,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _report_autotune(out_dir: Path) -> Path:
     """Print the algorithms that measurement chose, and save them (``AUTOTUNE``)."""
-
     measured = [choice for choice in autotune.choices("measure") if choice.seconds]
     print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
     for choice in measured:
@@ -124,7 +123,6 @@ def _report_autotune(out_dir: Path) -> Path:
 
 def _resume_hint(args: argparse.Namespace, config: Any) -> str:
     """What to run after Ctrl-C: the real path of the run's last checkpoint, if it has one."""
-
     if args.out is not None:
         out = Path(args.out)
     elif args.resume is not None:
@@ -202,7 +200,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _show(batch: np.ndarray, target: Path) -> None:
     """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
-
     Image = _pillow()
     if target.suffix.lower() != ".png":
         raise InvalidArgumentError(f"--show writes a PNG file; got {target}")

@@ -292,7 +292,6 @@ def load_folder(
 
 def _carved_part(labels: np.ndarray, split: str, fraction: float, seed: int) -> np.ndarray:
     """The indices of ``split`` when a stratified ``fraction`` is carved out as the test split."""
-
     parts = train_dev_test_split(
         labels, dev=0, test=fraction, rng=np.random.default_rng(seed), stratify=True
     )

@@ -87,7 +87,6 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     """Serialise ``checkpoint`` to ``path`` atomically, never a file :func:`load_checkpoint`
     would refuse: the state and history are checked against their schemas, and the header
     against its size limit, before anything is written."""
-
     try:
         STATE.check(checkpoint.state, "state")
         HISTORY.check(checkpoint.history, "history")
