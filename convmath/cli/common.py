@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -19,11 +18,15 @@ EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser that reports a bad option in one line (no usage block), status 2."""
+    """An argument parser that reports a bad option in one line (no usage block), status 2.
+
+    Under ``mpiexec`` the line is said once, by rank 0, not once per process.
+    """
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
+        from convmath.distributed.world import stop_job
+
+        stop_job(f"{self.prog}: error: {message} (see {self.prog} --help)", 2)
 
 
 def option(spec: Spec) -> Callable[[str], Any]:
