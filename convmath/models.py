@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
 from convmath.nn import (
     BatchNorm2D,
     Conv2D,
@@ -35,7 +35,7 @@ from convmath.nn import (
     ResidualBlock,
     Sequential,
 )
-from convmath.schema import Integer, Spec
+from convmath.schema import Integer, Spec, shown
 from convmath.shapes import ImageShape as Shape
 
 Builder = Callable[..., Module]
@@ -276,8 +276,8 @@ def import_builder(path: str) -> Builder:
     """
     if not is_import_path(path):
         raise InvalidArgumentError(
-            f"{path!r} is neither a model name {sorted(MODELS)} nor an import path"
-            f" package.module:function"
+            f"{shown(path)} is neither a model name {sorted(MODELS)} nor an import path"
+            f" package.module:function{did_you_mean(path, MODELS)}"
         )
     module_name, _, attribute = path.partition(":")
     here = os.getcwd()
@@ -310,6 +310,9 @@ class ModelName(Spec):
 
     def describe(self) -> str:
         return f"one of {sorted(MODELS)} or an import path package.module:function"
+
+    def hint(self, value: Any) -> str:
+        return did_you_mean(value, MODELS)
 
     def _check(self, value: Any) -> str:
         if not isinstance(value, str) or not (value in MODELS or is_import_path(value)):
@@ -347,8 +350,8 @@ def build(
         builder = import_builder(name)
     else:
         raise InvalidArgumentError(
-            f"unknown model {name!r}; expected one of {sorted(MODELS)} or an import path"
-            f" package.module:function"
+            f"unknown model {shown(name)}; expected one of {sorted(MODELS)} or an import path"
+            f" package.module:function{did_you_mean(name, MODELS)}"
         )
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1 or max(input_shape) > limits.MAX_SIDE:

@@ -151,6 +151,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(
                 f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
             )
+        dataset = data.dataset_name(dataset)  # --dataset MNIST is mnist
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
             dataset,

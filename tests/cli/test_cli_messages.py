@@ -1,0 +1,78 @@
+"""The messages a newcomer meets first (issue 24): close names, hints, finished runs, no litter."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convmath.cli import main
+
+
+def refusal(argv: list[str], capsys) -> str:
+    """The one line a refused command prints (status 2, nothing on standard output)."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err.rstrip("\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["trian"],
+            "convmath: error: argument COMMAND: invalid choice: 'trian' (choose from 'train',"
+            " 'evaluate', ",
+        ),
+        (
+            ["train", "--epcohs", "3"],
+            "convmath train: error: unrecognized arguments: --epcohs 3; did you mean"
+            " '--epochs'? (see convmath train --help)",
+        ),
+        (
+            ["train", "--optimizer", "adm"],
+            "convmath train: error: argument --optimizer: invalid choice: 'adm' (choose from"
+            " 'sgd', 'adam', 'adamw'); did you mean 'adam'? (see convmath train --help)",
+        ),
+        (["train", "--model", "lenet"], "got 'lenet'; did you mean 'lenet5'? (see convmath"),
+        (["summary", "LeNet5"], "convmath summary: error: unknown model 'LeNet5'; expected a"),
+        (["explain", "resnet20"], "or a checkpoint file; did you mean 'resnet'?"),
+        (["train", "--dataset", "mnsit"], "convmath train: error: unknown dataset 'mnsit';"),
+        (["evaluate", "x.safetensors", "--split", "tset"], "; did you mean 'test'? (see"),
+    ],
+)
+def test_an_unknown_name_gets_the_closest_known_one_on_one_line(argv, line, capsys, tmp_path):
+    said = refusal([*argv, "--out", str(tmp_path / "run")] if argv[0] == "train" else argv, capsys)
+    assert line in said
+    assert "; did you mean '" in said
+
+
+def test_unknown_commands_say_so_with_the_closest_in_a_real_process_too(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "convmath.cli", "trian"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.endswith("; did you mean 'train'? (see convmath --help)\n")
+
+
+def test_an_unknown_option_with_no_close_name_gets_no_guess(capsys):
+    assert refusal(["train", "--bogus"], capsys) == (
+        "convmath train: error: unrecognized arguments: --bogus (see convmath train --help)"
+    )
+
+
+def test_control_characters_of_a_bad_option_are_printed_escaped(capsys):
+    said = refusal(["train", "--x\x1b[2J\nboom"], capsys)
+    assert "--x\\x1b[2J\\nboom" in said
+    assert "\x1b" not in said
+
+
+def test_a_dataset_name_in_capitals_is_the_dataset(tmp_path, capsys):
+    argv = ["train", "--dataset", "DIGITS", "--epochs", "1", "--train-limit", "100"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    assert "digits_cnn on digits" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["dataset"] == "digits"
