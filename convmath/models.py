@@ -255,6 +255,17 @@ MODELS: dict[str, Builder] = {
     "googlenet_small": googlenet_small,
 }
 
+# The images (n_H, n_W, n_C) each named model is made for: the commands' default input shape.
+# Each takes any n_C; some fit other sizes too (resnet any, lenet5 at least 12x12).
+INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits_cnn": (8, 8, 1),
+    "lenet5": (28, 28, 1),
+    "mnist_cnn": (28, 28, 1),
+    "wide_cnn": (28, 28, 1),
+    "resnet": (32, 32, 3),
+    "googlenet_small": (28, 28, 1),
+}
+
 
 # ``package.module:builder``, the convention of uvicorn and setuptools' entry points
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")

@@ -11,6 +11,7 @@ import numpy as np
 from convmath import limits
 from convmath.errors import InvalidArgumentError, did_you_mean
 from convmath.kernels.parallel import using_threads
+from convmath.models import INPUT_SHAPES
 from convmath.schema import Integer, ListOf, Spec, shown
 
 MAX_THREADS = 1024
@@ -105,8 +106,8 @@ def threads(count: int | None) -> Any:
     return using_threads(count)
 
 
-DEFAULT_SHAPES = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
 DEFAULT_SHAPE = (28, 28, 1)
+DEFAULT_SHAPES = {m: s for m, s in INPUT_SHAPES.items() if s != DEFAULT_SHAPE}  # the exceptions
 INPUT_SHAPE_HELP = (
     "H,W,C of a model given by name (default "
     + ", ".join(f"{','.join(map(str, shape))} for {name}" for name, shape in DEFAULT_SHAPES.items())
@@ -169,7 +170,13 @@ def model_from(
     title = f"{target} on {shape[0]}x{shape[1]}x{shape[2]}"
     try:
         return models.build(target, shape, classes, rng=rng), shape, title
-    except ShapeError:
+    except ShapeError as error:
+        if shape[0] <= 4 < shape[2]:  # 1,28,28: channels first, as PyTorch writes shapes
+            n_H, n_W, n_C = shape[1], shape[2], shape[0]
+            raise ShapeError(
+                f"{error}; --input-shape is H,W,C (channels last): for {n_H}x{n_W} images of"
+                f" {n_C} channel{'s' if n_C > 1 else ''} write {n_H},{n_W},{n_C}"
+            ) from None
         default = DEFAULT_SHAPES.get(target, DEFAULT_SHAPE)
         fallback = (*default[:2], shape[2])
         if fallback == shape:

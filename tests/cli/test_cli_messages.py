@@ -76,3 +76,23 @@ def test_a_dataset_name_in_capitals_is_the_dataset(tmp_path, capsys):
     assert "digits_cnn on digits" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["config"]["dataset"] == "digits"
+
+
+def test_a_model_made_for_other_images_says_what_would_fit(tmp_path, capsys):
+    out = tmp_path / "runs" / "lenet"
+    said = refusal(["train", "--model", "lenet5", "--out", str(out)], capsys)
+    assert said.startswith("convmath train: error: Conv2D 'conv2': the window does not fit")
+    assert said.endswith(
+        "; digits images are 8x8x1 and lenet5 is made for 28x28 images: use --dataset mnist or"
+        " fashion-mnist, or --model digits_cnn (made for 8x8)"
+    )
+
+
+@pytest.mark.parametrize("command", ["summary", "explain", "gradcheck"])
+def test_an_input_shape_written_channels_first_is_told_the_order(command, capsys):
+    said = refusal([command, "lenet5", "--input-shape", "1,28,28"], capsys)
+    assert said.endswith(
+        "; --input-shape is H,W,C (channels last): for 28x28 images of 1 channel write 28,28,1"
+    )
+    said = refusal([command, "lenet5", "--input-shape", "3,32,32"], capsys)
+    assert said.endswith("for 32x32 images of 3 channels write 32,32,3")
