@@ -86,6 +86,7 @@ def test_a_model_made_for_other_images_says_what_would_fit(tmp_path, capsys):
         "; digits images are 8x8x1 and lenet5 is made for 28x28 images: use --dataset mnist or"
         " fashion-mnist, or --model digits_cnn (made for 8x8)"
     )
+    assert not (tmp_path / "runs").exists()  # a run that failed leaves no folder it made
 
 
 @pytest.mark.parametrize("command", ["summary", "explain", "gradcheck"])
@@ -96,3 +97,18 @@ def test_an_input_shape_written_channels_first_is_told_the_order(command, capsys
     )
     said = refusal([command, "lenet5", "--input-shape", "3,32,32"], capsys)
     assert said.endswith("for 32x32 images of 3 channels write 32,32,3")
+
+
+def test_a_run_that_fails_on_its_data_leaves_no_folder_but_one_that_was_there(tmp_path, capsys):
+    images = tmp_path / "images"
+    for name in ("a", "b"):
+        (images / name).mkdir(parents=True)
+        (images / name / "0.png").write_bytes(b"not a picture")
+    created = tmp_path / "out" / "run"
+    refusal(["train", "--dataset", str(images), "--out", str(created)], capsys)
+    assert not (tmp_path / "out").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    refusal(["train", "--dataset", str(images), "--out", str(existing)], capsys)
+    assert existing.is_dir()
+    assert list(existing.iterdir()) == []
