@@ -99,6 +99,51 @@ def test_an_input_shape_written_channels_first_is_told_the_order(command, capsys
     assert said.endswith("for 32x32 images of 3 channels write 32,32,3")
 
 
+@pytest.fixture
+def finished(tmp_path):
+    """A finished run of 2 epochs."""
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--train-limit", "200", "--out", str(out)]) == 0
+    return out
+
+
+def files_of(folder):
+    return {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in folder.iterdir()}
+
+
+def test_resuming_a_finished_run_says_how_to_extend_it_and_writes_nothing(finished, capsys):
+    capsys.readouterr()
+    before = files_of(finished)
+    last = finished / "last.safetensors"
+    assert main(["train", "--resume", str(last)]) == 0
+    assert capsys.readouterr().out == (
+        f"{last}: the run has trained all its 2 epochs; there is nothing left to train (its"
+        f" results: {finished / 'metrics.json'}). To extend it, ask for more epochs in all:"
+        f" convmath train --resume {last} --epochs 4\n"
+    )
+    assert files_of(finished) == before
+    assert main(["train", "--resume", str(last), "--epochs", "3"]) == 0  # as it says: one more
+    assert "epoch   3/3" in capsys.readouterr().out
+
+
+def test_resuming_a_run_that_stopped_early_says_it_is_finished(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--epochs", "30", "--train-limit", "500", "--seed", "2", "--patience", "2",
+            "--dev-fraction", "0.3", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0  # this seed stops early, well before 30 epochs
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_early"]
+    capsys.readouterr()
+    before = files_of(out)
+    for more in ([], ["--epochs", "40"]):
+        assert main(["train", "--resume", str(out / "last.safetensors"), *more]) == 0
+        said = capsys.readouterr().out
+        assert f"the run stopped early after {metrics['epochs']} epochs" in said
+        assert "nothing left to train" in said
+        assert "a larger --patience" in said
+    assert files_of(out) == before
+
+
 def test_a_run_that_fails_on_its_data_leaves_no_folder_but_one_that_was_there(tmp_path, capsys):
     images = tmp_path / "images"
     for name in ("a", "b"):
