@@ -21,6 +21,7 @@ from convmath.cli.common import (
     data_dir_of,
     model_from,
     option,
+    printable,
     threads,
 )
 from convmath.data.centering import picture_input, picture_options
@@ -32,7 +33,14 @@ from convmath.inspect.summary import summary_table
 from convmath.kernels import autotune
 from convmath.kernels.parallel import available_cpus
 from convmath.models import MODELS
-from convmath.run import TrainConfig, default_out_dir, load_trained, run_training
+from convmath.run import (
+    Resumed,
+    TrainConfig,
+    default_out_dir,
+    load_trained,
+    read_resumed,
+    run_training,
+)
 from convmath.schema import Flag, Integer, Text
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import atomic_write
@@ -57,6 +65,14 @@ def _train(args: argparse.Namespace) -> int:
                 f"(resuming keeps the run's own settings but --epochs; ignoring"
                 f" {', '.join(ignored)})"
             )
+    resume = None
+    if args.resume is not None:  # read and its model rebuilt once, for this and the run
+        resume = read_resumed(args.resume, trust_code=args.trust_code)
+        finished = _nothing_left(resume, extend_to)
+        if finished is not None:
+            if world().is_root:
+                print(finished)
+            return 0
     count = args.threads
     if count is None and world().local_size > 1:  # the ranks on this machine share its cores
         count = max(1, available_cpus() // world().local_size)
@@ -66,7 +82,7 @@ def _train(args: argparse.Namespace) -> int:
             result = run_training(
                 config,
                 args.out,
-                resume=args.resume,
+                resume=resume,
                 overwrite=args.overwrite,
                 log=print,
                 extend_to=extend_to,
@@ -99,6 +115,35 @@ def _train(args: argparse.Namespace) -> int:
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
+
+
+def _nothing_left(resumed: Resumed, extend_to: int | None) -> str | None:
+    """What to say instead of training when the run ``resumed`` is finished, else None.
+
+    A run is finished when it has trained all its epochs (and no more are asked for) or when
+    it stopped early. Nothing is then printed again and no file is written.
+    """
+    done, resume = resumed.epochs_done, resumed.path
+    if done is None:
+        return None  # the run itself says what is missing
+    if extend_to is not None and extend_to <= done:
+        return None  # refused, with the reason
+    where = printable(str(resume))
+    metrics = resume.parent / METRICS
+    results = f" (its results: {printable(str(metrics))})" if metrics.is_file() else ""
+    if resumed.stopped_early:
+        return (
+            f"{where}: the run stopped early after {plural(done, 'epoch')}, with no progress on"
+            f" the dev set; there is nothing left to train{results}. To train longer, start a"
+            f" new run with a larger --patience"
+        )
+    if extend_to is None and done >= resumed.config.epochs:
+        return (
+            f"{where}: the run has trained all its {plural(done, 'epoch')}; there is nothing"
+            f" left to train{results}. To extend it, ask for more epochs in all:"
+            f" convmath train --resume {where} --epochs {2 * done}"
+        )
+    return None
 
 
 def _report_autotune(out_dir: Path) -> Path:
@@ -144,6 +189,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(
                 f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
             )
+        dataset = data.dataset_name(dataset)  # --dataset MNIST is mnist
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
             dataset,

@@ -10,10 +10,18 @@ below imports it.
 
 from convmath.run.folder import RunFolder
 from convmath.run.trained import load, load_onnx_trained, load_trained
-from convmath.run.training import RunResult, default_out_dir, run_training, write_results
+from convmath.run.training import (
+    Resumed,
+    RunResult,
+    default_out_dir,
+    read_resumed,
+    run_training,
+    write_results,
+)
 from convmath.train.config import TrainConfig
 
 __all__ = [
+    "Resumed",
     "RunFolder",
     "RunResult",
     "TrainConfig",
@@ -21,6 +29,7 @@ __all__ = [
     "load",
     "load_onnx_trained",
     "load_trained",
+    "read_resumed",
     "run_training",
     "write_results",
 ]

@@ -81,6 +81,27 @@ def _channels(config: TrainConfig) -> int:
     return info.image_shape[2] if info else (3 if config.color else 1)
 
 
+def _fit_hint(config: TrainConfig, model_name: str, input_shape: tuple[int, ...]) -> str:
+    """When a named model is made for other images than the data's: what would fit ("" else)."""
+    made_for = models.INPUT_SHAPES.get(model_name)
+    if made_for is None or made_for[:2] == input_shape[:2]:
+        return ""
+    named = config.dataset in data.DATASETS
+    if named:
+        ways = [n for n, i in data.DATASETS.items() if i.image_shape[:2] == made_for[:2]]
+        cures = [f"--dataset {' or '.join(ways)}"] if ways else []
+    else:
+        cures = [f"--image-size {made_for[0]},{made_for[1]}"]
+    others = [m for m, shape in models.INPUT_SHAPES.items() if shape[:2] == input_shape[:2]]
+    if others:
+        cures.append(f"--model {' or '.join(others)} (made for {input_shape[0]}x{input_shape[1]})")
+    images = f"{config.dataset} images" if named else "the images"
+    return (
+        f"; {images} are {'x'.join(map(str, input_shape))} and {model_name} is made for"
+        f" {made_for[0]}x{made_for[1]} images" + (f": use {', or '.join(cures)}" if cures else "")
+    )
+
+
 def default_out_dir(config: TrainConfig) -> Path:
     """``runs/<dataset>-<model>``, a model ``package.module:function`` written with dots."""
     model = default_model(config, _channels(config)).replace(":", ".")
@@ -111,11 +132,52 @@ def make_schedule(config: TrainConfig, lr: float, steps_per_epoch: int) -> Sched
     )
 
 
+@dataclass
+class Resumed:
+    """A run to continue: its checkpoint read and checked once, its model rebuilt once."""
+
+    path: Path
+    checkpoint: Checkpoint
+    config: TrainConfig  # the run's own settings, as stored
+    model: Module  # with the checkpoint's weights; the resumed run trains this one
+
+    @property
+    def epochs_done(self) -> int | None:
+        """The epochs it has trained (None where its state does not say: resuming refuses it)."""
+        done = self.checkpoint.state.get("epoch")
+        return done if isinstance(done, int) else None
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.checkpoint.state.get("stopped_early"))
+
+
+def read_resumed(path: str | Path, *, trust_code: bool | str = False) -> Resumed:
+    """The run saved in the checkpoint ``path``, checked as every command checks one.
+
+    Its model is built by code the checkpoint names (an import path) only
+    with ``trust_code``.
+    """
+    checkpoint = load_checkpoint(path)
+    stored = check_run_config(checkpoint.config, str(path), training=True)
+    config = stored["training"]
+    # the model the training settings build is the one stored, checked before any build:
+    # a checkpoint cannot slip code to import into its training settings alone
+    if config.model is not None and config.model != stored["model"]["name"]:
+        raise CheckpointError(
+            f"{path}: its training settings name the model {shown(config.model)}, but"
+            f" the model stored is {stored['model']['name']}"
+        )
+    # its model and weights, checked as every command does
+    model, _, _ = rebuild(checkpoint, str(path), trust_code=trust_code)
+    return Resumed(Path(path), checkpoint, config, model)
+
+
 def run_training(
     config: TrainConfig,
     out_dir: str | Path | None = None,
     *,
-    resume: str | Path | None = None,
+    resume: str | Path | Resumed | None = None,
     overwrite: bool = False,
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
@@ -135,25 +197,22 @@ def run_training(
     another run's files is refused unless ``overwrite`` is given (those files
     are then deleted first). Returns the test evaluation and the metrics.
 
-    A resumed run whose model is built by code the checkpoint names (an import
+    ``resume`` is a checkpoint's path, or the run :func:`read_resumed` read
+    from one. A resumed run whose model is built by code the checkpoint names (an import
     path) needs ``trust_code``. A run started from ``config.init_from`` trusts
     the code of its own model (``config.model``, already imported) and no other.
     """
     checkpoint: Checkpoint | None = None
     resumed: Module | None = None  # the resumed run's model, built once
     if resume is not None:
-        checkpoint = load_checkpoint(resume)
-        stored = check_run_config(checkpoint.config, str(resume), training=True)
-        config = stored["training"]
-        # the model the training settings build is the one stored, checked before any build:
-        # a checkpoint cannot slip code to import into its training settings alone
-        if config.model is not None and config.model != stored["model"]["name"]:
-            raise CheckpointError(
-                f"{resume}: its training settings name the model {shown(config.model)}, but"
-                f" the model stored is {stored['model']['name']}"
-            )
-        # its model and weights, checked as every command does; the run trains this model
-        resumed, _, _ = rebuild(checkpoint, str(resume), trust_code=trust_code)
+        if not isinstance(resume, Resumed):
+            resume = read_resumed(resume, trust_code=trust_code)
+        checkpoint, config, resumed, resume = (
+            resume.checkpoint,
+            resume.config,
+            resume.model,
+            resume.path,
+        )
         if extend_to is not None:
             config = _extended(config, extend_to, checkpoint, resume)
         out_dir = Path(out_dir or Path(resume).parent)
@@ -279,9 +338,12 @@ def _train_in(
     classes = _classes(config)
     model_name = default_model(config, input_shape[2])
     if resumed is None:
-        model = models.build(
-            model_name, input_shape, len(classes), rng=init_rng, **config.model_options
-        )
+        try:
+            model = models.build(
+                model_name, input_shape, len(classes), rng=init_rng, **config.model_options
+            )
+        except ShapeError as error:
+            raise ShapeError(f"{error}{_fit_hint(config, model_name, input_shape)}") from None
     else:  # rebuilt from the checkpoint: it must be the model its training settings build
         built = {
             "name": model_name,

@@ -107,12 +107,13 @@ def test_train_without_a_dev_set(tmp_path, capsys):
     assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] is None
 
 
-def test_resume_continues_a_finished_run_without_retraining(trained, capsys):
+def test_resume_of_a_finished_run_says_there_is_nothing_left_to_train(trained, capsys):
     assert main(["train", "--resume", str(trained / "last.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "resuming" in out
-    assert "after epoch 30" in out
+    assert "the run has trained all its 30 epochs; there is nothing left to train" in out
+    assert "--epochs 60" in out
     assert "epoch  31" not in out
+    assert "test accuracy" not in out
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(trained, capsys):
@@ -442,3 +443,24 @@ def test_an_autotune_listing_that_is_a_link_is_refused(tmp_path, capsys):
     assert main(argv) == 2
     assert "autotune.json: a link" in capsys.readouterr().err
     assert outside.read_text() == "kept"
+
+
+def test_resume_builds_the_model_once_whether_it_trains_or_not(tmp_path, monkeypatch, capsys):
+    from convmath import models
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--train-limit", "100", "--out", str(out)]) == 0
+    built = []
+    original = models.build
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(models, "build", counted)
+    last = str(out / "last.safetensors")
+    assert main(["train", "--resume", last]) == 0  # finished: nothing left to train
+    assert built == ["digits_cnn"]
+    assert main(["train", "--resume", last, "--epochs", "2"]) == 0
+    assert built == ["digits_cnn"] * 2  # once more, for this second command
+    assert "epoch   2/2" in capsys.readouterr().out
