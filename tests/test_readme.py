@@ -21,7 +21,7 @@ def test_python_examples_run(tmp_path, monkeypatch):
     assert np.isfinite(namespace["J"].item())
     namespace = {}
     exec(compile(training, "README.md", "exec"), namespace)
-    history = namespace["history"]
+    history = namespace["result"].history
     assert len(history) == 5
     assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
     assert np.mean(namespace["classes"] == namespace["y"][1200:]) > 0.85
