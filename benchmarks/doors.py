@@ -4,7 +4,7 @@ A door that needs process state only the command line sets (worker threads,
 BLAS limited) would show here as a ratio well under 1. The doors:
 
 - ``cli``: ``convmath train`` (what every other door is compared with);
-- ``run_training``: ``convmath.train.run_training(TrainConfig(...))`` from Python;
+- ``run_training``: ``convmath.run_training(TrainConfig(...))`` from Python;
 - ``fit``: ``convmath.train.fit(model, (X, y), ...)`` on the same arrays and recipe;
 - ``Trainer``: the loop itself, built by hand as docs/TUTORIAL.md section 6 does;
 - ``serve``: the live training of ``convmath serve``, started through its JSON API with no
