@@ -31,6 +31,11 @@ PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one 
 # At most one: what the kernels hold while a module or a back propagation runs (BLAS on one
 # thread, so that its own threads never spin on the cores the workers need).
 HOLD: list[AbstractContextManager[Any]] = []
+# At most one: how many examples' working memory a chunked kernel holds at once, for a batch
+# and the bytes one example's needs (the limits' memory estimate asks, see nn Module.scratch_bytes).
+CHUNKING: list[Callable[[int, int], int]] = []
+# At most one: whether a convolution keeps its im2col matrix of so many bytes for backward.
+KEEPING: list[Callable[[int], bool]] = []
 _NOTHING = nullcontext()
 
 _across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
@@ -49,6 +54,24 @@ def kernel_for(op: type) -> type:
     if op in _across:
         return _across[op]
     return KERNELS.get(op, op) if current_settings().kernels else op
+
+
+def examples_at_once(batch: int, bytes_per_example: int) -> int:
+    """How many examples of ``batch`` an op that works chunk by chunk holds at once now.
+
+    The whole batch where the equations run (kernels off); with the kernels,
+    the examples of the chunks the workers hold side by side.
+    """
+    if CHUNKING and current_settings().kernels:
+        return min(batch, CHUNKING[0](batch, bytes_per_example))
+    return batch
+
+
+def keeps_for_backward(matrix_bytes: int) -> bool:
+    """Whether a convolution keeps its im2col matrix from forward (the equations always do)."""
+    if KEEPING and current_settings().kernels:
+        return KEEPING[0](matrix_bytes)
+    return True
 
 
 def holding() -> AbstractContextManager[Any]:

@@ -153,15 +153,32 @@ def activation_bytes(
     """An upper estimate of the memory a pass of ``batch`` examples through ``model`` takes.
 
     Training counts each layer's output three times (kept for back
-    propagation, its gradient, and one working buffer such as an im2col
-    matrix) and the parameters four times (weights, gradients, two optimizer
-    slots); inference counts each output and the parameters once.
+    propagation, its gradient, and one working buffer of its size), the
+    parameters four times (weights, gradients, two optimizer slots), what the
+    layers keep from forward for backward (a convolution's im2col matrix)
+    and the largest working memory of one layer (``Module.scratch_bytes``: a
+    convolution's im2col matrix or Winograd tiles, whole batch or the chunks
+    the kernels hold at once); inference counts each output and the
+    parameters once, and that working memory.
     """
     rows = [r for r in model.describe(tuple(input_shape)) if not r.is_heading]  # type: ignore[attr-defined]
     per_example = math.prod(input_shape) + sum(math.prod(row.output_shape) for row in rows)
     parameters = sum(row.parameters for row in rows)
     copies = 3 if training else 1
-    return copies * per_example * batch * itemsize + (copies + 1) * parameters * 4
+    layers = [row for row in rows if row.module is not None]
+    scratch = max(
+        (
+            row.module.scratch_bytes(row.input_shape, batch, itemsize, training=training)
+            for row in layers
+        ),
+        default=0,
+    )
+    kept = (
+        sum(row.module.kept_bytes(row.input_shape, batch, itemsize) for row in layers)
+        if training
+        else 0
+    )
+    return copies * per_example * batch * itemsize + (copies + 1) * parameters * 4 + scratch + kept
 
 
 def check_model_memory(

@@ -106,6 +106,18 @@ def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -
     return [range(edges[k], edges[k + 1]) for k in range(count)]
 
 
+def examples_at_once(m: int, bytes_per_example: int) -> int:
+    """The most examples of a batch of ``m`` whose chunks the workers hold at the same time.
+
+    (The largest chunk of :func:`chunk_bounds`, times the chunks that run side by side.)
+    """
+    if m <= 0:
+        return 0
+    chunks = chunk_bounds(m, bytes_per_example)
+    largest = max(len(chunk) for chunk in chunks)
+    return min(m, largest * min(len(chunks), max(get_threads(), 1)))
+
+
 def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     """Call ``work(chunk, worker)`` for every chunk; worker k takes chunks k, k+T, ...
 

@@ -11,13 +11,14 @@ the shape ops but concat...) run their equation: no kernel beat it.
 from __future__ import annotations
 
 from convmath import dispatch
+from convmath.kernels import rules
 from convmath.kernels.activation import ReLUKernel
 from convmath.kernels.conv import Conv2DKernel
 from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKernel
 from convmath.kernels.fusion import plan
 from convmath.kernels.linalg import DenseKernel
 from convmath.kernels.normalization import BatchNormKernel
-from convmath.kernels.parallel import single_threaded_blas
+from convmath.kernels.parallel import examples_at_once, single_threaded_blas
 from convmath.kernels.pool import MaxPool2DKernel
 from convmath.kernels.shape import ConcatKernel
 from convmath.ops.activation import ReLU
@@ -49,3 +50,5 @@ def install() -> None:
     dispatch.KERNELS.update(KERNELS)
     dispatch.PLANNER[:] = [plan]
     dispatch.HOLD[:] = [single_threaded_blas()]
+    dispatch.CHUNKING[:] = [examples_at_once]
+    dispatch.KEEPING[:] = [rules.keeps_columns]

@@ -7,9 +7,12 @@ shape rule. Shapes are per example: (n_H, n_W, n_C).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import convmath.functional as F
+from convmath.dispatch import examples_at_once, keeps_for_backward
 from convmath.errors import InvalidArgumentError
 from convmath.nn.init import initialize
 from convmath.nn.module import Module, Parameter, Shape, volume
@@ -143,6 +146,49 @@ class Conv2D(Module):
     def macs(self, input_shape: Shape) -> int:
         n_H, n_W, n_C = self.output_shape(input_shape)
         return n_H * n_W * n_C * self.f[0] * self.f[1] * self.n_C_prev // self.groups
+
+    def _work(self, input_shape: Shape) -> tuple[int, int, int, int]:
+        """Per example, in values: (padded input, im2col matrix, Winograd's tiles, the dual's)."""
+        n_H_prev, n_W_prev, n_C_prev = input_shape
+        n_H, n_W, n_C = self.output_shape(input_shape)
+        (top, bottom), (left, right) = self.resolved_padding(input_shape)
+        (f_h, f_w), g = self.f, self.groups
+        padded = (n_H_prev + top + bottom) * (n_W_prev + left + right) * n_C_prev
+        if top == bottom == left == right == 0:
+            padded = 0
+        pointwise = (f_h, f_w) == (1, 1) and self.stride == (1, 1) and not padded
+        cols = 0 if pointwise else n_H * n_W * f_h * f_w * n_C_prev
+        winograd = 0
+        if (f_h, f_w) == (3, 3) and self.stride == self.dilation == (1, 1) and g == 1:
+            tiles = -(-n_H // 2) * -(-n_W // 2)
+            winograd = tiles * (36 * n_C_prev + 20 * n_C) + n_H * n_W * n_C
+        # dA_prev at stride 1: the dual convolution's im2col over the input, from padded dZ
+        dual = n_H_prev * n_W_prev * f_h * f_w * n_C + (n_H + f_h) * (n_W + f_w) * n_C
+        return padded, cols, winograd, dual
+
+    def scratch_bytes(
+        self, input_shape: Shape, batch: int, itemsize: int, *, training: bool
+    ) -> int:
+        """The padded input and the im2col matrix (or Winograd's tiles), and in backward the
+        matrix again, the dual convolution's or col2im's: whole batch with the equations,
+        the chunks the workers hold with the kernels (their im2col is f_h*f_w*n_C_prev times
+        one output position per example)."""
+        padded, cols, winograd, dual = self._work(input_shape)
+        n_H, n_W, n_C = self.output_shape(input_shape)
+        inputs = math.prod(input_shape)
+        forward = padded + max(cols, winograd) + (n_H * n_W * n_C if self.groups > 1 else 0)
+        work = forward
+        if training:  # dZ W^T (or the dual's matrix), col2im's padded dA_prev, dZ * [A > 0]
+            work = max(forward, cols + max(cols, dual) + padded + inputs + n_H * n_W * n_C)
+        held = examples_at_once(batch, work * itemsize)
+        filters = 2 * self.W.size if training else 16 * self.W.size  # dW's sums; Winograd's U
+        return (held * work + filters) * itemsize
+
+    def kept_bytes(self, input_shape: Shape, batch: int, itemsize: int) -> int:
+        """The im2col matrix kept from forward for dW (the kernels keep only small ones)."""
+        _, cols, _, _ = self._work(input_shape)
+        kept = batch * cols * itemsize
+        return kept if keeps_for_backward(kept) else 0
 
     def formulas(self, input_shape: Shape) -> list[str]:
         out = self.output_shape(input_shape)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ class LayerInfo:
     formulas: tuple[str, ...] = ()
     depth: int = 0  # nesting inside blocks
     backward: tuple[str, ...] = ()  # the back-propagation equations, numbers filled in
+    module: Any = field(default=None, compare=False, repr=False)  # the layer (its memory)
 
     @property
     def is_heading(self) -> bool:
@@ -149,9 +150,28 @@ class Module:
                 tuple(self.formulas(input_shape)),
                 depth,
                 tuple(self.backward_formulas(input_shape)),
+                self,
             )
         )
         return output_shape
+
+    def scratch_bytes(
+        self, input_shape: Shape, batch: int, itemsize: int, *, training: bool
+    ) -> int:
+        """The working memory this layer takes at once, beyond its input and output.
+
+        For ``batch`` examples of ``input_shape``, in the pass that needs the
+        most (backward too when ``training``), as the code that runs now
+        allocates it (the kernels chunk by chunk, the equations whole batch).
+        Layers whose ops allocate nothing beyond their output keep this 0;
+        :func:`convmath.limits.activation_bytes` adds it to its estimate and
+        ``tests/nn/test_memory_estimate.py`` measures it.
+        """
+        return 0
+
+    def kept_bytes(self, input_shape: Shape, batch: int, itemsize: int) -> int:
+        """What this layer keeps from its forward pass for backward, beyond its input and output."""
+        return 0
 
     def formulas(self, input_shape: Shape) -> list[str]:
         """The equations of this layer with the numbers of ``input_shape`` filled in."""

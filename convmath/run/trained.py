@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath import limits
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InteropError
 from convmath.interop.onnx.load import read, stored_config
@@ -48,7 +49,7 @@ load = load_trained  # convmath.load: the reading half of convmath.save's model 
 def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
     """(model in eval mode, preprocessing, run configuration) of the ONNX file ``path``."""
     source = str(path)
-    imported = read(path)
+    imported = read(path, max_outputs=limits.MAX_CLASSES)  # one class name per output
     model = imported.model
     model.eval()
     output = model.output_shape(imported.input_shape)

@@ -20,14 +20,16 @@ def gemm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     B = im.constant(node, 1)
     if B.ndim != 2:
         raise im.fail(node, f"has a weight of shape {B.shape}; expected a matrix")
-    W = (B.T if attrs.get("transB", 0) else B) * np.float32(attrs.get("alpha", 1.0))
+    with np.errstate(over="ignore"):  # an overflow is refused with the layer's weights
+        W = (B.T if attrs.get("transB", 0) else B) * np.float32(attrs.get("alpha", 1.0))
     n_out = W.shape[1]
     C = None
     if len(node.input) > 2 and node.input[2]:
         C = im.constant(node, 2)
         if C.size not in (1, n_out) or C.ndim > 2 or (C.ndim == 2 and C.shape[0] != 1):
             raise im.fail(node, f"has a bias of shape {C.shape} for {n_out} outputs")
-        C = np.broadcast_to(C.reshape(-1), (n_out,)) * np.float32(attrs.get("beta", 1.0))
+        with np.errstate(over="ignore"):
+            C = np.broadcast_to(C.reshape(-1), (n_out,)) * np.float32(attrs.get("beta", 1.0))
     return dense(im, node, x, W, C)
 
 
@@ -75,4 +77,6 @@ def bias(im: Importer, node: Any, name: str) -> Held:
         raise im.fail(node, f"adds a constant of shape {bias.shape} to {dense.n_out} outputs")
 
     dense.b = Parameter(np.broadcast_to(bias.reshape(-1), (dense.n_out,)).astype(np.float32))
+    im.parameters += dense.n_out
+    im.check_weight(dense, "weight 'b'", dense.b.data)
     return value

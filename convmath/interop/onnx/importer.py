@@ -9,6 +9,7 @@ the node's output; anything it refuses names the node and its operator.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from convmath.interop.onnx.layouts import (
     preferred,
 )
 from convmath.interop.onnx.read import attributes, tensor_array
-from convmath.nn import Module
+from convmath.nn import Module, Parameter
 from convmath.nn.graph import Add, Concatenate, Graph, Node, unique
 
 INPUT = "input"
@@ -68,8 +69,22 @@ class Imported:
 
 
 class Importer:
-    def __init__(self, proto: Any, source: str, translators: dict[str, Translator]) -> None:
+    def __init__(
+        self,
+        proto: Any,
+        source: str,
+        translators: dict[str, Translator],
+        max_outputs: int | None = None,
+    ) -> None:
         self.source = source
+        self.max_outputs = max_outputs
+        self.max_parameters = limits.max_parameters()
+        self.max_memory = limits.max_memory()
+        self.values_bytes = 0  # every value of one example, float32, as the model computes them
+        self.scratch_bytes = 0  # the largest working memory of one layer, for one example
+        self.index_bytes = 0  # the layers' own index arrays (reorderings)
+        self.node: Any = None  # the node being translated, which any refusal names
+        self.producers: dict[str, Any] = {}
         self.translators = translators
         self.metadata = {p.key: p.value for p in proto.metadata_props}
         self.graph = proto.graph
@@ -104,20 +119,60 @@ class Importer:
         return node_name(node)
 
     def add(self, module: Module, inputs: list[Held], hint: str, layout: Any) -> Held:
-        self.parameters += module.num_parameters()  # every layer holds its own copy
-        if self.parameters > limits.max_parameters():
+        arrays = weights(module)
+        self.parameters += sum(a.size for w, a in arrays if w.startswith("weight"))  # each its own
+        if self.parameters > self.max_parameters:
             raise InteropError(
-                f"{self.source}: the layers would hold over {limits.max_parameters():,} weights"
+                f"{self.source}: the layers would hold over {self.max_parameters:,} weights"
                 f" (set CONVMATH_MAX_PARAMETERS to allow more)"
             )
-        name = self.fresh(hint)
-        self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
+        for what, array in arrays:  # after every cast and folding: what the layer computes with
+            self.check_weight(module, what, array)
         stored = (
             module.merged_shape([v.stored_shape for v in inputs])
             if isinstance(module, (Add, Concatenate))
             else module.output_shape(inputs[0].stored_shape)
         )
+        self.values_bytes += 4 * math.prod(stored)
+        self.scratch_bytes = max(
+            self.scratch_bytes, module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
+        )
+        self.check_memory(f"gives {('N', *onnx_shape(stored, layout))}")
+        name = self.fresh(hint)
+        self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
         return Held(name, onnx_shape(stored, layout), layout)
+
+    def check_memory(self, what: str, extra: int = 0) -> None:
+        """Refuse the graph once one example's values, scratch and indices pass the limit."""
+        needed = (
+            self.values_bytes + self.scratch_bytes + self.index_bytes + extra
+            + 4 * self.parameters
+        )  # fmt: skip
+        if needed > self.max_memory:
+            at = self.fail(self.node, what) if self.node is not None else InteropError(what)
+            raise InteropError(
+                f"{at}: one example would need about {limits.format_bytes(needed)}, over the"
+                f" {limits.format_bytes(self.max_memory)} limit (set CONVMATH_MAX_MEMORY to"
+                f" allow more)"
+            )
+
+    def reserve_indices(self, count: int) -> None:
+        """Count an index array of ``count`` entries (and its making) before it is made."""
+        self.index_bytes += 8 * count
+        self.check_memory(f"reorders {count:,} values", 16 * count)
+
+    def check_weight(self, module: Module, what: str, array: np.ndarray) -> None:
+        if array.dtype.kind != "f":
+            return
+        if not np.isfinite(array).all():
+            raise self.fail(self.node, f"gives its layer a {what} with NaN or infinite values")
+        reach = reach_of(module, what, array)
+        if reach is not None and not reach < FLOAT32_MAX:
+            raise self.fail(
+                self.node,
+                f"has weights whose sum reaches {reach:.3g} for inputs within [-1, 1]; the"
+                f" forward pass would overflow float32",
+            )
 
     def held(self, node: Any, k: int = 0) -> Held:
         name = node.input[k] if k < len(node.input) else ""
@@ -139,6 +194,8 @@ class Importer:
         return self.constants[name]
 
     def convert(self, value: Held, wanted: Permuted) -> Held:
+        if isinstance(value.layout, FlatHWC):  # a reordering: an index per value
+            self.reserve_indices(math.prod(value.onnx_shape))
         module = conversion(value, wanted)
         if module is None:
             return value
@@ -175,15 +232,19 @@ class Importer:
     # ------------------------------------------------------------ the walk
     def run(self) -> Imported:
         graph = self.graph
-        for tensor in graph.initializer:
-            self.constants[tensor.name] = tensor_array(tensor, self.source)
+        unused = set()
+        for tensor in graph.initializer:  # only those a node reads are decoded
+            if tensor.name in self.readers:
+                self.constants[tensor.name] = tensor_array(tensor, self.source)
+            else:
+                unused.add(tensor.name)
         total = sum(a.size for a in self.constants.values() if a.dtype.kind == "f")
         if total > limits.max_parameters() + limits.MAX_BUFFER_ELEMENTS:
             raise InteropError(
                 f"{self.source}: {total:,} weights, over the parameter limit of"
                 f" {limits.max_parameters():,} (set CONVMATH_MAX_PARAMETERS to allow more)"
             )
-        inputs = [v for v in graph.input if v.name not in self.constants]
+        inputs = [v for v in graph.input if v.name not in self.constants and v.name not in unused]
         if len(inputs) != 1 or len(graph.output) != 1:
             raise InteropError(
                 f"{self.source}: convmath imports graphs of one input and one output; this one"
@@ -192,12 +253,23 @@ class Importer:
             )
         x, input_shape = self._input(inputs[0])
         self.values[inputs[0].name] = x
+        self.values_bytes = 4 * math.prod(input_shape)
+        self.check_memory(f"{self.source}: the input {inputs[0].name!r} of {('N', *x.onnx_shape)}")
         for node in graph.node:
             self._node(node)
+        self.node = None
         output = graph.output[0].name
         if output not in self.values:
             raise InteropError(f"{self.source}: no node computes the graph's output {output!r}")
         y = self.values[output]
+        size = math.prod(y.onnx_shape)
+        if self.max_outputs is not None and size > self.max_outputs:
+            last = self.producers.get(output)
+            where = self.fail(last, "") if last is not None else f"{self.source}: the input "
+            raise InteropError(
+                f"{where}gives the graph's output {output!r} {('N', *y.onnx_shape)}:"
+                f" {size:,} values, over the limit of {self.max_outputs:,} classes"
+            )
         wanted = preferred(len(y.onnx_shape)) if self.nchw else identity(len(y.onnx_shape))
         y = self.convert(y, wanted)
         if not self.nodes:
@@ -248,7 +320,15 @@ class Importer:
             )
         if len(node.output) < 1 or not node.output[0]:
             raise self.fail(node, "has no output")
+        self.node = node
         attrs = attributes(node, self.source)
+        for key, value in attrs.items():  # LeakyRelu alpha=NaN, epsilon=inf: refused here
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.fail(node, f"has {key}={value}; convmath needs finite numbers")
+            if isinstance(value, list) and not all(
+                math.isfinite(v) for v in value if isinstance(v, float)
+            ):
+                raise self.fail(node, f"has {key} with NaN or infinite values")
         for key in INTEGER_ATTRIBUTES & set(attrs):  # never truncate group=1.5 to 1
             value = attrs[key]
             if not all(isinstance(v, int) for v in (value if isinstance(value, list) else [value])):
@@ -265,6 +345,7 @@ class Importer:
             self.constants[node.output[0]] = out
         else:
             self.values[node.output[0]] = out
+            self.producers[node.output[0]] = node
         for extra in node.output[1:]:
             if extra and self.readers.get(extra):
                 raise self.fail(node, f"has its output {extra!r} read; convmath gives one output")
@@ -290,3 +371,37 @@ def onnx_shape(stored: tuple[int, ...], layout: Any) -> tuple[int, ...]:
 
 
 # ---------------------------------------------------------------- the operators
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def weights(module: Module) -> list[tuple[str, np.ndarray]]:
+    """A layer's parameters ("weight 'W'") and buffers ("buffer 'running_var'"), as arrays."""
+    arrays = [
+        (f"weight {name!r}", value.data)
+        for name, value in vars(module).items()
+        if isinstance(value, Parameter)
+    ]
+    return arrays + [(f"buffer {name!r}", getattr(module, name)) for name in module._buffer_names]
+
+
+def reach_of(module: Module, what: str, array: np.ndarray) -> float | None:
+    """The largest output a weight can give for inputs within [-1, 1], or None: not a product.
+
+    A convolution's or a Dense layer's output is at most the sum of its
+    filter's absolute values; a batch norm's is at most |scale| + |shift|.
+    """
+    kind = type(module).__name__
+    if what == "weight 'W'" and kind in ("Conv2D", "Dense") and array.ndim >= 2:
+        axes = tuple(range(array.ndim - 1))  # every axis but the outputs'
+        return float(np.abs(array, dtype=np.float64).sum(axis=axes).max(initial=0.0))
+    if what == "buffer 'running_var'" and kind.startswith("BatchNorm"):
+        scale = module.gamma.data.astype(np.float64) / np.sqrt(
+            array.astype(np.float64) + float(module.eps)
+        )  # type: ignore[attr-defined]
+        shift = module.beta.data - module.running_mean.astype(np.float64) * scale  # type: ignore[attr-defined]
+        with np.errstate(all="ignore"):
+            reach = np.abs(scale) + np.abs(shift)
+        return float(np.nan_to_num(reach, nan=np.inf).max(initial=0.0))
+    return None

@@ -115,9 +115,16 @@ TRANSLATORS: dict[str, Translator] = {
 }
 
 
-def from_onnx(proto: Any, source: str = "the ONNX model") -> Imported:
-    """A parsed ``ModelProto`` as a convmath model (see the module's docstring)."""
-    return Importer(proto, source, TRANSLATORS).run()
+def from_onnx(
+    proto: Any, source: str = "the ONNX model", *, max_outputs: int | None = None
+) -> Imported:
+    """A parsed ``ModelProto`` as a convmath model (see the module's docstring).
+
+    Every value's shape is worked out and one example's memory bounded by
+    :func:`convmath.limits.max_memory` before a layer is made; ``max_outputs``
+    bounds the graph's output (the commands: the class limit).
+    """
+    return Importer(proto, source, TRANSLATORS, max_outputs).run()
 
 
 def load(path: str | Path) -> Graph:
@@ -127,9 +134,9 @@ def load(path: str | Path) -> Graph:
     return model
 
 
-def read(path: str | Path) -> Imported:
+def read(path: str | Path, *, max_outputs: int | None = None) -> Imported:
     """The ONNX file ``path`` imported: the model, its input shape and its metadata."""
-    return from_onnx(read_model(path), str(path))
+    return from_onnx(read_model(path), str(path), max_outputs=max_outputs)
 
 
 def stored_config(imported: Imported, source: str) -> dict[str, Any] | None:

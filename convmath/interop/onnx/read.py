@@ -100,13 +100,20 @@ def tensor_array(tensor: Any, source: str) -> np.ndarray:
         values = getattr(tensor, FIELDS[tensor.data_type])
         if len(values) != count:
             raise InteropError(f"{where} holds {len(values):,} values for shape {dims}")
+        # one value at a time into the array: no list of Python numbers on the way
         if tensor.data_type == 10:  # float16 values travel as their bit patterns in int32s
-            array = (np.asarray(values, dtype=np.int64) & 0xFFFF).astype(np.uint16).view(np.float16)
+            bits = np.fromiter(values, dtype=np.int64, count=count)
+            array = (bits & 0xFFFF).astype(np.uint16).view(np.float16)
         else:
-            array = np.asarray(values, dtype=dtype)
+            array = np.fromiter(values, dtype=dtype, count=count)
     array = array.reshape(dims)
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise InteropError(f"{where} holds NaN or infinite values")
+    if array.dtype.kind == "f":  # convmath computes in float32: checked after the cast
+        with np.errstate(over="ignore"):
+            array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise InteropError(
+                f"{where} holds NaN or infinite values (or values beyond float32's range)"
+            )
     return array
 
 
