@@ -68,6 +68,25 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class NodeView:
+    """A node's fields read once from the protobuf (each read there makes new objects)."""
+
+    name: str
+    op_type: str
+    domain: str
+    input: list[str]
+    output: list[str]
+    attribute: Any
+
+    @classmethod
+    def of(cls, node: Any) -> NodeView:
+        return cls(
+            node.name, node.op_type, node.domain, list(node.input), list(node.output),
+            node.attribute,
+        )  # fmt: skip
+
+
 class Importer:
     def __init__(
         self,
@@ -85,6 +104,7 @@ class Importer:
         self.index_bytes = 0  # the layers' own index arrays (reorderings)
         self.node: Any = None  # the node being translated, which any refusal names
         self.producers: dict[str, Any] = {}
+        self.hints: dict[str, str] = {}
         self.translators = translators
         self.metadata = {p.key: p.value for p in proto.metadata_props}
         self.graph = proto.graph
@@ -98,7 +118,8 @@ class Importer:
         self.notes: list[str] = []
         self.rng = np.random.default_rng(0)  # layers are drawn, then given the file's weights
         self.readers: dict[str, list[Any]] = {}
-        for node in self.graph.node:
+        self.graph_nodes = [NodeView.of(node) for node in self.graph.node]
+        for node in self.graph_nodes:
             for name in node.input:
                 self.readers.setdefault(name, []).append(node)
 
@@ -108,8 +129,10 @@ class Importer:
         return InteropError(f"{self.source}: node {label}({node.op_type}) {message}")
 
     def fresh(self, hint: str) -> str:
-        hint = re.sub(r"[^A-Za-z0-9_.]+", "_", hint).strip("._") or "node"
-        return unique(hint, self.names, self.counts)
+        clean = self.hints.get(hint)
+        if clean is None:
+            clean = self.hints[hint] = re.sub(r"[^A-Za-z0-9_.]+", "_", hint).strip("._") or "node"
+        return unique(clean, self.names, self.counts)
 
     def module_name(self, node: Any) -> str:
         """A node's layer name: its weight's prefix ("conv1" for "conv1.weight"), else its own."""
@@ -120,34 +143,32 @@ class Importer:
 
     def add(self, module: Module, inputs: list[Held], hint: str, layout: Any) -> Held:
         arrays = weights(module)
-        self.parameters += sum(a.size for w, a in arrays if w.startswith("weight"))  # each its own
-        if self.parameters > self.max_parameters:
-            raise InteropError(
-                f"{self.source}: the layers would hold over {self.max_parameters:,} weights"
-                f" (set CONVMATH_MAX_PARAMETERS to allow more)"
-            )
-        for what, array in arrays:  # after every cast and folding: what the layer computes with
-            self.check_weight(module, what, array)
+        if arrays:
+            self.parameters += sum(a.size for w, a in arrays if w.startswith("weight"))
+            if self.parameters > self.max_parameters:  # each layer holds its own copy
+                raise InteropError(
+                    f"{self.source}: the layers would hold over {self.max_parameters:,} weights"
+                    f" (set CONVMATH_MAX_PARAMETERS to allow more)"
+                )
+            for what, array in arrays:  # after every cast and folding: what it computes with
+                self.check_weight(module, what, array)
         stored = (
             module.merged_shape([v.stored_shape for v in inputs])
             if isinstance(module, (Add, Concatenate))
             else module.output_shape(inputs[0].stored_shape)
         )
         self.values_bytes += 4 * math.prod(stored)
-        self.scratch_bytes = max(
-            self.scratch_bytes, module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
-        )
-        self.check_memory(f"gives {('N', *onnx_shape(stored, layout))}")
+        scratch = module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
+        self.scratch_bytes = max(self.scratch_bytes, scratch)
+        if self.needed() > self.max_memory:
+            self.check_memory(f"gives {('N', *onnx_shape(stored, layout))}")
         name = self.fresh(hint)
         self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
         return Held(name, onnx_shape(stored, layout), layout)
 
     def check_memory(self, what: str, extra: int = 0) -> None:
         """Refuse the graph once one example's values, scratch and indices pass the limit."""
-        needed = (
-            self.values_bytes + self.scratch_bytes + self.index_bytes + extra
-            + 4 * self.parameters
-        )  # fmt: skip
+        needed = self.needed() + extra
         if needed > self.max_memory:
             at = self.fail(self.node, what) if self.node is not None else InteropError(what)
             raise InteropError(
@@ -155,6 +176,10 @@ class Importer:
                 f" {limits.format_bytes(self.max_memory)} limit (set CONVMATH_MAX_MEMORY to"
                 f" allow more)"
             )
+
+    def needed(self) -> int:
+        """One example's memory so far: values, the largest scratch, indices, weights."""
+        return self.values_bytes + self.scratch_bytes + self.index_bytes + 4 * self.parameters
 
     def reserve_indices(self, count: int) -> None:
         """Count an index array of ``count`` entries (and its making) before it is made."""
@@ -255,7 +280,7 @@ class Importer:
         self.values[inputs[0].name] = x
         self.values_bytes = 4 * math.prod(input_shape)
         self.check_memory(f"{self.source}: the input {inputs[0].name!r} of {('N', *x.onnx_shape)}")
-        for node in graph.node:
+        for node in self.graph_nodes:
             self._node(node)
         self.node = None
         output = graph.output[0].name
@@ -321,7 +346,7 @@ class Importer:
         if len(node.output) < 1 or not node.output[0]:
             raise self.fail(node, "has no output")
         self.node = node
-        attrs = attributes(node, self.source)
+        attrs = attributes(node, self.source) if node.attribute else {}
         for key, value in attrs.items():  # LeakyRelu alpha=NaN, epsilon=inf: refused here
             if isinstance(value, float) and not math.isfinite(value):
                 raise self.fail(node, f"has {key}={value}; convmath needs finite numbers")
@@ -329,7 +354,7 @@ class Importer:
                 math.isfinite(v) for v in value if isinstance(v, float)
             ):
                 raise self.fail(node, f"has {key} with NaN or infinite values")
-        for key in INTEGER_ATTRIBUTES & set(attrs):  # never truncate group=1.5 to 1
+        for key in INTEGER_ATTRIBUTES.intersection(attrs):  # never truncate group=1.5 to 1
             value = attrs[key]
             if not all(isinstance(v, int) for v in (value if isinstance(value, list) else [value])):
                 raise self.fail(node, f"has {key}={value!r}; expected integers")
