@@ -18,6 +18,7 @@ a model is checked when it is built, not at its first batch.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,11 +164,18 @@ class Module:
         For ``batch`` examples of ``input_shape``, in the pass that needs the
         most (backward too when ``training``), as the code that runs now
         allocates it (the kernels chunk by chunk, the equations whole batch).
-        Layers whose ops allocate nothing beyond their output keep this 0;
-        :func:`convmath.limits.activation_bytes` adds it to its estimate and
-        ``tests/nn/test_memory_estimate.py`` measures it.
+        This default allows two temporaries of the larger of the input and
+        the output (three when training), what elementwise equations, pooling
+        windows and normalizations take; a layer that needs more says so
+        (a convolution's im2col matrix). :func:`convmath.limits.activation_bytes`
+        adds the largest to its estimate, and ``tests/nn/test_memory_estimate.py``
+        measures it against the real peaks.
         """
-        return 0
+        try:
+            larger = max(math.prod(input_shape), math.prod(self.output_shape(input_shape)))
+        except (ShapeError, TypeError, ValueError):
+            return 0
+        return (3 if training else 2) * batch * larger * itemsize
 
     def kept_bytes(self, input_shape: Shape, batch: int, itemsize: int) -> int:
         """What this layer keeps from its forward pass for backward, beyond its input and output."""
