@@ -24,6 +24,10 @@ from convmath.interop.onnx.runtime import onnx_modules
 
 MAX_NODES = 100_000
 MAX_RANK = 8
+MAX_ATTRIBUTE_VALUES = 1 << 16  # one attribute's list (pads, perm, a Constant's value_floats)
+MAX_OBJECTS = 4_000_000  # messages, strings and unpacked numbers protobuf would make
+MAX_NESTING = 64
+SMALL_MESSAGE = 256  # bytes: counted as half as many objects as it has bytes, without a walk
 # ONNX TensorProto data types convmath reads, and their NumPy types.
 DTYPES = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64}
 TYPE_NAMES = {1: "float32", 10: "float16", 11: "float64", 6: "int32", 7: "int64", 16: "bfloat16"}
@@ -49,8 +53,13 @@ def read_model(path: str | Path) -> Any:
 
 
 def parse_model(data: bytes, source: str) -> Any:
-    """``data`` parsed as a ``ModelProto`` with a graph, or InteropError naming ``source``."""
+    """``data`` parsed as a ``ModelProto`` with a graph, or InteropError naming ``source``.
+
+    The bytes are measured first (:func:`measure`): what parsing them would
+    make is bounded before protobuf makes any of it.
+    """
     onnx, _, _ = onnx_modules()
+    measure(data, source, onnx.ModelProto.DESCRIPTOR)
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -133,3 +142,127 @@ def attributes(node: Any, source: str) -> dict[str, Any]:
                 f" {attribute.name!r} of a kind convmath does not read (graphs, sparse tensors)"
             )
     return values
+
+
+# ---------------------------------------------------------------- measuring before parsing
+_VARINT_TYPES = frozenset([3, 4, 5, 8, 13, 14, 17, 18])  # int64, uint64, int32, bool, ...
+_FIXED_SIZES = {2: 4, 7: 4, 15: 4, 1: 8, 6: 8, 16: 8}  # float, fixed32, ...; double, ...
+
+
+class _Tally:
+    """What protobuf would make of the bytes: objects, and numbers of repeated fields."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.objects = 0
+        self.values = 0
+        self.max_values = limits.max_parameters() + limits.MAX_BUFFER_ELEMENTS + (1 << 20)
+
+    def more(self, objects: int = 0, values: int = 0) -> None:
+        self.objects += objects
+        self.values += values
+        if self.objects > MAX_OBJECTS:
+            raise InteropError(
+                f"{self.source}: would make over {MAX_OBJECTS:,} nodes, attributes, names and"
+                f" numbers when parsed; convmath reads no file that large in pieces"
+            )
+        if self.values > self.max_values:
+            raise InteropError(
+                f"{self.source}: holds over {self.max_values:,} numbers in its tensors and"
+                f" attributes, more than a model within the parameter limit needs (set"
+                f" CONVMATH_MAX_PARAMETERS to allow more)"
+            )
+
+
+def measure(data: bytes, source: str, descriptor: Any) -> None:
+    """Walk the protobuf wire format of ``data`` along ``descriptor`` and bound what parsing
+    would make, before anything is parsed: every packed list of numbers counted (a varint
+    byte can become an 8-byte number), every message and string counted, one attribute's
+    list at most MAX_ATTRIBUTE_VALUES values, the main graph at most MAX_NODES nodes.
+    Malformed bytes are left to protobuf, which refuses them."""
+    tally = _Tally(source)
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    try:
+        _walk(data, buffer, 0, len(data), descriptor, tally, 0)
+    except _MalformedError:
+        return  # protobuf's own error follows, naming what is wrong
+
+
+class _MalformedError(Exception):
+    pass
+
+
+def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise _MalformedError
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _walk(
+    data: bytes, buffer: np.ndarray, pos: int, end: int, descriptor: Any, tally: _Tally, depth: int
+) -> None:
+    if depth > MAX_NESTING:
+        raise InteropError(f"{tally.source}: messages nested over {MAX_NESTING} deep")
+    fields = descriptor.fields_by_number
+    attribute = descriptor.name == "AttributeProto"
+    graph = descriptor.name == "GraphProto"
+    per_field: dict[int, int] = {}
+    nodes = 0
+    while pos < end:
+        key, pos = _varint(data, pos, end)
+        number, wire = key >> 3, key & 7
+        field = fields.get(number)
+        count = 1
+        if wire == 0:
+            _, pos = _varint(data, pos, end)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(data, pos, end)
+            start, pos = pos, pos + length
+            if pos > end:
+                raise _MalformedError
+            if field is not None and field.message_type is not None:
+                if graph and number == 1:
+                    nodes += 1
+                    if nodes > MAX_NODES and depth <= 1:
+                        raise InteropError(f"{tally.source}: over {MAX_NODES:,} nodes")
+                if length <= SMALL_MESSAGE:
+                    count = 1 + length // 2  # at most one field in every two bytes
+                else:
+                    tally.more(objects=1)
+                    _walk(data, buffer, start, pos, field.message_type, tally, depth + 1)
+                    count = 0
+            elif field is not None and field.is_repeated and field.type in _VARINT_TYPES:
+                count = int(np.count_nonzero(buffer[start:pos] < 0x80))  # one per last byte
+                tally.more(values=count)
+                count, numbers = 0, count
+                per_field[number] = per_field.get(number, 0) + numbers
+            elif field is not None and field.is_repeated and field.type in _FIXED_SIZES:
+                numbers = length // _FIXED_SIZES[field.type]
+                tally.more(values=numbers)
+                count = 0
+                per_field[number] = per_field.get(number, 0) + numbers
+        else:  # groups (3, 4) and the rest: not ONNX's
+            raise _MalformedError
+        if pos > end:
+            raise _MalformedError
+        if count:
+            tally.more(objects=count)
+            if field is not None and field.is_repeated and field.message_type is None:
+                per_field[number] = per_field.get(number, 0) + 1
+        if attribute and per_field.get(number, 0) > MAX_ATTRIBUTE_VALUES:
+            raise InteropError(
+                f"{tally.source}: an attribute holds a list of over {MAX_ATTRIBUTE_VALUES:,}"
+                f" values ({field.name if field is not None else number}); convmath reads"
+                f" shorter ones"
+            )
