@@ -24,7 +24,7 @@ from convmath.interop.onnx.runtime import onnx_modules
 
 MAX_NODES = 100_000
 MAX_RANK = 8
-MAX_ATTRIBUTE_VALUES = 1 << 16  # one attribute's list (pads, perm, a Constant's value_floats)
+MAX_ATTRIBUTE_VALUES = 4096  # one attribute's list (pads, perm, a Constant's value_ints)
 MAX_OBJECTS = 4_000_000  # messages, strings and unpacked numbers protobuf would make
 MAX_NESTING = 64
 SMALL_MESSAGE = 256  # bytes: counted as half as many objects as it has bytes, without a walk
