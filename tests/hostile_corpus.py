@@ -616,3 +616,183 @@ DATA_REFUSALS = {
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+# ---------------------------------------------------------------- ONNX files
+# Each case builds a small hostile .onnx file with onnx.helper (the onnx extra: the tests
+# that use these skip without it) and names what its one line must say. Some set the
+# environment (a lower parameter or memory limit) so that a file of a few megabytes
+# stands for one of hundreds; ``ONNX_ENVIRONMENT`` says which.
+OnnxMake = Callable[[], bytes]
+
+
+def _onnx_model(nodes, shape=("N", 1, 8, 8), initializers=(), output=("N", 10), opset=17) -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        list(nodes),
+        "hostile",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output))],
+        list(initializers),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return model.SerializeToString()
+
+
+def _node(op: str, inputs: list[str], outputs: list[str], name: str, **attributes):
+    from onnx import helper
+
+    return helper.make_node(op, inputs, outputs, name=name, **attributes)
+
+
+def _tensor(name: str, array: np.ndarray):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(array, name)
+
+
+def _dense(weights: np.ndarray, *, bias=None, **attributes) -> bytes:
+    """x (N, 1, 8, 8) -> Flatten -> Gemm(fc.W, fc.b) -> y: a classifier of 10 classes."""
+    inputs = ["f", "fc.W"] + (["fc.b"] if bias is not None else [])
+    tensors = [_tensor("fc.W", weights)] + ([_tensor("fc.b", bias)] if bias is not None else [])
+    nodes = [
+        _node("Flatten", ["x"], ["f"], "flat"),
+        _node("Gemm", inputs, ["y"], "fc", **attributes),
+    ]
+    return _onnx_model(nodes, initializers=tensors)
+
+
+def _wide_flatten() -> bytes:  # 81 bytes of graph: every example 64 x 1024 x 1024 wide
+    return _onnx_model([_node("Flatten", ["x"], ["y"], "flat")], shape=("N", 64, 1024, 1024))
+
+
+def _doubling_concats() -> bytes:
+    nodes, previous = [], "x"
+    for k in range(30):
+        nodes.append(_node("Concat", [previous, previous], [f"c{k}"], f"join{k}", axis=1))
+        previous = f"c{k}"
+    nodes.append(_node("Flatten", [previous], ["y"], "flat"))
+    return _onnx_model(nodes, shape=("N", 1, 1, 1))
+
+
+def _thirty_thousand_classes() -> bytes:
+    return _dense(np.zeros((30_000, 64), np.float32), transB=1)
+
+
+def _wide_convolution() -> bytes:  # 11x11x64 -> 64 on 512x512: 7.6 GiB of im2col a picture
+    nodes = [
+        _node("Conv", ["x", "c.W"], ["z"], "conv", pads=[5, 5, 5, 5]),
+        _node("GlobalAveragePool", ["z"], ["p"], "pool"),
+        _node("Flatten", ["p"], ["y"], "flat"),
+    ]
+    weight = _tensor("c.W", np.zeros((64, 64, 11, 11), np.float32))
+    return _onnx_model(nodes, shape=("N", 64, 512, 512), initializers=[weight], output=("N", 64))
+
+
+def _leaky(alpha: float) -> bytes:
+    nodes = [
+        _node("Flatten", ["x"], ["f"], "flat"),
+        _node("Gemm", ["f", "fc.W"], ["z"], "fc", transB=1),
+        _node("LeakyRelu", ["z"], ["y"], "leaky", alpha=alpha),
+    ]
+    return _onnx_model(nodes, initializers=[_tensor("fc.W", np.ones((10, 64), np.float32))])
+
+
+def _batch_norm(epsilon: float, gamma: float = 1.0, var: float = 1.0) -> bytes:
+    names = ["s", "b", "m", "v"]
+    values = {"s": gamma, "b": 0.0, "m": 0.0, "v": var}
+    tensors = [_tensor(n, np.full(1, values[n], np.float32)) for n in names]
+    nodes = [
+        _node("BatchNormalization", ["x", *names], ["z"], "bn", epsilon=epsilon),
+        _node("GlobalAveragePool", ["z"], ["p"], "pool"),
+        _node("Flatten", ["p"], ["y"], "flat"),
+    ]
+    return _onnx_model(nodes, initializers=tensors, output=("N", 1))
+
+
+def _unused_int64_initializers() -> bytes:  # with a parameter limit of 100,000
+    from onnx import TensorProto
+
+    junk = TensorProto(name="junk", data_type=TensorProto.INT64, dims=[6_000_000])
+    junk.int64_data.extend(np.zeros(6_000_000, np.int64))
+    return _onnx_model(
+        [_node("Flatten", ["x"], ["y"], "flat")], initializers=[junk], output=("N", 64)
+    )
+
+
+def _long_attribute() -> bytes:  # a list of 100,000 integers where a Transpose takes 4
+    nodes = [
+        _node("Transpose", ["x"], ["t"], "turn", perm=[0] * 100_000),
+        _node("Flatten", ["t"], ["y"], "flat"),
+    ]
+    return _onnx_model(nodes, output=("N", 64))
+
+
+def _empty_nodes() -> bytes:  # two bytes each, and protobuf would make a message of each
+    from onnx import NodeProto
+
+    nodes = [_node("Flatten", ["x"], ["y"], "flat")] + [NodeProto() for _ in range(150_000)]
+    return _onnx_model(nodes, output=("N", 64))
+
+
+ONNX_CASES: dict[str, tuple[OnnxMake, str]] = {
+    "flatten-64x1024x1024": (
+        _wide_flatten,
+        r"node 'flat' \(Flatten\) gives the graph's output 'y' \('N', 67108864\): 67,108,864"
+        r" values, over the limit of 10,000 classes",
+    ),
+    "thirty-doubling-concats": (
+        _doubling_concats,
+        r"node 'join\d+' \(Concat\) gives .*one example would need about .* over the .* limit",
+    ),
+    "30000-classes": (_thirty_thousand_classes, r"node 'fc' \(Gemm\) .* over the limit of 10,000"),
+    "conv-workspace-over-the-limit": (
+        _wide_convolution,
+        r"node 'conv' \(Conv\) gives \('N', 64, 512, 512\): one example would need about",
+    ),
+    "gemm-alpha-nan": (
+        lambda: _dense(np.ones((10, 64), np.float32), transB=1, alpha=float("nan")),
+        r"node 'fc' \(Gemm\) has alpha=nan; convmath needs finite numbers",
+    ),
+    "gemm-beta-inf": (
+        lambda: _dense(
+            np.ones((10, 64), np.float32), bias=np.ones(10, np.float32), transB=1, beta=float("inf")
+        ),
+        r"node 'fc' \(Gemm\) has beta=inf",
+    ),
+    "gemm-alpha-overflows-the-weights": (
+        lambda: _dense(np.full((10, 64), 1e30, np.float32), transB=1, alpha=1e20),
+        r"node 'fc' \(Gemm\) gives its layer a weight 'W' with NaN or infinite values",
+    ),
+    "float64-1e300": (
+        lambda: _dense(np.full((10, 64), 1e300), transB=1),
+        r"tensor 'fc.W' holds NaN or infinite values \(or values beyond float32's range\)",
+    ),
+    "weights-3e38": (
+        lambda: _dense(np.full((10, 64), 3e38, np.float32), transB=1),
+        r"node 'fc' \(Gemm\) has weights whose sum reaches .* would overflow float32",
+    ),
+    "leakyrelu-alpha-nan": (
+        lambda: _leaky(float("nan")),
+        r"node 'leaky' \(LeakyRelu\) has alpha=nan",
+    ),
+    "batchnorm-epsilon-inf": (
+        lambda: _batch_norm(float("inf")),
+        r"node 'bn' \(BatchNormalization\) has epsilon=inf",
+    ),
+    "batchnorm-scale-overflows": (
+        lambda: _batch_norm(1e-30, gamma=1e30, var=0.0),
+        r"node 'bn' \(BatchNormalization\) has weights whose sum reaches",
+    ),
+    "unused-int64-initializers": (
+        _unused_int64_initializers,
+        r"holds over [\d,]+ numbers in its tensors and attributes",
+    ),
+    "a-long-list-attribute": (_long_attribute, r"an attribute holds a list of over 4,096 values"),
+    "150000-empty-nodes": (_empty_nodes, r"over 100,000 nodes"),
+}
+ONNX_ENVIRONMENT = {
+    "unused-int64-initializers": {"CONVMATH_MAX_PARAMETERS": "100000"},
+    "conv-workspace-over-the-limit": {"CONVMATH_MAX_MEMORY": "2G"},
+}
