@@ -188,6 +188,7 @@ def gather(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
         raise im.fail(
             node, f"gathers {len(indices)} of {n} features; convmath reorders all of them"
         )
+    im.reserve_indices(n)  # the layer's own index array, counted before it is made
     indices = indices % n
     if isinstance(value.layout, FlatHWC):  # compose with the held order: one gather
         indices = value.layout.stored_index_of_onnx()[indices]
