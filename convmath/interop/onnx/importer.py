@@ -157,11 +157,16 @@ class Importer:
             if isinstance(module, (Add, Concatenate))
             else module.output_shape(inputs[0].stored_shape)
         )
-        self.values_bytes += 4 * math.prod(stored)
-        scratch = module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
+        size = math.prod(stored)
+        self.values_bytes += 4 * size
+        if type(module).scratch_bytes is Module.scratch_bytes:  # the default, without a 2nd shape
+            scratch = 8 * max(size, math.prod(inputs[0].stored_shape))
+        else:
+            scratch = module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
         self.scratch_bytes = max(self.scratch_bytes, scratch)
         if self.needed() > self.max_memory:
-            self.check_memory(f"gives {('N', *onnx_shape(stored, layout))}")
+            what = "gives" if self.node is not None else "the graph's output, converted, is"
+            self.check_memory(f"{what} {('N', *onnx_shape(stored, layout))}")
         name = self.fresh(hint)
         self.nodes.append(Node(name, module, tuple(v.name for v in inputs), name))
         return Held(name, onnx_shape(stored, layout), layout)
@@ -170,7 +175,7 @@ class Importer:
         """Refuse the graph once one example's values, scratch and indices pass the limit."""
         needed = self.needed() + extra
         if needed > self.max_memory:
-            at = self.fail(self.node, what) if self.node is not None else InteropError(what)
+            at = self.fail(self.node, what) if self.node is not None else f"{self.source}: {what}"
             raise InteropError(
                 f"{at}: one example would need about {limits.format_bytes(needed)}, over the"
                 f" {limits.format_bytes(self.max_memory)} limit (set CONVMATH_MAX_MEMORY to"
@@ -279,7 +284,7 @@ class Importer:
         x, input_shape = self._input(inputs[0])
         self.values[inputs[0].name] = x
         self.values_bytes = 4 * math.prod(input_shape)
-        self.check_memory(f"{self.source}: the input {inputs[0].name!r} of {('N', *x.onnx_shape)}")
+        self.check_memory(f"the input {inputs[0].name!r} of {('N', *x.onnx_shape)}")
         for node in self.graph_nodes:
             self._node(node)
         self.node = None
@@ -401,14 +406,25 @@ def onnx_shape(stored: tuple[int, ...], layout: Any) -> tuple[int, ...]:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+_HOLDS_WEIGHTS: dict[type, bool] = {}  # layer classes seen, and whether they hold any
+
+
 def weights(module: Module) -> list[tuple[str, np.ndarray]]:
     """A layer's parameters ("weight 'W'") and buffers ("buffer 'running_var'"), as arrays."""
+    kind = type(module)
+    if _HOLDS_WEIGHTS.get(kind) is False:  # ReLU, Flatten...: never a weight or a buffer
+        return []
     arrays = [
         (f"weight {name!r}", value.data)
         for name, value in vars(module).items()
         if isinstance(value, Parameter)
     ]
-    return arrays + [(f"buffer {name!r}", getattr(module, name)) for name in module._buffer_names]
+    arrays += [(f"buffer {name!r}", getattr(module, name)) for name in module._buffer_names]
+    if kind not in _HOLDS_WEIGHTS:
+        _HOLDS_WEIGHTS[kind] = bool(arrays) or any(
+            value is None for value in vars(module).values()
+        )  # a Dense without its bias now may hold one next time
+    return arrays
 
 
 def reach_of(module: Module, what: str, array: np.ndarray) -> float | None:
@@ -422,11 +438,10 @@ def reach_of(module: Module, what: str, array: np.ndarray) -> float | None:
         axes = tuple(range(array.ndim - 1))  # every axis but the outputs'
         return float(np.abs(array, dtype=np.float64).sum(axis=axes).max(initial=0.0))
     if what == "buffer 'running_var'" and kind.startswith("BatchNorm"):
-        scale = module.gamma.data.astype(np.float64) / np.sqrt(
-            array.astype(np.float64) + float(module.eps)
-        )  # type: ignore[attr-defined]
-        shift = module.beta.data - module.running_mean.astype(np.float64) * scale  # type: ignore[attr-defined]
-        with np.errstate(all="ignore"):
+        norm: Any = module
+        with np.errstate(all="ignore"):  # 1e30 / sqrt(1e-30): an overflow, refused below
+            scale = norm.gamma.data / np.sqrt(array.astype(np.float64) + float(norm.eps))
+            shift = norm.beta.data - norm.running_mean.astype(np.float64) * scale
             reach = np.abs(scale) + np.abs(shift)
         return float(np.nan_to_num(reach, nan=np.inf).max(initial=0.0))
     return None

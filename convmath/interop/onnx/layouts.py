@@ -16,6 +16,7 @@ to its ONNX form, and a step converts only when its reader needs another:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,10 +64,12 @@ class Held:
     onnx_shape: tuple[int, ...]
     layout: Layout
 
-    @property
+    @functools.cached_property
     def stored_shape(self) -> tuple[int, ...]:
         layout = self.layout
         if isinstance(layout, Permuted):
+            if len(layout.axes) == 1:  # (n,): the common case, kept as it is
+                return self.onnx_shape
             return tuple(self.onnx_shape[a] for a in layout.axes)
         if isinstance(layout, FlatHWC):
             return self.onnx_shape

@@ -42,7 +42,8 @@ from convmath.nn.graph import Graph
 
 def _elementwise(make: Callable[[dict[str, Any]], Module], allowed: dict[str, Any]) -> Any:
     def translate(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
-        im.check_only(node, attrs, allowed)
+        if attrs:
+            im.check_only(node, attrs, allowed)
         value = im.held(node)
         return im.add(make(attrs), [value], node_name(node), value.layout)
 

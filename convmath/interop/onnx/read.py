@@ -27,6 +27,7 @@ MAX_RANK = 8
 MAX_ATTRIBUTE_VALUES = 4096  # one attribute's list (pads, perm, a Constant's value_ints)
 MAX_OBJECTS = 4_000_000  # messages, strings and unpacked numbers protobuf would make
 MAX_NESTING = 64
+MAX_STEPS = 2_000_000  # protobuf fields walked while measuring: bounds its time
 SMALL_MESSAGE = 256  # bytes: counted as half as many objects as it has bytes, without a walk
 # ONNX TensorProto data types convmath reads, and their NumPy types.
 DTYPES = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64}
@@ -156,6 +157,7 @@ class _Tally:
         self.source = source
         self.objects = 0
         self.values = 0
+        self.steps = 0
         self.max_values = limits.max_parameters() + limits.MAX_BUFFER_ELEMENTS + (1 << 20)
 
     def more(self, objects: int = 0, values: int = 0) -> None:
@@ -212,57 +214,62 @@ def _walk(
         raise InteropError(f"{tally.source}: messages nested over {MAX_NESTING} deep")
     fields = descriptor.fields_by_number
     attribute = descriptor.name == "AttributeProto"
-    graph = descriptor.name == "GraphProto"
-    per_field: dict[int, int] = {}
+    main_graph = descriptor.name == "GraphProto" and depth <= 1
+    lists: dict[int, int] = {}  # numbers stored one by one (or, in an attribute, at all)
     nodes = 0
     while pos < end:
+        tally.steps += 1
+        if tally.steps > MAX_STEPS:
+            raise InteropError(
+                f"{tally.source}: over {MAX_STEPS:,} protobuf fields; convmath reads no file"
+                f" of that many pieces"
+            )
         key, pos = _varint(data, pos, end)
         number, wire = key >> 3, key & 7
         field = fields.get(number)
-        count = 1
-        if wire == 0:
-            _, pos = _varint(data, pos, end)
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
+        objects, numbers = 1, 0
+        if wire == 2:
             length, pos = _varint(data, pos, end)
             start, pos = pos, pos + length
             if pos > end:
                 raise _MalformedError
             if field is not None and field.message_type is not None:
-                if graph and number == 1:
+                if main_graph and number == 1:
                     nodes += 1
-                    if nodes > MAX_NODES and depth <= 1:
+                    if nodes > MAX_NODES:
                         raise InteropError(f"{tally.source}: over {MAX_NODES:,} nodes")
                 if length <= SMALL_MESSAGE:
-                    count = 1 + length // 2  # at most one field in every two bytes
+                    objects += length // 2  # at most one field in every two bytes
                 else:
-                    tally.more(objects=1)
                     _walk(data, buffer, start, pos, field.message_type, tally, depth + 1)
-                    count = 0
             elif field is not None and field.is_repeated and field.type in _VARINT_TYPES:
-                count = int(np.count_nonzero(buffer[start:pos] < 0x80))  # one per last byte
-                tally.more(values=count)
-                count, numbers = 0, count
-                per_field[number] = per_field.get(number, 0) + numbers
+                numbers = int(np.count_nonzero(buffer[start:pos] < 0x80))  # one per last byte
             elif field is not None and field.is_repeated and field.type in _FIXED_SIZES:
                 numbers = length // _FIXED_SIZES[field.type]
-                tally.more(values=numbers)
-                count = 0
-                per_field[number] = per_field.get(number, 0) + numbers
+            if numbers and attribute:
+                lists[number] = lists.get(number, 0) + numbers
+        elif wire in (0, 1, 5):
+            if wire == 0:
+                _, pos = _varint(data, pos, end)
+            else:
+                pos += 8 if wire == 1 else 4
+            if field is not None and field.is_repeated:  # a number stored alone
+                numbers, objects = 1, 0
+                lists[number] = lists.get(number, 0) + 1
         else:  # groups (3, 4) and the rest: not ONNX's
             raise _MalformedError
         if pos > end:
             raise _MalformedError
-        if count:
-            tally.more(objects=count)
-            if field is not None and field.is_repeated and field.message_type is None:
-                per_field[number] = per_field.get(number, 0) + 1
-        if attribute and per_field.get(number, 0) > MAX_ATTRIBUTE_VALUES:
+        tally.more(objects, numbers)
+        if lists.get(number, 0) > MAX_ATTRIBUTE_VALUES:
+            name = field.name if field is not None else f"field {number}"
+            what = (
+                f"an attribute holds a list of over {MAX_ATTRIBUTE_VALUES:,} values ({name})"
+                if attribute
+                else f"a {descriptor.name} stores over {MAX_ATTRIBUTE_VALUES:,} numbers one by"
+                f" one ({name})"
+            )
             raise InteropError(
-                f"{tally.source}: an attribute holds a list of over {MAX_ATTRIBUTE_VALUES:,}"
-                f" values ({field.name if field is not None else number}); convmath reads"
-                f" shorter ones"
+                f"{tally.source}: {what}; convmath reads shorter lists, and longer ones only"
+                f" packed in tensors"
             )
