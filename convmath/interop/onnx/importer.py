@@ -400,9 +400,6 @@ def onnx_shape(stored: tuple[int, ...], layout: Any) -> tuple[int, ...]:
     return stored
 
 
-# ---------------------------------------------------------------- the operators
-
-
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -445,3 +442,6 @@ def reach_of(module: Module, what: str, array: np.ndarray) -> float | None:
             reach = np.abs(scale) + np.abs(shift)
         return float(np.nan_to_num(reach, nan=np.inf).max(initial=0.0))
     return None
+
+
+# ---------------------------------------------------------------- the operators
