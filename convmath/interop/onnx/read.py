@@ -1,8 +1,11 @@
 """Reading an ONNX file that may be hostile: bounded, checked, and never following other files.
 
 The file must be a regular file no larger than a checkpoint may be
-(:func:`convmath.limits.max_checkpoint_bytes`), so parsing stays in bounded
-memory. Tensors are decoded only after their declared shape has been
+(:func:`convmath.limits.max_checkpoint_bytes`), and its bytes are measured
+along ONNX's schema before protobuf parses them (:func:`measure`): a small
+file can otherwise make protobuf allocate far more than its size (a varint
+byte becomes an 8-byte number, two bytes an empty message). Tensors are
+decoded only after their declared shape has been
 checked against the parameter limit and their stored data against that
 shape; data in external files is refused (a model file never makes convmath
 open another path).
@@ -181,13 +184,16 @@ def measure(data: bytes, source: str, descriptor: Any) -> None:
     would make, before anything is parsed: every packed list of numbers counted (a varint
     byte can become an 8-byte number), every message and string counted, one attribute's
     list at most MAX_ATTRIBUTE_VALUES values, the main graph at most MAX_NODES nodes.
-    Malformed bytes are left to protobuf, which refuses them."""
+    Malformed bytes (which protobuf refuses too) are refused here, so that nothing past
+    them goes unmeasured."""
     tally = _Tally(source)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         _walk(data, buffer, 0, len(data), descriptor, tally, 0)
     except _MalformedError:
-        return  # protobuf's own error follows, naming what is wrong
+        raise InteropError(
+            f"{source}: not an ONNX model (its protobuf encoding is malformed)"
+        ) from None
 
 
 class _MalformedError(Exception):
