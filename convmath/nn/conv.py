@@ -180,7 +180,15 @@ class Conv2D(Module):
         work = forward
         if training:  # dZ W^T (or the dual's matrix), col2im's padded dA_prev, dZ * [A > 0]
             work = max(forward, cols + max(cols, dual) + padded + inputs + n_H * n_W * n_C)
-        held = examples_at_once(batch, work * itemsize)
+        # the kernels size their chunks by their own bytes per example (im2col's, Winograd's or
+        # the dual's): the smallest of those gives the most examples held at once
+        n_H_prev, n_W_prev, n_C_prev = input_shape
+        per_example = [n_H * n_W * self.f[0] * self.f[1] * n_C_prev]
+        if winograd:
+            per_example.append(16 * (-(-n_H // 2) * -(-n_W // 2)) * (2 * n_C_prev + n_C))
+        if training:
+            per_example.append(n_H_prev * n_W_prev * self.f[0] * self.f[1] * n_C)
+        held = examples_at_once(batch, max(min(per_example), 1) * itemsize)
         filters = 2 * self.W.size if training else 16 * self.W.size  # dW's sums; Winograd's U
         return (held * work + filters) * itemsize
 
