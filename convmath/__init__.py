@@ -5,7 +5,8 @@ operation with its forward and backward side by side, and ``convmath.Tensor``
 carries gradients through them by reverse-mode back propagation.
 ``convmath/ops/`` writes each op as its equation; ``convmath/kernels/``
 holds the fast twins that run by default (``use_kernels(False)`` runs the
-equations instead).
+equations instead). ``save(model, path)`` and ``load(path)`` write and read
+the one model file that every command reads too.
 """
 
 from convmath import functional, ops
@@ -21,6 +22,7 @@ from convmath.errors import (
 )
 from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
+from convmath.train.model_file import load, save
 
 __version__ = "0.1.0"
 
@@ -39,8 +41,10 @@ __all__ = [
     "get_threads",
     "is_grad_enabled",
     "kernels_enabled",
+    "load",
     "no_grad",
     "ops",
+    "save",
     "set_threads",
     "strict_mode",
     "use_kernels",

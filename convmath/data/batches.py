@@ -98,7 +98,7 @@ class Batches:
         self.scale = np.float32(scale)
         self.transform = transform
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
-        self.inv_std = None if std is None else (1 / np.asarray(std, dtype=np.float32))
+        self.std = None if std is None else np.asarray(std, dtype=np.float32)
         self.share = share
         self.augment_rng = augment_rng
 
@@ -125,10 +125,12 @@ class Batches:
         batch = raw.astype(np.float32) * self.scale
         if augment and self.transform is not None:
             batch = self.transform(batch, self.augment_rng or self.rng)
+        # The same float32 operations, in the same order, as Preprocessing.normalize: a
+        # training batch and the same images evaluated or predicted are the same bits.
         if self.mean is not None:
             batch -= self.mean
-        if self.inv_std is not None:
-            batch *= self.inv_std
+        if self.std is not None:
+            batch /= self.std
         return batch
 
     def normalize(self, raw: np.ndarray) -> np.ndarray:

@@ -31,9 +31,10 @@ import numpy as np
 import convmath.functional as F
 from convmath.kernels.conv import conv2d_relu
 from convmath.kernels.normalization import batch_norm_relu
-from convmath.nn.elementwise import BatchNorm2D, ReLU
-from convmath.nn.layers import Conv2D
+from convmath.nn.activation import ReLU
+from convmath.nn.conv import Conv2D
 from convmath.nn.module import Module, Sequential
+from convmath.nn.normalization import BatchNorm2D
 from convmath.tensor import Tensor
 
 

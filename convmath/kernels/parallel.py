@@ -10,6 +10,14 @@ in order. BLAS runs single-threaded meanwhile (its own threads would fight
 the workers for the cores), and NumPy releases the GIL inside its copies,
 ufuncs and GEMMs, so the workers run truly side by side.
 
+The speed travels with the library, not with the command that calls it: the
+workers start on first use, one per CPU the process may use unless
+:func:`set_threads` says otherwise, and BLAS is held to one thread only while
+convmath computes (:func:`single_threaded_blas`, entered by every chunked op
+and around whole training and evaluation loops), then given back its own
+setting. ``fit``, a ``Trainer``, a notebook or a thread of the user's own run
+at the command line's speed, and the user's own NumPy keeps its BLAS threads.
+
 The chunks of an op do not depend on the number of workers, and a result
 that sums over chunks (a filter gradient, batch statistics) adds its parts in
 batch order: the same seed reproduces a run bit for bit, whatever the thread
@@ -25,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from convmath.errors import InvalidArgumentError
 from convmath.kernels.crew import Crew
@@ -38,8 +47,7 @@ MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs
 
 _settings: dict[str, int | None] = {"threads": None}  # None: the default, see set_threads
 _crew: Crew | None = None  # the worker threads, started when first needed
-_blas_limit = None  # threadpoolctl's limiter while convmath owns the cores
-_inside = threading.local()
+_inside = threading.local()  # .active: a crew worker; .blas_depth: single_threaded_blas nesting
 _lock = threading.Lock()
 
 
@@ -49,34 +57,25 @@ def available_cpus() -> int:
 
 
 def get_threads() -> int:
-    """How many workers run the chunks of an op (1 until :func:`set_threads` says otherwise)."""
-    return _settings["threads"] or 1
+    """How many workers run the chunks of an op (every available CPU unless set otherwise)."""
+    return _settings["threads"] or available_cpus()
 
 
 def set_threads(count: int | None) -> None:
-    """Run chunked ops on ``count`` workers, each calling a single-threaded BLAS.
+    """Run chunked ops on ``count`` workers; ``None`` restores the default, every available CPU.
 
-    A BLAS call on its own threads leaves them spinning for a while after it
-    returns, on the very cores the workers need, and its threads may split a
-    sum differently; so while convmath owns the cores every GEMM runs inside a
-    worker, on one thread, and a run gives the same bits for any ``count``.
-    ``None`` restores the default: the calling thread alone, with BLAS's own
-    threads. This changes the whole process: the commands, the benchmarks and
-    :func:`using_threads` call it, ``import convmath`` does not; set it from
-    one thread, outside any op.
+    Every GEMM of convmath's ops runs on one thread inside a worker (see
+    :func:`single_threaded_blas`), so a run gives the same bits for any
+    ``count``. This changes the whole process; set it from one thread,
+    outside any op. The workers themselves start when an op first needs them.
     """
-    global _crew, _blas_limit
+    global _crew
     if count is not None:
         count = positive_int(count, "threads")
     if getattr(_inside, "active", False):
         raise InvalidArgumentError("set_threads cannot be called from inside a chunked op")
     with _lock:
         retired, _crew = _crew, None
-        if _blas_limit is not None:
-            _blas_limit.restore_original_limits()
-            _blas_limit = None
-        if count is not None:
-            _blas_limit = _limit_blas_to_one_thread()
         _settings["threads"] = count
     if retired is not None:
         retired.retire()  # once the op running on it, if any, is done
@@ -119,8 +118,14 @@ def run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     keep sums per chunk and add them in batch order (as :func:`map_parts`
     does), so that results do not depend on T. An exception in any chunk is
     raised here once every worker has stopped. Nested calls (``work`` itself
-    calling run_chunks) run on the calling thread.
+    calling run_chunks) run on the calling thread. BLAS runs on one thread
+    for the call's duration (:func:`single_threaded_blas`).
     """
+    with single_threaded_blas():
+        _run_chunks(chunks, work)
+
+
+def _run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None:
     workers = _worker_count(chunks)
     crew = _claim_crew() if workers > 1 else None
     if crew is None:  # one worker, or another thread has the crew: this thread alone
@@ -241,20 +246,99 @@ def _as_slice(chunk: range) -> slice:
     return slice(chunk.start, chunk.stop)
 
 
+class _BlasHold:
+    """BLAS held to one thread while any thread of the process is inside convmath's work.
+
+    The first thread to enter saves each BLAS library's thread count and sets
+    it to 1; the last to leave restores it. Setting a count is a call into
+    the library of about 1.5 us (threadpoolctl's controller, looked up once),
+    and nested entries on a thread cost a counter only.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved: list[tuple[Any, int]] = []
+        self._libraries: list[Any] | None = None  # BLAS libraries loaded, found on first use
+
+    def enter(self) -> None:
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                libraries = self._blas_libraries()
+                self._saved = [(lib, lib.get_num_threads()) for lib in libraries]
+                for lib, count in self._saved:
+                    if count != 1:
+                        _set_blas_threads(lib, 1)
+
+    def leave(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                for lib, count in self._saved:
+                    if count != 1:
+                        _set_blas_threads(lib, count)
+                self._saved = []
+
+    def after_fork(self, held_here: bool) -> None:
+        """In a forked child only the forking thread lives on: it alone may still hold BLAS."""
+        self._lock = threading.Lock()
+        self._holders = 1 if held_here else 0
+        if not held_here:  # the child's BLAS is as it was at the fork: give it its own back
+            for lib, count in self._saved:
+                if count != 1:
+                    _set_blas_threads(lib, count)
+            self._saved = []
+
+    def _blas_libraries(self) -> list[Any]:
+        if self._libraries is None:
+            self._libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        return self._libraries
+
+
+def _set_blas_threads(library: Any, count: int) -> None:
+    """Set a BLAS library's thread count from whichever thread holds it.
+
+    threadpoolctl's OpenBLAS controller obeys only the first thread that ever
+    set the count (others are silently ignored while it lives); the hold is
+    serialised by its own lock, so it calls the library's setter directly.
+    """
+    setter = getattr(library, "_real_set_num_threads", None) or library.set_num_threads
+    setter(count)
+
+
+_blas = _BlasHold()
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Within the block, BLAS runs on one thread (restored after; nests; any thread may enter).
+
+    A BLAS call on its own threads leaves them spinning for a while after it
+    returns, on the very cores the workers need, and its threads may split a
+    sum differently. Chunked ops enter this themselves; the trainer and the
+    evaluation loops enter it once around their whole loop, so each op inside
+    pays a counter's increment, not a call into the library.
+    """
+    depth = getattr(_inside, "blas_depth", 0)
+    _inside.blas_depth = depth + 1
+    if depth == 0:
+        _blas.enter()
+    try:
+        yield
+    finally:
+        _inside.blas_depth = depth
+        if depth == 0:
+            _blas.leave()
+
+
 def _forget_crew_after_fork() -> None:
     """A forked child inherits the crew but not its threads: start a new one when needed."""
     global _crew, _lock
     _crew = None
     _lock = threading.Lock()
+    _blas.after_fork(held_here=getattr(_inside, "blas_depth", 0) > 0)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_crew_after_fork)
-
-
-def _limit_blas_to_one_thread() -> object | None:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # no threadpoolctl: BLAS keeps its threads
-        return None
-    return threadpool_limits(limits=1, user_api="blas")

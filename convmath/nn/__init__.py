@@ -1,10 +1,15 @@
 """Layers, blocks and containers: CNNs as modules that compose ``convmath.functional``."""
 
+from convmath.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from convmath.nn.blocks import InceptionModule, ResidualBlock, inception_cost
-from convmath.nn.elementwise import BatchNorm2D, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from convmath.nn.conv import Conv2D
+from convmath.nn.dropout import Dropout
 from convmath.nn.init import INITIALIZERS, initialize
-from convmath.nn.layers import AvgPool2D, Conv2D, Dense, Flatten, GlobalAvgPool2D, MaxPool2D
+from convmath.nn.layout import Flatten
+from convmath.nn.linear import Dense
 from convmath.nn.module import LayerInfo, Module, Parameter, Sequential
+from convmath.nn.normalization import BatchNorm2D
+from convmath.nn.pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
 __all__ = [
     "INITIALIZERS",

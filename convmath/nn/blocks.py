@@ -15,9 +15,11 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
-from convmath.nn.elementwise import BatchNorm2D, ReLU
-from convmath.nn.layers import Conv2D, MaxPool2D
+from convmath.nn.activation import ReLU
+from convmath.nn.conv import Conv2D
 from convmath.nn.module import LayerInfo, Module, Sequential, Shape
+from convmath.nn.normalization import BatchNorm2D
+from convmath.nn.pool import MaxPool2D
 from convmath.tensor import Tensor
 
 SHORTCUTS = ("projection", "pad")
@@ -37,6 +39,23 @@ class ResidualBlock(Module):
     stride and BN (the paper's option B), and ``shortcut="pad"`` subsamples
     a[:, ::s, ::s] and zero-pads the new channels, half before and half after
     (option A, no parameters, as in the paper's CIFAR ResNets).
+
+    Shapes
+    ------
+    a: (m, n_H_prev, n_W_prev, n_C_prev)
+    a_out: (m, ceil(n_H_prev/s), ceil(n_W_prev/s), n_C)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> block = nn.ResidualBlock(16, 32, stride=2, rng=np.random.default_rng(0))
+    >>> block.output_shape((32, 32, 16))
+    (16, 16, 32)
+    >>> block(Tensor(np.zeros((2, 32, 32, 16), np.float32))).shape
+    (2, 16, 16, 32)
+    >>> nn.ResidualBlock(16, 16, rng=np.random.default_rng(0)).identity  # s = 1, n_C kept
+    True
     """
 
     def __init__(
@@ -204,6 +223,23 @@ class InceptionModule(Module):
     what makes the module affordable (see :meth:`cost`); with ``reduce=False``
     it is the naive form and the pool branch passes all n_C_prev channels on.
     Output channels: n1x1 + n3x3 + n5x5 + (pool_proj if reduced, else n_C_prev).
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C_prev)
+    A: (m, n_H, n_W, n1x1 + n3x3 + n5x5 + pool_proj) (n_C_prev for the pool branch if naive)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> inception = nn.InceptionModule(192, 64, 96, 128, 16, 32, 32, rng=np.random.default_rng(0))
+    >>> inception.output_shape((28, 28, 192))  # GoogLeNet's 3a: 64 + 128 + 32 + 32 channels
+    (28, 28, 256)
+    >>> inception.num_parameters()
+    163696
+    >>> inception(Tensor(np.zeros((1, 28, 28, 192), np.float32))).shape
+    (1, 28, 28, 256)
     """
 
     def __init__(

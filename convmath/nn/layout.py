@@ -1,10 +1,10 @@
-"""Layers that move values without computing new ones: permute, reorder, slice, pad, reshape.
+"""Layers that move values, computing none: flatten, permute, reorder, slice, pad, reshape.
 
-convmath's own models rarely need them; a graph imported from ONNX does,
-where a layout-sensitive step (an NCHW flatten, a channel slice, a pad) must
-give exactly what it gave in the exporter's layout. Each works on one
-example's axes; the batch axis is left alone. Softmax is here as the one
-normalising step an imported graph may hold before its output.
+Every CNN flattens its last volume into the vector an FC layer takes. The
+others are rarely needed by convmath's own models; a graph imported from
+ONNX needs them where a layout-sensitive step (an NCHW flatten, a channel
+slice, a pad) must give exactly what it gave in the exporter's layout. Each
+works on one example's axes; the batch axis is left alone.
 """
 
 from __future__ import annotations
@@ -16,6 +16,43 @@ import numpy as np
 import convmath.functional as F
 from convmath.nn.module import Module, Shape
 from convmath.tensor import Tensor
+
+
+class Flatten(Module):
+    """(n_H, n_W, n_C) -> (n_H*n_W*n_C,), channels-last order.
+
+    Value (h, w, c) of an example lands at (h*n_W + w)*n_C + c.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    A: (m, n_H*n_W*n_C); no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> nn.Flatten().output_shape((5, 5, 16))
+    (400,)
+    >>> A = Tensor(np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3))
+    >>> print(A.data[0, 0, 1])  # (h, w) = (0, 1): its 3 channels
+    [3. 4. 5.]
+    >>> print(nn.Flatten()(A).data)  # they are values 3, 4, 5 of the flat vector
+    [[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11.]]
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.flatten(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (int(np.prod(input_shape)),)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        sizes = "*".join(str(n) for n in input_shape)
+        return [f"n_H*n_W*n_C = {sizes} = {int(np.prod(input_shape))} (channels-last order)"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [f"dA_prev = dA reshaped back to {tuple(input_shape)}"]
 
 
 class Permute(Module):
@@ -115,13 +152,3 @@ class Reshape(Module):
 
     def details(self) -> str:
         return f"to {self.shape}"
-
-
-class Softmax(Module):
-    """softmax(z)_k = exp(z_k) / sum_j exp(z_j) over the last axis."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(x, axis=-1)
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        return tuple(input_shape)

@@ -17,6 +17,7 @@ a model is checked when it is built, not at its first batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,10 +64,29 @@ class LayerInfo:
         return self.output_shape is None
 
 
+@dataclass(frozen=True)
+class Arguments:
+    """The arguments a module was built with (an object, so no walk for children enters it)."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
 class Module:
-    """Base class of layers, blocks and models."""
+    """Base class of layers, blocks and models.
+
+    Each module remembers the arguments it was built with (``arguments``), so
+    that a model of convmath's own layers, however it was put together, can
+    be saved as data and rebuilt (:mod:`convmath.nn.architecture`).
+    """
 
     _buffer_names: tuple[str, ...] = ()
+    arguments: Arguments | None = None  # None: not recorded, or not plain data
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self) -> None:
         self.training = True
@@ -312,11 +332,77 @@ class Module:
         return f"{type(self).__name__}(\n{inner}\n)"
 
 
+def _recording_arguments(init: Any) -> Any:
+    """``init``, first noting the arguments of the outermost call (the class actually built)."""
+
+    @functools.wraps(init)
+    def recorded(self: Module, *args: Any, **kwargs: Any) -> None:
+        if "arguments" not in self.__dict__:  # super().__init__ calls keep the subclass's
+            plain = _plain(args, kwargs)
+            self.__dict__["arguments"] = Arguments(args, kwargs) if plain else None
+        init(self, *args, **kwargs)
+
+    return recorded
+
+
+def _plain(*values: Any) -> bool:
+    """Whether ``values`` hold only what an architecture can store: numbers, text, modules,
+    generators, and lists, tuples and dicts of them (never arrays: no second copy is kept)."""
+    pending = list(values)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list | tuple):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif not isinstance(
+            value, bool | int | float | str | type(None) | Module | np.random.Generator
+        ):
+            return False
+    return True
+
+
+Module.__init__ = _recording_arguments(Module.__init__)  # type: ignore[method-assign]
+
+
+def volume(layer: Module, shape: Shape) -> tuple[int, int, int]:
+    """(n_H, n_W, n_C) of one example's ``shape``; a :class:`ShapeError` naming ``layer`` if not."""
+    if len(shape) != 3:
+        raise layer.fail(f"expects a volume (n_H, n_W, n_C) per example, got shape {tuple(shape)}")
+    return shape[0], shape[1], shape[2]
+
+
 class Sequential(Module):
     """Layers applied one after another: A[l] = layer_l(A[l-1]).
 
     ``Sequential(conv, relu, pool)`` names the layers "0", "1", "2";
     ``Sequential({"conv1": conv, "relu1": relu})`` keeps the given names.
+
+    Shapes
+    ------
+    A^[0]: what the first layer takes;  A^[L]: what the last one gives
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> rng = np.random.default_rng(0)
+    >>> model = nn.Sequential(
+    ...     {
+    ...         "conv1": nn.Conv2D(1, 6, 5, padding=2, rng=rng),
+    ...         "relu1": nn.ReLU(),
+    ...         "pool1": nn.MaxPool2D(2),
+    ...         "flatten": nn.Flatten(),
+    ...         "fc": nn.Dense(14 * 14 * 6, 10, rng=rng),
+    ...     }
+    ... )
+    >>> model.output_shape((28, 28, 1))  # checked layer by layer, before any batch
+    (10,)
+    >>> model(Tensor(np.zeros((2, 28, 28, 1), np.float32))).shape
+    (2, 10)
+    >>> model.num_parameters()  # (5*5*1 + 1)*6 + (1176 + 1)*10
+    11926
     """
 
     def __init__(self, *layers: Module | Mapping[str, Module]) -> None:

@@ -111,25 +111,75 @@ class LogSoftmax(Function):
 
 @equations_from(ReLU)
 def relu(z: Tensor) -> Tensor:
-    """Rectified linear unit max(0, Z)."""
+    """Rectified linear unit max(0, Z).
+
+    Shapes
+    ------
+    Z: any shape;  A = relu(Z): the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.relu(Tensor([[-2.0, 0.0, 3.0]])).data)
+    [[0. 0. 3.]]
+    """
     return ReLU.apply(z)
 
 
 @equations_from(LeakyReLU)
 def leaky_relu(z: Tensor, alpha: float = 0.01) -> Tensor:
-    """Leaky ReLU with slope ``alpha`` for Z < 0."""
+    """Leaky ReLU with slope ``alpha`` for Z < 0.
+
+    Shapes
+    ------
+    Z: any shape;  A = leaky_relu(Z): the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.leaky_relu(Tensor([[-2.0, 0.0, 3.0]]), alpha=0.1).data)
+    [[-0.2  0.   3. ]]
+    """
     return LeakyReLU.apply(z, alpha=number_in(alpha, "leaky_relu alpha", 0.0))
 
 
 @equations_from(Sigmoid)
 def sigmoid(z: Tensor) -> Tensor:
-    """Logistic sigmoid."""
+    """Logistic sigmoid.
+
+    Shapes
+    ------
+    Z: any shape;  A = sigmoid(Z): the same shape, values in (0, 1)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.sigmoid(Tensor([[-2.0, 0.0, 2.0]])).data, 3))
+    [[0.119 0.5   0.881]]
+    """
     return Sigmoid.apply(z)
 
 
 @equations_from(Tanh)
 def tanh(z: Tensor) -> Tensor:
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    Shapes
+    ------
+    Z: any shape;  A = tanh(Z): the same shape, values in (-1, 1)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.tanh(Tensor([[-2.0, 0.0, 2.0]])).data, 3))
+    [[-0.964  0.     0.964]]
+    """
     return Tanh.apply(z)
 
 
@@ -142,11 +192,43 @@ def _check_axis(z: Tensor, axis: int, name: str) -> int:
 
 @equations_from(Softmax)
 def softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """Softmax along ``axis`` (classes last by default)."""
+    """Softmax along ``axis`` (classes last by default).
+
+    Shapes
+    ------
+    Z: any shape, e.g. logits (m, K);  S: the same shape, summing to 1 along ``axis``
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> S = F.softmax(Tensor([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]]))
+    >>> print(np.round(S.data, 2))
+    [[0.09 0.24 0.67]
+     [0.33 0.33 0.33]]
+    >>> print(np.round(S.data.sum(axis=1), 6))
+    [1. 1.]
+    """
     return Softmax.apply(z, axis=_check_axis(z, axis, "softmax"))
 
 
 @equations_from(LogSoftmax)
 def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """Log of softmax along ``axis``, computed stably."""
+    """Log of softmax along ``axis``, computed stably.
+
+    Shapes
+    ------
+    Z: any shape, e.g. logits (m, K);  L: the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> L = F.log_softmax(Tensor([[0.0, 0.0], [1000.0, 1000.0]]))  # exp(1000) never computed
+    >>> print(np.round(L.data, 3))  # log(1/2) for both rows
+    [[-0.693 -0.693]
+     [-0.693 -0.693]]
+    """
     return LogSoftmax.apply(z, axis=_check_axis(z, axis, "log_softmax"))

@@ -184,13 +184,44 @@ def conv2d(
 
     Returns Z of shape (m, n_H, n_W, n_C).
 
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C_prev), channels-last
+    W: (f_h, f_w, n_C_prev/groups, n_C);  b: (n_C,)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - d(f_h - 1) - 1)/s) + 1, the same for n_W
+
     Example
     -------
+    The article's worked example: a 6x6 grayscale image, bright (10) in its
+    left three columns and dark (0) in its right three, convolved with the
+    vertical edge filter. A "valid" convolution (p = 0, s = 1) gives a
+    (6 - 3 + 1) x (6 - 3 + 1) = 4x4 map, bright where the edge is:
+
     >>> import numpy as np
-    >>> A = Tensor(np.ones((1, 6, 6, 1)))
-    >>> W = Tensor(np.ones((3, 3, 1, 2)))
-    >>> conv2d(A, W, padding=1).shape
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> image = np.array([[10, 10, 10, 0, 0, 0]] * 6, dtype=np.float32)
+    >>> vertical_edge = np.array([[1, 0, -1], [1, 0, -1], [1, 0, -1]], dtype=np.float32)
+    >>> A_prev = Tensor(image.reshape(1, 6, 6, 1))  # (m, n_H_prev, n_W_prev, n_C_prev)
+    >>> W = Tensor(vertical_edge.reshape(3, 3, 1, 1))  # (f, f, n_C_prev, n_C)
+    >>> Z = F.conv2d(A_prev, W)
+    >>> Z.shape
+    (1, 4, 4, 1)
+    >>> print(Z.data[0, :, :, 0].astype(int))
+    [[ 0 30 30  0]
+     [ 0 30 30  0]
+     [ 0 30 30  0]
+     [ 0 30 30  0]]
+
+    Padding p = 1 keeps a 6x6 input 6x6 with a 3x3 filter ("same"); a stride
+    of 2 gives floor((6 - 3)/2) + 1 = 2:
+
+    >>> A = Tensor(np.ones((1, 6, 6, 1), np.float32))
+    >>> W = Tensor(np.ones((3, 3, 1, 2), np.float32))
+    >>> F.conv2d(A, W, padding=1).shape
     (1, 6, 6, 2)
+    >>> F.conv2d(A, W, stride=2).shape
+    (1, 2, 2, 2)
     """
     inputs = [a_prev, w] if b is None else [a_prev, w, b]
     geometry = conv_geometry(a_prev, w, b, stride, padding, dilation, groups)

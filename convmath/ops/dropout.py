@@ -31,6 +31,22 @@ def dropout(a: Tensor, rate: float, rng: np.random.Generator, training: bool = T
 
     ``rng`` must be a ``numpy.random.Generator`` so that a seed reproduces the
     run. rate = 1 drops everything (the result is all zeros).
+
+    Shapes
+    ------
+    A: any shape;  Z: the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.ones((2, 50), np.float32))
+    >>> Z = F.dropout(A, 0.2, np.random.default_rng(0))
+    >>> print(np.unique(Z.data))  # dropped units give 0, kept ones 1/(1 - 0.2)
+    [0.   1.25]
+    >>> F.dropout(A, 0.2, np.random.default_rng(0), training=False) is A
+    True
     """
     rate = number_in(rate, "dropout rate", 0.0, 1.0)
     if not isinstance(rng, np.random.Generator):

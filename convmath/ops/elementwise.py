@@ -183,59 +183,200 @@ class Sqrt(Function):
 
 @equations_from(Add)
 def add(a: Operand, b: Operand) -> Tensor:
-    """A + B with broadcasting."""
+    """A + B with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2, 3], [4, 5, 6]])
+    >>> b = Tensor([10, 20, 30], requires_grad=True)
+    >>> C = F.add(A, b)  # b is added to each row
+    >>> print(C.data)
+    [[11. 22. 33.]
+     [14. 25. 36.]]
+    >>> F.sum(C).backward()
+    >>> print(b.grad)  # dC summed over the axis b was broadcast along: 2 rows
+    [2. 2. 2.]
+    """
     return Add.apply(*_operands(a, b, "add"))
 
 
 @equations_from(Sub)
 def sub(a: Operand, b: Operand) -> Tensor:
-    """A - B with broadcasting."""
+    """A - B with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.sub(Tensor([[1, 2, 3], [4, 5, 6]]), 1).data)
+    [[0. 1. 2.]
+     [3. 4. 5.]]
+    """
     return Sub.apply(*_operands(a, b, "sub"))
 
 
 @equations_from(Mul)
 def mul(a: Operand, b: Operand) -> Tensor:
-    """A * B elementwise with broadcasting."""
+    """A * B elementwise with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2, 3], [4, 5, 6]])
+    >>> print(F.mul(A, Tensor([[2], [10]])).data)  # (2, 3) * (2, 1): one factor per row
+    [[ 2.  4.  6.]
+     [40. 50. 60.]]
+    """
     return Mul.apply(*_operands(a, b, "mul"))
 
 
 @equations_from(Div)
 def div(a: Operand, b: Operand) -> Tensor:
-    """A / B elementwise with broadcasting."""
+    """A / B elementwise with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.div(Tensor([[1, 2, 3], [4, 5, 6]]), 2).data)
+    [[0.5 1.  1.5]
+     [2.  2.5 3. ]]
+    """
     return Div.apply(*_operands(a, b, "div"))
 
 
 @equations_from(Pow)
 def pow(a: Operand, b: Operand) -> Tensor:
-    """A ** B elementwise with broadcasting."""
+    """A ** B elementwise with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.pow(Tensor([[1, 2, 3], [4, 5, 6]]), 2).data)
+    [[ 1.  4.  9.]
+     [16. 25. 36.]]
+    """
     return Pow.apply(*_operands(a, b, "pow"))
 
 
 @equations_from(Maximum)
 def maximum(a: Operand, b: Operand) -> Tensor:
-    """Elementwise max(A, B) with broadcasting."""
+    """Elementwise max(A, B) with broadcasting.
+
+    Shapes
+    ------
+    A, B: shapes that broadcast (aligned from the last axis, sizes equal or 1);
+    C: the broadcast shape, e.g. (m, n_H, n_W, n_C) and (n_C,) give (m, n_H, n_W, n_C)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.maximum(Tensor([[-1, 2, -3]]), 0).data)
+    [[0. 2. 0.]]
+    """
     return Maximum.apply(*_operands(a, b, "maximum"))
 
 
 @equations_from(Neg)
 def neg(a: Tensor) -> Tensor:
-    """-A."""
+    """-A.
+
+    Shapes
+    ------
+    A: any shape;  C: the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.neg(Tensor([1, -2, 3])).data)
+    [-1.  2. -3.]
+    """
     return Neg.apply(a)
 
 
 @equations_from(Exp)
 def exp(a: Tensor) -> Tensor:
-    """exp(A) elementwise."""
+    """exp(A) elementwise.
+
+    Shapes
+    ------
+    A: any shape;  C: the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.exp(Tensor([0.0, 1.0, 2.0])).data, 3))
+    [1.    2.718 7.389]
+    """
     return Exp.apply(a)
 
 
 @equations_from(Log)
 def log(a: Tensor) -> Tensor:
-    """Natural log of A elementwise."""
+    """Natural log of A elementwise.
+
+    Shapes
+    ------
+    A: any shape;  C: the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.log(Tensor([1.0, np.e, 100.0])).data, 3))
+    [0.    1.    4.605]
+    """
     return Log.apply(a)
 
 
 @equations_from(Sqrt)
 def sqrt(a: Tensor) -> Tensor:
-    """Square root of A elementwise."""
+    """Square root of A elementwise.
+
+    Shapes
+    ------
+    A: any shape;  C: the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.sqrt(Tensor([[4, 9], [16, 25]])).data)
+    [[2. 3.]
+     [4. 5.]]
+    """
     return Sqrt.apply(a)

@@ -56,7 +56,24 @@ class Dense(Function):
 
 @equations_from(MatMul)
 def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """A @ B (both at least 2-D)."""
+    """A @ B (both at least 2-D).
+
+    Shapes
+    ------
+    A: (..., n, k);  B: (..., k, p);  C: (..., n, p), the leading axes broadcast
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2], [3, 4]])
+    >>> print(F.matmul(A, Tensor([[0, 1], [1, 0]])).data)  # swaps the columns of A
+    [[2. 1.]
+     [4. 3.]]
+    >>> F.matmul(Tensor(np.ones((5, 2, 3))), Tensor(np.ones((3, 4)))).shape
+    (5, 2, 4)
+    """
     same_dtype([a, b], "matmul")
     if a.ndim < 2 or b.ndim < 2:
         raise ShapeError(
@@ -73,7 +90,24 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 @equations_from(Dense)
 def dense(a: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """Z = A W + b for A (m, n_in), W (n_in, n_out), b (n_out,)."""
+    """Z = A W + b for A (m, n_in), W (n_in, n_out), b (n_out,).
+
+    The FC layer's Z^[l] = W^[l] A^[l-1] + b^[l], one row per example.
+
+    Shapes
+    ------
+    A: (m, n_in);  W: (n_in, n_out);  b: (n_out,)
+    Z: (m, n_out)
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2, 3]])  # m = 1 example, n_in = 3
+    >>> W = Tensor([[1, 0], [0, 1], [1, 1]])  # n_out = 2
+    >>> print(F.dense(A, W, Tensor([10, 20])).data)  # [1 + 3 + 10, 2 + 3 + 20]
+    [[14. 25.]]
+    """
     inputs = [a, w] if b is None else [a, w, b]
     same_dtype(inputs, "dense")
     if a.ndim != 2:

@@ -45,6 +45,23 @@ def softmax_cross_entropy(logits: Tensor, labels: Any, *, label_smoothing: float
 
     ``label_smoothing`` eps in [0, 1] mixes the one-hot target with the
     uniform distribution. Labels must be integers in 0..K-1.
+
+    Shapes
+    ------
+    logits Z: (m, K);  labels y: (m,) integers;  J: () (a scalar)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> Z = Tensor([[0.0, 0.0], [0.0, 0.0]])  # two examples, K = 2, no preference
+    >>> J = F.softmax_cross_entropy(Z, np.array([0, 1]))
+    >>> J.shape, round(J.item(), 3)  # -log(1/2)
+    ((), 0.693)
+    >>> J = F.softmax_cross_entropy(Tensor([[5.0, 0.0]]), np.array([0]))
+    >>> round(J.item(), 4)  # confident and right: close to 0
+    0.0067
     """
     if logits.ndim != 2:
         raise ShapeError(

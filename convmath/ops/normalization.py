@@ -102,6 +102,29 @@ def batch_norm(
         running_var  <- (1 - momentum) running_var  + momentum * var * N / (N - 1)
     (the unbiased variance, as PyTorch does).
     training=False: normalise with ``running_mean`` and ``running_var`` (required).
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) or (m, n_C);  gamma, beta, running_mean, running_var: (n_C,)
+    Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 10], [3, 30]])  # m = 2, n_C = 2: channel 0 holds 1 and 3
+    >>> print(np.round(F.batch_norm(A).data, 3))  # (A - mu)/sqrt(var + eps), per channel
+    [[-1. -1.]
+     [ 1.  1.]]
+    >>> Z = F.batch_norm(A, Tensor([2, 1]), Tensor([0, 5]))  # gamma A_hat + beta
+    >>> print(np.round(Z.data, 3))
+    [[-2.  4.]
+     [ 2.  6.]]
+    >>> running_mean, running_var = np.zeros(2, np.float32), np.ones(2, np.float32)
+    >>> _ = F.batch_norm(A, running_mean=running_mean, running_var=running_var)
+    >>> print(np.round(running_mean, 3), np.round(running_var, 3))
+    [0.2 2. ] [ 1.1 20.9]
     """
     inputs = [t for t in (a, gamma, beta) if t is not None]
     options = batch_norm_options(a, gamma, beta, running_mean, running_var, training, momentum, eps)

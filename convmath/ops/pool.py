@@ -151,6 +151,24 @@ def max_pool2d(
     """Max pooling with an f x f window, stride s (default f) and -inf padding p <= f/2.
 
     Example: f = 2, s = 2 halves n_H and n_W.
+
+    Shapes
+    ------
+    A: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1, the same for n_W
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> image = np.array([[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]])
+    >>> A = Tensor(image.reshape(1, 4, 4, 1))  # (m, n_H_prev, n_W_prev, n_C)
+    >>> print(F.max_pool2d(A, f=2, stride=2).data[0, :, :, 0].astype(int))
+    [[9 2]
+     [6 3]]
+    >>> F.max_pool2d(Tensor(np.zeros((8, 28, 28, 6))), 2).shape
+    (8, 14, 14, 6)
     """
     f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "max_pool2d")
     return MaxPool2D.apply(a, f=f_pair, s=s_pair, padding=p_pair, n_out=n_out)
@@ -169,6 +187,22 @@ def avg_pool2d(
 
     Padded zeros count in the average by default (``count_include_pad=True``,
     as in PyTorch).
+
+    Shapes
+    ------
+    A: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1, the same for n_W
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> image = np.array([[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]])
+    >>> A = Tensor(image.reshape(1, 4, 4, 1))  # (m, n_H_prev, n_W_prev, n_C)
+    >>> print(F.avg_pool2d(A, f=2, stride=2).data[0, :, :, 0])  # (1 + 3 + 2 + 9)/4 = 3.75
+    [[3.75 1.25]
+     [3.75 2.  ]]
     """
     f_pair, s_pair, p_pair, n_out = _pool_geometry(a, f, stride, padding, "avg_pool2d")
     return AvgPool2D.apply(
@@ -183,7 +217,21 @@ def avg_pool2d(
 
 @equations_from(GlobalAvgPool2D)
 def global_avg_pool2d(a: Tensor) -> Tensor:
-    """Average each channel over the whole n_H x n_W map: (m, n_H, n_W, n_C) -> (m, n_C)."""
+    """Average each channel over the whole n_H x n_W map: (m, n_H, n_W, n_C) -> (m, n_C).
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C);  Z: (m, n_C)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(8).reshape(1, 2, 2, 2))  # channel 0: 0, 2, 4, 6; channel 1: 1, 3, 5, 7
+    >>> print(F.global_avg_pool2d(A).data)
+    [[3. 4.]]
+    """
     if a.ndim != 4:
         raise ShapeError(f"global_avg_pool2d expects A of shape (m, n_H, n_W, n_C), got {a.shape}")
     return GlobalAvgPool2D.apply(a)

@@ -87,19 +87,66 @@ class Max(Function):
 
 @equations_from(Sum)
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes by default)."""
+    """Sum over ``axis`` (all axes by default).
+
+    Shapes
+    ------
+    A: any shape;  C: A's shape without the axes in ``axis`` (kept with size 1
+    when ``keepdims``); a scalar () when ``axis`` is None
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2, 3], [4, 5, 6]])
+    >>> print(F.sum(A).data, F.sum(A, axis=0).data, F.sum(A, axis=1, keepdims=True).shape)
+    21.0 [5. 7. 9.] (2, 1)
+    """
     return Sum.apply(a, axes=normalize_axes(axis, a.shape, "sum"), keepdims=keepdims)
 
 
 @equations_from(Mean)
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (all axes by default)."""
+    """Mean over ``axis`` (all axes by default).
+
+    Shapes
+    ------
+    A: any shape;  C: A's shape without the axes in ``axis`` (kept with size 1
+    when ``keepdims``); a scalar () when ``axis`` is None
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 2, 3], [4, 5, 6]])
+    >>> print(F.mean(A).data, F.mean(A, axis=1).data)
+    3.5 [2. 5.]
+    """
     return Mean.apply(a, axes=normalize_axes(axis, a.shape, "mean"), keepdims=keepdims)
 
 
 @equations_from(Max)
 def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis`` (all axes by default)."""
+    """Maximum over ``axis`` (all axes by default).
+
+    Shapes
+    ------
+    A: any shape;  C: A's shape without the axes in ``axis`` (kept with size 1
+    when ``keepdims``); a scalar () when ``axis`` is None
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1, 7, 3], [4, 5, 6]], requires_grad=True)
+    >>> C = F.max(A, axis=1)
+    >>> print(C.data)
+    [7. 6.]
+    >>> F.sum(C).backward()
+    >>> print(A.grad)  # the gradient goes to each row's maximum
+    [[0. 1. 0.]
+     [0. 0. 1.]]
+    """
     if a.size == 0:
         raise InvalidArgumentError("max of an empty tensor is undefined")
     return Max.apply(a, axes=normalize_axes(axis, a.shape, "max"), keepdims=keepdims)

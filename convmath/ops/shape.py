@@ -110,13 +110,46 @@ def _is_basic_index(index: Any) -> bool:
 
 @equations_from(Reshape)
 def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
-    """A with a new shape (one entry may be -1)."""
+    """A with a new shape (one entry may be -1).
+
+    Shapes
+    ------
+    A: any shape;  C: ``shape``, with as many elements as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(6))
+    >>> print(F.reshape(A, (2, -1)).data)
+    [[0. 1. 2.]
+     [3. 4. 5.]]
+    """
     return Reshape.apply(a, shape=tuple(_index(n, "reshape sizes") for n in shape))
 
 
 @equations_from(Transpose)
 def transpose(a: Tensor, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them by default)."""
+    """Permute the axes (reverse them by default).
+
+    Shapes
+    ------
+    A: (n_0, n_1, ...);  C: (n_axes[0], n_axes[1], ...)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.zeros((64, 28, 28, 3)))  # channels-last (m, n_H, n_W, n_C)
+    >>> F.transpose(A, (0, 3, 1, 2)).shape  # to NCHW, as PyTorch and ONNX hold it
+    (64, 3, 28, 28)
+    >>> print(F.transpose(Tensor([[1, 2, 3]])).data)
+    [[1.]
+     [2.]
+     [3.]]
+    """
     if axes is None:
         axes = tuple(reversed(range(a.ndim)))
     axes = tuple(_index(i, "transpose axes") for i in axes)
@@ -140,6 +173,21 @@ def flatten(a: Tensor) -> Tensor:
     must be permuted accordingly.
 
     Backward: dA = dC reshaped back to (m, n_H, n_W, n_C).
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) (or any (m, ...));  C: (m, n_H*n_W*n_C)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(12).reshape(1, 2, 2, 3))
+    >>> print(F.flatten(A).data)  # (h, w, c) lands at (h*n_W + w)*n_C + c
+    [[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11.]]
+    >>> F.flatten(Tensor(np.zeros((64, 5, 5, 16)))).shape
+    (64, 400)
     """
     if a.ndim < 1:
         raise ShapeError("flatten needs a batch axis; got a 0-d tensor")
@@ -153,6 +201,21 @@ def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
     A flat sequence of ints is read as one (before, after) pair per axis
     listed in order. For padding an image batch (m, n_H, n_W, n_C) by p on
     each side use ``pad(A, [(0, 0), (p, p), (p, p), (0, 0)])``.
+
+    Shapes
+    ------
+    A: (n_0, n_1, ...);  C: (n_0 + before_0 + after_0, n_1 + before_1 + after_1, ...)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.ones((1, 6, 6, 1)))
+    >>> F.pad(A, [(0, 0), (1, 1), (1, 1), (0, 0)]).shape  # the article's p = 1: 6x6 -> 8x8
+    (1, 8, 8, 1)
+    >>> print(F.pad(Tensor([[1, 2]]), [(0, 0), (1, 2)]).data)
+    [[0. 1. 2. 0. 0.]]
     """
     if not isinstance(widths, Sequence) or isinstance(widths, str):
         raise InvalidArgumentError(
@@ -181,7 +244,29 @@ def pad(a: Tensor, widths: Sequence[tuple[int, int]] | Sequence[int]) -> Tensor:
 
 @equations_from(GetItem)
 def getitem(a: Tensor, index: Any) -> Tensor:
-    """A[index] with NumPy indexing semantics."""
+    """A[index] with NumPy indexing semantics (also written ``A[index]``).
+
+    Shapes
+    ------
+    A: any shape;  C: the shape NumPy gives ``A.data[index]``
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(12).reshape(3, 4), requires_grad=True)
+    >>> C = F.getitem(A, (slice(None), [0, 0, 3]))  # columns 0, 0 and 3
+    >>> print(C.data)
+    [[ 0.  0.  3.]
+     [ 4.  4.  7.]
+     [ 8.  8. 11.]]
+    >>> F.sum(C).backward()
+    >>> print(A.grad)  # column 0 was read twice: its gradients add up
+    [[2. 0. 0. 1.]
+     [2. 0. 0. 1.]
+     [2. 0. 0. 1.]]
+    """
     if isinstance(index, Tensor):
         index = index.data.astype(np.intp)
     elif isinstance(index, tuple):
@@ -195,6 +280,21 @@ def concat(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
 
     All other axes must agree; e.g. Inception branches (m, n_H, n_W, n_C_k)
     give (m, n_H, n_W, sum of n_C_k).
+
+    Shapes
+    ------
+    A_k: (m, n_H, n_W, n_C_k), equal on every axis but ``axis``;  C: (m, n_H, n_W, sum of n_C_k)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> branches = [Tensor(np.zeros((8, 28, 28, n_C))) for n_C in (64, 128, 32, 32)]
+    >>> F.concat(branches).shape  # Inception 3a: 64 + 128 + 32 + 32 channels
+    (8, 28, 28, 256)
+    >>> print(F.concat([Tensor([[1, 2]]), Tensor([[3]])]).data)
+    [[1. 2. 3.]]
     """
     tensors = list(tensors)
     if not tensors:

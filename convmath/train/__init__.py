@@ -3,8 +3,9 @@
 from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
-from convmath.train.fit import classify, fit
+from convmath.train.fit import FitResult, classify, fit
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+from convmath.train.model_file import load, save
 from convmath.train.predict import predict
 from convmath.train.run import RunResult, run_training
 from convmath.train.run_folder import RunFolder
@@ -16,6 +17,7 @@ __all__ = [
     "LAST",
     "Checkpoint",
     "Evaluation",
+    "FitResult",
     "Preprocessing",
     "RunFolder",
     "RunResult",
@@ -26,9 +28,11 @@ __all__ = [
     "confusion_matrix",
     "evaluate",
     "fit",
+    "load",
     "load_checkpoint",
     "load_trained",
     "predict",
     "run_training",
+    "save",
     "save_checkpoint",
 ]

@@ -165,7 +165,10 @@ def _read_header(path: Path, header_bytes: bytes) -> dict[str, Any]:
     except DataError as error:
         raise CheckpointError(str(error)) from None
     if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
-        raise CheckpointError(f"{path}: no convmath metadata in the header")
+        raise CheckpointError(
+            f"{path}: no convmath metadata in the header (a bare state_dict?); save a model"
+            f" that every command reads with convmath.save(model, path, ...)"
+        )
     return header
 
 

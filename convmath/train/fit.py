@@ -4,19 +4,22 @@ The command line's ``convmath train`` is a whole run from a configuration
 (datasets by name, splits, checkpoints, results). ``fit`` is the same loop
 for arrays already in hand:
 
-    history = fit(model, (X_train, y_train), dev=(X_dev, y_dev), epochs=10)
+    result = fit(model, (X_train, y_train), dev=(X_dev, y_dev), epochs=10)
     classes, probabilities = classify(model, X_test)
+    convmath.save(model, "model.safetensors", preprocessing=result.preprocessing)
 
 Images are channels-last (m, n_H, n_W, n_C): uint8 arrays are scaled to
 [0, 1] (x / 255), float arrays are used as they are. It runs on every CPU
 (as the commands do), prints one line per epoch (``log``), and returns the
-history, one dict per epoch.
+history, one dict per epoch, with the preprocessing that ``convmath.save``
+stores so that every command reads the model as it was trained.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,11 +28,21 @@ import convmath.functional as F
 from convmath import optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.batches import Batches
+from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.kernels.parallel import using_threads
 from convmath.nn.module import Module
-from convmath.tensor import Tensor, no_grad
+from convmath.tensor import Tensor
+from convmath.train.inference import EVAL_BATCH, logits
 from convmath.train.trainer import EpochCallback, StepCallback, Trainer
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` returns: the history (one dict per epoch) and the preprocessing."""
+
+    history: list[dict[str, Any]]
+    preprocessing: Preprocessing
 
 
 def fit(
@@ -50,15 +63,16 @@ def fit(
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
     log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """Train ``model`` on ``train`` = (images, labels) and return the history, epoch by epoch.
+) -> FitResult:
+    """Train ``model`` on ``train`` = (images, labels); returns the history and preprocessing.
 
     ``optimizer`` is "sgd" (momentum 0.9), "adam" or "adamw"; ``schedule``
     "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
     ``convmath train --augment`` takes ("crop:1,flip", or "none"). ``dev``,
     evaluated after every epoch, adds dev_loss and dev_accuracy to each row.
-    ``threads``: worker threads (default: every CPU; 0 keeps the process's
-    setting). The seed fixes the shuffling and augmentation.
+    ``threads``: worker threads for this call (default: the process's
+    setting, every CPU unless ``convmath.set_threads`` said otherwise). The
+    seed fixes the shuffling and augmentation, whatever the thread count.
     """
     images, labels = _arrays(train, "train")
     shape = images.shape[1:]
@@ -98,13 +112,22 @@ def fit(
         on_epoch=on_epoch,
         log=log,
     )
-    workers = nullcontext() if threads == 0 else using_threads(threads)
+    workers = nullcontext() if threads is None else using_threads(threads)
     with workers:
-        return trainer.fit().history
+        history = trainer.fit().history
+    n_C = shape[2]
+    preprocessing = Preprocessing(
+        shape,
+        float(_scale(images)),
+        np.zeros(n_C, np.float32),
+        np.ones(n_C, np.float32),
+        tuple(str(k) for k in range(num_classes)),
+    )
+    return FitResult(history, preprocessing)
 
 
 def classify(
-    model: Module, images: np.ndarray, *, batch_size: int = 256
+    model: Module, images: np.ndarray, *, batch_size: int = EVAL_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
     """The predicted class of each image and the probabilities softmax(model(X)) (m, K).
 
@@ -114,17 +137,10 @@ def classify(
     images = np.asarray(images)
     if images.ndim != 4:
         raise ShapeError(f"classify expects images (m, n_H, n_W, n_C), got shape {images.shape}")
-    scale, was_training = _scale(images), model.training
-    model.eval()
-    try:
-        with no_grad():
-            parts = [
-                F.softmax(model(Tensor(images[k : k + batch_size].astype(np.float32) * scale)))
-                for k in range(0, len(images), batch_size)
-            ]
-    finally:
-        model.train(was_training)
-    probabilities = np.concatenate([p.data for p in parts])
+    scale = _scale(images)
+    probabilities = F.softmax(
+        Tensor(logits(model, images, lambda raw: raw.astype(np.float32) * scale, batch_size))
+    ).data
     return probabilities.argmax(axis=1), probabilities
 
 

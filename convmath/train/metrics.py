@@ -9,7 +9,8 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.nn.module import Module
-from convmath.tensor import Tensor, no_grad
+from convmath.tensor import Tensor
+from convmath.train.inference import EVAL_BATCH, logits
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -41,23 +42,17 @@ def evaluate(
     labels: np.ndarray,
     prepare: Callable[[np.ndarray], np.ndarray],
     num_classes: int,
-    batch_size: int = 256,
+    batch_size: int = EVAL_BATCH,
 ) -> Evaluation:
     """Run ``model`` in eval mode over ``images`` (raw), batch by batch, without a graph."""
-    was_training = model.training
-    model.eval()
-    losses, probabilities = [], []
-    try:
-        with no_grad():
-            for start in range(0, len(images), batch_size):
-                X = prepare(images[start : start + batch_size])
-                y = labels[start : start + batch_size]
-                logits = model(Tensor(X))
-                losses.append(F.softmax_cross_entropy(logits, y).item() * len(y))
-                probabilities.append(F.softmax(logits).data)
-    finally:
-        model.train(was_training)
-    probs = np.concatenate(probabilities)
+    Z = logits(model, images, prepare, batch_size)
+    losses = []  # J of each batch times its size, summed as the batches are (same numbers as ever)
+    for start in range(0, len(labels), batch_size):
+        y = labels[start : start + batch_size]
+        losses.append(
+            F.softmax_cross_entropy(Tensor(Z[start : start + batch_size]), y).item() * len(y)
+        )
+    probs = F.softmax(Tensor(Z)).data
     predictions = probs.argmax(axis=1)
     return Evaluation(
         loss=float(sum(losses) / len(labels)),

@@ -8,11 +8,12 @@ import convmath.functional as F
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import ShapeError
 from convmath.nn.module import Module
-from convmath.tensor import Tensor, no_grad
+from convmath.tensor import Tensor
+from convmath.train.inference import EVAL_BATCH, logits
 
 
 def predict(
-    model: Module, preprocessing: Preprocessing, images: np.ndarray, *, batch_size: int = 256
+    model: Module, preprocessing: Preprocessing, images: np.ndarray, *, batch_size: int = EVAL_BATCH
 ) -> np.ndarray:
     """softmax(model(X)) for ``images`` scaled to [0, 1], of shape (m, n_H, n_W, n_C).
 
@@ -25,16 +26,5 @@ def predict(
             f"predict expects images (m, {', '.join(map(str, preprocessing.input_shape))}),"
             f" got {images.shape}"
         )
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            parts = [
-                F.softmax(
-                    model(Tensor(preprocessing.normalize(images[start : start + batch_size])))
-                ).data
-                for start in range(0, len(images), batch_size)
-            ]
-    finally:
-        model.train(was_training)
-    return np.concatenate(parts)
+    Z = logits(model, images, preprocessing.normalize, batch_size)
+    return F.softmax(Tensor(Z)).data

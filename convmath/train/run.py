@@ -130,9 +130,6 @@ def run_training(
     train it to that many epochs in all (a finished run goes on; the schedule
     is then laid over the new length, from the step where the run stands).
 
-    The process's allocator is left as it is: call
-    ``convmath.kernels.runtime.tune_allocator()`` first for the commands' speed.
-
     Writes into ``out_dir`` (default ``runs/<dataset>-<model>``): last.safetensors,
     best.safetensors, history.json, history.csv and metrics.json. The folder
     is locked while the run trains; a new run into a folder that holds

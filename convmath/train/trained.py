@@ -17,11 +17,27 @@ import numpy as np
 
 from convmath import limits, models
 from convmath.data.preprocessing import INPUT_SHAPE, Preprocessing
-from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError
+from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError, ShapeError
+from convmath.nn import architecture
 from convmath.nn.module import Module
-from convmath.schema import Integer, MappingOf, Record, Text
+from convmath.schema import Integer, MappingOf, Optional, Record, Spec, Text
 from convmath.train.checkpoint import Checkpoint, load_checkpoint
 from convmath.train.config import MODEL_OPTION, TrainConfig
+
+ARCHITECTURE_NAME = "layers"  # the model's name in a file that stores its architecture
+
+
+class ArchitectureTree(Spec):
+    """A stored architecture's root (its entries are checked as the model is rebuilt)."""
+
+    def describe(self) -> str:
+        return "an architecture {layer, args, kwargs}"
+
+    def _check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or set(value) != {"layer", "args", "kwargs"}:
+            raise self._refuse(value)
+        return value
+
 
 MODEL_CONFIG = Record(
     {
@@ -29,6 +45,16 @@ MODEL_CONFIG = Record(
         "input_shape": INPUT_SHAPE,
         "num_classes": Integer(1, limits.MAX_CLASSES),
         "options": MappingOf(MODEL_OPTION, 16),
+    }
+)
+# A model put together from convmath.nn's layers (convmath.save), rebuilt from the tree alone.
+STORED_LAYERS_CONFIG = Record(
+    {
+        "name": Text(16, (ARCHITECTURE_NAME,)),
+        "input_shape": INPUT_SHAPE,
+        "num_classes": Integer(1, limits.MAX_CLASSES),
+        "options": MappingOf(MODEL_OPTION, 0),
+        "architecture": ArchitectureTree(),
     }
 )
 
@@ -47,8 +73,13 @@ def check_run_config(config: Any, source: str, *, training: bool = False) -> dic
         if missing:
             raise InvalidArgumentError(f"the configuration has no {', '.join(missing)}")
         checked = dict(config)
-        checked["model"] = MODEL_CONFIG.check(config["model"], "model")
-        checked["dataset"] = Text(limits.MAX_TEXT, min_length=1).check(config["dataset"], "dataset")
+        stores_layers = isinstance(config["model"], dict) and "architecture" in config["model"]
+        spec = STORED_LAYERS_CONFIG if stores_layers else MODEL_CONFIG
+        checked["model"] = spec.check(config["model"], "model")
+        # None: saved from Python without naming a dataset (the commands that need one ask)
+        checked["dataset"] = Optional(Text(limits.MAX_TEXT, min_length=1)).check(
+            config["dataset"], "dataset"
+        )
         preprocessing = Preprocessing.from_dict(config["preprocessing"])
         if "training" in config:
             checked["training"] = TrainConfig.from_dict(
@@ -83,16 +114,20 @@ def rebuild(
     config = check_run_config(checkpoint.config, source)
     model_config = config["model"]
     check_trusted(model_config["name"], source, trust_code)
+    # the weights must fit exactly: a model larger than the file is refused unbuilt
+    stored = sum(array.size for array in checkpoint.model.values())
     try:
-        model = models.build(
-            model_config["name"],
-            tuple(model_config["input_shape"]),
-            model_config["num_classes"],
-            rng=np.random.default_rng(0),
-            # the weights must fit exactly: a model larger than the file is refused unbuilt
-            max_parameters=sum(array.size for array in checkpoint.model.values()),
-            **model_config["options"],
-        )
+        if "architecture" in model_config:
+            model = _from_architecture(model_config, stored)
+        else:
+            model = models.build(
+                model_config["name"],
+                tuple(model_config["input_shape"]),
+                model_config["num_classes"],
+                rng=np.random.default_rng(0),
+                max_parameters=stored,
+                **model_config["options"],
+            )
     except ConvMathError as error:
         raise CheckpointError(f"{source}: cannot rebuild the model ({error})") from None
     try:
@@ -102,6 +137,22 @@ def rebuild(
             f"{source}: the weights do not fit {model_config['name']}: {error}"
         ) from None
     return model, config["preprocessing"], config
+
+
+def _from_architecture(model_config: dict[str, Any], max_parameters: int) -> Module:
+    """A model of convmath.nn's layers rebuilt from its stored tree, checked as build checks."""
+    input_shape = tuple(model_config["input_shape"])
+    with limits.parameter_budget("the stored architecture", max_parameters):
+        model = architecture.rebuild(model_config["architecture"])
+    model.name_modules()
+    produced = model.output_shape(input_shape)
+    if produced != (model_config["num_classes"],):
+        raise ShapeError(
+            f"the stored architecture produces {produced} per example on {input_shape},"
+            f" expected ({model_config['num_classes']},)"
+        )
+    model.config = dict(model_config)
+    return model
 
 
 def check_trusted(model_name: str, source: str, trust_code: bool | str) -> None:

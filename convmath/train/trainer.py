@@ -27,6 +27,8 @@ import numpy as np
 import convmath.functional as F
 from convmath.data.batches import Batches
 from convmath.errors import CheckpointError, InvalidArgumentError, NonFiniteError, ShapeError
+from convmath.kernels.parallel import single_threaded_blas
+from convmath.kernels.runtime import tune_allocator
 from convmath.nn.module import Module
 from convmath.optim import Constant, Optimizer, Schedule, clip_grad_norm
 from convmath.tensor import Tensor
@@ -177,6 +179,11 @@ class Trainer:
     # ------------------------------------------------------------ the loop
     def fit(self, progress: Progress | None = None) -> TrainState:
         """Train until ``epochs`` are done (or early stopping); returns the state."""
+        tune_allocator()  # what makes the commands fast makes every door fast (runtime.py)
+        with single_threaded_blas():  # once for the whole loop, not once per op
+            return self._fit(progress)
+
+    def _fit(self, progress: Progress | None) -> TrainState:
         progress = progress or Progress(self.epochs, len(self.train), log=self.log)
         self.model.train()
         while self.state.epoch < self.epochs and not self.state.stopped_early:

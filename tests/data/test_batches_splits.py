@@ -130,3 +130,17 @@ def test_split_errors():
         data.train_dev_test_split(10, dev=1.5, rng=rng)
     with pytest.raises(cm.InvalidArgumentError, match="needs the labels"):
         data.train_dev_test_split(10, dev=2, rng=rng, stratify=True)
+
+
+def test_training_batches_and_evaluation_normalise_the_same_bits(mnist_dir):
+    from convmath.data.preprocessing import Preprocessing
+
+    images, labels = data.load("mnist", "test", mnist_dir)
+    images, labels = images[:64], labels[:64]
+    mean, std = data.channel_stats(images, 1 / 255)
+    preprocessing = Preprocessing((28, 28, 1), 1 / 255, mean, std, tuple("0123456789"))
+    batches = data.Batches(images, labels, 64, shuffle=False, mean=mean, std=std)
+    ((X, _),) = list(batches)
+    assert X.dtype == preprocessing(images).dtype == np.float32
+    assert np.array_equal(X, preprocessing(images))  # not merely close: the same bits
+    assert np.array_equal(batches.normalize(images), preprocessing(images))

@@ -100,13 +100,49 @@ class TestRunChunks:
 
 class TestThreads:
     @pytest.mark.parametrize("count", [1, 2])
-    def test_workers_take_the_cores_from_blas_and_give_them_back(self, count):
+    def test_blas_is_single_threaded_only_while_convmath_computes(self, count):
         before = _blas_threads()
+        seen: list[list[int]] = []
         with parallel.using_threads(count):
             assert parallel.get_threads() == count
-            assert all(blas == 1 for blas in _blas_threads())
+            assert _blas_threads() == before  # choosing a count changes no global setting
+            parallel.run_chunks(
+                [range(0, 1), range(1, 2)], lambda chunk, worker: seen.append(_blas_threads())
+            )
+        assert seen == [[1] * len(before)] * 2
         assert _blas_threads() == before
-        assert parallel.get_threads() == 1
+        assert parallel.get_threads() == parallel.available_cpus()
+
+    def test_blas_is_given_back_when_the_last_thread_leaves(self):
+        before = _blas_threads()
+        entered, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with parallel.single_threaded_blas():
+                entered.set()
+                release.wait(10)
+
+        other = threading.Thread(target=hold)
+        other.start()
+        entered.wait(10)
+        try:
+            with parallel.single_threaded_blas(), parallel.single_threaded_blas():
+                assert all(count == 1 for count in _blas_threads())
+            assert all(count == 1 for count in _blas_threads())  # the other thread still holds
+        finally:
+            release.set()
+            other.join()
+        assert _blas_threads() == before
+
+    def test_workers_start_on_first_use_without_being_asked(self, rng):
+        parallel.set_threads(None)  # the default a fresh process has: every available CPU
+        if parallel.available_cpus() < 2:
+            pytest.skip("one CPU: no workers to start")
+        a = cm.Tensor(rng.standard_normal((64, 16, 16, 8)).astype(np.float32))
+        w = cm.Tensor(rng.standard_normal((3, 3, 8, 8)).astype(np.float32))
+        F.conv2d(a, w, padding=1)
+        names = {thread.name for thread in threading.enumerate()}
+        assert any(name.startswith("convmath-chunk-") for name in names)
 
     @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
     def test_bad_thread_counts(self, bad):
@@ -233,7 +269,7 @@ class TestReviewFindings:
             pytest.raises(cm.InvalidArgumentError, match="inside a chunked op"),
         ):
             parallel.run_chunks([range(0, 1), range(1, 2)], work)
-        assert parallel.get_threads() == 1
+        assert parallel.get_threads() == parallel.available_cpus()
 
     def test_changing_threads_while_another_thread_computes(self, rng):
         a = cm.Tensor(rng.standard_normal((64, 16, 16, 8)).astype(np.float32))

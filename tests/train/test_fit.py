@@ -35,7 +35,7 @@ def test_fit_learns_and_a_seed_repeats_the_run(digits):
             epochs=3,
             lr=3e-3,
             log=lambda line: None,
-        )
+        ).history
         runs.append((history, np.concatenate([p.data.ravel() for p in model.parameters()])))
     (history, weights), (history_again, weights_again) = runs
     assert [row["epoch"] for row in history] == [1, 2, 3]

@@ -42,8 +42,9 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.nn.activation import Softmax
 from convmath.nn.graph import Add, Concatenate, Graph, Merge, unique
-from convmath.nn.layout import Permute, Reorder, Reshape, Slice, Softmax, ZeroPad
+from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Slice, Pad and Split take their sizes as inputs from 11 and 13 on

@@ -36,8 +36,8 @@ from convmath.interop.onnx.layouts import Held, identity
 from convmath.interop.onnx.read import read_model
 from convmath.interop.onnx.volume_ops import batch_norm, conv, global_average_pool, pool
 from convmath.nn import LeakyReLU, Module, ReLU, Sigmoid, Tanh
+from convmath.nn.activation import Softmax
 from convmath.nn.graph import Graph
-from convmath.nn.layout import Softmax
 
 
 def _elementwise(make: Callable[[dict[str, Any]], Module], allowed: dict[str, Any]) -> Any:

@@ -1,0 +1,131 @@
+"""A model as data: the layers it is built of and their arguments, and back.
+
+A model put together from convmath's own layers, in a script or a notebook,
+is described by the arguments each module was built with (every module
+records them, :class:`convmath.nn.module.Arguments`): a JSON tree that a
+model file stores, so that every command can rebuild the model without
+importing anyone's code. Only the classes of ``convmath.nn`` are rebuilt;
+random generators are stored as a mark, and a fresh one is given on
+rebuilding (the weights are loaded afterwards). A module of another
+package, or one built from arrays, has no such description: it is saved
+with a builder function instead (``models.build("package.module:function")``).
+
+>>> import numpy as np
+>>> from convmath import nn
+>>> rng = np.random.default_rng(0)
+>>> cnn = nn.Sequential(nn.Conv2D(1, 4, 3, rng=rng), nn.ReLU(), nn.Flatten())
+>>> tree = describe(cnn)
+>>> tree["layer"], tree["args"][0]["module"]["layer"], tree["args"][0]["module"]["args"]
+('Sequential', 'Conv2D', [1, 4, 3])
+>>> type(rebuild(tree)["0"]).__name__
+'Conv2D'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from convmath.errors import InvalidArgumentError
+from convmath.nn.module import Module
+
+MAX_DEPTH = 64  # modules inside modules; a stored tree deeper than this is refused
+
+
+def describe(module: Module) -> dict[str, Any]:
+    """The JSON tree that rebuilds ``module``; raises InvalidArgumentError if it has none."""
+    return _describe(module, "model")
+
+
+def rebuild(tree: Any, *, depth: int = 0) -> Module:
+    """The module ``tree`` describes (fresh weights: load its state_dict next)."""
+    if depth > MAX_DEPTH:
+        raise InvalidArgumentError(f"the architecture nests more than {MAX_DEPTH} modules deep")
+    if not isinstance(tree, dict) or set(tree) != {"layer", "args", "kwargs"}:
+        raise InvalidArgumentError("an architecture entry must be {layer, args, kwargs}")
+    classes = layer_classes()
+    name = tree["layer"]
+    if name not in classes:
+        raise InvalidArgumentError(
+            f"the architecture names the layer {str(name)[:60]!r}, which is not one of"
+            f" convmath.nn's ({', '.join(sorted(classes))})"
+        )
+    if not isinstance(tree["args"], list) or not isinstance(tree["kwargs"], dict):
+        raise InvalidArgumentError(f"{name}: args must be a list and kwargs a mapping")
+    args = [_decode(value, depth) for value in tree["args"]]
+    kwargs = {str(key): _decode(value, depth) for key, value in tree["kwargs"].items()}
+    try:
+        return classes[name](*args, **kwargs)
+    except TypeError as error:
+        raise InvalidArgumentError(
+            f"{name} cannot be built from the stored arguments: {error}"
+        ) from None
+
+
+def layer_classes() -> dict[str, type[Module]]:
+    """convmath.nn's module classes by name: the only ones an architecture may name."""
+    found: dict[str, type[Module]] = {"Module": Module}
+    pending = list(Module.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith("convmath.nn."):
+            found[cls.__name__] = cls
+    found.pop("Module")
+    return found
+
+
+def _describe(module: Module, where: str) -> dict[str, Any]:
+    cls = type(module)
+    if layer_classes().get(cls.__name__) is not cls:
+        raise InvalidArgumentError(
+            f"{where} is a {cls.__module__}.{cls.__qualname__}, not a layer of convmath.nn: save"
+            f" a model of your own classes with a builder function (build it with"
+            f" convmath.models.build('package.module:function', ...))"
+        )
+    if module.arguments is None:
+        raise InvalidArgumentError(
+            f"{where} ({cls.__name__}) was built from arrays or objects that a model file cannot"
+            f" store; build it from numbers and layers, or with a builder function"
+        )
+    return {
+        "layer": cls.__name__,
+        "args": [_encode(value, f"{where}.{k}") for k, value in enumerate(module.arguments.args)],
+        "kwargs": {
+            key: _encode(value, f"{where}.{key}") for key, value in module.arguments.kwargs.items()
+        },
+    }
+
+
+def _encode(value: Any, where: str) -> Any:
+    if isinstance(value, Module):
+        return {"module": _describe(value, where)}
+    if isinstance(value, np.random.Generator):
+        return {"rng": None}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(item, where) for item in value]}
+    if isinstance(value, list):
+        return [_encode(item, where) for item in value]
+    if isinstance(value, dict):
+        return {"dict": {str(key): _encode(item, f"{where}.{key}") for key, item in value.items()}}
+    return value  # a number, a string, True, False or None
+
+
+def _decode(value: Any, depth: int) -> Any:
+    if isinstance(value, list):
+        return [_decode(item, depth) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) != 1:
+        raise InvalidArgumentError(f"an encoded argument has the keys {sorted(value)[:5]}")
+    ((kind, content),) = value.items()
+    if kind == "module":
+        return rebuild(content, depth=depth + 1)
+    if kind == "rng":
+        return np.random.default_rng(0)  # the weights drawn are replaced by the file's
+    if kind == "tuple" and isinstance(content, list):
+        return tuple(_decode(item, depth) for item in content)
+    if kind == "dict" and isinstance(content, dict):
+        return {str(key): _decode(item, depth) for key, item in content.items()}
+    raise InvalidArgumentError(f"an encoded argument of unknown kind {str(kind)[:40]!r}")

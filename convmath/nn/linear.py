@@ -1,0 +1,103 @@
+"""The FC (fully connected) layer: Z = A W + b on a vector per example.
+
+A thin :class:`Module` around ``convmath.functional.dense``, with its
+parameters W, b and its shape rule. Shapes are per example: (n_in,) -> (n_out,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.nn.init import initialize
+from convmath.nn.module import Module, Parameter, Shape
+from convmath.tensor import Tensor
+
+
+class Dense(Module):
+    """FC layer: Z = A W + b with W (n_in, n_out), b (n_out,); parameters (n_in + 1)*n_out.
+
+    In the article's notation Z^[l] = W^[l] A^[l-1] + b^[l], one row per example;
+    the activation layer after it gives A^[l] = psi(Z^[l]). A volume is
+    flattened first (:class:`Flatten`).
+
+    Shapes
+    ------
+    A: (m, n_in);  W: (n_in, n_out);  b: (n_out,)
+    Z: (m, n_out)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> fc = nn.Dense(400, 120, rng=np.random.default_rng(0))
+    >>> fc.W.shape, fc.b.shape
+    ((400, 120), (120,))
+    >>> fc.num_parameters()  # (n_in + 1)*n_out = 401*120
+    48120
+    >>> fc(Tensor(np.zeros((64, 400), np.float32))).shape
+    (64, 120)
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        bias: bool = True,
+        *,
+        rng: np.random.Generator,
+        init: str = "he_normal",
+    ) -> None:
+        super().__init__()
+        self.n_in, self.n_out = n_in, n_out
+        self.W = Parameter(initialize(init, (n_in, n_out), n_in, n_out, rng))
+        self.b = None
+        if bias:
+            bias_init = "torch_default" if init == "torch_default" else "zeros"
+            self.b = Parameter(initialize(bias_init, (n_out,), n_in, n_out, rng))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise self.fail(f"expected input (m, {self.n_in}) but got shape {x.shape}")
+        return F.dense(x, self.W, self.b)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise self.fail(
+                f"expects a vector of n_in={self.n_in} per example but got shape"
+                f" {tuple(input_shape)}; flatten the volume first"
+            )
+        if input_shape[0] != self.n_in:
+            raise self.fail(
+                f"expected n_in={self.n_in} but the input has {input_shape[0]} features"
+            )
+        return (self.n_out,)
+
+    def macs(self, input_shape: Shape) -> int:
+        return self.n_in * self.n_out
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        bias = " + 1" if self.b is not None else ""
+        return [
+            f"Z = A W + b with W ({self.n_in}, {self.n_out})",
+            f"parameters (n_in{bias})*n_out = ({self.n_in}{bias})*{self.n_out}"
+            f" = {self.num_parameters():,}",
+            f"multiply-accumulates n_in*n_out = {self.n_in}*{self.n_out}"
+            f" = {self.macs(input_shape):,}",
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        lines = [
+            f"dZ ({self.n_out},) arrives from the layer above (or from the loss)",
+            f"dW = A^T dZ: ({self.n_in}, {self.n_out}), summed over the m examples",
+            f"dA = dZ W^T: ({self.n_in},) per example",
+        ]
+        if self.b is not None:
+            lines.insert(2, f"db = sum over m of dZ: ({self.n_out},)")
+        lines.append(f"{2 * self.macs(input_shape):,} multiply-accumulates per example (dW and dA)")
+        return lines
+
+    def details(self) -> str:
+        return f"{self.n_in} -> {self.n_out}" + ("" if self.b is not None else ", no bias")

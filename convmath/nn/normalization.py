@@ -1,0 +1,93 @@
+"""Batch normalisation of the channels, a thin :class:`Module` around ``functional.batch_norm``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import convmath.functional as F
+from convmath.limits import reserve_parameters
+from convmath.nn.module import Module, Parameter, Shape
+from convmath.tensor import Tensor
+
+
+class BatchNorm2D(Module):
+    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
+
+    Training mode uses the batch statistics and updates the running ones
+    (momentum, unbiased variance, as PyTorch); eval mode uses the running
+    statistics. Parameters gamma, beta (n_C,); buffers running_mean, running_var.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
+    Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> bn = nn.BatchNorm2D(2)
+    >>> A = Tensor(np.array([[1, 10], [3, 30]], np.float32).reshape(2, 1, 1, 2))
+    >>> Z = bn(A)  # channel 0 holds 1 and 3 (mu = 2, var = 1); channel 1 holds 10 and 30
+    >>> print(np.round(Z.data.reshape(2, 2), 3))
+    [[-1. -1.]
+     [ 1.  1.]]
+    >>> print(bn.running_mean)  # (1 - 0.1)*0 + 0.1*mu
+    [0.2 2. ]
+    >>> bn.num_parameters()  # gamma and beta
+    4
+    """
+
+    _buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, n_C: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_C = n_C
+        self.momentum = momentum
+        self.eps = eps
+        reserve_parameters((2, n_C), "BatchNorm2D gamma and beta")
+        self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
+        self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
+        self.running_mean = np.zeros(n_C, dtype=np.float32)
+        self.running_var = np.ones(n_C, dtype=np.float32)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(
+            x,
+            self.gamma,
+            self.beta,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not input_shape or input_shape[-1] != self.n_C:
+            raise self.fail(
+                f"expected n_C={self.n_C} channels last, got shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta per channel",
+            f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta);"
+            " the running mean and variance are statistics, not learned",
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        count = "m" if len(input_shape) == 1 else "m*" + "*".join(map(str, input_shape[:-1]))
+        return [
+            f"with A_hat = (A - mu)/sqrt(var + eps) over the N = {count} values of each channel:"
+            f" dbeta = sum dZ, dgamma = sum dZ * A_hat, ({self.n_C},) each",
+            "dA = gamma/sqrt(var + eps) * (dZ - dbeta/N - A_hat * dgamma/N) in training"
+            " (mu and var depend on A too); in eval mode, with the running mean and variance,"
+            " dA = dZ * gamma/sqrt(var + eps)",
+        ]
+
+    def details(self) -> str:
+        return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"

@@ -1,0 +1,186 @@
+"""The POOL layers: max and average over f x f windows, and the global average.
+
+Each slides a window over every channel separately (n_C unchanged) and has
+no parameters to learn; each is a thin :class:`Module` around an op of
+``convmath.functional``. Shapes are per example: (n_H, n_W, n_C).
+"""
+
+from __future__ import annotations
+
+import convmath.functional as F
+from convmath.errors import InvalidArgumentError
+from convmath.nn.module import Module, Shape, volume
+from convmath.shapes import conv_output_size, pair, size_formula
+from convmath.tensor import Tensor
+
+
+class _Pool(Module):
+    statistic = ""  # what each window gives: "max" or "average"
+
+    def __init__(
+        self,
+        f: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        super().__init__()
+        self.f = pair(f, f"{type(self).__name__} f")
+        self.stride = self.f if stride is None else pair(stride, f"{type(self).__name__} stride")
+        self.padding = pair(padding, f"{type(self).__name__} padding", minimum=0)
+        if any(p > f // 2 for p, f in zip(self.padding, self.f, strict=True)):
+            raise InvalidArgumentError(
+                f"{type(self).__name__}: padding {self.padding} must be at most half the window"
+                f" f={self.f}, otherwise some windows would hold only padding"
+            )
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_H_prev, n_W_prev, n_C = volume(self, input_shape)
+        n_H = conv_output_size(
+            n_H_prev, self.f[0], self.padding[0], self.stride[0], axis="n_H", op=self.label
+        )
+        n_W = conv_output_size(
+            n_W_prev, self.f[1], self.padding[1], self.stride[1], axis="n_W", op=self.label
+        )
+        return (n_H, n_W, n_C)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (f_h, f_w), (s_h, s_w), (p_h, p_w) = self.f, self.stride, self.padding
+        return [
+            f"{self.statistic} of each {f_h}x{f_w} window, per channel:"
+            f" n_C = {input_shape[2]} unchanged",
+            size_formula("n_H", input_shape[0], f_h, (p_h, p_h), s_h, 1, out[0]),
+            size_formula("n_W", input_shape[1], f_w, (p_w, p_w), s_w, 1, out[1]),
+            f"output volume {out}; no parameters to learn",
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (f_h, f_w), overlap = self.f, self.stride[0] < self.f[0] or self.stride[1] < self.f[1]
+        where = "overlapping windows add up" if overlap else "the windows do not overlap"
+        return [
+            f"dA {out} arrives from the layer above",
+            f"dA_prev {tuple(input_shape)}: {self.routing(f_h * f_w)}; {where}",
+        ]
+
+    def details(self) -> str:
+        return f"f={self.f[0]}, s={self.stride[0]}, p={self.padding[0]}, no parameters"
+
+
+class MaxPool2D(_Pool):
+    """POOL layer: the max of each f x f window, per channel (stride s defaults to f).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    n_C unchanged, no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> pool = nn.MaxPool2D(2)  # f = 2, s = 2: halves n_H and n_W
+    >>> pool.output_shape((28, 28, 6))
+    (14, 14, 6)
+    >>> A = Tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    >>> print(A.data[0, :, :, 0])
+    [[ 0.  1.  2.  3.]
+     [ 4.  5.  6.  7.]
+     [ 8.  9. 10. 11.]
+     [12. 13. 14. 15.]]
+    >>> print(pool(A).data[0, :, :, 0])  # the max of each 2x2 window
+    [[ 5.  7.]
+     [13. 15.]]
+    """
+
+    statistic = "max"
+
+    def routing(self, taps: int) -> str:
+        return (
+            "each value of dA goes to its window's maximum (the argmax mask; the first maximum"
+            " when several tie), 0 elsewhere"
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.f, self.stride, self.padding)
+
+
+class AvgPool2D(_Pool):
+    """POOL layer: the average of each f x f window, per channel (stride s defaults to f).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C)
+    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    n_C unchanged, no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> pool = nn.AvgPool2D(2)
+    >>> A = Tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    >>> print(pool(A).data[0, :, :, 0])  # (0 + 1 + 4 + 5)/4 = 2.5, ...
+    [[ 2.5  4.5]
+     [10.5 12.5]]
+    >>> nn.AvgPool2D(3, stride=2, padding=1).output_shape((7, 7, 3))
+    (4, 4, 3)
+    """
+
+    statistic = "average"
+
+    def routing(self, taps: int) -> str:
+        if self.count_include_pad or self.padding == (0, 0):
+            return f"each value of dA is shared equally by its window's {taps} positions: dA/{taps}"
+        return "each value of dA is shared equally by its window's real (unpadded) positions"
+
+    def __init__(
+        self,
+        f: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__(f, stride, padding)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            x, self.f, self.stride, self.padding, count_include_pad=self.count_include_pad
+        )
+
+
+class GlobalAvgPool2D(Module):
+    """(n_H, n_W, n_C) -> (n_C,): the mean of each channel over the whole map.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    Z: (m, n_C), ready for a :class:`Dense` layer; no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> gap = nn.GlobalAvgPool2D()
+    >>> gap.output_shape((8, 8, 64))
+    (64,)
+    >>> A = Tensor(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2))
+    >>> print(gap(A).data)  # channel 0 holds 0, 2, 4, 6 and channel 1 holds 1, 3, 5, 7
+    [[3. 4.]]
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.global_avg_pool2d(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (volume(self, input_shape)[2],)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = volume(self, input_shape)
+        return [f"mean of each channel over {n_H}*{n_W} positions; no parameters"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = volume(self, input_shape)
+        return [f"dA_prev {tuple(input_shape)}: dA/({n_H}*{n_W}) at every position of its channel"]

@@ -1,0 +1,126 @@
+"""One model file for every door: ``save`` writes what ``convmath train`` writes, ``load`` reads it.
+
+A model file is a checkpoint without the optimizer: the weights in
+safetensors, and in its header how to rebuild the model (a named model, a
+builder of the user's own code by import path, or the layers it is made of
+with their arguments), the input shape, the class names, the preprocessing
+and, when known, the dataset. Every command (``predict``, ``evaluate``,
+``summary``, ``explain``, ``featuremaps``, ``export``, ``serve``...) reads a
+file saved from Python as it reads a training run's checkpoint; a model
+built by code of the user's own is rebuilt only with ``--trust-code``.
+
+    result = fit(model, (X, y), epochs=5)
+    convmath.save(model, "cnn.safetensors", preprocessing=result.preprocessing)
+    model, preprocessing, config = convmath.load("cnn.safetensors")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convmath.data.preprocessing import Preprocessing
+from convmath.errors import CheckpointError, InvalidArgumentError, ShapeError
+from convmath.nn import architecture
+from convmath.nn.module import Module
+from convmath.train.checkpoint import Checkpoint, save_checkpoint
+from convmath.train.trained import ARCHITECTURE_NAME, check_run_config, load_trained
+
+load = load_trained  # the reading half: (model in eval mode, preprocessing, configuration)
+
+
+def save(
+    model: Module,
+    path: str | os.PathLike[str],
+    *,
+    preprocessing: Preprocessing | None = None,
+    input_shape: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    dataset: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` to ``path`` as a file every command reads; returns the path.
+
+    ``preprocessing`` (from :func:`convmath.train.fit`'s result, or a run's)
+    says how raw images become inputs; without it, X = raw / 255 for images of
+    ``input_shape`` (n_H, n_W, n_C), with ``classes`` named 0, 1, ... unless
+    given. ``dataset`` (e.g. "mnist") lets ``evaluate`` find the test split
+    and ``predict`` read pictures as that dataset's were. An existing file is
+    replaced only with ``overwrite=True``; the write is atomic.
+    """
+    target = Path(path)
+    if target.suffix.lower() != ".safetensors":
+        raise InvalidArgumentError(f"save writes a .safetensors file, got {target}")
+    if target.exists() and not overwrite:
+        raise InvalidArgumentError(f"{target} exists; pass overwrite=True to replace it")
+    preprocessing = _preprocessing(model, preprocessing, input_shape, classes)
+    config = {
+        "model": _model_config(model, preprocessing),
+        "preprocessing": preprocessing.to_dict(),
+        "dataset": dataset,
+    }
+    try:
+        check_run_config(config, str(target))  # never a file the commands would refuse
+    except CheckpointError as error:
+        raise InvalidArgumentError(f"not saved: {error}") from None
+    save_checkpoint(target, Checkpoint(model=model.state_dict(), config=config))
+    return target
+
+
+def _preprocessing(
+    model: Module,
+    given: Preprocessing | None,
+    input_shape: Sequence[int] | None,
+    classes: Sequence[str] | None,
+) -> Preprocessing:
+    if given is not None:
+        if input_shape is not None or classes is not None:
+            raise InvalidArgumentError(
+                "save: the preprocessing already says the input shape and the classes; give"
+                " either it or input_shape and classes"
+            )
+        return given
+    if input_shape is None:
+        input_shape = getattr(model, "config", {}).get("input_shape")
+    if input_shape is None:
+        raise InvalidArgumentError(
+            "save needs the input shape (n_H, n_W, n_C) of one example: pass input_shape=, or"
+            " preprocessing= from fit's result"
+        )
+    shape = tuple(int(n) for n in input_shape)
+    if len(shape) != 3:
+        raise ShapeError(f"save: input_shape must be (n_H, n_W, n_C), got {tuple(input_shape)}")
+    output = model.output_shape(shape)
+    if len(output) != 1:
+        raise ShapeError(f"save: the model must give class scores (K,), it gives {output}")
+    names = tuple(str(k) for k in range(output[0])) if classes is None else tuple(classes)
+    n_C = shape[2]
+    return Preprocessing(shape, 1 / 255, np.zeros(n_C, np.float32), np.ones(n_C, np.float32), names)
+
+
+def _model_config(model: Module, preprocessing: Preprocessing) -> dict[str, Any]:
+    built = getattr(model, "config", None)  # models.build's record: a name and its options
+    if built is not None and "architecture" not in built:
+        if list(built["input_shape"]) != list(preprocessing.input_shape):
+            raise ShapeError(
+                f"save: the model was built for {tuple(built['input_shape'])}, the preprocessing"
+                f" says {preprocessing.input_shape}"
+            )
+        return dict(built)
+    output = model.output_shape(preprocessing.input_shape)
+    if output != (len(preprocessing.classes),):
+        raise ShapeError(
+            f"save: the model gives {output} per example, the preprocessing names"
+            f" {len(preprocessing.classes)} classes"
+        )
+    return {
+        "name": ARCHITECTURE_NAME,
+        "input_shape": list(preprocessing.input_shape),
+        "num_classes": output[0],
+        "options": {},
+        "architecture": architecture.describe(model),
+    }

@@ -1,0 +1,48 @@
+"""A model as data: modules record their arguments; convmath.nn's layers rebuild from them."""
+
+import json
+
+import numpy as np
+import pytest
+
+import convmath as cm
+from convmath import models, nn
+from convmath.nn.architecture import describe, rebuild
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "lenet5", "resnet", "googlenet_small"])
+def test_every_named_model_rebuilds_from_its_description(name):
+    shape = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}.get(name, (28, 28, 1))
+    if name == "googlenet_small":
+        shape = (32, 32, 3)
+    model = models.build(name, shape, 10, rng=np.random.default_rng(0))
+    tree = json.loads(json.dumps(describe(model)))  # what a file stores
+    again = rebuild(tree).name_modules()
+    again.load_state_dict(model.state_dict())
+    model.eval(), again.eval()
+    x = cm.Tensor(np.random.default_rng(1).random((2, *shape), dtype=np.float32))
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+
+
+def test_a_module_built_from_arrays_has_no_description():
+    class Fixed(nn.Module):
+        def __init__(self, weights):
+            super().__init__()
+            self.weights = weights
+
+    assert Fixed(np.zeros(3)).arguments is None
+    assert nn.ReLU().arguments is not None  # a class without __init__ of its own records too
+
+
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ({"layer": "Conv2D", "args": [1, 2], "kwargs": {}}, "cannot be built"),
+        ({"layer": "Conv2D", "args": {}, "kwargs": {}}, "args must be a list"),
+        ({"layer": "ReLU", "args": [{"weird": 1}], "kwargs": {}}, "unknown kind"),
+        ({"layer": "ReLU"}, "must be {layer, args, kwargs}"),
+    ],
+)
+def test_a_malformed_description_is_refused_by_name(tree, message):
+    with pytest.raises(cm.InvalidArgumentError, match=message):
+        rebuild(tree)
