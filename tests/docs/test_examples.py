@@ -31,11 +31,12 @@ def test_the_library_examples_run(tmp_path, monkeypatch):
     assert np.isfinite(namespace["J"].item())
     namespace = {}
     exec(compile(training, "LIBRARY.md", "exec"), namespace)
-    history = namespace["history"]
+    history = namespace["result"].history
     assert len(history) == 5
     assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
-    assert np.mean(namespace["classes"] == namespace["y"][1200:]) > 0.85
+    assert np.mean(namespace["classes"] == namespace["dev"][1]) > 0.85
     np.testing.assert_allclose(namespace["probabilities"].sum(axis=1), 1, rtol=1e-5)
+    assert main(["evaluate", "cnn.safetensors"]) == 0  # the file every command reads
 
 
 def test_the_edges_excerpt_matches_the_command(capsys):
