@@ -27,7 +27,7 @@ from common import blas_report, emit
 
 import convmath as cm
 import convmath.functional as F
-from convmath.kernels import winograd
+from convmath.kernels import rules
 from convmath.kernels.runtime import tune_allocator
 
 LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
@@ -64,12 +64,12 @@ def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int, forc
             if thresholds is None:
                 step()
                 return
-            default = winograd.MIN_CHANNELS, winograd.MIN_POSITIONS
-            winograd.MIN_CHANNELS, winograd.MIN_POSITIONS = thresholds
+            default = rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS
+            rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS = thresholds
             try:
                 step()
             finally:
-                winograd.MIN_CHANNELS, winograd.MIN_POSITIONS = default
+                rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS = default
 
         return run
 

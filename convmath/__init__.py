@@ -6,7 +6,8 @@ carries gradients through them by reverse-mode back propagation.
 ``convmath/ops/`` writes each op as its equation; ``convmath/kernels/``
 holds the fast twins that run by default (``use_kernels(False)`` runs the
 equations instead). ``save(model, path)`` and ``load(path)`` write and read
-the one model file that every command reads too.
+the one model file that every command reads too. ``settings(...)`` and
+``configure(...)`` hold every switch of the engine (``convmath.switchboard``).
 """
 
 from convmath import functional, ops
@@ -21,6 +22,7 @@ from convmath.errors import (
     ShapeError,
 )
 from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
+from convmath.switchboard import Settings, configure, current_settings, settings
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
 from convmath.train.model_file import load, save
 
@@ -35,8 +37,11 @@ __all__ = [
     "GradientError",
     "InvalidArgumentError",
     "NonFiniteError",
+    "Settings",
     "ShapeError",
     "Tensor",
+    "configure",
+    "current_settings",
     "functional",
     "get_threads",
     "is_grad_enabled",
@@ -46,6 +51,7 @@ __all__ = [
     "ops",
     "save",
     "set_threads",
+    "settings",
     "strict_mode",
     "use_kernels",
     "using_threads",

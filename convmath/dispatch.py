@@ -9,39 +9,36 @@ them is declared in one place, :mod:`convmath.kernels.registry`.
   run a module (several layers as one fused op); ``None`` means "run its
   forward as written".
 
-Kernels are on after ``import convmath``. :func:`use_kernels` switches them
-for the whole process, or for a ``with`` block, so a learner can step
-through the equations of any model and a test can run both;
-:func:`kernels_in_this_thread` switches them for one thread's block alone.
+Kernels are on after ``import convmath``. The switch is the ``kernels``
+setting of :mod:`convmath.switchboard`: :func:`use_kernels` sets the
+process's default (or, as a context manager, for a ``with`` block), so a
+learner can step through the equations of any model and a test can run
+both; :func:`kernels_in_this_thread` (``convmath.settings(kernels=...)``)
+switches them for one thread's or task's block alone.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from convmath.errors import InvalidArgumentError
+from convmath.switchboard import configure, current_settings, settings
 
 KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.kernels.registry
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
+# At most one: what the kernels hold while a module or a back propagation runs (BLAS on one
+# thread, so that its own threads never spin on the cores the workers need).
+HOLD: list[AbstractContextManager[Any]] = []
+_NOTHING = nullcontext()
 
-_state = {"kernels": True}
-
-
-class _ThreadSetting(threading.local):
-    kernels: bool | None = None  # one thread's own setting, over the process's; None: none
-
-
-_this_thread = _ThreadSetting()
 _across: dict[type, type] = {}  # op -> the op computed across processes (sync batch norm)
 
 
 def kernels_enabled() -> bool:
     """Whether ops run their kernels and modules their fused plans (True by default)."""
-    own = _this_thread.kernels  # a class default: no AttributeError raised and caught per op
-    return _state["kernels"] if own is None else own
+    return current_settings().kernels
 
 
 def kernel_for(op: type) -> type:
@@ -51,10 +48,12 @@ def kernel_for(op: type) -> type:
     """
     if op in _across:
         return _across[op]
-    own = _this_thread.kernels  # kernels_enabled(), inlined: this runs for every op
-    if _state["kernels"] if own is None else own:
-        return KERNELS.get(op, op)
-    return op
+    return KERNELS.get(op, op) if current_settings().kernels else op
+
+
+def holding() -> AbstractContextManager[Any]:
+    """What a module call and a back propagation run inside (see :data:`HOLD`)."""
+    return HOLD[0] if HOLD else _NOTHING
 
 
 def plan_for(module: Any) -> Callable[[Any], Any] | None:
@@ -74,7 +73,7 @@ class _Switch:
         return None
 
     def __exit__(self, *exc: object) -> None:
-        _state["kernels"] = self.previous
+        configure(kernels=self.previous)
 
 
 def use_kernels(enabled: bool) -> _Switch:
@@ -89,26 +88,21 @@ def use_kernels(enabled: bool) -> _Switch:
     """
     if not isinstance(enabled, bool):
         raise InvalidArgumentError(f"use_kernels takes True or False, got {enabled!r}")
-    previous = _state["kernels"]
-    _state["kernels"] = enabled
-    return _Switch(previous)
+    return _Switch(configure(kernels=enabled).kernels)
 
 
 @contextmanager
 def kernels_in_this_thread(enabled: bool) -> Iterator[None]:
-    """Kernels on or off for the calling thread only, for a ``with`` block.
+    """Kernels on or off for the calling thread (or task) only, for a ``with`` block.
 
     Other threads keep the process's setting: a server can trace one request
     through the equations while another thread trains with the kernels.
+    The same as ``convmath.settings(kernels=enabled)``.
     """
     if not isinstance(enabled, bool):
         raise InvalidArgumentError(f"kernels_in_this_thread takes True or False, got {enabled!r}")
-    previous = _this_thread.kernels
-    _this_thread.kernels = enabled
-    try:
+    with settings(kernels=enabled):
         yield
-    finally:
-        _this_thread.kernels = previous
 
 
 def computed_across(op: type) -> bool:

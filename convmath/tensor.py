@@ -23,30 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from convmath.dispatch import kernel_for
+from convmath.dispatch import holding, kernel_for
 from convmath.errors import DTypeError, GradientError, NonFiniteError
+from convmath.switchboard import current_settings, settings
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class _Mode(threading.local):
-    """The engine's switches, one set per thread (these are the defaults of each thread).
-
-    A ``no_grad()`` in one thread (a training run evaluating) leaves every other
-    thread (a server tracing a request) recording its graph as before.
-    """
-
-    grad_enabled = True
-    strict = False
-
-
-_mode = _Mode()
 
 
 @contextlib.contextmanager
@@ -54,19 +40,17 @@ def no_grad() -> Iterator[None]:
     """Run the enclosed code without building a graph (inference, updates).
 
     Results of ops inside have ``requires_grad=False`` and keep no reference
-    to their inputs, so activations are freed as soon as they are used.
+    to their inputs, so activations are freed as soon as they are used. For
+    the calling thread or task only (``convmath.settings(grad=False)``): a
+    run evaluating in one thread leaves a server's back propagation alone.
     """
-    previous = _mode.grad_enabled
-    _mode.grad_enabled = False
-    try:
+    with settings(grad=False):
         yield
-    finally:
-        _mode.grad_enabled = previous
 
 
 def is_grad_enabled() -> bool:
     """Whether ops currently record the graph (False inside :func:`no_grad`)."""
-    return _mode.grad_enabled
+    return current_settings().grad
 
 
 @contextlib.contextmanager
@@ -75,13 +59,10 @@ def strict_mode() -> Iterator[None]:
 
     Checks every forward result and every gradient, naming the op. It costs one
     pass over each array, so it is meant for debugging, not for fast training.
+    The same as ``convmath.settings(strict=True)``.
     """
-    previous = _mode.strict
-    _mode.strict = True
-    try:
+    with settings(strict=True):
         yield
-    finally:
-        _mode.strict = previous
 
 
 def _check_finite(array: np.ndarray, what: str) -> None:
@@ -256,7 +237,8 @@ class Tensor:
                     f"backward(grad) needs a gradient of shape {self.shape}, got {seed.shape}"
                 )
             seed = seed.astype(self.dtype, copy=False)
-        _backpropagate(self, seed, retain_graph)
+        with holding():  # BLAS on one thread while convmath computes (kernels/parallel.py)
+            _backpropagate(self, seed, retain_graph)
 
     # ------------------------------------------------------------ operators
     # The ops live in convmath.ops; importing them here would be circular, so
@@ -288,7 +270,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
     grads: dict[int, np.ndarray] = {id(root): seed}
     owned: set[int] = set()  # gradients this walk allocated, safe to add into in place
-    strict = _mode.strict
+    strict = current_settings().strict
     for tensor in _topological_order(root):
         key = id(tensor)
         grad = grads.pop(key, None)
@@ -384,11 +366,12 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor | np.ndarray, **options: Any) -> Tensor:
         inputs = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in inputs)
+        switches = current_settings()
         op = kernel_for(cls)()  # the op's kernel while kernels are on (convmath.dispatch)
-        record = _mode.grad_enabled and any(t.requires_grad for t in inputs)
+        record = switches.grad and any(t.requires_grad for t in inputs)
         op.needs_grad = tuple(record and t.requires_grad for t in inputs)
         result = np.asarray(op.forward(*(t.data for t in inputs), **options))
-        if _mode.strict:
+        if switches.strict:
             _check_finite(result, f"the result of {op.name}")
         out = Tensor.__new__(Tensor)
         out.data = result

@@ -134,17 +134,16 @@ def _filters(args: argparse.Namespace) -> int:
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
-    from convmath.data import read_image
+    from convmath.data.centering import picture_input, picture_options
     from convmath.inspect import layer_activations
     from convmath.inspect.plots import plot_feature_maps
     from convmath.train import load_trained, predict
 
-    model, preprocessing, _ = load_trained(args.checkpoint, trust_code=args.trust_code)
+    model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
-    n_H, n_W, n_C = preprocessing.input_shape
-    unit = read_image(args.image, mode="RGB" if n_C == 3 else "L", size=(n_H, n_W)) / 255
-    if args.invert:
-        unit = 1.0 - unit
+    # read exactly as predict reads it: the maps are those of the input the model gets there
+    options = picture_options(config.get("dataset"), invert=args.invert)
+    unit = picture_input(args.image, preprocessing.input_shape, **options)
     maps = layer_activations(model, preprocessing.normalize(unit))
     probabilities = predict(model, preprocessing, unit[None])[0]
     best = int(np.argmax(probabilities))
@@ -263,7 +262,12 @@ def register(commands: Any) -> None:
         "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
     )
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
-    featuremaps.add_argument("--invert", action="store_true", help="dark ink on a light background")
+    featuremaps.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the picture whatever it looks like (as predict --invert; a picture is read"
+        " as predict reads it)",
+    )
     featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
     add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)

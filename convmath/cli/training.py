@@ -185,19 +185,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
+    from convmath.data.centering import picture_input, picture_options
     from convmath.train import load_trained, predict
 
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
     )
-    center = args.center or (config["dataset"] in CENTERED and not args.no_center)
-    options = {
-        "invert": args.invert,
-        "center": center,
-        "dark_background": config["dataset"] in INK_ON_DARK,
-    }
+    center = True if args.center else False if args.no_center else None
+    options = picture_options(config["dataset"], invert=args.invert, center=center)
     shape = preprocessing.input_shape
     batch = np.stack([picture_input(path, shape, **options) for path in args.images])
     if args.show is not None:

@@ -72,6 +72,23 @@ def _resized(values: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS), np.float32)
 
 
+def picture_options(
+    dataset: str | None, *, invert: bool = False, center: bool | None = None
+) -> dict[str, bool]:
+    """How a picture is read for a model trained on ``dataset``: :func:`picture_input`'s options.
+
+    The one rule every door follows (``predict``, ``featuremaps``, the page):
+    light ink on dark for the datasets drawn so, MNIST's centring for the
+    datasets centred so (``center`` True or False overrides it), and
+    ``invert`` to invert whatever the picture looks like.
+    """
+    return {
+        "invert": invert,
+        "center": dataset in CENTERED if center is None else center,
+        "dark_background": dataset in INK_ON_DARK,
+    }
+
+
 def picture_input(
     path: str | os.PathLike[str],
     shape: tuple[int, int, int],
@@ -82,25 +99,49 @@ def picture_input(
 ) -> np.ndarray:
     """One picture file as a model's input (n_H, n_W, n_C) in [0, 1], float32.
 
-    Three channels: resized (and inverted with ``invert``). One channel: for
+    Three channels: fitted (and inverted with ``invert``). One channel: for
     a model trained on a ``dark_background`` (MNIST, the digits) the ink is
     made light on dark as there, inverting a picture whose border is light;
-    ``invert`` inverts in any case. Then resized or, with ``center``, cropped
-    to the ink, fitted and centred by mass as MNIST's digits were.
+    ``invert`` inverts in any case. Then fitted or, with ``center``, cropped
+    to the ink, fitted and centred by mass as MNIST's digits were. Fitted
+    means resized keeping the aspect ratio, the rest of the field filled
+    with the picture's own background (the median of its border): a picture
+    of another shape than the model's input is never squeezed.
     """
     from convmath.data.folder import image_size, read_image
 
     n_H, n_W, n_C = shape
-    if n_C == 3:
-        unit = read_image(path, mode="RGB", size=(n_H, n_W)) / 255
-        return (1.0 - unit if invert else unit).astype(np.float32)
     height, width = image_size(path)
-    ratio = min(1.0, MAX_PREDICT_SIDE / max(height, width))
-    size = (
-        (n_H, n_W) if not center else (max(1, round(height * ratio)), max(1, round(width * ratio)))
-    )
+    if n_C == 3:
+        fitted = read_image(path, mode="RGB", size=_fitted(height, width, n_H, n_W)) / 255
+        unit = _in_field(fitted, n_H, n_W)
+        return (1.0 - unit if invert else unit).astype(np.float32)
+    if center:
+        ratio = min(1.0, MAX_PREDICT_SIDE / max(height, width))
+        size = (max(1, round(height * ratio)), max(1, round(width * ratio)))
+    else:
+        size = _fitted(height, width, n_H, n_W)
     gray = read_image(path, mode="L", size=size)[..., 0] / 255
     if invert or (dark_background and dark_on_light(gray)):
         gray = 1.0 - gray
-    unit = center_digit(gray, (n_H, n_W)) if center else gray
-    return unit.astype(np.float32)[..., None]
+    unit = center_digit(gray, (n_H, n_W)) if center else _in_field(gray[..., None], n_H, n_W)
+    return unit.astype(np.float32).reshape(n_H, n_W, 1)
+
+
+def _fitted(height: int, width: int, n_H: int, n_W: int) -> tuple[int, int]:
+    """The size (n_H', n_W') <= (n_H, n_W) that keeps height:width, one side filling the field."""
+    ratio = min(n_H / height, n_W / width)
+    return min(n_H, max(1, round(height * ratio))), min(n_W, max(1, round(width * ratio)))
+
+
+def _in_field(unit: np.ndarray, n_H: int, n_W: int) -> np.ndarray:
+    """``unit`` (h, w, C), h <= n_H and w <= n_W, centred in a field of its border's median."""
+    h, w, n_C = unit.shape
+    if (h, w) == (n_H, n_W):
+        return unit
+    border = np.concatenate([unit[0], unit[-1], unit[:, 0], unit[:, -1]])  # (pixels, C)
+    field = np.empty((n_H, n_W, n_C), unit.dtype)
+    field[...] = np.median(border, axis=0)
+    top, left = (n_H - h) // 2, (n_W - w) // 2
+    field[top : top + h, left : left + w] = unit
+    return field

@@ -6,7 +6,7 @@ dual convolution or by the dual's Winograd). Which is fastest depends on
 the layer's shape, the BLAS, the CPU and the worker count. Two policies:
 
 - ``"rule"`` (the default): thresholds measured once and written in the
-  kernels (``winograd.MIN_CHANNELS``, ``conv.DUAL_SIZE_LIMIT``...). The same
+  kernels/rules.py (``winograd_pays``, ``dual_pays``...). The same
   choice on every run, so a seed reproduces a run bit for bit.
 - ``"measure"``: the first time an op meets a key (its shapes and options,
   the worker count), every candidate runs ``REPEATS`` times and the fastest
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 from convmath.errors import InvalidArgumentError
 from convmath.kernels import parallel
+from convmath.switchboard import configure, current_settings, settings
 
-POLICIES = ("rule", "measure")
 REPEATS = 3  # runs per candidate: the best of them counts, so one slow run (noise) does not
 LISTED_RULES = 1000
 
@@ -59,14 +59,13 @@ class Choice:
         return f"{self.op:<22} {self.layer:<52} {self.algorithm:<14} ({times})"
 
 
-_policy = {"now": "rule"}
 _table: dict[tuple, Choice] = {}
 _lock = threading.Lock()
 
 
 def get_policy() -> str:
-    """``"rule"`` or ``"measure"``: how kernels choose their algorithms now."""
-    return _policy["now"]
+    """``"rule"`` or ``"measure"``: how kernels choose their algorithms now (here)."""
+    return current_settings().autotune
 
 
 def set_policy(policy: str) -> None:
@@ -74,22 +73,14 @@ def set_policy(policy: str) -> None:
 
     For the whole process; the choices made so far stay (see :func:`clear`).
     """
-    if policy not in POLICIES:
-        raise InvalidArgumentError(
-            f"autotune policy must be one of {', '.join(POLICIES)}, got {policy!r}"
-        )
-    _policy["now"] = policy
+    configure(autotune=policy)
 
 
 @contextlib.contextmanager
 def using_policy(policy: str) -> Iterator[None]:
-    """Run a ``with`` block under ``policy``, then restore the previous one."""
-    previous = get_policy()
-    set_policy(policy)
-    try:
+    """Run a ``with`` block under ``policy`` (in this thread or task), then the previous one."""
+    with settings(autotune=policy):
         yield
-    finally:
-        set_policy(previous)
 
 
 def choose(

@@ -6,7 +6,7 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.dispatch import kernels_enabled
-from convmath.kernels import autotune
+from convmath.kernels import autotune, rules
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, get_threads, run_chunks
 from convmath.kernels.products import batched_product
@@ -25,7 +25,7 @@ class Conv2DKernel(ops.Conv2D):
     (:mod:`convmath.kernels.parallel`); each chunk's matrix is built,
     multiplied by W and dropped at once. Only A_prev is kept for backward,
     not the f_h*f_w times larger matrix, except for small layers (all of it
-    within KEEP_COLS_BYTES, as LeNet's at batch 64), where keeping it costs
+    within rules.KEEP_COLS_BYTES, as LeNet's at batch 64), where keeping it costs
     less than building it again.
 
     Backward, chunk by chunk: db and dW are summed over chunks in batch order
@@ -111,7 +111,7 @@ class Conv2DKernel(ops.Conv2D):
         keep = (
             self.needs_grad[1]
             and winograd is None
-            and len(a_prev) * im2col.bytes_per_example <= KEEP_COLS_BYTES
+            and rules.keeps_columns(len(a_prev) * im2col.bytes_per_example)
         )
         kept: dict[int, np.ndarray] = {}
 
@@ -145,8 +145,8 @@ class Conv2DKernel(ops.Conv2D):
             dual = _input_gradient_convolution(im2col, self.w, grad.shape, grad.itemsize)
         if dual is not None:
             candidates.append("dual")
-            if dual[0].bytes_per_example <= DUAL_SIZE_LIMIT * im2col.bytes_per_example:
-                rule = "dual"  # not e.g. LeNet's 5x5 "valid" conv: col2im offset by offset pays
+            if rules.dual_pays(dual[0].bytes_per_example, im2col.bytes_per_example):
+                rule = "dual"
             dual_geometry = ((1, 1), im2col.dilation, im2col.groups, dual[0].padding)
             if winograd_computes(dual[0].w_shape, *dual_geometry):
                 candidates.append("dual-winograd")
@@ -245,10 +245,6 @@ def _layer(
     steps = str(stride[0]) if stride[0] == stride[1] else f"{stride[0]},{stride[1]}"
     layer = f"{n_H_prev}x{n_W_prev}x{n_C_prev} -> {n_C}, {f_h}x{f_w} s{steps} p{pad}"
     return f"{layer}{' +ReLU' if relu else ''}, batch {m}{'' if training else ', no grad'}"
-
-
-KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild
-DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 
 
 def _input_gradient_convolution(

@@ -16,7 +16,7 @@ read as (rows, n_C_prev), is it. Otherwise, two memory layouts of the same matri
 
 - rows: (g, rows, K'), one window per row, K' = f_h*f_w*n_C_prev/g;
 - columns: the transpose (K, rows) stored row by row, for one group and fewer
-  than FEW_CHANNELS input channels. With one or two channels the rows layout
+  than rules.FEW_CHANNELS input channels. With one or two channels the rows layout
   copies a float or two at a time; this one copies whole image rows, and
   BLAS reads the transposed operand as it is.
 """
@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from convmath.kernels import rules
 from convmath.ops.conv import im2col
 from convmath.ops.windows import add_windows, offset_slice
 from convmath.shapes import Pair
 
 NO_PADDING = ((0, 0), (0, 0))
-FEW_CHANNELS = 4  # below this many input channels (one group) the columns layout is used
 
 
 class Im2col:
@@ -60,7 +60,7 @@ class Im2col:
         self.pad_hw = (a_shape[1] + top + bottom, a_shape[2] + left + right)
         self.depth = f_h * f_w * n_C_group  # K', the length of one window (per group)
         self.pointwise = (f_h, f_w) == (1, 1) and stride == (1, 1) and self.pad_hw == a_shape[1:3]
-        self.transposed = groups == 1 and n_C_group < FEW_CHANNELS and not self.pointwise
+        self.transposed = rules.columns_layout(n_C_group, groups, self.pointwise)
         self.bytes_per_example = n_out[0] * n_out[1] * self.depth * groups * itemsize
 
     def matrix(self, a_chunk: np.ndarray) -> np.ndarray:

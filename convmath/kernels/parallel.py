@@ -36,16 +36,13 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from convmath.errors import InvalidArgumentError
+from convmath.kernels import rules
 from convmath.kernels.crew import Crew
-from convmath.shapes import positive_int
+from convmath.switchboard import configure, current_settings
 
 T = TypeVar("T")
 
-CHUNK_BYTES = 3 << 20  # the working set one chunk aims at: measured best between 2 and 3 MiB
-MIN_CHUNKS = 2  # a job worth sharing is cut at least this far (whatever the worker count)
-MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs more than it saves
 
-_settings: dict[str, int | None] = {"threads": None}  # None: the default, see set_threads
 _crew: Crew | None = None  # the worker threads, started when first needed
 _inside = threading.local()  # .active: a crew worker; .blas_depth: single_threaded_blas nesting
 _lock = threading.Lock()
@@ -58,7 +55,7 @@ def available_cpus() -> int:
 
 def get_threads() -> int:
     """How many workers run the chunks of an op (every available CPU unless set otherwise)."""
-    return _settings["threads"] or available_cpus()
+    return current_settings().threads or available_cpus()
 
 
 def set_threads(count: int | None) -> None:
@@ -70,21 +67,19 @@ def set_threads(count: int | None) -> None:
     outside any op. The workers themselves start when an op first needs them.
     """
     global _crew
-    if count is not None:
-        count = positive_int(count, "threads")
     if getattr(_inside, "active", False):
         raise InvalidArgumentError("set_threads cannot be called from inside a chunked op")
     with _lock:
+        configure(threads=count)
         retired, _crew = _crew, None
-        _settings["threads"] = count
     if retired is not None:
         retired.retire()  # once the op running on it, if any, is done
 
 
 @contextlib.contextmanager
 def using_threads(count: int | None = None) -> Iterator[None]:
-    """Within the block, run on ``count`` workers (default: every available CPU)."""
-    previous = _settings["threads"]
+    """Within the block, run on ``count`` workers (default: every available CPU), process-wide."""
+    previous = current_settings().threads
     set_threads(available_cpus() if count is None else count)
     try:
         yield
@@ -95,17 +90,17 @@ def using_threads(count: int | None = None) -> Iterator[None]:
 def chunk_bounds(m: int, bytes_per_example: int, *, target: int | None = None) -> list[range]:
     """Split examples 0..m-1 into consecutive ranges of about ``target`` bytes of work each.
 
-    A job of MIN_PARALLEL_BYTES or more gets at least MIN_CHUNKS chunks, so
+    A job of rules.MIN_PARALLEL_BYTES or more gets at least rules.MIN_CHUNKS chunks, so
     that the workers share it; smaller ones stay whole (a hand-over would cost
     more). The split never depends on the number of workers, and every sum
     over chunks adds them in batch order, so results are the same bits
     whatever the thread count. Sizes differ by at most one example.
     """
-    target = CHUNK_BYTES if target is None else target
+    target = rules.CHUNK_BYTES if target is None else target
     total = m * max(bytes_per_example, 1)
     count = max(1, -(-total // target))
-    if total >= MIN_PARALLEL_BYTES:
-        count = max(count, MIN_CHUNKS)
+    if total >= rules.MIN_PARALLEL_BYTES:
+        count = max(count, rules.MIN_CHUNKS)
     count = min(m, count) if m else 1
     edges = [m * k // count for k in range(count + 1)]
     return [range(edges[k], edges[k + 1]) for k in range(count)]
@@ -158,9 +153,13 @@ def workers_at_hand() -> bool:
 def _claim_crew() -> Crew | None:
     """The crew of get_threads() workers, claimed for one op; None if another thread has it."""
     global _crew
+    wanted = get_threads()  # this thread's or task's setting (convmath.settings(threads=...))
     with _lock:  # set_threads may swap the crew from another thread
-        if _crew is None or _crew.retired:  # retired: a caller was interrupted (see crew.py)
-            _crew = Crew(get_threads())
+        # retired: a caller was interrupted (see crew.py); smaller: a block asks for more
+        if _crew is None or _crew.retired or (_crew.size < wanted and not _crew.busy):
+            if _crew is not None:
+                _crew.retire()
+            _crew = Crew(wanted)
         crew = _crew
     return crew if crew.claim() else None
 
@@ -310,26 +309,39 @@ def _set_blas_threads(library: Any, count: int) -> None:
 _blas = _BlasHold()
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
+class _SingleThreadedBlas:
+    """The context manager :func:`single_threaded_blas` returns (a class: entered per module)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        depth = getattr(_inside, "blas_depth", 0)
+        if depth == 0:
+            _blas.enter()
+        _inside.blas_depth = depth + 1
+
+    def __exit__(self, *exc: object) -> None:
+        depth = _inside.blas_depth - 1
+        _inside.blas_depth = depth
+        if depth == 0:
+            _blas.leave()
+
+
+_SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
+def single_threaded_blas() -> _SingleThreadedBlas:
     """Within the block, BLAS runs on one thread (restored after; nests; any thread may enter).
 
     A BLAS call on its own threads leaves them spinning for a while after it
     returns, on the very cores the workers need, and its threads may split a
-    sum differently. Chunked ops enter this themselves; the trainer and the
-    evaluation loops enter it once around their whole loop, so each op inside
+    sum differently. Chunked ops enter this themselves, and so (through
+    ``dispatch.holding``) does every module call and every back propagation:
+    a loop of the user's own runs as the trainer does. The trainer and the
+    inference loop enter it once around their whole loop, so each op inside
     pays a counter's increment, not a call into the library.
     """
-    depth = getattr(_inside, "blas_depth", 0)
-    _inside.blas_depth = depth + 1
-    if depth == 0:
-        _blas.enter()
-    try:
-        yield
-    finally:
-        _inside.blas_depth = depth
-        if depth == 0:
-            _blas.leave()
+    return _SINGLE_THREADED_BLAS
 
 
 def _forget_crew_after_fork() -> None:

@@ -17,6 +17,7 @@ from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKer
 from convmath.kernels.fusion import plan
 from convmath.kernels.linalg import DenseKernel
 from convmath.kernels.normalization import BatchNormKernel
+from convmath.kernels.parallel import single_threaded_blas
 from convmath.kernels.pool import MaxPool2DKernel
 from convmath.kernels.shape import ConcatKernel
 from convmath.ops.activation import ReLU
@@ -47,3 +48,4 @@ def install() -> None:
     dispatch.KERNELS.clear()
     dispatch.KERNELS.update(KERNELS)
     dispatch.PLANNER[:] = [plan]
+    dispatch.HOLD[:] = [single_threaded_blas()]

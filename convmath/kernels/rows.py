@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convmath.kernels import rules
 from convmath.kernels.parallel import sum_over_parts
 from convmath.kernels.products import product
 
@@ -24,9 +25,6 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     return fold(sum_over_parts(len(wide), wide.shape[1] * wide.itemsize, part_sums), k)
 
 
-WIDE_ROW = 1024  # elements: long enough that NumPy's per-row loop overhead stops mattering
-
-
 def wide_rows(rows: np.ndarray) -> tuple[np.ndarray, int]:
     """``rows`` (N, n_C) seen as (N/k, k*n_C), k consecutive rows side by side, and k.
 
@@ -35,12 +33,12 @@ def wide_rows(rows: np.ndarray) -> tuple[np.ndarray, int]:
     not memory, sets the pace (0.70 ms against 0.30 ms for a subtraction over
     131,072 x 16 float32 values). Tiling the vector k times (``np.tile(v, k)``)
     gives the same result on wide rows. k is the largest divisor of N with
-    k*n_C <= WIDE_ROW; a non-contiguous ``rows`` is used as it is (k = 1).
+    k*n_C <= rules.WIDE_ROW; a non-contiguous ``rows`` is used as it is (k = 1).
     """
     count, n_C = rows.shape
     if not rows.flags.c_contiguous:
         return rows, 1
-    k = min(count, WIDE_ROW // n_C) if n_C else 1  # (this module's max is the op)
+    k = min(count, rules.WIDE_ROW // n_C) if n_C else 1  # (this module's max is the op)
     if k < 1:
         return rows, 1
     while count % k:

@@ -21,7 +21,7 @@ two small transforms are GEMMs with the 16x16 matrix B^T (x) B^T and the 4x16
 matrix A^T (x) A^T (Kronecker products), so every step is one BLAS call or
 one copy. It pays where the channel matrices are wide enough for the saved
 multiplies to outweigh the transforms, on maps large enough (see
-MIN_CHANNELS and MIN_POSITIONS below). Its float32 error is of the
+rules.winograd_pays). Its float32 error is of the
 order of 1e-7 relative to the largest output, like im2col's.
 """
 
@@ -30,14 +30,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from convmath.kernels import rules
 from convmath.shapes import Pair
 
 # Measured on 2 workers (benchmarks/conv_layers.py --winograd): Winograd's transforms are
 # memory-bound and the two workers share the memory bus, so it pays only with wide channel
 # matrices on large maps: 1.11x forward + backward at 28x28 with 64 or 96->128 channels,
 # 0.9x at 8x8 and 14x14 (64 and 128 channels) and at 26x26 with 32->64.
-MIN_CHANNELS = 64  # on each side
-MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -72,10 +71,8 @@ def winograd_applies(
     (:mod:`convmath.kernels.autotune` can time both instead.)
     """
     n_C_prev, n_C = w_shape[2:]
-    return (
-        winograd_computes(w_shape, stride, dilation, groups, padding)
-        and min(n_C_prev, n_C) >= MIN_CHANNELS
-        and n_out[0] * n_out[1] >= MIN_POSITIONS
+    return winograd_computes(w_shape, stride, dilation, groups, padding) and rules.winograd_pays(
+        n_C_prev, n_C, n_out[0] * n_out[1]
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath.dispatch import plan_for
+from convmath.dispatch import holding, plan_for
 from convmath.errors import ShapeError
 from convmath.shapes import Shape
 from convmath.tensor import Tensor, no_grad
@@ -98,7 +98,8 @@ class Module:
 
     def __call__(self, x: Tensor) -> Tensor:
         plan = plan_for(self)  # while kernels are on, a fused way to run this module, or None
-        return self.forward(x) if plan is None else plan(x)
+        with holding():  # BLAS on one thread while convmath computes (kernels/parallel.py)
+            return self.forward(x) if plan is None else plan(x)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The shape of one output example for one input example; checks that it fits.

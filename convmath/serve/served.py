@@ -139,7 +139,7 @@ class ServedModel:
 
     def _picture(self, text: Any) -> np.ndarray:
         """A PNG or JPEG read as ``convmath predict`` reads a file: the same code, on a copy."""
-        from convmath.data.centering import CENTERED, INK_ON_DARK, picture_input
+        from convmath.data.centering import picture_input, picture_options
 
         if not isinstance(text, str) or len(text) > MAX_PNG_BYTES * 4 // 3 + 4:
             raise InvalidArgumentError(
@@ -162,13 +162,7 @@ class ServedModel:
                         f"image.png is {width} x {height} pixels, over the"
                         f" {MAX_DRAWING_PIXELS:,}-pixel limit of a drawing"
                     )
-                return picture_input(
-                    path,
-                    self.input_shape,
-                    invert=False,
-                    center=dataset in CENTERED,
-                    dark_background=dataset in INK_ON_DARK,
-                )
+                return picture_input(path, self.input_shape, **picture_options(dataset))
             except DataError as error:
                 raise InvalidArgumentError(
                     f"image.png: {str(error).replace(str(path), 'the picture')}"

@@ -51,3 +51,27 @@ def test_a_picture_of_dark_ink_becomes_an_mnist_digit(tmp_path):
     plain = picture_input(path, (28, 28, 1), invert=False, center=False)
     assert plain[0, 0, 0] == 0  # inverted too, but only resized
     assert np.ptp(np.nonzero(plain[..., 0] > 0.5)[0]) + 1 > 6
+
+
+@pytest.mark.parametrize("n_C", [1, 3])
+def test_a_picture_of_another_shape_is_fitted_never_squeezed(tmp_path, n_C):
+    # 50 rows by 100 columns of light paper, a dark 20x20 square in the middle
+    paper = np.full((50, 100), 230, np.uint8)
+    paper[15:35, 40:60] = 10
+    path = tmp_path / "wide.png"
+    Image.fromarray(paper if n_C == 1 else np.repeat(paper[..., None], 3, axis=2)).save(path)
+    unit = picture_input(path, (28, 28, n_C), invert=False, center=False, dark_background=False)
+    assert unit.shape == (28, 28, n_C)
+    np.testing.assert_allclose(unit[:7], 230 / 255, atol=1e-6)  # the bands are the paper's own
+    np.testing.assert_allclose(unit[-7:], 230 / 255, atol=1e-6)
+    rows, columns = np.nonzero(unit[..., 0] < 0.5)
+    assert abs(np.ptp(rows) - np.ptp(columns)) <= 1  # the square stays square
+
+
+def test_picture_options_are_the_one_rule_of_every_door():
+    from convmath.data.centering import picture_options
+
+    assert picture_options("mnist") == {"invert": False, "center": True, "dark_background": True}
+    assert picture_options("digits")["center"] is False
+    assert picture_options(None) == {"invert": False, "center": False, "dark_background": False}
+    assert picture_options("mnist", center=False, invert=True)["center"] is False

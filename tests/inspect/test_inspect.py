@@ -298,3 +298,15 @@ def test_filters_of_a_deeper_layer_say_what_they_draw(tmp_path):
     with pytest.raises(InvalidArgumentError, match="input channel 16 does not exist: the filters"
                        " have 16 input channels, 0 to 15"):  # fmt: skip
         plots.plot_filters(np.zeros((3, 3, 16, 4)), tmp_path / "c.png", input_channel=16)
+
+
+def test_featuremaps_and_predict_read_a_dark_on_light_picture_alike(run_dir, tmp_path, capsys):
+    from convmath.data import load_digits
+
+    digit = tmp_path / "paper.png"  # dark ink on white paper, as a person draws a digit
+    Image.fromarray(255 - (load_digits()[0][3] * 15).astype(np.uint8)).save(digit)
+    checkpoint = str(run_dir / "best.safetensors")
+    assert main(["predict", checkpoint, str(digit)]) == 0
+    predicted = capsys.readouterr().out.split(": ", 1)[1].split()[0]
+    assert main(["featuremaps", checkpoint, str(digit), "--out", str(tmp_path / "m.png")]) == 0
+    assert f"predicted '{predicted}' (" in capsys.readouterr().out

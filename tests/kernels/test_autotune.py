@@ -211,8 +211,8 @@ def test_a_choice_gives_the_same_bits_on_any_thread_count(rng, monkeypatch, forw
     a = rng.standard_normal((16, 12, 12, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 8)).astype(np.float32)
     _forced(monkeypatch, forward, "dual-winograd" if forward == "winograd" else "dual")
-    monkeypatch.setattr("convmath.kernels.parallel.MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr("convmath.kernels.parallel.CHUNK_BYTES", 4096)
+    monkeypatch.setattr("convmath.kernels.rules.MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr("convmath.kernels.rules.CHUNK_BYTES", 4096)
     results = []
     for count in (1, 2, 3):
         with cm.using_threads(count):

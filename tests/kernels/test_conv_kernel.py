@@ -6,7 +6,7 @@ import pytest
 import convmath as cm
 import convmath.functional as F
 from convmath.inspect.gradcheck import assert_gradients_match
-from convmath.kernels import conv as conv_module
+from convmath.kernels import rules
 from convmath.kernels.conv import conv2d_relu
 
 
@@ -40,7 +40,7 @@ def test_only_small_im2col_matrices_are_kept_for_backward(rng, monkeypatch):
     small = F.conv2d(a, w, padding=1)
     assert small._op.kept_cols is not None
     assert small._op.a_prev is None
-    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 1000)  # this one needs 4*36*18*8 bytes
+    monkeypatch.setattr(rules, "KEEP_COLS_BYTES", 1000)  # this one needs 4*36*18*8 bytes
     large = F.conv2d(a, w, padding=1)
     assert large._op.kept_cols is None
     assert large._op.a_prev is a.data
@@ -86,7 +86,7 @@ def test_conv_with_relu_is_relu_of_conv(rng, stride):
 def test_both_input_gradient_algorithms(
     rng, monkeypatch, keep_cols, limit, a_shape, w_shape, options
 ):
-    monkeypatch.setattr(conv_module, "DUAL_SIZE_LIMIT", limit)
-    monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", keep_cols)
+    monkeypatch.setattr(rules, "DUAL_SIZE_LIMIT", limit)
+    monkeypatch.setattr(rules, "KEEP_COLS_BYTES", keep_cols)
     a, w = rng.standard_normal(a_shape), rng.standard_normal(w_shape)
     assert_gradients_match(lambda x, k: F.conv2d(x, k, **options), [a, w], rng=rng)

@@ -14,7 +14,7 @@ from cases import BATCH_NORM_SHAPES, CONV_CASES, DENSE_SHAPES, POOL_CASES, conv_
 
 import convmath as cm
 import convmath.functional as F
-from convmath.kernels import parallel, registry
+from convmath.kernels import parallel, registry, rules
 from convmath.kernels.conv import conv2d_relu
 from convmath.kernels.normalization import batch_norm_relu
 
@@ -28,8 +28,8 @@ def workers(setting, monkeypatch):
         with parallel.using_threads(1):
             yield
         return
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 512)  # every op really splits
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 512)  # every op really splits
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
     with parallel.using_threads(2):
         yield
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_info
 import convmath as cm
 import convmath.functional as F
 from convmath.inspect.gradcheck import assert_gradients_match
-from convmath.kernels import parallel
+from convmath.kernels import parallel, rules
 from convmath.kernels.conv import conv2d_relu
 from convmath.kernels.normalization import batch_norm_relu
 
@@ -23,8 +23,8 @@ def _blas_threads() -> list[int]:
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Two workers and chunks of a few hundred bytes, so that every op really splits."""
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 256)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
     with parallel.using_threads(2):
         yield
 
@@ -44,7 +44,7 @@ class TestChunkBounds:
     @pytest.mark.parametrize("threads", [1, 2, 3])
     def test_the_split_does_not_depend_on_the_workers(self, threads):
         with parallel.using_threads(threads):
-            assert len(parallel.chunk_bounds(64, 1 << 15)) == parallel.MIN_CHUNKS  # 2 MiB: shared
+            assert len(parallel.chunk_bounds(64, 1 << 15)) == rules.MIN_CHUNKS  # 2 MiB: shared
             assert len(parallel.chunk_bounds(64, 1 << 20)) == 22  # 64 MiB in 3 MiB chunks
             assert len(parallel.chunk_bounds(64, 8)) == 1  # 512 bytes: not worth a hand-over
 
@@ -134,6 +134,24 @@ class TestThreads:
             other.join()
         assert _blas_threads() == before
 
+    def test_a_loop_of_ones_own_holds_blas_in_modules_and_back_propagation(self, rng):
+        from convmath import nn
+
+        before, seen = _blas_threads(), []
+
+        class Spy(nn.Module):
+            def forward(self, x):
+                seen.append(_blas_threads())
+                return x
+
+        dense = nn.Dense(4, 2, rng=rng)
+        x = cm.Tensor(rng.standard_normal((3, 4)).astype(np.float32))
+        J = nn.Sequential(Spy(), dense)(x).sum()
+        J.backward()  # a bare op's graph: back propagation holds BLAS as modules do
+        assert seen == [[1] * len(before)]
+        assert _blas_threads() == before
+        assert dense.W.grad is not None
+
     def test_workers_start_on_first_use_without_being_asked(self, rng):
         parallel.set_threads(None)  # the default a fresh process has: every available CPU
         if parallel.available_cpus() < 2:
@@ -200,8 +218,8 @@ def test_chunked_ops_match_the_unsplit_op_and_their_gradients(rng, tiny_chunks, 
     m, per_example = shapes[0][0], 8 * int(np.prod(shapes[0][1:]))
     assert len(parallel.chunk_bounds(m, per_example)) > 1  # the op above ran split
     # The reference runs unsplit: one chunk of the whole batch, on one thread.
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 1 << 40)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1 << 40)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 1 << 40)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 1 << 40)
     with parallel.using_threads(1):
         assert list(parallel.chunk_bounds(m, per_example)) == [range(m)]
         reference = [cm.Tensor(array, requires_grad=True) for array in arrays]
@@ -219,8 +237,8 @@ def test_a_seeded_training_run_gives_the_same_bits_on_any_number_of_workers(
 ):
     from convmath import models, optim
 
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(rules, "CHUNK_BYTES", 4096)
 
     def train(threads: int) -> np.ndarray:
         rng = np.random.default_rng(3)

@@ -5,7 +5,7 @@ import pytest
 
 import convmath as cm
 import convmath.functional as F
-from convmath.kernels import winograd as winograd_module
+from convmath.kernels import rules
 from convmath.kernels.winograd import Winograd, winograd_applies
 
 GEOMETRIES = [
@@ -22,7 +22,7 @@ GEOMETRIES = [
 @pytest.fixture
 def small_maps(monkeypatch):
     """Winograd on the small maps of these tests (by default it waits for 28x28)."""
-    monkeypatch.setattr(winograd_module, "MIN_POSITIONS", 1)
+    monkeypatch.setattr(rules, "WINOGRAD_MIN_POSITIONS", 1)
 
 
 def reference(a, w, padding):
@@ -98,8 +98,8 @@ def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
     """With the channel threshold lowered, every 3x3 stride-1 case of the table runs Winograd."""
     from cases import CONV_CASES, conv_case
 
-    monkeypatch.setattr(winograd_module, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd_module, "MIN_POSITIONS", 1)
+    monkeypatch.setattr(rules, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(rules, "WINOGRAD_MIN_POSITIONS", 1)
     cases = [c for c in CONV_CASES if c[0] == 3 and c[2] == 1 and c[3] == 1 and c[4] == "single"]
     assert len(cases) >= 4
     for f, padding, stride, dilation, grouping in cases:

@@ -78,3 +78,23 @@ def test_unknown_optimizer_or_schedule(digits):
         fit(small_cnn(), (images / 16, labels), optimizer="rmsprop", log=lambda line: None)
     with pytest.raises(cm.InvalidArgumentError, match="unknown schedule 'linear'"):
         fit(small_cnn(), (images / 16, labels), schedule="linear", log=lambda line: None)
+
+
+def test_fit_holds_blas_to_one_thread_while_it_trains_and_gives_it_back(digits):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    images, labels = digits
+    before, during = blas_threads(), []
+    fit(
+        small_cnn(),
+        (images / 16, labels),
+        epochs=1,
+        on_step=[lambda trainer, epoch, step: during.append(blas_threads())],
+        log=lambda line: None,
+    )
+    assert during
+    assert all(threads == [1] * len(before) for threads in during)
+    assert blas_threads() == before

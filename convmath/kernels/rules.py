@@ -1,0 +1,49 @@
+"""The tuning constants and the kernel-choice rules, measured once and kept in one place.
+
+Every number here was measured on the reference workloads (docs/PERFORMANCE.md
+and the notes in docs/ARCHITECTURE.md say how); none changes what is computed,
+only how fast. The kernels read them from this module at call time (a test
+or a benchmark may set another value for a while), and the measuring
+autotuner (:mod:`convmath.kernels.autotune`) is the other way to choose: it
+times the candidates instead of following these rules.
+"""
+
+from __future__ import annotations
+
+# Batch chunks (kernels/parallel.py)
+CHUNK_BYTES = 3 << 20  # the working set one chunk aims at: measured best between 2 and 3 MiB
+MIN_CHUNKS = 2  # a job worth sharing is cut at least this far (whatever the worker count)
+MIN_PARALLEL_BYTES = 2 << 20  # below this, handing work to another thread costs more than it saves
+
+# Per-channel passes on wide rows (kernels/rows.py)
+WIDE_ROW = 1024  # elements: long enough that NumPy's per-row loop overhead stops mattering
+
+# The im2col matrix (kernels/im2col.py, kernels/conv.py)
+FEW_CHANNELS = 4  # below this many input channels (one group) the columns layout is used
+KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild
+
+# Which algorithm computes a convolution (kernels/conv.py, kernels/winograd.py)
+DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
+WINOGRAD_MIN_CHANNELS = 64  # on each side
+WINOGRAD_MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
+
+
+def winograd_pays(n_C_prev: int, n_C: int, positions: int) -> bool:
+    """Whether F(2x2, 3x3) beats im2col for a layer it computes: wide and large enough."""
+    return min(n_C_prev, n_C) >= WINOGRAD_MIN_CHANNELS and positions >= WINOGRAD_MIN_POSITIONS
+
+
+def dual_pays(dual_bytes_per_example: int, im2col_bytes_per_example: int) -> bool:
+    """Whether dA_prev by the dual convolution beats col2im (not e.g. LeNet's 5x5 "valid" conv,
+    whose col2im, offset by offset, pays)."""
+    return dual_bytes_per_example <= DUAL_SIZE_LIMIT * im2col_bytes_per_example
+
+
+def keeps_columns(batch_bytes: int) -> bool:
+    """Whether the forward pass keeps its im2col matrix for the backward pass."""
+    return batch_bytes <= KEEP_COLS_BYTES
+
+
+def columns_layout(n_C_group: int, groups: int, pointwise: bool) -> bool:
+    """Whether im2col builds the columns layout (few input channels) rather than rows."""
+    return groups == 1 and n_C_group < FEW_CHANNELS and not pointwise

@@ -1,0 +1,110 @@
+"""The engine's switches in one place: kernels, worker threads, the autotuner, grad and strict mode.
+
+=========== ============ ====================================================
+setting     default      what it switches
+=========== ============ ====================================================
+kernels     True         ops run their fast kernels (False: the equations)
+threads     None         workers for chunked ops (None: every available CPU)
+autotune    "rule"       kernels choose algorithms by rule, or "measure" them
+grad        True         ops record the graph for back propagation
+strict      False        back propagation checks every gradient it passes on
+=========== ============ ====================================================
+
+Two levels, one table. :func:`configure` sets the process's defaults, which
+every thread and task starts from. ``with settings(...)`` overrides some of
+them for a block, in the calling thread or asyncio task alone (a
+``contextvars`` context): a server traces one request through the equations
+while another thread trains with the kernels, and ``no_grad`` in one thread
+leaves the others' back propagation alone. The older switches
+(``use_kernels``, ``set_threads``, ``no_grad``, ``strict_mode``...) are
+these two, named for what they do.
+
+>>> import convmath
+>>> with convmath.settings(kernels=False, grad=False):
+...     convmath.current_settings().kernels, convmath.is_grad_enabled()
+(False, False)
+>>> convmath.current_settings().kernels
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from convmath.errors import InvalidArgumentError
+from convmath.shapes import positive_int
+
+POLICIES = ("rule", "measure")  # how kernels choose their algorithms (kernels/autotune.py)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One value of every switch (see the module's table)."""
+
+    kernels: bool = True
+    threads: int | None = None
+    autotune: str = "rule"
+    grad: bool = True
+    strict: bool = False
+
+
+NAMES = tuple(f.name for f in fields(Settings))
+_process = [Settings()]  # the defaults (a list: replaced whole, never mutated)
+# A block's overrides, with the defaults they were laid on and the result (the ops read the
+# result: one context lookup and one identity check per op).
+_here: ContextVar[tuple[dict[str, Any], Settings, Settings] | None] = ContextVar(
+    "convmath_settings", default=None
+)
+
+
+def current_settings() -> Settings:
+    """Every setting as it stands in the calling thread or task."""
+    here = _here.get()
+    if here is None:
+        return _process[0]
+    overrides, base, result = here
+    if base is _process[0]:
+        return result
+    return replace(_process[0], **overrides)  # the defaults changed inside the block
+
+
+def configure(**changes: Any) -> Settings:
+    """Change the process's defaults (every thread without an override); returns the old ones."""
+    previous = _process[0]
+    _process[0] = replace(previous, **_checked(changes))
+    return previous
+
+
+@contextmanager
+def settings(**changes: Any) -> Iterator[Settings]:
+    """Within the block, these settings in this thread or task only; restored after."""
+    here = _here.get()
+    overrides = {**(here[0] if here else {}), **_checked(changes)}
+    base = _process[0]
+    result = replace(base, **overrides)
+    token = _here.set((overrides, base, result))
+    try:
+        yield result
+    finally:
+        _here.reset(token)
+
+
+def _checked(changes: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(changes) - set(NAMES))
+    if unknown:
+        raise InvalidArgumentError(f"unknown setting {unknown[0]!r}; the settings are {NAMES}")
+    checked = dict(changes)
+    for name in ("kernels", "grad", "strict"):
+        if name in checked and not isinstance(checked[name], bool):
+            raise InvalidArgumentError(f"{name} takes True or False, got {checked[name]!r}")
+    if checked.get("threads") is not None:
+        checked["threads"] = positive_int(checked["threads"], "threads")
+    if "autotune" in checked and checked["autotune"] not in POLICIES:
+        raise InvalidArgumentError(
+            f"autotune policy must be one of {', '.join(POLICIES)}, got {checked['autotune']!r}"
+        )
+    return checked

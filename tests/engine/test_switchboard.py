@@ -1,0 +1,89 @@
+"""The engine's switches in one place: process defaults, and overrides local to a thread or task."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+import convmath as cm
+import convmath.functional as F
+from convmath import dispatch, ops
+from convmath.kernels import autotune, parallel
+
+
+def in_another_thread(read):
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(read()))
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def test_a_block_overrides_its_own_thread_only():
+    with cm.settings(kernels=False, grad=False, strict=True, autotune="measure", threads=1):
+        now = cm.current_settings()
+        assert (now.kernels, now.grad, now.strict, now.autotune, now.threads) == (
+            False, False, True, "measure", 1,
+        )  # fmt: skip
+        assert dispatch.kernel_for(ops.conv.Conv2D) is ops.conv.Conv2D
+        assert not cm.is_grad_enabled()
+        assert autotune.get_policy() == "measure"
+        assert parallel.get_threads() == 1
+        assert in_another_thread(cm.current_settings) == cm.Settings()
+    assert cm.current_settings() == cm.Settings()
+
+
+def test_each_asyncio_task_has_its_own_overrides():
+    async def one(grad):
+        with cm.settings(grad=grad):
+            await asyncio.sleep(0)
+            return cm.is_grad_enabled()
+
+    async def both():
+        return await asyncio.gather(one(False), one(True))
+
+    assert asyncio.run(both()) == [False, True]
+
+
+def test_the_process_defaults_reach_every_thread_and_show_through_a_block():
+    previous = cm.configure(kernels=False)
+    try:
+        assert in_another_thread(lambda: cm.current_settings().kernels) is False
+        with cm.settings(grad=False):
+            cm.configure(kernels=True)  # changed inside a block that did not override it
+            assert cm.current_settings().kernels is True
+            assert cm.current_settings().grad is False
+    finally:
+        cm.configure(**vars(previous))
+
+
+def test_the_named_switches_are_the_same_settings():
+    with cm.use_kernels(False):
+        assert cm.current_settings().kernels is False
+        assert in_another_thread(cm.kernels_enabled) is False  # the process's default
+    with dispatch.kernels_in_this_thread(False):
+        assert in_another_thread(cm.kernels_enabled) is True
+    with cm.no_grad():
+        assert cm.current_settings().grad is False
+    with cm.strict_mode():
+        assert cm.current_settings().strict is True
+        with pytest.raises(cm.NonFiniteError):
+            F.mul(cm.Tensor(np.array([np.inf])), cm.Tensor(np.array([2.0])))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kernel": True}, "unknown setting 'kernel'"),
+        ({"kernels": 1}, "kernels takes True or False"),
+        ({"threads": 0}, "threads must be a positive int"),
+        ({"autotune": "fast"}, "autotune policy must be one of rule, measure"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(changes, message):
+    with pytest.raises(cm.InvalidArgumentError, match=message), cm.settings(**changes):
+        pass
+    with pytest.raises(cm.InvalidArgumentError, match=message):
+        cm.configure(**changes)
+    assert cm.current_settings() == cm.Settings()
