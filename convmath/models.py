@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
 from convmath.nn import (
     BatchNorm2D,
     Conv2D,
@@ -35,7 +35,7 @@ from convmath.nn import (
     ResidualBlock,
     Sequential,
 )
-from convmath.schema import Integer, Spec
+from convmath.schema import Integer, Spec, shown
 from convmath.shapes import ImageShape as Shape
 
 Builder = Callable[..., Module]
@@ -255,6 +255,17 @@ MODELS: dict[str, Builder] = {
     "googlenet_small": googlenet_small,
 }
 
+# The images (n_H, n_W, n_C) each named model is made for: the commands' default input shape.
+# Each takes any n_C; some fit other sizes too (resnet any, lenet5 at least 12x12).
+INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits_cnn": (8, 8, 1),
+    "lenet5": (28, 28, 1),
+    "mnist_cnn": (28, 28, 1),
+    "wide_cnn": (28, 28, 1),
+    "resnet": (32, 32, 3),
+    "googlenet_small": (28, 28, 1),
+}
+
 
 # ``package.module:builder``, the convention of uvicorn and setuptools' entry points
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -276,8 +287,8 @@ def import_builder(path: str) -> Builder:
     """
     if not is_import_path(path):
         raise InvalidArgumentError(
-            f"{path!r} is neither a model name {sorted(MODELS)} nor an import path"
-            f" package.module:function"
+            f"{shown(path)} is neither a model name {sorted(MODELS)} nor an import path"
+            f" package.module:function{did_you_mean(path, MODELS)}"
         )
     module_name, _, attribute = path.partition(":")
     here = os.getcwd()
@@ -310,6 +321,9 @@ class ModelName(Spec):
 
     def describe(self) -> str:
         return f"one of {sorted(MODELS)} or an import path package.module:function"
+
+    def hint(self, value: Any) -> str:
+        return did_you_mean(value, MODELS)
 
     def _check(self, value: Any) -> str:
         if not isinstance(value, str) or not (value in MODELS or is_import_path(value)):
@@ -347,8 +361,8 @@ def build(
         builder = import_builder(name)
     else:
         raise InvalidArgumentError(
-            f"unknown model {name!r}; expected one of {sorted(MODELS)} or an import path"
-            f" package.module:function"
+            f"unknown model {shown(name)}; expected one of {sorted(MODELS)} or an import path"
+            f" package.module:function{did_you_mean(name, MODELS)}"
         )
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1 or max(input_shape) > limits.MAX_SIDE:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convmath.errors import InvalidArgumentError
+from convmath.errors import InvalidArgumentError, did_you_mean
 
 
 def shown(value: object, width: int = 60) -> str:
@@ -43,12 +43,17 @@ class Spec:
         """The normalised value; raises ``self._refuse(value)`` when it does not fit."""
         raise NotImplementedError
 
+    def hint(self, value: Any) -> str:
+        """What ends the refusal of ``value``: "" or the closest choice ("; did you mean...?")."""
+        return ""
+
     def check(self, value: Any, name: str) -> Any:
         try:
             return self._check(value)
         except _RefusedError as refusal:
             raise InvalidArgumentError(
                 f"{name}{refusal.where} must be {refusal.expected}, got {shown(refusal.value)}"
+                f"{refusal.hint}"
             ) from None
 
     def parse(self, text: str, name: str) -> Any:
@@ -59,12 +64,12 @@ class Spec:
         return text
 
     def _refuse(self, value: Any) -> _RefusedError:
-        return _RefusedError(self.describe(), value)
+        return _RefusedError(self.describe(), value, hint=self.hint(value))
 
 
 class _RefusedError(Exception):
-    def __init__(self, expected: str, value: Any, where: str = "") -> None:
-        self.expected, self.value, self.where = expected, value, where
+    def __init__(self, expected: str, value: Any, where: str = "", hint: str = "") -> None:
+        self.expected, self.value, self.where, self.hint = expected, value, where, hint
 
 
 def _is_int(value: Any) -> bool:
@@ -150,6 +155,9 @@ class Text(Spec):
         if self.choices is not None:
             return f"one of {list(self.choices)}"
         return f"a string of {self.min_length} to {self.max_length} characters"
+
+    def hint(self, value: Any) -> str:
+        return did_you_mean(value, self.choices) if self.choices is not None else ""
 
     def _check(self, value: Any) -> str:
         if not isinstance(value, str) or not self.min_length <= len(value) <= self.max_length:

@@ -72,6 +72,11 @@ def current_settings() -> Settings:
     return replace(_process[0], **overrides)  # the defaults changed inside the block
 
 
+def defaults() -> Settings:
+    """The process's defaults, whatever a block in the calling thread overrides."""
+    return _process[0]
+
+
 def configure(**changes: Any) -> Settings:
     """Change the process's defaults (every thread without an override); returns the old ones."""
     previous = _process[0]

@@ -2,7 +2,8 @@
 
 Errors of the library (bad input, bad files) and bad options are printed as
 one line on standard error, without a traceback or a usage block, and the
-command exits with status 2. Warnings that NumPy or Pillow raise while a
+command exits with status 2; under ``mpiexec``, an error that every process
+meets is printed once, by rank 0. Warnings that NumPy or Pillow raise while a
 command runs are held back: after an error they are dropped (the error says
 what matters), after success each distinct one is printed once, on one line.
 """
@@ -54,23 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         except (ConvMathError, OSError) as error:
-            return _stop_all(_fail(args.command, str(error)))
+            return _fail(args.command, str(error))
         except MemoryError:
-            return _stop_all(
-                _fail(
-                    args.command,
-                    "out of memory (set CONVMATH_MAX_MEMORY lower to refuse"
-                    " such jobs before they start)",
-                )
+            return _fail(
+                args.command,
+                "out of memory (set CONVMATH_MAX_MEMORY lower to refuse such jobs before they"
+                " start)",
             )
         except KeyboardInterrupt as interrupt:
             hint = f" ({interrupt})" if str(interrupt) else ""  # train says how to resume
-            print(f"convmath {args.command}: interrupted{hint}", file=sys.stderr)
-            return _stop_all(130)
+            return _say(f"convmath {args.command}: interrupted{hint}", 130)
         except Exception:
             if _ranks() is not None:  # a bug on one rank: show it, stop the others, never hang
-                traceback.print_exc()
-                _stop_all(1)
+                _say(traceback.format_exc().rstrip(), 1)
             raise
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
         print(f"convmath {args.command}: warning: {message}", file=sys.stderr)
@@ -78,11 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(command: str, message: str) -> int:
+    """Say ``convmath COMMAND: error: MESSAGE`` on one line; status 2."""
     line = " ".join(message.split())  # one line, whatever the message holds
     ranks = _ranks()
     rank = f" (rank {ranks.rank} of {ranks.size})" if ranks is not None else ""
-    print(f"convmath {command}: error{rank}: {line}", file=sys.stderr)
-    return 2
+    return _say(f"convmath {command}: error{rank}: {line}", 2)
 
 
 def _ranks() -> World | None:
@@ -94,9 +91,14 @@ def _ranks() -> World | None:
     return ranks if ranks is not None and ranks.size > 1 else None
 
 
-def _stop_all(status: int) -> int:
-    """Under MPI, a failure on one rank stops every rank (they would wait for it forever)."""
+def _say(message: str, status: int) -> int:
+    """Print why the command failed and return ``status``.
+
+    Under MPI a failure on one rank stops every rank (they would wait for it forever), and
+    what every rank meets is said once, by rank 0 (:meth:`World.stop`).
+    """
     ranks = _ranks()
     if ranks is not None:
-        ranks.abort(status)
+        ranks.stop(message, status)
+    print(message, file=sys.stderr)
     return status

@@ -3,27 +3,76 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
 
 from convmath import limits
-from convmath.errors import InvalidArgumentError
+from convmath.errors import InvalidArgumentError, did_you_mean
 from convmath.kernels.parallel import using_threads
-from convmath.schema import Integer, ListOf, Spec
+from convmath.models import INPUT_SHAPES
+from convmath.schema import Integer, ListOf, Spec, shown
 
 MAX_THREADS = 1024
 EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser that reports a bad option in one line (no usage block), status 2."""
+    """An argument parser that reports a bad option in one line (no usage block), status 2.
+
+    An unknown command, choice or option is told with the closest known one ("did you
+    mean"), as Python 3.14's argparse does but on every version. Under ``mpiexec`` the
+    line is said once, by rank 0, not once per process.
+    """
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
+        from convmath.distributed.world import stop_job
+
+        line = f"{self.prog}: error: {printable(message)} (see {self.prog} --help)"
+        stop_job(line, 2)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            parser = self._command_parser(parsed)
+            options = [*self._option_string_actions, *parser._option_string_actions]
+            hint = next(
+                (
+                    found
+                    for word in unknown
+                    if word.startswith("-")
+                    and (found := did_you_mean(word.partition("=")[0], options))
+                ),
+                "",
+            )
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the command ``parsed`` names (``convmath train``'s), else this one."""
+        for action in self._actions:
+            if isinstance(action.choices, dict):  # the sub-commands
+                chosen = action.choices.get(getattr(parsed, action.dest, None))
+                if isinstance(chosen, argparse.ArgumentParser):
+                    return chosen
+        return self
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise argparse.ArgumentError(
+                action,
+                f"invalid choice: {shown(value)} (choose from {choices})"
+                f"{did_you_mean(value, action.choices)}",
+            )
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (new lines, escapes...) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def option(spec: Spec) -> Callable[[str], Any]:
@@ -37,8 +86,10 @@ def option(spec: Spec) -> Callable[[str], Any]:
         try:
             return spec.parse(text, "value")
         except InvalidArgumentError:
-            shown = text if len(text) <= 40 else text[:37] + "..."
-            raise argparse.ArgumentTypeError(f"expected {spec.describe()}, got {shown!r}") from None
+            cut = text if len(text) <= 40 else text[:37] + "..."
+            raise argparse.ArgumentTypeError(
+                f"expected {spec.describe()}, got {cut!r}{spec.hint(text)}"
+            ) from None
 
     parse.__name__ = type(spec).__name__.lower()
     return parse
@@ -55,8 +106,8 @@ def threads(count: int | None) -> Any:
     return using_threads(count)
 
 
-DEFAULT_SHAPES = {"digits_cnn": (8, 8, 1), "resnet": (32, 32, 3)}
 DEFAULT_SHAPE = (28, 28, 1)
+DEFAULT_SHAPES = {m: s for m, s in INPUT_SHAPES.items() if s != DEFAULT_SHAPE}  # the exceptions
 INPUT_SHAPE_HELP = (
     "H,W,C of a model given by name (default "
     + ", ".join(f"{','.join(map(str, shape))} for {name}" for name, shape in DEFAULT_SHAPES.items())
@@ -108,8 +159,9 @@ def model_from(
 
         if not Path(target).exists() and "/" not in target and "." not in target:
             raise InvalidArgumentError(
-                f"unknown model {target!r}; expected a model name {sorted(models.MODELS)}, an"
-                f" import path package.module:function or a checkpoint file"
+                f"unknown model {shown(target)}; expected a model name {sorted(models.MODELS)},"
+                f" an import path package.module:function or a checkpoint file"
+                f"{did_you_mean(target, models.MODELS)}"
             )
         model, preprocessing, config = load_trained(target, trust_code=trust_code)
         return model, preprocessing.input_shape, f"{config['model']['name']} from {target}"
@@ -118,7 +170,13 @@ def model_from(
     title = f"{target} on {shape[0]}x{shape[1]}x{shape[2]}"
     try:
         return models.build(target, shape, classes, rng=rng), shape, title
-    except ShapeError:
+    except ShapeError as error:
+        if shape[0] <= 4 < shape[2]:  # 1,28,28: channels first, as PyTorch writes shapes
+            n_H, n_W, n_C = shape[1], shape[2], shape[0]
+            raise ShapeError(
+                f"{error}; --input-shape is H,W,C (channels last): for {n_H}x{n_W} images of"
+                f" {n_C} channel{'s' if n_C > 1 else ''} write {n_H},{n_W},{n_C}"
+            ) from None
         default = DEFAULT_SHAPES.get(target, DEFAULT_SHAPE)
         fallback = (*default[:2], shape[2])
         if fallback == shape:

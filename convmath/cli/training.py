@@ -22,6 +22,7 @@ from convmath.cli.common import (
     data_dir_of,
     model_from,
     option,
+    printable,
     threads,
 )
 from convmath.errors import InvalidArgumentError, MissingDependencyError
@@ -51,6 +52,12 @@ def _train(args: argparse.Namespace) -> int:
                 f"(resuming keeps the run's own settings but --epochs; ignoring"
                 f" {', '.join(ignored)})"
             )
+    if args.resume is not None:
+        finished = _nothing_left(args.resume, extend_to, args.trust_code)
+        if finished is not None:
+            if world().is_root:
+                print(finished)
+            return 0
     count = args.threads
     if count is None and world().local_size > 1:  # the ranks on this machine share its cores
         from convmath.kernels.parallel import available_cpus
@@ -98,6 +105,42 @@ def _train(args: argparse.Namespace) -> int:
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
+
+
+def _nothing_left(resume: Path, extend_to: int | None, trust_code: bool) -> str | None:
+    """What to say instead of training when the run saved in ``resume`` is finished, else None.
+
+    A run is finished when it has trained all its epochs (and no more are asked for) or when
+    it stopped early. Nothing is then printed again and no file is written.
+    """
+    from convmath.train import load_checkpoint
+    from convmath.train.config import plural
+    from convmath.train.trained import check_run_config, rebuild
+
+    checkpoint = load_checkpoint(resume)
+    rebuild(checkpoint, str(resume), trust_code=trust_code)  # refused as every command would
+    training = check_run_config(checkpoint.config, str(resume)).get("training")
+    done = checkpoint.state.get("epoch")
+    if training is None or not isinstance(done, int):
+        return None  # the run itself says what is missing
+    if extend_to is not None and extend_to <= done:
+        return None  # refused, with the reason
+    where = printable(str(resume))
+    metrics = resume.parent / "metrics.json"
+    results = f" (its results: {printable(str(metrics))})" if metrics.is_file() else ""
+    if checkpoint.state.get("stopped_early"):
+        return (
+            f"{where}: the run stopped early after {plural(done, 'epoch')}, with no progress on"
+            f" the dev set; there is nothing left to train{results}. To train longer, start a"
+            f" new run with a larger --patience"
+        )
+    if extend_to is None and done >= training.epochs:
+        return (
+            f"{where}: the run has trained all its {plural(done, 'epoch')}; there is nothing"
+            f" left to train{results}. To extend it, ask for more epochs in all:"
+            f" convmath train --resume {where} --epochs {2 * done}"
+        )
+    return None
 
 
 def _report_autotune(out_dir: Path) -> Path:
@@ -151,6 +194,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise InvalidArgumentError(
                 f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset"
             )
+        dataset = data.dataset_name(dataset)  # --dataset MNIST is mnist
         mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
         images, labels = data.load(
             dataset,

@@ -27,7 +27,8 @@ from convmath.data.digits import DIGITS_MAX_VALUE, load_digits
 from convmath.data.download import Digest, RemoteFile, fetch, verify
 from convmath.data.folder import class_names, image_files, image_size, read_image_folder
 from convmath.data.idx import read_idx
-from convmath.errors import DataError, InvalidArgumentError
+from convmath.errors import DataError, InvalidArgumentError, did_you_mean
+from convmath.schema import shown
 
 SPLITS = ("train", "test")
 DIGITS_TEST_FRACTION = 0.2
@@ -205,14 +206,27 @@ def default_data_dir() -> Path:
     return Path(cache) / "convmath"
 
 
+def dataset_name(name: str, *, folders: bool = True) -> str:
+    """The dataset ``name`` means: a named one in any case (``MNIST`` is ``mnist``) or a folder.
+
+    An existing folder of that exact name wins over a name that differs only in case.
+    ``folders=False`` accepts named datasets only. An unknown name is refused with the
+    closest known one: ``unknown dataset 'mnsit' ...; did you mean 'mnist'?``.
+    """
+    if name in DATASETS or (folders and Path(name).is_dir()):
+        return name
+    if isinstance(name, str) and name.lower() in DATASETS:
+        return name.lower()
+    folder = " or a folder of images (root/<class>/*.png)" if folders else ""
+    raise InvalidArgumentError(
+        f"unknown dataset {shown(name)}; expected one of {sorted(DATASETS)}{folder}"
+        f"{did_you_mean(name, DATASETS)}"
+    )
+
+
 def info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of a named dataset."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise InvalidArgumentError(
-            f"unknown dataset {name!r}; expected one of {sorted(DATASETS)} or a folder of images"
-        ) from None
+    """The :class:`DatasetInfo` of a named dataset (in any case: ``MNIST`` is ``mnist``)."""
+    return DATASETS[dataset_name(name, folders=False)]
 
 
 Fetcher = Callable[[RemoteFile, Path], Path]
@@ -230,8 +244,8 @@ def load(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (m, n_H, n_W, n_C) uint8 and labels (m,) int64 of a dataset split.
 
-    ``name`` is one of ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``,
-    or the path of an image folder (``root/<class>/*.png``, or with
+    ``name`` is one of ``digits``, ``mnist``, ``fashion-mnist``, ``cifar10``
+    (in any case), or the path of an image folder (``root/<class>/*.png``, or with
     ``train/`` and ``test/`` sub-folders holding such class folders).
     ``split`` is ``"train"`` or ``"test"``: the official test split (for
     digits, a fixed stratified 20% carved with seed 0). Carve a dev set from
@@ -241,10 +255,10 @@ def load(
     """
     if split not in SPLITS:
         raise InvalidArgumentError(f"split must be 'train' or 'test', got {split!r}")
-    if name not in DATASETS and Path(name).is_dir():
+    name = dataset_name(name)
+    if name not in DATASETS:
         images, labels, _ = load_folder(name, split, mode=mode, size=size)
         return images, labels
-    info(name)
     if name == "digits":
         return _load_digits(split)
     folder = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from functools import cache
@@ -25,6 +26,9 @@ from convmath.errors import ConvMathError, MissingDependencyError
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
 SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
 OPT_OUT = "CONVMATH_MPI"  # CONVMATH_MPI=0: one process, whatever the environment says
+# A rank other than 0 waits this long before it says an error: if every rank met it, rank 0
+# has said it by then and ended the job, so it is said once (after MPI_Init, ranks run in step).
+SAY_ONCE_WAIT_S = 3.0
 
 
 class World:
@@ -82,7 +86,8 @@ class World:
 
         The rank says why on its standard error, as ``LABEL: error (rank r of N): ...``
         (a traceback for what is not a convmath error), then ``MPI_Abort`` ends the job
-        with status 2 (1 for a bug, 130 for an interrupt).
+        with status 2 (1 for a bug, 130 for an interrupt). What every rank meets is said
+        by rank 0 alone (:meth:`stop`).
         """
         if self.comm is None or self.size == 1:
             yield
@@ -91,23 +96,48 @@ class World:
         try:
             yield
         except KeyboardInterrupt:
-            print(f"{label}: interrupted {where}", file=sys.stderr)
-            self.abort(130)
+            self.stop(f"{label}: interrupted {where}", 130)
         except (ConvMathError, OSError) as error:
-            print(f"{label}: error {where}: {' '.join(str(error).split())}", file=sys.stderr)
-            self.abort(2)
+            self.stop(f"{label}: error {where}: {' '.join(str(error).split())}", 2)
         except Exception:
-            print(f"{label}: unexpected error {where}:", file=sys.stderr)
-            traceback.print_exc()
-            self.abort(1)
+            self.stop(f"{label}: unexpected error {where}:\n{traceback.format_exc().rstrip()}", 1)
+
+    def stop(self, message: str, status: int) -> NoReturn:
+        """Say ``message`` on standard error and stop every rank with ``status``.
+
+        An error that every rank meets (a bad option or value, the same missing file) is
+        said once, by rank 0: any other rank waits :data:`SAY_ONCE_WAIT_S` before it says
+        its own, and rank 0's abort ends it while it waits. An error of one rank alone is
+        said by that rank, after the wait.
+        """
+        if not self.is_root:
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: say it now
+                time.sleep(SAY_ONCE_WAIT_S)
+        print(message, file=sys.stderr)
+        self.abort(status)
 
     def abort(self, status: int) -> NoReturn:
         """Stop every rank now (after this rank has said why on its standard error)."""
         sys.stderr.flush()
         sys.stdout.flush()
         if self.comm is not None and self.size > 1:
+            # MPI's own "Abort(2) on node 0 ..." would only repeat what this rank has said
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
             self.comm.Abort(status)
         raise SystemExit(status)
+
+
+def stop_job(message: str, status: int) -> NoReturn:
+    """Say ``message`` and end with ``status``: this process, or every rank under MPI, once.
+
+    Started by an MPI launcher, the error is said by rank 0 alone when every rank meets it
+    (:meth:`World.stop`); otherwise it is printed and ``SystemExit(status)`` raised.
+    """
+    try:
+        here = world() if launched() else World()
+    except ConvMathError:  # launched without mpi4py: as far as convmath knows, one process
+        here = World()
+    here.stop(message, status)
 
 
 def launched() -> bool:

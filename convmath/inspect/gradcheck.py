@@ -37,9 +37,17 @@ class GradientComparison:
     shape: tuple[int, ...]
     method: str  # "elementwise" or "N directions"
     max_abs_error: float
-    rel_error: float  # max_abs_error / max |numeric|
+    rel_error: float  # max_abs_error / the larger of max |backprop| and max |numeric|, <= 2
     passed: bool
     name: str = ""
+    # "both zero": both gradients are exactly zero; "both ~0": both are zero to within the
+    # rounding noise of the differences (a bias before batch norm): no relative error to speak of
+    zero: str = ""
+
+    @property
+    def rel_error_text(self) -> str:
+        """The relative error as the table shows it: a number, or why there is none."""
+        return self.zero or f"{self.rel_error:.3e}"
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class GradCheckReport:
             label = c.name or f"input {c.input_index}"
             lines.append(
                 f"{label[:28]:<28} {c.shape!s:<20} {c.method:<14} {c.max_abs_error:>12.3e}"
-                f" {c.rel_error:>12.3e}  {verdict}"
+                f" {c.rel_error_text:>12}  {verdict}"
             )
         return "\n".join(lines)
 
@@ -136,15 +144,27 @@ def gradcheck(
             method = f"{directions} directions"
         errors = np.abs(computed - numeric)
         max_abs_error = float(errors.max(initial=0.0))
-        scale = float(np.abs(numeric).max(initial=0.0))
+        # A zero gradient (a bias that batch norm subtracts again) has no relative error:
+        # dividing by a numeric 0 next to a backprop 1e-17 would print 1e+283.
+        scale = max(
+            float(np.abs(numeric).max(initial=0.0)), float(np.abs(computed).max(initial=0.0))
+        )
+        floor = atol + noise
+        if scale == 0.0:
+            zero = "both zero"
+        elif np.all(np.abs(numeric) <= floor) and np.all(np.abs(computed) <= floor):
+            zero = "both ~0"
+        else:
+            zero = ""
         comparisons.append(
             GradientComparison(
                 input_index=k,
                 shape=array.shape,
                 method=method,
                 max_abs_error=max_abs_error,
-                rel_error=max_abs_error / max(scale, 1e-300),
+                rel_error=max_abs_error / scale if scale else 0.0,
                 passed=bool(np.all(errors <= atol + noise + rtol * np.abs(numeric))),
+                zero=zero,
             )
         )
     return GradCheckReport(tuple(comparisons))

@@ -38,7 +38,7 @@ from threadpoolctl import ThreadpoolController
 from convmath.errors import InvalidArgumentError
 from convmath.kernels import rules
 from convmath.kernels.crew import Crew
-from convmath.switchboard import configure, current_settings
+from convmath.switchboard import configure, current_settings, defaults
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ def set_threads(count: int | None) -> None:
 @contextlib.contextmanager
 def using_threads(count: int | None = None) -> Iterator[None]:
     """Within the block, run on ``count`` workers (default: every available CPU), process-wide."""
-    previous = current_settings().threads
+    previous = defaults().threads  # the process's, not a block's override
     set_threads(available_cpus() if count is None else count)
     try:
         yield

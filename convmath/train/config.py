@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from convmath import limits
@@ -117,9 +116,10 @@ class TrainConfig:
     def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
         """This configuration, every setting checked against :data:`SETTINGS`.
 
-        ``dataset_must_exist`` also requires the dataset to be a named one or
-        an existing image folder (a stored configuration read only to rebuild
-        its model may name a folder on another machine).
+        ``dataset_must_exist`` also requires the dataset to be a named one (in
+        any case, stored in lower case) or an existing image folder (a stored
+        configuration read only to rebuild its model may name a folder on
+        another machine).
         """
         from convmath import data
 
@@ -127,17 +127,12 @@ class TrainConfig:
             setattr(self, name, spec.check(getattr(self, name), f"training setting {name}"))
         if not dataset_must_exist:
             return self
-        if self.dataset in data.DATASETS:
-            if self.image_size is not None or self.color:
-                shape = data.DATASETS[self.dataset].image_shape
-                raise InvalidArgumentError(
-                    f"image_size and color apply to image folders; {self.dataset} images are"
-                    f" {shape[0]}x{shape[1]}x{shape[2]} as they are"
-                )
-        elif not Path(self.dataset).is_dir():
+        self.dataset = data.dataset_name(self.dataset)  # "MNIST" is mnist; a typo is told
+        if self.dataset in data.DATASETS and (self.image_size is not None or self.color):
+            shape = data.DATASETS[self.dataset].image_shape
             raise InvalidArgumentError(
-                f"unknown dataset {self.dataset!r}; expected one of {sorted(data.DATASETS)} or a"
-                f" folder of images (root/<class>/*.png)"
+                f"image_size and color apply to image folders; {self.dataset} images are"
+                f" {shape[0]}x{shape[1]}x{shape[2]} as they are"
             )
         return self
 

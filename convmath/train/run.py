@@ -82,6 +82,27 @@ def _channels(config: TrainConfig) -> int:
     return info.image_shape[2] if info else (3 if config.color else 1)
 
 
+def _fit_hint(config: TrainConfig, model_name: str, input_shape: tuple[int, ...]) -> str:
+    """When a named model is made for other images than the data's: what would fit ("" else)."""
+    made_for = models.INPUT_SHAPES.get(model_name)
+    if made_for is None or made_for[:2] == input_shape[:2]:
+        return ""
+    named = config.dataset in data.DATASETS
+    if named:
+        ways = [n for n, i in data.DATASETS.items() if i.image_shape[:2] == made_for[:2]]
+        cures = [f"--dataset {' or '.join(ways)}"] if ways else []
+    else:
+        cures = [f"--image-size {made_for[0]},{made_for[1]}"]
+    others = [m for m, shape in models.INPUT_SHAPES.items() if shape[:2] == input_shape[:2]]
+    if others:
+        cures.append(f"--model {' or '.join(others)} (made for {input_shape[0]}x{input_shape[1]})")
+    images = f"{config.dataset} images" if named else "the images"
+    return (
+        f"; {images} are {'x'.join(map(str, input_shape))} and {model_name} is made for"
+        f" {made_for[0]}x{made_for[1]} images" + (f": use {', or '.join(cures)}" if cures else "")
+    )
+
+
 def default_out_dir(config: TrainConfig) -> Path:
     """``runs/<dataset>-<model>``, a model ``package.module:function`` written with dots."""
     model = default_model(config, _channels(config)).replace(":", ".")
@@ -254,9 +275,12 @@ def _train_in(
     input_shape = data.input_shape(config.dataset, mode=mode, size=config.image_size)
     classes = _classes(config)
     model_name = default_model(config, input_shape[2])
-    model = models.build(
-        model_name, input_shape, len(classes), rng=init_rng, **config.model_options
-    )
+    try:
+        model = models.build(
+            model_name, input_shape, len(classes), rng=init_rng, **config.model_options
+        )
+    except ShapeError as error:
+        raise ShapeError(f"{error}{_fit_hint(config, model_name, input_shape)}") from None
     if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
         _start_from(model, config.init_from, model_name)
     limits.check_model_memory(

@@ -7,7 +7,9 @@ records the holder's process id for the message). Then it removes the
 temporary files of writes that a crash cut short, and refuses a new run into
 a folder that holds another run's files unless ``overwrite`` is given, in
 which case those files are deleted first, so that every file in the folder
-is this run's. Resuming a run in its own folder is always allowed.
+is this run's. Resuming a run in its own folder is always allowed. A run that
+fails before it has written anything removes the folders it created (the
+output folder, and the parents it had to make), never one that was there.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ class RunFolder:
         self.path = Path(path)
         self.overwrite = overwrite
         self._descriptor: int | None = None
+        self._created: list[Path] = []  # the folders entering made, deepest first
 
     def __enter__(self) -> RunFolder:
+        self._created = [p for p in (self.path, *self.path.parents) if not os.path.lexists(p)]
         self.path.mkdir(parents=True, exist_ok=True)
         lock = self.path / LOCK
         for _ in range(10):
@@ -109,6 +113,18 @@ class RunFolder:
         finally:
             os.close(self._descriptor)
             self._descriptor = None
+            self._remove_created(error)
+
+    def _remove_created(self, error: BaseException | None) -> None:
+        """A run that failed leaves no folder it made and left empty (it failed before its
+        first epoch); a folder that was there before, or that holds a file, stays."""
+        if error is None:
+            return
+        for folder in self._created:
+            try:
+                folder.rmdir()  # only an empty folder
+            except OSError:
+                return
 
     @staticmethod
     def _holder(descriptor: int) -> str:

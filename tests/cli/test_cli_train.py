@@ -105,12 +105,13 @@ def test_train_without_a_dev_set(tmp_path, capsys):
     assert json.loads((tmp_path / "metrics.json").read_text())["best_epoch"] is None
 
 
-def test_resume_continues_a_finished_run_without_retraining(trained, capsys):
+def test_resume_of_a_finished_run_says_there_is_nothing_left_to_train(trained, capsys):
     assert main(["train", "--resume", str(trained / "last.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "resuming" in out
-    assert "after epoch 30" in out
+    assert "the run has trained all its 30 epochs; there is nothing left to train" in out
+    assert "--epochs 60" in out
     assert "epoch  31" not in out
+    assert "test accuracy" not in out
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(trained, capsys):

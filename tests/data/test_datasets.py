@@ -77,6 +77,33 @@ def test_bad_names_and_splits():
         data.load("digits", "dev")
 
 
+def test_a_named_dataset_is_known_in_any_case(mnist_dir):
+    assert data.dataset_name("MNIST") == "mnist"
+    assert data.info("Digits").image_shape == (8, 8, 1)
+    images, labels = data.load("MNIST", "test", mnist_dir)
+    assert images.shape == (10000, 28, 28, 1)
+    assert labels.shape == (10000,)
+
+
+def test_an_unknown_dataset_gets_the_closest_name():
+    with pytest.raises(
+        cm.InvalidArgumentError, match=r"^unknown dataset 'mnsit'; expected one of .*\?$"
+    ) as caught:
+        data.load("mnsit")
+    assert str(caught.value).endswith("; did you mean 'mnist'?")
+    with pytest.raises(cm.InvalidArgumentError) as caught:
+        data.info("imagenet")
+    assert "did you mean" not in str(caught.value)
+    assert "folder" not in str(caught.value)  # info knows named datasets only
+
+
+def test_a_folder_of_that_exact_name_wins_over_a_name_in_another_case(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Digits").mkdir()
+    assert data.dataset_name("Digits") == "Digits"
+    assert data.dataset_name("DIGITS") == "digits"
+
+
 def test_label_count_mismatch_is_reported(tmp_path, rng):
     arrays = write_idx_dataset(tmp_path / "mnist", rng)
     import gzip

@@ -179,3 +179,32 @@ def test_the_batch_must_have_a_share_for_every_rank(tmp_path: Path) -> None:
     done = run(["train", "--batch-size", "2", "--out", "run"], 3, tmp_path)
     assert done.returncode != 0
     assert "--batch-size 2 is the global batch" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["train", "--bad-option"], "error: unrecognized arguments: --bad-option"),
+        (["train", "--epochs", "0"], "convmath train: error: argument --epochs: expected"),
+        (["train", "--dataset", "mnsit"], "convmath train: error (rank 0 of 2): unknown dataset"),
+    ],
+)
+def test_an_error_every_rank_meets_is_said_once_by_rank_0(tmp_path, argv, said) -> None:
+    done = run([*argv, "--out", "run"], 2, tmp_path)
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr  # not per rank, no MPI_Abort noise
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_option_of_one_rank_alone_is_said_and_ends_the_job(tmp_path: Path) -> None:
+    """It used to leave rank 0 waiting forever for a rank that had exited."""
+    good = [sys.executable, "-m", "convmath.cli", "train", "--out", "run", "--threads", "1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_"))}
+    done = subprocess.run(
+        [MPIEXEC, "-n", "1", *good, ":", "-n", "1", *good, "--rocket"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "error: unrecognized arguments: --rocket" in done.stderr
+    assert not (tmp_path / "run" / "last.safetensors").exists()

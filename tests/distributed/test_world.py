@@ -112,3 +112,30 @@ def test_one_task_under_a_launcher_without_mpi4py_is_one_process(monkeypatch) ->
         assert world().size == 1
     finally:
         world.cache_clear()
+
+
+class TwoRanks:
+    """The communicator of rank ``rank`` of two, as far as ``World`` asks."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def Get_rank(self) -> int:
+        return self.rank
+
+    def Get_size(self) -> int:
+        return 2
+
+
+@pytest.mark.parametrize(("rank", "waits"), [(0, []), (1, [3.0])])
+def test_an_error_is_said_by_rank_0_at_once_and_by_another_rank_after_a_wait(
+    monkeypatch, capsys, rank, waits
+) -> None:
+    """Rank 0's abort ends the other ranks while they wait: what all meet is said once."""
+    waited, aborted = [], []
+    monkeypatch.setattr("time.sleep", waited.append)
+    monkeypatch.setattr(World, "abort", lambda self, status: aborted.append(status))
+    World(TwoRanks(rank)).stop("convmath train: error: the reason", 2)
+    assert waited == waits
+    assert aborted == [2]
+    assert capsys.readouterr().err == "convmath train: error: the reason\n"

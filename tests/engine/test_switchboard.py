@@ -87,3 +87,9 @@ def test_a_bad_setting_is_refused_by_name(changes, message):
     with pytest.raises(cm.InvalidArgumentError, match=message):
         cm.configure(**changes)
     assert cm.current_settings() == cm.Settings()
+
+
+def test_using_threads_inside_a_block_restores_the_process_default():
+    with cm.settings(threads=1), cm.using_threads(2):
+        assert cm.current_settings().threads == 1  # the block's own override wins here
+    assert cm.current_settings().threads is None

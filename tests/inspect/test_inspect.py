@@ -134,6 +134,78 @@ def test_gradcheck_command_passes_on_a_model_and_fails_on_a_broken_one(capsys, m
     assert "FAIL: " in out
 
 
+BIAS_BEFORE_BATCH_NORM = """
+from convmath.nn import BatchNorm2D, Conv2D, Dense, Flatten, ReLU, Sequential
+
+def build(input_shape, num_classes, *, rng):
+    n_H, n_W, n_C = input_shape
+    return Sequential({
+        "conv": Conv2D(n_C, 4, 3, rng=rng),  # its bias b: batch norm subtracts it again
+        "bn": BatchNorm2D(4),
+        "relu": ReLU(),
+        "flatten": Flatten(),
+        "fc": Dense(4 * (n_H - 2) * (n_W - 2), num_classes, rng=rng),
+    })
+"""
+
+
+@pytest.fixture
+def bias_before_batch_norm(tmp_path, monkeypatch):
+    """The builder ``bias_bn:build`` of a model whose conv bias feeds a batch norm."""
+    import sys
+
+    (tmp_path / "bias_bn.py").write_text(BIAS_BEFORE_BATCH_NORM)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "bias_bn", raising=False)
+    yield models.import_builder("bias_bn:build")
+    sys.modules.pop("bias_bn", None)
+
+
+def rel_err_column(table: str) -> dict[str, str]:
+    return {line[:28].strip(): line[-17:-4].strip() for line in table.splitlines()[1:]}
+
+
+def test_a_zero_gradient_has_no_relative_error_to_show(bias_before_batch_norm):
+    from convmath.inspect import model_gradcheck
+
+    model = bias_before_batch_norm((8, 8, 1), 10, rng=np.random.default_rng(0))
+    for seed in (0, 2, 3):  # 2 and 3: the difference is exactly 0 and backprop 1e-16 (1e+284)
+        rng = np.random.default_rng(seed)
+        x, labels = rng.standard_normal((2, 8, 8, 1)), rng.integers(0, 10, 2)
+        report = model_gradcheck(model, x, labels, rng=rng)
+        bias = next(c for c in report.comparisons if c.name == "conv.b")
+        assert bias.zero == "both ~0"
+        assert bias.passed
+        assert all(c.rel_error <= 2 for c in report.comparisons)
+        assert rel_err_column(report.table())["conv.b"] == "both ~0"
+        assert float(rel_err_column(report.table())["conv.W"]) < 1e-6
+
+
+def test_a_gradient_that_is_exactly_zero_on_both_sides_says_so(rng):
+    from convmath.inspect.gradcheck import gradcheck
+
+    report = gradcheck(
+        lambda x, b: x * 2.0 + b * 0.0, [rng.normal(size=(2, 3)), np.ones(3)], rng=rng
+    )
+    x, b = report.comparisons
+    assert (b.zero, b.max_abs_error, b.rel_error, b.passed) == ("both zero", 0.0, 0.0, True)
+    assert x.zero == ""
+    assert x.rel_error < 1e-6
+    assert rel_err_column(report.table())["input 0"] == f"{x.rel_error:.3e}"
+    assert "both zero  ok" in report.table()
+
+
+def test_gradcheck_command_says_both_zero_for_a_bias_before_batch_norm(
+    bias_before_batch_norm, capsys
+):
+    assert main(["gradcheck", "bias_bn:build", "--input-shape", "8,8,1", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: 7 of 7 tensors agree" in out
+    columns = rel_err_column(out.split("\n\n")[1])
+    assert columns["conv.b"] == "both ~0"
+    assert all(float(v) < 1e-6 for k, v in columns.items() if k != "conv.b")
+
+
 @pytest.mark.parametrize("name", sorted(models.MODELS))
 def test_gradcheck_passes_on_every_named_model(name, capsys):
     shape = {"resnet": "16,16,3", "mnist_cnn": "12,12,1", "wide_cnn": "8,8,1"}.get(name)

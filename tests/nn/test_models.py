@@ -56,6 +56,10 @@ def test_a_model_that_does_not_fit_its_input_fails_at_build_naming_the_layer():
         models.build("lenet5", (8, 8, 1), 10, rng=np.random.default_rng(0))
     with pytest.raises(cm.InvalidArgumentError, match="unknown model 'vgg'"):
         models.build("vgg", (28, 28, 1), 10, rng=np.random.default_rng(0))
+    with pytest.raises(cm.InvalidArgumentError, match=r"'lenet'.*; did you mean 'lenet5'\?$"):
+        models.build("lenet", (28, 28, 1), 10, rng=np.random.default_rng(0))
+    with pytest.raises(cm.InvalidArgumentError, match=r"got 'ResNet'; did you mean 'resnet'\?$"):
+        models.MODEL_NAME.check("ResNet", "model")
     with pytest.raises(cm.InvalidArgumentError, match="unexpected keyword"):
         models.build("lenet5", (28, 28, 1), 10, rng=np.random.default_rng(0), width=3)
 

@@ -137,6 +137,35 @@ def test_the_lock_is_held_while_the_folder_is_in_use(tmp_path):
         pass
 
 
+def test_a_run_that_fails_before_its_first_epoch_leaves_no_folder_it_made(tmp_path):
+    made = tmp_path / "runs" / "lenet"  # runs/ too is made by the run
+    with pytest.raises(cm.ShapeError, match="lenet5 is made for 28x28 images"):
+        run_training(TrainConfig(model="lenet5"), made, log=quiet)
+    assert not (tmp_path / "runs").exists()
+    there = tmp_path / "there"
+    (there / "empty").mkdir(parents=True)
+    with pytest.raises(cm.ShapeError):
+        run_training(TrainConfig(model="lenet5"), there / "empty", log=quiet)
+    assert (there / "empty").is_dir()  # it was there before the run
+
+
+def test_a_failed_run_keeps_a_folder_that_holds_a_file(tmp_path):
+    folder = tmp_path / "made"
+
+    def fail_after_writing() -> None:
+        with RunFolder(folder):
+            (folder / "notes.txt").write_text("the user's")
+            raise RuntimeError("failed")
+
+    with pytest.raises(RuntimeError):
+        fail_after_writing()
+    assert (folder / "notes.txt").read_text() == "the user's"
+    assert not (folder / LOCK).exists()
+    with RunFolder(tmp_path / "ok"):  # a run that ends well keeps its folder, however empty
+        pass
+    assert (tmp_path / "ok").is_dir()
+
+
 def test_a_holder_that_has_locked_but_not_yet_written_its_id_is_still_named(tmp_path):
     fcntl = pytest.importorskip("fcntl")
 
