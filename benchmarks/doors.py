@@ -4,7 +4,7 @@ A door that needs process state only the command line sets (worker threads,
 BLAS limited) would show here as a ratio well under 1. The doors:
 
 - ``cli``: ``convmath train`` (what every other door is compared with);
-- ``run_training``: ``convmath.train.run_training(TrainConfig(...))`` from Python;
+- ``run_training``: ``convmath.run_training(TrainConfig(...))`` from Python;
 - ``fit``: ``convmath.train.fit(model, (X, y), ...)`` on the same arrays and recipe;
 - ``Trainer``: the loop itself, built by hand as docs/TUTORIAL.md section 6 does;
 - ``serve``: the live training of ``convmath serve``, started through its JSON API with no
@@ -50,7 +50,7 @@ RECIPE["augment"] = "crop:1"
 # Each door prints one JSON line: the images per second of each epoch.
 DOORS = {
     "run_training": """
-        from convmath.train import TrainConfig, run_training
+        from convmath.run import TrainConfig, run_training
         config = TrainConfig(dataset=DATASET, model=MODEL, epochs=EPOCHS, train_limit=LIMIT,
                              data_dir=DATA_DIR, **RECIPE)
         rows = run_training(config, OUT, log=lambda line: None).state.history
@@ -133,7 +133,7 @@ def cli_speeds(workload: str, data_dir: str | None, out: str) -> list[float]:
 
 def serve_speeds(workload: str, out: str) -> list[float]:
     """Live training through the API of a real ``convmath serve`` (digits, 5 epochs)."""
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     runs = Path(out) / "runs"
     run_training(TrainConfig(epochs=1), runs / "served", log=lambda line: None)  # what it serves

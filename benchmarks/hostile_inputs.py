@@ -30,7 +30,7 @@ from hostile_corpus import (
 )
 from test_hostile_cli import _sample, run_process
 
-from convmath.train import TrainConfig, run_training
+from convmath.run import TrainConfig, run_training
 
 
 def main() -> None:

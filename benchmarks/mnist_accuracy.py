@@ -28,7 +28,8 @@ from common import blas_report, emit
 from convmath import data
 from convmath.kernels.parallel import using_threads
 from convmath.kernels.runtime import tune_allocator
-from convmath.train import TrainConfig, evaluate, run_training
+from convmath.run import TrainConfig, run_training
+from convmath.train import evaluate
 
 RECIPES = {
     "lenet5": TrainConfig(

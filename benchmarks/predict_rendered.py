@@ -27,7 +27,8 @@ from common import emit
 from convmath.data.centering import picture_input
 from convmath.kernels.parallel import using_threads
 from convmath.kernels.runtime import tune_allocator
-from convmath.train import TrainConfig, load_trained, predict, run_training
+from convmath.run import TrainConfig, load_trained, run_training
+from convmath.train import predict
 
 PLACES = [(0.5, 0.5, 0.7), (0.3, 0.35, 0.45), (0.7, 0.6, 0.5), (0.45, 0.7, 0.9)]  # x, y, size
 

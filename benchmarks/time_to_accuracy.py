@@ -47,7 +47,8 @@ def run_convmath(data_dir: str | None, seed: int, threads: int) -> dict:
     from convmath import data
     from convmath.kernels.parallel import using_threads
     from convmath.kernels.runtime import tune_allocator
-    from convmath.train import evaluate, run_training
+    from convmath.run import run_training
+    from convmath.train import evaluate
 
     tune_allocator()  # as the commands do
     started = time.perf_counter()

@@ -8,6 +8,8 @@ holds the fast twins that run by default (``use_kernels(False)`` runs the
 equations instead). ``save(model, path)`` and ``load(path)`` write and read
 the one model file that every command reads too. ``settings(...)`` and
 ``configure(...)`` hold every switch of the engine (``convmath.switchboard``).
+Whole runs are one import away: ``convmath.run_training`` and
+``convmath.load_trained`` (from :mod:`convmath.run`).
 """
 
 from convmath import functional, ops
@@ -22,11 +24,12 @@ from convmath.errors import (
     ShapeError,
 )
 from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
+from convmath.run import RunResult, load, load_trained, run_training
 from convmath.switchboard import Settings, configure, current_settings, settings
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
-from convmath.train.model_file import load, save
-
-__version__ = "0.1.0"
+from convmath.train import TrainConfig, fit
+from convmath.train.model_file import save
+from convmath.version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -37,18 +40,24 @@ __all__ = [
     "GradientError",
     "InvalidArgumentError",
     "NonFiniteError",
+    "RunResult",
     "Settings",
     "ShapeError",
     "Tensor",
+    "TrainConfig",
+    "__version__",
     "configure",
     "current_settings",
+    "fit",
     "functional",
     "get_threads",
     "is_grad_enabled",
     "kernels_enabled",
     "load",
+    "load_trained",
     "no_grad",
     "ops",
+    "run_training",
     "save",
     "set_threads",
     "settings",

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from convmath.errors import InvalidArgumentError, did_you_mean
 
 
@@ -73,8 +75,6 @@ class _RefusedError(Exception):
 
 
 def _is_int(value: Any) -> bool:
-    import numpy as np
-
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
@@ -118,8 +118,6 @@ class Number(Spec):
         return f"a finite number {interval}".rstrip()
 
     def _check(self, value: Any) -> float:
-        import numpy as np
-
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise self._refuse(value)
         number = float(value)

@@ -16,12 +16,13 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from convmath import __version__, limits
+from convmath import limits
 from convmath.cli import edges, export, inspection, pooling, serve, training
 from convmath.cli.common import Parser
 from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
+from convmath.version import __version__
 
 
 def build_parser() -> Parser:

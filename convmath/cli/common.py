@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
-from convmath import limits
-from convmath.errors import InvalidArgumentError, did_you_mean
+from convmath import limits, models
+from convmath.data import load_digits
+from convmath.distributed.world import stop_job
+from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
 from convmath.kernels.parallel import using_threads
 from convmath.models import INPUT_SHAPES
+from convmath.run import load_trained
 from convmath.schema import Integer, ListOf, Spec, shown
 
 MAX_THREADS = 1024
@@ -27,7 +32,6 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        from convmath.distributed.world import stop_job
 
         line = f"{self.prog}: error: {printable(message)} (see {self.prog} --help)"
         stop_job(line, 2)
@@ -117,10 +121,6 @@ INPUT_SHAPE_HELP = (
 
 def builder_default(model: str, option: str) -> Any:
     """The default of a named model's ``option``, read from its builder's signature."""
-    import inspect
-
-    from convmath import models
-
     return inspect.signature(models.MODELS[model]).parameters[option].default
 
 
@@ -147,16 +147,8 @@ def model_from(
     requested shape is built for its default shape, so that an explanation
     can show where the requested one stops fitting.
     """
-    from pathlib import Path
-
-    import numpy as np
-
-    from convmath import models
-    from convmath.errors import ShapeError
 
     if target not in models.MODELS and not models.is_import_path(target):
-        from convmath.train import load_trained
-
         if not Path(target).exists() and "/" not in target and "." not in target:
             raise InvalidArgumentError(
                 f"unknown model {shown(target)}; expected a model name {sorted(models.MODELS)},"
@@ -194,8 +186,6 @@ def data_dir_of(chosen: str | None, config: dict[str, Any]) -> str | None:
 
 def embedded_digit(index: int) -> tuple[np.ndarray, int]:
     """Digit ``index`` of the embedded UCI set (8x8 pixel counts 0-16, float64) and its label."""
-    from convmath.data import load_digits
-
     images, labels = load_digits()
     if not 0 <= index < len(images):
         raise InvalidArgumentError(

@@ -10,7 +10,10 @@ import numpy as np
 
 from convmath import limits
 from convmath.cli.common import embedded_digit, option
+from convmath.data.folder import image_size, read_image
 from convmath.errors import InvalidArgumentError
+from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
+from convmath.inspect.plots import plot_edges
 from convmath.schema import Integer
 
 LARGE_IMAGE = 24  # print whole grids only up to this size; summarise larger maps
@@ -21,13 +24,9 @@ EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (mea
 
 
 def _edges(args: argparse.Namespace) -> int:
-    from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
-
     if args.save is not None and args.save.suffix.lower() != ".png":
         raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
     if args.image is not None:
-        from convmath.data.folder import image_size, read_image
-
         side = max(image_size(args.image))  # from the header: nothing decoded yet
         if side > MAX_SIDE:
             n_H, n_W = image_size(args.image)
@@ -74,8 +73,6 @@ def _edges(args: argparse.Namespace) -> int:
                 f" {grid.max():.{_decimals(grid)}f}, strongest at row {h}, column {w}"
             )
     if args.save is not None:
-        from convmath.inspect.plots import plot_edges
-
         plot_edges(maps, args.save)
         panels = " | ".join(["image", *maps.names] + (["magnitude"] * (maps.magnitude is not None)))
         print(f"\nsaved {args.save}: {panels}")

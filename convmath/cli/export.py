@@ -8,26 +8,25 @@ from typing import Any
 
 from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
+from convmath.interop.onnx import export
+from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+from convmath.interop.torch import save_torch_weights
+from convmath.run import load_trained
 from convmath.schema import Integer
 
 FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 
 
 def _export(args: argparse.Namespace) -> int:
-    from convmath.train import load_trained
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
     if out.resolve() == args.checkpoint.resolve():
         raise InvalidArgumentError(f"{out} is the file being exported; choose another --out")
     if args.format == "torch":
-        from convmath.interop.torch import save_torch_weights
-
         path = save_torch_weights(model, shape, out)
         print(f"saved {path}: {config['model']['name']}'s weights as a PyTorch state_dict")
         return 0
-    from convmath.interop.onnx import export
 
     metadata = {key: config[key] for key in ("model", "dataset") if config.get(key) is not None}
     metadata["preprocessing"] = preprocessing.to_dict()
@@ -45,8 +44,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-
     export = commands.add_parser(
         "export", help="a checkpoint as an ONNX model, or its weights as a PyTorch state_dict"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath import limits
+from convmath import data, limits, strict_json
 from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
@@ -19,8 +19,31 @@ from convmath.cli.common import (
     model_from,
     option,
 )
+from convmath.data.centering import picture_input, picture_options
 from convmath.errors import DataError, InvalidArgumentError
-from convmath.schema import Integer
+from convmath.files import open_regular
+from convmath.inspect import explain, layer_activations, model_gradcheck
+from convmath.inspect.plots import (
+    plot_confusion,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_misclassified,
+)
+from convmath.nn import Conv2D
+from convmath.run import load_trained
+from convmath.schema import Integer, Number
+from convmath.train import evaluate, predict
+from convmath.train.checkpoint import HISTORY
+from convmath.train.outputs import (
+    CONFUSION,
+    CURVES,
+    FEATUREMAPS,
+    FILTERS,
+    HISTORY_JSON,
+    METRICS,
+    MISCLASSIFIED,
+)
 
 MAX_GRADCHECK_BATCH = 256
 MODEL_HELP = "a model name, your own builder as package.module:function, or a checkpoint file"
@@ -30,8 +53,6 @@ MAX_METRICS_BYTES = 16 << 20  # a confusion matrix of many classes
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from convmath.inspect import explain
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
@@ -42,8 +63,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from convmath.inspect import model_gradcheck
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
@@ -69,20 +88,15 @@ def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from convmath import strict_json
-    from convmath.files import open_regular
-    from convmath.inspect.plots import plot_history
-    from convmath.train.checkpoint import HISTORY
-
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
-        text, f"{args.history}: not a readable history.json", max_bytes=MAX_HISTORY_BYTES
+        text, f"{args.history}: not a readable {HISTORY_JSON}", max_bytes=MAX_HISTORY_BYTES
     )
     try:
         history = HISTORY.check(history, "the history")
-        smoothing = _label_smoothing_of_run(args.history.parent / "metrics.json")
-        path = plot_history(history, _output(args, args.history, "curves.png"), smoothing)
+        smoothing = _label_smoothing_of_run(args.history.parent / METRICS)
+        path = plot_history(history, _output(args, args.history, CURVES), smoothing)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
@@ -90,11 +104,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _label_smoothing_of_run(metrics_path: Path) -> float | None:
-    """The run's label smoothing, from the metrics.json beside its history (None if unknown)."""
-    from convmath import strict_json
-    from convmath.files import open_regular
-    from convmath.schema import Number
-
+    """The run's label smoothing, from the metrics beside its history (None if unknown)."""
     try:
         with open_regular(metrics_path, DataError) as file:
             text = file.read(MAX_METRICS_BYTES + 1)
@@ -106,10 +116,6 @@ def _label_smoothing_of_run(metrics_path: Path) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> int:
-    from convmath.inspect.plots import plot_filters
-    from convmath.nn import Conv2D
-    from convmath.train import load_trained
-
     model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
     if not convs:
@@ -119,9 +125,7 @@ def _filters(args: argparse.Namespace) -> int:
         names = [name for name, _ in convs]
         raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
     title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
-    path = plot_filters(
-        chosen.W.data, _output(args, args.checkpoint, "filters.png"), title, args.channel
-    )
+    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, FILTERS), title, args.channel)
     n_C_prev = chosen.W.shape[2]
     if args.channel is not None:
         drawn = f", their slices for input channel {args.channel}"
@@ -134,11 +138,6 @@ def _filters(args: argparse.Namespace) -> int:
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
-    from convmath.data.centering import picture_input, picture_options
-    from convmath.inspect import layer_activations
-    from convmath.inspect.plots import plot_feature_maps
-    from convmath.train import load_trained, predict
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     # read exactly as predict reads it: the maps are those of the input the model gets there
@@ -150,17 +149,13 @@ def _featuremaps(args: argparse.Namespace) -> int:
     title = (
         f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
     )
-    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, "featuremaps.png"), title)
+    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, FEATUREMAPS), title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
     print(f"saved {path} ({title}): every channel of {shapes}")
     return 0
 
 
 def _confusion(args: argparse.Namespace) -> int:
-    from convmath import data
-    from convmath.inspect.plots import plot_confusion, plot_misclassified
-    from convmath.train import evaluate, load_trained
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
     mode = "RGB" if preprocessing.input_shape[2] == 3 else "L"
@@ -178,9 +173,9 @@ def _confusion(args: argparse.Namespace) -> int:
     )
     result = evaluate(model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH)
     folder = args.out_dir or args.checkpoint.parent
-    confusion = plot_confusion(result.confusion, preprocessing.classes, folder / "confusion.png")
+    confusion = plot_confusion(result.confusion, preprocessing.classes, folder / CONFUSION)
     wrong = plot_misclassified(
-        images, labels, result.probabilities, preprocessing.classes, folder / "misclassified.png"
+        images, labels, result.probabilities, preprocessing.classes, folder / MISCLASSIFIED
     )
     print(f"test accuracy {result.accuracy:.4f}; saved {confusion} and {wrong}")
     return 0
@@ -235,9 +230,9 @@ def register(commands: Any) -> None:
     add_trust_code(gradcheck)
     gradcheck.set_defaults(run=_gradcheck)
 
-    plot = commands.add_parser("plot", help="training curves from a history.json")
-    plot.add_argument("history", type=Path, help="a run's history.json")
-    plot.add_argument("--out", type=Path, help="PNG file (default: curves.png beside it)")
+    plot = commands.add_parser("plot", help=f"training curves from a {HISTORY_JSON}")
+    plot.add_argument("history", type=Path, help=f"a run's {HISTORY_JSON}")
+    plot.add_argument("--out", type=Path, help=f"PNG file (default: {CURVES} beside it)")
     plot.set_defaults(run=_plot)
 
     filters = commands.add_parser("filters", help="the learned filters of a CONV layer")
@@ -251,7 +246,7 @@ def register(commands: Any) -> None:
         help="draw each filter's slice for this input channel (default: one channel is"
         " drawn as is, three as colour, more as their mean)",
     )
-    filters.add_argument("--out", type=Path, help="PNG file (default: filters.png beside it)")
+    filters.add_argument("--out", type=Path, help=f"PNG file (default: {FILTERS} beside it)")
     add_trust_code(filters)
     filters.set_defaults(run=_filters)
 
@@ -268,7 +263,7 @@ def register(commands: Any) -> None:
         help="invert the picture whatever it looks like (as predict --invert; a picture is read"
         " as predict reads it)",
     )
-    featuremaps.add_argument("--out", type=Path, help="PNG (default: featuremaps.png beside it)")
+    featuremaps.add_argument("--out", type=Path, help=f"PNG (default: {FEATUREMAPS} beside it)")
     add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)
 

@@ -7,9 +7,13 @@ from typing import Any
 
 import numpy as np
 
+import convmath.functional as F
 from convmath.cli.common import embedded_digit, option
 from convmath.errors import InvalidArgumentError
+from convmath.inspect.edges import format_grid
 from convmath.schema import Integer
+from convmath.shapes import conv_output_size
+from convmath.tensor import Tensor, no_grad
 
 # A 4x4 input whose 2x2 windows each have one clear maximum (the classic worked example).
 EXAMPLE = np.array([[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]], dtype=np.float64)
@@ -17,11 +21,6 @@ MAX_WINDOW = 8
 
 
 def _pooling(args: argparse.Namespace) -> int:
-    import convmath.functional as F
-    from convmath.inspect.edges import format_grid
-    from convmath.shapes import conv_output_size
-    from convmath.tensor import Tensor, no_grad
-
     if args.index is None:
         image, source = EXAMPLE, "the 4x4 example"
     else:

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
 from typing import Any
 
 from convmath.cli.common import add_trust_code, option
 from convmath.errors import InvalidArgumentError
+from convmath.run import TrainConfig, run_training
 from convmath.schema import Integer
+from convmath.serve.app import App
+from convmath.serve.live_training import LiveTraining
+from convmath.serve.served import ServedModel
+from convmath.serve.server import is_loopback, start
+from convmath.train.outputs import BEST, LAST
 
 
 def newest_checkpoint(runs: Path) -> Path | None:
-    """The most recently written best.safetensors (else last.safetensors) under ``runs``."""
+    """The most recently written best checkpoint (else the last) of a run under ``runs``."""
     if not runs.is_dir():
         return None
     found = [
         path
         for folder in runs.iterdir()
         if folder.is_dir()
-        for path in (folder / "best.safetensors", folder / "last.safetensors")
+        for path in (folder / BEST, folder / LAST)
         if path.is_file()
     ]
     best = {path.parent: path for path in sorted(found, key=lambda p: p.name, reverse=True)}
@@ -27,13 +34,6 @@ def newest_checkpoint(runs: Path) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import threading
-
-    from convmath.serve.app import App
-    from convmath.serve.live_training import LiveTraining
-    from convmath.serve.served import ServedModel
-    from convmath.serve.server import is_loopback, start
-
     if args.trust_code and args.checkpoint is None:
         raise InvalidArgumentError(
             "--trust-code imports the code a checkpoint names: name that checkpoint, never"
@@ -67,11 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _train_default(runs: Path) -> Path:
-    from convmath.train import TrainConfig, run_training
-
     print(f"no checkpoint under {runs}/: training the default digits model first")
     result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)
-    return result.out_dir / "best.safetensors"
+    return result.out_dir / BEST
 
 
 def register(commands: Any) -> None:

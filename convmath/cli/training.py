@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from convmath import limits
+from convmath import data, limits
 from convmath.cli.common import (
     CLASSES,
     EVAL_BATCH,
-    IMAGE_SIZE,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
     THREADS,
@@ -25,19 +24,33 @@ from convmath.cli.common import (
     printable,
     threads,
 )
+from convmath.data.centering import picture_input, picture_options
+from convmath.data.folder import _pillow
+from convmath.distributed import world
 from convmath.errors import InvalidArgumentError, MissingDependencyError
-from convmath.schema import Integer
+from convmath.inspect.plots import plot_history
+from convmath.inspect.summary import summary_table
+from convmath.kernels import autotune
+from convmath.kernels.parallel import available_cpus
+from convmath.models import MODELS
+from convmath.run import (
+    Resumed,
+    TrainConfig,
+    default_out_dir,
+    load_trained,
+    read_resumed,
+    run_training,
+)
+from convmath.schema import Flag, Integer, Text
+from convmath.train import evaluate, predict
+from convmath.train.checkpoint import atomic_write
+from convmath.train.config import SETTINGS, Setting, plural
+from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
 
 
 def _train(args: argparse.Namespace) -> int:
-    from convmath.distributed import world
-    from convmath.train import TrainConfig, run_training
-    from convmath.train.config import plural
-
     overrides = {
-        key: value
-        for key, value in vars(args).items()
-        if key in TrainConfig.__dataclass_fields__ and value is not None
+        key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
     }
     options = {"depth": args.depth, "width": args.width}
     overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
@@ -52,25 +65,24 @@ def _train(args: argparse.Namespace) -> int:
                 f"(resuming keeps the run's own settings but --epochs; ignoring"
                 f" {', '.join(ignored)})"
             )
-    if args.resume is not None:
-        finished = _nothing_left(args.resume, extend_to, args.trust_code)
+    resume = None
+    if args.resume is not None:  # read and its model rebuilt once, for this and the run
+        resume = read_resumed(args.resume, trust_code=args.trust_code)
+        finished = _nothing_left(resume, extend_to)
         if finished is not None:
             if world().is_root:
                 print(finished)
             return 0
     count = args.threads
     if count is None and world().local_size > 1:  # the ranks on this machine share its cores
-        from convmath.kernels.parallel import available_cpus
-
         count = max(1, available_cpus() // world().local_size)
-    from convmath.kernels import autotune
 
     try:
         with threads(count), autotune.using_policy("measure" if args.autotune else "rule"):
             result = run_training(
                 config,
                 args.out,
-                resume=args.resume,
+                resume=resume,
                 overwrite=args.overwrite,
                 log=print,
                 extend_to=extend_to,
@@ -90,51 +102,42 @@ def _train(args: argparse.Namespace) -> int:
         f"\ntest accuracy {metrics['test_accuracy']:.4f}, test loss {metrics['test_loss']:.4f}"
         f"{best}; {plural(metrics['epochs'], 'epoch')} in {metrics['train_seconds']:.1f} s"
     )
-    saved = ["last.safetensors", "history.json", "metrics.json"]
-    if (result.out_dir / "best.safetensors").is_file():
-        saved.insert(0, "best.safetensors")
+    saved = [LAST, HISTORY_JSON, METRICS]
+    if (result.out_dir / BEST).is_file():
+        saved.insert(0, BEST)
     if args.autotune:
         saved.append(_report_autotune(result.out_dir).name)
     print(f"saved {result.out_dir}/{', '.join(saved)}")
     try:
-        from convmath.inspect.plots import plot_history
-
         smoothing = metrics["config"]["training"]["label_smoothing"]
-        curves = plot_history(result.state.history, result.out_dir / "curves.png", smoothing)
+        curves = plot_history(result.state.history, result.out_dir / CURVES, smoothing)
         print(f"saved {curves}: loss and accuracy per epoch")
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
 
 
-def _nothing_left(resume: Path, extend_to: int | None, trust_code: bool) -> str | None:
-    """What to say instead of training when the run saved in ``resume`` is finished, else None.
+def _nothing_left(resumed: Resumed, extend_to: int | None) -> str | None:
+    """What to say instead of training when the run ``resumed`` is finished, else None.
 
     A run is finished when it has trained all its epochs (and no more are asked for) or when
     it stopped early. Nothing is then printed again and no file is written.
     """
-    from convmath.train import load_checkpoint
-    from convmath.train.config import plural
-    from convmath.train.trained import check_run_config, rebuild
-
-    checkpoint = load_checkpoint(resume)
-    rebuild(checkpoint, str(resume), trust_code=trust_code)  # refused as every command would
-    training = check_run_config(checkpoint.config, str(resume)).get("training")
-    done = checkpoint.state.get("epoch")
-    if training is None or not isinstance(done, int):
+    done, resume = resumed.epochs_done, resumed.path
+    if done is None:
         return None  # the run itself says what is missing
     if extend_to is not None and extend_to <= done:
         return None  # refused, with the reason
     where = printable(str(resume))
-    metrics = resume.parent / "metrics.json"
+    metrics = resume.parent / METRICS
     results = f" (its results: {printable(str(metrics))})" if metrics.is_file() else ""
-    if checkpoint.state.get("stopped_early"):
+    if resumed.stopped_early:
         return (
             f"{where}: the run stopped early after {plural(done, 'epoch')}, with no progress on"
             f" the dev set; there is nothing left to train{results}. To train longer, start a"
             f" new run with a larger --patience"
         )
-    if extend_to is None and done >= training.epochs:
+    if extend_to is None and done >= resumed.config.epochs:
         return (
             f"{where}: the run has trained all its {plural(done, 'epoch')}; there is nothing"
             f" left to train{results}. To extend it, ask for more epochs in all:"
@@ -144,15 +147,12 @@ def _nothing_left(resume: Path, extend_to: int | None, trust_code: bool) -> str 
 
 
 def _report_autotune(out_dir: Path) -> Path:
-    """Print the algorithms that measurement chose, and save them as ``autotune.json``."""
-    from convmath.kernels import autotune
-    from convmath.train.checkpoint import atomic_write
-
+    """Print the algorithms that measurement chose, and save them (``AUTOTUNE``)."""
     measured = [choice for choice in autotune.choices("measure") if choice.seconds]
     print(f"\nkernels chosen by timing them ({len(measured)} layer shapes):")
     for choice in measured:
         print(f"  {choice.line()}")
-    path = out_dir / "autotune.json"
+    path = out_dir / AUTOTUNE
     rows = [
         {
             "op": choice.op,
@@ -168,24 +168,19 @@ def _report_autotune(out_dir: Path) -> Path:
 
 def _resume_hint(args: argparse.Namespace, config: Any) -> str:
     """What to run after Ctrl-C: the real path of the run's last checkpoint, if it has one."""
-    from convmath.train.run import default_out_dir
-
     if args.out is not None:
         out = Path(args.out)
     elif args.resume is not None:
         out = Path(args.resume).parent
     else:
         out = default_out_dir(config)
-    last = out / "last.safetensors"
+    last = out / LAST
     if last.is_file():
         return f"resume with convmath train --resume {last}"
     return "no epoch had finished, so there is nothing to resume"
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from convmath import data
-    from convmath.train import evaluate, load_trained
-
     with threads(args.threads):
         model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
         limits.check_model_memory(model, preprocessing.input_shape, EVAL_BATCH, "evaluation")
@@ -229,9 +224,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from convmath.data.centering import picture_input, picture_options
-    from convmath.train import load_trained, predict
-
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
@@ -254,8 +246,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _show(batch: np.ndarray, target: Path) -> None:
     """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
-    from convmath.data.folder import _pillow
-
     Image = _pillow()
     if target.suffix.lower() != ".png":
         raise InvalidArgumentError(f"--show writes a PNG file; got {target}")
@@ -267,8 +257,6 @@ def _show(batch: np.ndarray, target: Path) -> None:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from convmath.inspect.summary import summary_table
-
     model, shape, title = model_from(
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
@@ -276,34 +264,18 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: Any) -> None:
-    from convmath.data.augment import PRESETS
-    from convmath.models import MODELS
-    from convmath.optim import OPTIMIZERS, SCHEDULES
-    from convmath.optim.factory import ADAMW_DEFAULT_DECAY
-    from convmath.train.config import DEFAULT_LR, SETTINGS, TrainConfig
+def _parsed(declared: Setting) -> dict[str, Any]:
+    """How argparse reads the setting: a switch, one of its choices, or text its spec checks."""
+    spec = getattr(declared.spec, "inner", declared.spec)  # a value given is never None
+    if isinstance(spec, Flag):
+        return {"action": "store_const", "const": True}
+    if isinstance(spec, Text) and spec.choices is not None:
+        return {"choices": spec.choices}
+    return {"type": option(spec)}
 
-    defaults = TrainConfig()
 
-    def setting(name: str) -> Any:
-        """The argparse type of the training setting ``name``: its spec, unwrapped of None."""
-        spec = SETTINGS[name]
-        return option(getattr(spec, "inner", spec))
-
-    train = commands.add_parser(
-        "train",
-        help="train a CNN (default: a small CNN on the embedded digits)",
-        description="Train a CNN and save checkpoints, history and metrics. With no options it"
-        " trains the default CNN on the embedded UCI digits in a few seconds.",
-    )
-    train.add_argument(
-        "--model",
-        type=setting("model"),
-        metavar="MODEL",
-        help=f"one of {', '.join(sorted(MODELS))}, or your own builder as"
-        " package.module:function (default: digits_cnn for digits, lenet5 for one channel,"
-        " resnet for three)",
-    )
+def _add_model_options(train: argparse.ArgumentParser) -> None:
+    """--depth and --width: the entries of ``model_options`` that the command names."""
     train.add_argument(
         "--depth",
         type=option(Integer(8, limits.MAX_RESNET_DEPTH)),
@@ -316,107 +288,21 @@ def register(commands: Any) -> None:
         + ", ".join(f"{builder_default(m, 'width')} for {m}" for m in ("digits_cnn", "wide_cnn"))
         + "; digits_cnn, wide_cnn and builders of your own that take width)",
     )
-    train.add_argument(
-        "--dataset",
-        help="digits, mnist, fashion-mnist, cifar10 or a folder of images"
-        f" (default {defaults.dataset})",
+
+
+def register(commands: Any) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a CNN (default: a small CNN on the embedded digits)",
+        description="Train a CNN and save checkpoints, history and metrics. With no options it"
+        " trains the default CNN on the embedded UCI digits in a few seconds.",
     )
-    train.add_argument(
-        "--data-dir", help="where datasets live (default: $CONVMATH_DATA or ~/.cache/convmath)"
-    )
-    train.add_argument("--epochs", type=setting("epochs"), help=f"default {defaults.epochs}")
-    train.add_argument(
-        "--batch-size", type=setting("batch_size"), help=f"default {defaults.batch_size}"
-    )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {defaults.optimizer}")
-    train.add_argument(
-        "--lr",
-        type=setting("lr"),
-        help="learning rate (default "
-        + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items())
-        + ")",
-    )
-    train.add_argument(
-        "--momentum", type=setting("momentum"), help=f"SGD momentum (default {defaults.momentum})"
-    )
-    train.add_argument(
-        "--nesterov", action="store_const", const=True, help="SGD: Nesterov momentum (default off)"
-    )
-    train.add_argument(
-        "--weight-decay",
-        type=setting("weight_decay"),
-        help=f"weight decay (default 0; {ADAMW_DEFAULT_DECAY:g} for adamw, decoupled)",
-    )
-    train.add_argument("--schedule", choices=SCHEDULES, help=f"default {defaults.schedule}")
-    train.add_argument(
-        "--gamma",
-        type=setting("gamma"),
-        help=f"step schedule: lr factor per step (default {defaults.gamma:g})",
-    )
-    train.add_argument(
-        "--step-epochs",
-        type=setting("step_epochs"),
-        help=f"step schedule: epochs per step (default {defaults.step_epochs:g})",
-    )
-    train.add_argument(
-        "--warmup-epochs",
-        type=setting("warmup_epochs"),
-        help=f"cosine schedule: warm-up epochs (default {defaults.warmup_epochs:g})",
-    )
-    train.add_argument(
-        "--augment",
-        help=f"a preset {PRESETS} or a list like crop:2,rotate:10,hflip:0.5,noise:0.05,"
-        f"brightness:0.2,hue:0.05 (default {defaults.augment})",
-    )
-    train.add_argument(
-        "--dev-fraction", type=setting("dev_fraction"), help=f"default {defaults.dev_fraction}"
-    )
-    train.add_argument("--seed", type=setting("seed"), help=f"default {defaults.seed}")
-    train.add_argument(
-        "--patience",
-        type=setting("patience"),
-        help="early stopping after N epochs without progress on the dev set (default off)",
-    )
-    train.add_argument(
-        "--label-smoothing",
-        type=setting("label_smoothing"),
-        help=f"default {defaults.label_smoothing}",
-    )
-    train.add_argument(
-        "--clip-norm",
-        type=setting("clip_norm"),
-        help="clip gradients to this global norm (default off)",
-    )
-    train.add_argument(
-        "--train-limit",
-        type=setting("train_limit"),
-        help="use only the first N training images (default all)",
-    )
-    train.add_argument(
-        "--image-size",
-        type=IMAGE_SIZE,
-        help="image folders: resize to H,W (default: the size of the first image)",
-    )
-    train.add_argument(
-        "--color",
-        action="store_const",
-        const=True,
-        help="image folders: read RGB (default grayscale)",
-    )
-    train.add_argument(
-        "--sync-bn",
-        action="store_const",
-        const=True,
-        help="under mpiexec: batch norm's statistics over the whole global batch, so that N"
-        " processes train as one (default: each process's share, as PyTorch's DDP)",
-    )
+    for declared in SETTINGS.values():  # one option per training setting, as declared
+        if declared.option:
+            train.add_argument(declared.flag, help=declared.option_help(), **_parsed(declared))
+        if declared.name == "model_options":  # its command-line face: the options we name
+            _add_model_options(train)
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
-    train.add_argument(
-        "--init-from",
-        type=setting("init_from"),
-        help="start from the weights of this checkpoint (the same model; a new optimizer and"
-        " schedule): fine-tuning (default: fresh weights from --seed)",
-    )
     train.add_argument(
         "--resume",
         type=Path,

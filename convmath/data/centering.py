@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from convmath.data.folder import image_size, read_image
 from convmath.errors import MissingDependencyError
 
 MAX_PREDICT_SIDE = 1024  # larger pictures are scaled down first: a digit needs no more
@@ -108,7 +109,6 @@ def picture_input(
     with the picture's own background (the median of its border): a picture
     of another shape than the model's input is never squeezed.
     """
-    from convmath.data.folder import image_size, read_image
 
     n_H, n_W, n_C = shape
     height, width = image_size(path)

@@ -27,6 +27,7 @@ from convmath.data.digits import DIGITS_MAX_VALUE, load_digits
 from convmath.data.download import Digest, RemoteFile, fetch, verify
 from convmath.data.folder import class_names, image_files, image_size, read_image_folder
 from convmath.data.idx import read_idx
+from convmath.data.splits import train_dev_test_split
 from convmath.errors import DataError, InvalidArgumentError, did_you_mean
 from convmath.schema import shown
 
@@ -305,8 +306,6 @@ def load_folder(
 
 def _carved_part(labels: np.ndarray, split: str, fraction: float, seed: int) -> np.ndarray:
     """The indices of ``split`` when a stratified ``fraction`` is carved out as the test split."""
-    from convmath.data.splits import train_dev_test_split
-
     parts = train_dev_test_split(
         labels, dev=0, test=fraction, rng=np.random.default_rng(seed), stratify=True
     )

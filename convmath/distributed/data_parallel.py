@@ -30,10 +30,14 @@ from convmath.distributed.world import World
 from convmath.nn.module import Module, Parameter
 from convmath.ops.normalization import BatchNorm
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
+from convmath.train.replicas import OneProcess
 
 
-class DataParallel:
-    """The collectives a :class:`convmath.train.Trainer` needs to train on ``world``."""
+class DataParallel(OneProcess):
+    """The collectives a :class:`convmath.train.Trainer` needs to train on ``world``.
+
+    The trainer's seam (:class:`convmath.train.replicas.OneProcess`), over MPI.
+    """
 
     def __init__(self, world: World, seed: int, *, sync_batch_norm: bool = False) -> None:
         self.world = world
@@ -48,6 +52,10 @@ class DataParallel:
             return
         with compute_across({BatchNorm: synced_over(self.world)}):
             yield
+
+    def finite_before_backward(self, loss: float) -> bool:
+        """With synced batch norm back propagation talks, so every rank steps or none does."""
+        return self.all_finite(loss) if self.sync_batch_norm else bool(np.isfinite(loss))
 
     def all_finite(self, value: float) -> bool:
         """Whether the loss is finite on every rank (before a back propagation that talks)."""

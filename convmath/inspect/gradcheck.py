@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+import convmath.functional as F
 from convmath.tensor import Tensor, no_grad
 
 if TYPE_CHECKING:
@@ -202,7 +203,6 @@ def model_gradcheck(
     statistics and dropout generators are reset before every evaluation so
     that J is one fixed function.
     """
-    import convmath.functional as F
 
     copy64 = copy.deepcopy(model)
     for _, p in copy64.named_parameters():

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save
 
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, DTypeError, InvalidArgumentError, ShapeError
@@ -404,7 +405,6 @@ def save_torch_weights(
     as PyTorch's own writers put it. ``safetensors.torch.load_file(path)`` reads it
     back as torch tensors. Returns the path written.
     """
-    from safetensors.numpy import save
 
     path = Path(path)
     data = save(to_torch_state_dict(model, input_shape), metadata={"format": "pt"})

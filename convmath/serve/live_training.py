@@ -18,7 +18,9 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError
 from convmath.nn import Conv2D
+from convmath.run import TrainConfig, run_training
 from convmath.schema import shown
+from convmath.train.outputs import BEST, LAST
 
 MAX_EPOCHS = 100
 DEFAULT_EPOCHS = 10
@@ -117,15 +119,13 @@ class LiveTraining:
         with self._lock:
             if self.state not in ("finished", "stopped") or self.out_dir is None:
                 raise RunStateError(f"no finished run to serve (the training is {self.state})")
-            for name in ("best.safetensors", "last.safetensors"):
+            for name in (BEST, LAST):
                 if (self.out_dir / name).is_file():
                     return self.out_dir / name
         raise RunStateError(f"the run in {self.out_dir} saved no checkpoint")
 
     # ------------------------------------------------------------ the run
     def _train(self, epochs: int, out_dir: Path) -> None:
-        from convmath.train import TrainConfig, run_training
-
         try:
             run_training(
                 TrainConfig(epochs=epochs),

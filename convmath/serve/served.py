@@ -20,15 +20,17 @@ from typing import Any
 import numpy as np
 
 from convmath import data
+from convmath.data.centering import picture_input, picture_options
+from convmath.data.folder import image_size
 from convmath.errors import ConvMathError, DataError, InvalidArgumentError
 from convmath.inspect import explain
 from convmath.inspect.arithmetic import SOFTMAX, explain_value, explainable
 from convmath.inspect.trace import Trace, trace
 from convmath.nn import Conv2D
 from convmath.nn.module import Module
+from convmath.run import load_trained
 from convmath.schema import shown
 from convmath.serve.arrays import decode_array
-from convmath.train.trained import load_trained
 
 MAX_SAMPLES = 24
 MAX_PNG_BYTES = 2 << 20
@@ -139,8 +141,6 @@ class ServedModel:
 
     def _picture(self, text: Any) -> np.ndarray:
         """A PNG or JPEG read as ``convmath predict`` reads a file: the same code, on a copy."""
-        from convmath.data.centering import picture_input, picture_options
-
         if not isinstance(text, str) or len(text) > MAX_PNG_BYTES * 4 // 3 + 4:
             raise InvalidArgumentError(
                 f"image.png must be the base64 of a picture of at most {MAX_PNG_BYTES:,} bytes"
@@ -149,7 +149,6 @@ class ServedModel:
             raw = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidArgumentError("image.png is not valid base64") from None
-        from convmath.data.folder import image_size
 
         dataset = self.config.get("dataset")
         with tempfile.TemporaryDirectory(prefix="convmath-serve-") as folder:

@@ -1,16 +1,18 @@
-"""Training: the loop, metrics, checkpoints and whole runs from a configuration."""
+"""Training: the loop, metrics, checkpoints, the training settings, and fit for arrays in hand.
+
+Whole runs (``run_training``, the run folder, ``load_trained``) are one
+layer up, in :mod:`convmath.run`, and re-exported by :mod:`convmath`.
+"""
 
 from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
 from convmath.train.fit import FitResult, classify, fit
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
-from convmath.train.model_file import load, save
+from convmath.train.model_file import save
+from convmath.train.outputs import BEST, LAST
 from convmath.train.predict import predict
-from convmath.train.run import RunResult, run_training
-from convmath.train.run_folder import RunFolder
-from convmath.train.trained import load_trained
-from convmath.train.trainer import BEST, LAST, Trainer, TrainState
+from convmath.train.trainer import Trainer, TrainState
 
 __all__ = [
     "BEST",
@@ -19,8 +21,6 @@ __all__ = [
     "Evaluation",
     "FitResult",
     "Preprocessing",
-    "RunFolder",
-    "RunResult",
     "TrainConfig",
     "TrainState",
     "Trainer",
@@ -28,11 +28,8 @@ __all__ = [
     "confusion_matrix",
     "evaluate",
     "fit",
-    "load",
     "load_checkpoint",
-    "load_trained",
     "predict",
-    "run_training",
     "save",
     "save_checkpoint",
 ]

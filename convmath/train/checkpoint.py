@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save
 
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError
@@ -86,8 +87,6 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     """Serialise ``checkpoint`` to ``path`` atomically, never a file :func:`load_checkpoint`
     would refuse: the state and history are checked against their schemas, and the header
     against its size limit, before anything is written."""
-    from safetensors.numpy import save
-
     try:
         STATE.check(checkpoint.state, "state")
         HISTORY.check(checkpoint.history, "history")

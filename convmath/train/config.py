@@ -1,21 +1,29 @@
-"""The configuration of a training run, with one checked spec per setting.
+"""The training settings, each declared once: what it may be, its default, what it is for.
 
-:data:`SETTINGS` says what each setting of :class:`TrainConfig` may be. The
-command line parses its options with these specs, ``TrainConfig.checked``
-validates a configuration made in Python with them, and the checkpoint
-reader validates a stored configuration with them: an edited or hostile
-checkpoint meets exactly the checks a user's option meets.
+Every field of :class:`TrainConfig` is declared with :func:`setting`: its
+spec (type and range or choices), its default and its help. From that one
+declaration come
+
+- :class:`TrainConfig` itself (the fields and their defaults),
+- the options of ``convmath train`` (``--name-with-dashes``, the spec as
+  the option's type or choices, the help with its default stated),
+- the keyword defaults and checks of :func:`convmath.train.fit` (``fit=``:
+  its own default where it differs), and
+- the checkpoint schema: the stored configuration of a run is checked with
+  the same specs (:data:`SETTINGS`), so an edited or hostile checkpoint
+  meets exactly the checks a user's option meets.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from convmath import limits
+from convmath import data, limits
+from convmath.data.augment import PRESETS
 from convmath.errors import InvalidArgumentError
-from convmath.models import MODEL_NAME
+from convmath.models import MODEL_NAME, MODELS
 from convmath.optim.factory import ADAMW_DEFAULT_DECAY, OPTIMIZERS, SCHEDULES
 from convmath.schema import (
     AnyOf,
@@ -44,35 +52,71 @@ MODEL_OPTION = AnyOf(
     )
 )
 
-SETTINGS: dict[str, Spec] = {
-    "dataset": Text(limits.MAX_TEXT, min_length=1),
-    "model": Optional(MODEL_NAME),
-    "model_options": MappingOf(MODEL_OPTION, 16),
-    "data_dir": Optional(Text(limits.MAX_TEXT, min_length=1)),
-    "epochs": Integer(1, limits.MAX_EPOCHS),
-    "batch_size": Integer(1, limits.MAX_BATCH),
-    "optimizer": Text(16, OPTIMIZERS),
-    "lr": Optional(Number(0, MAX_LR)),
-    "momentum": Number(0, 1),
-    "nesterov": Flag(),
-    "weight_decay": Optional(Number(0, 100)),
-    "schedule": Text(16, SCHEDULES),
-    "gamma": Number(0, 10),
-    "step_epochs": Integer(1, limits.MAX_EPOCHS),
-    "warmup_epochs": Number(0, limits.MAX_EPOCHS),
-    "augment": Text(limits.MAX_TEXT),
-    "dev_fraction": Number(0, 1, high_open=True),
-    "seed": Integer(0, MAX_SEED),
-    "patience": Optional(Integer(1, limits.MAX_EPOCHS)),
-    "label_smoothing": Number(0, 1),
-    "clip_norm": Optional(Number(0, MAX_CLIP_NORM, low_open=True)),
-    "train_limit": Optional(Integer(1, 10**9)),
-    "image_size": Optional(ListOf(Integer(1, limits.MAX_SIDE), 2, 2, as_tuple=True)),
-    "color": Flag(),
-    "eval_batch_size": Integer(1, limits.MAX_BATCH),
-    "init_from": Optional(Text(limits.MAX_TEXT, min_length=1)),
-    "sync_bn": Flag(),
-}
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+SAME = _Marker("SAME")  # fit takes the setting, with TrainConfig's default
+ABSENT = _Marker("ABSENT")  # fit does not take it: a whole run's setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting. ``name`` is filled in from the field it declares."""
+
+    spec: Spec
+    default: Any
+    help: str = ""  # what it is for ("" where the name says it all)
+    default_text: str | None = None  # the default in words, where its value does not say it
+    option: bool = True  # convmath train takes it as --name-with-dashes
+    fit: Any = ABSENT  # fit's keyword default: SAME, a default of its own, or ABSENT
+    name: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def stated_default(self) -> str:
+        """``default 30``, ``default off``, or the words given for it."""
+        if self.default_text is not None:
+            return self.default_text
+        if self.default is False:
+            return "default off"
+        value = self.default
+        return f"default {value:g}" if isinstance(value, float) else f"default {value}"
+
+    def option_help(self) -> str:
+        """The help of the setting's command-line option, its default stated."""
+        if not self.help:
+            return self.stated_default()
+        return f"{self.help} ({self.stated_default()})"
+
+    @property
+    def fit_default(self) -> Any:
+        return self.default if self.fit is SAME else self.fit
+
+
+def setting(
+    spec: Spec,
+    default: Any,
+    help: str = "",
+    *,
+    default_text: str | None = None,
+    option: bool = True,
+    fit: Any = ABSENT,
+) -> Any:
+    """Declare a field of :class:`TrainConfig`: the field, and its :class:`Setting` beside it."""
+    declared = Setting(spec, default, help, default_text, option, fit)
+    metadata = {"setting": declared}
+    if isinstance(default, dict | list):
+        factory = type(default)
+        return dataclasses.field(default_factory=lambda: factory(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -82,36 +126,108 @@ class TrainConfig:
     The defaults are the recipe for the embedded digits, chosen on its dev
     split (mean dev accuracy over 5 seeds with 30% held out): Adam 1e-3 with a
     cosine schedule, 30 epochs of batch 32, random shifts of 1 pixel, label
-    smoothing 0.1.
+    smoothing 0.1. Each field is one :class:`Setting` (see :data:`SETTINGS`).
     """
 
-    dataset: str = "digits"
-    model: str | None = None  # None: digits_cnn for digits, lenet5 (1 channel) or resnet (3)
-    model_options: dict[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float | None = None  # None: 0.05 for SGD, 1e-3 for Adam and AdamW
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float | None = None  # None: 0, or 0.01 for AdamW
-    schedule: str = "cosine"
-    gamma: float = 0.7  # "step": lr x gamma every step_epochs epochs
-    step_epochs: int = 1
-    warmup_epochs: float = 0.0  # "cosine": linear warm-up
-    augment: str = "crop:1"
-    dev_fraction: float = 0.1
-    seed: int = 0
-    patience: int | None = None
-    label_smoothing: float = 0.1
-    clip_norm: float | None = None
-    train_limit: int | None = None
-    image_size: tuple[int, int] | None = None  # image folders: resize to (n_H, n_W)
-    color: bool = False  # image folders: read RGB instead of grayscale
-    eval_batch_size: int = 256
-    init_from: str | None = None  # a checkpoint whose weights the model starts from (fine-tuning)
-    sync_bn: bool = False  # under MPI: batch norm's statistics over the global batch
+    model: str | None = setting(
+        Optional(MODEL_NAME),
+        None,
+        f"one of {', '.join(sorted(MODELS))}, or your own builder as package.module:function",
+        default_text="default: digits_cnn for digits, lenet5 for one channel, resnet for three",
+    )
+    # the model's own options (depth, width, dropout...): --depth and --width on the command line
+    model_options: dict[str, Any] = setting(  # noqa: RUF009 (a field: a fresh dict per config)
+        MappingOf(MODEL_OPTION, 16), {}, option=False
+    )
+    dataset: str = setting(
+        Text(limits.MAX_TEXT, min_length=1),
+        "digits",
+        "digits, mnist, fashion-mnist, cifar10 or a folder of images",
+    )
+    data_dir: str | None = setting(
+        Optional(Text(limits.MAX_TEXT, min_length=1)),
+        None,
+        "where datasets live",
+        default_text="default: $CONVMATH_DATA or ~/.cache/convmath",
+    )
+    epochs: int = setting(Integer(1, limits.MAX_EPOCHS), 30, fit=10)
+    batch_size: int = setting(Integer(1, limits.MAX_BATCH), 32, fit=SAME)
+    optimizer: str = setting(Text(16, OPTIMIZERS), "adam", fit=SAME)
+    lr: float | None = setting(
+        Optional(Number(0, MAX_LR)),
+        None,  # None: DEFAULT_LR[optimizer]
+        "learning rate",
+        default_text="default "
+        + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items()),
+        fit=1e-3,
+    )
+    momentum: float = setting(Number(0, 1), 0.9, "SGD momentum")
+    nesterov: bool = setting(Flag(), False, "SGD: Nesterov momentum")
+    weight_decay: float | None = setting(
+        Optional(Number(0, 100)),
+        None,  # None: 0, or ADAMW_DEFAULT_DECAY for AdamW
+        "weight decay",
+        default_text=f"default 0; {ADAMW_DEFAULT_DECAY:g} for adamw, decoupled",
+        fit=SAME,
+    )
+    schedule: str = setting(Text(16, SCHEDULES), "cosine", fit="constant")
+    gamma: float = setting(Number(0, 10), 0.7, "step schedule: lr factor per step")
+    step_epochs: int = setting(Integer(1, limits.MAX_EPOCHS), 1, "step schedule: epochs per step")
+    warmup_epochs: float = setting(
+        Number(0, limits.MAX_EPOCHS), 0.0, "cosine schedule: warm-up epochs"
+    )
+    augment: str = setting(
+        Text(limits.MAX_TEXT),
+        "crop:1",
+        f"a preset {PRESETS} or a list like crop:2,rotate:10,hflip:0.5,noise:0.05,"
+        "brightness:0.2,hue:0.05",
+        fit="none",
+    )
+    dev_fraction: float = setting(Number(0, 1, high_open=True), 0.1)
+    seed: int = setting(Integer(0, MAX_SEED), 0, fit=SAME)
+    patience: int | None = setting(
+        Optional(Integer(1, limits.MAX_EPOCHS)),
+        None,
+        "early stopping after N epochs without progress on the dev set",
+        default_text="default off",
+    )
+    label_smoothing: float = setting(Number(0, 1), 0.1, fit=0.0)
+    clip_norm: float | None = setting(
+        Optional(Number(0, MAX_CLIP_NORM, low_open=True)),
+        None,
+        "clip gradients to this global norm",
+        default_text="default off",
+    )
+    train_limit: int | None = setting(
+        Optional(Integer(1, 10**9)),
+        None,
+        "use only the first N training images",
+        default_text="default all",
+    )
+    image_size: tuple[int, int] | None = setting(
+        Optional(ListOf(Integer(1, limits.MAX_SIDE), 2, 2, as_tuple=True)),
+        None,
+        "image folders: resize to H,W",
+        default_text="default: the size of the first image",
+    )
+    color: bool = setting(
+        Flag(), False, "image folders: read RGB", default_text="default grayscale"
+    )
+    sync_bn: bool = setting(
+        Flag(),
+        False,
+        "under mpiexec: batch norm's statistics over the whole global batch, so that N"
+        " processes train as one",
+        default_text="default: each process's share, as PyTorch's DDP",
+    )
+    init_from: str | None = setting(
+        Optional(Text(limits.MAX_TEXT, min_length=1)),
+        None,
+        "start from the weights of this checkpoint (the same model; a new optimizer and"
+        " schedule): fine-tuning",
+        default_text="default: fresh weights from --seed",
+    )
+    eval_batch_size: int = setting(Integer(1, limits.MAX_BATCH), 256, option=False)
 
     def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
         """This configuration, every setting checked against :data:`SETTINGS`.
@@ -121,10 +237,9 @@ class TrainConfig:
         configuration read only to rebuild its model may name a folder on
         another machine).
         """
-        from convmath import data
-
-        for name, spec in SETTINGS.items():
-            setattr(self, name, spec.check(getattr(self, name), f"training setting {name}"))
+        for name, declared in SETTINGS.items():
+            value = declared.spec.check(getattr(self, name), f"training setting {name}")
+            setattr(self, name, value)
         if not dataset_must_exist:
             return self
         self.dataset = data.dataset_name(self.dataset)  # "MNIST" is mnist; a typo is told
@@ -189,3 +304,22 @@ def loss_label(label_smoothing: float) -> str:
 def plural(count: float, noun: str) -> str:
     """``1 epoch``, ``2 epochs``, ``0.5 epochs``."""
     return f"{count:g} {noun}" + ("" if count == 1 else "s")
+
+
+SETTINGS: dict[str, Setting] = {
+    f.name: dataclasses.replace(f.metadata["setting"], name=f.name)
+    for f in dataclasses.fields(TrainConfig)
+}
+"""Every training setting by name, in the order of the command's options."""
+
+FIT_DEFAULTS: dict[str, Any] = {
+    name: declared.fit_default for name, declared in SETTINGS.items() if declared.fit is not ABSENT
+}
+"""The settings :func:`convmath.train.fit` takes, with its defaults (a quick run on arrays)."""
+
+
+def check_settings(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` (settings by name) checked with their specs, as a run's are."""
+    return {
+        name: SETTINGS[name].spec.check(value, f"{where}{name}") for name, value in values.items()
+    }

@@ -33,6 +33,7 @@ from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.kernels.parallel import using_threads
 from convmath.nn.module import Module
 from convmath.tensor import Tensor
+from convmath.train.config import DEFAULT_LR, FIT_DEFAULTS, SETTINGS, check_settings
 from convmath.train.inference import EVAL_BATCH, logits
 from convmath.train.trainer import EpochCallback, StepCallback, Trainer
 
@@ -50,15 +51,15 @@ def fit(
     train: tuple[np.ndarray, np.ndarray],
     dev: tuple[np.ndarray, np.ndarray] | None = None,
     *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    schedule: str = "constant",
-    weight_decay: float | None = None,
-    label_smoothing: float = 0.0,
-    augment: str = "none",
-    seed: int = 0,
+    epochs: int = FIT_DEFAULTS["epochs"],
+    batch_size: int = FIT_DEFAULTS["batch_size"],
+    optimizer: str = FIT_DEFAULTS["optimizer"],
+    lr: float | None = FIT_DEFAULTS["lr"],
+    schedule: str = FIT_DEFAULTS["schedule"],
+    weight_decay: float | None = FIT_DEFAULTS["weight_decay"],
+    label_smoothing: float = FIT_DEFAULTS["label_smoothing"],
+    augment: str = FIT_DEFAULTS["augment"],
+    seed: int = FIT_DEFAULTS["seed"],
     threads: int | None = None,
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
@@ -66,14 +67,34 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``train`` = (images, labels); returns the history and preprocessing.
 
-    ``optimizer`` is "sgd" (momentum 0.9), "adam" or "adamw"; ``schedule``
+    ``optimizer`` is "sgd" (momentum 0.9), "adam" or "adamw" (``lr=None``: the
+    command's default for it); ``schedule``
     "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
     ``convmath train --augment`` takes ("crop:1,flip", or "none"). ``dev``,
     evaluated after every epoch, adds dev_loss and dev_accuracy to each row.
     ``threads``: worker threads for this call (default: the process's
     setting, every CPU unless ``convmath.set_threads`` said otherwise). The
-    seed fixes the shuffling and augmentation, whatever the thread count.
+    seed fixes the shuffling and augmentation, whatever the thread count. The
+    settings are those of ``convmath train`` (:data:`convmath.train.config.SETTINGS`:
+    the same checks; the defaults of a quick run, ``FIT_DEFAULTS``).
     """
+    settings = check_settings(
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": optimizer,
+            "lr": lr,
+            "schedule": schedule,
+            "weight_decay": weight_decay,
+            "label_smoothing": label_smoothing,
+            "augment": augment,
+            "seed": seed,
+        },
+        "fit: ",
+    )
+    epochs, batch_size, seed = settings["epochs"], settings["batch_size"], settings["seed"]
+    lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
+    weight_decay, label_smoothing = settings["weight_decay"], settings["label_smoothing"]
     images, labels = _arrays(train, "train")
     shape = images.shape[1:]
     num_classes = _classes(model, shape)
@@ -95,7 +116,11 @@ def fit(
         drop_last=len(images) % batch_size == 1,  # batch norm needs more than one example
     )
     chosen = optim.make_optimizer(
-        optimizer, model.parameters(), lr, momentum=0.9, weight_decay=weight_decay
+        optimizer,
+        model.parameters(),
+        lr,
+        momentum=SETTINGS["momentum"].default,
+        weight_decay=weight_decay,
     )
     steps = epochs * len(batches)
     trainer = Trainer(

@@ -1,5 +1,8 @@
 """One model file for every door: ``save`` writes what ``convmath train`` writes, ``load`` reads it.
 
+``load`` is :func:`convmath.run.load_trained` (a checkpoint, or an ONNX file),
+one layer up; ``convmath.save`` and ``convmath.load`` are the pair.
+
 A model file is a checkpoint without the optimizer: the weights in
 safetensors, and in its header how to rebuild the model (a named model, a
 builder of the user's own code by import path, or the layers it is made of
@@ -28,9 +31,7 @@ from convmath.errors import CheckpointError, InvalidArgumentError, ShapeError
 from convmath.nn import architecture
 from convmath.nn.module import Module
 from convmath.train.checkpoint import Checkpoint, save_checkpoint
-from convmath.train.trained import ARCHITECTURE_NAME, check_run_config, load_trained
-
-load = load_trained  # the reading half: (model in eval mode, preprocessing, configuration)
+from convmath.train.trained import ARCHITECTURE_NAME, check_run_config
 
 
 def save(

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 INTERVAL_SECONDS = 10.0
 
 
@@ -47,12 +49,11 @@ class Progress:
         self.epoch, self.done = epoch, 0
         self.started = self.last_line = time.perf_counter()
         if self.interactive:
-            if self.notebook:
-                from tqdm.auto import tqdm
-            else:
-                from tqdm import tqdm
+            bar = tqdm
+            if self.notebook:  # the widget bar, from the notebook's own packages
+                from tqdm.auto import tqdm as bar
 
-            self.bar = tqdm(
+            self.bar = bar(
                 total=self.steps,
                 desc=f"epoch {epoch}/{self.epochs}",
                 unit="batch",

@@ -10,7 +10,6 @@ allocating it, and the weights must fit the model exactly.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from convmath.errors import CheckpointError, ConvMathError, InvalidArgumentError
 from convmath.nn import architecture
 from convmath.nn.module import Module
 from convmath.schema import Integer, MappingOf, Optional, Record, Spec, Text
-from convmath.train.checkpoint import Checkpoint, load_checkpoint
+from convmath.train.checkpoint import Checkpoint
 from convmath.train.config import MODEL_OPTION, TrainConfig
 
 ARCHITECTURE_NAME = "layers"  # the model's name in a file that stores its architecture
@@ -167,23 +166,3 @@ def check_trusted(model_name: str, source: str, trust_code: bool | str) -> None:
             f" and runs that code; if you trust this checkpoint, pass --trust-code"
             f" (trust_code=True in Python)"
         )
-
-
-def load_trained(
-    path: str | Path, *, trust_code: bool | str = False
-) -> tuple[Module, Preprocessing, dict[str, Any]]:
-    """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode.
-
-    Returns (model, preprocessing, the checked run configuration). An ``.onnx``
-    file is imported instead (see :mod:`convmath.interop.onnx.trained`). A
-    model of the user's own code (``package.module:function``) is rebuilt by
-    importing that code, only with ``trust_code=True``.
-    """
-    if Path(path).suffix.lower() == ".onnx":
-        from convmath.interop.onnx.trained import load_onnx_trained
-
-        return load_onnx_trained(path)
-    checkpoint = load_checkpoint(path)
-    model, preprocessing, config = rebuild(checkpoint, str(path), trust_code=trust_code)
-    model.eval()
-    return model, preprocessing, config

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +39,11 @@ from convmath.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from convmath.train.metrics import evaluate
+from convmath.train.outputs import BEST, LAST
 from convmath.train.progress import Progress
-
-if TYPE_CHECKING:
-    from convmath.distributed import DataParallel
+from convmath.train.replicas import OneProcess
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "lr", "seconds", "images_per_second")
-LAST = "last.safetensors"
-BEST = "best.safetensors"
 StepCallback = Callable[["Trainer", int, int], None]
 EpochCallback = Callable[["Trainer", dict[str, Any]], None]
 
@@ -76,7 +72,9 @@ class Trainer:
     ``label_smoothing``). ``config`` is stored in every checkpoint.
     ``on_step`` callbacks run after each optimizer step with (trainer, epoch,
     step_in_epoch); ``on_epoch`` callbacks after each epoch's evaluation with
-    (trainer, history row), and may add to the row.
+    (trainer, history row), and may add to the row. ``replicas`` are the
+    processes that train together (:class:`OneProcess` by default; under MPI,
+    :class:`convmath.distributed.DataParallel`).
     """
 
     def __init__(
@@ -100,7 +98,7 @@ class Trainer:
         on_epoch: Sequence[EpochCallback] = (),
         log: Callable[[str], None] = print,
         eval_batch_size: int = 256,
-        replicas: DataParallel | None = None,
+        replicas: OneProcess | None = None,
     ) -> None:
         if loss is not None and label_smoothing:
             raise InvalidArgumentError(
@@ -124,9 +122,10 @@ class Trainer:
         self.on_epoch = list(on_epoch)
         self.log = log
         self.eval_batch_size = eval_batch_size
-        self.replicas = replicas if replicas is not None and replicas.active else None
+        self.replicas = replicas if replicas is not None and replicas.active else OneProcess()
         self.state = TrainState()
         self.named_parameters = list(model.named_parameters())
+        self.parameters = [p for _, p in self.named_parameters]
 
     # ------------------------------------------------------------ one step
     def train_step(
@@ -146,16 +145,14 @@ class Trainer:
             else:
                 loss = self.loss(logits, y)
             value = loss.item()
-            finite = bool(np.isfinite(value))
-            if self.replicas is not None and self.replicas.sync_batch_norm:
-                finite = self.replicas.all_finite(value)  # back propagation talks: all or none
-            if finite:
+            if self.replicas.finite_before_backward(value):
                 self.optimizer.zero_grad()
                 loss.backward()
         correct, count = int((logits.data.argmax(axis=1) == y).sum()), len(y)
-        if self.replicas is not None:  # every rank: the global batch's gradients and figures
-            params = [p for _, p in self.named_parameters]
-            value, correct, count = self.replicas.average_gradients(params, value, correct, count)
+        # every replica: the global batch's gradients and figures
+        value, correct, count = self.replicas.average_gradients(
+            self.parameters, value, correct, count
+        )
         if not np.isfinite(value):
             raise NonFiniteError(
                 f"training stopped at epoch {epoch}, step {step}: the loss J is {value}"
@@ -185,12 +182,21 @@ class Trainer:
 
     def _fit(self, progress: Progress | None) -> TrainState:
         progress = progress or Progress(self.epochs, len(self.train), log=self.log)
+        with self.replicas.synchronized():
+            self._epochs(progress)
+        # Only a best checkpoint this run wrote (or the run it resumes) is ever loaded.
+        if self.state.best_epoch is not None and self.out_dir is not None:
+            self.restore_weights(load_checkpoint(self.out_dir / BEST))
+        # only rank 0 writes (and reads back) the checkpoints
+        self.replicas.broadcast_state(self.model, self.optimizer)
+        return self.state
+
+    def _epochs(self, progress: Progress) -> None:
         self.model.train()
         while self.state.epoch < self.epochs and not self.state.stopped_early:
             epoch = self.state.epoch + 1
             progress.start_epoch(epoch)
-            if self.replicas is not None:
-                self.replicas.per_rank_generators(self._rank_generators(), epoch)
+            self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
             total_loss, total_correct, seen, losses = 0.0, 0, 0, []
             for step, (X, y) in enumerate(self.train, start=1):
@@ -213,11 +219,9 @@ class Trainer:
                 "images_per_second": seen / seconds,
                 "step_losses": step_curve(losses),
             }
-            if self.replicas is not None:
-                self.replicas.average_running_statistics(self.model)
+            self.replicas.average_running_statistics(self.model)
             if self.dev is not None and len(self.dev[1]):
-                run = evaluate if self.replicas is None else self.replicas.evaluate
-                result = run(
+                result = self.replicas.evaluate(
                     self.model, *self.dev, self.prepare, self.num_classes, self.eval_batch_size
                 )
                 row |= {"dev_loss": result.loss, "dev_accuracy": result.accuracy}
@@ -228,12 +232,6 @@ class Trainer:
             improved = self._track_best(row)
             self._save(improved)
             progress.end_epoch(format_epoch(row, self.epochs))
-        # Only a best checkpoint this run wrote (or the run it resumes) is ever loaded.
-        if self.state.best_epoch is not None and self.out_dir is not None:
-            self.restore_weights(load_checkpoint(self.out_dir / BEST))
-        if self.replicas is not None:  # only rank 0 writes (and reads back) the checkpoints
-            self.replicas.broadcast_state(self.model, self.optimizer)
-        return self.state
 
     def _track_best(self, row: dict[str, Any]) -> bool:
         if "dev_accuracy" not in row:

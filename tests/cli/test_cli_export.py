@@ -15,7 +15,7 @@ Image = pytest.importorskip("PIL.Image")
 
 from convmath import data  # noqa: E402
 from convmath.cli import main  # noqa: E402
-from convmath.train import TrainConfig, load_trained, run_training  # noqa: E402
+from convmath.run import TrainConfig, load_trained, run_training  # noqa: E402
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

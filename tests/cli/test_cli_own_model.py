@@ -8,7 +8,7 @@ import pytest
 from convmath import models
 from convmath.cli import main
 from convmath.errors import CheckpointError, InvalidArgumentError
-from convmath.train import load_trained
+from convmath.run import load_trained
 
 BUILDER = """
 from pathlib import Path

@@ -58,6 +58,7 @@ def test_the_banner_states_every_setting_that_shapes_the_numbers(tmp_path, capsy
 
 def test_the_curves_say_which_label_smoothing_the_training_loss_has(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
+    from convmath.cli import inspection, training
     from convmath.inspect import plots
 
     titles = []
@@ -67,7 +68,8 @@ def test_the_curves_say_which_label_smoothing_the_training_loss_has(tmp_path, mo
         titles.append(label_smoothing)
         return original(history, path, label_smoothing)
 
-    monkeypatch.setattr(plots, "plot_history", recorded)
+    for command in (training, inspection):  # the commands that draw curves
+        monkeypatch.setattr(command, "plot_history", recorded)
     argv = ["train", "--epochs", "1", "--train-limit", "100", "--label-smoothing", "0.05",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
@@ -305,7 +307,7 @@ def test_a_model_name_is_a_model_even_beside_a_folder_of_that_name(tmp_path, mon
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoints_weights(trained, tmp_path, capsys):
-    from convmath.train import load_trained
+    from convmath.run import load_trained
 
     source = trained / "best.safetensors"
     argv = ["train", "--init-from", str(source), "--epochs", "1", "--optimizer", "sgd",
@@ -372,7 +374,7 @@ def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path)
 def test_evaluate_reads_the_data_directory_the_run_was_trained_from(
     tmp_path, mnist_dir, monkeypatch
 ):
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     config = TrainConfig(dataset="mnist", data_dir=str(mnist_dir), epochs=1, train_limit=300)
     run_training(config, tmp_path / "run", log=lambda _: None)
@@ -441,3 +443,24 @@ def test_an_autotune_listing_that_is_a_link_is_refused(tmp_path, capsys):
     assert main(argv) == 2
     assert "autotune.json: a link" in capsys.readouterr().err
     assert outside.read_text() == "kept"
+
+
+def test_resume_builds_the_model_once_whether_it_trains_or_not(tmp_path, monkeypatch, capsys):
+    from convmath import models
+
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--train-limit", "100", "--out", str(out)]) == 0
+    built = []
+    original = models.build
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(models, "build", counted)
+    last = str(out / "last.safetensors")
+    assert main(["train", "--resume", last]) == 0  # finished: nothing left to train
+    assert built == ["digits_cnn"]
+    assert main(["train", "--resume", last, "--epochs", "2"]) == 0
+    assert built == ["digits_cnn"] * 2  # once more, for this second command
+    assert "epoch   2/2" in capsys.readouterr().out

@@ -33,7 +33,7 @@ from hostile_corpus import (
 )
 
 from convmath.cli import main
-from convmath.train import TrainConfig, run_training
+from convmath.run import TrainConfig, run_training
 
 Image = pytest.importorskip("PIL.Image")
 

@@ -140,7 +140,7 @@ def _replaced(value, path, new):
 
 @pytest.fixture(scope="module")
 def valid_run(tmp_path_factory):
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     out = tmp_path_factory.mktemp("fuzz-run")
     run_training(TrainConfig(epochs=1, train_limit=120), out, log=lambda _: None)

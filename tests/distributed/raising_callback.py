@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from convmath.distributed import world
-from convmath.train import TrainConfig, run_training
+from convmath.run import TrainConfig, run_training
 
 
 def fail_on_rank_1(trainer, row) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from convmath.distributed import world
-from convmath.train import TrainConfig, run_training
+from convmath.run import TrainConfig, run_training
 
 
 def main() -> None:

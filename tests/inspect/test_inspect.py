@@ -352,7 +352,7 @@ def test_filters_of_a_deeper_layer_say_what_they_draw(tmp_path):
 
     from convmath.errors import InvalidArgumentError
     from convmath.inspect import plots
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     run_training(TrainConfig(epochs=1, train_limit=200), tmp_path / "run", log=lambda _: None)
     checkpoint = str(tmp_path / "run" / "best.safetensors")

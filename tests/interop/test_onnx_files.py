@@ -182,7 +182,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path) -> None:
 
 
 def test_a_hostile_convmath_config_is_refused_like_a_checkpoint(tmp_path) -> None:
-    from convmath.train import load_trained
+    from convmath.run import load_trained
 
     model, shape = named_model("digits_cnn")
     proto = to_onnx(model, shape, metadata={"model": {"name": "no such model"}})

@@ -21,8 +21,9 @@ import convmath.functional as F
 from convmath.data.centering import picture_input
 from convmath.inspect import explain
 from convmath.nn import Conv2D
+from convmath.run import load_trained
 from convmath.serve.arrays import encode_array
-from convmath.train import load_trained, predict
+from convmath.train import predict
 from convmath.train.checkpoint import load_checkpoint
 
 Image = pytest.importorskip("PIL.Image")

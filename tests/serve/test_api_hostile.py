@@ -32,11 +32,11 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.run import load_trained
 from convmath.serve.app import App
 from convmath.serve.live_training import LiveTraining
 from convmath.serve.served import ServedModel
 from convmath.serve.server import start
-from convmath.train import load_trained
 
 
 def exchange(served, data: bytes, *, timeout: float = 10) -> bytes:

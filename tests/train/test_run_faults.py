@@ -16,15 +16,9 @@ import convmath as cm
 from convmath import data, models
 from convmath.errors import RunFolderError
 from convmath.optim import SGD
-from convmath.train import (
-    RunFolder,
-    TrainConfig,
-    Trainer,
-    load_checkpoint,
-    load_trained,
-    run_training,
-)
-from convmath.train.run_folder import LOCK
+from convmath.run import RunFolder, TrainConfig, load_trained, run_training
+from convmath.train import Trainer, load_checkpoint
+from convmath.train.outputs import LOCK
 
 SMALL = {"epochs": 3, "train_limit": 300, "batch_size": 32, "seed": 5}
 

@@ -13,14 +13,8 @@ import pytest
 import convmath as cm
 import convmath.functional as F
 from convmath import data, models, optim
-from convmath.train import (
-    Checkpoint,
-    TrainConfig,
-    load_checkpoint,
-    load_trained,
-    run_training,
-    save_checkpoint,
-)
+from convmath.run import TrainConfig, load_trained, run_training
+from convmath.train import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.checkpoint import atomic_write
 
 SMALL = {"epochs": 3, "train_limit": 400, "batch_size": 32, "seed": 3}
@@ -129,7 +123,7 @@ def test_crash_and_resume_is_bit_identical(tmp_path):
 KILLED_RUN = textwrap.dedent(
     """
     import os, sys
-    from convmath.train import TrainConfig, run_training
+    from convmath.run import TrainConfig, run_training
 
     def die(trainer, epoch, step):
         if epoch == 2 and step == 3:
@@ -340,6 +334,23 @@ def test_resume_into_another_folder_keeps_the_best_checkpoint(tmp_path):
         assert (tmp_path / "second" / name).is_file()
 
 
+def test_a_resumed_run_builds_its_model_once(tmp_path, monkeypatch):
+    run_training(TrainConfig(**{**SMALL, "epochs": 1}), tmp_path, log=quiet)
+    built = []
+    original = models.build
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(models, "build", counted)
+    result = run_training(
+        TrainConfig(), resume=tmp_path / "last.safetensors", extend_to=2, log=quiet
+    )
+    assert result.state.epoch == 2
+    assert built == ["digits_cnn"]  # rebuilt from the checkpoint, and trained as it is
+
+
 def test_batch_norm_and_dropout_act_differently_in_eval():
     from convmath import nn
 
@@ -366,7 +377,7 @@ def test_a_last_batch_of_one_example_is_dropped_for_batch_norm(tmp_path):
 
 
 def test_adamw_weight_decay_zero_is_respected():
-    from convmath.train.run import make_optimizer
+    from convmath.run.training import make_optimizer
 
     model = models.build("digits_cnn", (8, 8, 1), 10, rng=np.random.default_rng(0))
     assert make_optimizer(TrainConfig(optimizer="adamw", weight_decay=0.0), model).weight_decay == 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from convmath.interop.onnx.importer import Importer
 from convmath.interop.onnx.layouts import FlatHWC, Held, identity
-from convmath.nn import Dense
+from convmath.nn import Dense, Parameter
 
 
 def gemm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -73,7 +73,6 @@ def bias(im: Importer, node: Any, name: str) -> Held:
     bias = im.constants[name]
     if bias.size not in (1, dense.n_out) or bias.ndim > 2:
         raise im.fail(node, f"adds a constant of shape {bias.shape} to {dense.n_out} outputs")
-    from convmath.nn import Parameter
 
     dense.b = Parameter(np.broadcast_to(bias.reshape(-1), (dense.n_out,)).astype(np.float32))
     return value

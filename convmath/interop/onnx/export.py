@@ -45,6 +45,8 @@ from convmath.nn import (
 from convmath.nn.activation import Softmax
 from convmath.nn.graph import Add, Concatenate, Graph, Merge, unique
 from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
+from convmath.train.checkpoint import atomic_write
+from convmath.version import __version__
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Slice, Pad and Split take their sizes as inputs from 11 and 13 on
@@ -409,7 +411,6 @@ def to_onnx(
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="convmath")
     proto.ir_version = helper.find_min_ir_version_for(opsets)  # older runtimes refuse newer IR
-    from convmath import __version__
 
     proto.producer_version = __version__
     if metadata is not None:
@@ -427,7 +428,6 @@ def export(
     metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as an ONNX file at ``path`` (see :func:`to_onnx`); returns the path."""
-    from convmath.train.checkpoint import atomic_write
 
     proto = to_onnx(model, input_shape, opset=opset, nchw_input=nchw_input, metadata=metadata)
     path = Path(path)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath import limits
+from convmath import limits, strict_json
 from convmath.errors import ConvMathError, InteropError
 from convmath.interop.onnx.dense_ops import gemm, matmul
 from convmath.interop.onnx.importer import Imported, Importer, Translator, node_name
@@ -137,7 +137,6 @@ def stored_config(imported: Imported, source: str) -> dict[str, Any] | None:
     text = imported.metadata.get("convmath.config")
     if text is None:
         return None
-    from convmath import strict_json
 
     try:
         return strict_json.loads(

@@ -12,6 +12,7 @@ from convmath.errors import ConvMathError
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import CHANNELS_LAST, Held, Permuted, Squeezed, identity
 from convmath.nn import AvgPool2D, BatchNorm2D, Conv2D, GlobalAvgPool2D, MaxPool2D, Module
+from convmath.shapes import same_padding
 
 
 def conv(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -62,8 +63,6 @@ def _pads(
     if auto == "SAME_UPPER":
         return "same"
     if auto == "SAME_LOWER":
-        from convmath.shapes import same_padding
-
         sides = [same_padding(x.stored_shape[i], f[i], stride[i], dilation[i]) for i in (0, 1)]
         return tuple((after, before) for before, after in sides)
     pads = [int(p) for p in attrs.get("pads", (0, 0, 0, 0))]

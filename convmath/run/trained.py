@@ -1,6 +1,8 @@
-"""An ONNX file where the commands take a checkpoint: its model, preprocessing and run facts.
+"""A trained model from a file: a checkpoint, or an ONNX file where the commands take one.
 
-A file convmath exported from a checkpoint carries the checkpoint's model,
+:func:`load_trained` is what every command that reads a model calls. A
+checkpoint is checked and rebuilt by :mod:`convmath.train.trained`. A file
+convmath exported from a checkpoint carries the checkpoint's model,
 preprocessing and dataset in its ``convmath.config`` property, checked here
 exactly as a checkpoint's are. A file from elsewhere gets the plain
 preprocessing X = raw/255 (no mean or std), classes named 0, 1, ..., and no
@@ -18,6 +20,29 @@ from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InteropError
 from convmath.interop.onnx.load import read, stored_config
 from convmath.nn.module import Module
+from convmath.train.checkpoint import load_checkpoint
+from convmath.train.trained import check_run_config, rebuild
+
+
+def load_trained(
+    path: str | Path, *, trust_code: bool | str = False
+) -> tuple[Module, Preprocessing, dict[str, Any]]:
+    """Rebuild the model saved in a checkpoint, with its preprocessing, in eval mode.
+
+    Returns (model, preprocessing, the checked run configuration). An ``.onnx``
+    file is imported instead (:func:`load_onnx_trained`). A model of the
+    user's own code (``package.module:function``) is rebuilt by importing
+    that code, only with ``trust_code=True``.
+    """
+    if Path(path).suffix.lower() == ".onnx":
+        return load_onnx_trained(path)
+    checkpoint = load_checkpoint(path)
+    model, preprocessing, config = rebuild(checkpoint, str(path), trust_code=trust_code)
+    model.eval()
+    return model, preprocessing, config
+
+
+load = load_trained  # convmath.load: the reading half of convmath.save's model file
 
 
 def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str, Any]]:
@@ -35,8 +60,6 @@ def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str
         )
     stored = stored_config(imported, source)
     if stored is not None:
-        from convmath.train.trained import check_run_config
-
         config = check_run_config(stored, source)
         preprocessing = config["preprocessing"]
         if (

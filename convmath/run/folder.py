@@ -21,23 +21,9 @@ from pathlib import Path
 from types import TracebackType
 
 from convmath.errors import RunFolderError
+from convmath.train.outputs import LOCK, RUN_FILES
 
-LOCK = ".convmath.lock"
 HOLDER_READS, HOLDER_WAIT_S = 20, 0.01  # up to 0.2 s for a new holder to write its id
-RUN_FILES = (
-    "last.safetensors",
-    "best.safetensors",
-    "history.json",
-    "history.csv",
-    "metrics.json",
-    "autotune.json",  # convmath train --autotune: the kernels that timing chose
-    "curves.png",
-    # the pictures the commands draw beside a checkpoint
-    "filters.png",
-    "featuremaps.png",
-    "confusion.png",
-    "misclassified.png",
-)
 
 try:
     import fcntl

@@ -16,36 +16,35 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from convmath import data, limits, models, optim
 from convmath.data.augment.spec import parse_augment
 from convmath.data.preprocessing import MIN_STD, Preprocessing
+from convmath.distributed import DataParallel, World, world
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError, ShapeError
 from convmath.inspect.summary import summary_table
 from convmath.kernels import autotune
 from convmath.nn.module import Module
 from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
+from convmath.run.folder import RunFolder
+from convmath.run.trained import load_trained
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig, plural
-from convmath.train.metrics import Evaluation, evaluate
-from convmath.train.run_folder import RunFolder
+from convmath.train.metrics import Evaluation
+from convmath.train.outputs import BEST, HISTORY_CSV, HISTORY_JSON, LAST, METRICS
+from convmath.train.replicas import OneProcess
 from convmath.train.trained import check_run_config, rebuild
 from convmath.train.trainer import (
-    BEST,
-    LAST,
     EpochCallback,
     StepCallback,
     Trainer,
     TrainState,
 )
-
-if TYPE_CHECKING:  # convmath.distributed builds on convmath.train
-    from convmath.distributed import DataParallel
 
 
 @dataclass
@@ -133,11 +132,52 @@ def make_schedule(config: TrainConfig, lr: float, steps_per_epoch: int) -> Sched
     )
 
 
+@dataclass
+class Resumed:
+    """A run to continue: its checkpoint read and checked once, its model rebuilt once."""
+
+    path: Path
+    checkpoint: Checkpoint
+    config: TrainConfig  # the run's own settings, as stored
+    model: Module  # with the checkpoint's weights; the resumed run trains this one
+
+    @property
+    def epochs_done(self) -> int | None:
+        """The epochs it has trained (None where its state does not say: resuming refuses it)."""
+        done = self.checkpoint.state.get("epoch")
+        return done if isinstance(done, int) else None
+
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.checkpoint.state.get("stopped_early"))
+
+
+def read_resumed(path: str | Path, *, trust_code: bool | str = False) -> Resumed:
+    """The run saved in the checkpoint ``path``, checked as every command checks one.
+
+    Its model is built by code the checkpoint names (an import path) only
+    with ``trust_code``.
+    """
+    checkpoint = load_checkpoint(path)
+    stored = check_run_config(checkpoint.config, str(path), training=True)
+    config = stored["training"]
+    # the model the training settings build is the one stored, checked before any build:
+    # a checkpoint cannot slip code to import into its training settings alone
+    if config.model is not None and config.model != stored["model"]["name"]:
+        raise CheckpointError(
+            f"{path}: its training settings name the model {shown(config.model)}, but"
+            f" the model stored is {stored['model']['name']}"
+        )
+    # its model and weights, checked as every command does
+    model, _, _ = rebuild(checkpoint, str(path), trust_code=trust_code)
+    return Resumed(Path(path), checkpoint, config, model)
+
+
 def run_training(
     config: TrainConfig,
     out_dir: str | Path | None = None,
     *,
-    resume: str | Path | None = None,
+    resume: str | Path | Resumed | None = None,
     overwrite: bool = False,
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
@@ -157,48 +197,69 @@ def run_training(
     another run's files is refused unless ``overwrite`` is given (those files
     are then deleted first). Returns the test evaluation and the metrics.
 
-    A resumed run whose model is built by code the checkpoint names (an import
+    ``resume`` is a checkpoint's path, or the run :func:`read_resumed` read
+    from one. A resumed run whose model is built by code the checkpoint names (an import
     path) needs ``trust_code``. A run started from ``config.init_from`` trusts
     the code of its own model (``config.model``, already imported) and no other.
     """
     checkpoint: Checkpoint | None = None
+    resumed: Module | None = None  # the resumed run's model, built once
     if resume is not None:
-        checkpoint = load_checkpoint(resume)
-        stored = check_run_config(checkpoint.config, str(resume), training=True)
-        config = stored["training"]
-        # the model the training settings build is the one stored, checked before any build:
-        # a checkpoint cannot slip code to import into its training settings alone
-        if config.model is not None and config.model != stored["model"]["name"]:
-            raise CheckpointError(
-                f"{resume}: its training settings name the model {shown(config.model)}, but"
-                f" the model stored is {stored['model']['name']}"
-            )
-        # its model and weights, checked as every command does
-        rebuild(checkpoint, str(resume), trust_code=trust_code)
+        if not isinstance(resume, Resumed):
+            resume = read_resumed(resume, trust_code=trust_code)
+        checkpoint, config, resumed, resume = (
+            resume.checkpoint,
+            resume.config,
+            resume.model,
+            resume.path,
+        )
         if extend_to is not None:
             config = _extended(config, extend_to, checkpoint, resume)
         out_dir = Path(out_dir or Path(resume).parent)
     config.checked()
     out_dir = Path(out_dir or default_out_dir(config))
-    from convmath.distributed import DataParallel, world  # it builds on convmath.train
-
-    replicas = DataParallel(world(), config.seed, sync_batch_norm=config.sync_bn)
-    with replicas.world.stop_all_on_error("convmath train"):
-        if replicas.active and config.batch_size < replicas.world.size:
+    processes = world()
+    replicas = (
+        DataParallel(processes, config.seed, sync_batch_norm=config.sync_bn)
+        if processes.size > 1
+        else OneProcess()
+    )
+    with processes.stop_all_on_error("convmath train"):
+        if replicas.active and config.batch_size < processes.size:
             raise InvalidArgumentError(
                 f"--batch-size {config.batch_size} is the global batch, cut into one share per"
-                f" process; it must be at least the {replicas.world.size} processes"
+                f" process; it must be at least the {processes.size} processes"
             )
-        if not replicas.world.is_root:  # rank 0 alone holds the folder, prints and writes
+        if not processes.is_root:  # rank 0 alone holds the folder, prints and writes
             return _train_in(
-                config, out_dir, checkpoint, resume, on_step, on_epoch, _quiet, replicas
+                config,
+                out_dir,
+                checkpoint,
+                resume,
+                on_step,
+                on_epoch,
+                _quiet,
+                processes,
+                replicas,
+                resumed=resumed,
             )
         with RunFolder(out_dir, overwrite=overwrite) as folder:
             if checkpoint is None or resume is None:
                 folder.claim(resuming=False)
             else:
                 _carry_over(checkpoint, Path(resume), folder)
-            return _train_in(config, out_dir, checkpoint, resume, on_step, on_epoch, log, replicas)
+            return _train_in(
+                config,
+                out_dir,
+                checkpoint,
+                resume,
+                on_step,
+                on_epoch,
+                log,
+                processes,
+                replicas,
+                resumed=resumed,
+            )
 
 
 def _quiet(_line: str) -> None:
@@ -223,8 +284,6 @@ def _start_from(model: Module, path: str, model_name: str) -> None:
 
     The code of this run's own model is trusted: the run has imported it already.
     """
-    from convmath.train.trained import load_trained
-
     trained, _, _ = load_trained(path, trust_code=model_name)
     try:
         model.load_state_dict(trained.state_dict())
@@ -264,7 +323,10 @@ def _train_in(
     on_step: Sequence[StepCallback],
     on_epoch: Sequence[EpochCallback],
     log: Callable[[str], None],
-    replicas: DataParallel,
+    processes: World,
+    replicas: OneProcess,
+    *,
+    resumed: Module | None = None,
 ) -> RunResult:
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
@@ -275,12 +337,26 @@ def _train_in(
     input_shape = data.input_shape(config.dataset, mode=mode, size=config.image_size)
     classes = _classes(config)
     model_name = default_model(config, input_shape[2])
-    try:
-        model = models.build(
-            model_name, input_shape, len(classes), rng=init_rng, **config.model_options
-        )
-    except ShapeError as error:
-        raise ShapeError(f"{error}{_fit_hint(config, model_name, input_shape)}") from None
+    if resumed is None:
+        try:
+            model = models.build(
+                model_name, input_shape, len(classes), rng=init_rng, **config.model_options
+            )
+        except ShapeError as error:
+            raise ShapeError(f"{error}{_fit_hint(config, model_name, input_shape)}") from None
+    else:  # rebuilt from the checkpoint: it must be the model its training settings build
+        built = {
+            "name": model_name,
+            "input_shape": list(input_shape),
+            "num_classes": len(classes),
+            "options": config.model_options,
+        }
+        if resumed.config != built:
+            raise CheckpointError(
+                f"{resume}: the stored model {shown(resumed.config, 200)} is not the one its"
+                f" training settings build ({built})"
+            )
+        model = resumed
     if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
         _start_from(model, config.init_from, model_name)
     limits.check_model_memory(
@@ -309,7 +385,7 @@ def _train_in(
     scale = 1.0 / (info.max_value if info else 255)
     mean, std = data.channel_stats(fit_images, scale)
     preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
-    size, last = replicas.world.size, len(fit_labels) % config.batch_size
+    size, last = processes.size, len(fit_labels) % config.batch_size
     train = data.Batches(
         fit_images,
         fit_labels,
@@ -322,7 +398,7 @@ def _train_in(
         drop_last=last == 1 or (replicas.active and 0 < last < size),
         mean=preprocessing.mean,
         std=preprocessing.std,
-        share=replicas.world.share if replicas.active else None,
+        share=processes.share if replicas.active else None,
         augment_rng=np.random.default_rng(0) if replicas.active else None,  # reseeded per epoch
     )
     optimizer = make_optimizer(config, model)
@@ -356,7 +432,7 @@ def _train_in(
         prepare=preprocessing,
         num_classes=len(classes),
         epochs=config.epochs,
-        out_dir=out_dir if replicas.world.is_root else None,
+        out_dir=out_dir if processes.is_root else None,
         patience=config.patience,
         label_smoothing=config.label_smoothing,
         clip_norm=config.clip_norm,
@@ -368,18 +444,11 @@ def _train_in(
         replicas=replicas,
     )
     if checkpoint is not None:
-        if checkpoint.config.get("model") != model.config:
-            raise CheckpointError(
-                f"{resume}: the stored model {shown(checkpoint.config.get('model'), 200)} is not"
-                f" the one its training settings build ({model.config})"
-            )
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
-    if replicas.active:
-        replicas.broadcast_state(model, optimizer)
+    replicas.broadcast_state(model, optimizer)
     started = time.perf_counter()
-    with replicas.synchronized():
-        state = trainer.fit()
+    state = trainer.fit()
     train_seconds = (
         time.perf_counter()
         - started
@@ -388,7 +457,7 @@ def _train_in(
             for row in state.history[: (checkpoint.state["epoch"] if checkpoint else 0)]
         )
     )
-    test = (replicas.evaluate if replicas.active else evaluate)(
+    test = replicas.evaluate(
         model, test_images, test_labels, preprocessing, len(classes), config.eval_batch_size
     )
     metrics = {
@@ -405,15 +474,15 @@ def _train_in(
         "kernel_choice": autotune.get_policy(),  # "measure" under --autotune
         "config": stored,
     }
-    if replicas.world.is_root:
+    if processes.is_root:
         write_results(out_dir, state, metrics)
     return RunResult(out_dir, state, test, metrics, model, preprocessing)
 
 
 def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> None:
     """history.json, history.csv and metrics.json (atomically, like the checkpoints)."""
-    atomic_write(out_dir / "history.json", json.dumps(state.history, indent=2).encode())
-    atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2).encode())
+    atomic_write(out_dir / HISTORY_JSON, json.dumps(state.history, indent=2).encode())
+    atomic_write(out_dir / METRICS, json.dumps(metrics, indent=2).encode())
     if state.history:
         # one number per cell: the per-step curve (a list) is in history.json
         columns = [
@@ -421,7 +490,7 @@ def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> 
         ]
         lines = [",".join(columns)]
         lines += [",".join(str(row.get(c, "")) for c in columns) for row in state.history]
-        atomic_write(out_dir / "history.csv", ("\n".join(lines) + "\n").encode())
+        atomic_write(out_dir / HISTORY_CSV, ("\n".join(lines) + "\n").encode())
 
 
 __all__ = [

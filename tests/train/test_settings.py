@@ -1,0 +1,103 @@
+"""Each training setting is declared once, and every door agrees with the declaration.
+
+The command's options, TrainConfig, fit's keywords and the checkpoint's
+schema are all made from :data:`convmath.train.config.SETTINGS`; these tests
+check that nothing drifted from it (a door added by hand would).
+"""
+
+import argparse
+import dataclasses
+import inspect
+
+import pytest
+
+from convmath.cli import build_parser
+from convmath.errors import CheckpointError, InvalidArgumentError
+from convmath.train import TrainConfig, fit
+from convmath.train.config import ABSENT, FIT_DEFAULTS, SETTINGS
+from convmath.train.trained import check_run_config
+
+# the options of convmath train that are not training settings: the run's own
+RUN_OPTIONS = {"depth", "width", "out", "resume", "overwrite", "threads", "autotune", "trust_code"}
+
+
+def _train_options() -> dict[str, argparse.Action]:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        a.dest: a
+        for a in commands.choices["train"]._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction)
+    }
+
+
+def test_trainconfig_is_the_table():
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert list(fields) == list(SETTINGS)
+    defaults = TrainConfig()
+    for name, declared in SETTINGS.items():
+        assert declared.name == name
+        assert getattr(defaults, name) == declared.default, name
+        assert declared.spec.check(declared.default, name) == declared.default, name
+
+
+def test_every_setting_with_an_option_is_that_option():
+    options = _train_options()
+    for name, declared in SETTINGS.items():
+        if not declared.option:
+            assert name not in options
+            continue
+        action = options[name]
+        assert action.option_strings == [declared.flag]
+        assert action.help == declared.option_help()
+        assert action.default is None  # not given: TrainConfig's default, the same one
+    assert set(options) - set(SETTINGS) == RUN_OPTIONS
+
+
+def test_an_option_parses_to_the_value_the_spec_checks():
+    parser = build_parser()
+    for name, declared in SETTINGS.items():
+        if not declared.option or declared.default is None or declared.default is False:
+            continue
+        text = f"{declared.default}"
+        args = parser.parse_args(["train", declared.flag, text])
+        assert getattr(args, name) == declared.default, name
+    args = parser.parse_args(["train", "--nesterov", "--color", "--sync-bn"])
+    assert args.nesterov is args.color is args.sync_bn is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--epochs", "0"])
+
+
+def test_fit_takes_the_settings_the_table_gives_it_with_those_defaults():
+    parameters = inspect.signature(fit).parameters
+    keywords = {n: p for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    taken = {name: p.default for name, p in keywords.items() if name in SETTINGS}
+    assert taken == FIT_DEFAULTS
+    assert set(FIT_DEFAULTS) == {n for n, s in SETTINGS.items() if s.fit is not ABSENT}
+    assert set(keywords) - set(SETTINGS) == {"threads", "on_step", "on_epoch", "log"}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_the_checkpoint_schema_checks_each_setting_with_its_spec(name):
+    stored = {
+        "model": {"name": "digits_cnn", "input_shape": [8, 8, 1], "num_classes": 10, "options": {}},
+        "preprocessing": {
+            "input_shape": [8, 8, 1],
+            "scale": 0.0625,
+            "mean": [0.0],
+            "std": [1.0],
+            "classes": [str(k) for k in range(10)],
+        },
+        "dataset": "digits",
+        "training": dataclasses.asdict(TrainConfig()),
+    }
+    assert check_run_config(stored, "x")["training"] == TrainConfig()
+    stored["training"][name] = [[None]]  # no setting is a list of lists
+    with pytest.raises(CheckpointError, match=f"training setting {name} must be"):
+        check_run_config(stored, "x")
+
+
+@pytest.mark.parametrize("name", list(FIT_DEFAULTS))
+def test_fit_checks_each_setting_with_its_spec(name):
+    with pytest.raises(InvalidArgumentError, match=f"fit: {name} must be"):
+        fit(None, None, **{name: [[None]]})
