@@ -82,7 +82,7 @@ def test_the_estimate_covers_the_measured_peak(name, make, shape, batch, trainin
 
 
 def test_a_wide_convolution_on_a_large_picture_is_estimated_with_its_workspace():
-    """The issue's case: 11x11x64 -> 64 on 512x512, whose im2col for one picture is 7.6 GiB."""
+    """11x11x64 -> 64 on 512x512: the im2col matrix of one picture alone is 7.6 GiB."""
     layer = nn.Conv2D(64, 64, 11, padding=5, rng=np.random.default_rng(0))
     im2col = 512 * 512 * 11 * 11 * 64 * ITEMSIZE
     for kernels in (True, False):
