@@ -369,7 +369,7 @@ class Importer:
             raise
         except ConvMathError as error:  # a layer that refuses these sizes, naming the node
             raise self.fail(node, str(error)) from None
-        except (ValueError, TypeError, IndexError, KeyError) as error:  # a malformed attribute
+        except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as error:  # malformed
             raise self.fail(node, f"is malformed ({type(error).__name__}: {error})") from None
         if isinstance(out, np.ndarray):
             self.constants[node.output[0]] = out

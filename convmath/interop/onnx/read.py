@@ -139,7 +139,13 @@ def attributes(node: Any, source: str) -> dict[str, Any]:
             values[attribute.name] = tensor_array(attribute.t, source)
         elif attribute.type in (1, 2, 3, 6, 7, 8):  # FLOAT, INT, STRING, FLOATS, INTS, STRINGS
             value = helper.get_attribute_value(attribute)
-            values[attribute.name] = value.decode() if isinstance(value, bytes) else value
+            try:
+                values[attribute.name] = value.decode() if isinstance(value, bytes) else value
+            except UnicodeDecodeError:
+                raise InteropError(
+                    f"{source}: node {node.name or node.op_type!r} ({node.op_type}) has attribute"
+                    f" {attribute.name!r} of text that is not UTF-8"
+                ) from None
         else:
             raise InteropError(
                 f"{source}: node {node.name or node.op_type!r} ({node.op_type}) has attribute"
