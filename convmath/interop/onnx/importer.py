@@ -81,9 +81,11 @@ class NodeView:
 
     @classmethod
     def of(cls, node: Any) -> NodeView:
+        fields = {field.name: value for field, value in node.ListFields()}  # one call: the set
+        get = fields.get
         return cls(
-            node.name, node.op_type, node.domain, list(node.input), list(node.output),
-            node.attribute,
+            get("name", ""), get("op_type", ""), get("domain", ""), list(get("input", ())),
+            list(get("output", ())), get("attribute", ()),
         )  # fmt: skip
 
 
@@ -152,17 +154,18 @@ class Importer:
                 )
             for what, array in arrays:  # after every cast and folding: what it computes with
                 self.check_weight(module, what, array)
+        first = inputs[0].stored_shape
         stored = (
             module.merged_shape([v.stored_shape for v in inputs])
             if isinstance(module, (Add, Concatenate))
-            else module.output_shape(inputs[0].stored_shape)
+            else module.output_shape(first)
         )
         size = math.prod(stored)
         self.values_bytes += 4 * size
         if type(module).scratch_bytes is Module.scratch_bytes:  # the default, without a 2nd shape
-            scratch = 8 * max(size, math.prod(inputs[0].stored_shape))
+            scratch = 8 * max(size, math.prod(first))
         else:
-            scratch = module.scratch_bytes(inputs[0].stored_shape, 1, 4, training=False)
+            scratch = module.scratch_bytes(first, 1, 4, training=False)
         self.scratch_bytes = max(self.scratch_bytes, scratch)
         if self.needed() > self.max_memory:
             what = "gives" if self.node is not None else "the graph's output, converted, is"
@@ -305,7 +308,8 @@ class Importer:
         if not self.nodes:
             raise InteropError(f"{self.source}: the graph computes nothing convmath can hold")
         model = Graph(self.nodes, INPUT, y.name)
-        model.name_modules()
+        for node in self.nodes:  # name_modules() for a graph of layers without sub-modules
+            node.module.path = node.name
         try:
             model.output_shape(input_shape)
         except ConvMathError as error:

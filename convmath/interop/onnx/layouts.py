@@ -16,7 +16,6 @@ to its ONNX form, and a step converts only when its reader needs another:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +63,7 @@ class Held:
     onnx_shape: tuple[int, ...]
     layout: Layout
 
-    @functools.cached_property
+    @property
     def stored_shape(self) -> tuple[int, ...]:
         layout = self.layout
         if isinstance(layout, Permuted):

@@ -12,6 +12,7 @@ operator and what is supported; nothing is half-built.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,13 @@ def from_onnx(
     :func:`convmath.limits.max_memory` before a layer is made; ``max_outputs``
     bounds the graph's output (the commands: the class limit).
     """
-    return Importer(proto, source, TRANSLATORS, max_outputs).run()
+    collecting = gc.isenabled()
+    gc.disable()  # a graph is many small objects and no cycles: the collector only slows it
+    try:
+        return Importer(proto, source, TRANSLATORS, max_outputs).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def load(path: str | Path) -> Graph:
