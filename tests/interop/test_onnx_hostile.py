@@ -172,3 +172,29 @@ def test_any_damage_to_a_valid_file_gives_a_model_or_convmaths_error(valid_bytes
         from_onnx(proto, "damaged.onnx", max_outputs=10_000)
     except ConvMathError:
         pass  # the project's own one-line error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("key", "command"),
+    [
+        ("flatten-64x1024x1024", "predict"),
+        ("thirty-doubling-concats", "summary"),
+        ("weights-3e38", "evaluate"),
+        ("unused-int64-initializers", "explain"),
+        ("150000-empty-nodes", "summary"),
+    ],
+)
+def test_a_hostile_onnx_file_in_a_real_process(corpus, monkeypatch, tmp_path, key, command):
+    """Exit status, one line, wall time and the peak resident memory the kernel counted."""
+    from cli.test_hostile_cli import MAX_BYTES as PROCESS_BYTES
+    from cli.test_hostile_cli import run_process
+
+    _environment(monkeypatch, key)
+    argv = [command, str(corpus[key])] + (["x.png"] if command == "predict" else [])
+    status, lines, seconds, peak = run_process(argv, tmp_path)
+    assert status == 2, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"convmath {command}: error: {corpus[key]}"), lines
+    assert seconds < MAX_SECONDS + 1  # the interpreter, NumPy and onnx start in about 0.5 s
+    assert peak < PROCESS_BYTES, peak
