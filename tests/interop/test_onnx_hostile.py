@@ -198,3 +198,29 @@ def test_a_hostile_onnx_file_in_a_real_process(corpus, monkeypatch, tmp_path, ke
     assert lines[0].startswith(f"convmath {command}: error: {corpus[key]}"), lines
     assert seconds < MAX_SECONDS + 1  # the interpreter, NumPy and onnx start in about 0.5 s
     assert peak < PROCESS_BYTES, peak
+
+
+ATTRIBUTE_NAMES = ["kernel_shape", "strides", "pads", "dilations", "group", "axis", "perm", "alpha",
+                   "beta", "epsilon", "momentum", "transB", "auto_pad", "ceil_mode"]  # fmt: skip
+ATTRIBUTE_VALUES = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(width=32),  # NaN and infinities included
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=6),
+    st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID", "NOTSET", "junk"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_attribute_on_any_node_gives_a_model_or_convmaths_error(valid_bytes, data):
+    proto = onnx.ModelProto()
+    proto.ParseFromString(valid_bytes)
+    for _ in range(data.draw(st.integers(1, 3), label="changes")):
+        node = data.draw(st.sampled_from(list(proto.graph.node)), label="node")
+        name = data.draw(st.sampled_from(ATTRIBUTE_NAMES), label="name")
+        value = data.draw(ATTRIBUTE_VALUES, label="value")
+        kept = [a for a in node.attribute if a.name != name]
+        del node.attribute[:]
+        node.attribute.extend([*kept, helper.make_attribute(name, value)])
+    with contextlib.suppress(ConvMathError):  # the project's own one-line error, or a model
+        from_onnx(parse_model(proto.SerializeToString(), "m.onnx"), "m.onnx", max_outputs=10_000)
