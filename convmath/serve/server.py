@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
+
 from convmath import limits, strict_json
 from convmath.errors import ConvMathError, DataError
 from convmath.schema import shown
@@ -204,7 +206,10 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, compute: Any, path: str) -> None:
         """Compute the answer to ``path`` within the server's work budget; send it as JSON."""
         try:
-            with self.server.work.reserve(self.app.work_bytes(path), self.server.work_wait):
+            with (
+                self.server.work.reserve(self.app.work_bytes(path), self.server.work_wait),
+                np.errstate(all="ignore"),  # an overflow is the 422 below, not a warning
+            ):
                 text = _json_text(jsonable(compute()))
         except BusyError as error:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
