@@ -1,6 +1,6 @@
-"""Issue 25's server items, attacked over raw sockets to 127.0.0.1: request smuggling and
-header tricks (the strict reader), a memory and time budget per request, and answers that
-must keep the documented JSON contract. After each attack the server answers a normal
+"""The server attacked over raw sockets to 127.0.0.1: request smuggling and header tricks
+(the strict reader), a memory and time budget per request, and answers that must keep the
+documented JSON contract. After each attack the server answers a normal
 request, and no hidden request is ever run (the live training stays idle)."""
 
 import base64
@@ -76,7 +76,7 @@ def hidden_start(served) -> bytes:
 
 
 def test_a_get_carrying_a_body_is_refused_and_its_body_never_run(served):
-    """Issue 25: a GET /api/model carrying POST /api/train/start started a training run."""
+    """A GET /api/model carrying POST /api/train/start once started a training run."""
     hidden = hidden_start(served)
     head = (
         f"GET /api/model HTTP/1.1\r\nHost: {authority(served)}\r\n"
@@ -144,7 +144,7 @@ def test_duplicate_or_list_content_lengths_are_refused(served, lengths):
 @pytest.mark.parametrize(
     ("target", "host", "status"),
     [
-        ("http://evil.example/api/model", "{me}", 403),  # issue 25: this was answered
+        ("http://evil.example/api/model", "{me}", 403),  # this was once answered
         ("http://evil.example:{port}/api/model", "{me}", 403),
         ("http://{me}@evil.example/api/model", "{me}", 400),
         ("http://evil.example/api/model", "evil.example", 403),
@@ -272,7 +272,7 @@ NESTED_EMPTY = b'{"image": {"pixels": [' + b"[]," * ((MAX_BODY - 40) // 3) + b"[
 
 
 def test_a_body_of_nested_empty_lists_is_refused_before_it_is_decoded(served):
-    """Issue 25: 4 MiB of nested empty lists became about 160 MB and 1.6 s of work."""
+    """4 MiB of nested empty lists once became about 160 MB and 1.6 s of work."""
     assert len(NESTED_EMPTY) <= MAX_BODY
     started = time.monotonic()
     reply = post(served, "/api/forward", NESTED_EMPTY)
@@ -416,7 +416,7 @@ def _overflowing(digits_checkpoint) -> ServedModel:
     ],
 )
 def test_a_nan_in_an_answer_is_422_in_json(digits_checkpoint, tmp_path, path, body, capfd):
-    """Issue 25: a NaN in an answer array gave a 500 with a traceback."""
+    """A NaN in an answer array once gave a 500 with a traceback."""
     running = start(App(_overflowing(digits_checkpoint), LiveTraining(tmp_path)))
     try:
         got, answer = call(running.url, path, body)
@@ -443,7 +443,7 @@ def _small_model(n_classes: int) -> Sequential:
 
 
 def test_samples_of_a_dataset_with_more_classes_than_the_model(tmp_path):
-    """Issue 25: /api/samples was a 500 (IndexError) for a checkpoint whose dataset has more
+    """/api/samples was once a 500 (IndexError) for a checkpoint whose dataset has more
     classes than its model: only samples the model can label are served."""
     path = tmp_path / "three.safetensors"
     convmath.save(
@@ -473,7 +473,7 @@ def test_samples_of_other_pictures_than_the_model_takes_are_not_served():
 def test_a_model_whose_requests_need_too_much_memory_is_refused_when_loaded(
     digits_checkpoint, monkeypatch
 ):
-    """Issue 25: such a served file answered GET /api/model with a 500."""
+    """Such a served file once answered GET /api/model with a 500."""
     monkeypatch.setenv("CONVMATH_MAX_MEMORY", "20K")
     with pytest.raises(InvalidArgumentError, match="one request to the page's API needs about"):
         ServedModel.load(digits_checkpoint)
