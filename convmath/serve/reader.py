@@ -140,8 +140,7 @@ def _line(rfile: BinaryIO, limit: int, too_long: HTTPStatus, what: str) -> bytes
     """One CRLF-ended line of at most ``limit`` bytes; b"" at the end of the stream."""
     line = rfile.readline(limit + 1)
     if len(line) > limit:
-        status = HTTPStatus(too_long)
-        raise RequestRefusedError(status, f"{what} is longer than {limit:,} bytes")
+        raise RequestRefusedError(too_long, f"{what} is longer than {limit:,} bytes")
     if line and not line.endswith(b"\n"):
         raise RequestRefusedError(HTTPStatus.BAD_REQUEST, f"the request ended inside {what}")
     if line and not line.endswith(b"\r\n"):
