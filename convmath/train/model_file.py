@@ -118,10 +118,31 @@ def _model_config(model: Module, preprocessing: Preprocessing) -> dict[str, Any]
             f"save: the model gives {output} per example, the preprocessing names"
             f" {len(preprocessing.classes)} classes"
         )
+    tree = architecture.describe(model)
+    _check_rebuilds(model, tree)
     return {
         "name": ARCHITECTURE_NAME,
         "input_shape": list(preprocessing.input_shape),
         "num_classes": output[0],
         "options": {},
-        "architecture": architecture.describe(model),
+        "architecture": tree,
     }
+
+
+def _check_rebuilds(model: Module, tree: dict[str, Any]) -> None:
+    """Refuse a model changed after it was built: its recorded arguments would make another."""
+    again = architecture.rebuild(tree).name_modules()
+    built = [(name, type(m).__name__) for name, m in again.named_modules()]
+    live = [(name, type(m).__name__) for name, m in model.named_modules()]
+    shapes = {key: value.shape for key, value in again.state_dict().items()}
+    if built != live or shapes != {key: v.shape for key, v in model.state_dict().items()}:
+        differ = next(
+            (f"{a[0] or 'the model'} is a {b[1]}, its arguments build a {a[1]}"
+             for a, b in zip(built, live, strict=False) if a != b),
+            "its layers were changed after they were built",
+        )  # fmt: skip
+        raise InvalidArgumentError(
+            f"save: the model was changed after it was built ({differ}), so its recorded"
+            f" arguments would rebuild another model; build it whole from layers, or save it"
+            f" with a builder function (convmath.models.build('package.module:function', ...))"
+        )

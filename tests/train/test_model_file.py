@@ -126,3 +126,43 @@ def test_a_stored_architecture_names_only_convmath_layers(saved, tmp_path):
     save_checkpoint(tmp_path / "hostile.safetensors", checkpoint)
     with pytest.raises(cm.CheckpointError, match=r"not one of convmath\.nn's"):
         cm.load(tmp_path / "hostile.safetensors")
+
+
+def test_a_model_changed_after_it_was_built_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Flatten(), nn.Dense(64, 10, rng=rng), nn.ReLU()).name_modules()
+    model.layers["2"] = nn.Tanh()  # the recorded arguments still say ReLU
+    with pytest.raises(cm.InvalidArgumentError, match="2 is a Tanh, its arguments build a ReLU"):
+        cm.save(model, tmp_path / "changed.safetensors", input_shape=(8, 8, 1))
+    assert not (tmp_path / "changed.safetensors").exists()
+
+
+def test_save_never_writes_a_file_load_would_refuse(tmp_path):
+    layer = nn.ReLU()
+    for _ in range(8):
+        layer = nn.Sequential({"inner": layer})
+    model = nn.Sequential(nn.Flatten(), layer, nn.Dense(64, 10, rng=np.random.default_rng(0)))
+    with pytest.raises(cm.CheckpointError, match=r"nests \d+ deep"):
+        cm.save(model, tmp_path / "deep.safetensors", input_shape=(8, 8, 1))
+    assert not (tmp_path / "deep.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"layer": "Graph", "args": [[1], "x", "y"], "kwargs": {}},
+        {"layer": "Sequential", "args": [{"module": {"layer": "Concatenate", "args": ["x"],
+                                                     "kwargs": {}}}], "kwargs": {}},
+        {"layer": "Sequential", "args": [7], "kwargs": {}},
+    ],
+)  # fmt: skip
+def test_a_hostile_architecture_is_one_line_status_2(saved, tmp_path, capsys, tree):
+    from convmath.train.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(saved[0])
+    checkpoint.config["model"]["architecture"] = tree
+    save_checkpoint(tmp_path / "hostile.safetensors", checkpoint)
+    assert main(["summary", str(tmp_path / "hostile.safetensors")]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1
+    assert "cannot rebuild the model" in error
