@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath import data
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import CheckpointError, InvalidArgumentError, ShapeError
 from convmath.nn import architecture
@@ -59,6 +60,7 @@ def save(
     if target.exists() and not overwrite:
         raise InvalidArgumentError(f"{target} exists; pass overwrite=True to replace it")
     preprocessing = _preprocessing(model, preprocessing, input_shape, classes)
+    _check_dataset(dataset, preprocessing)
     config = {
         "model": _model_config(model, preprocessing),
         "preprocessing": preprocessing.to_dict(),
@@ -70,6 +72,20 @@ def save(
         raise InvalidArgumentError(f"not saved: {error}") from None
     save_checkpoint(target, Checkpoint(model=model.state_dict(), config=config))
     return target
+
+
+def _check_dataset(dataset: str | None, preprocessing: Preprocessing) -> None:
+    """A named dataset's raw pixels must become the inputs the model was trained on."""
+    if dataset is None or dataset not in data.DATASETS:
+        return
+    max_value = data.info(dataset).max_value
+    if not np.isclose(preprocessing.scale, 1 / max_value, rtol=1e-6):
+        raise InvalidArgumentError(
+            f"save: {dataset}'s pixels go up to {max_value}, but the preprocessing scales raw"
+            f" values by {preprocessing.scale:.6g}, not 1/{max_value}: evaluate and predict"
+            f" would feed the model other inputs than it was trained on (train with"
+            f" fit(..., max_value={max_value}) on the raw images)"
+        )
 
 
 def _preprocessing(
