@@ -18,9 +18,7 @@ from convmath.kernels.parallel import using_threads
 from convmath.models import INPUT_SHAPES
 from convmath.run import load_trained
 from convmath.schema import Integer, ListOf, Spec, shown
-
-MAX_THREADS = 1024
-EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
+from convmath.switchboard import MAX_THREADS
 
 
 class Parser(argparse.ArgumentParser):

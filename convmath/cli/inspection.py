@@ -11,7 +11,6 @@ import numpy as np
 from convmath import data, limits, strict_json
 from convmath.cli.common import (
     CLASSES,
-    EVAL_BATCH,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
     add_trust_code,
@@ -35,6 +34,7 @@ from convmath.run import load_trained
 from convmath.schema import Integer, Number
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import HISTORY
+from convmath.train.inference import EVAL_BATCH
 from convmath.train.outputs import (
     CONFUSION,
     CURVES,

@@ -12,7 +12,6 @@ import numpy as np
 from convmath import data, limits
 from convmath.cli.common import (
     CLASSES,
-    EVAL_BATCH,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
     THREADS,
@@ -45,6 +44,7 @@ from convmath.schema import Flag, Integer, Text
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import atomic_write
 from convmath.train.config import SETTINGS, Setting, plural
+from convmath.train.inference import EVAL_BATCH
 from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
 
 
