@@ -21,6 +21,7 @@ from test_api_hostile import alive, exchange, json_of, post, status_of
 
 import convmath
 from convmath import strict_json
+from convmath.data.preprocessing import Preprocessing
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.nn import Conv2D, Dense, Flatten, ReLU, Sequential
 from convmath.run import load_trained
@@ -498,9 +499,9 @@ def test_samples_of_a_dataset_with_more_classes_than_the_model(tmp_path):
     """/api/samples was once a 500 (IndexError) for a checkpoint whose dataset has more
     classes than its model: only samples the model can label are served."""
     path = tmp_path / "three.safetensors"
-    convmath.save(
-        _small_model(3), path, input_shape=(8, 8, 1), classes=["a", "b", "c"], dataset="digits"
-    )
+    one = np.ones(1, dtype=np.float32)
+    preprocessing = Preprocessing((8, 8, 1), 1 / 16, 0 * one, one, ("a", "b", "c"))
+    convmath.save(_small_model(3), path, preprocessing=preprocessing, dataset="digits")
     served_model = ServedModel.load(path)
     assert served_model.samples, "the digits have samples of classes 0..2"
     assert all(label < 3 for _, label in served_model.samples)
