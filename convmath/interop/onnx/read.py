@@ -206,6 +206,15 @@ class _MalformedError(Exception):
     pass
 
 
+def _varint_count(buffer: np.ndarray, start: int, end: int) -> int:
+    """How many varints ``buffer[start:end]`` packs: one per byte below 0x80, its last byte."""
+    step = 1 << 24  # in slices: the comparison's mask stays small
+    return sum(
+        int(np.count_nonzero(buffer[at : min(at + step, end)] < 0x80))
+        for at in range(start, end, step)
+    )
+
+
 def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     result = shift = 0
     while True:
@@ -255,7 +264,7 @@ def _walk(
                 else:
                     _walk(data, buffer, start, pos, field.message_type, tally, depth + 1)
             elif field is not None and field.is_repeated and field.type in _VARINT_TYPES:
-                numbers = int(np.count_nonzero(buffer[start:pos] < 0x80))  # one per last byte
+                numbers = _varint_count(buffer, start, pos)
             elif field is not None and field.is_repeated and field.type in _FIXED_SIZES:
                 numbers = length // _FIXED_SIZES[field.type]
             if numbers and attribute:
