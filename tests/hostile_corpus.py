@@ -217,6 +217,14 @@ CHECKPOINT_CASES: dict[str, Callable[[Original, Path], Path]] = {
     "width-1600-larger-than-file": lambda o, p: o.with_config(
         p, _set("model", "options", {"width": 1600})
     ),
+    # options named as build's own arguments would reach build twice
+    "option-named-rng": lambda o, p: o.with_config(p, _set("model", "options", {"rng": 1})),
+    "option-named-max-parameters": lambda o, p: o.with_config(
+        p, _set("model", "options", {"max_parameters": 10**9})
+    ),
+    "option-named-name": lambda o, p: o.with_config(
+        p, _set("model", "options", {"name": "lenet5"})
+    ),
 }
 
 # What each refusal must say (a fragment of its one line), so that no case passes by being
@@ -275,6 +283,10 @@ CHECKPOINT_REFUSALS = {
     "class-name-surrogate": "preprocessing.classes[0] must be text of valid Unicode",
     "unterminated-escapes": "damaged metadata 'config': not valid JSON",
     "width-1600-larger-than-file": "its weights cannot fit",
+    "option-named-rng": "model.options key must be a name of 1 to 256 characters other than"
+    " ['input_shape', 'max_parameters', 'name', 'num_classes', 'rng'], got 'rng'",
+    "option-named-max-parameters": "got 'max_parameters'",
+    "option-named-name": "got 'name'",
 }
 
 
@@ -320,6 +332,7 @@ def checkpoint_commands(checkpoint: Path, image: Path, out: Path) -> dict[str, l
         "filters": ["filters", str(checkpoint), "--out", str(out / "w.png")],
         "confusion": ["confusion", str(checkpoint), "--out-dir", str(out)],
         "resume": ["train", "--resume", str(checkpoint), "--out", str(out / "resumed")],
+        "export": ["export", str(checkpoint), "--out", str(out / "exported.onnx")],
     }
 
 

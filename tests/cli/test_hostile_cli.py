@@ -90,6 +90,7 @@ def test_hostile_checkpoint_is_refused_by_every_command(workshop, original, tmp_
         assert checkpoint.name in line, (command, line)
         assert CHECKPOINT_REFUSALS[case] in line, (command, line)
     assert not (tmp_path / "resumed" / "last.safetensors").exists()
+    assert not (tmp_path / "exported.onnx").exists()
 
 
 def test_every_checkpoint_case_says_why_it_is_refused():
