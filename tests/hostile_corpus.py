@@ -336,6 +336,105 @@ def checkpoint_commands(checkpoint: Path, image: Path, out: Path) -> dict[str, l
     }
 
 
+# ---------------------------------------------------------------- outputs over inputs
+def _hard_link(target: Path, link: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def _text_file(path: Path, text: str = "someone's notes") -> Path:
+    path.write_text(text)
+    return path
+
+
+# Outputs that would destroy an input: each ``make(run, folder)`` gets a copy of a finished run
+# folder and an empty folder beside it, and returns the command line. Every file there must be
+# left as it was.
+OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
+    "export-over-last-checkpoint": lambda run, f: [
+        "export",
+        str(run / "best.safetensors"),
+        "--out",
+        str(run / "last.safetensors"),
+        "--overwrite",
+    ],
+    "export-over-history-json": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "history.json"),
+        "--overwrite",
+    ],
+    "export-torch-over-metrics": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--format",
+        "torch",
+        "--out",
+        str(run / "metrics.json"),
+        "--overwrite",
+    ],
+    "export-to-a-run-file-name-elsewhere": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(f / "best.safetensors"),
+    ],
+    "export-over-a-hard-link-to-its-checkpoint": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_hard_link(run / "last.safetensors", f / "model.onnx")),
+        "--overwrite",
+    ],
+    "export-over-an-existing-file": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_text_file(f / "notes.onnx")),
+    ],
+    "export-torch-over-an-existing-file": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--format",
+        "torch",
+        "--out",
+        str(_text_file(f / "w.torch.safetensors")),
+    ],
+    "export-over-a-folder": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_folder(f / "a-folder.onnx")),
+        "--overwrite",
+    ],
+    "export-over-a-symlink": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_symlink(run / "history.json", f / "h.onnx")),
+        "--overwrite",
+    ],
+}
+
+OUTPUT_REFUSALS = {
+    "export-over-last-checkpoint": "last.safetensors is a name a training run gives its own files",
+    "export-over-history-json": "history.json is a name a training run gives its own files",
+    "export-torch-over-metrics": "metrics.json is a name a training run gives its own files",
+    "export-to-a-run-file-name-elsewhere": "export never writes over them, even with --overwrite",
+    "export-over-a-hard-link-to-its-checkpoint": "model.onnx is the file being exported",
+    "export-over-an-existing-file": "notes.onnx exists; pass --overwrite to replace it",
+    "export-torch-over-an-existing-file": "w.torch.safetensors exists; pass --overwrite",
+    "export-over-a-folder": "a-folder.onnx exists and is not a regular file",
+    "export-over-a-symlink": "h.onnx exists and is not a regular file",
+}
+
+
+def _symlink(target: Path, link: Path) -> Path:
+    link.symlink_to(target)
+    return link
+
+
 # ---------------------------------------------------------------- options
 NON_FINITE_AND_OUT_OF_RANGE = ["nan", "inf", "-inf", "-1", "1e308", "1" + "0" * 30, "abc", ""]
 TRAIN_NUMERIC_OPTIONS = [

@@ -51,11 +51,14 @@ class Checkpoint:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` so that a crash at any moment leaves the old file or the new.
 
     Temporary file in the same folder, fsync, rename over the target, fsync
-    of the folder (so the rename itself survives a power loss).
+    of the folder (so the rename itself survives a power loss). With
+    ``overwrite=False`` the file takes its name only if no file holds it, at
+    that very moment (a hard link, which never replaces): a file that appeared
+    since the caller looked is kept, and :class:`InvalidArgumentError` says so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,10 @@ def atomic_write(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _name_if_free(temporary, path)
         folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
@@ -75,6 +81,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _name_if_free(temporary: str, path: Path) -> None:
+    """Give the written file ``path`` as its name, unless a file (or a link) has that name."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise InvalidArgumentError(f"{path} exists; not replaced") from None
+    except OSError:  # a file system without hard links: look, then rename
+        if os.path.lexists(path):
+            raise InvalidArgumentError(f"{path} exists; not replaced") from None
+        os.replace(temporary, path)
 
 
 def _umask() -> int:

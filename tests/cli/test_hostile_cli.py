@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ from hostile_corpus import (
     DATA_REFUSALS,
     NON_FINITE_AND_OUT_OF_RANGE,
     OPTION_CASES,
+    OUTPUT_CASES,
+    OUTPUT_REFUSALS,
     TRAIN_NUMERIC_OPTIONS,
     Original,
     checkpoint_commands,
@@ -100,6 +103,31 @@ def test_every_checkpoint_case_says_why_it_is_refused():
 def test_a_device_file_is_refused_without_reading_it(workshop, tmp_path):
     for argv in checkpoint_commands(Path("/dev/zero"), workshop / "digit.png", tmp_path).values():
         assert "/dev/zero: not a regular file" in assert_refused(argv, argv[0])
+
+
+def _contents(folder: Path) -> dict[str, bytes | str]:
+    """Every name under ``folder``: a file's bytes, a link's target, "folder" for a folder."""
+    return {
+        str(p.relative_to(folder)): (
+            str(p.readlink()) if p.is_symlink() else "folder" if p.is_dir() else p.read_bytes()
+        )
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_CASES))
+def test_an_output_never_destroys_an_input(workshop, tmp_path, case):
+    run = tmp_path / "run"
+    shutil.copytree(workshop / "run", run)
+    (tmp_path / "elsewhere").mkdir()
+    argv = OUTPUT_CASES[case](run, tmp_path / "elsewhere")
+    before = _contents(tmp_path)
+    assert OUTPUT_REFUSALS[case] in assert_refused(argv, argv[0])
+    assert _contents(tmp_path) == before  # nothing replaced, nothing added (no temporary file)
+
+
+def test_every_output_case_says_why_it_is_refused():
+    assert set(OUTPUT_REFUSALS) == set(OUTPUT_CASES)
 
 
 @pytest.mark.parametrize("option", TRAIN_NUMERIC_OPTIONS)
