@@ -22,6 +22,7 @@ from convmath.cli.common import Parser
 from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
+from convmath.schema import printable
 from convmath.version import __version__
 
 
@@ -71,13 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _say(traceback.format_exc().rstrip(), 1)
             raise
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-        print(f"convmath {args.command}: warning: {message}", file=sys.stderr)
+        print(f"convmath {args.command}: warning: {printable(message)}", file=sys.stderr)
     return status
 
 
 def _fail(command: str, message: str) -> int:
     """Say ``convmath COMMAND: error: MESSAGE`` on one line; status 2."""
-    line = " ".join(message.split())  # one line, whatever the message holds
+    line = printable(" ".join(message.split()))  # one line, whatever the message quotes
     ranks = _ranks()
     rank = f" (rank {ranks.rank} of {ranks.size})" if ranks is not None else ""
     return _say(f"convmath {command}: error{rank}: {line}", 2)

@@ -17,7 +17,7 @@ from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
 from convmath.kernels.parallel import using_threads
 from convmath.models import INPUT_SHAPES
 from convmath.run import load_trained
-from convmath.schema import Integer, ListOf, Spec, shown
+from convmath.schema import Integer, ListOf, Spec, printable, shown
 
 MAX_THREADS = 1024
 EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
@@ -70,13 +70,6 @@ class Parser(argparse.ArgumentParser):
                 f"invalid choice: {shown(value)} (choose from {choices})"
                 f"{did_you_mean(value, action.choices)}",
             )
-
-
-def printable(text: str) -> str:
-    """``text`` with its control characters (new lines, escapes...) written as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def option(spec: Spec) -> Callable[[str], Any]:

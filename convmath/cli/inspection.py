@@ -32,7 +32,7 @@ from convmath.inspect.plots import (
 )
 from convmath.nn import Conv2D
 from convmath.run import load_trained
-from convmath.schema import Integer, Number
+from convmath.schema import Integer, Number, printable
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import HISTORY
 from convmath.train.outputs import (
@@ -57,7 +57,7 @@ def _explain(args: argparse.Namespace) -> int:
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
     explanation = explain(model, shape)
-    print(f"{title}\n")
+    print(f"{printable(title)}\n")
     print(explanation.text(backward=args.backward))
     return 2 if explanation.error else 0
 
@@ -74,7 +74,10 @@ def _gradcheck(args: argparse.Namespace) -> int:
     x = rng.standard_normal((args.batch, *shape))
     labels = rng.integers(0, args.classes, args.batch)
     report = model_gradcheck(model, x, labels, rng=rng, directions=args.directions)
-    print(f"{title}: back propagation against central differences, float64, batch {args.batch}\n")
+    print(
+        f"{printable(title)}: back propagation against central differences, float64,"
+        f" batch {args.batch}\n"
+    )
     print(report.table())
     verdict = "PASS" if report.passed else "FAIL"
     failing = sum(not c.passed for c in report.comparisons)
@@ -133,7 +136,7 @@ def _filters(args: argparse.Namespace) -> int:
         drawn = ""
     else:
         drawn = f", each the mean over its {n_C_prev} input channels (--channel K for one)"
-    print(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}{drawn}")
+    print(printable(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}{drawn}"))
     return 0
 
 
@@ -151,7 +154,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     )
     path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, FEATUREMAPS), title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
-    print(f"saved {path} ({title}): every channel of {shapes}")
+    print(printable(f"saved {path} ({title}): every channel of {shapes}"))
     return 0
 
 

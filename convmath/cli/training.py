@@ -206,8 +206,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate(
             model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH
         )
-    classes = preprocessing.classes
-    print(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)")
+    classes = [printable(name) for name in preprocessing.classes]  # names from the file
+    print(printable(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)"))
     print(f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n")
     width = max(5, *(len(c) for c in classes))
     print(f"{'class':<{width}}  accuracy  images")
@@ -239,8 +239,8 @@ def _predict(args: argparse.Namespace) -> int:
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
         order = np.argsort(-p)[:top]
-        ranked = ", ".join(f"{preprocessing.classes[k]} {p[k]:.3f}" for k in order)
-        print(f"{path}: {ranked}")
+        ranked = ", ".join(f"{printable(preprocessing.classes[k])} {p[k]:.3f}" for k in order)
+        print(f"{printable(path)}: {ranked}")
     return 0
 
 

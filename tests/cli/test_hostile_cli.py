@@ -32,9 +32,12 @@ from hostile_corpus import (
     OUTPUT_REFUSALS,
     TRAIN_NUMERIC_OPTIONS,
     Original,
+    _set,
     checkpoint_commands,
 )
 
+import convmath
+from convmath import nn
 from convmath.cli import main
 from convmath.run import TrainConfig, run_training
 
@@ -128,6 +131,76 @@ def test_an_output_never_destroys_an_input(workshop, tmp_path, case):
 
 def test_every_output_case_says_why_it_is_refused():
     assert set(OUTPUT_REFUSALS) == set(OUTPUT_CASES)
+
+
+# Names a file may carry: terminal sequences (set the window title, clear the screen, the
+# one-byte CSI), a bell, line breaks, a NUL, a bidirectional override, and one plain name.
+HOSTILE_NAMES = [
+    "\x1b]0;owned\x07",
+    "\x1b[2J\x1b[H",
+    "\x9b31mred",
+    "two\nlines",
+    "back\rspace",
+    "bell\x07",
+    "nul\x00",
+    "tab\there",
+    "\u202eexe.txt",
+    "chat",
+]
+
+
+def run_captured(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def assert_printable(text: str) -> None:
+    """Nothing but printable characters and line breaks between lines."""
+    bad = sorted({c for c in text if not c.isprintable() and c != "\n"})
+    assert not bad, (bad, text)
+
+
+def test_class_names_from_a_file_reach_the_terminal_escaped(workshop, original, tmp_path):
+    checkpoint = original.with_config(
+        tmp_path / "names.safetensors", _set("preprocessing", "classes", HOSTILE_NAMES)
+    )
+    status, evaluated, err = run_captured(["evaluate", str(checkpoint)])
+    assert status == 0, err
+    assert_printable(evaluated)
+    assert "\n\\x1b]0;owned\\x07 " in evaluated  # the per-class table's first row
+    assert "\ntwo\\nlines " in evaluated
+    status, predicted, err = run_captured(
+        ["predict", str(checkpoint), str(workshop / "digit.png"), "--top", "10"]
+    )
+    assert status == 0, err
+    assert_printable(predicted)
+    assert len(predicted.splitlines()) == 1
+    assert "\\u202eexe.txt 0." in predicted
+
+
+def test_layer_names_from_a_file_reach_the_terminal_escaped(tmp_path):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential({"\x1b[2Jflat": nn.Flatten(), "dense\n\rx": nn.Dense(64, 10, rng=rng)})
+    path = convmath.save(model, tmp_path / "m.safetensors", input_shape=(8, 8, 1))
+    for command in (
+        ["summary", str(path)],
+        ["explain", str(path)],
+        ["explain", str(path), "--backward"],
+    ):
+        status, printed, err = run_captured(command)
+        assert status == 0, err
+        assert_printable(printed)
+        assert "\\x1b[2Jflat" in printed
+        assert "dense\\n\\rx" in printed
+
+
+def test_an_error_quoting_a_hostile_name_is_one_escaped_line(tmp_path):
+    missing = tmp_path / "gone\x1b[2J\nsecond line.safetensors"
+    line = assert_refused(["summary", str(missing)], "summary")
+    assert_printable(line)
+    assert "gone\\x1b[2J second line.safetensors" in line  # the line break: a space
 
 
 @pytest.mark.parametrize("option", TRAIN_NUMERIC_OPTIONS)
