@@ -663,7 +663,47 @@ DATA_CASES: dict[str, Make] = {
         str(r / "run"),
     ],
     "history-missing-columns": lambda r: _history(r, '[{"epoch": 1}]'),
+    "folder-png-chunk-claims-3gb": lambda r: [
+        "train",
+        "--dataset",
+        str(_image_folder(r, ("cat", "dog"), _png_claiming(b"IDAT", 3 << 30))),
+        "--model",
+        "digits_cnn",
+        "--out",
+        str(r / "run"),
+    ],
+    "edges-png-chunk-claims-3gb": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"IDAT", 3 << 30))),
+    ],
+    "edges-png-text-chunk-claims-2gb": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"zTXt", (2 << 30) - 1))),
+    ],
 }
+
+
+def _png_claiming(kind: bytes, length: int) -> bytes:
+    """An 8 x 8 PNG of a hundred bytes with a chunk ``kind`` whose header claims ``length`` bytes.
+
+    Pillow reads a chunk with one read of its declared length: 3 GB asked for.
+    """
+    import zlib
+
+    def chunk(kind: bytes, data: bytes, claimed: int | None = None) -> bytes:
+        size = len(data) if claimed is None else claimed
+        return struct.pack(">I", size) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 72)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(kind, pixels if kind == b"IDAT" else b"x" * 20, length)
+        + chunk(b"IEND", b"")
+    )
 
 
 def _bmp_folder(root: Path) -> Path:
@@ -722,6 +762,10 @@ DATA_REFUSALS = {
     "idx-gzip-bomb": "unexpected bytes after the 47040000 data bytes",
     "idx-header-2^31-images": "over the 47040000-byte limit",
     "predict-a-fifo-image": "x.png: not a regular file",
+    "folder-png-chunk-claims-3gb": "hostile.png: damaged PNG: its 'IDAT' chunk at byte 33 claims"
+    " 3,221,225,472 bytes, but the file holds",
+    "edges-png-chunk-claims-3gb": "x.png: damaged PNG: its 'IDAT' chunk at byte 33 claims",
+    "edges-png-text-chunk-claims-2gb": "its 'zTXt' chunk at byte 33 claims 2,147,483,647 bytes",
 }
 
 

@@ -253,6 +253,7 @@ PROCESS_SAMPLE = {
         "edges-6324-pixels-rgb",
         "folder-of-huge-images-of-two-sizes",
         "folder-model-does-not-fit-its-images",
+        "edges-png-chunk-claims-3gb",
     ],
 }
 
