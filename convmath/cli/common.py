@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -14,7 +15,7 @@ from convmath import limits, models
 from convmath.data import load_digits
 from convmath.distributed.world import stop_job
 from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
-from convmath.kernels.parallel import using_threads
+from convmath.kernels.parallel import start_workers, using_threads
 from convmath.models import INPUT_SHAPES
 from convmath.run import load_trained
 from convmath.schema import Integer, ListOf, Spec, printable, shown
@@ -98,9 +99,13 @@ CLASSES = option(Integer(1, limits.MAX_CLASSES))
 THREADS = option(Integer(1, MAX_THREADS))
 
 
-def threads(count: int | None) -> Any:
-    """Run the command's ops on ``count`` worker threads (default: every available CPU)."""
-    return using_threads(count)
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    """Run the command's ops on ``count`` worker threads (default: every available CPU),
+    started now: a count the system cannot start is one line before any work."""
+    with using_threads(count):
+        start_workers()
+        yield
 
 
 DEFAULT_SHAPE = (28, 28, 1)

@@ -15,6 +15,7 @@ import io
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -201,6 +202,36 @@ def test_an_error_quoting_a_hostile_name_is_one_escaped_line(tmp_path):
     line = assert_refused(["summary", str(missing)], "summary")
     assert_printable(line)
     assert "gone\\x1b[2J second line.safetensors" in line  # the line break: a space
+
+
+def test_threads_the_system_refuses_are_one_line_before_any_work(workshop, tmp_path, monkeypatch):
+    """Where the system starts no more threads (a container's process limit), --threads 1000
+    fails at once, the threads it did start stopped, nothing written."""
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("convmath-chunk-") and len(started) >= 7:
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    refusal = "cannot start 1000 worker threads: the system refused one after 7"
+    checkpoint = str(workshop / "run" / "last.safetensors")
+    for argv in (
+        ["train", "--threads", "1000", "--epochs", "1", "--out", str(tmp_path / "run")],
+        ["evaluate", checkpoint, "--threads", "1000"],
+        ["predict", checkpoint, str(workshop / "digit.png"), "--threads", "1000"],
+    ):
+        started.clear()
+        line = assert_refused(argv, argv[0])
+        assert refusal in line
+        assert "(can't start new thread); ask for fewer" in line
+        for thread in started:
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("option", TRAIN_NUMERIC_OPTIONS)
