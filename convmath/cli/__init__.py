@@ -11,6 +11,7 @@ what matters), after success each distinct one is printed once, on one line.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from convmath import limits
 from convmath.cli import edges, export, inspection, pooling, serve, training
-from convmath.cli.common import Parser
+from convmath.cli.common import Parser, Terminated, sigterm_as_interrupt
 from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # a bad option (status 2, one line already printed) or --help
         return stop.code if isinstance(stop.code, int) else 2
     tune_allocator()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
         warnings.simplefilter("default")  # each distinct warning once, however often it recurs
         try:
             limits.max_parameters(), limits.max_memory()  # a bad setting fails every command
@@ -64,8 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "out of memory (set CONVMATH_MAX_MEMORY lower to refuse such jobs before they"
                 " start)",
             )
-        except KeyboardInterrupt as interrupt:
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (Terminated)
             hint = f" ({interrupt})" if str(interrupt) else ""  # train says how to resume
+            if isinstance(interrupt, Terminated):
+                return _say(f"convmath {args.command}: terminated{hint}", 128 + signal.SIGTERM)
             return _say(f"convmath {args.command}: interrupted{hint}", 130)
         except Exception:
             if _ranks() is not None:  # a bug on one rank: show it, stop the others, never hang

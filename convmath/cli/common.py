@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,6 +24,29 @@ from convmath.schema import Integer, ListOf, Spec, printable, shown
 
 MAX_THREADS = 1024
 EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler's stop), raised in the main thread as Ctrl-C raises
+    KeyboardInterrupt, so that it is handled exactly as Ctrl-C is: writes in progress are
+    abandoned atomically, the last good checkpoint is kept, and train says how to resume."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (and receives the signal)
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Parser(argparse.ArgumentParser):

@@ -88,8 +88,8 @@ def _train(args: argparse.Namespace) -> int:
                 extend_to=extend_to,
                 trust_code=args.trust_code,
             )
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(_resume_hint(args, config)) from None
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: which, with the way back
+        raise type(interrupt)(_resume_hint(args, config)) from None
     if not world().is_root:  # under MPI, rank 0 alone reports and draws
         return 0
     metrics = result.metrics
