@@ -26,7 +26,7 @@ from convmath import data
 
 
 def lenet5_step(rng: np.random.Generator):
-    """A LeNet-5 SGD step written with the functional ops (W1 of shared/bench/workloads.md)."""
+    """A LeNet-5 SGD step written with the functional ops (W1 of benchmarks/WORKLOADS.md)."""
 
     def param(*shape, fan_in):
         bound = 1 / np.sqrt(fan_in)

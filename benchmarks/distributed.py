@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/distributed.py
 
-1. Training throughput of W2 and W3 (shared/bench/workloads.md, global batch
+1. Training throughput of W2 and W3 (benchmarks/WORKLOADS.md, global batch
    128) at 1 and 2 ranks with 1 worker thread each, against 1 process with
    2 threads, all in the same run: each rank computes its share of the batch,
    the gradients are summed with one Allreduce (convmath.distributed), then

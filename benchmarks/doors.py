@@ -18,7 +18,7 @@ README's Python example are timed as written, in a fresh process, against the sa
 after ``convmath.set_threads`` with every CPU, as the command line sets it.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/doors.py \\
-        --data-dir ../shared/datasets --rounds 3
+        --data-dir DATA_DIR --rounds 3
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/mnist_accuracy.py --recipe lenet5
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/mnist_accuracy.py --recipe best
 
-``lenet5`` is the end-to-end workload of shared/bench/workloads.md: LeNet-5,
+``lenet5`` is the end-to-end workload of benchmarks/WORKLOADS.md: LeNet-5,
 Adam 1e-3, batch 64, learning rate x0.7 after each epoch, up to 10 epochs on
 all 60,000 training images, test accuracy after every epoch; the figure is
 the wall time (training plus per-epoch evaluation) until the test accuracy

@@ -1,7 +1,7 @@
 """How well does an MNIST-trained LeNet-5 read digits typed in fonts? Before and after centring.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/predict_rendered.py \
-        --data-dir ../shared/datasets
+        --data-dir DATA_DIR
 
 Renders 0-9 in every DejaVu and STIX text font that matplotlib ships, black
 on white, at several sizes and places on the page, and classifies each

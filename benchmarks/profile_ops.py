@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_ops.py --workload W3
 
-Runs a workload of shared/bench/workloads.md (see benchmarks/workloads.py) on
+Runs a workload of benchmarks/WORKLOADS.md (see benchmarks/workloads.py) on
 convmath's worker threads, times every op's forward and backward (wall
 clock, so work done on the workers counts), and prints the median step time
 and each op's share, convolutions split by their shapes, and what is left

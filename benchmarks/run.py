@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/run.py
 
-For each workload of shared/bench/workloads.md it times a training step and
+For each workload of benchmarks/WORKLOADS.md it times a training step and
 an inference step (median of at least 20 steps and 1 s, after warm-up) in
 convmath and, when torch is installed, in PyTorch with its default and its
 channels-last memory format, alternating the three in every round so that

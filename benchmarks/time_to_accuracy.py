@@ -1,9 +1,9 @@
 """Time to 99.0% test accuracy on MNIST: LeNet-5 in convmath and in PyTorch, side by side.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/time_to_accuracy.py \\
-        --data-dir ../shared/datasets --rounds 3
+        --data-dir DATA_DIR --rounds 3
 
-The end-to-end workload of shared/bench/workloads.md: LeNet-5 on all 60,000
+The end-to-end workload of benchmarks/WORKLOADS.md: LeNet-5 on all 60,000
 MNIST training images, inputs /255 then normalised, Adam 1e-3, batch 64,
 learning rate x0.7 after each epoch, at most 10 epochs, the test accuracy
 after every epoch; the figure is the wall time (data loading, training and

@@ -1,4 +1,4 @@
-"""The reference workloads W1-W4 (shared/bench/workloads.md), in convmath and in PyTorch.
+"""The reference workloads W1-W4 (benchmarks/WORKLOADS.md), in convmath and in PyTorch.
 
 Each builder returns a ``Workload``: a training step and an inference step
 on a fixed synthetic batch, with the FLOP count per image of workloads.md

@@ -103,11 +103,17 @@ def test_with_trust_code_the_commands_rebuild_it(trained, capsys):
     assert main(["evaluate", checkpoint, "--trust-code"]) == 0
     assert "on digits test (359 images)" in capsys.readouterr().out
     assert (trained.parent / "imported.txt").exists()
-    assert main(["export", checkpoint, "--trust-code"]) == 0
+    assert main(["export", checkpoint, "--format", "torch", "--trust-code"]) == 0  # no extra
     assert "saved " in capsys.readouterr().out
     resume = ["train", "--resume", str(trained / "last.safetensors"), "--epochs", "3"]
     assert main([*resume, "--trust-code"]) == 0
     assert "epoch   3/3" in capsys.readouterr().out
+
+
+def test_with_trust_code_the_onnx_export_rebuilds_it(trained, capsys):
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx extra")
+    assert main(["export", str(trained / "best.safetensors"), "--trust-code"]) == 0
+    assert "saved " in capsys.readouterr().out
 
 
 def test_fine_tuning_trusts_the_code_of_the_runs_own_model_only(trained, capsys):

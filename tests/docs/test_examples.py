@@ -1,35 +1,46 @@
-"""The README stays true: its Python example runs and its console excerpt is real output."""
+"""The documents stay true: their Python examples run and their console excerpts are real output.
+
+The README's own commands and example are run by test_readme.py; this file covers the
+pages they moved to: docs/LIBRARY.md (the library's examples), docs/COMMANDS.md (the
+excerpts of `convmath edges` and `convmath explain`) and docs/TRAINING.md (a model of
+your own code).
+"""
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from convmath.cli import main
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def test_python_examples_run(tmp_path, monkeypatch):
+def page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def test_the_library_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the example saves its weights in the current folder
-    own_model, functional, training = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert own_model.startswith("# mynets.py")  # run by test_the_own_model_example_runs
+    functional, training = re.findall(r"```python\n(.*?)```", page("LIBRARY.md"), re.S)
     namespace: dict = {}
-    exec(compile(functional, "README.md", "exec"), namespace)
+    exec(compile(functional, "LIBRARY.md", "exec"), namespace)
     assert namespace["A1"].shape == (64, 14, 14, 6)
     assert namespace["W1"].grad.shape == (5, 5, 1, 6)
     assert np.isfinite(namespace["J"].item())
     namespace = {}
-    exec(compile(training, "README.md", "exec"), namespace)
+    exec(compile(training, "LIBRARY.md", "exec"), namespace)
     history = namespace["result"].history
     assert len(history) == 5
     assert history[-1]["train_accuracy"] > history[0]["train_accuracy"]
-    assert np.mean(namespace["classes"] == namespace["y"][1200:]) > 0.85
+    assert np.mean(namespace["classes"] == namespace["dev"][1]) > 0.85
     np.testing.assert_allclose(namespace["probabilities"].sum(axis=1), 1, rtol=1e-5)
+    assert main(["evaluate", "cnn.safetensors"]) == 0  # the file every command reads
 
 
-def test_console_excerpt_matches_the_command(capsys):
-    (block,) = re.findall(r"```console\n\$ convmath (.*?)\n(.*?)```", README, re.S)
+def test_the_edges_excerpt_matches_the_command(capsys):
+    (block,) = re.findall(r"```console\n\$ convmath (.*?)\n(.*?)```", page("COMMANDS.md"), re.S)
     argv, shown = block[0].split(), block[1]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -38,14 +49,8 @@ def test_console_excerpt_matches_the_command(capsys):
             assert line in out.splitlines(), line
 
 
-def test_readme_gives_the_ci_test_command():
-    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert "\npython -m pytest\n" in ci
-    assert "\npython -m pytest\n" in README
-
-
-def test_explain_excerpt_is_real_output(capsys):
-    block = README.split("`convmath explain lenet5` works out every layer")[1]
+def test_the_explain_excerpt_is_real_output(capsys):
+    block = page("COMMANDS.md").split("`convmath explain lenet5` works out every layer")[1]
     excerpt = re.search(r"```text\n(.*?)```", block, re.S).group(1)
     assert main(["explain", "lenet5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -55,9 +60,7 @@ def test_explain_excerpt_is_real_output(capsys):
 
 
 def test_the_own_model_example_runs(tmp_path, monkeypatch, capsys):
-    import sys
-
-    (own_model,) = re.findall(r"```python\n(# mynets.py.*?)```", README, re.S)
+    (own_model,) = re.findall(r"```python\n(# mynets.py.*?)```", page("TRAINING.md"), re.S)
     (tmp_path / "mynets.py").write_text(own_model)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delitem(sys.modules, "mynets", raising=False)
