@@ -682,11 +682,17 @@ DATA_CASES: dict[str, Make] = {
         "--image",
         str(_write(r / "x.png", _png_claiming(b"zTXt", (2 << 30) - 1))),
     ],
+    "edges-png-of-200k-empty-chunks": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"abCd", 0, copies=200_000))),
+    ],
 }
 
 
-def _png_claiming(kind: bytes, length: int) -> bytes:
-    """An 8 x 8 PNG of a hundred bytes with a chunk ``kind`` whose header claims ``length`` bytes.
+def _png_claiming(kind: bytes, length: int, copies: int = 1) -> bytes:
+    """An 8 x 8 PNG of a hundred bytes with a chunk ``kind`` whose header claims ``length`` bytes
+    (``copies`` of it, each empty, where ``length`` is 0).
 
     Pillow reads a chunk with one read of its declared length: 3 GB asked for.
     """
@@ -698,12 +704,11 @@ def _png_claiming(kind: bytes, length: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
     pixels = zlib.compress(b"\x00" * 72)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(kind, pixels if kind == b"IDAT" else b"x" * 20, length)
-        + chunk(b"IEND", b"")
-    )
+    if length == 0:
+        middle = chunk(kind, b"") * copies + chunk(b"IDAT", pixels)
+    else:
+        middle = chunk(kind, pixels if kind == b"IDAT" else b"x" * 20, length)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + middle + chunk(b"IEND", b"")
 
 
 def _bmp_folder(root: Path) -> Path:
@@ -766,6 +771,7 @@ DATA_REFUSALS = {
     " 3,221,225,472 bytes, but the file holds",
     "edges-png-chunk-claims-3gb": "x.png: damaged PNG: its 'IDAT' chunk at byte 33 claims",
     "edges-png-text-chunk-claims-2gb": "its 'zTXt' chunk at byte 33 claims 2,147,483,647 bytes",
+    "edges-png-of-200k-empty-chunks": "x.png: a PNG of more than 100,000 chunks",
 }
 
 

@@ -37,6 +37,7 @@ IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 CHANNELS = {"L": 1, "RGB": 3}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PNG_CHUNKS = 100_000  # 40,000,000 pixels in 8 KiB chunks (libpng's) take about 20,000
 
 
 def _pillow():
@@ -85,15 +86,25 @@ def _check_png_chunks(file: Any, path: Path) -> None:
 
     Pillow reads a chunk's data with one read of its declared length, so a few
     bytes that declare a 3 GB chunk would make it ask for 3 GB. Only the 8-byte
-    chunk headers are read here, up to IEND; a file that is not a PNG is left
-    to Pillow. The file is left at its start.
+    chunk headers are read here, up to IEND and at most :data:`MAX_PNG_CHUNKS`
+    of them (a file of millions of empty chunks would take Pillow seconds); a
+    file that is not a PNG is left to Pillow. The file is left at its start.
     """
     size = os.fstat(file.fileno()).st_size
     if file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
-        position = len(PNG_SIGNATURE)
+        position, count = len(PNG_SIGNATURE), 0
         while position + 8 <= size:
             file.seek(position)
-            length, kind = struct.unpack(">I4s", file.read(8))
+            head = file.read(8)
+            if len(head) < 8:  # the file shrank meanwhile: Pillow will find it truncated
+                break
+            count += 1
+            if count > MAX_PNG_CHUNKS:
+                raise DataError(
+                    f"{path}: a PNG of more than {MAX_PNG_CHUNKS:,} chunks (an image within"
+                    f" the pixel limit needs far fewer)"
+                )
+            length, kind = struct.unpack(">I4s", head)
             left = size - position - 12  # after this chunk's length, type and checksum
             if length > left:
                 name = printable(kind.decode("latin-1"))
