@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +25,29 @@ from convmath.schema import Integer, ListOf, Spec, printable, shown
 
 MAX_THREADS = 1024
 EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, a link, or a hard link to it)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def picture_out(path: Path, option: str, reads: Sequence[Path] = ()) -> Path:
+    """Where a command draws: a .png file (so never a checkpoint, a history or the metrics)
+    that is none of the files the command reads."""
+    if path.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"{option} writes a PNG file; got {path}")
+    for source in reads:
+        if same_file(path, source):
+            raise InvalidArgumentError(
+                f"{option} {path} is a file this command reads; choose another"
+            )
+    return path
 
 
 class Terminated(KeyboardInterrupt):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
-from convmath.cli.common import add_trust_code, option
+from convmath.cli.common import add_trust_code, option, same_file
 from convmath.errors import InvalidArgumentError
 from convmath.interop.onnx import export
 from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
@@ -23,7 +22,7 @@ FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
     """Outputs never destroy inputs: ``out`` is neither the file read nor a run's own file
     (even with ``--overwrite``), and an existing file is replaced only with ``--overwrite``."""
-    if out.resolve() == checkpoint.resolve() or _same_file(out, checkpoint):
+    if same_file(out, checkpoint):  # a hard link to the checkpoint is the checkpoint too
         raise InvalidArgumentError(f"{out} is the file being exported; choose another --out")
     if out.name in (*RUN_FILES, LOCK):
         raise InvalidArgumentError(
@@ -40,13 +39,6 @@ def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
         raise InvalidArgumentError(
             f"{out} exists; pass --overwrite to replace it, or choose another --out"
         )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)  # a hard link to the checkpoint is the checkpoint too
-    except OSError:
-        return False
 
 
 def _export(args: argparse.Namespace) -> int:

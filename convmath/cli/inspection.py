@@ -18,6 +18,7 @@ from convmath.cli.common import (
     data_dir_of,
     model_from,
     option,
+    picture_out,
 )
 from convmath.data.centering import picture_input, picture_options
 from convmath.errors import DataError, InvalidArgumentError
@@ -86,8 +87,9 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
-    return args.out or source.parent / name
+def _output(args: argparse.Namespace, source: Path, name: str, *reads: Path) -> Path:
+    """``--out``, or ``name`` beside ``source``: a PNG file, none of those the command reads."""
+    return picture_out(args.out or source.parent / name, "--out", (source, *reads))
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -152,7 +154,8 @@ def _featuremaps(args: argparse.Namespace) -> int:
     title = (
         f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
     )
-    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, FEATUREMAPS), title)
+    out = _output(args, args.checkpoint, FEATUREMAPS, args.image)
+    path = plot_feature_maps(unit, maps, out, title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
     print(printable(f"saved {path} ({title}): every channel of {shapes}"))
     return 0

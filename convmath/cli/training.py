@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from convmath.cli.common import (
     data_dir_of,
     model_from,
     option,
+    picture_out,
     printable,
     threads,
 )
@@ -233,7 +235,7 @@ def _predict(args: argparse.Namespace) -> int:
     shape = preprocessing.input_shape
     batch = np.stack([picture_input(path, shape, **options) for path in args.images])
     if args.show is not None:
-        _show(batch, args.show)
+        _show(batch, args.show, args.images)
     with threads(args.threads):
         probabilities = predict(model, preprocessing, batch)
     top = min(args.top, len(preprocessing.classes))
@@ -244,15 +246,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(batch: np.ndarray, target: Path) -> None:
-    """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
+def _show(batch: np.ndarray, target: Path, images: list[Path]) -> None:
+    """Write the exact inputs the model saw (scaled to 0-255) as PNG files, never over one of
+    the ``images`` read."""
     Image = _pillow()
-    if target.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"--show writes a PNG file; got {target}")
-    for k, unit in enumerate(batch):
-        path = target if len(batch) == 1 else target.with_name(f"{target.stem}-{k}{target.suffix}")
+    paths = [
+        target if len(batch) == 1 else target.with_name(f"{target.stem}-{k}{target.suffix}")
+        for k in range(len(batch))
+    ]
+    for path in paths:
+        picture_out(path, "--show", images)
+    for path, unit in zip(paths, batch, strict=True):
         pixels = np.round(np.clip(unit, 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
+        picture = io.BytesIO()
+        Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(picture, "PNG")
+        atomic_write(path, picture.getvalue())
         print(f"saved {path}: the model's input, {unit.shape[0]} x {unit.shape[1]}")
 
 
