@@ -349,7 +349,7 @@ def _text_file(path: Path, text: str = "someone's notes") -> Path:
 
 # Outputs that would destroy an input: each ``make(run, folder)`` gets a copy of a finished run
 # folder and an empty folder beside it, and returns the command line. Every file there must be
-# left as it was.
+# left as it was (the command's name is the case's first word).
 OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
     "export-over-last-checkpoint": lambda run, f: [
         "export",
@@ -415,6 +415,46 @@ OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
         str(_symlink(run / "history.json", f / "h.onnx")),
         "--overwrite",
     ],
+    # the commands that draw: a PNG file, never one they read
+    "filters-over-its-checkpoint": lambda run, f: [
+        "filters",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "last.safetensors"),
+    ],
+    "filters-over-the-metrics": lambda run, f: [
+        "filters",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "metrics.json"),
+    ],
+    "plot-over-its-history": lambda run, f: [
+        "plot",
+        str(run / "history.json"),
+        "--out",
+        str(run / "history.json"),
+    ],
+    "featuremaps-over-its-image": lambda run, f: [
+        "featuremaps",
+        str(run / "last.safetensors"),
+        str(_blank(f / "digit.png", 8)),
+        "--out",
+        str(f / "digit.png"),
+    ],
+    "predict-show-over-its-image": lambda run, f: [
+        "predict",
+        str(run / "last.safetensors"),
+        str(_blank(f / "digit.png", 8)),
+        "--show",
+        str(f / "digit.png"),
+    ],
+    "edges-save-over-its-image": lambda run, f: [
+        "edges",
+        "--image",
+        str(_blank(f / "digit.png", 8)),
+        "--save",
+        str(f / "digit.png"),
+    ],
 }
 
 OUTPUT_REFUSALS = {
@@ -427,6 +467,12 @@ OUTPUT_REFUSALS = {
     "export-torch-over-an-existing-file": "w.torch.safetensors exists; pass --overwrite",
     "export-over-a-folder": "a-folder.onnx exists and is not a regular file",
     "export-over-a-symlink": "h.onnx exists and is not a regular file",
+    "filters-over-its-checkpoint": "--out writes a PNG file; got",
+    "filters-over-the-metrics": "--out writes a PNG file; got",
+    "plot-over-its-history": "--out writes a PNG file; got",
+    "featuremaps-over-its-image": "digit.png is a file this command reads; choose another",
+    "predict-show-over-its-image": "digit.png is a file this command reads; choose another",
+    "edges-save-over-its-image": "digit.png is a file this command reads; choose another",
 }
 
 
