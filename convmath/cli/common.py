@@ -62,9 +62,13 @@ def _terminate(signum: int, frame: Any) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set a handler (and receives the signal)
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (unless the
+    process was started with SIGTERM ignored: then it stays ignored)."""
+    if (
+        threading.current_thread() is not threading.main_thread()  # only it may set a handler
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        yield
         return
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

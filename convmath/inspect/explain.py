@@ -53,7 +53,7 @@ class Explanation:
             lines.append(f"{indent}{printable(row.name)} ({row.kind}){shape}")
             lines += [f"{indent}    {formula}" for formula in row.formulas]
         if self.error:
-            lines.append(f"does not fit: {self.error}")
+            lines.append(f"does not fit: {printable(self.error)}")
         else:
             lines.append(
                 f"total: {self.parameters:,} parameters, {self.macs:,} multiply-accumulates"
@@ -63,7 +63,7 @@ class Explanation:
 
     def _backward_text(self) -> str:
         if self.error:
-            return f"does not fit: {self.error}"
+            return f"does not fit: {printable(self.error)}"
         out = self.output_shape
         start = (
             f"J = softmax cross-entropy of the {out[0]} outputs Z (the loss convmath trains"
