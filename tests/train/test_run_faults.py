@@ -16,6 +16,7 @@ import pytest
 import convmath as cm
 from convmath import data, models
 from convmath.cli import main
+from convmath.cli import training as commands
 from convmath.errors import RunFolderError
 from convmath.optim import SGD
 from convmath.run import RunFolder, TrainConfig, load_trained, run_training
@@ -440,3 +441,23 @@ def test_sigterm_stops_a_real_training_process_like_ctrl_c(tmp_path):
     assert not (out / LOCK).exists()
     assert main(["train", "--resume", str(last), "--epochs", str(epoch + 1)]) == 0
     assert load_checkpoint(last).state["epoch"] == epoch + 1
+
+
+def test_sigterm_ignored_by_whoever_started_the_process_stays_ignored(monkeypatch, capsys):
+    seen = []
+
+    def table(*_args, **_kwargs) -> str:
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return "a table"
+
+    monkeypatch.setattr(commands, "summary_table", table)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assert main(["summary", "lenet5"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIG_IGN]
+    assert main(["summary", "lenet5"]) == 0  # started with the default: handled while it runs
+    assert seen[1] not in (signal.SIG_DFL, signal.SIG_IGN)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
