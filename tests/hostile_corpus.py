@@ -415,6 +415,20 @@ OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
         str(_symlink(run / "history.json", f / "h.onnx")),
         "--overwrite",
     ],
+    "export-over-a-loop-of-links": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_link_loop(f / "a.onnx", f / "b.onnx")),
+        "--overwrite",
+    ],
+    "featuremaps-over-a-loop-of-links": lambda run, f: [
+        "featuremaps",
+        str(run / "last.safetensors"),
+        str(_link_loop(f / "a.png", f / "b.png")),
+        "--out",
+        str(f / "a.png"),
+    ],
     # the commands that draw: a PNG file, never one they read
     "filters-over-its-checkpoint": lambda run, f: [
         "filters",
@@ -467,6 +481,8 @@ OUTPUT_REFUSALS = {
     "export-torch-over-an-existing-file": "w.torch.safetensors exists; pass --overwrite",
     "export-over-a-folder": "a-folder.onnx exists and is not a regular file",
     "export-over-a-symlink": "h.onnx exists and is not a regular file",
+    "export-over-a-loop-of-links": "a.onnx exists and is not a regular file",
+    "featuremaps-over-a-loop-of-links": "a.png is a file this command reads; choose another",
     "filters-over-its-checkpoint": "--out writes a PNG file; got",
     "filters-over-the-metrics": "--out writes a PNG file; got",
     "plot-over-its-history": "--out writes a PNG file; got",
@@ -479,6 +495,12 @@ OUTPUT_REFUSALS = {
 def _symlink(target: Path, link: Path) -> Path:
     link.symlink_to(target)
     return link
+
+
+def _link_loop(first: Path, second: Path) -> Path:
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return first
 
 
 # ---------------------------------------------------------------- options

@@ -29,12 +29,12 @@ EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
 
 def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name one file (the same path, a link, or a hard link to it)."""
-    if a.resolve() == b.resolve():
-        return True
     try:
+        if a.resolve() == b.resolve():
+            return True
         return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist
-        return False
+    except (OSError, RuntimeError):  # one of them does not exist, or is a loop of links
+        return a.absolute() == b.absolute()
 
 
 def picture_out(path: Path, option: str, reads: Sequence[Path] = ()) -> Path:

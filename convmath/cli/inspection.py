@@ -93,6 +93,7 @@ def _output(args: argparse.Namespace, source: Path, name: str, *reads: Path) -> 
 
 
 def _plot(args: argparse.Namespace) -> int:
+    out = _output(args, args.history, CURVES)  # before anything is read
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
@@ -101,7 +102,7 @@ def _plot(args: argparse.Namespace) -> int:
     try:
         history = HISTORY.check(history, "the history")
         smoothing = _label_smoothing_of_run(args.history.parent / METRICS)
-        path = plot_history(history, _output(args, args.history, CURVES), smoothing)
+        path = plot_history(history, out, smoothing)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
@@ -121,6 +122,7 @@ def _label_smoothing_of_run(metrics_path: Path) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> int:
+    out = _output(args, args.checkpoint, FILTERS)  # before anything is read
     model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
     if not convs:
@@ -130,7 +132,7 @@ def _filters(args: argparse.Namespace) -> int:
         names = [name for name, _ in convs]
         raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
     title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
-    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, FILTERS), title, args.channel)
+    path = plot_filters(chosen.W.data, out, title, args.channel)
     n_C_prev = chosen.W.shape[2]
     if args.channel is not None:
         drawn = f", their slices for input channel {args.channel}"
@@ -143,6 +145,7 @@ def _filters(args: argparse.Namespace) -> int:
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
+    out = _output(args, args.checkpoint, FEATUREMAPS, args.image)  # before anything is read
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     # read exactly as predict reads it: the maps are those of the input the model gets there
@@ -154,7 +157,6 @@ def _featuremaps(args: argparse.Namespace) -> int:
     title = (
         f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
     )
-    out = _output(args, args.checkpoint, FEATUREMAPS, args.image)
     path = plot_feature_maps(unit, maps, out, title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
     print(printable(f"saved {path} ({title}): every channel of {shapes}"))
