@@ -429,6 +429,7 @@ OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
         "--out",
         str(f / "a.png"),
     ],
+    "export-of-the-current-folder": lambda run, f: ["export", "."],
     # the commands that draw: a PNG file, never one they read
     "filters-over-its-checkpoint": lambda run, f: [
         "filters",
@@ -483,6 +484,7 @@ OUTPUT_REFUSALS = {
     "export-over-a-symlink": "h.onnx exists and is not a regular file",
     "export-over-a-loop-of-links": "a.onnx exists and is not a regular file",
     "featuremaps-over-a-loop-of-links": "a.png is a file this command reads; choose another",
+    "export-of-the-current-folder": "error: .: not a regular file",
     "filters-over-its-checkpoint": "--out writes a PNG file; got",
     "filters-over-the-metrics": "--out writes a PNG file; got",
     "plot-over-its-history": "--out writes a PNG file; got",

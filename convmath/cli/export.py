@@ -42,6 +42,8 @@ def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if not args.checkpoint.name:  # "." or "/": no file, and no name to put beside it
+        raise InvalidArgumentError(f"{args.checkpoint}: not a regular file")
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
     check_out(out, args.checkpoint, args.overwrite)  # before the checkpoint is even read
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
