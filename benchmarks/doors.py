@@ -58,8 +58,9 @@ DOORS = {
     "fit": """
         from convmath.train import fit
         X, y, model = arrays_and_model()
-        rows = fit(model, (X, y), epochs=EPOCHS, label_smoothing=0.1, log=lambda line: None,
+        result = fit(model, (X, y), epochs=EPOCHS, label_smoothing=0.1, log=lambda line: None,
                    **RECIPE)
+        rows = result.history
     """,
     "Trainer": """
         from convmath import data, optim

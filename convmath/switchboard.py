@@ -29,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,6 +40,7 @@ from convmath.errors import InvalidArgumentError
 from convmath.shapes import positive_int
 
 POLICIES = ("rule", "measure")  # how kernels choose their algorithms (kernels/autotune.py)
+MAX_THREADS = 1024  # worker threads at most: each is a real thread, started on first use
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Settings:
 
 
 NAMES = tuple(f.name for f in fields(Settings))
+_lock = threading.Lock()
 _process = [Settings()]  # the defaults (a list: replaced whole, never mutated)
 # A block's overrides, with the defaults they were laid on and the result (the ops read the
 # result: one context lookup and one identity check per op).
@@ -79,8 +82,10 @@ def defaults() -> Settings:
 
 def configure(**changes: Any) -> Settings:
     """Change the process's defaults (every thread without an override); returns the old ones."""
-    previous = _process[0]
-    _process[0] = replace(previous, **_checked(changes))
+    checked = _checked(changes)
+    with _lock:  # two threads configuring at once both keep their change
+        previous = _process[0]
+        _process[0] = replace(previous, **checked)
     return previous
 
 
@@ -108,6 +113,10 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
             raise InvalidArgumentError(f"{name} takes True or False, got {checked[name]!r}")
     if checked.get("threads") is not None:
         checked["threads"] = positive_int(checked["threads"], "threads")
+        if checked["threads"] > MAX_THREADS:
+            raise InvalidArgumentError(
+                f"threads must be at most {MAX_THREADS}, got {checked['threads']}"
+            )
     if "autotune" in checked and checked["autotune"] not in POLICIES:
         raise InvalidArgumentError(
             f"autotune policy must be one of {', '.join(POLICIES)}, got {checked['autotune']!r}"

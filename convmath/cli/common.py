@@ -16,15 +16,14 @@ import numpy as np
 
 from convmath import limits, models
 from convmath.data import load_digits
+from convmath.data.centering import picture_options
 from convmath.distributed.world import stop_job
 from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
 from convmath.kernels.parallel import start_workers, using_threads
 from convmath.models import INPUT_SHAPES
 from convmath.run import load_trained
 from convmath.schema import Integer, ListOf, Spec, printable, shown
-
-MAX_THREADS = 1024
-EVAL_BATCH = 256  # evaluation batch of the commands that read a checkpoint
+from convmath.switchboard import MAX_THREADS
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -173,6 +172,33 @@ INPUT_SHAPE_HELP = (
 def builder_default(model: str, option: str) -> Any:
     """The default of a named model's ``option``, read from its builder's signature."""
     return inspect.signature(models.MODELS[model]).parameters[option].default
+
+
+def add_picture_options(parser: argparse.ArgumentParser) -> None:
+    """How a picture file is read: the same options wherever a command reads one."""
+    parser.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert the picture (a model trained on mnist, fashion-mnist or the digits does it"
+        " by itself when the picture's border is light)",
+    )
+    parser.add_argument(
+        "--center",
+        action="store_true",
+        help="crop a one-channel picture to its ink, fit it into 20/28 of the field and centre"
+        " it by mass, as MNIST's digits were (the default for models trained on mnist)",
+    )
+    parser.add_argument(
+        "--no-center",
+        action="store_true",
+        help="only fit the picture into the field, even for an mnist model",
+    )
+
+
+def picture_options_of(args: argparse.Namespace, dataset: str | None) -> dict[str, bool]:
+    """:func:`picture_options` for a model trained on ``dataset``, as the options say."""
+    center = True if args.center else False if args.no_center else None
+    return picture_options(dataset, invert=args.invert, center=center)
 
 
 def add_trust_code(parser: argparse.ArgumentParser) -> None:

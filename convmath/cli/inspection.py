@@ -11,16 +11,17 @@ import numpy as np
 from convmath import data, limits, strict_json
 from convmath.cli.common import (
     CLASSES,
-    EVAL_BATCH,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
+    add_picture_options,
     add_trust_code,
     data_dir_of,
     model_from,
     option,
+    picture_options_of,
     picture_out,
 )
-from convmath.data.centering import picture_input, picture_options
+from convmath.data.centering import picture_input
 from convmath.errors import DataError, InvalidArgumentError
 from convmath.files import open_regular
 from convmath.inspect import explain, layer_activations, model_gradcheck
@@ -36,6 +37,7 @@ from convmath.run import load_trained
 from convmath.schema import Integer, Number, printable
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import HISTORY
+from convmath.train.inference import EVAL_BATCH
 from convmath.train.outputs import (
     CONFUSION,
     CURVES,
@@ -149,7 +151,7 @@ def _featuremaps(args: argparse.Namespace) -> int:
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     # read exactly as predict reads it: the maps are those of the input the model gets there
-    options = picture_options(config.get("dataset"), invert=args.invert)
+    options = picture_options_of(args, config.get("dataset"))
     unit = picture_input(args.image, preprocessing.input_shape, **options)
     maps = layer_activations(model, preprocessing.normalize(unit))
     probabilities = predict(model, preprocessing, unit[None])[0]
@@ -265,12 +267,7 @@ def register(commands: Any) -> None:
         "checkpoint", type=Path, help="a checkpoint (.safetensors) or an ONNX model (.onnx)"
     )
     featuremaps.add_argument("image", type=Path, help="a PNG or JPEG file")
-    featuremaps.add_argument(
-        "--invert",
-        action="store_true",
-        help="invert the picture whatever it looks like (as predict --invert; a picture is read"
-        " as predict reads it)",
-    )
+    add_picture_options(featuremaps)
     featuremaps.add_argument("--out", type=Path, help=f"PNG (default: {FEATUREMAPS} beside it)")
     add_trust_code(featuremaps)
     featuremaps.set_defaults(run=_featuremaps)

@@ -13,20 +13,21 @@ import numpy as np
 from convmath import data, limits
 from convmath.cli.common import (
     CLASSES,
-    EVAL_BATCH,
     INPUT_SHAPE,
     INPUT_SHAPE_HELP,
     THREADS,
+    add_picture_options,
     add_trust_code,
     builder_default,
     data_dir_of,
     model_from,
     option,
+    picture_options_of,
     picture_out,
     printable,
     threads,
 )
-from convmath.data.centering import picture_input, picture_options
+from convmath.data.centering import picture_input
 from convmath.data.folder import _pillow
 from convmath.distributed import world
 from convmath.errors import InvalidArgumentError, MissingDependencyError
@@ -47,6 +48,7 @@ from convmath.schema import Flag, Integer, Text
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import atomic_write
 from convmath.train.config import SETTINGS, Setting, plural
+from convmath.train.inference import EVAL_BATCH
 from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
 
 
@@ -230,8 +232,7 @@ def _predict(args: argparse.Namespace) -> int:
     limits.check_model_memory(
         model, preprocessing.input_shape, len(args.images), "prediction", itemsize=4
     )
-    center = True if args.center else False if args.no_center else None
-    options = picture_options(config["dataset"], invert=args.invert, center=center)
+    options = picture_options_of(args, config["dataset"])
     shape = preprocessing.input_shape
     batch = np.stack([picture_input(path, shape, **options) for path in args.images])
     if args.show is not None:
@@ -364,21 +365,7 @@ def register(commands: Any) -> None:
     predict.add_argument(
         "--top", type=CLASSES, default=3, help="how many classes to show (default 3)"
     )
-    predict.add_argument(
-        "--invert",
-        action="store_true",
-        help="invert the picture (a model trained on mnist, fashion-mnist or the digits does it"
-        " by itself when the picture's border is light)",
-    )
-    predict.add_argument(
-        "--center",
-        action="store_true",
-        help="crop a one-channel picture to its ink, fit it into 20/28 of the field and centre"
-        " it by mass, as MNIST's digits were (the default for models trained on mnist)",
-    )
-    predict.add_argument(
-        "--no-center", action="store_true", help="only resize, even for an mnist model"
-    )
+    add_picture_options(predict)
     predict.add_argument(
         "--show",
         type=Path,

@@ -278,13 +278,12 @@ class _BlasHold:
 
     def enter(self) -> None:
         with self._lock:
-            self._holders += 1
-            if self._holders == 1:
-                libraries = self._blas_libraries()
-                self._saved = [(lib, lib.get_num_threads()) for lib in libraries]
+            if self._holders == 0:  # (a failure here leaves no holder counted)
+                self._saved = [(lib, lib.get_num_threads()) for lib in self._blas_libraries()]
                 for lib, count in self._saved:
                     if count != 1:
                         _set_blas_threads(lib, 1)
+            self._holders += 1
 
     def leave(self) -> None:
         with self._lock:

@@ -4,9 +4,10 @@ A model put together from convmath's own layers, in a script or a notebook,
 is described by the arguments each module was built with (every module
 records them, :class:`convmath.nn.module.Arguments`): a JSON tree that a
 model file stores, so that every command can rebuild the model without
-importing anyone's code. Only the classes of ``convmath.nn`` are rebuilt;
-random generators are stored as a mark, and a fresh one is given on
-rebuilding (the weights are loaded afterwards). A module of another
+importing anyone's code. Only the public layers of ``convmath.nn`` are
+rebuilt (its ``__all__``); random generators are stored as a mark, and one
+fresh generator, shared by all of them, is given on rebuilding (the
+weights are loaded afterwards; dropout layers draw different masks). A module of another
 package, or one built from arrays, has no such description: it is saved
 with a builder function instead (``models.build("package.module:function")``).
 
@@ -27,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from convmath.errors import InvalidArgumentError
+import convmath.nn as nn_package
+from convmath.errors import ConvMathError, InvalidArgumentError
 from convmath.nn.module import Module
-
-MAX_DEPTH = 64  # modules inside modules; a stored tree deeper than this is refused
 
 
 def describe(module: Module) -> dict[str, Any]:
@@ -38,10 +38,19 @@ def describe(module: Module) -> dict[str, Any]:
     return _describe(module, "model")
 
 
-def rebuild(tree: Any, *, depth: int = 0) -> Module:
-    """The module ``tree`` describes (fresh weights: load its state_dict next)."""
-    if depth > MAX_DEPTH:
-        raise InvalidArgumentError(f"the architecture nests more than {MAX_DEPTH} modules deep")
+def rebuild(tree: Any) -> Module:
+    """The module ``tree`` describes (fresh weights: load its state_dict next).
+
+    A tree from a file is hostile until proved otherwise: it names only the
+    public layers, and whatever a constructor raises on its arguments comes
+    back as :class:`InvalidArgumentError` naming the layer (the caller opens
+    a parameter budget, so no weight larger than the file is allocated; the
+    JSON reader bounds the nesting).
+    """
+    return _rebuild(tree, np.random.default_rng(0))
+
+
+def _rebuild(tree: Any, rng: np.random.Generator) -> Module:
     if not isinstance(tree, dict) or set(tree) != {"layer", "args", "kwargs"}:
         raise InvalidArgumentError("an architecture entry must be {layer, args, kwargs}")
     classes = layer_classes()
@@ -53,27 +62,26 @@ def rebuild(tree: Any, *, depth: int = 0) -> Module:
         )
     if not isinstance(tree["args"], list) or not isinstance(tree["kwargs"], dict):
         raise InvalidArgumentError(f"{name}: args must be a list and kwargs a mapping")
-    args = [_decode(value, depth) for value in tree["args"]]
-    kwargs = {str(key): _decode(value, depth) for key, value in tree["kwargs"].items()}
+    args = [_decode(value, rng) for value in tree["args"]]
+    kwargs = {str(key): _decode(value, rng) for key, value in tree["kwargs"].items()}
     try:
         return classes[name](*args, **kwargs)
-    except TypeError as error:
+    except ConvMathError:
+        raise
+    except Exception as error:  # hostile arguments: any constructor's complaint, in one line
         raise InvalidArgumentError(
-            f"{name} cannot be built from the stored arguments: {error}"
+            f"{name} cannot be built from the stored arguments: {type(error).__name__}: {error}"
         ) from None
 
 
 def layer_classes() -> dict[str, type[Module]]:
-    """convmath.nn's module classes by name: the only ones an architecture may name."""
-    found: dict[str, type[Module]] = {"Module": Module}
-    pending = list(Module.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if cls.__module__.startswith("convmath.nn."):
-            found[cls.__name__] = cls
-    found.pop("Module")
-    return found
+    """The public layers of convmath.nn by name: the only classes an architecture may name."""
+    exported = (getattr(nn_package, name) for name in nn_package.__all__)
+    return {
+        cls.__name__: cls
+        for cls in exported
+        if isinstance(cls, type) and issubclass(cls, Module) and cls is not Module
+    }
 
 
 def _describe(module: Module, where: str) -> dict[str, Any]:
@@ -103,6 +111,8 @@ def _encode(value: Any, where: str) -> Any:
         return {"module": _describe(value, where)}
     if isinstance(value, np.random.Generator):
         return {"rng": None}
+    if isinstance(value, np.integer | np.floating | np.bool_):
+        return value.item()  # e.g. Dense(np.prod(shape), 10)
     if isinstance(value, tuple):
         return {"tuple": [_encode(item, where) for item in value]}
     if isinstance(value, list):
@@ -112,20 +122,20 @@ def _encode(value: Any, where: str) -> Any:
     return value  # a number, a string, True, False or None
 
 
-def _decode(value: Any, depth: int) -> Any:
+def _decode(value: Any, rng: np.random.Generator) -> Any:
     if isinstance(value, list):
-        return [_decode(item, depth) for item in value]
+        return [_decode(item, rng) for item in value]
     if not isinstance(value, dict):
         return value
     if len(value) != 1:
         raise InvalidArgumentError(f"an encoded argument has the keys {sorted(value)[:5]}")
     ((kind, content),) = value.items()
     if kind == "module":
-        return rebuild(content, depth=depth + 1)
+        return _rebuild(content, rng)
     if kind == "rng":
-        return np.random.default_rng(0)  # the weights drawn are replaced by the file's
+        return rng  # the weights drawn are replaced by the file's
     if kind == "tuple" and isinstance(content, list):
-        return tuple(_decode(item, depth) for item in content)
+        return tuple(_decode(item, rng) for item in content)
     if kind == "dict" and isinstance(content, dict):
-        return {str(key): _decode(item, depth) for key, item in content.items()}
+        return {str(key): _decode(item, rng) for key, item in content.items()}
     raise InvalidArgumentError(f"an encoded argument of unknown kind {str(kind)[:40]!r}")

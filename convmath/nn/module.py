@@ -358,8 +358,9 @@ def _plain(*values: Any) -> bool:
             pending.extend(value.keys())
             pending.extend(value.values())
         elif not isinstance(
-            value, bool | int | float | str | type(None) | Module | np.random.Generator
-        ):
+            value,
+            bool | int | float | str | type(None) | Module | np.random.Generator | np.generic,
+        ) or (isinstance(value, np.generic) and value.dtype.kind not in "biuf"):
             return False
     return True
 

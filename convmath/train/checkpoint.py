@@ -58,6 +58,11 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     try:
         STATE.check(checkpoint.state, "state")
         HISTORY.check(checkpoint.history, "history")
+        depth = strict_json.nesting_depth(checkpoint.config)
+        if depth > limits.MAX_JSON_DEPTH:
+            raise InvalidArgumentError(
+                f"its configuration nests {depth} deep, over the limit of {limits.MAX_JSON_DEPTH}"
+            )
     except InvalidArgumentError as error:
         raise CheckpointError(
             f"{path}: not written, as it could not be read back: {error}"

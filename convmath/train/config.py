@@ -36,6 +36,7 @@ from convmath.schema import (
     Spec,
     Text,
 )
+from convmath.train.inference import EVAL_BATCH
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**64 - 1
@@ -229,7 +230,7 @@ class TrainConfig:
         " schedule): fine-tuning",
         default_text="default: fresh weights from --seed",
     )
-    eval_batch_size: int = setting(Integer(1, limits.MAX_BATCH), 256, option=False)
+    eval_batch_size: int = setting(Integer(1, limits.MAX_BATCH), EVAL_BATCH, option=False)
 
     def checked(self, *, dataset_must_exist: bool = True) -> TrainConfig:
         """This configuration, every setting checked against :data:`SETTINGS`.

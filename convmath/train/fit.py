@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 
 import convmath.functional as F
-from convmath import optim
+from convmath import optim, switchboard
 from convmath.data.augment.spec import parse_augment
 from convmath.data.batches import Batches
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InvalidArgumentError, ShapeError
-from convmath.kernels.parallel import using_threads
 from convmath.nn.module import Module
 from convmath.tensor import Tensor
 from convmath.train.config import DEFAULT_LR, FIT_DEFAULTS, SETTINGS, check_settings
@@ -60,6 +59,7 @@ def fit(
     label_smoothing: float = FIT_DEFAULTS["label_smoothing"],
     augment: str = FIT_DEFAULTS["augment"],
     seed: int = FIT_DEFAULTS["seed"],
+    max_value: float | None = None,
     threads: int | None = None,
     on_step: Sequence[StepCallback] = (),
     on_epoch: Sequence[EpochCallback] = (),
@@ -72,6 +72,9 @@ def fit(
     "constant", "step", "cosine" or "onecycle"; ``augment`` a spec as
     ``convmath train --augment`` takes ("crop:1,flip", or "none"). ``dev``,
     evaluated after every epoch, adds dev_loss and dev_accuracy to each row.
+    ``max_value`` is the largest raw pixel value, for X = raw / max_value in
+    [0, 1] as pictures are read by the commands (default: 255 for uint8
+    images, none for floats, used as they are; 16 for the UCI digits).
     ``threads``: worker threads for this call (default: the process's
     setting, every CPU unless ``convmath.set_threads`` said otherwise). The
     seed fixes the shuffling and augmentation, whatever the thread count. The
@@ -96,6 +99,7 @@ def fit(
     lr = settings["lr"] if settings["lr"] is not None else DEFAULT_LR[optimizer]
     weight_decay, label_smoothing = settings["weight_decay"], settings["label_smoothing"]
     images, labels = _arrays(train, "train")
+    scale = _scale(images, max_value)
     shape = images.shape[1:]
     num_classes = _classes(model, shape)
     if labels.min() < 0 or labels.max() >= num_classes:
@@ -111,7 +115,7 @@ def fit(
         labels,
         batch_size,
         rng=rng,
-        scale=_scale(images),
+        scale=scale,
         transform=parse_augment(augment, shape),
         drop_last=len(images) % batch_size == 1,  # batch norm needs more than one example
     )
@@ -129,7 +133,7 @@ def fit(
         schedule=optim.make_schedule(schedule, lr, steps, step_size=len(batches)),
         train=batches,
         dev=dev,
-        prepare=lambda raw: raw.astype(np.float32) * _scale(raw),
+        prepare=lambda raw: raw.astype(np.float32) * np.float32(scale),
         num_classes=num_classes,
         epochs=epochs,
         label_smoothing=label_smoothing,
@@ -137,13 +141,14 @@ def fit(
         on_epoch=on_epoch,
         log=log,
     )
-    workers = nullcontext() if threads is None else using_threads(threads)
+    # this thread's block alone: a fit in one thread leaves another thread's count as it was
+    workers = nullcontext() if threads is None else switchboard.settings(threads=threads)
     with workers:
         history = trainer.fit().history
     n_C = shape[2]
     preprocessing = Preprocessing(
         shape,
-        float(_scale(images)),
+        scale,
         np.zeros(n_C, np.float32),
         np.ones(n_C, np.float32),
         tuple(str(k) for k in range(num_classes)),
@@ -152,17 +157,22 @@ def fit(
 
 
 def classify(
-    model: Module, images: np.ndarray, *, batch_size: int = EVAL_BATCH
+    model: Module,
+    images: np.ndarray,
+    *,
+    max_value: float | None = None,
+    batch_size: int = EVAL_BATCH,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The predicted class of each image and the probabilities softmax(model(X)) (m, K).
 
-    ``images`` as for :func:`fit` (uint8 scaled by 1/255); eval mode, no
-    graph, ``batch_size`` at a time; the model's mode is restored.
+    ``images`` and ``max_value`` as for :func:`fit` (uint8 scaled by 1/255
+    unless ``max_value`` says otherwise); eval mode, no graph, ``batch_size``
+    at a time; the model's mode is restored.
     """
     images = np.asarray(images)
     if images.ndim != 4:
         raise ShapeError(f"classify expects images (m, n_H, n_W, n_C), got shape {images.shape}")
-    scale = _scale(images)
+    scale = np.float32(_scale(images, max_value))
     probabilities = F.softmax(
         Tensor(logits(model, images, lambda raw: raw.astype(np.float32) * scale, batch_size))
     ).data
@@ -191,5 +201,10 @@ def _classes(model: Module, shape: tuple[int, ...]) -> int:
     return out[0]
 
 
-def _scale(images: np.ndarray) -> float:
-    return 1 / 255 if images.dtype == np.uint8 else 1.0
+def _scale(images: np.ndarray, max_value: float | None) -> float:
+    """X = raw * scale: 1 / max_value, else 1/255 for uint8 images and 1 for floats."""
+    if max_value is None:
+        return 1 / 255 if images.dtype == np.uint8 else 1.0
+    if isinstance(max_value, bool) or not isinstance(max_value, int | float) or max_value < 1:
+        raise InvalidArgumentError(f"max_value must be a number >= 1, got {max_value!r}")
+    return 1 / max_value

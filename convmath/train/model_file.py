@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from convmath import data
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import CheckpointError, InvalidArgumentError, ShapeError
 from convmath.nn import architecture
@@ -59,6 +60,7 @@ def save(
     if target.exists() and not overwrite:
         raise InvalidArgumentError(f"{target} exists; pass overwrite=True to replace it")
     preprocessing = _preprocessing(model, preprocessing, input_shape, classes)
+    _check_dataset(dataset, preprocessing)
     config = {
         "model": _model_config(model, preprocessing),
         "preprocessing": preprocessing.to_dict(),
@@ -70,6 +72,20 @@ def save(
         raise InvalidArgumentError(f"not saved: {error}") from None
     save_checkpoint(target, Checkpoint(model=model.state_dict(), config=config))
     return target
+
+
+def _check_dataset(dataset: str | None, preprocessing: Preprocessing) -> None:
+    """A named dataset's raw pixels must become the inputs the model was trained on."""
+    if dataset is None or dataset not in data.DATASETS:
+        return
+    max_value = data.info(dataset).max_value
+    if not np.isclose(preprocessing.scale, 1 / max_value, rtol=1e-6):
+        raise InvalidArgumentError(
+            f"save: {dataset}'s pixels go up to {max_value}, but the preprocessing scales raw"
+            f" values by {preprocessing.scale:.6g}, not 1/{max_value}: evaluate and predict"
+            f" would feed the model other inputs than it was trained on (train with"
+            f" fit(..., max_value={max_value}) on the raw images)"
+        )
 
 
 def _preprocessing(
@@ -118,10 +134,31 @@ def _model_config(model: Module, preprocessing: Preprocessing) -> dict[str, Any]
             f"save: the model gives {output} per example, the preprocessing names"
             f" {len(preprocessing.classes)} classes"
         )
+    tree = architecture.describe(model)
+    _check_rebuilds(model, tree)
     return {
         "name": ARCHITECTURE_NAME,
         "input_shape": list(preprocessing.input_shape),
         "num_classes": output[0],
         "options": {},
-        "architecture": architecture.describe(model),
+        "architecture": tree,
     }
+
+
+def _check_rebuilds(model: Module, tree: dict[str, Any]) -> None:
+    """Refuse a model changed after it was built: its recorded arguments would make another."""
+    again = architecture.rebuild(tree).name_modules()
+    built = [(name, type(m).__name__) for name, m in again.named_modules()]
+    live = [(name, type(m).__name__) for name, m in model.named_modules()]
+    shapes = {key: value.shape for key, value in again.state_dict().items()}
+    if built != live or shapes != {key: v.shape for key, v in model.state_dict().items()}:
+        differ = next(
+            (f"{a[0] or 'the model'} is a {b[1]}, its arguments build a {a[1]}"
+             for a, b in zip(built, live, strict=False) if a != b),
+            "its layers were changed after they were built",
+        )  # fmt: skip
+        raise InvalidArgumentError(
+            f"save: the model was changed after it was built ({differ}), so its recorded"
+            f" arguments would rebuild another model; build it whole from layers, or save it"
+            f" with a builder function (convmath.models.build('package.module:function', ...))"
+        )

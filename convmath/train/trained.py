@@ -143,8 +143,15 @@ def _from_architecture(model_config: dict[str, Any], max_parameters: int) -> Mod
     input_shape = tuple(model_config["input_shape"])
     with limits.parameter_budget("the stored architecture", max_parameters):
         model = architecture.rebuild(model_config["architecture"])
-    model.name_modules()
-    produced = model.output_shape(input_shape)
+    try:
+        model.name_modules()
+        produced = model.output_shape(input_shape)
+    except ConvMathError:
+        raise
+    except Exception as error:  # layers put together by a hostile file: refused in one line
+        raise InvalidArgumentError(
+            f"the stored architecture does not run on {input_shape}: {type(error).__name__}"
+        ) from None
     if produced != (model_config["num_classes"],):
         raise ShapeError(
             f"the stored architecture produces {produced} per example on {input_shape},"

@@ -39,6 +39,7 @@ from convmath.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from convmath.train.inference import EVAL_BATCH
 from convmath.train.outputs import BEST, LAST
 from convmath.train.progress import Progress
 from convmath.train.replicas import OneProcess
@@ -97,7 +98,7 @@ class Trainer:
         on_step: Sequence[StepCallback] = (),
         on_epoch: Sequence[EpochCallback] = (),
         log: Callable[[str], None] = print,
-        eval_batch_size: int = 256,
+        eval_batch_size: int = EVAL_BATCH,
         replicas: OneProcess | None = None,
     ) -> None:
         if loss is not None and label_smoothing:

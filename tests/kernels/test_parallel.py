@@ -102,6 +102,8 @@ class TestThreads:
     @pytest.mark.parametrize("count", [1, 2])
     def test_blas_is_single_threaded_only_while_convmath_computes(self, count):
         before = _blas_threads()
+        if max(before, default=1) == 1:
+            pytest.skip("BLAS runs on one thread already: nothing to hold or give back")
         seen: list[list[int]] = []
         with parallel.using_threads(count):
             assert parallel.get_threads() == count
@@ -115,6 +117,8 @@ class TestThreads:
 
     def test_blas_is_given_back_when_the_last_thread_leaves(self):
         before = _blas_threads()
+        if max(before, default=1) == 1:
+            pytest.skip("BLAS runs on one thread already: nothing to hold or give back")
         entered, release = threading.Event(), threading.Event()
 
         def hold() -> None:
@@ -159,8 +163,8 @@ class TestThreads:
         a = cm.Tensor(rng.standard_normal((64, 16, 16, 8)).astype(np.float32))
         w = cm.Tensor(rng.standard_normal((3, 3, 8, 8)).astype(np.float32))
         F.conv2d(a, w, padding=1)
-        names = {thread.name for thread in threading.enumerate()}
-        assert any(name.startswith("convmath-chunk-") for name in names)
+        assert parallel._crew is not None
+        assert parallel._crew.size == parallel.available_cpus()
 
     @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
     def test_bad_thread_counts(self, bad):

@@ -46,3 +46,34 @@ def test_a_module_built_from_arrays_has_no_description():
 def test_a_malformed_description_is_refused_by_name(tree, message):
     with pytest.raises(cm.InvalidArgumentError, match=message):
         rebuild(tree)
+
+
+def test_numpy_numbers_are_stored_as_plain_numbers():
+    shape = (4, 4, 2)
+    dense = nn.Dense(np.prod(shape), np.int64(3), rng=np.random.default_rng(0))
+    tree = json.loads(json.dumps(describe(nn.Sequential(nn.Flatten(), dense))))
+    assert tree["args"][1]["module"]["args"][:2] == [32, 3]
+    assert rebuild(tree)["1"].W.shape == (32, 3)
+
+
+def test_stored_generators_become_one_shared_generator():
+    rng = np.random.default_rng(0)
+    model = rebuild(describe(nn.Sequential(nn.Dropout(0.5, rng=rng), nn.Dropout(0.5, rng=rng))))
+    x = cm.Tensor(np.ones((1, 64), np.float32))
+    first, second = (layer(x).data for layer in model)
+    assert not np.array_equal(first, second)  # not two generators of the same seed
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"layer": "Graph", "args": [[1], "x", "y"], "kwargs": {}},
+        {"layer": "_Pool", "args": [2], "kwargs": {}},
+        {"layer": "Module", "args": [], "kwargs": {}},
+        {"layer": "Sequential", "args": ["x"], "kwargs": {}},
+        {"layer": "Dense", "args": [{"dict": {}}, 3], "kwargs": {"rng": {"rng": None}}},
+    ],
+)
+def test_only_public_layers_are_rebuilt_and_their_complaints_are_one_error(tree):
+    with pytest.raises(cm.InvalidArgumentError):
+        rebuild(tree)

@@ -98,3 +98,15 @@ def test_fit_holds_blas_to_one_thread_while_it_trains_and_gives_it_back(digits):
     assert during
     assert all(threads == [1] * len(before) for threads in during)
     assert blas_threads() == before
+
+
+def test_max_value_scales_raw_pixels_to_the_unit_range(digits):
+    images, labels = digits  # pixel counts 0-16
+    model = small_cnn()
+    result = fit(model, (images, labels), epochs=1, max_value=16, log=lambda line: None)
+    assert result.preprocessing.scale == 1 / 16
+    np.testing.assert_array_equal(
+        classify(model, images, max_value=16)[1], classify(model, images / 16)[1]
+    )
+    with pytest.raises(cm.InvalidArgumentError, match="max_value must be a number >= 1"):
+        fit(model, (images, labels), max_value=0, log=lambda line: None)

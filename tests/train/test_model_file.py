@@ -22,7 +22,8 @@ def saved(tmp_path_factory):
     """A CNN put together in Python, trained with fit on the raw digits, saved with save."""
     images, labels = data.load("digits", "train")
     model = inline_cnn()
-    result = fit(model, (images[:600], labels[:600]), epochs=2, lr=3e-3, log=lambda line: None)
+    train = (images[:600], labels[:600])
+    result = fit(model, train, epochs=2, lr=3e-3, max_value=16, log=lambda line: None)
     path = tmp_path_factory.mktemp("saved") / "cnn.safetensors"
     assert cm.save(model, path, preprocessing=result.preprocessing, dataset="digits") == path
     return path, model, images[600:700]
@@ -34,10 +35,10 @@ def test_load_gives_the_model_back_with_the_same_numbers(saved):
     assert config["model"]["name"] == "layers"
     assert config["dataset"] == "digits"
     assert preprocessing.input_shape == (8, 8, 1)
-    assert preprocessing.scale == 1 / 255
+    assert preprocessing.scale == 1 / 16
     assert [type(m).__name__ for m in loaded] == [type(m).__name__ for m in model]
-    expected = classify(model, images)[1]
-    np.testing.assert_array_equal(classify(loaded, images)[1], expected)
+    expected = classify(model, images, max_value=16)[1]
+    np.testing.assert_array_equal(classify(loaded, images, max_value=16)[1], expected)
 
 
 def test_every_command_reads_a_file_saved_from_python(saved, tmp_path, capsys):
@@ -126,3 +127,50 @@ def test_a_stored_architecture_names_only_convmath_layers(saved, tmp_path):
     save_checkpoint(tmp_path / "hostile.safetensors", checkpoint)
     with pytest.raises(cm.CheckpointError, match=r"not one of convmath\.nn's"):
         cm.load(tmp_path / "hostile.safetensors")
+
+
+def test_a_model_changed_after_it_was_built_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Flatten(), nn.Dense(64, 10, rng=rng), nn.ReLU()).name_modules()
+    model.layers["2"] = nn.Tanh()  # the recorded arguments still say ReLU
+    with pytest.raises(cm.InvalidArgumentError, match="2 is a Tanh, its arguments build a ReLU"):
+        cm.save(model, tmp_path / "changed.safetensors", input_shape=(8, 8, 1))
+    assert not (tmp_path / "changed.safetensors").exists()
+
+
+def test_save_never_writes_a_file_load_would_refuse(tmp_path):
+    layer = nn.ReLU()
+    for _ in range(8):
+        layer = nn.Sequential({"inner": layer})
+    model = nn.Sequential(nn.Flatten(), layer, nn.Dense(64, 10, rng=np.random.default_rng(0)))
+    with pytest.raises(cm.CheckpointError, match=r"nests \d+ deep"):
+        cm.save(model, tmp_path / "deep.safetensors", input_shape=(8, 8, 1))
+    assert not (tmp_path / "deep.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"layer": "Graph", "args": [[1], "x", "y"], "kwargs": {}},
+        {"layer": "Sequential", "args": [{"module": {"layer": "Concatenate", "args": ["x"],
+                                                     "kwargs": {}}}], "kwargs": {}},
+        {"layer": "Sequential", "args": [7], "kwargs": {}},
+    ],
+)  # fmt: skip
+def test_a_hostile_architecture_is_one_line_status_2(saved, tmp_path, capsys, tree):
+    from convmath.train.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(saved[0])
+    checkpoint.config["model"]["architecture"] = tree
+    save_checkpoint(tmp_path / "hostile.safetensors", checkpoint)
+    assert main(["summary", str(tmp_path / "hostile.safetensors")]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1
+    assert "cannot rebuild the model" in error
+
+
+def test_a_dataset_named_at_save_must_be_scaled_as_the_model_was_trained(saved, tmp_path):
+    model = saved[1]
+    with pytest.raises(cm.InvalidArgumentError, match=r"fit\(\.\.\., max_value=16\)"):
+        cm.save(model, tmp_path / "m.safetensors", input_shape=(8, 8, 1), dataset="digits")
+    assert not (tmp_path / "m.safetensors").exists()
