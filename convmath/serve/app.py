@@ -33,6 +33,11 @@ class App:
         with self.lock:
             return self.served
 
+    def work_bytes(self, path: str) -> int:
+        """The memory the answer to ``path`` is estimated to take: one example through the
+        served model for the routes that run it, else nothing to speak of."""
+        return self.model().work_bytes if path in MODEL_ROUTES else 0
+
     def describe(self) -> dict[str, Any]:
         with self.lock:
             served, generation = self.served, self.generation
@@ -51,6 +56,9 @@ class App:
             self.generation += 1
             generation = self.generation
         return {"served": str(path), "title": served.title, "generation": generation}
+
+
+MODEL_ROUTES = frozenset({"/api/model", "/api/forward", "/api/explain", "/api/backward"})
 
 
 def get_routes(app: App) -> dict[str, Any]:

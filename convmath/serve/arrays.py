@@ -20,11 +20,15 @@ from convmath.schema import shown
 MAX_VALUES = 1 << 20  # the largest array a request may hold
 
 
+class NonFiniteAnswerError(ValueError):
+    """An answer holds a NaN or an infinity, which JSON cannot carry (HTTP 422)."""
+
+
 def encode_array(array: np.ndarray) -> dict[str, Any]:
-    """An array as JSON; a NaN or an infinity is refused (ValueError), as json.dumps does."""
+    """An array as JSON; a NaN or an infinity is refused (:class:`NonFiniteAnswerError`)."""
     values = np.ascontiguousarray(array, dtype="<f4")
     if not np.isfinite(values).all():
-        raise ValueError("an array of the answer holds a NaN or an infinity")
+        raise NonFiniteAnswerError("an array of the answer holds a NaN or an infinity")
     return {"shape": list(values.shape), "base64": base64.b64encode(values.tobytes()).decode()}
 
 
@@ -86,5 +90,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, np.floating | np.integer):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NonFiniteAnswerError("a number of the answer is a NaN or an infinity")
     return value

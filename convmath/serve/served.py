@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from convmath import data
+from convmath import data, limits
 from convmath.data.centering import picture_input, picture_options
 from convmath.data.folder import image_size
 from convmath.errors import ConvMathError, DataError, InvalidArgumentError
@@ -49,12 +49,19 @@ class ServedModel:
     title: str
     samples: list[tuple[np.ndarray, int]]  # test images in [0, 1] and their labels
 
+    def __post_init__(self) -> None:
+        # what one request's work (a traced example, forward and backward, and its answer)
+        # is estimated to take; a model that could not answer one is refused here, not later
+        self.work_bytes = limits.activation_bytes(self.model, self.input_shape, 1, 4, training=True)
+        limits.check_memory(self.work_bytes, f"{self.title}: one request to the page's API")
+
     @classmethod
     def load(cls, path: str | Path, *, trust_code: bool = False) -> ServedModel:
         model, preprocessing, config = load_trained(path, trust_code=trust_code)
         model.eval()
         name = config.get("model", {}).get("name", "model")
-        return cls(model, preprocessing, config, f"{name} from {path}", _samples(config))
+        samples = _samples(config, tuple(preprocessing.input_shape), len(preprocessing.classes))
+        return cls(model, preprocessing, config, f"{name} from {path}", samples)
 
     # ------------------------------------------------------------ the model
     @property
@@ -108,7 +115,7 @@ class ServedModel:
         """``GET /api/samples``."""
         return {
             "samples": [
-                {"index": k, "label": self.classes[label], "pixels": image}
+                {"index": k, "label": _class_name(self.classes, label), "pixels": image}
                 for k, (image, label) in enumerate(self.samples)
             ]
         }
@@ -270,8 +277,18 @@ class ServedModel:
         }
 
 
-def _samples(config: dict[str, Any]) -> list[tuple[np.ndarray, int]]:
-    """Up to MAX_SAMPLES test images of the run's dataset, in [0, 1]; none if unreadable."""
+def _class_name(classes: list[str], label: int) -> str:
+    return classes[label] if 0 <= label < len(classes) else str(label)
+
+
+def _samples(
+    config: dict[str, Any], input_shape: tuple[int, ...], n_classes: int
+) -> list[tuple[np.ndarray, int]]:
+    """Up to MAX_SAMPLES test images of the run's dataset, in [0, 1]; none if unreadable.
+
+    Only images the model can take (its input shape) and label (a class it has) are kept:
+    a checkpoint may name a dataset with more classes, or other pictures, than its model.
+    """
     dataset = config.get("dataset")
     info = data.DATASETS.get(dataset) if isinstance(dataset, str) else None
     if info is None:
@@ -283,5 +300,8 @@ def _samples(config: dict[str, Any]) -> list[tuple[np.ndarray, int]]:
         )
     except (ConvMathError, OSError):
         return []
-    chosen = images[:MAX_SAMPLES].astype(np.float32) / info.max_value
-    return [(image, int(label)) for image, label in zip(chosen, labels[:MAX_SAMPLES], strict=True)]
+    if tuple(images.shape[1:]) != tuple(input_shape):
+        return []
+    kept = np.flatnonzero((labels >= 0) & (labels < n_classes))[:MAX_SAMPLES]
+    chosen = images[kept].astype(np.float32) / info.max_value
+    return [(image, int(label)) for image, label in zip(chosen, labels[kept], strict=True)]

@@ -1,8 +1,19 @@
 """The HTTP server of ``convmath serve``: the page's files and its JSON API.
 
-The standard library's threaded HTTP server, one thread per request. Bad
-requests get a 4xx with ``{"error": ...}`` and the server goes on; static
-files are served only from the package's asset folder, by name.
+The standard library's threaded HTTP server, one thread per connection,
+with a strict request reader of its own (:mod:`convmath.serve.reader`).
+Bad requests get a 4xx with ``{"error": ...}``, the connection is closed
+and the server goes on; static files are served only from the package's
+asset folder, by name.
+
+Each request has a budget: its head and body must arrive within
+``REQUEST_SECONDS``; bodies being read hold at most ``MAX_BODIES`` bytes
+together; a body's JSON is bounded in size, values, members and depth
+before a value is built; at most ``MAX_BUSY`` requests decode and compute
+at once, and the model work they run (the served model's estimate for one
+example, :func:`convmath.limits.activation_bytes`) fits the memory limit
+together. A request that finds no room within ``WORK_WAIT`` seconds gets a
+503.
 """
 
 from __future__ import annotations
@@ -13,25 +24,36 @@ import json
 import socket
 import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from convmath import strict_json
+import numpy as np
+
+from convmath import limits, strict_json
 from convmath.errors import ConvMathError, DataError
 from convmath.schema import shown
 from convmath.serve.app import App, get_routes, post_routes
-from convmath.serve.arrays import jsonable
+from convmath.serve.arrays import NonFiniteAnswerError, jsonable
 from convmath.serve.live_training import RunStateError
+from convmath.serve.reader import RequestHead, RequestRefusedError, read_head
 
 MAX_BODY = 4 << 20
+MAX_BODIES = 32 << 20  # bytes of request bodies read at once, all connections together
+MAX_JSON_VALUES = 1 << 18  # values in one body (nested lists of up to 224 x 224 x 3 fit)
+MAX_JSON_MEMBERS = 1 << 10  # object members in one body (a request has about ten)
+MAX_BUSY = 4  # requests decoding and computing at once; the others wait for room
+WORK_WAIT = 30  # seconds a request waits for room before a 503
 MAX_ERROR = 500  # characters of an error message sent back
 MAX_CONNECTIONS = 64  # connections served at once; more are closed at once
 REQUEST_SECONDS = 60  # a request (line, headers and body) must arrive within this
+METHODS = frozenset({"GET", "POST"})
+BODY_METHODS = frozenset({"POST"})
 ASSETS = resources.files("convmath.serve") / "assets"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -43,38 +65,40 @@ CONTENT_TYPES = {
 
 
 class Handler(BaseHTTPRequestHandler):
-    """One request: a static file, or an API call answered in JSON."""
+    """One request: a static file, or an API call answered in JSON.
+
+    Requests are read by :func:`convmath.serve.reader.read_head` (strict
+    HTTP/1.1), never by http.server's lenient reader; any error answer closes
+    the connection, so no byte after a refused request is taken for another.
+    """
 
     app: App  # set on the subclass that make_server builds
     hosts: frozenset[str] | None = None  # the Host headers accepted; None: any
+    server: Server
     server_version = "convmath"
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_SECONDS  # an idle connection is closed, never kept forever
+    head: RequestHead
 
     def do_GET(self) -> None:
-        self._arrived()
-        if not self._host_allowed():
-            return
-        path = urlsplit(self.path).path
+        path = self.head.path
         if path.startswith("/api/"):
             route = get_routes(self.app).get(path)
             if route is None:
                 self._error(HTTPStatus.NOT_FOUND, f"no GET {path}")
                 return
-            self._answer(route)
+            self._answer(route, path)
             return
         self._static(path)
 
     def do_POST(self) -> None:
-        if not self._host_allowed():
-            return
-        path = urlsplit(self.path).path
+        path = self.head.path
         route = post_routes(self.app).get(path)
         if route is None:
             self._discard_body()
             self._error(HTTPStatus.NOT_FOUND, f"no POST {path}")
             return
-        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        kind = (self.head.get("Content-Type") or "").split(";")[0].strip().lower()
         if kind != "application/json":
             # a form or text/plain POST is what another site's page can send unasked (CSRF);
             # application/json from elsewhere needs a CORS preflight, which is never granted
@@ -84,86 +108,134 @@ class Handler(BaseHTTPRequestHandler):
                 f"POST {path} takes Content-Type application/json, got {kind or 'none'!r}",
             )
             return
-        body = self._body()
-        if body is not None:
-            self._answer(lambda: route(body))
+        length = self.head.length
+        if not self.server.bodies.take(length):
+            self._error(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"the server is reading {MAX_BODIES:,} bytes of request bodies already:"
+                " try again in a moment",
+            )
+            return
+        try:
+            raw = self._read_body()
+            if raw is not None:
+                self._answer(lambda: route(_decoded(raw)), path)
+        finally:
+            self.server.bodies.give(length)
 
-    # ------------------------------------------------------------ helpers
+    # ------------------------------------------------------------ reading
+    def handle_one_request(self) -> None:
+        """A request must arrive whole within ``timeout`` seconds, however slowly it is sent;
+        computing its answer is not limited by that timer (it stops once the request is
+        read), but waits at most ``WORK_WAIT`` seconds for room to start."""
+        self._deadline = threading.Timer(self.timeout, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            self._one_request()
+        except OSError:  # the deadline shut the socket, or the client vanished
+            self.close_connection = True
+        finally:
+            self._deadline.cancel()
+
+    def _one_request(self) -> None:
+        self.close_connection = True  # until a request is read and answered in full
+        self.request_version, self.command, self.requestline = "HTTP/1.1", "", ""
+        try:
+            head = read_head(
+                self.rfile, methods=METHODS, body_methods=BODY_METHODS, max_body=MAX_BODY
+            )
+        except RequestRefusedError as refusal:
+            self._drain(refusal.drain)
+            self._error(refusal.status, refusal.message)
+            return
+        if head is None:  # the client closed the connection between two requests
+            return
+        self.head = head
+        self.command, self.path, self.request_version = head.method, head.target, head.version
+        self.requestline = f"{head.method} {head.target} {head.version}"
+        self.close_connection = not head.keep_alive
+        if head.method not in BODY_METHODS:
+            self._arrived()
+        if not self._host_allowed():
+            return
+        getattr(self, f"do_{head.method}")()
+        self.wfile.flush()
+
     def _host_allowed(self) -> bool:
-        """On loopback, only requests addressed to it: a rebinding site's name is refused."""
-        hosts = self.headers.get_all("Host") or [""]
-        if self.hosts is None or (len(hosts) == 1 and hosts[0].lower() in self.hosts):
+        """On loopback, only requests addressed to it: a rebinding site's name is refused,
+        in the Host header and in an absolute-form target (``GET http://HOST/...``) alike."""
+        hosts = self.head.get_all("Host") or [""]
+        if self.head.authority is not None:
+            hosts = [*hosts, self.head.authority]
+        one = len(self.head.get_all("Host")) <= 1
+        if one and (self.hosts is None or all(host.lower() in self.hosts for host in hosts)):
             return True
-        self.close_connection = True
+        self._discard_body()
         self._error(HTTPStatus.FORBIDDEN, f"Host {shown(hosts)} is not this server's address")
         return False
 
-    def _content_length(self) -> int | None:
-        """The body's declared size, or None if it is missing or not a plain decimal number."""
-        text = self.headers.get("Content-Length")
-        if text is None or not (text.isascii() and text.isdigit() and len(text) <= 12):
-            return None
-        return int(text)
-
-    def _body(self) -> dict[str, Any] | None:
-        length = self._content_length()
-        if length is None or self.headers.get("Transfer-Encoding"):
-            self.close_connection = True  # an unread body must never be taken for a request
-            self._error(HTTPStatus.LENGTH_REQUIRED, "a POST needs a Content-Length (in bytes)")
-            return None
-        if length > MAX_BODY:
-            self.close_connection = True  # the body is not read: the connection cannot go on
-            self._error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the request body is {length:,} bytes, over the {MAX_BODY:,}-byte limit",
-            )
-            return None
+    def _read_body(self) -> bytes | None:
+        length = self.head.length
+        if self.head.expect_continue:  # the client waits for a go before it sends the body
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
         raw = self.rfile.read(length)
         self._arrived()
         if len(raw) != length:
-            self.close_connection = True
             self._error(
                 HTTPStatus.BAD_REQUEST, f"the body ended after {len(raw)} of {length} bytes"
             )
             return None
-        try:
-            body = strict_json.loads(raw or b"{}", "the request body", max_bytes=MAX_BODY)
-        except DataError as error:
-            self._error(HTTPStatus.BAD_REQUEST, str(error))
-            return None
-        if not isinstance(body, dict):
-            self._error(HTTPStatus.BAD_REQUEST, "the request body must be a JSON object")
-            return None
-        return body
+        return raw
 
     def _discard_body(self) -> None:
-        length = self._content_length() if "Content-Length" in self.headers else 0
-        if length is not None and length <= MAX_BODY and not self.headers.get("Transfer-Encoding"):
-            self.rfile.read(length)
-        else:
-            self.close_connection = True
+        """Read and drop the body of a request about to be refused (never parsed), so that
+        the answer is not lost to a reset; a client waiting for "100 Continue" sent none."""
+        if not self.head.expect_continue:
+            self._drain(self.head.length)
 
-    def _answer(self, compute: Any) -> None:
+    def _drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    # ------------------------------------------------------------ answering
+    def _answer(self, compute: Any, path: str) -> None:
+        """Compute the answer to ``path`` within the server's work budget; send it as JSON."""
         try:
-            answer = jsonable(compute())
+            with (
+                self.server.work.reserve(self.app.work_bytes(path), self.server.work_wait),
+                np.errstate(all="ignore"),  # an overflow is the 422 below, not a warning
+            ):
+                text = _json_text(jsonable(compute()))
+        except BusyError as error:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
+            return
+        except NonFiniteAnswerError:
+            self._error(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                "the answer holds an infinity or a NaN (the model overflows on this input)",
+            )
+            return
         except RunStateError as error:
             self._error(HTTPStatus.CONFLICT, str(error))
             return
         except ConvMathError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
             return
+        except MemoryError:  # not a bug: the machine has less memory free than estimated
+            self._error(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the machine ran out of memory for this request: try again in a moment",
+            )
+            return
         except Exception as error:  # a bug: said to the page in JSON, shown here, served on
             traceback.print_exc()
             self._error(
                 HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(error).__name__})"
-            )
-            return
-        try:
-            text = json.dumps(answer, allow_nan=False)
-        except ValueError:
-            self._error(
-                HTTPStatus.UNPROCESSABLE_ENTITY,
-                "the answer holds an infinity or a NaN (the model overflows on this input)",
             )
             return
         self._send(HTTPStatus.OK, text.encode(), ".json")
@@ -182,15 +254,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, asset.read_bytes(), Path(name).suffix)
 
     def _error(self, status: HTTPStatus, message: str) -> None:
+        """An error answer in JSON; the connection closes after it, whatever the error."""
+        self.close_connection = True
         line = " ".join(message.split())
         body = json.dumps({"error": line if len(line) <= MAX_ERROR else line[:MAX_ERROR] + "..."})
         self._send(status, body.encode(), ".json")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own refusals (a malformed request line, an unknown method) in JSON."""
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":  # an unreadable request line: answer as 1.0
-            self.request_version = "HTTP/1.0"
+        """http.server's own refusals, should any be made, in JSON."""
         try:
             status = HTTPStatus(code)
         except ValueError:
@@ -204,25 +275,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
+            if status == HTTPStatus.SERVICE_UNAVAILABLE:
+                self.send_header("Retry-After", "1")
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client left: nobody to tell
             self.close_connection = True
-
-    def handle_one_request(self) -> None:
-        """A request must arrive whole within ``timeout`` seconds, however slowly it is sent;
-        computing its answer is not limited (the timer stops once the request is read)."""
-        self._deadline = threading.Timer(self.timeout, self._cut)
-        self._deadline.daemon = True
-        self._deadline.start()
-        try:
-            super().handle_one_request()
-        except OSError:  # the deadline shut the socket, or the client vanished
-            self.close_connection = True
-        finally:
-            self._deadline.cancel()
 
     def _arrived(self) -> None:
         """The request is read: its answer may take the time it needs."""
@@ -237,6 +297,27 @@ class Handler(BaseHTTPRequestHandler):
         pass  # the command prints its own lines; a request log would bury them
 
 
+def _json_text(answer: Any) -> str:
+    try:
+        return json.dumps(answer, allow_nan=False)
+    except ValueError:  # a NaN or an infinity among the answer's plain numbers
+        raise NonFiniteAnswerError("the answer holds a NaN or an infinity") from None
+
+
+def _decoded(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, bounded before a value is built (strict_json)."""
+    body = strict_json.loads(
+        raw or b"{}",
+        "the request body",
+        max_bytes=MAX_BODY,
+        max_values=MAX_JSON_VALUES,
+        max_members=MAX_JSON_MEMBERS,
+    )
+    if not isinstance(body, dict):
+        raise DataError("the request body must be a JSON object")
+    return body
+
+
 def _safe_name(name: str) -> bool:
     """A plain file name of the asset folder: no folders, no dots first, no odd characters."""
     return (
@@ -247,13 +328,74 @@ def _safe_name(name: str) -> bool:
     )
 
 
+class BusyError(Exception):
+    """No room for a request's work within the wait (HTTP 503)."""
+
+
+class Reservoir:
+    """Bytes taken and given back by many threads, never more than ``limit`` at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self, n_bytes: int) -> bool:
+        with self._lock:
+            if self.taken + n_bytes > self.limit:
+                return False
+            self.taken += n_bytes
+            return True
+
+    def give(self, n_bytes: int) -> None:
+        with self._lock:
+            self.taken -= n_bytes
+
+
+class WorkPool:
+    """At most ``slots`` requests work at once, and the memory their work is estimated to
+    take stays within ``memory`` together; a request waits for room at most ``wait`` s."""
+
+    def __init__(self, slots: int, memory: int) -> None:
+        self.slots = slots
+        self.memory = memory
+        self.busy = 0
+        self.used = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, n_bytes: int, wait: float) -> Iterator[None]:
+        if n_bytes > self.memory:
+            raise BusyError(
+                f"this request needs about {limits.format_bytes(n_bytes)}, over the server's"
+                f" {limits.format_bytes(self.memory)} (set CONVMATH_MAX_MEMORY to allow more)"
+            )
+        with self._room:
+            if not self._room.wait_for(
+                lambda: self.busy < self.slots and self.used + n_bytes <= self.memory, wait
+            ):
+                raise BusyError(f"the server stayed busy for {wait:g} s: try again in a moment")
+            self.busy += 1
+            self.used += n_bytes
+        try:
+            yield
+        finally:
+            with self._room:
+                self.busy -= 1
+                self.used -= n_bytes
+                self._room.notify_all()
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True  # a hanging browser connection never keeps the process alive
     request_queue_size = 128  # a burst of connections from several tabs waits in the kernel
+    work_wait: float = WORK_WAIT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.bodies = Reservoir(MAX_BODIES)
+        self.work = WorkPool(MAX_BUSY, limits.max_memory())
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):  # too many at once: refuse, never pile up

@@ -132,6 +132,8 @@ def test_an_internal_error_is_a_500_in_json_and_the_server_goes_on(tmp_path):
     """SERVE.md: '500 for a bug' with {"error": ...}, and the server goes on."""
 
     class Broken:
+        work_bytes = 0
+
         def forward(self, image):
             raise RuntimeError("a bug inside the model code")
 
@@ -454,7 +456,7 @@ def test_explain_at_the_edges_of_strided_padded_dilated_layers(digits_checkpoint
         "/assets/index.HTML",
         "/ASSETS/index.html",
         "/assets/app.js;x",
-        "http://evil.example/assets/../server.py",
+        "http://{host}/assets/../server.py",  # absolute-form, this server's own address
         "/assets/" + "a" * 70 + ".js",
         "/assets/%2F%2Fetc%2Fpasswd",
         "/assets/%5C..%5C__init__.py",
@@ -462,6 +464,7 @@ def test_explain_at_the_edges_of_strided_padded_dilated_layers(digits_checkpoint
 )
 def test_static_files_by_any_encoding_stay_in_the_asset_folder(served, path):
     host, port = served.server.server_address[:2]
+    path = path.replace("{host}", f"{host}:{port}")
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     reply = exchange(served, request.encode(), timeout=3)
     assert status_of(reply) == 404, reply[:200]
