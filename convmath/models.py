@@ -35,7 +35,7 @@ from convmath.nn import (
     ResidualBlock,
     Sequential,
 )
-from convmath.schema import Integer, Spec, shown
+from convmath.schema import Integer, Spec, Text, shown
 from convmath.shapes import ImageShape as Shape
 
 Builder = Callable[..., Module]
@@ -407,3 +407,25 @@ def build(
         "options": options,
     }
     return model
+
+
+BUILD_ARGUMENTS = tuple(
+    sorted(p.name for p in inspect.signature(build).parameters.values() if p.kind != p.VAR_KEYWORD)
+)
+"""The names :func:`build` takes itself, which a model's options can therefore never be."""
+
+
+class OptionName(Spec):
+    """The name of a model option: text, and none of :data:`BUILD_ARGUMENTS` (``rng``...),
+    which would reach ``build`` twice."""
+
+    def describe(self) -> str:
+        return f"a name of 1 to 256 characters other than {list(BUILD_ARGUMENTS)}"
+
+    def _check(self, value: Any) -> str:
+        if Text(256, min_length=1)._check(value) in BUILD_ARGUMENTS:
+            raise self._refuse(value)
+        return value
+
+
+OPTION_NAME = OptionName()

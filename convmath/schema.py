@@ -35,6 +35,25 @@ def shown(value: object, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def printable(text: object) -> str:
+    """``text`` safe to print: every character that is not printable (control characters
+    such as the escape that starts a terminal sequence, new lines, carriage returns, bells,
+    and invisible format characters such as bidirectional overrides) written as its Python
+    escape (``\\x1b``, ``\\n``, ``\\u202e``); everything else, other alphabets
+    included, as it is.
+
+    The one way convmath prints text it did not write: class names from a checkpoint or a
+    folder, layer names, file names from archives, error messages that quote them.
+
+    >>> printable("cat\\x1b]0;owned\\x07")
+    'cat\\\\x1b]0;owned\\\\x07'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class Spec:
     """What a value must be: :meth:`describe` says it, :meth:`_check` checks it."""
 
@@ -303,5 +322,6 @@ __all__ = [
     "Record",
     "Spec",
     "Text",
+    "printable",
     "shown",
 ]

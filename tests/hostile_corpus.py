@@ -217,6 +217,14 @@ CHECKPOINT_CASES: dict[str, Callable[[Original, Path], Path]] = {
     "width-1600-larger-than-file": lambda o, p: o.with_config(
         p, _set("model", "options", {"width": 1600})
     ),
+    # options named as build's own arguments would reach build twice
+    "option-named-rng": lambda o, p: o.with_config(p, _set("model", "options", {"rng": 1})),
+    "option-named-max-parameters": lambda o, p: o.with_config(
+        p, _set("model", "options", {"max_parameters": 10**9})
+    ),
+    "option-named-name": lambda o, p: o.with_config(
+        p, _set("model", "options", {"name": "lenet5"})
+    ),
 }
 
 # What each refusal must say (a fragment of its one line), so that no case passes by being
@@ -275,6 +283,10 @@ CHECKPOINT_REFUSALS = {
     "class-name-surrogate": "preprocessing.classes[0] must be text of valid Unicode",
     "unterminated-escapes": "damaged metadata 'config': not valid JSON",
     "width-1600-larger-than-file": "its weights cannot fit",
+    "option-named-rng": "model.options key must be a name of 1 to 256 characters other than"
+    " ['input_shape', 'max_parameters', 'name', 'num_classes', 'rng'], got 'rng'",
+    "option-named-max-parameters": "got 'max_parameters'",
+    "option-named-name": "got 'name'",
 }
 
 
@@ -320,7 +332,177 @@ def checkpoint_commands(checkpoint: Path, image: Path, out: Path) -> dict[str, l
         "filters": ["filters", str(checkpoint), "--out", str(out / "w.png")],
         "confusion": ["confusion", str(checkpoint), "--out-dir", str(out)],
         "resume": ["train", "--resume", str(checkpoint), "--out", str(out / "resumed")],
+        "export": ["export", str(checkpoint), "--out", str(out / "exported.onnx")],
     }
+
+
+# ---------------------------------------------------------------- outputs over inputs
+def _hard_link(target: Path, link: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def _text_file(path: Path, text: str = "someone's notes") -> Path:
+    path.write_text(text)
+    return path
+
+
+# Outputs that would destroy an input: each ``make(run, folder)`` gets a copy of a finished run
+# folder and an empty folder beside it, and returns the command line. Every file there must be
+# left as it was (the command's name is the case's first word).
+OUTPUT_CASES: dict[str, Callable[[Path, Path], list[str]]] = {
+    "export-over-last-checkpoint": lambda run, f: [
+        "export",
+        str(run / "best.safetensors"),
+        "--out",
+        str(run / "last.safetensors"),
+        "--overwrite",
+    ],
+    "export-over-history-json": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "history.json"),
+        "--overwrite",
+    ],
+    "export-torch-over-metrics": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--format",
+        "torch",
+        "--out",
+        str(run / "metrics.json"),
+        "--overwrite",
+    ],
+    "export-to-a-run-file-name-elsewhere": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(f / "best.safetensors"),
+    ],
+    "export-over-a-hard-link-to-its-checkpoint": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_hard_link(run / "last.safetensors", f / "model.onnx")),
+        "--overwrite",
+    ],
+    "export-over-an-existing-file": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_text_file(f / "notes.onnx")),
+    ],
+    "export-torch-over-an-existing-file": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--format",
+        "torch",
+        "--out",
+        str(_text_file(f / "w.torch.safetensors")),
+    ],
+    "export-over-a-folder": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_folder(f / "a-folder.onnx")),
+        "--overwrite",
+    ],
+    "export-over-a-symlink": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_symlink(run / "history.json", f / "h.onnx")),
+        "--overwrite",
+    ],
+    "export-over-a-loop-of-links": lambda run, f: [
+        "export",
+        str(run / "last.safetensors"),
+        "--out",
+        str(_link_loop(f / "a.onnx", f / "b.onnx")),
+        "--overwrite",
+    ],
+    "featuremaps-over-a-loop-of-links": lambda run, f: [
+        "featuremaps",
+        str(run / "last.safetensors"),
+        str(_link_loop(f / "a.png", f / "b.png")),
+        "--out",
+        str(f / "a.png"),
+    ],
+    "export-of-the-current-folder": lambda run, f: ["export", "."],
+    # the commands that draw: a PNG file, never one they read
+    "filters-over-its-checkpoint": lambda run, f: [
+        "filters",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "last.safetensors"),
+    ],
+    "filters-over-the-metrics": lambda run, f: [
+        "filters",
+        str(run / "last.safetensors"),
+        "--out",
+        str(run / "metrics.json"),
+    ],
+    "plot-over-its-history": lambda run, f: [
+        "plot",
+        str(run / "history.json"),
+        "--out",
+        str(run / "history.json"),
+    ],
+    "featuremaps-over-its-image": lambda run, f: [
+        "featuremaps",
+        str(run / "last.safetensors"),
+        str(_blank(f / "digit.png", 8)),
+        "--out",
+        str(f / "digit.png"),
+    ],
+    "predict-show-over-its-image": lambda run, f: [
+        "predict",
+        str(run / "last.safetensors"),
+        str(_blank(f / "digit.png", 8)),
+        "--show",
+        str(f / "digit.png"),
+    ],
+    "edges-save-over-its-image": lambda run, f: [
+        "edges",
+        "--image",
+        str(_blank(f / "digit.png", 8)),
+        "--save",
+        str(f / "digit.png"),
+    ],
+}
+
+OUTPUT_REFUSALS = {
+    "export-over-last-checkpoint": "last.safetensors is a name a training run gives its own files",
+    "export-over-history-json": "history.json is a name a training run gives its own files",
+    "export-torch-over-metrics": "metrics.json is a name a training run gives its own files",
+    "export-to-a-run-file-name-elsewhere": "export never writes over them, even with --overwrite",
+    "export-over-a-hard-link-to-its-checkpoint": "model.onnx is the file being exported",
+    "export-over-an-existing-file": "notes.onnx exists; pass --overwrite to replace it",
+    "export-torch-over-an-existing-file": "w.torch.safetensors exists; pass --overwrite",
+    "export-over-a-folder": "a-folder.onnx exists and is not a regular file",
+    "export-over-a-symlink": "h.onnx exists and is not a regular file",
+    "export-over-a-loop-of-links": "a.onnx exists and is not a regular file",
+    "featuremaps-over-a-loop-of-links": "a.png is a file this command reads; choose another",
+    "export-of-the-current-folder": "error: .: not a regular file",
+    "filters-over-its-checkpoint": "--out writes a PNG file; got",
+    "filters-over-the-metrics": "--out writes a PNG file; got",
+    "plot-over-its-history": "--out writes a PNG file; got",
+    "featuremaps-over-its-image": "digit.png is a file this command reads; choose another",
+    "predict-show-over-its-image": "digit.png is a file this command reads; choose another",
+    "edges-save-over-its-image": "digit.png is a file this command reads; choose another",
+}
+
+
+def _symlink(target: Path, link: Path) -> Path:
+    link.symlink_to(target)
+    return link
+
+
+def _link_loop(first: Path, second: Path) -> Path:
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return first
 
 
 # ---------------------------------------------------------------- options
@@ -551,7 +733,52 @@ DATA_CASES: dict[str, Make] = {
         str(r / "run"),
     ],
     "history-missing-columns": lambda r: _history(r, '[{"epoch": 1}]'),
+    "folder-png-chunk-claims-3gb": lambda r: [
+        "train",
+        "--dataset",
+        str(_image_folder(r, ("cat", "dog"), _png_claiming(b"IDAT", 3 << 30))),
+        "--model",
+        "digits_cnn",
+        "--out",
+        str(r / "run"),
+    ],
+    "edges-png-chunk-claims-3gb": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"IDAT", 3 << 30))),
+    ],
+    "edges-png-text-chunk-claims-2gb": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"zTXt", (2 << 30) - 1))),
+    ],
+    "edges-png-of-200k-empty-chunks": lambda r: [
+        "edges",
+        "--image",
+        str(_write(r / "x.png", _png_claiming(b"abCd", 0, copies=200_000))),
+    ],
 }
+
+
+def _png_claiming(kind: bytes, length: int, copies: int = 1) -> bytes:
+    """An 8 x 8 PNG of a hundred bytes with a chunk ``kind`` whose header claims ``length`` bytes
+    (``copies`` of it, each empty, where ``length`` is 0).
+
+    Pillow reads a chunk with one read of its declared length: 3 GB asked for.
+    """
+    import zlib
+
+    def chunk(kind: bytes, data: bytes, claimed: int | None = None) -> bytes:
+        size = len(data) if claimed is None else claimed
+        return struct.pack(">I", size) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 72)
+    if length == 0:
+        middle = chunk(kind, b"") * copies + chunk(b"IDAT", pixels)
+    else:
+        middle = chunk(kind, pixels if kind == b"IDAT" else b"x" * 20, length)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + middle + chunk(b"IEND", b"")
 
 
 def _bmp_folder(root: Path) -> Path:
@@ -610,6 +837,11 @@ DATA_REFUSALS = {
     "idx-gzip-bomb": "unexpected bytes after the 47040000 data bytes",
     "idx-header-2^31-images": "over the 47040000-byte limit",
     "predict-a-fifo-image": "x.png: not a regular file",
+    "folder-png-chunk-claims-3gb": "hostile.png: damaged PNG: its 'IDAT' chunk at byte 33 claims"
+    " 3,221,225,472 bytes, but the file holds",
+    "edges-png-chunk-claims-3gb": "x.png: damaged PNG: its 'IDAT' chunk at byte 33 claims",
+    "edges-png-text-chunk-claims-2gb": "its 'zTXt' chunk at byte 33 claims 2,147,483,647 bytes",
+    "edges-png-of-200k-empty-chunks": "x.png: a PNG of more than 100,000 chunks",
 }
 
 

@@ -11,6 +11,7 @@ what matters), after success each distinct one is printed once, on one line.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -18,10 +19,11 @@ from collections.abc import Sequence
 
 from convmath import limits
 from convmath.cli import edges, export, inspection, pooling, serve, training
-from convmath.cli.common import Parser
+from convmath.cli.common import Parser, Terminated, sigterm_as_interrupt
 from convmath.distributed.world import World, launched, world
 from convmath.errors import ConvMathError
 from convmath.kernels.runtime import tune_allocator
+from convmath.schema import printable
 from convmath.version import __version__
 
 
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # a bad option (status 2, one line already printed) or --help
         return stop.code if isinstance(stop.code, int) else 2
     tune_allocator()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, sigterm_as_interrupt():
         warnings.simplefilter("default")  # each distinct warning once, however often it recurs
         try:
             limits.max_parameters(), limits.max_memory()  # a bad setting fails every command
@@ -63,21 +65,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "out of memory (set CONVMATH_MAX_MEMORY lower to refuse such jobs before they"
                 " start)",
             )
-        except KeyboardInterrupt as interrupt:
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (Terminated)
             hint = f" ({interrupt})" if str(interrupt) else ""  # train says how to resume
+            if isinstance(interrupt, Terminated):
+                return _say(f"convmath {args.command}: terminated{hint}", 128 + signal.SIGTERM)
             return _say(f"convmath {args.command}: interrupted{hint}", 130)
         except Exception:
             if _ranks() is not None:  # a bug on one rank: show it, stop the others, never hang
                 _say(traceback.format_exc().rstrip(), 1)
             raise
     for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
-        print(f"convmath {args.command}: warning: {message}", file=sys.stderr)
+        print(f"convmath {args.command}: warning: {printable(message)}", file=sys.stderr)
     return status
 
 
 def _fail(command: str, message: str) -> int:
     """Say ``convmath COMMAND: error: MESSAGE`` on one line; status 2."""
-    line = " ".join(message.split())  # one line, whatever the message holds
+    line = printable(" ".join(message.split()))  # one line, whatever the message quotes
     ranks = _ranks()
     rank = f" (rank {ranks.rank} of {ranks.size})" if ranks is not None else ""
     return _say(f"convmath {command}: error{rank}: {line}", 2)

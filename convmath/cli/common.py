@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
-from collections.abc import Callable
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,11 +19,61 @@ from convmath.data import load_digits
 from convmath.data.centering import picture_options
 from convmath.distributed.world import stop_job
 from convmath.errors import InvalidArgumentError, ShapeError, did_you_mean
-from convmath.kernels.parallel import using_threads
+from convmath.kernels.parallel import start_workers, using_threads
 from convmath.models import INPUT_SHAPES
 from convmath.run import load_trained
-from convmath.schema import Integer, ListOf, Spec, shown
+from convmath.schema import Integer, ListOf, Spec, printable, shown
 from convmath.switchboard import MAX_THREADS
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (the same path, a link, or a hard link to it)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return os.path.samefile(a, b)
+    except (OSError, RuntimeError):  # one of them does not exist, or is a loop of links
+        return a.absolute() == b.absolute()
+
+
+def picture_out(path: Path, option: str, reads: Sequence[Path] = ()) -> Path:
+    """Where a command draws: a .png file (so never a checkpoint, a history or the metrics)
+    that is none of the files the command reads."""
+    if path.suffix.lower() != ".png":
+        raise InvalidArgumentError(f"{option} writes a PNG file; got {path}")
+    for source in reads:
+        if same_file(path, source):
+            raise InvalidArgumentError(
+                f"{option} {path} is a file this command reads; choose another"
+            )
+    return path
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler's stop), raised in the main thread as Ctrl-C raises
+    KeyboardInterrupt, so that it is handled exactly as Ctrl-C is: writes in progress are
+    abandoned atomically, the last good checkpoint is kept, and train says how to resume."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (unless the
+    process was started with SIGTERM ignored: then it stays ignored)."""
+    if (
+        threading.current_thread() is not threading.main_thread()  # only it may set a handler
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Parser(argparse.ArgumentParser):
@@ -71,13 +125,6 @@ class Parser(argparse.ArgumentParser):
             )
 
 
-def printable(text: str) -> str:
-    """``text`` with its control characters (new lines, escapes...) written as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def option(spec: Spec) -> Callable[[str], Any]:
     """An argparse type that parses and checks an option's text with ``spec``.
 
@@ -104,9 +151,13 @@ CLASSES = option(Integer(1, limits.MAX_CLASSES))
 THREADS = option(Integer(1, MAX_THREADS))
 
 
-def threads(count: int | None) -> Any:
-    """Run the command's ops on ``count`` worker threads (default: every available CPU)."""
-    return using_threads(count)
+@contextlib.contextmanager
+def threads(count: int | None) -> Iterator[None]:
+    """Run the command's ops on ``count`` worker threads (default: every available CPU),
+    started now: a count the system cannot start is one line before any work."""
+    with using_threads(count):
+        start_workers()
+        yield
 
 
 DEFAULT_SHAPE = (28, 28, 1)

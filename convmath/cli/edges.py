@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from convmath import limits
-from convmath.cli.common import embedded_digit, option
+from convmath.cli.common import embedded_digit, option, picture_out
 from convmath.data.folder import image_size, read_image
 from convmath.errors import InvalidArgumentError
 from convmath.inspect.edges import FILTER_SETS, custom_filter, detect_edges, format_grid
@@ -24,8 +24,8 @@ EDGE_ARRAYS = 13  # float64 arrays of the padded image's size alive at once (mea
 
 
 def _edges(args: argparse.Namespace) -> int:
-    if args.save is not None and args.save.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"--save writes a PNG file; got {args.save}")
+    if args.save is not None:
+        picture_out(args.save, "--save", [args.image] if args.image is not None else [])
     if args.image is not None:
         side = max(image_size(args.image))  # from the header: nothing decoded yet
         if side > MAX_SIDE:

@@ -3,28 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import stat
 from pathlib import Path
 from typing import Any
 
-from convmath.cli.common import add_trust_code, option
+from convmath.cli.common import add_trust_code, option, same_file
 from convmath.errors import InvalidArgumentError
 from convmath.interop.onnx import export
 from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convmath.interop.torch import save_torch_weights
 from convmath.run import load_trained
 from convmath.schema import Integer
+from convmath.train.outputs import LOCK, RUN_FILES
 
 FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 
 
+def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
+    """Outputs never destroy inputs: ``out`` is neither the file read nor a run's own file
+    (even with ``--overwrite``), and an existing file is replaced only with ``--overwrite``."""
+    if same_file(out, checkpoint):  # a hard link to the checkpoint is the checkpoint too
+        raise InvalidArgumentError(f"{out} is the file being exported; choose another --out")
+    if out.name in (*RUN_FILES, LOCK):
+        raise InvalidArgumentError(
+            f"{out} is a name a training run gives its own files ({', '.join(RUN_FILES)});"
+            f" export never writes over them, even with --overwrite; choose another --out"
+        )
+    try:
+        found = out.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(found.st_mode):
+        raise InvalidArgumentError(f"{out} exists and is not a regular file; choose another --out")
+    if not overwrite:
+        raise InvalidArgumentError(
+            f"{out} exists; pass --overwrite to replace it, or choose another --out"
+        )
+
+
 def _export(args: argparse.Namespace) -> int:
+    if not args.checkpoint.name:  # "." or "/": no file, and no name to put beside it
+        raise InvalidArgumentError(f"{args.checkpoint}: not a regular file")
+    out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
+    check_out(out, args.checkpoint, args.overwrite)  # before the checkpoint is even read
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
-    out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
-    if out.resolve() == args.checkpoint.resolve():
-        raise InvalidArgumentError(f"{out} is the file being exported; choose another --out")
     if args.format == "torch":
-        path = save_torch_weights(model, shape, out)
+        path = save_torch_weights(model, shape, out, overwrite=args.overwrite)
         print(f"saved {path}: {config['model']['name']}'s weights as a PyTorch state_dict")
         return 0
 
@@ -32,7 +57,13 @@ def _export(args: argparse.Namespace) -> int:
     metadata["preprocessing"] = preprocessing.to_dict()
     layout = "NCHW" if args.nchw_input else "NHWC"
     path = export(
-        model, shape, out, opset=args.opset, nchw_input=args.nchw_input, metadata=metadata
+        model,
+        shape,
+        out,
+        opset=args.opset,
+        nchw_input=args.nchw_input,
+        metadata=metadata,
+        overwrite=args.overwrite,
     )
     dims = (shape[2], *shape[:2]) if args.nchw_input else shape
     print(
@@ -66,6 +97,12 @@ def register(commands: Any) -> None:
         "--nchw-input",
         action="store_true",
         help="the graph takes NCHW input (default: convmath's NHWC, with one Transpose inside)",
+    )
+    export.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the file --out names if it exists (never the checkpoint, nor a run's own"
+        " files such as last.safetensors or history.json)",
     )
     add_trust_code(export)
     export.set_defaults(run=_export)

@@ -19,6 +19,7 @@ from convmath.cli.common import (
     model_from,
     option,
     picture_options_of,
+    picture_out,
 )
 from convmath.data.centering import picture_input
 from convmath.errors import DataError, InvalidArgumentError
@@ -33,7 +34,7 @@ from convmath.inspect.plots import (
 )
 from convmath.nn import Conv2D
 from convmath.run import load_trained
-from convmath.schema import Integer, Number
+from convmath.schema import Integer, Number, printable
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import HISTORY
 from convmath.train.inference import EVAL_BATCH
@@ -59,7 +60,7 @@ def _explain(args: argparse.Namespace) -> int:
         args.model, args.input_shape, args.classes, trust_code=args.trust_code
     )
     explanation = explain(model, shape)
-    print(f"{title}\n")
+    print(f"{printable(title)}\n")
     print(explanation.text(backward=args.backward))
     return 2 if explanation.error else 0
 
@@ -76,7 +77,10 @@ def _gradcheck(args: argparse.Namespace) -> int:
     x = rng.standard_normal((args.batch, *shape))
     labels = rng.integers(0, args.classes, args.batch)
     report = model_gradcheck(model, x, labels, rng=rng, directions=args.directions)
-    print(f"{title}: back propagation against central differences, float64, batch {args.batch}\n")
+    print(
+        f"{printable(title)}: back propagation against central differences, float64,"
+        f" batch {args.batch}\n"
+    )
     print(report.table())
     verdict = "PASS" if report.passed else "FAIL"
     failing = sum(not c.passed for c in report.comparisons)
@@ -85,11 +89,13 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def _output(args: argparse.Namespace, source: Path, name: str) -> Path:
-    return args.out or source.parent / name
+def _output(args: argparse.Namespace, source: Path, name: str, *reads: Path) -> Path:
+    """``--out``, or ``name`` beside ``source``: a PNG file, none of those the command reads."""
+    return picture_out(args.out or source.parent / name, "--out", (source, *reads))
 
 
 def _plot(args: argparse.Namespace) -> int:
+    out = _output(args, args.history, CURVES)  # before anything is read
     with open_regular(args.history, DataError) as file:
         text = file.read(MAX_HISTORY_BYTES + 1)
     history = strict_json.loads(
@@ -98,7 +104,7 @@ def _plot(args: argparse.Namespace) -> int:
     try:
         history = HISTORY.check(history, "the history")
         smoothing = _label_smoothing_of_run(args.history.parent / METRICS)
-        path = plot_history(history, _output(args, args.history, CURVES), smoothing)
+        path = plot_history(history, out, smoothing)
     except InvalidArgumentError as error:
         raise DataError(f"{args.history}: {error}") from None
     print(f"saved {path}: loss and accuracy per epoch")
@@ -118,6 +124,7 @@ def _label_smoothing_of_run(metrics_path: Path) -> float | None:
 
 
 def _filters(args: argparse.Namespace) -> int:
+    out = _output(args, args.checkpoint, FILTERS)  # before anything is read
     model, _, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, Conv2D)]
     if not convs:
@@ -127,7 +134,7 @@ def _filters(args: argparse.Namespace) -> int:
         names = [name for name, _ in convs]
         raise InvalidArgumentError(f"no CONV layer {args.layer!r}; the CONV layers are {names}")
     title = f"{config['model']['name']}: filters of {chosen.label} ({chosen.details()})"
-    path = plot_filters(chosen.W.data, _output(args, args.checkpoint, FILTERS), title, args.channel)
+    path = plot_filters(chosen.W.data, out, title, args.channel)
     n_C_prev = chosen.W.shape[2]
     if args.channel is not None:
         drawn = f", their slices for input channel {args.channel}"
@@ -135,11 +142,12 @@ def _filters(args: argparse.Namespace) -> int:
         drawn = ""
     else:
         drawn = f", each the mean over its {n_C_prev} input channels (--channel K for one)"
-    print(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}{drawn}")
+    print(printable(f"saved {path}: {chosen.W.shape[3]} filters of {chosen.label}{drawn}"))
     return 0
 
 
 def _featuremaps(args: argparse.Namespace) -> int:
+    out = _output(args, args.checkpoint, FEATUREMAPS, args.image)  # before anything is read
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     limits.check_model_memory(model, preprocessing.input_shape, 1, "the feature maps")
     # read exactly as predict reads it: the maps are those of the input the model gets there
@@ -151,9 +159,9 @@ def _featuremaps(args: argparse.Namespace) -> int:
     title = (
         f"{args.image.name}: predicted {preprocessing.classes[best]!r} ({probabilities[best]:.0%})"
     )
-    path = plot_feature_maps(unit, maps, _output(args, args.checkpoint, FEATUREMAPS), title)
+    path = plot_feature_maps(unit, maps, out, title)
     shapes = ", ".join(f"{name} {m.shape}" for name, m in maps)
-    print(f"saved {path} ({title}): every channel of {shapes}")
+    print(printable(f"saved {path} ({title}): every channel of {shapes}"))
     return 0
 
 

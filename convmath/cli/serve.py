@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from convmath.cli.common import add_trust_code, option
+from convmath.cli.common import add_trust_code, option, printable
 from convmath.errors import InvalidArgumentError
 from convmath.run import TrainConfig, run_training
 from convmath.schema import Integer
@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as error:
         raise InvalidArgumentError(f"cannot listen on {args.host}:{args.port} ({error})") from None
     try:  # from the first line printed, Ctrl-C stops the server cleanly
-        print(f"serving {served.title}")
+        print(f"serving {printable(served.title)}")
         print(f"open {running.url}/ in a browser (Ctrl-C stops the server)", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:

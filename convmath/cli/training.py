@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from convmath.cli.common import (
     model_from,
     option,
     picture_options_of,
+    picture_out,
     printable,
     threads,
 )
@@ -90,8 +92,8 @@ def _train(args: argparse.Namespace) -> int:
                 extend_to=extend_to,
                 trust_code=args.trust_code,
             )
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(_resume_hint(args, config)) from None
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: which, with the way back
+        raise type(interrupt)(_resume_hint(args, config)) from None
     if not world().is_root:  # under MPI, rank 0 alone reports and draws
         return 0
     metrics = result.metrics
@@ -208,8 +210,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate(
             model, images, labels, preprocessing, len(preprocessing.classes), EVAL_BATCH
         )
-    classes = preprocessing.classes
-    print(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)")
+    classes = [printable(name) for name in preprocessing.classes]  # names from the file
+    print(printable(f"{args.checkpoint} on {dataset} {args.split} ({len(labels)} images)"))
     print(f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}\n")
     width = max(5, *(len(c) for c in classes))
     print(f"{'class':<{width}}  accuracy  images")
@@ -234,26 +236,32 @@ def _predict(args: argparse.Namespace) -> int:
     shape = preprocessing.input_shape
     batch = np.stack([picture_input(path, shape, **options) for path in args.images])
     if args.show is not None:
-        _show(batch, args.show)
+        _show(batch, args.show, args.images)
     with threads(args.threads):
         probabilities = predict(model, preprocessing, batch)
     top = min(args.top, len(preprocessing.classes))
     for path, p in zip(args.images, probabilities, strict=True):
         order = np.argsort(-p)[:top]
-        ranked = ", ".join(f"{preprocessing.classes[k]} {p[k]:.3f}" for k in order)
-        print(f"{path}: {ranked}")
+        ranked = ", ".join(f"{printable(preprocessing.classes[k])} {p[k]:.3f}" for k in order)
+        print(f"{printable(path)}: {ranked}")
     return 0
 
 
-def _show(batch: np.ndarray, target: Path) -> None:
-    """Write the exact inputs the model saw (scaled to 0-255) as PNG files."""
+def _show(batch: np.ndarray, target: Path, images: list[Path]) -> None:
+    """Write the exact inputs the model saw (scaled to 0-255) as PNG files, never over one of
+    the ``images`` read."""
     Image = _pillow()
-    if target.suffix.lower() != ".png":
-        raise InvalidArgumentError(f"--show writes a PNG file; got {target}")
-    for k, unit in enumerate(batch):
-        path = target if len(batch) == 1 else target.with_name(f"{target.stem}-{k}{target.suffix}")
+    paths = [
+        target if len(batch) == 1 else target.with_name(f"{target.stem}-{k}{target.suffix}")
+        for k in range(len(batch))
+    ]
+    for path in paths:
+        picture_out(path, "--show", images)
+    for path, unit in zip(paths, batch, strict=True):
         pixels = np.round(np.clip(unit, 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(path)
+        picture = io.BytesIO()
+        Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels).save(picture, "PNG")
+        atomic_write(path, picture.getvalue())
         print(f"saved {path}: the model's input, {unit.shape[0]} x {unit.shape[1]}")
 
 

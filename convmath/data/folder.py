@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from convmath import limits
 from convmath.errors import DataError, InvalidArgumentError, MissingDependencyError
 from convmath.files import open_regular
+from convmath.schema import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Images in other formats are refused, not skipped, so no class silently loses pictures.
@@ -34,6 +36,8 @@ OTHER_IMAGE_SUFFIXES = (".bmp", ".gif", ".tif", ".tiff", ".webp", ".ico", ".ppm"
 IMAGE_FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 CHANNELS = {"L": 1, "RGB": 3}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PNG_CHUNKS = 100_000  # 40,000,000 pixels in 8 KiB chunks (libpng's) take about 20,000
 
 
 def _pillow():
@@ -57,17 +61,16 @@ def _opened(path: Path) -> Iterator[Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with (
-                open_regular(path, DataError) as file,
-                Image.open(file, formats=IMAGE_FORMATS) as picture,
-            ):
-                width, height = picture.size
-                if width * height > MAX_PIXELS:
-                    raise DataError(
-                        f"{path}: {width} x {height} pixels is over the {MAX_PIXELS}-pixel limit"
-                        f" (a decompression bomb or a far too large image)"
-                    )
-                yield picture
+            with open_regular(path, DataError) as file:
+                _check_png_chunks(file, path)  # before Pillow reads a chunk
+                with Image.open(file, formats=IMAGE_FORMATS) as picture:
+                    width, height = picture.size
+                    if width * height > MAX_PIXELS:
+                        raise DataError(
+                            f"{path}: {width} x {height} pixels is over the {MAX_PIXELS}-pixel"
+                            f" limit (a decompression bomb or a far too large image)"
+                        )
+                    yield picture
     except DataError:
         raise
     except Image.UnidentifiedImageError:
@@ -76,6 +79,43 @@ def _opened(path: Path) -> Iterator[Any]:
         raise DataError(f"{path}: refused as a decompression bomb ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise DataError(f"{path}: truncated or corrupt image ({error})") from None
+
+
+def _check_png_chunks(file: Any, path: Path) -> None:
+    """Refuse a PNG file any of whose chunks claims more bytes than the file holds.
+
+    Pillow reads a chunk's data with one read of its declared length, so a few
+    bytes that declare a 3 GB chunk would make it ask for 3 GB. Only the 8-byte
+    chunk headers are read here, up to IEND and at most :data:`MAX_PNG_CHUNKS`
+    of them (a file of millions of empty chunks would take Pillow seconds); a
+    file that is not a PNG is left to Pillow. The file is left at its start.
+    """
+    size = os.fstat(file.fileno()).st_size
+    if file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
+        position, count = len(PNG_SIGNATURE), 0
+        while position + 8 <= size:
+            file.seek(position)
+            head = file.read(8)
+            if len(head) < 8:  # the file shrank meanwhile: Pillow will find it truncated
+                break
+            count += 1
+            if count > MAX_PNG_CHUNKS:
+                raise DataError(
+                    f"{path}: a PNG of more than {MAX_PNG_CHUNKS:,} chunks (an image within"
+                    f" the pixel limit needs far fewer)"
+                )
+            length, kind = struct.unpack(">I4s", head)
+            left = size - position - 12  # after this chunk's length, type and checksum
+            if length > left:
+                name = printable(kind.decode("latin-1"))
+                raise DataError(
+                    f"{path}: damaged PNG: its {name!r} chunk at byte {position:,} claims"
+                    f" {length:,} bytes, but the file holds {max(left, 0):,} more"
+                )
+            if kind == b"IEND":
+                break
+            position += 12 + length
+    file.seek(0)
 
 
 def read_image(

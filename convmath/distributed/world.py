@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from convmath.errors import ConvMathError, MissingDependencyError
+from convmath.schema import printable
 
 # Set by the launchers: MPICH and Intel MPI (PMI), Open MPI, Slurm's srun, PMIx.
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS")
@@ -98,7 +99,7 @@ class World:
         except KeyboardInterrupt:
             self.stop(f"{label}: interrupted {where}", 130)
         except (ConvMathError, OSError) as error:
-            self.stop(f"{label}: error {where}: {' '.join(str(error).split())}", 2)
+            self.stop(f"{label}: error {where}: {printable(' '.join(str(error).split()))}", 2)
         except Exception:
             self.stop(f"{label}: unexpected error {where}:\n{traceback.format_exc().rstrip()}", 1)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from convmath.errors import ShapeError
 from convmath.nn.module import LayerInfo, Module
+from convmath.schema import printable
 from convmath.shapes import Shape
 
 ExplainRow = LayerInfo  # the rows explain shows are the layers' own descriptions
@@ -49,10 +50,10 @@ class Explanation:
         for row in self.rows:
             indent = "    " * row.depth
             shape = "" if row.output_shape is None else f" -> {row.output_shape}"
-            lines.append(f"{indent}{row.name} ({row.kind}){shape}")
+            lines.append(f"{indent}{printable(row.name)} ({row.kind}){shape}")
             lines += [f"{indent}    {formula}" for formula in row.formulas]
         if self.error:
-            lines.append(f"does not fit: {self.error}")
+            lines.append(f"does not fit: {printable(self.error)}")
         else:
             lines.append(
                 f"total: {self.parameters:,} parameters, {self.macs:,} multiply-accumulates"
@@ -62,7 +63,7 @@ class Explanation:
 
     def _backward_text(self) -> str:
         if self.error:
-            return f"does not fit: {self.error}"
+            return f"does not fit: {printable(self.error)}"
         out = self.output_shape
         start = (
             f"J = softmax cross-entropy of the {out[0]} outputs Z (the loss convmath trains"
@@ -78,7 +79,7 @@ class Explanation:
                 continue
             indent = "    " * row.depth
             arrow = "" if row.is_heading else f" -> {row.output_shape}"
-            lines.append(f"{indent}{row.name} ({row.kind}){arrow}")
+            lines.append(f"{indent}{printable(row.name)} ({row.kind}){arrow}")
             lines += [f"{indent}    {formula}" for formula in row.backward]
         first = next((row.macs for row in self.rows if row.macs), 0)
         lines.append(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import convmath.functional as F
+from convmath.schema import printable
 from convmath.tensor import Tensor, no_grad
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class GradCheckReport:
         lines = [f"{'tensor':<28} {'shape':<20} {'method':<14} {'max abs err':>12} {'rel err':>12}"]
         for c in self.comparisons:
             verdict = "ok" if c.passed else "FAIL"
-            label = c.name or f"input {c.input_index}"
+            label = printable(c.name) or f"input {c.input_index}"
             lines.append(
                 f"{label[:28]:<28} {c.shape!s:<20} {c.method:<14} {c.max_abs_error:>12.3e}"
                 f" {c.rel_error_text:>12}  {verdict}"

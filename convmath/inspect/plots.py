@@ -7,6 +7,7 @@ pixel size of what it gets. Needs the ``plots`` extra (matplotlib).
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, MissingDependencyError
+from convmath.files import atomic_write
 from convmath.inspect.edges import EdgeMaps
 
 DPI = 100
@@ -34,10 +36,14 @@ def _pyplot() -> Any:
 
 
 def _save(figure: Any, path: str | Path) -> Path:
+    """The figure as a PNG file, written atomically (never a half-written picture)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
-    _pyplot().close(figure)
+    picture = io.BytesIO()
+    try:
+        figure.savefig(picture, dpi=DPI, format="png")
+    finally:
+        _pyplot().close(figure)
+    atomic_write(path, picture.getvalue())
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from convmath.nn.module import LayerInfo, Module
+from convmath.schema import printable
 
 
 def summary_rows(model: Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
@@ -17,15 +18,16 @@ def summary_rows(model: Module, input_shape: tuple[int, ...]) -> list[LayerInfo]
 def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") -> str:
     """A fixed-width table with totals; parameters counted once even if shared."""
     rows = summary_rows(model, input_shape)
-    # names in full: as wide as the longest (24 at least, the width of the shorter models')
-    n = max([24, *(len(row.name) + 1 for row in rows)])
+    names = [printable(row.name) for row in rows]  # a stored model's names, control characters
+    # in full: as wide as the longest (24 at least, the width of the shorter models')
+    n = max([24, *(len(name) + 1 for name in names)])
     header = f"{'layer':<{n}} {'type':<16} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
-    lines = [title] if title else []
+    lines = [printable(title)] if title else []
     lines += [header, "-" * len(header)]
     lines.append(f"{'input':<{n}} {'':<16} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
-    for row in rows:
+    for name, row in zip(names, rows, strict=True):
         lines.append(
-            f"{row.name:<{n}} {row.kind[:16]:<16} {row.output_shape!s:<16}"
+            f"{name:<{n}} {row.kind[:16]:<16} {row.output_shape!s:<16}"
             f" {row.parameters:>12,} {row.macs:>14,}"
         )
     total_macs = sum(r.macs for r in rows)

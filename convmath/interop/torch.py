@@ -396,14 +396,20 @@ def _as_array(name: str, value: Any) -> np.ndarray:
 
 # ---------------------------------------------------------------- files
 def save_torch_weights(
-    model: Module, input_shape: tuple[int, int, int], path: str | os.PathLike[str]
+    model: Module,
+    input_shape: tuple[int, int, int],
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
 ) -> Path:
     """Write :func:`to_torch_state_dict` to the safetensors file ``path``, atomically.
 
     A crash at any moment leaves the old file or the new one (temporary file in
-    the same folder, fsync, rename). The header's metadata is ``{"format": "pt"}``,
-    as PyTorch's own writers put it. ``safetensors.torch.load_file(path)`` reads it
-    back as torch tensors. Returns the path written.
+    the same folder, fsync, rename); with ``overwrite=False`` a file already at
+    ``path`` is kept and :class:`InvalidArgumentError` raised. The header's metadata
+    is ``{"format": "pt"}``, as PyTorch's own writers put it.
+    ``safetensors.torch.load_file(path)`` reads it back as torch tensors. Returns the
+    path written.
     """
 
     path = Path(path)
@@ -414,7 +420,7 @@ def save_torch_weights(
             f"{path}: not written: its header would be {header_size:,} bytes, over the"
             f" {limits.MAX_HEADER_BYTES:,}-byte limit that load_torch_weights reads"
         )
-    atomic_write(path, data)
+    atomic_write(path, data, overwrite=overwrite)
     return path
 
 

@@ -23,6 +23,8 @@ import contextlib
 import threading
 from collections.abc import Callable
 
+from convmath.errors import InvalidArgumentError
+
 
 class _Member:
     """One worker thread: waits for a job, runs it, says it is done."""
@@ -72,9 +74,19 @@ class Crew:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._members = [_Member(k) for k in range(1, size)]
+        self._members: list[_Member] = []
         self._busy = threading.Lock()
         self._retired = False
+        try:
+            for k in range(1, size):
+                self._members.append(_Member(k))
+        except RuntimeError as error:  # the system refused a thread ("can't start new thread")
+            self._stop_members()
+            raise InvalidArgumentError(
+                f"cannot start {size} worker threads: the system refused one after"
+                f" {len(self._members)} ({error}); ask for fewer (--threads N,"
+                f" convmath.set_threads(N))"
+            ) from None
 
     @property
     def retired(self) -> bool:

@@ -162,8 +162,24 @@ def workers_at_hand() -> bool:
     return crew is None or crew.retired or not crew.busy
 
 
+def start_workers() -> None:
+    """Start the get_threads() workers now rather than at the first op that needs them.
+
+    A count the system cannot start (``can't start new thread``) then fails
+    here, as one :class:`InvalidArgumentError`, before any work is done.
+    """
+    if get_threads() > 1 and not getattr(_inside, "active", False):
+        _current_crew()
+
+
 def _claim_crew() -> Crew | None:
     """The crew of get_threads() workers, claimed for one op; None if another thread has it."""
+    crew = _current_crew()
+    return crew if crew.claim() else None
+
+
+def _current_crew() -> Crew:
+    """The crew of get_threads() workers, started if there is none (or a smaller one, idle)."""
     global _crew
     wanted = get_threads()  # this thread's or task's setting (convmath.settings(threads=...))
     with _lock:  # set_threads may swap the crew from another thread
@@ -171,9 +187,9 @@ def _claim_crew() -> Crew | None:
         if _crew is None or _crew.retired or (_crew.size < wanted and not _crew.busy):
             if _crew is not None:
                 _crew.retire()
-            _crew = Crew(wanted)
-        crew = _crew
-    return crew if crew.claim() else None
+                _crew = None
+            _crew = Crew(wanted)  # InvalidArgumentError if the system refuses a thread
+        return _crew
 
 
 def _worker_count(chunks: list[range]) -> int:

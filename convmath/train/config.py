@@ -23,7 +23,7 @@ from typing import Any
 from convmath import data, limits
 from convmath.data.augment import PRESETS
 from convmath.errors import InvalidArgumentError
-from convmath.models import MODEL_NAME, MODELS
+from convmath.models import MODEL_NAME, MODELS, OPTION_NAME
 from convmath.optim.factory import ADAMW_DEFAULT_DECAY, OPTIMIZERS, SCHEDULES
 from convmath.schema import (
     AnyOf,
@@ -52,6 +52,8 @@ MODEL_OPTION = AnyOf(
         ListOf(Integer(1, limits.MAX_CHANNELS), 8),
     )
 )
+MODEL_OPTIONS = MappingOf(MODEL_OPTION, 16, key=OPTION_NAME)
+"""A model's options by name (never one of build's own arguments, such as ``rng``)."""
 
 
 class _Marker:
@@ -138,7 +140,7 @@ class TrainConfig:
     )
     # the model's own options (depth, width, dropout...): --depth and --width on the command line
     model_options: dict[str, Any] = setting(  # noqa: RUF009 (a field: a fresh dict per config)
-        MappingOf(MODEL_OPTION, 16), {}, option=False
+        MODEL_OPTIONS, {}, option=False
     )
     dataset: str = setting(
         Text(limits.MAX_TEXT, min_length=1),

@@ -21,7 +21,7 @@ from convmath.nn import architecture
 from convmath.nn.module import Module
 from convmath.schema import Integer, MappingOf, Optional, Record, Spec, Text
 from convmath.train.checkpoint import Checkpoint
-from convmath.train.config import MODEL_OPTION, TrainConfig
+from convmath.train.config import MODEL_OPTION, MODEL_OPTIONS, TrainConfig
 
 ARCHITECTURE_NAME = "layers"  # the model's name in a file that stores its architecture
 
@@ -43,7 +43,7 @@ MODEL_CONFIG = Record(
         "name": models.MODEL_NAME,
         "input_shape": INPUT_SHAPE,
         "num_classes": Integer(1, limits.MAX_CLASSES),
-        "options": MappingOf(MODEL_OPTION, 16),
+        "options": MODEL_OPTIONS,
     }
 )
 # A model put together from convmath.nn's layers (convmath.save), rebuilt from the tree alone.

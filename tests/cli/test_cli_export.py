@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ Image = pytest.importorskip("PIL.Image")
 
 from convmath import data  # noqa: E402
 from convmath.cli import main  # noqa: E402
+from convmath.errors import InvalidArgumentError  # noqa: E402
 from convmath.run import TrainConfig, load_trained, run_training  # noqa: E402
+from convmath.train.checkpoint import atomic_write  # noqa: E402
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -163,3 +166,43 @@ def test_export_never_overwrites_the_file_it_reads(trained: Path) -> None:
     assert status == 2
     assert "is the file being exported; choose another --out" in err
     assert (trained / "best.onnx").read_bytes() == before
+
+
+def test_export_replaces_an_existing_file_only_with_overwrite(trained: Path, tmp_path) -> None:
+    status, _, err = run(["export", trained / "best.safetensors"])  # best.onnx is there already
+    assert status == 2
+    assert err == (
+        f"convmath export: error: {trained / 'best.onnx'} exists; pass --overwrite to replace"
+        " it, or choose another --out\n"
+    )
+    out = tmp_path / "model.onnx"
+    out.write_text("an older model")
+    status, _, err = run(["export", trained / "best.safetensors", "--out", out])
+    assert status == 2
+    assert out.read_text() == "an older model"
+    status, printed, err = run(
+        ["export", trained / "best.safetensors", "--out", out, "--overwrite"]
+    )
+    assert status == 0, err
+    assert printed.startswith(f"saved {out}: digits_cnn")
+    onnx.checker.check_model(onnx.load(str(out)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temporary left
+
+
+def test_a_file_that_appears_while_export_writes_is_kept(tmp_path, monkeypatch) -> None:
+    """The name is taken only if it is free when the written file gets it (a hard link)."""
+    out = tmp_path / "model.onnx"
+    real_fsync = os.fsync
+
+    def someone_writes_meanwhile(fd: int) -> None:
+        real_fsync(fd)
+        if not out.exists():
+            out.write_text("written meanwhile")
+
+    monkeypatch.setattr(os, "fsync", someone_writes_meanwhile)
+    with pytest.raises(InvalidArgumentError, match=r"model\.onnx exists; not replaced"):
+        atomic_write(out, b"new", overwrite=False)
+    assert out.read_text() == "written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    atomic_write(out, b"new")  # overwrite=True, the default, replaces it
+    assert out.read_bytes() == b"new"

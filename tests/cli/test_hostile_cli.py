@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -27,11 +29,16 @@ from hostile_corpus import (
     DATA_REFUSALS,
     NON_FINITE_AND_OUT_OF_RANGE,
     OPTION_CASES,
+    OUTPUT_CASES,
+    OUTPUT_REFUSALS,
     TRAIN_NUMERIC_OPTIONS,
     Original,
+    _set,
     checkpoint_commands,
 )
 
+import convmath
+from convmath import nn
 from convmath.cli import main
 from convmath.run import TrainConfig, run_training
 
@@ -90,6 +97,7 @@ def test_hostile_checkpoint_is_refused_by_every_command(workshop, original, tmp_
         assert checkpoint.name in line, (command, line)
         assert CHECKPOINT_REFUSALS[case] in line, (command, line)
     assert not (tmp_path / "resumed" / "last.safetensors").exists()
+    assert not (tmp_path / "exported.onnx").exists()
 
 
 def test_every_checkpoint_case_says_why_it_is_refused():
@@ -99,6 +107,131 @@ def test_every_checkpoint_case_says_why_it_is_refused():
 def test_a_device_file_is_refused_without_reading_it(workshop, tmp_path):
     for argv in checkpoint_commands(Path("/dev/zero"), workshop / "digit.png", tmp_path).values():
         assert "/dev/zero: not a regular file" in assert_refused(argv, argv[0])
+
+
+def _contents(folder: Path) -> dict[str, bytes | str]:
+    """Every name under ``folder``: a file's bytes, a link's target, "folder" for a folder."""
+    return {
+        str(p.relative_to(folder)): (
+            str(p.readlink()) if p.is_symlink() else "folder" if p.is_dir() else p.read_bytes()
+        )
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_CASES))
+def test_an_output_never_destroys_an_input(workshop, tmp_path, case):
+    run = tmp_path / "run"
+    shutil.copytree(workshop / "run", run)
+    (tmp_path / "elsewhere").mkdir()
+    argv = OUTPUT_CASES[case](run, tmp_path / "elsewhere")
+    before = _contents(tmp_path)
+    assert OUTPUT_REFUSALS[case] in assert_refused(argv, argv[0])
+    assert _contents(tmp_path) == before  # nothing replaced, nothing added (no temporary file)
+
+
+def test_every_output_case_says_why_it_is_refused():
+    assert set(OUTPUT_REFUSALS) == set(OUTPUT_CASES)
+
+
+# Names a file may carry: terminal sequences (set the window title, clear the screen, the
+# one-byte CSI), a bell, line breaks, a NUL, a bidirectional override, and one plain name.
+HOSTILE_NAMES = [
+    "\x1b]0;owned\x07",
+    "\x1b[2J\x1b[H",
+    "\x9b31mred",
+    "two\nlines",
+    "back\rspace",
+    "bell\x07",
+    "nul\x00",
+    "tab\there",
+    "\u202eexe.txt",
+    "chat",
+]
+
+
+def run_captured(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def assert_printable(text: str) -> None:
+    """Nothing but printable characters and line breaks between lines."""
+    bad = sorted({c for c in text if not c.isprintable() and c != "\n"})
+    assert not bad, (bad, text)
+
+
+def test_class_names_from_a_file_reach_the_terminal_escaped(workshop, original, tmp_path):
+    checkpoint = original.with_config(
+        tmp_path / "names.safetensors", _set("preprocessing", "classes", HOSTILE_NAMES)
+    )
+    status, evaluated, err = run_captured(["evaluate", str(checkpoint)])
+    assert status == 0, err
+    assert_printable(evaluated)
+    assert "\n\\x1b]0;owned\\x07 " in evaluated  # the per-class table's first row
+    assert "\ntwo\\nlines " in evaluated
+    status, predicted, err = run_captured(
+        ["predict", str(checkpoint), str(workshop / "digit.png"), "--top", "10"]
+    )
+    assert status == 0, err
+    assert_printable(predicted)
+    assert len(predicted.splitlines()) == 1
+    assert "\\u202eexe.txt 0." in predicted
+
+
+def test_layer_names_from_a_file_reach_the_terminal_escaped(tmp_path):
+    rng = np.random.default_rng(0)
+    model = nn.Sequential({"\x1b[2Jflat": nn.Flatten(), "dense\n\rx": nn.Dense(64, 10, rng=rng)})
+    path = convmath.save(model, tmp_path / "m.safetensors", input_shape=(8, 8, 1))
+    for command in (
+        ["summary", str(path)],
+        ["explain", str(path)],
+        ["explain", str(path), "--backward"],
+    ):
+        status, printed, err = run_captured(command)
+        assert status == 0, err
+        assert_printable(printed)
+        assert "\\x1b[2Jflat" in printed
+        assert "dense\\n\\rx" in printed
+
+
+def test_an_error_quoting_a_hostile_name_is_one_escaped_line(tmp_path):
+    missing = tmp_path / "gone\x1b[2J\nsecond line.safetensors"
+    line = assert_refused(["summary", str(missing)], "summary")
+    assert_printable(line)
+    assert "gone\\x1b[2J second line.safetensors" in line  # the line break: a space
+
+
+def test_threads_the_system_refuses_are_one_line_before_any_work(workshop, tmp_path, monkeypatch):
+    """Where the system starts no more threads (a container's process limit), --threads 1000
+    fails at once, the threads it did start stopped, nothing written."""
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("convmath-chunk-") and len(started) >= 7:
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    refusal = "cannot start 1000 worker threads: the system refused one after 7"
+    checkpoint = str(workshop / "run" / "last.safetensors")
+    for argv in (
+        ["train", "--threads", "1000", "--epochs", "1", "--out", str(tmp_path / "run")],
+        ["evaluate", checkpoint, "--threads", "1000"],
+        ["predict", checkpoint, str(workshop / "digit.png"), "--threads", "1000"],
+    ):
+        started.clear()
+        line = assert_refused(argv, argv[0])
+        assert refusal in line
+        assert "(can't start new thread); ask for fewer" in line
+        for thread in started:
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("option", TRAIN_NUMERIC_OPTIONS)
@@ -151,6 +284,7 @@ PROCESS_SAMPLE = {
         "edges-6324-pixels-rgb",
         "folder-of-huge-images-of-two-sizes",
         "folder-model-does-not-fit-its-images",
+        "edges-png-chunk-claims-3gb",
     ],
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +15,8 @@ import pytest
 
 import convmath as cm
 from convmath import data, models
+from convmath.cli import main
+from convmath.cli import training as commands
 from convmath.errors import RunFolderError
 from convmath.optim import SGD
 from convmath.run import RunFolder, TrainConfig, load_trained, run_training
@@ -368,3 +371,93 @@ def test_resuming_into_a_new_folder_copies_the_checkpoint_it_continues(tmp_path)
     run_training(TrainConfig(), tmp_path / "b", resume=tmp_path / "a" / "last.safetensors")
     for name in ("last.safetensors", "best.safetensors", "metrics.json"):
         assert (tmp_path / "b" / name).is_file()
+
+
+def _temporaries(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_sigterm_while_a_checkpoint_is_written_is_handled_like_ctrl_c(
+    tmp_path, capsys, monkeypatch
+):
+    """The signal arrives between a checkpoint's data and its rename: that write is dropped
+    (no temporary left), the last good checkpoint kept, and the message says how to resume."""
+    out = tmp_path / "run"
+    real_fsync = os.fsync
+    sent = []
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if (out / "last.safetensors").exists() and not sent:  # a write after epoch 1's
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+            sent.append(fd)
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    status = main(["train", "--out", str(out), "--epochs", "5", "--train-limit", "300"])
+    assert sent
+    assert status == 128 + signal.SIGTERM
+    last = out / "last.safetensors"
+    assert capsys.readouterr().err == (
+        f"convmath train: terminated (resume with convmath train --resume {last})\n"
+    )
+    assert load_checkpoint(last).state["epoch"] == 1
+    assert _temporaries(out) == []
+    assert not (out / LOCK).exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command's handler is gone
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_real_training_process_like_ctrl_c(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--epochs", "1000", "--train-limit", "300"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convmath.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "last.safetensors").exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)  # somewhere in a later epoch, or a write
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    last = out / "last.safetensors"
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines() == [
+        f"convmath train: terminated (resume with convmath train --resume {last})"
+    ]
+    epoch = load_checkpoint(last).state["epoch"]
+    assert 1 <= epoch < 1000
+    assert _temporaries(out) == []
+    assert not (out / LOCK).exists()
+    assert main(["train", "--resume", str(last), "--epochs", str(epoch + 1)]) == 0
+    assert load_checkpoint(last).state["epoch"] == epoch + 1
+
+
+def test_sigterm_ignored_by_whoever_started_the_process_stays_ignored(monkeypatch, capsys):
+    seen = []
+
+    def table(*_args, **_kwargs) -> str:
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return "a table"
+
+    monkeypatch.setattr(commands, "summary_table", table)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assert main(["summary", "lenet5"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIG_IGN]
+    assert main(["summary", "lenet5"]) == 0  # started with the default: handled while it runs
+    assert seen[1] not in (signal.SIG_DFL, signal.SIG_IGN)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

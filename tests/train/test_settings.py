@@ -13,6 +13,8 @@ import pytest
 
 from convmath.cli import build_parser
 from convmath.errors import CheckpointError, InvalidArgumentError
+from convmath.models import BUILD_ARGUMENTS
+from convmath.run import run_training
 from convmath.train import TrainConfig, fit
 from convmath.train.config import ABSENT, FIT_DEFAULTS, SETTINGS
 from convmath.train.trained import check_run_config
@@ -102,3 +104,14 @@ def test_the_checkpoint_schema_checks_each_setting_with_its_spec(name):
 def test_fit_checks_each_setting_with_its_spec(name):
     with pytest.raises(InvalidArgumentError, match=f"fit: {name} must be"):
         fit(None, None, **{name: [[None]]})
+
+
+@pytest.mark.parametrize("name", ["rng", "max_parameters", "input_shape", "num_classes", "name"])
+def test_a_model_option_named_as_builds_own_argument_is_refused(name, tmp_path):
+    """Such an option would reach models.build twice (a TypeError in every loader)."""
+    assert name in BUILD_ARGUMENTS
+    with pytest.raises(InvalidArgumentError, match=f"model_options key must be .* got '{name}'"):
+        TrainConfig(model_options={name: 1}).checked()
+    with pytest.raises(InvalidArgumentError, match=f"got '{name}'"):
+        run_training(TrainConfig(epochs=1, model_options={name: 1}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -426,10 +426,15 @@ def export(
     opset: int = DEFAULT_OPSET,
     nchw_input: bool = False,
     metadata: dict[str, Any] | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    """Write ``model`` as an ONNX file at ``path`` (see :func:`to_onnx`); returns the path."""
+    """Write ``model`` as an ONNX file at ``path`` (see :func:`to_onnx`); returns the path.
+
+    The file is written atomically; with ``overwrite=False`` a file already at
+    ``path`` is kept and :class:`InvalidArgumentError` raised.
+    """
 
     proto = to_onnx(model, input_shape, opset=opset, nchw_input=nchw_input, metadata=metadata)
     path = Path(path)
-    atomic_write(path, proto.SerializeToString())
+    atomic_write(path, proto.SerializeToString(), overwrite=overwrite)
     return path
