@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import os
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +13,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from onnx_cases import named_model  # noqa: E402
+from onnx_cases import named_model, run_measured  # noqa: E402
 
-from convmath.cli import main  # noqa: E402
 from convmath.errors import CheckpointError, InteropError  # noqa: E402
 from convmath.interop.onnx import load, to_onnx  # noqa: E402
 
@@ -146,17 +142,7 @@ def test_a_hostile_file_gives_one_line_and_status_2_fast_in_bounded_memory(
 ) -> None:
     path = _write(tmp_path, key)
     argv = [command, str(path)] + (["x.png"] if command == "predict" else [])
-    err = io.StringIO()
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = main(argv)
-    finally:
-        seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    lines = err.getvalue().splitlines()
+    status, lines, seconds, peak = run_measured(argv)
     assert status == 2
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"convmath {command}: error: {path}"), lines

@@ -13,10 +13,8 @@ size (unused int64 initializers, a long list attribute, thousands of empty nodes
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +26,8 @@ from hostile_corpus import ONNX_CASES, ONNX_ENVIRONMENT  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
-from onnx_cases import named_model  # noqa: E402
+from onnx_cases import named_model, run_measured  # noqa: E402
 
-from convmath.cli import main  # noqa: E402
 from convmath.errors import ConvMathError, InteropError  # noqa: E402
 from convmath.interop.onnx import from_onnx, to_onnx  # noqa: E402
 from convmath.interop.onnx.read import parse_model  # noqa: E402
@@ -56,20 +53,6 @@ def _environment(monkeypatch, key: str) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _run(argv: list[str]) -> tuple[int, list[str], float, int]:
-    err = io.StringIO()
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = main(argv)
-    finally:
-        seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return status, err.getvalue().splitlines(), seconds, peak
-
-
 @pytest.mark.parametrize("key", list(ONNX_CASES))
 def test_a_hostile_onnx_file_is_refused_by_the_loader_naming_why(corpus, monkeypatch, key):
     _environment(monkeypatch, key)
@@ -87,7 +70,7 @@ def test_a_hostile_onnx_file_gives_one_line_and_status_2_fast_in_bounded_memory(
     _environment(monkeypatch, key)
     path = corpus[key]
     argv = [command, str(path)] + ([str(tmp_path / "x.png")] if command == "predict" else [])
-    status, lines, seconds, peak = _run(argv)
+    status, lines, seconds, peak = run_measured(argv)
     assert status == 2, lines
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"convmath {command}: error: {path}"), lines
@@ -98,7 +81,7 @@ def test_a_hostile_onnx_file_gives_one_line_and_status_2_fast_in_bounded_memory(
 @pytest.mark.parametrize("key", ["flatten-64x1024x1024", "gemm-alpha-nan", "weights-3e38"])
 def test_train_init_from_a_hostile_onnx_file_is_one_line(corpus, tmp_path, key):
     argv = ["train", "--init-from", str(corpus[key]), "--out", str(tmp_path / "run")]
-    status, lines, seconds, _ = _run(argv)
+    status, lines, seconds, _ = run_measured(argv)
     assert status == 2, lines
     assert len(lines) == 1, lines
     assert str(corpus[key]) in lines[0], lines
