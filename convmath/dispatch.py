@@ -5,6 +5,8 @@ them is declared in one place, :mod:`convmath.kernels.registry`.
 
 - ``Function.apply`` looks an op up in :data:`KERNELS` and, while kernels are
   on, runs the kernel registered for it: the same function, computed faster.
+- While the ``compiled`` setting is on, a kernel with a compiled twin in
+  :data:`COMPILED` (numba loops, :mod:`convmath.kernels.compiled`) runs that instead.
 - ``Module.__call__`` asks the :data:`PLANNER` whether it has a faster way to
   run a module (several layers as one fused op); ``None`` means "run its
   forward as written".
@@ -27,6 +29,9 @@ from convmath.errors import InvalidArgumentError
 from convmath.switchboard import configure, current_settings, settings
 
 KERNELS: dict[type, type] = {}  # op class -> kernel class, filled by convmath.kernels.registry
+# kernel class -> its compiled twin (numba loops), filled by the registry where numba is installed;
+# used while the ``compiled`` setting is on
+COMPILED: dict[type, type] = {}
 PLANNER: list[Callable[[Any], Callable[[Any], Any] | None]] = []  # at most one planner
 # At most one: what the kernels hold while a module or a back propagation runs (BLAS on one
 # thread, so that its own threads never spin on the cores the workers need).
@@ -50,10 +55,16 @@ def kernel_for(op: type) -> type:
     """The class that computes ``op`` now: its registered kernel, or ``op`` itself.
 
     An op computed across processes (:func:`compute_across`) comes first, kernels or not.
+    While the ``compiled`` setting is on, a kernel with a compiled twin (:data:`COMPILED`)
+    gives way to it; a fused kernel (``kernel_for(BatchNormReLU)``) is looked up the same way.
     """
     if op in _across:
         return _across[op]
-    return KERNELS.get(op, op) if current_settings().kernels else op
+    switches = current_settings()
+    if not switches.kernels:
+        return op
+    kernel = KERNELS.get(op, op)
+    return COMPILED.get(kernel, kernel) if switches.compiled else kernel
 
 
 def examples_at_once(batch: int, bytes_per_example: int) -> int:

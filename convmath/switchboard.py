@@ -8,6 +8,8 @@ threads     None         workers for chunked ops (None: every available CPU)
 autotune    "rule"       kernels choose algorithms by rule, or "measure" them
 grad        True         ops record the graph for back propagation
 strict      False        back propagation checks every gradient it passes on
+compiled    True         kernels use their compiled loops (numba) where installed;
+                         the environment variable CONVMATH_COMPILED=0 starts with False
 =========== ============ ====================================================
 
 Two levels, one table. :func:`configure` sets the process's defaults, which
@@ -29,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +44,8 @@ from convmath.shapes import positive_int
 
 POLICIES = ("rule", "measure")  # how kernels choose their algorithms (kernels/autotune.py)
 MAX_THREADS = 1024  # worker threads at most: each is a real thread, started on first use
+# The compiled tier's switch at start-up: "0" starts the process with it off (kernels/compiled/).
+COMPILED_VARIABLE = "CONVMATH_COMPILED"
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Settings:
     autotune: str = "rule"
     grad: bool = True
     strict: bool = False
+    compiled: bool = os.environ.get(COMPILED_VARIABLE, "1").strip() != "0"
 
 
 NAMES = tuple(f.name for f in fields(Settings))
@@ -108,7 +114,7 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InvalidArgumentError(f"unknown setting {unknown[0]!r}; the settings are {NAMES}")
     checked = dict(changes)
-    for name in ("kernels", "grad", "strict"):
+    for name in ("kernels", "grad", "strict", "compiled"):
         if name in checked and not isinstance(checked[name], bool):
             raise InvalidArgumentError(f"{name} takes True or False, got {checked[name]!r}")
     if checked.get("threads") is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import convmath.functional as F
-from convmath.dispatch import kernel_for
+from convmath.dispatch import computed_across, kernel_for, kernels_enabled
 from convmath.kernels.parallel import for_each_part, map_parts, sum_over_parts
 from convmath.kernels.products import product
 from convmath.kernels.rows import fold, wide_rows
@@ -176,10 +176,10 @@ def batch_norm_relu(
     With kernels off, or while batch norm is computed across processes (``--sync-bn``),
     the two ops of the equation.
     """
-    if kernel_for(ops.BatchNorm) is not BatchNormKernel:  # kernels off, or computed across
+    if not kernels_enabled() or computed_across(ops.BatchNorm):
         statistics = (running_mean, running_var)
         z = F.batch_norm(a, gamma, beta, *statistics, training=training, momentum=momentum, eps=eps)
         return F.relu(z)
     inputs = [t for t in (a, gamma, beta) if t is not None]
     options = batch_norm_options(a, gamma, beta, running_mean, running_var, training, momentum, eps)
-    return BatchNormReLU.apply(*inputs, **options)
+    return kernel_for(BatchNormReLU).apply(*inputs, **options)  # or its compiled twin

@@ -13,11 +13,13 @@ from __future__ import annotations
 from convmath import dispatch
 from convmath.kernels import rules
 from convmath.kernels.activation import ReLUKernel
+from convmath.kernels.compiled import INSTALLED as NUMBA_INSTALLED
+from convmath.kernels.compiled.normalization import CompiledBatchNorm, CompiledBatchNormReLU
 from convmath.kernels.conv import Conv2DKernel
 from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKernel
 from convmath.kernels.fusion import plan
 from convmath.kernels.linalg import DenseKernel
-from convmath.kernels.normalization import BatchNormKernel
+from convmath.kernels.normalization import BatchNormKernel, BatchNormReLU
 from convmath.kernels.parallel import examples_at_once, single_threaded_blas
 from convmath.kernels.pool import MaxPool2DKernel
 from convmath.kernels.shape import ConcatKernel
@@ -43,11 +45,21 @@ KERNELS: dict[type[Function], type[Function]] = {
     Concat: ConcatKernel,
 }
 
+# Each kernel's compiled twin (numba loops, kernels/compiled/): used while the ``compiled``
+# setting is on, where numba is installed; the fused kernels have theirs too.
+COMPILED: dict[type[Function], type[Function]] = {
+    BatchNormKernel: CompiledBatchNorm,
+    BatchNormReLU: CompiledBatchNormReLU,
+}
+
 
 def install() -> None:
     """Put this module's table and planner where the engine looks (done by ``import convmath``)."""
     dispatch.KERNELS.clear()
     dispatch.KERNELS.update(KERNELS)
+    dispatch.COMPILED.clear()
+    if NUMBA_INSTALLED:
+        dispatch.COMPILED.update(COMPILED)
     dispatch.PLANNER[:] = [plan]
     dispatch.HOLD[:] = [single_threaded_blas()]
     dispatch.CHUNKING[:] = [examples_at_once]

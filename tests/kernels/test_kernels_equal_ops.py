@@ -11,6 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 from cases import BATCH_NORM_SHAPES, CONV_CASES, DENSE_SHAPES, POOL_CASES, conv_case, distinct
+from tiers import tier_kernel
 
 import convmath as cm
 import convmath.functional as F
@@ -50,11 +51,14 @@ def run(function, arrays, dtype, *, kernels, needs=None):
     return out, [t.grad for t in tensors]
 
 
-def assert_kernel_computes_op(function, arrays, dtype, kernel=None, needs=None):
+def assert_kernel_computes_op(function, arrays, dtype, kernel=None, needs=None, tier=None):
+    """``kernel`` (or a subclass) ran with kernels on; in a ``tier``, exactly that tier's class."""
     got, got_grads = run(function, arrays, dtype, kernels=True, needs=needs)
     want, want_grads = run(function, arrays, dtype, kernels=False, needs=needs)
     if kernel is not None:
         assert isinstance(got._op, kernel), f"{type(got._op).__name__} ran, not {kernel.__name__}"
+        if tier is not None:
+            assert type(got._op) is tier_kernel(kernel, tier), f"{type(got._op).__name__} ran"
         assert not isinstance(want._op, kernel)
     rtol = TOLERANCE[dtype]
     for k, (g, w) in enumerate(zip(got_grads, want_grads, strict=True)):
@@ -115,17 +119,18 @@ def test_conv_kernel_on_an_empty_and_a_single_example_batch(rng, m):
 @pytest.mark.parametrize("setting", WORKERS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("f", "stride", "padding"), POOL_CASES)
-def test_max_pool_kernel(rng, monkeypatch, setting, dtype, f, stride, padding):
+def test_max_pool_kernel(rng, monkeypatch, tier, setting, dtype, f, stride, padding):
     a = distinct(rng, (3, 7, 6, 3))
+    pool = kernel_of("MaxPool2D")
     with workers(setting, monkeypatch):
         assert_kernel_computes_op(
-            lambda x: F.max_pool2d(x, f, stride, padding), [a], dtype, kernel_of("MaxPool2D")
+            lambda x: F.max_pool2d(x, f, stride, padding), [a], dtype, pool, tier=tier
         )
 
 
 @pytest.mark.parametrize("setting", WORKERS)
 @pytest.mark.parametrize(("f", "stride", "padding"), [(2, None, 0), (3, 1, 1), (3, 2, 1)])
-def test_max_pool_kernel_on_ties_and_nans(rng, monkeypatch, setting, f, stride, padding):
+def test_max_pool_kernel_on_ties_and_nans(rng, monkeypatch, tier, setting, f, stride, padding):
     a = rng.integers(0, 3, (3, 7, 6, 3)).astype(np.float64)  # many tied windows
     a[0, 2, 3, 1] = a[1, 0, 0, 0] = a[1, 0, 1, 0] = a[2, 5, 5, 2] = np.nan
     with workers(setting, monkeypatch), np.errstate(invalid="ignore"):
@@ -141,7 +146,7 @@ def test_max_pool_kernel_on_ties_and_nans(rng, monkeypatch, setting, f, stride, 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", BATCH_NORM_SHAPES)
 @pytest.mark.parametrize("form", ["training", "training without gamma", "inference"])
-def test_batch_norm_kernel(rng, monkeypatch, setting, dtype, shape, form):
+def test_batch_norm_kernel(rng, monkeypatch, tier, setting, dtype, shape, form):
     n_C = shape[-1]
     a = rng.standard_normal(shape) * 3 + 1
     gamma, beta = rng.uniform(0.5, 1.5, n_C), rng.standard_normal(n_C)
@@ -153,10 +158,10 @@ def test_batch_norm_kernel(rng, monkeypatch, setting, dtype, shape, form):
 
     arrays = [a] if form == "training without gamma" else [a, gamma, beta]
     with workers(setting, monkeypatch):
-        assert_kernel_computes_op(batch_norm, arrays, dtype, kernel_of("BatchNorm"))
+        assert_kernel_computes_op(batch_norm, arrays, dtype, kernel_of("BatchNorm"), tier=tier)
 
 
-def test_batch_norm_kernel_updates_the_running_statistics_as_the_op(rng):
+def test_batch_norm_kernel_updates_the_running_statistics_as_the_op(rng, tier):
     a = (rng.standard_normal((16, 5, 5, 4)) * 2 + 3).astype(np.float32)
     updated = []
     for kernels in (True, False):
@@ -241,13 +246,14 @@ FUSED = {
 @pytest.mark.parametrize("setting", WORKERS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", FUSED)
-def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, setting, dtype, name):
+def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, tier, setting, dtype, name):
     fused, composed, shapes = FUSED[name]
     arrays = [rng.standard_normal(shape) for shape in shapes]
     with workers(setting, monkeypatch):
         got, got_grads = run(fused, arrays, dtype, kernels=True)
     want, want_grads = run(composed, arrays, dtype, kernels=False)
     assert type(got._op).__name__.endswith("ReLU")  # the fused kernel ran
+    assert type(got._op).__name__.startswith("Compiled") == (tier == "compiled")
     fallback, fallback_grads = run(fused, arrays, dtype, kernels=False)
     assert type(fallback._op).__name__ == "ReLU"  # with kernels off, the composed ops
     rtol = TOLERANCE[dtype]
