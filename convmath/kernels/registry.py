@@ -15,6 +15,7 @@ from convmath.kernels import rules
 from convmath.kernels.activation import ReLUKernel
 from convmath.kernels.compiled import INSTALLED as NUMBA_INSTALLED
 from convmath.kernels.compiled.normalization import CompiledBatchNorm, CompiledBatchNormReLU
+from convmath.kernels.compiled.pool import CompiledMaxPool2D
 from convmath.kernels.conv import Conv2DKernel
 from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKernel
 from convmath.kernels.fusion import plan
@@ -50,6 +51,7 @@ KERNELS: dict[type[Function], type[Function]] = {
 COMPILED: dict[type[Function], type[Function]] = {
     BatchNormKernel: CompiledBatchNorm,
     BatchNormReLU: CompiledBatchNormReLU,
+    MaxPool2DKernel: CompiledMaxPool2D,
 }
 
 

@@ -131,15 +131,27 @@ def test_max_pool_kernel(rng, monkeypatch, tier, setting, dtype, f, stride, padd
 @pytest.mark.parametrize("setting", WORKERS)
 @pytest.mark.parametrize(("f", "stride", "padding"), [(2, None, 0), (3, 1, 1), (3, 2, 1)])
 def test_max_pool_kernel_on_ties_and_nans(rng, monkeypatch, tier, setting, f, stride, padding):
+    """Ties and NaNs in A (the first maximum or NaN wins), and NaN and inf in dZ (spread by the
+    mask as NaN * 0 in the op)."""
     a = rng.integers(0, 3, (3, 7, 6, 3)).astype(np.float64)  # many tied windows
     a[0, 2, 3, 1] = a[1, 0, 0, 0] = a[1, 0, 1, 0] = a[2, 5, 5, 2] = np.nan
+    a[0, 0, 0, 0] = -np.inf  # in a padded window, -inf ties with the padding
     with workers(setting, monkeypatch), np.errstate(invalid="ignore"):
         got, (got_grad,) = run(lambda x: F.max_pool2d(x, f, stride, padding), [a], np.float64,
                                kernels=True)  # fmt: skip
         want, (want_grad,) = run(lambda x: F.max_pool2d(x, f, stride, padding), [a], np.float64,
                                  kernels=False)  # fmt: skip
+        dz = np.cos(np.nan_to_num(want.data))
+        dz[0, 0, 0, 2], dz[2, -1, -1, 1] = np.nan, np.inf
+        routed = []
+        for kernels in (True, False):
+            with cm.use_kernels(kernels):
+                x = cm.Tensor(a, requires_grad=True)
+                F.max_pool2d(x, f, stride, padding).backward(dz)
+                routed.append(x.grad)
     np.testing.assert_array_equal(got.data, want.data)  # NaN where the op has NaN
     np.testing.assert_allclose(got_grad, want_grad, rtol=1e-12)  # the first maximum (or NaN) wins
+    np.testing.assert_allclose(*routed, rtol=1e-12)  # NaN where the op's mask spreads it
 
 
 @pytest.mark.parametrize("setting", WORKERS)
@@ -268,16 +280,20 @@ def test_fused_kernels_compute_the_ops_they_replace(rng, monkeypatch, tier, sett
 
 
 def test_max_pool_kernel_takes_the_slow_nan_path_only_for_nans(rng, monkeypatch):
-    """Padding with -inf must not look like a NaN: that path costs a copy of every window."""
+    """Padding with -inf must not look like a NaN: that path costs a copy of every window.
+
+    (The NumPy kernel's: the compiled one has no slow path.)
+    """
     from convmath.kernels import pool
 
     calls = []
     original = pool._argmax_winners
     monkeypatch.setattr(pool, "_argmax_winners", lambda *a: calls.append(1) or original(*a))
     a = cm.Tensor(rng.standard_normal((2, 6, 6, 3)).astype(np.float32), requires_grad=True)
-    F.max_pool2d(a, 3, 1, 1)  # padded: the row pass sees whole rows of -inf
-    assert calls == []
-    a.data[0, 2, 2, 1] = np.nan
-    with np.errstate(invalid="ignore"):
-        F.max_pool2d(a, 3, 1, 1)
+    with cm.settings(compiled=False):
+        F.max_pool2d(a, 3, 1, 1)  # padded: the row pass sees whole rows of -inf
+        assert calls == []
+        a.data[0, 2, 2, 1] = np.nan
+        with np.errstate(invalid="ignore"):
+            F.max_pool2d(a, 3, 1, 1)
     assert calls  # the NaN's windows are taken again
