@@ -11,10 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from convmath.kernels.compiled import status
+
 
 def blas_report() -> dict:
     """Which BLAS NumPy uses, its kernel and threads (threadpoolctl), and the env overrides."""
     report = {
+        "compiled": status(),  # the compiled kernel tier: on, or why not
         "numpy": np.__version__,
         "python": platform.python_version(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),

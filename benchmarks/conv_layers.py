@@ -10,7 +10,8 @@ alternating, median of 15 runs each, and prints GFLOP/s (2 x MACs forward,
 fewer multiplies show as a higher figure). convmath runs twice: as it
 chooses ("convmath") and with im2col only ("im2col"), and, with
 ``--winograd``, with Winograd forced on every 3x3 stride-1 layer whatever
-its channels, which is how the channel threshold was measured.
+its channels, which is how the channel threshold was measured (with the compiled
+tier, and with CONVMATH_COMPILED=0 for the NumPy transforms).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ LAYERS = [  # (name, batch, n_H, n_C_prev, n_C, f, stride, padding)
 ]
 
 
+THRESHOLDS = [  # the rule's, for the NumPy and the compiled transforms (kernels/rules.py)
+    "WINOGRAD_MIN_CHANNELS",
+    "WINOGRAD_MIN_POSITIONS",
+    "WINOGRAD_MIN_CHANNELS_COMPILED",
+    "WINOGRAD_MIN_POSITIONS_COMPILED",
+]
+
+
 def median_ms(step, repeats: int = 15) -> float:
     for _ in range(3):
         step()
@@ -64,12 +73,14 @@ def convmath_steps(x: np.ndarray, w: np.ndarray, stride: int, padding: int, forc
             if thresholds is None:
                 step()
                 return
-            default = rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS
-            rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS = thresholds
+            default = [getattr(rules, name) for name in THRESHOLDS]
+            for name, value in zip(THRESHOLDS, thresholds * 2, strict=True):
+                setattr(rules, name, value)
             try:
                 step()
             finally:
-                rules.WINOGRAD_MIN_CHANNELS, rules.WINOGRAD_MIN_POSITIONS = default
+                for name, value in zip(THRESHOLDS, default, strict=True):
+                    setattr(rules, name, value)
 
         return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import convmath.functional as F
-from convmath.dispatch import kernels_enabled
+from convmath.dispatch import kernel_for, kernels_enabled
 from convmath.kernels import autotune, rules
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, get_threads, run_chunks
@@ -44,6 +44,8 @@ class Conv2DKernel(ops.Conv2D):
     """
 
     relu = False  # Conv2DReLU: A = max(0, Z) applied to each chunk while it is in cache
+    compiled = False  # CompiledConv2D: Winograd's transforms compiled, and the rule's threshold
+    winograd_class: type[Winograd] = Winograd
 
     def forward(
         self,
@@ -67,8 +69,13 @@ class Conv2DKernel(ops.Conv2D):
         candidates = ["im2col"]
         if winograd_computes(w.shape, stride, dilation, groups, padding):
             candidates.append("winograd")
-        rule = "winograd" if winograd_applies(w.shape, **geometry) else "im2col"
+        rule = (
+            "winograd"
+            if winograd_applies(w.shape, **geometry, compiled=self.compiled)
+            else "im2col"
+        )
         key = (a_prev.shape, w.shape, a_prev.dtype.str, b is None, self.relu, self.needs_grad)
+        key = (*key, self.compiled)
         algorithm = autotune.choose(
             "conv2d forward",
             (*key, *geometry.values(), get_threads()),
@@ -105,7 +112,9 @@ class Conv2DKernel(ops.Conv2D):
         )
         w_groups = grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
-        winograd = Winograd(a_prev.shape, w, padding, n_out) if algorithm == "winograd" else None
+        winograd = None
+        if algorithm == "winograd":
+            winograd = self.winograd_class(a_prev.shape, w, padding, n_out)
         work = im2col.bytes_per_example if winograd is None else winograd.bytes_per_example
         chunks = chunk_bounds(len(a_prev), work)
         keep = (
@@ -150,16 +159,16 @@ class Conv2DKernel(ops.Conv2D):
             dual_geometry = ((1, 1), im2col.dilation, im2col.groups, dual[0].padding)
             if winograd_computes(dual[0].w_shape, *dual_geometry):
                 candidates.append("dual-winograd")
+                compiled = self.compiled
                 forward_rule = winograd_applies(
-                    self.w.shape, *dual_geometry[:3], im2col.padding, im2col.n_out
+                    self.w.shape, *dual_geometry[:3], im2col.padding, im2col.n_out, compiled
                 )  # (the forward's stride is 1 too: the dual exists)
-                if (
-                    rule == "dual"
-                    and forward_rule
-                    and winograd_applies(dual[0].w_shape, *dual_geometry, im2col.a_shape[1:3])
-                ):
+                dual_rule = winograd_applies(
+                    dual[0].w_shape, *dual_geometry, im2col.a_shape[1:3], compiled
+                )
+                if rule == "dual" and forward_rule and dual_rule:
                     rule = "dual-winograd"  # the dual is 3x3 at stride 1 too
-        key = (grad.shape, self.w.shape, grad.dtype.str, self.relu, self.needs_grad)
+        key = (grad.shape, self.w.shape, grad.dtype.str, self.relu, self.needs_grad, self.compiled)
         geometry = (im2col.stride, im2col.padding, im2col.dilation, im2col.groups)
         algorithm = autotune.choose(
             "conv2d input gradient",
@@ -188,7 +197,7 @@ class Conv2DKernel(ops.Conv2D):
             work_per_example = max(work_per_example, dual[0].bytes_per_example)
         if algorithm == "dual-winograd":  # offered only where the dual exists
             w_dual, sides = _dual_filters(self.w, groups), dual[0].padding
-            dual_winograd = Winograd(grad.shape, w_dual, sides, im2col.a_shape[1:3])
+            dual_winograd = self.winograd_class(grad.shape, w_dual, sides, im2col.a_shape[1:3])
         chunks = chunk_bounds(len(grad), work_per_example)
         kept: dict[int, np.ndarray] = {}
         if self.kept_cols is not None:  # the forward chunks, whose matrices are at hand
@@ -322,6 +331,6 @@ def conv2d_relu(
         z = F.conv2d(a_prev, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
         return F.relu(z)
     inputs = [a_prev, w] if b is None else [a_prev, w, b]
-    return Conv2DReLU.apply(
+    return kernel_for(Conv2DReLU).apply(  # or its compiled twin
         *inputs, **conv_geometry(a_prev, w, b, stride, padding, dilation, groups)
     )

@@ -14,9 +14,10 @@ from convmath import dispatch
 from convmath.kernels import rules
 from convmath.kernels.activation import ReLUKernel
 from convmath.kernels.compiled import INSTALLED as NUMBA_INSTALLED
+from convmath.kernels.compiled.conv import CompiledConv2D, CompiledConv2DReLU
 from convmath.kernels.compiled.normalization import CompiledBatchNorm, CompiledBatchNormReLU
 from convmath.kernels.compiled.pool import CompiledMaxPool2D
-from convmath.kernels.conv import Conv2DKernel
+from convmath.kernels.conv import Conv2DKernel, Conv2DReLU
 from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKernel
 from convmath.kernels.fusion import plan
 from convmath.kernels.linalg import DenseKernel
@@ -49,6 +50,8 @@ KERNELS: dict[type[Function], type[Function]] = {
 # Each kernel's compiled twin (numba loops, kernels/compiled/): used while the ``compiled``
 # setting is on, where numba is installed; the fused kernels have theirs too.
 COMPILED: dict[type[Function], type[Function]] = {
+    Conv2DKernel: CompiledConv2D,  # Winograd's tile transforms
+    Conv2DReLU: CompiledConv2DReLU,
     BatchNormKernel: CompiledBatchNorm,
     BatchNormReLU: CompiledBatchNormReLU,
     MaxPool2DKernel: CompiledMaxPool2D,

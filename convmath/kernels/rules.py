@@ -26,11 +26,21 @@ KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: chea
 DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 WINOGRAD_MIN_CHANNELS = 64  # on each side
 WINOGRAD_MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
+# With the compiled tile transforms (kernels/compiled/winograd.py): measured in docs/PERFORMANCE.md
+WINOGRAD_MIN_CHANNELS_COMPILED = 16
+WINOGRAD_MIN_POSITIONS_COMPILED = 28 * 28
 
 
-def winograd_pays(n_C_prev: int, n_C: int, positions: int) -> bool:
-    """Whether F(2x2, 3x3) beats im2col for a layer it computes: wide and large enough."""
-    return min(n_C_prev, n_C) >= WINOGRAD_MIN_CHANNELS and positions >= WINOGRAD_MIN_POSITIONS
+def winograd_pays(n_C_prev: int, n_C: int, positions: int, compiled: bool = False) -> bool:
+    """Whether F(2x2, 3x3) beats im2col for a layer it computes: wide and large enough.
+
+    ``compiled``: with the compiled tile transforms, whose thresholds are their own.
+    """
+    if compiled:
+        channels, least = WINOGRAD_MIN_CHANNELS_COMPILED, WINOGRAD_MIN_POSITIONS_COMPILED
+    else:
+        channels, least = WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_POSITIONS
+    return min(n_C_prev, n_C) >= channels and positions >= least
 
 
 def dual_pays(dual_bytes_per_example: int, im2col_bytes_per_example: int) -> bool:

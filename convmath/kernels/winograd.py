@@ -65,14 +65,16 @@ def winograd_applies(
     groups: int,
     padding: tuple[Pair, Pair],
     n_out: Pair,
+    compiled: bool = False,
 ) -> bool:
     """The rule: whether F(2x2, 3x3) computes this convolution, and (measured) faster than im2col.
 
-    (:mod:`convmath.kernels.autotune` can time both instead.)
+    ``compiled``: with the compiled tile transforms (kernels/compiled/winograd.py), which
+    pay from fewer channels. (:mod:`convmath.kernels.autotune` can time both instead.)
     """
     n_C_prev, n_C = w_shape[2:]
     return winograd_computes(w_shape, stride, dilation, groups, padding) and rules.winograd_pays(
-        n_C_prev, n_C, n_out[0] * n_out[1]
+        n_C_prev, n_C, n_out[0] * n_out[1], compiled
     )
 
 
@@ -111,12 +113,18 @@ class Winograd:
             np.copyto(full.transpose(2, 4, 0, 1, 3, 5), y)
             z_chunk[...] = full.reshape(c, 2 * t_h, 2 * t_w, n_C)[:, :n_H, :n_W]
 
-    def _tiles(self, a_chunk: np.ndarray) -> np.ndarray:
-        """The 4x4 tiles (starting every 2 positions) of the padded chunk, tap by tap."""
+    def padded(self, a_chunk: np.ndarray) -> np.ndarray:
+        """The chunk with zeros around it, (c, 2*t_h + 2, 2*t_w + 2, n_C_prev): every tile whole."""
         (top, _), (left, _) = self.padding
         (t_h, t_w), (c, n_H_prev, n_W_prev, n_C_prev) = self.tiles, a_chunk.shape
         a_pad = np.zeros((c, 2 * t_h + 2, 2 * t_w + 2, n_C_prev), dtype=a_chunk.dtype)
         a_pad[:, top : top + n_H_prev, left : left + n_W_prev] = a_chunk
+        return a_pad
+
+    def _tiles(self, a_chunk: np.ndarray) -> np.ndarray:
+        """The 4x4 tiles (starting every 2 positions) of the padded chunk, tap by tap."""
+        (t_h, t_w), (c, _, _, n_C_prev) = self.tiles, a_chunk.shape
+        a_pad = self.padded(a_chunk)
         s_i, s_h, s_w, s_c = a_pad.strides
         view = as_strided(
             a_pad,

@@ -207,7 +207,7 @@ def test_the_candidates_offered(monkeypatch, rng):
 
 
 @pytest.mark.parametrize("forward", ["im2col", "winograd"])
-def test_a_choice_gives_the_same_bits_on_any_thread_count(rng, monkeypatch, forward):
+def test_a_choice_gives_the_same_bits_on_any_thread_count(rng, monkeypatch, tier, forward):
     a = rng.standard_normal((16, 12, 12, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 8)).astype(np.float32)
     _forced(monkeypatch, forward, "dual-winograd" if forward == "winograd" else "dual")

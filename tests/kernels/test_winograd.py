@@ -6,7 +6,10 @@ import pytest
 import convmath as cm
 import convmath.functional as F
 from convmath.kernels import rules
+from convmath.kernels.compiled.winograd import CompiledWinograd
 from convmath.kernels.winograd import Winograd, winograd_applies
+
+CLASSES = {"numpy": Winograd, "compiled": CompiledWinograd}  # each tier's transforms
 
 GEOMETRIES = [
     # (m, n_H_prev, n_W_prev, n_C_prev, n_C, padding)
@@ -23,6 +26,7 @@ GEOMETRIES = [
 def small_maps(monkeypatch):
     """Winograd on the small maps of these tests (by default it waits for 28x28)."""
     monkeypatch.setattr(rules, "WINOGRAD_MIN_POSITIONS", 1)
+    monkeypatch.setattr(rules, "WINOGRAD_MIN_POSITIONS_COMPILED", 1)
 
 
 def reference(a, w, padding):
@@ -31,7 +35,7 @@ def reference(a, w, padding):
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_winograd_computes_the_convolution(rng, geometry):
+def test_winograd_computes_the_convolution(rng, tier, geometry):
     m, n_h, n_w, c, k, padding = geometry
     a = rng.standard_normal((m, n_h, n_w, c))
     w = rng.standard_normal((3, 3, c, k))
@@ -39,7 +43,8 @@ def test_winograd_computes_the_convolution(rng, geometry):
     sides = ((padding, padding),) * 2 if isinstance(padding, int) else padding
     for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
         got = np.empty(want.shape, dtype)
-        Winograd(a.shape, w.astype(dtype), sides, want.shape[1:3]).convolve(a.astype(dtype), got)
+        winograd = CLASSES[tier](a.shape, w.astype(dtype), sides, want.shape[1:3])
+        winograd.convolve(a.astype(dtype), got)
         error = np.abs(got - want).max() / np.abs(want).max()
         assert error < tolerance, (dtype, error)
 
@@ -47,7 +52,7 @@ def test_winograd_computes_the_convolution(rng, geometry):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("geometry", GEOMETRIES[:5])
 def test_the_conv_kernel_with_winograd_gives_the_ops_values_and_gradients(
-    rng, small_maps, dtype, geometry
+    rng, small_maps, tier, dtype, geometry
 ):
     m, n_h, n_w, c, k, padding = geometry
     arrays = [rng.standard_normal(s) for s in [(m, n_h, n_w, c), (3, 3, c, k), (k,)]]
@@ -77,13 +82,19 @@ def test_winograd_is_chosen_only_where_it_applies_and_pays():
     assert not winograd_applies((3, 3, 64, 64), (1, 1), (2, 2), 1, same, big)  # dilated
     assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 2, same, big)  # grouped
     assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same, big)  # not 3x3
+    # with the compiled transforms, from fewer channels on
+    assert winograd_applies((3, 3, 16, 16), (1, 1), (1, 1), 1, same, (32, 32), compiled=True)
+    assert not winograd_applies((3, 3, 16, 16), (1, 1), (1, 1), 1, same, (32, 32))
+    assert not winograd_applies((3, 3, 8, 16), (1, 1), (1, 1), 1, same, big, compiled=True)
+    assert not winograd_applies((3, 3, 16, 16), (2, 2), (1, 1), 1, same, big, compiled=True)
 
 
-def test_a_full_size_layer_runs_forward_and_dA_prev_on_winograd(rng, monkeypatch):
+def test_a_full_size_layer_runs_forward_and_dA_prev_on_winograd(rng, monkeypatch, tier):
     calls = []
-    original = Winograd.convolve
+    chosen = CLASSES[tier]
+    original = chosen.convolve
     monkeypatch.setattr(
-        Winograd, "convolve", lambda self, a, z: calls.append(a.shape) or original(self, a, z)
+        chosen, "convolve", lambda self, a, z: calls.append(a.shape) or original(self, a, z)
     )
     a = cm.Tensor(rng.standard_normal((1, 28, 28, 64)).astype(np.float32), requires_grad=True)
     w = cm.Tensor(rng.standard_normal((3, 3, 64, 64)).astype(np.float32), requires_grad=True)
@@ -94,12 +105,12 @@ def test_a_full_size_layer_runs_forward_and_dA_prev_on_winograd(rng, monkeypatch
     assert calls == [(1, 28, 28, 64), (1, 28, 28, 64)]  # and dA_prev: dZ through W_dual
 
 
-def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
+def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch, tier):
     """With the channel threshold lowered, every 3x3 stride-1 case of the table runs Winograd."""
     from cases import CONV_CASES, conv_case
 
-    monkeypatch.setattr(rules, "WINOGRAD_MIN_CHANNELS", 1)
-    monkeypatch.setattr(rules, "WINOGRAD_MIN_POSITIONS", 1)
+    for threshold in ("CHANNELS", "POSITIONS", "CHANNELS_COMPILED", "POSITIONS_COMPILED"):
+        monkeypatch.setattr(rules, f"WINOGRAD_MIN_{threshold}", 1)
     cases = [c for c in CONV_CASES if c[0] == 3 and c[2] == 1 and c[3] == 1 and c[4] == "single"]
     assert len(cases) >= 4
     for f, padding, stride, dilation, grouping in cases:
@@ -110,7 +121,7 @@ def test_the_whole_conv_case_table_through_winograd(rng, monkeypatch):
                 tensors = [cm.Tensor(x, requires_grad=True) for x in (a, w, b)]
                 z = F.conv2d(*tensors, padding=padding)
                 if kernels:  # (before backward releases the op)
-                    assert z._op.winograd is not None
+                    assert type(z._op.winograd) is CLASSES[tier]
                 z.backward(np.cos(z.data))
                 results.append([z.data, *(t.grad for t in tensors)])
         for got, want in zip(*results, strict=True):

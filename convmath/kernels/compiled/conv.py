@@ -1,0 +1,26 @@
+"""The convolution kernel with Winograd's compiled tile transforms, and its rule's thresholds.
+
+Everything else of :class:`~convmath.kernels.conv.Conv2DKernel` (im2col GEMMs,
+the dual convolution, dW) is BLAS already and stays as it is.
+"""
+
+from __future__ import annotations
+
+from convmath.kernels.compiled.winograd import CompiledWinograd
+from convmath.kernels.conv import Conv2DKernel, Conv2DReLU
+
+
+class CompiledConv2D(Conv2DKernel):
+    """Computes :class:`convmath.ops.conv.Conv2D`; its Winograd layers transform compiled.
+
+    The rule takes Winograd from rules.WINOGRAD_MIN_CHANNELS_COMPILED channels on.
+    """
+
+    compiled = True
+    winograd_class = CompiledWinograd
+
+
+class CompiledConv2DReLU(CompiledConv2D, Conv2DReLU):
+    """Computes relu(conv2d(A_prev, W, b)) (see Conv2DReLU), Winograd transforms compiled."""
+
+    relu = True
