@@ -17,7 +17,9 @@ convmath runs twice: with its kernels' measured rules ("convmath", what
 ``convmath train`` does by default) and with every layer's algorithm chosen
 by timing the candidates on its first steps ("tuned", ``convmath train
 --autotune``, :mod:`convmath.kernels.autotune`); the choices that timing
-made are listed after the table (``--no-autotune``: the rules alone).
+made are listed after the table (``--no-autotune``: the rules alone). With
+``--numpy-tier`` a third convmath column runs with the compiled kernel tier
+off (``compiled=False``: today's NumPy kernels), alternating with the others.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import blas_report, emit, median_seconds
 from workloads import SPECS, convmath_workload, torch_workload
 
-FRAMEWORKS = ("convmath", "convmath-tuned", "torch", "torch-cl")
+FRAMEWORKS = ("convmath", "convmath-tuned", "convmath-numpy", "torch", "torch-cl")
 
 
 def gemm_peak(n: int = 2048, repeats: int = 5) -> float:
@@ -98,10 +100,14 @@ def main() -> None:
     parser.add_argument(
         "--no-autotune", action="store_true", help="convmath with its rules only, not tuned"
     )
+    parser.add_argument(
+        "--numpy-tier", action="store_true", help="also convmath with the compiled tier off"
+    )
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
 
+    from convmath import settings
     from convmath.kernels import autotune
     from convmath.kernels.parallel import set_threads
     from convmath.kernels.runtime import tune_allocator
@@ -109,6 +115,8 @@ def main() -> None:
     threadpool_limits(args.threads, user_api="blas")  # for the GEMM peak
     setup_allocator = tune_allocator()  # as `convmath train` does; PyTorch shares the process
     frameworks = ["convmath"] if args.no_autotune else ["convmath", "convmath-tuned"]
+    if args.numpy_tier:
+        frameworks.append("convmath-numpy")
     setup = blas_report()
     if not args.no_torch:
         try:
@@ -137,8 +145,9 @@ def main() -> None:
                 w = workloads[fw]
                 warmup = 3 if fw.startswith("convmath") else 5  # (tuning: in the first warm-up)
                 policy = "measure" if fw == "convmath-tuned" else "rule"
+                tier = {"compiled": False} if fw == "convmath-numpy" else {}
                 for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
-                    with autotune.using_policy(policy):
+                    with autotune.using_policy(policy), settings(**tier):
                         rate = w.batch / median_seconds(step, warmup=warmup)
                     key = (name, fw, mode)
                     results[key] = max(results.get(key, 0.0), rate)
@@ -169,8 +178,12 @@ def main() -> None:
             }
             if "convmath-tuned" in frameworks:
                 row["tuned_images_per_s"] = round(results[(name, "convmath-tuned", mode)], 1)
+            if "convmath-numpy" in frameworks:
+                row["numpy_tier_images_per_s"] = round(results[(name, "convmath-numpy", mode)], 1)
             if "torch" in frameworks:
                 theirs = max(results[(name, "torch", mode)], results[(name, "torch-cl", mode)])
+                if "convmath-numpy" in frameworks:
+                    row["numpy_tier_ratio"] = round(row["numpy_tier_images_per_s"] / theirs, 2)
                 row |= {
                     "torch_images_per_s": round(results[(name, "torch", mode)], 1),
                     "torch_cl_images_per_s": round(results[(name, "torch-cl", mode)], 1),
@@ -195,6 +208,8 @@ def main() -> None:
         header += f" {'torch':>9} {'torch CL':>9} {'ratio':>6}"
         if "convmath-tuned" in frameworks:
             header += f" {'tuned ratio':>11}"
+        if "convmath-numpy" in frameworks:
+            header += f" {'numpy tier':>10} {'numpy ratio':>11}"
     print(header)
     for row in rows:
         line = (
@@ -210,6 +225,10 @@ def main() -> None:
             )
             if "convmath-tuned" in frameworks:
                 line += f" {row['tuned_ratio_to_best_torch']:>11.2f}"
+            if "convmath-numpy" in frameworks:
+                line += (
+                    f" {row['numpy_tier_images_per_s']:>10,.0f} {row['numpy_tier_ratio']:>11.2f}"
+                )
         print(line)
     for name, lines in tuned.items():
         print(f"\n{name}, layers whose algorithm timing chose (best of {autotune.REPEATS} runs):")

@@ -4,7 +4,8 @@ The NumPy kernel (:mod:`convmath.kernels.winograd`) copies every 4x4 tile out
 of the padded chunk (4x the input) and transforms the copy with a 16x16 GEMM,
 then the products with a 4x16 GEMM and a transposing copy into Z. Here the
 input transform reads each tile straight from the padded chunk and writes its
-16 values with additions only (B^T's entries are 0 and +-1):
+16 values with additions only (B^T's entries are 0 and +-1), through a 4x4
+tile buffer, so that every loop is a short vector loop along the channels:
 
     B^T d = [d0 - d2, d1 + d2, d2 - d1, d1 - d3]  (down each column, then along each row)
 
@@ -26,65 +27,70 @@ from convmath.kernels.winograd import Winograd
 
 @compiled_loop
 def _input_transform(a_pad, t_h, t_w, v):
-    """V[a*4 + b, tile, c] = (B^T d B)[a, b] of each tile d = A_pad[i, 2y:2y+4, 2x:2x+4, c]."""
+    """V[a*4 + b, tile, c] = (B^T d B)[a, b] of each tile d = A_pad[i, 2y:2y+4, 2x:2x+4, c].
+
+    Each loop runs along the channels between two or three rows of at most
+    four arrays, so that the compiler turns it into vector instructions.
+    """
     m, n_C = a_pad.shape[0], a_pad.shape[3]
+    t = np.empty((4, 4, n_C), a_pad.dtype)  # B^T d of one tile
     for i in range(m):
         for y in range(t_h):
+            d0, d1, d2, d3 = (
+                a_pad[i, 2 * y],
+                a_pad[i, 2 * y + 1],
+                a_pad[i, 2 * y + 2],
+                a_pad[i, 2 * y + 3],
+            )
             for x in range(t_w):
                 tile = (i * t_h + y) * t_w + x
-                rows = a_pad[i, 2 * y : 2 * y + 4, 2 * x : 2 * x + 4]
-                for c in range(n_C):
-                    d00, d01, d02, d03 = rows[0, 0, c], rows[0, 1, c], rows[0, 2, c], rows[0, 3, c]
-                    d10, d11, d12, d13 = rows[1, 0, c], rows[1, 1, c], rows[1, 2, c], rows[1, 3, c]
-                    d20, d21, d22, d23 = rows[2, 0, c], rows[2, 1, c], rows[2, 2, c], rows[2, 3, c]
-                    d30, d31, d32, d33 = rows[3, 0, c], rows[3, 1, c], rows[3, 2, c], rows[3, 3, c]
-                    # B^T d: down each column
-                    t00, t01, t02, t03 = d00 - d20, d01 - d21, d02 - d22, d03 - d23
-                    t10, t11, t12, t13 = d10 + d20, d11 + d21, d12 + d22, d13 + d23
-                    t20, t21, t22, t23 = d20 - d10, d21 - d11, d22 - d12, d23 - d13
-                    t30, t31, t32, t33 = d10 - d30, d11 - d31, d12 - d32, d13 - d33
-                    # (B^T d) B: along each row
-                    v[0, tile, c], v[1, tile, c] = t00 - t02, t01 + t02
-                    v[2, tile, c], v[3, tile, c] = t02 - t01, t01 - t03
-                    v[4, tile, c], v[5, tile, c] = t10 - t12, t11 + t12
-                    v[6, tile, c], v[7, tile, c] = t12 - t11, t11 - t13
-                    v[8, tile, c], v[9, tile, c] = t20 - t22, t21 + t22
-                    v[10, tile, c], v[11, tile, c] = t22 - t21, t21 - t23
-                    v[12, tile, c], v[13, tile, c] = t30 - t32, t31 + t32
-                    v[14, tile, c], v[15, tile, c] = t32 - t31, t31 - t33
+                for column in range(4):  # B^T d: down each column
+                    q = 2 * x + column
+                    e0, e1, e2, e3 = d0[q], d1[q], d2[q], d3[q]
+                    t0, t1, t2, t3 = t[0, column], t[1, column], t[2, column], t[3, column]
+                    for c in range(n_C):
+                        t0[c] = e0[c] - e2[c]
+                        t1[c] = e1[c] + e2[c]
+                        t2[c] = e2[c] - e1[c]
+                        t3[c] = e1[c] - e3[c]
+                for row in range(4):  # (B^T d) B: along each row
+                    s0, s1, s2, s3 = t[row, 0], t[row, 1], t[row, 2], t[row, 3]
+                    v0, v1 = v[4 * row, tile], v[4 * row + 1, tile]
+                    v2, v3 = v[4 * row + 2, tile], v[4 * row + 3, tile]
+                    for c in range(n_C):
+                        v0[c] = s0[c] - s2[c]
+                        v1[c] = s1[c] + s2[c]
+                        v2[c] = s2[c] - s1[c]
+                        v3[c] = s1[c] - s3[c]
 
 
 @compiled_loop
 def _output_transform(products, t_h, t_w, z):
     """Z[i, 2y:2y+2, 2x:2x+2, k] = A^T M A of each tile's 16 products (an odd side: cropped)."""
     m, n_H, n_W, n_C = z.shape
+    s = np.empty((2, 4, n_C), products.dtype)  # A^T M of one tile
     for i in range(m):
         for y in range(t_h):
             for x in range(t_w):
                 tile = (i * t_h + y) * t_w + x
-                whole = 2 * y + 1 < n_H and 2 * x + 1 < n_W
-                for k in range(n_C):
-                    # A^T M: down each column
-                    s00 = products[0, tile, k] + products[4, tile, k] + products[8, tile, k]
-                    s01 = products[1, tile, k] + products[5, tile, k] + products[9, tile, k]
-                    s02 = products[2, tile, k] + products[6, tile, k] + products[10, tile, k]
-                    s03 = products[3, tile, k] + products[7, tile, k] + products[11, tile, k]
-                    s10 = products[4, tile, k] - products[8, tile, k] - products[12, tile, k]
-                    s11 = products[5, tile, k] - products[9, tile, k] - products[13, tile, k]
-                    s12 = products[6, tile, k] - products[10, tile, k] - products[14, tile, k]
-                    s13 = products[7, tile, k] - products[11, tile, k] - products[15, tile, k]
-                    # (A^T M) A: along each row
-                    y00, y01 = s00 + s01 + s02, s01 - s02 - s03
-                    y10, y11 = s10 + s11 + s12, s11 - s12 - s13
-                    if whole:
-                        z[i, 2 * y, 2 * x, k], z[i, 2 * y, 2 * x + 1, k] = y00, y01
-                        z[i, 2 * y + 1, 2 * x, k], z[i, 2 * y + 1, 2 * x + 1, k] = y10, y11
-                    else:
-                        z[i, 2 * y, 2 * x, k] = y00
-                        if 2 * x + 1 < n_W:
-                            z[i, 2 * y, 2 * x + 1, k] = y01
-                        if 2 * y + 1 < n_H:
-                            z[i, 2 * y + 1, 2 * x, k] = y10
+                for column in range(4):  # A^T M: down each column
+                    m0, m1 = products[column, tile], products[4 + column, tile]
+                    m2, m3 = products[8 + column, tile], products[12 + column, tile]
+                    top, bottom = s[0, column], s[1, column]
+                    for k in range(n_C):
+                        top[k] = m0[k] + m1[k] + m2[k]
+                        bottom[k] = m1[k] - m2[k] - m3[k]
+                for row in range(2):  # (A^T M) A: along each row, the 2x2 block's row
+                    if 2 * y + row >= n_H:
+                        break
+                    s0, s1, s2, s3 = s[row, 0], s[row, 1], s[row, 2], s[row, 3]
+                    left = z[i, 2 * y + row, 2 * x]
+                    for k in range(n_C):
+                        left[k] = s0[k] + s1[k] + s2[k]
+                    if 2 * x + 1 < n_W:
+                        right = z[i, 2 * y + row, 2 * x + 1]
+                        for k in range(n_C):
+                            right[k] = s1[k] - s2[k] - s3[k]
 
 
 class CompiledWinograd(Winograd):
