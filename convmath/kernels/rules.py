@@ -26,9 +26,11 @@ KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: chea
 DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 WINOGRAD_MIN_CHANNELS = 64  # on each side
 WINOGRAD_MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
-# With the compiled tile transforms (kernels/compiled/winograd.py): measured in docs/PERFORMANCE.md
-WINOGRAD_MIN_CHANNELS_COMPILED = 16
-WINOGRAD_MIN_POSITIONS_COMPILED = 28 * 28
+# With the compiled tile transforms (kernels/compiled/winograd.py), measured on 1 and 2 workers
+# (docs/PERFORMANCE.md): 1.1-1.7x forward from 32 channels on, down to 8x8 maps; at 16 channels
+# (ResNet-20's 32x32x16) even with im2col, 0.9-1.1x from run to run, so left to im2col
+WINOGRAD_MIN_CHANNELS_COMPILED = 32
+WINOGRAD_MIN_POSITIONS_COMPILED = 8 * 8
 
 
 def winograd_pays(n_C_prev: int, n_C: int, positions: int, compiled: bool = False) -> bool:

@@ -83,10 +83,12 @@ def test_winograd_is_chosen_only_where_it_applies_and_pays():
     assert not winograd_applies((3, 3, 32, 64), (1, 1), (1, 1), 2, same, big)  # grouped
     assert not winograd_applies((5, 5, 64, 64), (1, 1), (1, 1), 1, same, big)  # not 3x3
     # with the compiled transforms, from fewer channels on
-    assert winograd_applies((3, 3, 16, 16), (1, 1), (1, 1), 1, same, (32, 32), compiled=True)
-    assert not winograd_applies((3, 3, 16, 16), (1, 1), (1, 1), 1, same, (32, 32))
-    assert not winograd_applies((3, 3, 8, 16), (1, 1), (1, 1), 1, same, big, compiled=True)
-    assert not winograd_applies((3, 3, 16, 16), (2, 2), (1, 1), 1, same, big, compiled=True)
+    assert winograd_applies((3, 3, 32, 32), (1, 1), (1, 1), 1, same, (16, 16), compiled=True)
+    assert winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same, (8, 8), compiled=True)
+    assert not winograd_applies((3, 3, 32, 32), (1, 1), (1, 1), 1, same, (16, 16))
+    assert not winograd_applies((3, 3, 16, 16), (1, 1), (1, 1), 1, same, big, compiled=True)
+    assert not winograd_applies((3, 3, 64, 64), (1, 1), (1, 1), 1, same, (7, 7), compiled=True)
+    assert not winograd_applies((3, 3, 32, 32), (2, 2), (1, 1), 1, same, big, compiled=True)
 
 
 def test_a_full_size_layer_runs_forward_and_dA_prev_on_winograd(rng, monkeypatch, tier):
