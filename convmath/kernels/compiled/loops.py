@@ -11,7 +11,8 @@ Where the cache goes is numba's choice: ``NUMBA_CACHE_DIR`` if set, else a
 ``__pycache__`` folder beside this package when it is writable, else the
 user's cache folder (``~/.cache/numba`` on Linux, numba's
 ``UserWideCacheLocator``); an installation in a read-only site-packages
-thus caches in the user's folder.
+thus caches in the user's folder. Where no folder is writable at all, the
+loops are compiled again in each process (slower to start, same code).
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class CompiledLoop:
             if self._compiled is None:
                 import numba  # the optional extra, imported when a compiled loop first runs
 
-                self._compiled = numba.njit(nogil=True, cache=True, error_model="numpy")(
-                    self.function
-                )
+                options = {"nogil": True, "error_model": "numpy"}
+                try:
+                    self._compiled = numba.njit(cache=True, **options)(self.function)
+                except RuntimeError:  # no folder to cache in: compiled again in each process
+                    self._compiled = numba.njit(**options)(self.function)
         return self._compiled
 
 

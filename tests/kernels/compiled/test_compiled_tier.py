@@ -74,3 +74,36 @@ def test_without_numba_the_numpy_kernels_run_with_the_same_numbers(rng):
     with cm.settings(compiled=False):
         want = F.max_pool2d(F.batch_norm(a), 2).data.sum().hex()
     assert got == ["0", "MaxPool2DKernel", want, "off"]
+
+
+def test_a_loop_compiles_uncached_where_no_folder_takes_the_cache(monkeypatch):
+    numba = pytest.importorskip("numba")
+    from convmath.kernels.compiled.loops import compiled_loop
+
+    original = numba.njit
+
+    def no_cache_folder(*args, cache=False, **options):
+        if cache:  # as numba does when no locator finds a writable folder
+            raise RuntimeError("cannot cache function: no locator available")
+        return original(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+
+    def doubled(values):
+        return values * 2
+
+    assert compiled_loop(doubled)(np.arange(3.0)).tolist() == [0.0, 2.0, 4.0]
+
+
+@pytest.mark.slow
+def test_the_machine_code_is_cached_on_disk_for_the_next_process(tmp_path):
+    if not compiled.INSTALLED:
+        pytest.skip("numba is not installed")
+    code = (
+        "import numpy as np, convmath as cm, convmath.functional as F\n"
+        "a = cm.Tensor(np.ones((2, 4, 4, 3), np.float32), requires_grad=True)\n"
+        "F.max_pool2d(a, 2).sum().backward(); print('ok')\n"
+    )
+    assert _child(code, NUMBA_CACHE_DIR=str(tmp_path)) == ["ok"]
+    cached = [path.name for path in tmp_path.rglob("*") if path.suffix in (".nbi", ".nbc")]
+    assert any(name.startswith("pool._max_pool") for name in cached), cached
