@@ -6,6 +6,10 @@ kernels (CONV+ReLU, BN+ReLU, BN folding) are chosen by the planner,
 :func:`convmath.kernels.fusion.plan`. ``tests/kernels/`` proves each entry
 equal to its op. Ops without an entry (average pooling, softmax, the loss,
 the shape ops but concat...) run their equation: no kernel beat it.
+
+``COMPILED`` maps a kernel to its compiled twin (numba loops,
+:mod:`convmath.kernels.compiled`), installed only where numba is, and run
+while the ``compiled`` setting is on (``CONVMATH_COMPILED=0`` starts with it off).
 """
 
 from __future__ import annotations

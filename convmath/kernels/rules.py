@@ -22,6 +22,11 @@ WIDE_ROW = 1024  # elements: long enough that NumPy's per-row loop overhead stop
 FEW_CHANNELS = 4  # below this many input channels (one group) the columns layout is used
 KEEP_COLS_BYTES = 8 << 20  # smaller im2col matrices are kept from forward: cheaper than a rebuild
 
+# The compiled tier (kernels/compiled/)
+# Compiled max pooling from this many channels on: its loop runs along the channels, and below 8
+# (LeNet's first pool, 6) the NumPy kernel's strided passes are faster (1.0 against 1.5 ms forward)
+COMPILED_POOL_MIN_CHANNELS = 8
+
 # Which algorithm computes a convolution (kernels/conv.py, kernels/winograd.py)
 DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 WINOGRAD_MIN_CHANNELS = 64  # on each side

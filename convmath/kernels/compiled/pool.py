@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convmath.kernels import rules
 from convmath.kernels.compiled.loops import compiled_loop
 from convmath.kernels.parallel import for_each_part
 from convmath.kernels.pool import MaxPool2DKernel
@@ -125,9 +126,17 @@ def _route(grad, winners, f_h, f_w, s_h, s_w, p_h, p_w, da):
 
 
 class CompiledMaxPool2D(MaxPool2DKernel):
-    """Computes :class:`convmath.ops.pool.MaxPool2D` in one compiled pass per part."""
+    """Computes :class:`convmath.ops.pool.MaxPool2D` in one compiled pass per part.
+
+    With fewer than rules.COMPILED_POOL_MIN_CHANNELS channels, the NumPy kernel's passes.
+    """
+
+    numpy_passes = False  # this call ran the NumPy kernel's (few channels)
 
     def forward(self, a: np.ndarray, *, f: Pair, s: Pair, padding: Pair, n_out: Pair) -> np.ndarray:
+        if a.shape[3] < rules.COMPILED_POOL_MIN_CHANNELS:
+            self.numpy_passes = True
+            return super().forward(a, f=f, s=s, padding=padding, n_out=n_out)
         a = np.ascontiguousarray(a)
         z = np.empty((len(a), *n_out, a.shape[3]), dtype=a.dtype)
         record = self.needs_grad[0]
@@ -145,6 +154,8 @@ class CompiledMaxPool2D(MaxPool2DKernel):
         return z
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if self.numpy_passes:
+            return super().backward(grad)
         a_shape, geometry = self.geometry
         grad = np.ascontiguousarray(grad)
         da = np.zeros(a_shape, dtype=grad.dtype)

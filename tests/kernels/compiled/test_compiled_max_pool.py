@@ -75,3 +75,19 @@ def test_without_a_gradient_the_values_are_the_ops(rng):
     with cm.use_kernels(False):
         np.testing.assert_array_equal(z.data, F.max_pool2d(a, 2).data)
     assert z._op is None  # nothing recorded (no winners taken)
+
+
+def test_few_channels_run_the_numpy_passes_as_the_rule_says(rng, monkeypatch):
+    from convmath.kernels import rules
+
+    a = rng.standard_normal((4, 8, 8, 6))
+    with entered("compiled"):
+        monkeypatch.setattr(rules, "COMPILED_POOL_MIN_CHANNELS", 8)  # (entered set it to 1)
+        got = pooled(a, np.cos, 2, 2, 0, kernels=True)
+        x = cm.Tensor(a, requires_grad=True)
+        assert F.max_pool2d(x, 2)._op.numpy_passes
+        wide = cm.Tensor(a[..., :1].repeat(8, -1), requires_grad=True)
+        assert not F.max_pool2d(wide, 2)._op.numpy_passes
+    want = pooled(a, np.cos, 2, 2, 0, kernels=False)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
