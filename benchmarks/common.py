@@ -51,6 +51,19 @@ def median_seconds(step: Callable[[], object], warmup: int = 3, repeats: int = 2
     return statistics.median(times)
 
 
+def best_seconds(step: Callable[[], object], warmup: int = 2, repeats: int = 5) -> float:
+    """The fastest of ``repeats`` timed calls of ``step`` after ``warmup``: on a machine that
+    others load, the step least disturbed by them (run.py --best)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def emit(record: dict) -> None:
     """One JSON line per measurement, for scripts comparing runs."""
     print(json.dumps(record, sort_keys=True))

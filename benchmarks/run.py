@@ -20,6 +20,8 @@ by timing the candidates on its first steps ("tuned", ``convmath train
 made are listed after the table (``--no-autotune``: the rules alone). With
 ``--numpy-tier`` a third convmath column runs with the compiled kernel tier
 off (``compiled=False``: today's NumPy kernels), alternating with the others.
+``--best N`` keeps each round's fastest of N steps instead of the median of at
+least 20: on a machine that others load, the steps they disturbed least.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import blas_report, emit, median_seconds
+from common import best_seconds, blas_report, emit, median_seconds
 from workloads import SPECS, convmath_workload, torch_workload
 
 FRAMEWORKS = ("convmath", "convmath-tuned", "convmath-numpy", "torch", "torch-cl")
@@ -103,6 +105,12 @@ def main() -> None:
     parser.add_argument(
         "--numpy-tier", action="store_true", help="also convmath with the compiled tier off"
     )
+    parser.add_argument(
+        "--best",
+        type=int,
+        metavar="N",
+        help="time N steps per round and keep the fastest, not the median (a loaded machine)",
+    )
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
@@ -148,7 +156,11 @@ def main() -> None:
                 tier = {"compiled": False} if fw == "convmath-numpy" else {}
                 for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
                     with autotune.using_policy(policy), settings(**tier):
-                        rate = w.batch / median_seconds(step, warmup=warmup)
+                        if args.best:
+                            seconds = best_seconds(step, warmup=warmup, repeats=args.best)
+                        else:
+                            seconds = median_seconds(step, warmup=warmup)
+                        rate = w.batch / seconds
                     key = (name, fw, mode)
                     results[key] = max(results.get(key, 0.0), rate)
                     emit({"workload": name, "framework": fw, "mode": mode, "images_per_s": rate})
