@@ -172,8 +172,8 @@ def freeze_until(model: Module, input_shape: Shape, layer: str) -> int:
     names = [row.name for row in rows]
     if layer not in names:
         raise InvalidArgumentError(
-            f"no layer named {layer!r} to freeze until{did_you_mean(layer, names)}; the layers"
-            f" are {_listed(names)} (as convmath summary shows them)"
+            f"no layer named {layer!r} to freeze until (the layers, as convmath summary names"
+            f" them: {_listed(names)}){did_you_mean(layer, names)}"
         )
     before = rows[: names.index(layer)]
     frozen = [row.module for row in before if row.module is not None]

@@ -337,8 +337,6 @@ def _train_in(
         start = start_from(config, input_shape, len(classes), init_rng, trust_code=trust_code)
         model, model_name, fine_tuning = start.model, start.name, start.lines
         normalized_as = start.preprocessing
-    elif config.init_from is not None and checkpoint is not None:
-        normalized_as = Preprocessing.from_dict(checkpoint.config["preprocessing"])
     elif resumed is None:
         try:
             model = models.build(
@@ -353,10 +351,12 @@ def _train_in(
             "num_classes": len(classes),
             "options": config.model_options,
         }
-        if config.init_from is not None:  # a fine-tuned model: the one it started from
+        if config.init_from is not None and checkpoint is not None:
+            # a fine-tuned model is the one it started from, normalised as that one was
             built = {**resumed.config, "input_shape": built["input_shape"]}
             built["num_classes"] = len(classes)
             model_name = resumed.config["name"]
+            normalized_as = Preprocessing.from_dict(checkpoint.config["preprocessing"])
         if resumed.config != built:
             raise CheckpointError(
                 f"{resume}: the stored model {shown(resumed.config, 200)} is not the one its"
