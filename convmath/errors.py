@@ -63,6 +63,10 @@ class InteropError(ConvMathError, ValueError):
     """A model cannot cross to or from another format (ONNX, PyTorch): the node or file at fault."""
 
 
+class TimeBudgetError(ConvMathError, TimeoutError):
+    """Work ran past the time it was given (``convmath.time_budget``), at the layer it names."""
+
+
 def did_you_mean(name: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'mnist'?"`` for an unknown ``name`` close to one of ``choices``, else "".
 

@@ -449,6 +449,29 @@ def test_a_busy_server_answers_503_in_json_and_serves_again_after(digits_checkpo
         running.close()
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/forward", b'{"image": {"sample": 0}}'),
+        ("/api/backward", b'{"image": {"sample": 0}, "target": 1}'),
+    ],
+)
+def test_model_work_past_its_time_budget_is_a_503_and_the_server_goes_on(
+    digits_checkpoint, tmp_path, path, body
+):
+    running = start(App(ServedModel.load(digits_checkpoint), LiveTraining(tmp_path)))
+    try:
+        running.server.work_seconds = 0  # every layer comes after the deadline
+        reply = post(running, path, body)
+        assert status_of(reply) == 503
+        assert "time budget of 0 s, before layer" in json_of(reply)["error"]
+        assert running.server.work.busy == running.server.work.used == 0  # room given back
+        running.server.work_seconds = 60
+        assert status_of(post(running, path, body)) == 200
+    finally:
+        running.close()
+
+
 # ------------------------------------------------------------ item 8: the contract
 
 
