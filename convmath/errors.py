@@ -37,7 +37,7 @@ class GradientError(ConvMathError, RuntimeError):
 
 
 class NonFiniteError(ConvMathError, FloatingPointError):
-    """A NaN or an infinity appeared where strict mode forbids it."""
+    """A NaN or an infinity appeared where strict mode forbids it, or in a model's output."""
 
 
 class DataError(ConvMathError, ValueError):

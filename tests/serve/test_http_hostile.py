@@ -304,8 +304,9 @@ WITHIN = MAX_JSON_VALUES - 8
     ],
 )
 def test_a_body_is_bounded_in_memory_and_time_while_it_is_decoded(raw, refused):
-    """The worst bodies within 4 MiB, decoded as the server does: under 1 s, and under
-    64 MiB as tracemalloc counts it."""
+    """The worst bodies within 4 MiB, decoded as the server does: within the 2 s every hostile
+    input is promised (about 0.5 s on an idle machine), and under 64 MiB as tracemalloc counts
+    it."""
     assert len(raw) <= MAX_BODY
     started = time.monotonic()
     outcome = _outcome(raw)
@@ -314,7 +315,7 @@ def test_a_body_is_bounded_in_memory_and_time_while_it_is_decoded(raw, refused):
         assert outcome is None, outcome
     else:
         assert refused in outcome
-    assert seconds < 1
+    assert seconds < 2
     tracemalloc.start()
     try:
         _outcome(raw)
