@@ -373,7 +373,7 @@ def _recording_arguments(init: Any) -> Any:
     @functools.wraps(init)
     def recorded(self: Module, *args: Any, **kwargs: Any) -> None:
         if "arguments" not in self.__dict__:  # super().__init__ calls keep the subclass's
-            plain = _plain(args, kwargs)
+            plain = not (args or kwargs) or _plain(args, kwargs)  # ReLU(): nothing to walk
             self.__dict__["arguments"] = Arguments(args, kwargs) if plain else None
         init(self, *args, **kwargs)
 
