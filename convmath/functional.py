@@ -26,15 +26,26 @@ from convmath.ops.elementwise import add, div, exp, log, maximum, mul, neg, pow,
 from convmath.ops.linalg import dense, matmul
 from convmath.ops.loss import softmax_cross_entropy
 from convmath.ops.normalization import batch_norm
-from convmath.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from convmath.ops.pool import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from convmath.ops.reduce import max, mean, sum
-from convmath.ops.shape import concat, flatten, getitem, pad, reshape, transpose
+from convmath.ops.shape import (
+    channel_shuffle,
+    concat,
+    flatten,
+    getitem,
+    pad,
+    reshape,
+    split,
+    transpose,
+)
 from convmath.shapes import conv_output_size
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "add",
     "avg_pool2d",
     "batch_norm",
+    "channel_shuffle",
     "clip",
     "concat",
     "conv2d",
@@ -68,6 +79,7 @@ __all__ = [
     "silu",
     "softmax",
     "softmax_cross_entropy",
+    "split",
     "sqrt",
     "sub",
     "sum",

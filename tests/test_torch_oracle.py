@@ -287,6 +287,51 @@ def test_global_avg_pool2d_matches_torch(shape: tuple[int, ...], dtype: Any) -> 
     assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("shape", "output_size"),
+    [
+        pytest.param((2, 7, 6, 3), (3, 4), id="m2-7x6-to-3x4"),
+        pytest.param((1, 5, 9, 2), (1, 1), id="m1-global"),
+        pytest.param((3, 3, 2, 2), (5, 4), id="m3-upsampled"),
+        pytest.param((2, 13, 13, 4), (7, 7), id="m2-13x13-to-7x7"),
+    ],
+)
+def test_adaptive_avg_pool2d_matches_torch(
+    shape: tuple[int, ...], output_size: tuple[int, int], dtype: Any
+) -> None:
+    rng = make_rng("adaptive_avg_pool2d", shape, output_size, np.dtype(dtype).name)
+    A = rng.standard_normal(shape).astype(dtype)
+    A_t = leaf(A)
+    Z = F.adaptive_avg_pool2d(A_t, output_size)
+    x = tleaf(nhwc_to_nchw(A))
+    z = TF.adaptive_avg_pool2d(x, output_size)
+    assert_close(Z.data, nchw_to_nhwc(z.detach().numpy()), dtype, "Z")
+
+    G = upstream(rng, Z.shape, dtype)
+    Z.backward(G)
+    z.backward(torch.from_numpy(nhwc_to_nchw(G)))
+    assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("n_C", "groups"), [(6, 2), (12, 3), (8, 8)])
+def test_channel_shuffle_and_split_match_torch(n_C: int, groups: int, dtype: Any) -> None:
+    rng = make_rng("channel_shuffle", n_C, groups, np.dtype(dtype).name)
+    A = rng.standard_normal((2, 3, 4, n_C)).astype(dtype)
+    A_t = leaf(A)
+    first, second = F.split(F.channel_shuffle(A_t, groups), 2)  # a ShuffleNetV2 unit's cut
+    x = tleaf(nhwc_to_nchw(A))
+    first_t, second_t = TF.channel_shuffle(x, groups).chunk(2, dim=1)
+    assert_close(first.data, nchw_to_nhwc(first_t.detach().numpy()), dtype, "first half")
+    assert_close(second.data, nchw_to_nhwc(second_t.detach().numpy()), dtype, "second half")
+
+    G = upstream(rng, second.shape, dtype)  # the first half unused: its gradient is 0
+    second.backward(G)
+    second_t.backward(torch.from_numpy(nhwc_to_nchw(G)))
+    assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
+
+
 # ---------------------------------------------------------------- batch norm
 BN_SHAPES = [
     pytest.param((3, 4, 5, 3), id="m3-4x5x3"),

@@ -6,6 +6,7 @@ import numpy as np
 
 from convmath.nn import (
     GELU,
+    AdaptiveAvgPool2D,
     AvgPool2D,
     Clip,
     Conv2D,
@@ -22,11 +23,14 @@ from convmath.nn import (
     Sequential,
     Sigmoid,
     SiLU,
+    SpatialMean,
     Tanh,
 )
 from convmath.tensor import Tensor, no_grad
 
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU)
+POOLS = (MaxPool2D, AvgPool2D, AdaptiveAvgPool2D)
+BLOCKS = (ResidualBlock, InceptionModule)  # their output volumes are shown as one map
 
 
 def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -42,7 +46,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
         with no_grad():
             a = Tensor(x[None].astype(np.float32))
             for name, layer in model.named_children():
-                if isinstance(layer, Flatten | GlobalAvgPool2D):
+                if isinstance(layer, Flatten | GlobalAvgPool2D | SpatialMean):
                     break
                 a = layer(a)
                 volume = a.data[0]
@@ -53,7 +57,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
                 elif isinstance(layer, ACTIVATIONS) and pending:
                     maps.append((pending[0], volume))
                     pending = None
-                elif isinstance(layer, MaxPool2D | AvgPool2D | ResidualBlock | InceptionModule):
+                elif isinstance(layer, POOLS + BLOCKS):
                     if pending:
                         maps.append(pending)
                         pending = None

@@ -27,8 +27,11 @@ from convmath.errors import InvalidArgumentError
 from convmath.inspect.activations import ACTIVATIONS
 from convmath.inspect.trace import Trace
 from convmath.nn import (
+    AdaptiveAvgPool2D,
     AvgPool2D,
     BatchNorm2D,
+    ChannelShuffle,
+    ChannelSlice,
     Conv2D,
     Dense,
     Flatten,
@@ -36,10 +39,11 @@ from convmath.nn import (
     InceptionModule,
     MaxPool2D,
     ResidualBlock,
+    SpatialMean,
 )
 from convmath.nn.module import Module
 from convmath.schema import shown
-from convmath.shapes import resolve_padding
+from convmath.shapes import adaptive_bins, resolve_padding
 
 TOP_CONTRIBUTIONS = 10
 SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
@@ -48,6 +52,7 @@ SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
 def explainable(module: Module) -> bool:
     """Whether :func:`explain_value` opens the values of this module's output."""
     explained = (Conv2D, Dense, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm2D, Flatten)
+    explained += (AdaptiveAvgPool2D, SpatialMean, ChannelShuffle, ChannelSlice)
     return isinstance(module, explained + ACTIVATIONS + (ResidualBlock, InceptionModule))
 
 
@@ -65,13 +70,22 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         answer = _dense(trace.input_of(row), module, where[0])
     elif isinstance(module, MaxPool2D | AvgPool2D):
         answer = _pool(trace.input_of(row), module, where)
-    elif isinstance(module, GlobalAvgPool2D):
-        channel = trace.input_of(row)[:, :, where[0]]
+    elif isinstance(module, GlobalAvgPool2D | SpatialMean):
+        channel = trace.input_of(row)[:, :, where[-1]]
         answer = {
             "kind": "average",
             "window": channel,
-            "equation": f"mean of channel {where[0]} over {channel.size} positions"
+            "equation": f"mean of channel {where[-1]} over {channel.size} positions"
             f" = {channel.astype(np.float64).mean():.6g}",
+        }
+    elif isinstance(module, AdaptiveAvgPool2D):
+        answer = _adaptive_pool(trace.input_of(row), module, where)
+    elif isinstance(module, ChannelShuffle | ChannelSlice):
+        source = (*where[:2], _source_channel(module, trace.input_of(row).shape[2], where[2]))
+        answer = {
+            "kind": "elementwise",
+            "source": [int(n) for n in source],
+            "equation": f"A{list(where)} = A_prev{list(map(int, source))} ({module.details()})",
         }
     elif isinstance(module, BatchNorm2D):
         answer = _batch_norm(trace.input_of(row), module, where)
@@ -242,6 +256,29 @@ def _pool(a_prev: np.ndarray, pool: MaxPool2D | AvgPool2D, where: tuple[int, ...
             f" = {values.sum():.6g} / {count} = {mean:.6g}",
         )
     return answer
+
+
+def _adaptive_pool(a_prev: np.ndarray, pool: AdaptiveAvgPool2D, where: tuple[int, ...]) -> dict:
+    i, j, c = where
+    (top, bottom) = adaptive_bins(a_prev.shape[0], pool.output_size[0])[i]
+    (left, right) = adaptive_bins(a_prev.shape[1], pool.output_size[1])[j]
+    values = a_prev[top:bottom, left:right, c].astype(np.float64)
+    return {
+        "kind": "average",
+        "window": values,
+        "rows": list(range(top, bottom)),
+        "cols": list(range(left, right)),
+        "equation": f"A[{i}, {j}, {c}] = mean of rows {top}:{bottom}, columns {left}:{right}"
+        f" = {values.sum():.6g} / {values.size} = {values.mean():.6g}",
+    }
+
+
+def _source_channel(module: ChannelShuffle | ChannelSlice, n_C: int, c: int) -> int:
+    """The input channel that output channel ``c`` of a shuffle or a slice holds."""
+    if isinstance(module, ChannelSlice):
+        return module.start + c
+    g = module.groups
+    return (c % g) * (n_C // g) + c // g  # c = j*g + k came from k*(n_C/g) + j
 
 
 def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> dict[str, Any]:

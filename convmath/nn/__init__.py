@@ -16,17 +16,26 @@ from convmath.nn.blocks import InceptionModule, ResidualBlock, inception_cost
 from convmath.nn.conv import Conv2D
 from convmath.nn.dropout import Dropout
 from convmath.nn.init import INITIALIZERS, initialize
-from convmath.nn.layout import Flatten
+from convmath.nn.layout import ChannelShuffle, ChannelSlice, Flatten
 from convmath.nn.linear import Dense
 from convmath.nn.module import LayerInfo, Module, Parameter, Sequential
 from convmath.nn.normalization import BatchNorm2D
-from convmath.nn.pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from convmath.nn.pool import (
+    AdaptiveAvgPool2D,
+    AvgPool2D,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    SpatialMean,
+)
 
 __all__ = [
     "GELU",
     "INITIALIZERS",
+    "AdaptiveAvgPool2D",
     "AvgPool2D",
     "BatchNorm2D",
+    "ChannelShuffle",
+    "ChannelSlice",
     "Clip",
     "Conv2D",
     "Dense",
@@ -47,6 +56,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SpatialMean",
     "Tanh",
     "inception_cost",
     "initialize",

@@ -9,8 +9,9 @@ import convmath as cm
 from convmath import nn
 from convmath.cli import main
 from convmath.inspect import explain, layer_activations
-from convmath.inspect.arithmetic import explainable
+from convmath.inspect.arithmetic import explain_value, explainable
 from convmath.inspect.summary import summary_table
+from convmath.inspect.trace import trace
 from convmath.nn.architecture import describe, rebuild
 
 INPUT = (8, 8, 3)
@@ -23,8 +24,9 @@ def modern_cnn(seed=0):
         {
             "conv1": nn.Conv2D(3, 8, 3, padding=1, rng=rng),
             "relu6": nn.ReLU6(),
-            "conv2": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
+            "conv2": nn.Conv2D(8, 8, 3, padding=1, groups=8, rng=rng),  # depthwise
             "hswish": nn.HardSwish(),
+            "shuffle": nn.ChannelShuffle(2),
             "conv3": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "silu": nn.SiLU(),
             "conv4": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
@@ -33,13 +35,22 @@ def modern_cnn(seed=0):
             "hsigmoid": nn.HardSigmoid(0.2, 0.5),
             "conv6": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "clip": nn.Clip(-1.0, 1.0),
+            "adaptive": nn.AdaptiveAvgPool2D((3, 3)),
+            "slice": nn.ChannelSlice(2, 6),
+            "mean": nn.SpatialMean(),
             "flatten": nn.Flatten(),
-            "fc": nn.Dense(8 * 8 * 8, 10, rng=rng),
+            "fc": nn.Dense(4, 10, rng=rng),
         }
     ).name_modules()
 
 
-KINDS = ["ReLU6", "HardSwish", "SiLU", "GELU", "HardSigmoid", "Clip"]
+KINDS = ["ReLU6", "HardSwish", "SiLU", "GELU", "HardSigmoid", "Clip"]  # (8, 8, 8) -> (8, 8, 8)
+RESHAPING = {
+    "AdaptiveAvgPool2D": (3, 3, 8),
+    "ChannelSlice": (3, 3, 4),
+    "SpatialMean": (1, 1, 4),
+    "ChannelShuffle": (8, 8, 8),
+}
 
 
 def _x(n=2):
@@ -75,19 +86,23 @@ def test_summary_and_explain_show_them(tmp_path, capsys):
         assert f" {kind} " in table, kind
         assert f"({kind}) -> (8, 8, 8)" in text, kind
         assert f"({kind}) -> (8, 8, 8)" in backward, kind
+    for kind, shape in RESHAPING.items():
+        assert f"({kind}) -> {shape}" in text, kind
+        assert f"({kind}) -> {shape}" in backward, kind
+    assert "groups = 8" in text  # the depthwise convolution says so
     assert "A = Z Phi(Z), Phi(Z) = (1 + erf(Z/sqrt(2)))/2" in text
     assert "dZ = dA * (Phi(Z) + Z phi(Z))" in backward
     path = cm.save(model, tmp_path / "modern.safetensors", input_shape=INPUT)
     for command in (["summary", str(path)], ["explain", str(path), "--backward"]):
         assert main(command) == 0
         out = capsys.readouterr().out
-        assert all(kind in out for kind in KINDS), command
+        assert all(kind in out for kind in [*KINDS, *RESHAPING]), command
 
 
 def test_the_feature_maps_are_taken_after_each_activation():
     model = modern_cnn()
     maps = dict(layer_activations(model, _x(1).data[0]))
-    assert list(maps) == [f"conv{k}" for k in range(1, 7)]
+    assert list(maps) == [*(f"conv{k}" for k in range(1, 7)), "adaptive"]
     with cm.no_grad():
         model.eval()
         a = _x(1)
@@ -97,3 +112,23 @@ def test_the_feature_maps_are_taken_after_each_activation():
                 np.testing.assert_array_equal(maps["conv5"], a.data[0])  # A = psi(Z), not Z
                 break
     assert all(explainable(model[kind.lower()]) for kind in ("relu6", "silu", "gelu", "clip"))
+
+
+def test_the_page_opens_their_values():
+    model = modern_cnn()
+    x = _x(1).data[0]
+    traced = trace(model, x)
+    a_prev = traced.input_of("adaptive")
+    answer = explain_value(traced, "adaptive", [1, 2, 5])  # rows [2, 6), columns [5, 8)
+    assert answer["rows"] == [2, 3, 4, 5]
+    assert answer["cols"] == [5, 6, 7]
+    np.testing.assert_allclose(answer["value"], a_prev[2:6, 5:8, 5].mean(), rtol=1e-6)
+    shuffled = explain_value(traced, "shuffle", [0, 0, 3])  # channel 3 = 1*2 + 1: group 1, j 1
+    assert shuffled["source"] == [0, 0, 5]
+    assert shuffled["value"] == traced.input_of("shuffle")[0, 0, 5]
+    assert explain_value(traced, "slice", [0, 0, 1])["source"] == [0, 0, 3]
+    mean = explain_value(traced, "mean", [0, 0, 2])
+    np.testing.assert_allclose(mean["value"], traced.input_of("mean")[:, :, 2].mean(), rtol=1e-6)
+    gelu = explain_value(traced, "gelu", [1, 1, 1])
+    assert gelu["kind"] == "activation"
+    assert gelu["equation"].startswith("A = GELU(Z)")
