@@ -25,7 +25,7 @@ from convmath.ops.dropout import dropout
 from convmath.ops.elementwise import add, div, exp, log, maximum, mul, neg, pow, sqrt, sub
 from convmath.ops.linalg import dense, matmul
 from convmath.ops.loss import softmax_cross_entropy
-from convmath.ops.normalization import batch_norm
+from convmath.ops.normalization import batch_norm, layer_norm
 from convmath.ops.pool import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from convmath.ops.reduce import max, mean, sum
 from convmath.ops.shape import (
@@ -60,6 +60,7 @@ __all__ = [
     "global_avg_pool2d",
     "hard_sigmoid",
     "hard_swish",
+    "layer_norm",
     "leaky_relu",
     "log",
     "log_softmax",

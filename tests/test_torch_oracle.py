@@ -350,6 +350,32 @@ def _from_torch_layout(a: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
+    "shape", [pytest.param((2, 3, 4, 5), id="m2-3x4x5"), pytest.param((4, 7), id="m4-dense7")]
+)
+def test_layer_norm_matches_torch(shape: tuple[int, ...], dtype: Any) -> None:
+    rng = make_rng("layer_norm", shape, np.dtype(dtype).name)
+    A = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gamma, beta = (rng.standard_normal(shape[-1]).astype(dtype) for _ in range(2))
+    A_t, gamma_t, beta_t = leaf(A), leaf(gamma), leaf(beta)
+    Z = F.layer_norm(A_t, gamma_t, beta_t, eps=1e-6)
+    # torchvision's LayerNorm2d (ConvNeXt): layer_norm of the NCHW map's channels
+    x = tleaf(_to_torch_layout(A))
+    w, b = tleaf(gamma), tleaf(beta)
+    moved = x.permute(0, 2, 3, 1) if x.ndim == 4 else x
+    z = TF.layer_norm(moved, (shape[-1],), w, b, eps=1e-6)
+    z = z.permute(0, 3, 1, 2) if x.ndim == 4 else z
+    assert_close(Z.data, _from_torch_layout(z.detach().numpy()), dtype, "Z")
+
+    G = upstream(rng, Z.shape, dtype)
+    Z.backward(G)
+    z.backward(torch.from_numpy(_to_torch_layout(G)))
+    assert_close(A_t.grad, _from_torch_layout(x.grad.numpy()), dtype, "dA")
+    assert_close(gamma_t.grad, w.grad, dtype, "dgamma")
+    assert_close(beta_t.grad, b.grad, dtype, "dbeta")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
     ("training", "momentum", "eps"),
     [
         pytest.param(True, 0.1, 1e-5, id="train-mom0.1"),

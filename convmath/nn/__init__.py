@@ -19,7 +19,7 @@ from convmath.nn.init import INITIALIZERS, initialize
 from convmath.nn.layout import ChannelShuffle, ChannelSlice, Flatten
 from convmath.nn.linear import Dense
 from convmath.nn.module import LayerInfo, Module, Parameter, Sequential
-from convmath.nn.normalization import BatchNorm2D
+from convmath.nn.normalization import BatchNorm2D, LayerNorm
 from convmath.nn.pool import (
     AdaptiveAvgPool2D,
     AvgPool2D,
@@ -46,6 +46,7 @@ __all__ = [
     "HardSwish",
     "InceptionModule",
     "LayerInfo",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
     "Module",

@@ -30,6 +30,7 @@ def modern_cnn(seed=0):
             "conv3": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "silu": nn.SiLU(),
             "conv4": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
+            "ln": nn.LayerNorm(8, eps=1e-6),
             "gelu": nn.GELU(),
             "conv5": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "hsigmoid": nn.HardSigmoid(0.2, 0.5),
@@ -50,6 +51,7 @@ RESHAPING = {
     "ChannelSlice": (3, 3, 4),
     "SpatialMean": (1, 1, 4),
     "ChannelShuffle": (8, 8, 8),
+    "LayerNorm": (8, 8, 8),
 }
 
 
