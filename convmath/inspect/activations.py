@@ -15,6 +15,7 @@ from convmath.nn import (
     HardSigmoid,
     HardSwish,
     InceptionModule,
+    InvertedResidual,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -24,13 +25,15 @@ from convmath.nn import (
     Sigmoid,
     SiLU,
     SpatialMean,
+    SqueezeExcitation,
     Tanh,
 )
 from convmath.tensor import Tensor, no_grad
 
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU)
 POOLS = (MaxPool2D, AvgPool2D, AdaptiveAvgPool2D)
-BLOCKS = (ResidualBlock, InceptionModule)  # their output volumes are shown as one map
+# their output volumes are shown as one map each
+BLOCKS = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
 
 
 def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.ndarray]]:

@@ -37,9 +37,11 @@ from convmath.nn import (
     Flatten,
     GlobalAvgPool2D,
     InceptionModule,
+    InvertedResidual,
     MaxPool2D,
     ResidualBlock,
     SpatialMean,
+    SqueezeExcitation,
 )
 from convmath.nn.module import Module
 from convmath.schema import shown
@@ -53,7 +55,8 @@ def explainable(module: Module) -> bool:
     """Whether :func:`explain_value` opens the values of this module's output."""
     explained = (Conv2D, Dense, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm2D, Flatten)
     explained += (AdaptiveAvgPool2D, SpatialMean, ChannelShuffle, ChannelSlice)
-    return isinstance(module, explained + ACTIVATIONS + (ResidualBlock, InceptionModule))
+    blocks = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
+    return isinstance(module, explained + ACTIVATIONS + blocks)
 
 
 def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...]) -> dict[str, Any]:
@@ -110,6 +113,26 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         answer = _residual_add(trace, path, module, where)
     elif isinstance(module, InceptionModule):
         answer = _concat(trace, path, module, where)
+    elif isinstance(module, SqueezeExcitation):
+        a_prev = float(trace.inputs[path].data[0][where])
+        gate = float(trace.outputs[f"{path}.squeeze"].data[0][0, 0, where[2]])
+        answer = {
+            "kind": "scale",
+            "a_prev": a_prev,
+            "s": gate,
+            "equation": f"A{list(where)} = A_prev{list(where)} * s[{where[2]}]"
+            f" = {a_prev:.6g} * {gate:.6g} = {a_prev * gate:.6g}",
+        }
+    elif isinstance(module, InvertedResidual):
+        z = float(trace.outputs[f"{path}.main"].data[0][where])
+        if module.residual:
+            a = float(trace.inputs[path].data[0][where])
+            equation = f"a_out = z + a = {z:.6g} + {a:.6g} = {z + a:.6g} (no activation)"
+        else:
+            equation = f"a_out = z, the projection's output (no shortcut: s = {module.stride}"
+            equation += f", {module.n_C_prev} -> {module.n_C} channels) = {z:.6g}"
+        answer = {"kind": "residual_add" if module.residual else "elementwise", "z": z}
+        answer["equation"] = equation
     else:
         raise InvalidArgumentError(
             f"layer {row!r} ({type(module).__name__}) has no explanation of its values"

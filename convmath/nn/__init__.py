@@ -12,7 +12,13 @@ from convmath.nn.activation import (
     SiLU,
     Tanh,
 )
-from convmath.nn.blocks import InceptionModule, ResidualBlock, inception_cost
+from convmath.nn.blocks import (
+    InceptionModule,
+    InvertedResidual,
+    ResidualBlock,
+    SqueezeExcitation,
+    inception_cost,
+)
 from convmath.nn.conv import Conv2D
 from convmath.nn.dropout import Dropout
 from convmath.nn.init import INITIALIZERS, initialize
@@ -45,6 +51,7 @@ __all__ = [
     "HardSigmoid",
     "HardSwish",
     "InceptionModule",
+    "InvertedResidual",
     "LayerInfo",
     "LayerNorm",
     "LeakyReLU",
@@ -58,6 +65,7 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "SpatialMean",
+    "SqueezeExcitation",
     "Tanh",
     "inception_cost",
     "initialize",

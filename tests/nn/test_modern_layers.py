@@ -24,6 +24,8 @@ def modern_cnn(seed=0):
         {
             "conv1": nn.Conv2D(3, 8, 3, padding=1, rng=rng),
             "relu6": nn.ReLU6(),
+            "ir": nn.InvertedResidual(8, 8, expanded=16, se_squeeze=8, rng=rng),
+            "se": nn.SqueezeExcitation(8, 4, "silu", "sigmoid", rng=rng),
             "conv2": nn.Conv2D(8, 8, 3, padding=1, groups=8, rng=rng),  # depthwise
             "hswish": nn.HardSwish(),
             "shuffle": nn.ChannelShuffle(2),
@@ -92,6 +94,12 @@ def test_summary_and_explain_show_them(tmp_path, capsys):
         assert f"({kind}) -> {shape}" in text, kind
         assert f"({kind}) -> {shape}" in backward, kind
     assert "groups = 8" in text  # the depthwise convolution says so
+    assert "groups = 16" in text  # the inverted residual's depthwise convolution
+    assert "ir (InvertedResidual)\n    inverted residual (8 -> 16 -> 8, 3x3 depthwise" in text
+    assert "ir.main.se.scale (Multiply) -> (8, 8, 16)" in text
+    assert "ir.add (Add) -> (8, 8, 8)" in text
+    assert "se.scale (Multiply) -> (8, 8, 8)" in text
+    assert "ds (1, 1, 8) = sum over the 8*8 positions of dA * A_prev" in backward
     assert "A = Z Phi(Z), Phi(Z) = (1 + erf(Z/sqrt(2)))/2" in text
     assert "dZ = dA * (Phi(Z) + Z phi(Z))" in backward
     path = cm.save(model, tmp_path / "modern.safetensors", input_shape=INPUT)
@@ -99,12 +107,13 @@ def test_summary_and_explain_show_them(tmp_path, capsys):
         assert main(command) == 0
         out = capsys.readouterr().out
         assert all(kind in out for kind in [*KINDS, *RESHAPING]), command
+        assert "SqueezeExcitation" in out or "Multiply" in out, command
 
 
 def test_the_feature_maps_are_taken_after_each_activation():
     model = modern_cnn()
     maps = dict(layer_activations(model, _x(1).data[0]))
-    assert list(maps) == [*(f"conv{k}" for k in range(1, 7)), "adaptive"]
+    assert list(maps) == ["conv1", "ir", "se", *(f"conv{k}" for k in range(2, 7)), "adaptive"]
     with cm.no_grad():
         model.eval()
         a = _x(1)
@@ -131,6 +140,12 @@ def test_the_page_opens_their_values():
     assert explain_value(traced, "slice", [0, 0, 1])["source"] == [0, 0, 3]
     mean = explain_value(traced, "mean", [0, 0, 2])
     np.testing.assert_allclose(mean["value"], traced.input_of("mean")[:, :, 2].mean(), rtol=1e-6)
+    scaled = explain_value(traced, "se.scale", [2, 3, 4])
+    s4 = traced.outputs["se.squeeze"].data[0, 0, 0, 4]
+    np.testing.assert_allclose(scaled["value"], traced.input_of("se")[2, 3, 4] * s4, rtol=1e-6)
+    added = explain_value(traced, "ir.add", [1, 2, 3])
+    z, a = traced.outputs["ir.main"].data[0, 1, 2, 3], traced.input_of("ir")[1, 2, 3]
+    np.testing.assert_allclose(added["value"], z + a, rtol=1e-6)
     gelu = explain_value(traced, "gelu", [1, 1, 1])
     assert gelu["kind"] == "activation"
     assert gelu["equation"].startswith("A = GELU(Z)")
