@@ -148,3 +148,25 @@ def test_block_arguments_are_checked():
         nn.SqueezeExcitation(4, 2, rng=rng).output_shape((3, 3, 5))
     with pytest.raises(cm.InvalidArgumentError, match="InvertedResidual stride"):
         nn.InvertedResidual(4, 4, 0, rng=rng)
+
+
+def test_mobile_blocks_give_the_same_numbers_with_and_without_the_kernels():
+    rng = np.random.default_rng(3)
+    block = nn.InvertedResidual(
+        8, 8, rng=rng, expanded=16, activation="hard_swish", se_squeeze=8
+    ).name_modules()
+    x = rng.standard_normal((4, 7, 7, 8)).astype(np.float32)
+    results = []
+    for kernels in (True, False):
+        block.zero_grad()
+        with cm.use_kernels(kernels):
+            a = cm.Tensor(x, requires_grad=True)
+            out = block(a)
+            weights = np.cos(np.arange(out.data.size)).reshape(out.shape).astype(np.float32)
+            (out * cm.Tensor(weights)).sum().backward()
+        results.append((out.data, a.grad, [p.grad for p in block.parameters()]))
+    (out_k, da_k, grads_k), (out_e, da_e, grads_e) = results
+    np.testing.assert_allclose(out_k, out_e, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(da_k, da_e, rtol=1e-4, atol=1e-5)
+    for mine, equation in zip(grads_k, grads_e, strict=True):
+        np.testing.assert_allclose(mine, equation, rtol=1e-4, atol=1e-4)
