@@ -151,8 +151,13 @@ class GELU(Function):
         if self.approximate == "tanh":
             t, k = self.t, np.sqrt(2 / np.pi).astype(z.dtype)
             return da * ((1 + t) / 2 + z * (1 - t * t) / 2 * k * (1 + 3 * 0.044715 * z * z))
-        density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi).astype(z.dtype)
-        return da * (self.cdf + z * density)
+        return da * gelu_slope(z, self.cdf)
+
+
+def gelu_slope(z: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """dA/dZ of the exact GELU: Phi(Z) + Z phi(Z), given Phi(Z) (``cdf``)."""
+    density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi).astype(z.dtype)
+    return cdf + z * density
 
 
 def shifted_log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
