@@ -38,6 +38,7 @@ from convmath.nn import (
     GlobalAvgPool2D,
     InceptionModule,
     InvertedResidual,
+    LayerNorm,
     MaxPool2D,
     ResidualBlock,
     SpatialMean,
@@ -54,7 +55,7 @@ SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
 def explainable(module: Module) -> bool:
     """Whether :func:`explain_value` opens the values of this module's output."""
     explained = (Conv2D, Dense, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm2D, Flatten)
-    explained += (AdaptiveAvgPool2D, SpatialMean, ChannelShuffle, ChannelSlice)
+    explained += (AdaptiveAvgPool2D, SpatialMean, ChannelShuffle, ChannelSlice, LayerNorm)
     blocks = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
     return isinstance(module, explained + ACTIVATIONS + blocks)
 
@@ -92,6 +93,8 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         }
     elif isinstance(module, BatchNorm2D):
         answer = _batch_norm(trace.input_of(row), module, where)
+    elif isinstance(module, LayerNorm):
+        answer = _layer_norm(trace.input_of(row), module, where)
     elif isinstance(module, ACTIVATIONS):
         z = float(trace.input_of(row)[where])
         answer = {
@@ -322,6 +325,28 @@ def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> 
         "y": y,
         "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
         f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (running mu and sigma: eval mode)",
+    }
+
+
+def _layer_norm(x_prev: np.ndarray, ln: LayerNorm, where: tuple[int, ...]) -> dict[str, Any]:
+    c = where[-1]
+    channels = x_prev[where[:-1]].astype(np.float64)  # the n_C values of this position
+    x, mu = float(channels[c]), float(channels.mean())
+    sigma = float(np.sqrt(channels.var() + ln.eps))
+    gamma, beta = float(ln.gamma.data[c]), float(ln.beta.data[c])
+    y = gamma * (x - mu) / sigma + beta
+    return {
+        "kind": "batch_norm",  # the same numbers, drawn the same way on the page
+        "x": x,
+        "mu": mu,
+        "sigma": sigma,
+        "eps": float(ln.eps),
+        "gamma": gamma,
+        "beta": beta,
+        "y": y,
+        "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
+        f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and sigma of this position's"
+        f" {channels.size} channels)",
     }
 
 

@@ -13,6 +13,7 @@ from convmath.inspect.arithmetic import explain_value, explainable
 from convmath.inspect.summary import summary_table
 from convmath.inspect.trace import trace
 from convmath.nn.architecture import describe, rebuild
+from convmath.serve.served import ServedModel
 
 INPUT = (8, 8, 3)
 
@@ -146,6 +147,26 @@ def test_the_page_opens_their_values():
     added = explain_value(traced, "ir.add", [1, 2, 3])
     z, a = traced.outputs["ir.main"].data[0, 1, 2, 3], traced.input_of("ir")[1, 2, 3]
     np.testing.assert_allclose(added["value"], z + a, rtol=1e-6)
+    normalised = explain_value(traced, "ln", [3, 2, 1])
+    np.testing.assert_allclose(normalised["y"], normalised["value"], rtol=1e-5, atol=1e-6)
+    assert "this position's 8 channels" in normalised["equation"]
     gelu = explain_value(traced, "gelu", [1, 1, 1])
     assert gelu["kind"] == "activation"
     assert gelu["equation"].startswith("A = GELU(Z)")
+
+
+def test_the_served_page_shows_every_row_forward_and_backward(tmp_path):
+    model = modern_cnn()
+    served = ServedModel.load(cm.save(model, tmp_path / "m.safetensors", input_shape=INPUT))
+    rows = served.describe()["layers"]
+    kinds = {row["kind"] for row in rows}
+    assert {"SqueezeExcitation", "InvertedResidual", "Multiply", *KINDS, *RESHAPING} <= kinds
+    opened = {row["name"] for row in rows if row["explainable"]}
+    assert {"ir.add", "se.scale", "ir.main.se.scale", "adaptive", "gelu", "ln"} <= opened
+    pixels = np.random.default_rng(3).random(INPUT).tolist()
+    maps = served.forward({"pixels": pixels})["maps"]
+    assert maps["se.scale"].shape == (8, 8, 8)
+    assert maps["mean"].shape == (1, 1, 4)
+    gradients = served.backward({"image": {"pixels": pixels}, "target": 3})["gradients"]
+    assert set(gradients) == set(maps)
+    assert np.abs(gradients["ir.main.se.squeeze.gate"]).sum() > 0
