@@ -358,8 +358,8 @@ def hard_swish(z: Tensor) -> Tensor:
     -------
     >>> import convmath.functional as F
     >>> from convmath import Tensor
-    >>> print(F.hard_swish(Tensor([[-4.0, -1.5, 0.0, 1.5, 4.0]])).data)
-    [[-0.    -0.375  0.     1.125  4.   ]]
+    >>> print(F.hard_swish(Tensor([[-1.5, 0.0, 1.5, 4.0]])).data)  # Z (Z + 3)/6 on (-3, 3)
+    [[-0.375  0.     1.125  4.   ]]
     """
     return HardSwish.apply(z)
 
