@@ -23,7 +23,7 @@ from convmath.nn.conv import Conv2D
 from convmath.nn.dropout import Dropout
 from convmath.nn.init import INITIALIZERS, initialize
 from convmath.nn.layout import ChannelShuffle, ChannelSlice, Flatten
-from convmath.nn.linear import Dense
+from convmath.nn.linear import Dense, LayerScale
 from convmath.nn.module import LayerInfo, Module, Parameter, Sequential
 from convmath.nn.normalization import BatchNorm2D, LayerNorm
 from convmath.nn.pool import (
@@ -54,6 +54,7 @@ __all__ = [
     "InvertedResidual",
     "LayerInfo",
     "LayerNorm",
+    "LayerScale",
     "LeakyReLU",
     "MaxPool2D",
     "Module",

@@ -35,6 +35,7 @@ def modern_cnn(seed=0):
             "conv4": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "ln": nn.LayerNorm(8, eps=1e-6),
             "gelu": nn.GELU(),
+            "layer_scale": nn.LayerScale(8, init=0.5),
             "conv5": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
             "hsigmoid": nn.HardSigmoid(0.2, 0.5),
             "conv6": nn.Conv2D(8, 8, 3, padding=1, rng=rng),
@@ -55,6 +56,7 @@ RESHAPING = {
     "SpatialMean": (1, 1, 4),
     "ChannelShuffle": (8, 8, 8),
     "LayerNorm": (8, 8, 8),
+    "LayerScale": (8, 8, 8),
 }
 
 
