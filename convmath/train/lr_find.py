@@ -18,7 +18,7 @@ where the rate is about right, then turns and climbs.
 The suggested rate (``LRFinding.suggestion``) is where the smoothed loss
 falls fastest: the most negative slope d(smoothed J) / d(log10 rate) before
 the smoothed loss's minimum, each slope a secant over +-5% of the steps taken
-(+-15 of 300 steps, about a third of a decade with the default range), so that
+(+-15 of 300 steps, 0.4 of a decade either way with the default range), so that
 one noisy step cannot choose it. Where too few steps were taken to read a
 slope, it is the rate at the minimum divided by 10. Both are reported. On the
 digits, the minimum / 10 moved between 0.0015 and 0.034 from one seed or
