@@ -143,12 +143,12 @@ def _lr_find(args: argparse.Namespace) -> int:
     with threads(args.threads):
         found = run_lr_find(config, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
     finding, run = found.finding, found.run
-    optimizer = config.settings_lines()[0].split(";")[0].split(", lr ")[0]  # the rate is ours
     print(
         printable(
             f"learning-rate range test: {run.model_name} on {config.dataset},"
             f" {len(run.trainer.train.labels)} training images, batch {config.batch_size},"
-            f" {optimizer}, augmentation {config.augment!r}, seed {config.seed}"
+            f" {config.optimizer_text(lr=False)}, augmentation {config.augment!r},"
+            f" seed {config.seed}"
         )
     )
     print(finding.table())

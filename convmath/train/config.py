@@ -274,12 +274,16 @@ class TrainConfig:
             return self.weight_decay
         return ADAMW_DEFAULT_DECAY if self.optimizer == "adamw" else 0.0
 
+    def optimizer_text(self, *, lr: bool = True) -> str:
+        """The optimizer in words: ``adam, lr 0.001, weight decay 0`` (``lr=False``: no rate)."""
+        text = self.optimizer + (f", lr {self.lr_or_default():g}" if lr else "")
+        if self.optimizer == "sgd":
+            text += f", momentum {self.momentum:g}" + (" (Nesterov)" if self.nesterov else "")
+        return text + f", weight decay {self.weight_decay_or_default():g}"
+
     def settings_lines(self) -> list[str]:
         """Every setting that shapes the numbers a run prints, in words (the start banner)."""
-        optimizer = f"{self.optimizer}, lr {self.lr_or_default():g}"
-        if self.optimizer == "sgd":
-            optimizer += f", momentum {self.momentum:g}" + (" (Nesterov)" if self.nesterov else "")
-        optimizer += f", weight decay {self.weight_decay_or_default():g}"
+        optimizer = self.optimizer_text()
         schedule = {
             "constant": "constant",
             "step": f"step (x{self.gamma:g} every {plural(self.step_epochs, 'epoch')})",
