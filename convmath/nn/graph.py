@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 import convmath.functional as F
 from convmath.errors import ShapeError
-from convmath.nn.module import LayerInfo, Module, Shape
+from convmath.nn.module import Arguments, LayerInfo, Module, Shape
 from convmath.tensor import Tensor
 
 
@@ -54,6 +56,32 @@ class Add(Merge):
 
     def formulas(self, input_shape: Shape) -> list[str]:
         return ["A = the sum of the inputs, element by element"]
+
+
+class Multiply(Merge):
+    """A = A_1 * A_2 * ..., broadcasting: a gate (m, 1, 1, n_C) scales a map (m, n_H, n_W, n_C).
+
+    The product of a squeeze-and-excitation block: each channel of the map
+    times its own number. The gradients unbroadcast: dA_1 = dA * A_2, and the
+    gate's dA_2 = sum over n_H, n_W of dA * A_1.
+    """
+
+    def merge(self, xs: Sequence[Tensor]) -> Tensor:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total * x
+        return total
+
+    def merged_shape(self, shapes: Sequence[Shape]) -> Shape:
+        try:
+            return tuple(int(n) for n in np.broadcast_shapes(*(tuple(s) for s in shapes)))
+        except ValueError:
+            raise self.fail(
+                f"the inputs to multiply must broadcast (sizes equal or 1); got {list(shapes)}"
+            ) from None
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return ["A = the product of the inputs, element by element (sizes of 1 broadcast)"]
 
 
 class Concatenate(Merge):
@@ -105,6 +133,8 @@ class Graph(Module):
         super().__init__()
         self.nodes = list(nodes)
         self.input_name, self.output_name = input_name, output_name
+        # its nodes are its arguments (a Node is plain data: a name, a layer, value names)
+        self.arguments = Arguments((tuple(self.nodes), input_name, output_name), {})
         known = {input_name}
         names: set[str] = set()
         for node in self.nodes:

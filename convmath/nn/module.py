@@ -28,6 +28,7 @@ import numpy as np
 from convmath.dispatch import holding, plan_for
 from convmath.errors import ShapeError
 from convmath.shapes import Shape
+from convmath.switchboard import check_deadline
 from convmath.tensor import Tensor, no_grad
 
 
@@ -84,6 +85,7 @@ class Module:
 
     _buffer_names: tuple[str, ...] = ()
     arguments: Arguments | None = None  # None: not recorded, or not plain data
+    frozen = False  # frozen for fine-tuning (nn/transfer.py): always runs as in inference
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -99,9 +101,14 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: Tensor) -> Tensor:
+        check_deadline(self._before)  # a time budget (convmath.time_budget) ends between layers
         plan = plan_for(self)  # while kernels are on, a fused way to run this module, or None
         with holding():  # BLAS on one thread while convmath computes (kernels/parallel.py)
             return self.forward(x) if plan is None else plan(x)
+
+    def _before(self) -> str:
+        kind = type(self).__name__
+        return f"before layer {self.path} ({kind})" if self.path else f"before layer {kind}"
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The shape of one output example for one input example; checks that it fits.
@@ -286,9 +293,14 @@ class Module:
 
     # ------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
-        """Training mode (batch statistics, dropout on); ``eval()`` turns it off."""
+        """Training mode (batch statistics, dropout on); ``eval()`` turns it off.
+
+        A frozen layer (:func:`convmath.nn.transfer.freeze_until`) stays in eval
+        mode: a frozen batch norm normalises with its running statistics and
+        leaves them as they are.
+        """
         for _, module in self.named_modules():
-            module.training = mode
+            module.training = mode and not module.frozen
         return self
 
     def eval(self) -> Module:
@@ -367,7 +379,7 @@ def _recording_arguments(init: Any) -> Any:
     @functools.wraps(init)
     def recorded(self: Module, *args: Any, **kwargs: Any) -> None:
         if "arguments" not in self.__dict__:  # super().__init__ calls keep the subclass's
-            plain = _plain(args, kwargs)
+            plain = not (args or kwargs) or _plain(args, kwargs)  # ReLU(): nothing to walk
             self.__dict__["arguments"] = Arguments(args, kwargs) if plain else None
         init(self, *args, **kwargs)
 
