@@ -148,8 +148,11 @@ def main() -> None:
     for name in args.workloads.split(","):
         workloads = {fw: build(name, fw) for fw in frameworks}
         autotune.clear()
-        for _ in range(args.rounds):
-            for fw in frameworks:
+        for round_ in range(args.rounds):
+            # each round starts one framework later: none always runs right after PyTorch,
+            # whose threads keep spinning for a while after its last step
+            start = round_ % len(frameworks)
+            for fw in frameworks[start:] + frameworks[:start]:
                 w = workloads[fw]
                 warmup = 3 if fw.startswith("convmath") else 5  # (tuning: in the first warm-up)
                 policy = "measure" if fw == "convmath-tuned" else "rule"
