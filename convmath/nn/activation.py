@@ -1,4 +1,4 @@
-"""The activation layers psi: A = psi(Z), elementwise, shape unchanged, no parameters.
+"""The activation layers psi: A^[l] = psi(Z^[l]), elementwise, shape unchanged, no parameters.
 
 Each is a thin :class:`Module` around an op of ``convmath.functional``.
 """
@@ -11,17 +11,25 @@ from convmath.tensor import Tensor
 
 
 class _Activation(Module):
-    formula = ""  # psi(Z)
-    derivative = ""  # dZ in terms of dA
+    formula = ""  # psi(Z^[l])
+    derivative = ""  # dZ^[l] in terms of dA^[l]
+    tex = ""  # psi(Z) typeset
+    tex_derivative = ""  # dZ in terms of dA, typeset
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
 
     def formulas(self, input_shape: Shape) -> list[str]:
-        return [f"A = {self.formula}, elementwise; shape unchanged, no parameters"]
+        return [f"A^[l] = psi(Z^[l]) = {self.formula}, elementwise; shape unchanged, no parameters"]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
-        return [f"dZ = {self.derivative}, elementwise: {tuple(input_shape)}"]
+        return [f"dZ^[l] = {self.derivative}, elementwise: {tuple(input_shape)}"]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        return [f"A^{{[l]}} = \\psi(Z^{{[l]}}) = {self.tex}"]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        return [f"dZ^{{[l]}} = {self.tex_derivative}"]
 
 
 class ReLU(_Activation):
@@ -40,8 +48,10 @@ class ReLU(_Activation):
     (24, 24, 6)
     """
 
-    formula = "max(0, Z)"
-    derivative = "dA * [Z > 0] (the kink at 0 takes gradient 0)"
+    formula = "max(0, Z^[l])"
+    derivative = "dA^[l] * [Z^[l] > 0] (the kink at 0 takes gradient 0)"
+    tex = "\\max(0, Z^{[l]})"
+    tex_derivative = "dA^{[l]} \\odot [Z^{[l]} > 0]"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -61,11 +71,20 @@ class LeakyReLU(_Activation):
     [[-0.2  0.   3. ]]
     """
 
-    formula = "Z where Z > 0, alpha Z elsewhere"  # max(alpha Z, Z) holds only for alpha <= 1
+    # max(alpha Z, Z) would hold only for alpha <= 1
+    formula = "Z^[l] where Z^[l] > 0, alpha Z^[l] elsewhere"
+    tex = "\\begin{cases} Z^{[l]} & Z^{[l]} > 0 \\\\ \\alpha Z^{[l]} & \\text{else} \\end{cases}"
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         return [
-            f"dZ = dA where Z > 0, {self.alpha} dA elsewhere, elementwise: {tuple(input_shape)}"
+            f"dZ^[l] = dA^[l] where Z^[l] > 0, {self.alpha} dA^[l] elsewhere, elementwise:"
+            f" {tuple(input_shape)}"
+        ]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        return [
+            "dZ^{[l]} = \\begin{cases} dA^{[l]} & Z^{[l]} > 0 \\\\"
+            f" {self.alpha}\\, dA^{{[l]}} & \\text{{else}} \\end{{cases}}"
         ]
 
     def __init__(self, alpha: float = 0.01) -> None:
@@ -94,8 +113,10 @@ class Sigmoid(_Activation):
     [[0.119 0.5   0.881]]
     """
 
-    formula = "1/(1 + exp(-Z))"
-    derivative = "dA * A * (1 - A)"
+    formula = "1/(1 + exp(-Z^[l]))"
+    derivative = "dA^[l] * A^[l] * (1 - A^[l])"
+    tex = "\\frac{1}{1 + e^{-Z^{[l]}}}"
+    tex_derivative = "dA^{[l]} \\odot A^{[l]} \\odot (1 - A^{[l]})"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
@@ -116,8 +137,10 @@ class Tanh(_Activation):
     [[-0.964  0.     0.964]]
     """
 
-    formula = "tanh(Z)"
-    derivative = "dA * (1 - A^2)"
+    formula = "tanh(Z^[l])"
+    derivative = "dA^[l] * (1 - (A^[l])^2)"
+    tex = "\\tanh(Z^{[l]})"
+    tex_derivative = "dA^{[l]} \\odot (1 - (A^{[l]})^2)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)

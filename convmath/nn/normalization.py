@@ -11,7 +11,11 @@ from convmath.tensor import Tensor
 
 
 class BatchNorm2D(Module):
-    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
+    """Batch normalisation of the channels: Z~^[l] = gamma (Z^[l] - mu) / sqrt(var + eps) + beta.
+
+    It sits between a CONV layer and its activation, so its input is Z^[l]
+    and its output Z~^[l] ("Z tilde", TeX \\tilde{Z}^{[l]}), on which psi acts:
+    A^[l] = psi(Z~^[l]).
 
     Training mode uses the batch statistics and updates the running ones
     (momentum, unbiased variance, as PyTorch); eval mode uses the running
@@ -19,8 +23,8 @@ class BatchNorm2D(Module):
 
     Shapes
     ------
-    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
-    Z: the same shape as A
+    Z: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
+    Z~: the same shape as Z
 
     Example
     -------
@@ -70,23 +74,43 @@ class BatchNorm2D(Module):
             )
         return tuple(input_shape)
 
+    output_symbol = "~"  # its input's name with a tilde: Z^[l] -> Z~^[l]
+
     def formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         return [
-            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta per channel",
+            f"Z~^[l] = gamma (Z^[l] - mu)/sqrt(var + {self.eps:g}) + beta per channel"
+            " (Z~ is Z tilde; psi then acts on it: A^[l] = psi(Z~^[l]))",
             f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta);"
             " the running mean and variance are statistics, not learned",
+        ]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            "\\tilde{Z}^{[l]}_{\\ldots,c} = \\gamma_c \\frac{Z^{[l]}_{\\ldots,c} - \\mu_c}"
+            f"{{\\sqrt{{\\sigma_c^2 + {self.eps:g}}}}} + \\beta_c"
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         count = "m" if len(input_shape) == 1 else "m*" + "*".join(map(str, input_shape[:-1]))
         return [
-            f"with A_hat = (A - mu)/sqrt(var + eps) over the N = {count} values of each channel:"
-            f" dbeta = sum dZ, dgamma = sum dZ * A_hat, ({self.n_C},) each",
-            "dA = gamma/sqrt(var + eps) * (dZ - dbeta/N - A_hat * dgamma/N) in training"
-            " (mu and var depend on A too); in eval mode, with the running mean and variance,"
-            " dA = dZ * gamma/sqrt(var + eps)",
+            f"with Z_hat = (Z^[l] - mu)/sqrt(var + eps) over the N = {count} values of each"
+            " channel: dbeta = sum dZ~^[l], dgamma = sum dZ~^[l] * Z_hat,"
+            f" ({self.n_C},) each",
+            "dZ^[l] = gamma/sqrt(var + eps) * (dZ~^[l] - dbeta/N - Z_hat * dgamma/N) in training"
+            " (mu and var depend on Z^[l] too); in eval mode, with the running mean and"
+            " variance, dZ^[l] = dZ~^[l] * gamma/sqrt(var + eps)",
+        ]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            "d\\beta_c = \\sum d\\tilde{Z}^{[l]}_{\\ldots,c}, \\quad d\\gamma_c ="
+            " \\sum d\\tilde{Z}^{[l]}_{\\ldots,c}\\, \\hat{Z}_{\\ldots,c}",
+            "dZ^{[l]} = \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}} \\Big(d\\tilde{Z}^{[l]}"
+            " - \\frac{d\\beta}{N} - \\hat{Z} \\frac{d\\gamma}{N}\\Big)",
         ]
 
     def details(self) -> str:

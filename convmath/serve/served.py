@@ -25,6 +25,7 @@ from convmath.data.folder import image_size
 from convmath.errors import ConvMathError, DataError, InvalidArgumentError
 from convmath.inspect import explain
 from convmath.inspect.arithmetic import SOFTMAX, explain_value, explainable
+from convmath.inspect.notation import numbered
 from convmath.inspect.trace import Trace, trace
 from convmath.nn import Conv2D
 from convmath.nn.module import Module
@@ -80,7 +81,9 @@ class ServedModel:
         """``GET /api/model``: the rows of ``explain``, with what the page can open."""
         probe = trace(self.model, np.zeros(self.input_shape, dtype=np.float32))
         layers = []
-        for row in explain(self.model, self.input_shape).rows:
+        explanation = explain(self.model, self.input_shape)
+        for row, name in zip(explanation.rows, explanation.names, strict=True):
+            l = 0 if name is None else name.l  # noqa: E741 (the article's name)
             explained = False
             if not row.is_heading:
                 try:
@@ -97,8 +100,12 @@ class ServedModel:
                     "parameters": row.parameters,
                     "macs": row.macs,
                     "details": row.details,
-                    "formulas": list(row.formulas),
-                    "backward": list(row.backward),
+                    "formulas": [numbered(line, l) for line in row.formulas],
+                    "backward": [numbered(line, l) for line in row.backward],
+                    "equations": [numbered(line, l) for line in row.equations],
+                    "backward_equations": [numbered(line, l) for line in row.backward_equations],
+                    "name_text": None if name is None else name.text,
+                    "name_tex": None if name is None else name.tex,
                     "explainable": explained,
                 }
             )

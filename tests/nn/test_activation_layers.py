@@ -11,17 +11,17 @@ from convmath import nn
 @pytest.mark.parametrize(
     ("layer", "formula"),
     [
-        (nn.ReLU(), "max(0, Z)"),
-        (nn.LeakyReLU(0.1), "alpha Z"),
-        (nn.Sigmoid(), "1/(1 + exp(-Z))"),
-        (nn.Tanh(), "tanh(Z)"),
+        (nn.ReLU(), "A^[l] = psi(Z^[l]) = max(0, Z^[l])"),
+        (nn.LeakyReLU(0.1), "alpha Z^[l]"),
+        (nn.Sigmoid(), "1/(1 + exp(-Z^[l]))"),
+        (nn.Tanh(), "tanh(Z^[l])"),
     ],
     ids=["relu", "leaky_relu", "sigmoid", "tanh"],
 )
 def test_activations_keep_the_shape_and_state_their_equation(layer, formula):
     check_layer(layer, (4, 4, 3), (4, 4, 3), 0, 0)
     assert formula in layer.formulas((4, 4, 3))[0]
-    assert layer.backward_formulas((4, 4, 3))[0].startswith("dZ = ")
+    assert layer.backward_formulas((4, 4, 3))[0].startswith("dZ^[l] = ")
 
 
 def test_activation_values():

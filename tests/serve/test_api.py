@@ -58,6 +58,14 @@ def test_the_model_is_described_by_explains_rows(served, trained):
     assert conv1["backward"]
     assert conv1["explainable"]
     assert all(layer["explainable"] for layer in answer["layers"])
+    # Each row names its output as the article does, with l filled into its equations.
+    names = {layer["name"]: layer["name_text"] for layer in answer["layers"]}
+    assert names["conv1"] == "Z^[1]"
+    assert names["relu1"] == "A^[1]"
+    assert conv1["name_tex"] == "Z^{[1]}"
+    assert conv1["formulas"][0].startswith("Z^[1] = W^[1] * A^[0], then A^[1] = psi(Z^[1])")
+    assert "\\sum_{k=1}^{1} W^{[1]}_{i,j,k,c}" in conv1["equations"][1]
+    assert any(line.startswith("dW^{[1]}_{i,j,k,c}") for line in conv1["backward_equations"])
 
 
 def test_samples_are_the_embedded_test_digits(served):
@@ -150,7 +158,12 @@ def test_a_conv_value_is_its_window_times_the_filter_plus_the_bias(served, train
     assert answer["z"] == pytest.approx(maps["conv2"][0, 5, 7], rel=1e-5, abs=1e-6)
     assert answer["value"] == pytest.approx(float(maps["conv2"][0, 5, 7]))
     assert answer["activation"] is None  # batch norm comes between conv2 and its ReLU
-    assert "Z[0, 5, 7]" in answer["equation"]
+    # The article's indices count from 1: position [0, 5, 7] is its x = 1, y = 6, filter 8.
+    assert answer["equation"].startswith(
+        "Z^[2]_(1,6,8) = sum_(i=1..3) sum_(j=1..3) sum_(k=1..16) W^[2]_(i,j,k,8) A^[1]_(i, 5+j, k)"
+    )
+    assert "\\sum_{k=1}^{16}" in answer["tex"]
+    assert answer["name"] == "Z^[2]"
 
 
 def test_pool_dense_batch_norm_activation_and_softmax_values(served, trained):
