@@ -10,6 +10,7 @@ import io
 import json
 import socket
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from loopback import open_local
 
 import convmath as cm
 import convmath.functional as F
+import convmath.serve
 from convmath.data.centering import picture_input
 from convmath.inspect import explain
 from convmath.nn import Conv2D
@@ -335,6 +337,12 @@ def test_a_body_over_the_limit_is_413_without_reading_it(served):
         "/assets/../../__init__.py",
         "/assets/app.py",
         "/served.py",
+        "/assets/vendor/katex/LICENSE",  # no content type for it: not served
+        "/assets/vendor/../app.py",
+        "/assets/vendor//katex/katex.min.js",
+        "/assets/vendor/katex/.hidden/katex.min.js",
+        "/assets/vendor/katex/fonts/../../../../served.py",
+        "/assets/a/b/c/d/e/f.js",  # deeper than any asset folder
     ],
 )
 def test_static_files_come_only_from_the_asset_folder(served, path):
@@ -352,6 +360,23 @@ def test_the_page_and_its_assets_are_served(served):
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
     assert "<html" in page.lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/assets/vendor/katex/katex.min.js", "text/javascript"),
+        ("/assets/vendor/katex/katex.min.css", "text/css"),
+        ("/assets/vendor/katex/fonts/KaTeX_Main-Regular.woff2", "font/woff2"),
+        ("/assets/i18n.js", "text/javascript"),
+    ],
+)
+def test_katex_and_its_fonts_are_served_from_the_package(served, path, content_type):
+    with open_local(served.url + path, timeout=10) as response:
+        body = response.read()
+        assert response.headers["Content-Type"].startswith(content_type)
+    packaged = Path(convmath.serve.__file__).parent / "assets" / path[len("/assets/") :]
+    assert body == packaged.read_bytes()
 
 
 def test_several_tabs_at_once_see_consistent_numbers(served):

@@ -10,31 +10,42 @@ import { DrawingPad } from "./draw.js";
 import { renderExplanation, renderHint } from "./explain.js";
 import { fmt } from "./format.js";
 import { paint } from "./heatmap.js";
+import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { Overview } from "./overview.js";
 import { PredictionView } from "./prediction.js";
 import { TrainingView } from "./training.js";
 
 const $ = (id) => document.getElementById(id);
-const HINT = "Click a value of a map (or a probability bar) to see the arithmetic behind it.";
 
+// The status line: a message by its key in the strings table (said again in
+// the new language when the language changes), or an error as it came.
 class Status {
   constructor(node) {
     this.node = node;
+    this.said = null; // [key, values] of the message shown
   }
 
-  info(text) {
-    this.node.textContent = text;
+  info(key, values = {}) {
+    this.said = [key, values];
+    this.node.removeAttribute("data-i18n");
+    this.node.textContent = t(key, values);
     this.node.classList.remove("error");
   }
 
   error(error) {
+    this.said = null;
+    this.node.removeAttribute("data-i18n");
     this.node.textContent = error?.message ?? String(error);
     this.node.classList.add("error");
   }
 
   // A request went through: an error shown before is no longer current.
-  ok(text = "Ready.") {
-    if (this.node.classList.contains("error")) this.info(text);
+  ok(key = "status.ready", values = {}) {
+    if (this.node.classList.contains("error")) this.info(key, values);
+  }
+
+  redraw() {
+    if (this.said) this.info(...this.said);
   }
 }
 
@@ -90,7 +101,48 @@ class App {
       { report: (error) => this.status.error(error), onServed: () => this.loadModel(true) },
     );
     this.formulaPanel = $("formula-panel");
-    renderHint(this.formulaPanel, HINT);
+    renderHint(this.formulaPanel, t("hint.pick"));
+    this.lastForward = null; // the answers shown, drawn again in another language
+    this.lastBackward = null;
+    this.lastExplain = null;
+    const chooser = $("language");
+    chooser.value = language();
+    chooser.addEventListener("change", () => setLanguage(chooser.value));
+    onLanguageChange(() => this.redraw());
+    applyStatic();
+  }
+
+  // Everything the page wrote, in the language now chosen, from the answers it holds.
+  redraw() {
+    $("language").value = language();
+    this.status.redraw();
+    if (!this.model) return;
+    this.showTitle();
+    this.overview.build(this.model.layers);
+    this.backward.setModel(this.model);
+    this.loadSamplesFrom(this.samples ?? []);
+    this.showCaption();
+    if (this.lastForward) this.showForward(this.lastForward.answer, this.lastForward.source);
+    if (this.lastBackward) this.showBackward(this.lastBackward.answer, this.lastBackward.source);
+    if (this.lastExplain) {
+      this.overview.select(this.lastExplain.context.layer, this.lastExplain.context.position);
+      renderExplanation(this.formulaPanel, this.lastExplain.answer, this.lastExplain.context);
+    } else {
+      renderHint(this.formulaPanel, t("hint.pick"));
+    }
+    this.training.redraw();
+  }
+
+  showTitle() {
+    const model = this.model;
+    $("model-title").removeAttribute("data-i18n");
+    $("model-title").textContent = t("model.title", {
+      title: model.title,
+      shape: model.input_shape.join(" × "),
+      classes: model.classes.length,
+    });
+    document.querySelector("title").removeAttribute("data-i18n");
+    document.title = t("page.titleModel", { title: model.title });
   }
 
   async start() {
@@ -107,13 +159,13 @@ class App {
       return;
     }
     const model = this.model;
-    $("model-title").textContent = `${model.title} · input ${model.input_shape.join(" × ")} · ${model.classes.length} classes`;
-    document.title = `convmath serve: ${model.title}`;
+    this.showTitle();
     this.pad.setInputWidth(model.input_shape[1]);
     this.overview.build(model.layers);
     this.backward.setModel(model);
     this.selected = null;
-    renderHint(this.formulaPanel, HINT);
+    this.lastExplain = null;
+    renderHint(this.formulaPanel, t("hint.pick"));
     await this.loadSamples();
     if (!this.image) {
       if (this.samples.length) this.useSample(this.samples[0].index);
@@ -121,20 +173,24 @@ class App {
     } else {
       await this.update();
     }
-    if (reloaded) this.status.info(`Now serving ${model.title}.`);
+    if (reloaded) this.status.info("status.nowServing", { title: model.title });
   }
 
   async loadSamples() {
-    const box = $("samples");
-    box.replaceChildren();
     this.samples = [];
     try {
       this.samples = (await api.samples()).samples ?? [];
     } catch (error) {
       this.status.error(error);
-      return;
     }
-    for (const sample of this.samples) {
+    this.loadSamplesFrom(this.samples);
+  }
+
+  loadSamplesFrom(samples) {
+    const box = $("samples");
+    const pressed = [...box.querySelectorAll("button[aria-pressed=true]")].map((b) => b.dataset.index);
+    box.replaceChildren();
+    for (const sample of samples) {
       const pixels = decode(sample.pixels);
       const canvas = el("canvas", { class: "thumb", "aria-hidden": "true" });
       paint(canvas, pixels, { kind: "gray", lo: 0, hi: 1, rgb: pixels.shape[2] === 3 });
@@ -145,8 +201,9 @@ class App {
             type: "button",
             class: "sample",
             dataset: { index: sample.index, label: sample.label },
-            "aria-label": `test image ${sample.index}, label ${sample.label}`,
-            title: `test image ${sample.index}, label ${sample.label}`,
+            "aria-label": t("input.sample", sample),
+            "aria-pressed": String(pressed.includes(String(sample.index))),
+            title: t("input.sample", sample),
             onclick: () => this.useSample(sample.index),
           },
           canvas,
@@ -161,14 +218,28 @@ class App {
     for (const button of $("samples").querySelectorAll("button")) {
       button.setAttribute("aria-pressed", String(Number(button.dataset.index) === index));
     }
-    const sample = this.samples.find((s) => s.index === index);
-    $("input-caption").textContent = `test image ${index}${sample ? `, label ${sample.label}` : ""}`;
+    this.caption = { sample: index };
+    this.showCaption();
     this.setImage({ sample: index }, `sample:${index}`);
+  }
+
+  showCaption() {
+    const caption = $("input-caption");
+    if (!this.caption) return;
+    caption.removeAttribute("data-i18n");
+    if (this.caption.drawing) {
+      caption.textContent = t("input.drawing");
+      return;
+    }
+    const index = this.caption.sample;
+    const sample = (this.samples ?? []).find((s) => s.index === index);
+    caption.textContent = t("input.sample", { index, label: sample ? sample.label : "?" });
   }
 
   useDrawing() {
     for (const button of $("samples").querySelectorAll("button")) button.setAttribute("aria-pressed", "false");
-    $("input-caption").textContent = "your drawing, as the model sees it";
+    this.caption = { drawing: true };
+    this.showCaption();
     this.drawings += 1;
     this.setImage({ png: this.pad.png() }, `drawing:${this.drawings}`);
   }
@@ -194,15 +265,26 @@ class App {
       return;
     }
     if (!answer || this.image !== image) return; // a newer input is on its way
+    this.lastForward = { answer, source };
+    this.showForward(answer, source);
+    this.predicted = Math.max(0, this.model.classes.indexOf(answer.prediction));
+    const key = source.startsWith("sample") ? "status.sampleSays" : "status.drawingSays";
+    this.status.info(key, { prediction: answer.prediction });
+    this.runExplain();
+    this.runBackward();
+  }
+
+  showForward(answer, source) {
     const input = decode(answer.input);
     paint(this.preview, input, { kind: "gray", lo: 0, hi: 1, rgb: input.shape[2] === 3 });
     this.preview.dataset.source = source;
     this.prediction.show(answer, this.model.classes, source);
     this.overview.showMaps(answer.maps);
-    this.predicted = Math.max(0, this.model.classes.indexOf(answer.prediction));
-    this.status.info(`${source.startsWith("sample") ? "Test image" : "Drawing"}: the model says ${answer.prediction}.`);
-    this.runExplain();
-    this.runBackward();
+  }
+
+  showBackward(answer, source) {
+    this.backward.show(answer, source);
+    this.overview.showGradients(answer.gradients);
   }
 
   pick(layer, position) {
@@ -219,8 +301,10 @@ class App {
     try {
       const answer = await this.explainRuns.run(() => api.explain(image, layer, position));
       if (!answer || this.image !== image || this.selected?.layer !== layer) return;
-      renderExplanation(this.formulaPanel, answer, { layer, position, source, classes: this.model.classes });
-      this.status.ok(`${layer} at [${position.join(", ")}] explained.`);
+      const context = { layer, position, source, classes: this.model.classes };
+      this.lastExplain = { answer, context };
+      renderExplanation(this.formulaPanel, answer, context);
+      this.status.ok("status.explained", { layer, position: position.join(", ") });
     } catch (error) {
       this.status.error(error);
     }
@@ -234,9 +318,9 @@ class App {
     try {
       const answer = await this.backwardRuns.run(() => api.backward(image, target, options));
       if (!answer || this.image !== image) return;
-      this.backward.show(answer, source);
-      this.status.ok(`Back propagation for target class ${this.model.classes[answer.target]}: J = ${fmt(answer.loss)}.`);
-      this.overview.showGradients(answer.gradients);
+      this.lastBackward = { answer, source };
+      this.showBackward(answer, source);
+      this.status.ok("status.backward", { name: this.model.classes[answer.target], loss: fmt(answer.loss) });
     } catch (error) {
       this.status.error(error);
     }

@@ -1,6 +1,8 @@
 // The training curves as inline SVG: train and dev loss per epoch on the
 // left axis, dev accuracy (0 to 1) on the right.
 
+import { t } from "./i18n.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const WIDTH = 420;
 const HEIGHT = 220;
@@ -14,9 +16,9 @@ function svg(tag, attributes = {}, text) {
 }
 
 export const SERIES = [
-  { key: "train_loss", label: "train loss", axis: "loss", class: "series-train" },
-  { key: "dev_loss", label: "dev loss", axis: "loss", class: "series-dev" },
-  { key: "dev_accuracy", label: "dev accuracy", axis: "accuracy", class: "series-accuracy" },
+  { key: "train_loss", label: "training.trainLoss", axis: "loss", class: "series-train" },
+  { key: "dev_loss", label: "training.devLoss", axis: "loss", class: "series-dev" },
+  { key: "dev_accuracy", label: "training.devAccuracy", axis: "accuracy", class: "series-accuracy" },
 ];
 
 export function drawCurve(root, history, epochs) {
@@ -44,8 +46,8 @@ export function drawCurve(root, history, epochs) {
     const epoch = Math.round(1 + (k * (lastEpoch - 1)) / Math.max(1, ticks - 1));
     root.append(svg("text", { class: "tick", x: x(epoch), y: HEIGHT - PAD.bottom + 16, "text-anchor": "middle" }, epoch));
   }
-  root.append(svg("text", { class: "axis-label", x: PAD.left + plotW / 2, y: HEIGHT - 2, "text-anchor": "middle" }, "epoch"));
-  root.append(svg("text", { class: "axis-label", x: 10, y: PAD.top + plotH / 2, transform: `rotate(-90 10 ${PAD.top + plotH / 2})`, "text-anchor": "middle" }, "loss J"));
+  root.append(svg("text", { class: "axis-label", x: PAD.left + plotW / 2, y: HEIGHT - 2, "text-anchor": "middle" }, t("training.axisEpoch")));
+  root.append(svg("text", { class: "axis-label", x: 10, y: PAD.top + plotH / 2, transform: `rotate(-90 10 ${PAD.top + plotH / 2})`, "text-anchor": "middle" }, t("training.axisLoss")));
 
   for (const series of SERIES) {
     const points = history
@@ -60,6 +62,6 @@ export function drawCurve(root, history, epochs) {
     }
   }
   if (!history.length) {
-    root.append(svg("text", { class: "empty", x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, "text-anchor": "middle" }, "no epoch finished yet"));
+    root.append(svg("text", { class: "empty", x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, "text-anchor": "middle" }, t("training.empty")));
   }
 }

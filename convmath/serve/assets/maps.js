@@ -5,12 +5,13 @@ import { extent } from "./arrays.js";
 import { append, clear, el } from "./dom.js";
 import { fmt } from "./format.js";
 import { gradientCss, paint, scaleRange, zoomFor } from "./heatmap.js";
+import { t } from "./i18n.js";
 
 export function legend(kind, lo, hi) {
   const mid = kind === "diverging" ? el("span", { class: "legend-mid" }, "0") : null;
   return el(
     "span",
-    { class: "legend", title: `colour scale: ${fmt(lo)} to ${fmt(hi)}` },
+    { class: "legend", title: t("maps.scale", { lo: fmt(lo), hi: fmt(hi) }) },
     el("span", { class: "legend-lo" }, fmt(lo)),
     el("span", { class: "legend-bar", style: `background: ${gradientCss(kind)}` }, mid),
     el("span", { class: "legend-hi" }, fmt(hi)),
@@ -28,7 +29,13 @@ export class MapGrid {
     this.marker = null;
     this.legendSlot = el("span", { class: "legend-slot" });
     this.count = el("span", { class: "map-count" });
-    this.grid = el("div", { class: "map-grid" });
+    // Maps nobody clicks still scroll when wide: the keyboard reaches them too.
+    this.grid = el("div", {
+      class: "map-grid",
+      tabindex: onPick ? null : "0",
+      role: onPick ? null : "group",
+      "aria-label": onPick ? null : t(`maps.kind.${kindName}`),
+    });
     this.root = el(
       "div",
       { class: `map-row map-row-${kind}`, dataset: { maps: kindName } },
@@ -70,17 +77,17 @@ export class MapGrid {
     if (vector) {
       const n = shape[0];
       const cell = Math.max(3, Math.min(24, Math.floor(640 / n)));
-      this.count.textContent = `${n} values`;
+      this.count.textContent = t("maps.values", { n });
       const frame = this.cellFrame(0, `width: ${n * cell}px; height: 20px`);
       this.grid.append(el("div", { class: "map-cell map-cell-strip" }, frame));
       return;
     }
     const [n_H, n_W] = shape;
     const zoom = zoomFor(Math.max(n_H, n_W));
-    this.count.textContent = `${n_C} channel${n_C === 1 ? "" : "s"} of ${n_H} × ${n_W}`;
+    this.count.textContent = t("maps.channels", { n: n_C, h: n_H, w: n_W });
     for (let c = 0; c < n_C; c++) {
       const frame = this.cellFrame(c, `width: ${n_W * zoom}px; height: ${n_H * zoom}px`);
-      this.grid.append(el("figure", { class: "map-cell" }, frame, el("figcaption", {}, `c=${c}`)));
+      this.grid.append(el("figure", { class: "map-cell" }, frame, el("figcaption", { translate: "no" }, `c=${c}`)));
     }
   }
 
@@ -90,7 +97,7 @@ export class MapGrid {
       style,
       dataset: { channel: c },
       role: this.onPick ? "button" : "img",
-      "aria-label": `${this.kindName} channel ${c}${this.onPick ? ": click a value, or press Enter and the arrow keys, to see how it was computed" : ""}`,
+      "aria-label": t(this.onPick ? "maps.cellPick" : "maps.cell", { kind: t(`maps.kind.${this.kindName}`), c }),
     });
     if (this.onPick) canvas.classList.add("pickable");
     canvas.addEventListener("pointermove", (event) => {

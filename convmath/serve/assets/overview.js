@@ -1,5 +1,7 @@
 // The overview: every row of /api/model in order, a panel each, with the
-// layer's formulas, its maps (A) and, after back propagation, dJ/dA.
+// layer's equations typeset in the article's notation, its maps (named as
+// the article names them: Z^[l] before the activation, A^[l] after it,
+// Z~^[l] after batch norm) and, after back propagation, their gradients.
 // A block's heading row opens a bordered group holding the rows of its
 // paths; a residual block's main path / shortcut / add and an Inception
 // module's 1x1 / 3x3 / 5x5 / pool branches / concat get a labelled box each.
@@ -7,21 +9,12 @@
 import { decode } from "./arrays.js";
 import { clear, el } from "./dom.js";
 import { shapeText } from "./format.js";
+import { language, t } from "./i18n.js";
 import { MapGrid } from "./maps.js";
+import { tex } from "./tex.js";
 
-const BLOCK_NAMES = { ResidualBlock: "residual block", InceptionModule: "Inception module" };
-
-// What a path of a block is called, from the first part of its rows' names.
-const BRANCHES = {
-  main: ["main path", "the block's layers: z[l+2]"],
-  shortcut: ["shortcut", "a[l] carried past the main path"],
-  add: ["add", "main path + shortcut, then ReLU"],
-  "1x1": ["1x1 branch", "1x1 convolution"],
-  "3x3": ["3x3 branch", "1x1 reduction, then 3x3 convolution"],
-  "5x5": ["5x5 branch", "1x1 reduction, then 5x5 convolution"],
-  pool: ["pool branch", "3x3 max pool, then 1x1 projection"],
-  concat: ["concatenate", "the branches stacked along channels"],
-};
+// The paths of a block that have a name, from the first part of their rows' names.
+const BRANCHES = new Set(["main", "shortcut", "add", "1x1", "3x3", "5x5", "pool", "concat"]);
 
 export class Overview {
   // onPick(layer, position) is called when a value of an explainable map is clicked.
@@ -59,7 +52,9 @@ export class Overview {
     const rest = name.startsWith(`${group.prefix}.`) ? name.slice(group.prefix.length + 1) : name;
     const key = rest.split(".")[0];
     if (key !== group.branch) {
-      const [title, note] = BRANCHES[key] ?? [key, ""];
+      const [title, note] = BRANCHES.has(key)
+        ? [t(`overview.branch.${key}`), t(`overview.branch.${key}.note`)]
+        : [key, ""];
       group.branch = key;
       group.branchBody = el("div", { class: "branch-body" });
       group.body.append(
@@ -75,16 +70,17 @@ export class Overview {
   }
 
   blockPanel(row, body) {
-    const what = BLOCK_NAMES[row.kind] ?? row.kind;
+    const known = row.kind === "ResidualBlock" || row.kind === "InceptionModule";
+    const what = known ? t(`overview.block.${row.kind}`) : row.kind;
     return el(
       "section",
       { class: "block", dataset: { testid: `layer-${row.name}`, kind: row.kind } },
       el(
         "header",
         { class: "block-head" },
-        el("h3", {}, el("code", {}, row.name)),
-        el("span", { class: "badge badge-block" }, what),
-        row.parameters ? el("span", { class: "meta" }, `${row.parameters.toLocaleString("en")} parameters`) : null,
+        el("h3", {}, el("code", { translate: "no" }, row.name)),
+        el("span", { class: "badge badge-block", translate: known ? null : "no" }, what),
+        row.parameters ? el("span", { class: "meta" }, t("overview.parameters", { n: row.parameters.toLocaleString("en") })) : null,
       ),
       formulas(row),
       body,
@@ -93,8 +89,8 @@ export class Overview {
 
   layerPanel(row) {
     const pick = row.explainable ? (position) => this.onPick(row.name, position) : null;
-    const maps = new MapGrid({ kind: "sequential", label: "A (output)", kindName: "activation", onPick: pick });
-    const gradients = new MapGrid({ kind: "diverging", label: "dJ/dA", kindName: "gradient" });
+    const maps = new MapGrid({ kind: "sequential", label: mapLabel(row), kindName: "activation", onPick: pick });
+    const gradients = new MapGrid({ kind: "diverging", label: gradientLabel(row), kindName: "gradient" });
     gradients.root.hidden = true;
     this.panels.set(row.name, { maps, gradients });
     return el(
@@ -103,11 +99,17 @@ export class Overview {
       el(
         "header",
         { class: "layer-head" },
-        el("h3", {}, el("code", {}, row.name)),
-        el("span", { class: "badge" }, row.kind),
-        el("span", { class: "shape", title: "output shape" }, `→ ${shapeText(row.output_shape)}`),
-        row.parameters ? el("span", { class: "meta" }, `${row.parameters.toLocaleString("en")} parameters`) : null,
-        row.explainable ? el("span", { class: "meta hint-inline" }, "click a value") : null,
+        el("h3", {}, el("code", { translate: "no" }, row.name)),
+        el("span", { class: "badge", translate: "no" }, row.kind),
+        el(
+          "span",
+          { class: "shape", title: t("overview.outputShape") },
+          "→ ",
+          row.name_tex ? tex(row.name_tex, row.name_text) : null,
+          ` ${shapeText(row.output_shape)}`,
+        ),
+        row.parameters ? el("span", { class: "meta" }, t("overview.parameters", { n: row.parameters.toLocaleString("en") })) : null,
+        row.explainable ? el("span", { class: "meta hint-inline" }, t("overview.clickValue")) : null,
       ),
       formulas(row),
       maps.root,
@@ -132,15 +134,47 @@ export class Overview {
   }
 }
 
+// What the maps of a row are: the article's name of the output, and in words.
+function mapLabel(row) {
+  const name = row.name_text ?? "";
+  const key = name.startsWith("Z~") ? "maps.Ztilde" : name.startsWith("Z") ? "maps.Z" : "maps.A";
+  return [row.name_tex ? tex(row.name_tex, name) : null, " ", t(key)];
+}
+
+function gradientLabel(row) {
+  const name = row.name_text ?? "A";
+  const symbol = row.name_tex ?? "A";
+  return [tex(`\\frac{\\partial J}{\\partial ${symbol}} = d${symbol}`, `dJ/d${name}`), " ", t("maps.gradient")];
+}
+
+// The layer's equations typeset (the article's notation, numbers filled in),
+// then the lines `convmath explain` prints, forward and back propagation.
 function formulas(row) {
+  const equations = row.equations ?? [];
+  const backwardEquations = row.backward_equations ?? [];
   const lines = row.formulas ?? [];
   const backward = row.backward ?? [];
-  return el(
-    "div",
-    { class: "formulas" },
-    lines.length ? el("pre", {}, lines.join("\n")) : null,
-    backward.length
-      ? el("details", { class: "backward-formulas" }, el("summary", {}, "back propagation"), el("pre", {}, backward.join("\n")))
-      : null,
-  );
+  const typeset = equations.length
+    ? el("div", { class: "equations" }, equations.map((source) => el("div", { class: "equation-line" }, tex(source, source, { display: true }))))
+    : null;
+  // The text lines are explain's, in English: open under the equations in English,
+  // folded away in another language.
+  const text = lines.length
+    ? el(
+        "details",
+        { class: "formula-text", open: language() === "en" ? true : null },
+        el("summary", {}, t("overview.text")),
+        el("pre", { translate: "no", lang: "en" }, lines.join("\n")),
+      )
+    : null;
+  const back = backward.length || backwardEquations.length
+    ? el(
+        "details",
+        { class: "backward-formulas" },
+        el("summary", {}, t("overview.backward")),
+        backwardEquations.map((source) => el("div", { class: "equation-line" }, tex(source, source, { display: true }))),
+        backward.length ? el("pre", { translate: "no", lang: "en" }, backward.join("\n")) : null,
+      )
+    : null;
+  return el("div", { class: "formulas" }, typeset, text, back);
 }

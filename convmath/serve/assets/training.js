@@ -8,6 +8,7 @@ import { clear, el } from "./dom.js";
 import { fmt } from "./format.js";
 import { paint, zoomFor } from "./heatmap.js";
 import { legend } from "./maps.js";
+import { t } from "./i18n.js";
 import { drawCurve } from "./curve.js";
 
 const POLL_MS = 500; // while a run goes
@@ -29,6 +30,7 @@ export class TrainingView {
     );
     this.stop.addEventListener("click", () => this.act(() => api.trainStop()));
     this.serve.addEventListener("click", () => this.useModel());
+    this.status.textContent = t("training.state", { state: t(`state.${this.state}`) });
     drawCurve(this.curve, [], 0);
     this.buttons();
   }
@@ -70,18 +72,39 @@ export class TrainingView {
     this.generation = status.model_generation;
     this.state = status.state;
     this.status.dataset.state = status.state;
-    const parts = [`state: ${status.state}`];
-    if (status.epochs) parts.push(`epoch ${status.epoch ?? 0}/${status.epochs}`);
-    if (status.steps) parts.push(`step ${status.step ?? 0}/${status.steps}`);
-    if (status.out_dir) parts.push(`in ${status.out_dir}`);
-    const last = (status.history ?? []).at(-1);
-    if (last) parts.push(`dev accuracy ${fmt(last.dev_accuracy)}`);
-    this.status.textContent = parts.join(" · ");
+    this.lastStatus = status;
+    this.showStatus(status);
     // A failed run's reason is reported once, not at every poll.
-    if (status.error && status.error !== this.lastError) this.report(new Error(`training: ${status.error}`));
+    if (status.error && status.error !== this.lastError) this.report(new Error(t("training.failed", { error: status.error })));
     this.lastError = status.error;
-    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0);
     if (status.filters) this.showFilters(decode(status.filters));
+    this.buttons();
+  }
+
+  showStatus(status) {
+    const state = t(`state.${status.state}`);
+    const parts = [t("training.state", { state })];
+    if (status.epochs) parts.push(t("training.epoch", { epoch: status.epoch ?? 0, epochs: status.epochs }));
+    if (status.steps) parts.push(t("training.step", { step: status.step ?? 0, steps: status.steps }));
+    const last = (status.history ?? []).at(-1);
+    if (last) parts.push(t("training.lastAccuracy", { value: fmt(last.dev_accuracy) }));
+    // The run's folder is a path, not words: marked so, it is left as it is.
+    const [before, after] = t("training.in", { dir: "\u0000" }).split("\u0000");
+    const folder = status.out_dir ? [" · ", before, el("code", { translate: "no" }, status.out_dir), after] : [];
+    clear(this.status, parts.join(" · "), ...folder);
+    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0);
+  }
+
+  // The words again, in the language just chosen.
+  redraw() {
+    this.filtersKey = null; // their labels are built again
+    if (this.lastStatus) {
+      this.showStatus(this.lastStatus);
+      if (this.lastStatus.filters) this.showFilters(decode(this.lastStatus.filters));
+    } else {
+      this.status.textContent = t("training.state", { state: t(`state.${this.state}`) });
+      drawCurve(this.curve, [], 0);
+    }
     this.buttons();
   }
 
@@ -90,7 +113,8 @@ export class TrainingView {
     this.start.disabled = active;
     this.epochs.disabled = active;
     this.pause.disabled = !(this.state === "running" || this.state === "paused");
-    this.pause.textContent = this.state === "paused" ? "Resume" : "Pause";
+    this.pause.removeAttribute("data-i18n");
+    this.pause.textContent = t(this.state === "paused" ? "training.resume" : "training.pause");
     this.stop.disabled = !(this.state === "running" || this.state === "paused");
     this.serve.hidden = !(this.state === "finished" || this.state === "stopped");
   }
@@ -129,7 +153,7 @@ export class TrainingView {
           const canvas = el("canvas", {
             class: "map",
             style: `width: ${f_W * zoom}px; height: ${f_H * zoom}px`,
-            "aria-label": `filter ${c}${rgb ? "" : `, input channel ${cp}`}`,
+            "aria-label": rgb ? t("training.filterCell", { c }) : t("training.filterChannel", { c, k: cp }),
           });
           this.filterCanvases.push({ canvas, c, cp });
           slices.push(canvas);
@@ -137,7 +161,7 @@ export class TrainingView {
         grid.append(el("figure", { class: "map-cell" }, el("span", { class: "filter-stack" }, slices), el("figcaption", {}, `${c}`)));
       }
       this.legendSlot = el("span", { class: "legend-slot" });
-      clear(this.filters, el("div", { class: "map-row-head" }, el("span", { class: "map-label" }, `W of the first CONV layer: ${n_C} filters of ${f_H}×${f_W}×${n_C_prev}`), this.legendSlot), grid);
+      clear(this.filters, el("div", { class: "map-row-head" }, el("span", { class: "map-label" }, t("training.filters", { n: n_C, shape: `${f_H}×${f_W}×${n_C_prev}` })), this.legendSlot), grid);
     }
     for (const { canvas, c, cp } of this.filterCanvases) {
       const channels = rgb ? 3 : 1;
