@@ -89,7 +89,7 @@ class BatchNorm2D(Module):
         self.output_shape(input_shape)
         return [
             "\\tilde{Z}^{[l]}_{\\ldots,c} = \\gamma_c \\frac{Z^{[l]}_{\\ldots,c} - \\mu_c}"
-            f"{{\\sqrt{{\\sigma_c^2 + {self.eps:g}}}}} + \\beta_c"
+            f"{{\\sqrt{{\\sigma_c^2 + {_tex_number(self.eps)}}}}} + \\beta_c"
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
@@ -115,3 +115,13 @@ class BatchNorm2D(Module):
 
     def details(self) -> str:
         return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
+
+
+def _tex_number(x: float) -> str:
+    """1e-05 as 10^{-5}, 2.5e-06 as 2.5 \\cdot 10^{-6}; other numbers as %g writes them."""
+    text = f"{x:g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else f"{mantissa} \\cdot {power}"
