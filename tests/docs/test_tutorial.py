@@ -1,4 +1,4 @@
-"""docs/TUTORIAL.md and its Chinese translation run: every snippet prints exactly what the page shows.
+"""docs/TUTORIAL.md and its Chinese translation run: each snippet prints exactly what they show.
 
 A ```python block is run in one namespace shared by the whole page; the
 ```text block right after it, if any, is its expected standard output.
