@@ -17,6 +17,7 @@ the layer's number l. A user's own module is explained by the same mechanism.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from convmath.errors import ShapeError
@@ -41,7 +42,7 @@ class Explanation:
     def macs(self) -> int:
         return sum(r.macs for r in self.rows)
 
-    @property
+    @functools.cached_property
     def names(self) -> list[Name | None]:
         """What each row's output is called in the article (None for a block's heading)."""
         return names(self.rows)

@@ -75,6 +75,8 @@ def names(rows: Sequence[LayerInfo]) -> list[Name | None]:
 
 def numbered(text: str, l: int) -> str:  # noqa: E741 (the article's name)
     """``text`` (plain or TeX) with the article's ``[l]`` and ``[l-1]`` made numbers."""
+    if "[l" not in text:  # most lines: no regex needed
+        return text
     return _LAYER_INDEX.sub(lambda m: f"{m.group(1)}[{l - 1 if m.group(2) else l}]", text)
 
 

@@ -89,8 +89,8 @@ class MaxPool2D(_Pool):
 
     Shapes
     ------
-    A_prev: (m, n_H_prev, n_W_prev, n_C)
-    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    A_prev = A^[l-1]: (m, n_H_prev, n_W_prev, n_C)
+    A^[l]: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
     n_C unchanged, no parameters
 
     Example
@@ -142,8 +142,8 @@ class AvgPool2D(_Pool):
 
     Shapes
     ------
-    A_prev: (m, n_H_prev, n_W_prev, n_C)
-    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    A_prev = A^[l-1]: (m, n_H_prev, n_W_prev, n_C)
+    A^[l]: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
     n_C unchanged, no parameters
 
     Example
@@ -199,8 +199,8 @@ class GlobalAvgPool2D(Module):
 
     Shapes
     ------
-    A_prev: (m, n_H, n_W, n_C)
-    Z: (m, n_C), ready for a :class:`Dense` layer; no parameters
+    A_prev = A^[l-1]: (m, n_H, n_W, n_C)
+    A^[l]: (m, n_C), ready for a :class:`Dense` layer; no parameters
 
     Example
     -------
