@@ -13,8 +13,10 @@ import { language, t } from "./i18n.js";
 import { MapGrid } from "./maps.js";
 import { tex } from "./tex.js";
 
-// The paths of a block that have a name, from the first part of their rows' names.
-const BRANCHES = new Set(["main", "shortcut", "add", "1x1", "3x3", "5x5", "pool", "concat"]);
+// The paths of a block that have a name, from the first part of their rows' names
+// (their titles and notes in i18n.js), and the blocks that have one.
+const BRANCHES = new Set(["main", "shortcut", "add", "1x1", "3x3", "5x5", "pool", "concat", "squeeze", "scale"]);
+const BLOCKS = new Set(["ResidualBlock", "InceptionModule", "SqueezeExcitation", "InvertedResidual"]);
 
 export class Overview {
   // onPick(layer, position) is called when a value of an explainable map is clicked.
@@ -70,7 +72,7 @@ export class Overview {
   }
 
   blockPanel(row, body) {
-    const known = row.kind === "ResidualBlock" || row.kind === "InceptionModule";
+    const known = BLOCKS.has(row.kind);
     const what = known ? t(`overview.block.${row.kind}`) : row.kind;
     return el(
       "section",
