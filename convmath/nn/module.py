@@ -89,6 +89,7 @@ class Module:
 
     _buffer_names: tuple[str, ...] = ()
     arguments: Arguments | None = None  # None: not recorded, or not plain data
+    frozen = False  # frozen for fine-tuning (nn/transfer.py): always runs as in inference
     # The article's name of this module's output: "Z" (before the activation psi), "A"
     # (after it), "~" (its input's name with a tilde: batch norm's Z~), None (its input's
     # name: a reshape, dropout). starts_layer: the article's l counts CONV, POOL and FC.
@@ -317,9 +318,14 @@ class Module:
 
     # ------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
-        """Training mode (batch statistics, dropout on); ``eval()`` turns it off."""
+        """Training mode (batch statistics, dropout on); ``eval()`` turns it off.
+
+        A frozen layer (:func:`convmath.nn.transfer.freeze_until`) stays in eval
+        mode: a frozen batch norm normalises with its running statistics and
+        leaves them as they are.
+        """
         for _, module in self.named_modules():
-            module.training = mode
+            module.training = mode and not module.frozen
         return self
 
     def eval(self) -> Module:
