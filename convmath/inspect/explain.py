@@ -101,7 +101,7 @@ class Explanation:
 
 
 def _numbered(formula: str, name: Name | None) -> str:
-    return printable(formula if name is None else numbered(formula, name.l))
+    return printable(formula if name is None else numbered(formula, name.l, name.after_tilde))
 
 
 def explain(model: Module, input_shape: Shape) -> Explanation:

@@ -20,6 +20,8 @@ listed) and fills it into the layers' equations, written with ``[l]``.
 [('conv1', 'Z^[1]'), ('relu1', 'A^[1]'), ('pool1', 'A^[2]'), ('conv2', 'Z^[3]')]
 >>> numbered("dA^[l-1] = dZ^[l] W^T; a[l] untouched", 3)
 'dA^[2] = dZ^[3] W^T; a[l] untouched'
+>>> numbered("A^[l] = psi(Z^[l])", 3, after_tilde=True)
+'A^[3] = psi(Z~^[3])'
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Name:
 
     letter: str
     l: int  # noqa: E741 (the article's name)
+    # An activation after batch norm: the Z of its equations is Z~ (A^[l] = psi(Z~^[l])).
+    after_tilde: bool = False
 
     @property
     def text(self) -> str:
@@ -65,19 +69,33 @@ def names(rows: Sequence[LayerInfo]) -> list[Name | None]:
             continue
         if row.starts_layer:
             l += 1  # noqa: E741
+        after_tilde = letter == "Z" + TILDE and row.symbol == "A" and not row.starts_layer
         if row.symbol == TILDE:
             letter = letter.rstrip(TILDE) + TILDE
         elif row.symbol is not None:
             letter = row.symbol
-        found.append(Name(letter, l))
+        found.append(Name(letter, l, after_tilde))
     return found
 
 
-def numbered(text: str, l: int) -> str:  # noqa: E741 (the article's name)
-    """``text`` (plain or TeX) with the article's ``[l]`` and ``[l-1]`` made numbers."""
+def numbered(text: str, l: int, after_tilde: bool = False) -> str:  # noqa: E741
+    """``text`` (plain or TeX) with the article's ``[l]`` and ``[l-1]`` made numbers.
+
+    ``after_tilde``: the row is an activation whose input is batch norm's Z~^[l],
+    which its equations call Z^[l].
+    """
     if "[l" not in text:  # most lines: no regex needed
         return text
+    if after_tilde:
+        text = text.replace("Z^[l]", "Z~^[l]").replace("Z^{[l]}", "\\tilde{Z}^{[l]}")
     return _LAYER_INDEX.sub(lambda m: f"{m.group(1)}[{l - 1 if m.group(2) else l}]", text)
 
 
-__all__ = ["Name", "names", "numbered"]
+def in_notation(lines: Sequence[str], name: Name | None) -> list[str]:
+    """A row's equations with its layer number filled in (as they are for a heading)."""
+    if name is None:
+        return list(lines)
+    return [numbered(line, name.l, name.after_tilde) for line in lines]
+
+
+__all__ = ["Name", "in_notation", "names", "numbered"]

@@ -25,7 +25,7 @@ from convmath.data.folder import image_size
 from convmath.errors import ConvMathError, DataError, InvalidArgumentError
 from convmath.inspect import explain
 from convmath.inspect.arithmetic import SOFTMAX, explain_value, explainable
-from convmath.inspect.notation import numbered
+from convmath.inspect.notation import in_notation
 from convmath.inspect.trace import Trace, trace
 from convmath.nn import Conv2D
 from convmath.nn.module import Module
@@ -83,7 +83,6 @@ class ServedModel:
         layers = []
         explanation = explain(self.model, self.input_shape)
         for row, name in zip(explanation.rows, explanation.names, strict=True):
-            l = 0 if name is None else name.l  # noqa: E741 (the article's name)
             explained = False
             if not row.is_heading:
                 try:
@@ -100,10 +99,10 @@ class ServedModel:
                     "parameters": row.parameters,
                     "macs": row.macs,
                     "details": row.details,
-                    "formulas": [numbered(line, l) for line in row.formulas],
-                    "backward": [numbered(line, l) for line in row.backward],
-                    "equations": [numbered(line, l) for line in row.equations],
-                    "backward_equations": [numbered(line, l) for line in row.backward_equations],
+                    "formulas": in_notation(row.formulas, name),
+                    "backward": in_notation(row.backward, name),
+                    "equations": in_notation(row.equations, name),
+                    "backward_equations": in_notation(row.backward_equations, name),
                     "name_text": None if name is None else name.text,
                     "name_tex": None if name is None else name.tex,
                     "explainable": explained,

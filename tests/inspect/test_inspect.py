@@ -100,8 +100,10 @@ def test_batch_norm_takes_z_and_gives_z_tilde_within_the_convolutions_layer():
     text = explanation.text()
     assert "bn (BatchNorm2D) -> Z~^[1] (4, 4, 2)" in text
     assert "Z~^[1] = gamma (Z^[1] - mu)/sqrt(var + 1e-05) + beta per channel" in text
+    assert "A^[1] = psi(Z~^[1]) = max(0, Z~^[1])" in text  # psi acts on Z~ after batch norm
     backward = explanation.text(backward=True)
     assert "dZ^[1] = dZ~^[1] * gamma/sqrt(var + eps)" in backward
+    assert "dZ~^[1] = dA^[1] * [Z~^[1] > 0]" in backward
     # The typeset equations carry the same numbers.
     conv = explanation.rows[0]
     assert "\\sum_{i=1}^{3}" in conv.equations[1]
