@@ -25,6 +25,7 @@ const COLLAPSE_ROWS = 60;
 const KIND_SHORT = { BatchNorm2D: "BN", ReLU: "ReLU", LeakyReLU: "LReLU", Sigmoid: "σ", Tanh: "tanh", Dropout: "drop", Flatten: "flat" }; // a model with more rows starts with its blocks collapsed
 const TOP = { thumb: 26, height: 250 }; // a column of the main line: thumbnail size, height budget
 const LANE = { thumb: 18, height: 40 }; // a column inside a block's path
+const MAX_SCALE = 1.6; // how much a short model's thumbnails may grow to use the line
 
 export class Graph {
   // onPick(layer, position): a value was clicked; onOpen(name): a layer's or block's name was.
@@ -43,6 +44,7 @@ export class Graph {
   build(model) {
     this.model = model;
     this.maps = this.prediction = this.picked = null;
+    this.scale = 1;
     this.rows = model.layers;
     this.inputs = new Map(this.rows.filter((r) => !r.heading).map((r) => [r.name, r.inputs ?? []]));
     this.byName = new Map(this.rows.map((r) => [r.name, r]));
@@ -130,7 +132,20 @@ export class Graph {
     this.root.dataset.columns = String(this.cells.size);
     if (this.maps) this.showMaps(this.maps, this.unitInput);
     if (this.prediction) this.showPrediction(...this.prediction);
-    requestAnimationFrame(() => this.drawEdges());
+    requestAnimationFrame(() => this.fit());
+  }
+
+  // A short model leaves room on the line: its thumbnails grow (once, up to MAX_SCALE).
+  fit() {
+    const room = this.root.clientWidth;
+    const used = Math.max(...[...this.flow.children].map((node) => node.offsetLeft + node.offsetWidth));
+    const wrapped = [...this.flow.children].some((node) => node.offsetTop > this.flow.firstElementChild.offsetTop + 40);
+    if (this.scale === 1 && !wrapped && used > 0 && used < 0.75 * room) {
+      this.scale = Math.min(MAX_SCALE, (0.9 * room) / used);
+      this.render();
+      return;
+    }
+    this.drawEdges();
   }
 
   blockView(block, members) {
@@ -182,12 +197,14 @@ export class Graph {
   toggle(block) {
     if (this.collapsed.has(block)) this.collapsed.delete(block);
     else this.collapsed.add(block);
+    this.scale = 1;
     this.render();
     this.onToggle?.();
   }
 
   setAllCollapsed(collapsed) {
     this.collapsed = new Set(collapsed ? this.blocks : []);
+    this.scale = 1;
     this.render();
   }
 
@@ -215,14 +232,14 @@ export class Graph {
     const vector = shape.length === 1;
     if (vector) {
       const n = shape[0];
-      const height = Math.max(30, Math.min(size.height, n * (n <= 16 ? 7 : 2)));
+      const height = Math.round(Math.max(30, Math.min(size.height, n * (n <= 16 ? 7 : 2))) * this.scale);
       thumbs.append(this.thumb(view, 0, `width: 12px; height: ${height}px`));
     } else if (shape.length === 3) {
       const [n_H, n_W] = shape;
       const n_C = column.id === "input" && shape[2] === 3 ? 1 : shape[2]; // a colour input: one picture
-      const side = size.thumb;
+      const side = Math.round(size.thumb * this.scale);
       const [h, w] = n_H >= n_W ? [side, Math.max(4, Math.round((side * n_W) / n_H))] : [Math.max(4, Math.round((side * n_H) / n_W)), side];
-      const perColumn = Math.max(1, Math.floor((size.height + 3) / (h + 3)));
+      const perColumn = Math.max(1, Math.floor((size.height * this.scale + 3) / (h + 3)));
       const across = n_C > perColumn ? 2 : 1;
       const room = perColumn * across;
       const shown = n_C <= room ? n_C : room - 1;
@@ -245,13 +262,16 @@ export class Graph {
     return view.root;
   }
 
+  // A thumbnail shows the column's last row; a click explains its first (a CONV's
+  // explanation goes on through the BN and ReLU that follow it, whose shape it keeps).
   thumb(view, c, style) {
-    const pickable = view.shown !== "input" && this.byName.get(view.shown)?.explainable;
-    const canvas = el("canvas", { class: `g-thumb${pickable ? " pickable" : ""}`, style, dataset: { channel: c, layer: view.shown } });
-    if (pickable) {
+    const picks = [view.rows[0], view.shown].find((name) => name && this.byName.get(name)?.explainable);
+    const canvas = el("canvas", { class: `g-thumb${picks ? " pickable" : ""}`, style, dataset: { channel: c, layer: view.shown } });
+    if (picks) {
+      canvas.dataset.picks = picks;
       canvas.addEventListener("click", (event) => {
         const position = this.positionAt(view, canvas, c, event);
-        if (position) this.onPick(view.shown, position);
+        if (position) this.onPick(picks, position);
       });
     }
     view.thumbs.push(canvas);
@@ -426,7 +446,7 @@ export class Graph {
       if (!a || !b || a === b || !a.isConnected || !b.isConnected || drawn.has(`${from}>${to}`)) continue;
       drawn.add(`${from}>${to}`);
       const s = box(a.querySelector(".g-thumbs") ?? a);
-      const t = box(b.querySelector(".g-thumbs, .g-prediction") ?? b);
+      const t = box(b.querySelector(".g-thumbs, .g-predicted") ?? b);
       const [sx, sy, tx, ty] = [s.right + 1, (s.top + s.bottom) / 2, t.left - 1, (t.top + t.bottom) / 2];
       let d;
       const block = b.closest(".g-block");

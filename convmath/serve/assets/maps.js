@@ -69,7 +69,7 @@ export class MapGrid {
     this.grid.classList.toggle("map-grid-vector", vector);
     if (vector) {
       const n = shape[0];
-      const cell = Math.max(3, Math.min(24, Math.floor(640 / n)));
+      const cell = Math.min(24, 640 / n); // at most 640 px: a long vector never widens the page
       this.count.textContent = `${n} values`;
       const frame = this.cellFrame(0, `width: ${n * cell}px; height: 20px`);
       this.grid.append(el("div", { class: "map-cell map-cell-strip" }, frame));
