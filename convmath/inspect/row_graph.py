@@ -10,7 +10,7 @@ from module to module: a row reads what another row produced. A block's
 joining row reads the ends of the block's paths (the rows inside the block
 whose output no other row of the block reads) and, for a residual block
 with no shortcut layers (the identity, or option A's padding), the block's
-own input. A :class:`convmath.nn.Graph` names its nodes' inputs itself.
+own input. The rows of a :class:`convmath.nn.Graph` are its nodes, which name their inputs.
 """
 
 from __future__ import annotations
@@ -58,15 +58,14 @@ def _path_ends(name: str, block: str, found: dict[str, list[str]]) -> list[str]:
 
 
 def _graph_inputs(graph: Graph, names: list[str]) -> dict[str, list[str]]:
-    writer = {graph.input_name: INPUT} | {node.output: node.name for node in graph.nodes}
-    wanted = set(names)
+    """A graph's rows are its nodes, in order: each reads the rows that wrote its inputs."""
+    if len(names) != len(graph.nodes):  # rows that are not one per node: read as a chain
+        return {name: [before] for before, name in zip([INPUT, *names], names, strict=False)}
+    writer = {graph.input_name: INPUT}
     found: dict[str, list[str]] = {}
-    previous = INPUT
-    for node in graph.nodes:
-        if node.name not in wanted:
-            continue
-        found[node.name] = _unique([writer[value] for value in node.inputs]) or [previous]
-        previous = node.name
+    for name, node in zip(names, graph.nodes, strict=True):
+        found[name] = _unique([writer[value] for value in node.inputs])
+        writer[node.output] = name
     return found
 
 

@@ -180,7 +180,8 @@ export class Graph {
           ),
         );
       }
-      if (heading.kind === "ResidualBlock" && !order.includes("shortcut")) {
+      if (heading.kind === "ResidualBlock" && order.length === 1) {
+        // no layers on the shortcut (the identity, or option A's padding): a lane of its own
         lanes.append(el("div", { class: "g-lane g-lane-identity", dataset: { lane: "identity" } }, el("span", { class: "g-lane-title" }, STRINGS.identityShortcut)));
       }
       body.append(lanes);
