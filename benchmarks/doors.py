@@ -214,6 +214,9 @@ def main() -> None:
     parser.add_argument("--data-dir", help="where mnist/ is (the mnist workload needs it)")
     parser.add_argument("--rounds", type=int, default=3, help="fresh processes per door")
     parser.add_argument("--workloads", default="digits,mnist")
+    parser.add_argument(
+        "--doors", help="only these doors (with cli), comma-separated; no examples timed"
+    )
     args = parser.parse_args()
     if args.data_dir:
         args.data_dir = str(Path(args.data_dir).resolve())  # the doors run in the repository
@@ -224,6 +227,8 @@ def main() -> None:
             print("mnist: skipped (needs --data-dir)")
             continue
         doors = ["cli", *DOORS, "serve"]
+        if args.doors:
+            doors = [door for door in doors if door == "cli" or door in args.doors.split(",")]
         speeds: dict[str, list[float]] = {door: [] for door in doors}
         for _ in range(args.rounds):
             for door in doors:  # alternating, so a slower minute of the machine hits every door
@@ -242,10 +247,15 @@ def main() -> None:
             record = {"workload": workload, "door": door, "images_per_second": median}
             emit(record | {"ratio_to_cli": median / cli, "rounds": speeds[door]})
             table.append(f"{workload:<7} {door:<13} {median:>9,.0f} img/s  {median / cli:5.2f}x")
-    for name, path, keep in (
-        ("docs/TUTORIAL.md", ROOT / "docs" / "TUTORIAL.md", ""),
-        ("README example", ROOT / "README.md", "fit("),
-    ):
+    examples = (
+        ()
+        if args.doors
+        else (
+            ("docs/TUTORIAL.md", ROOT / "docs" / "TUTORIAL.md", ""),
+            ("README example", ROOT / "README.md", "fit("),
+        )
+    )
+    for name, path, keep in examples:
         blocks = python_blocks(path, keep)
         if not blocks:
             continue

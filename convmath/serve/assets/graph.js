@@ -424,6 +424,13 @@ export class Graph {
       const r = node.getBoundingClientRect();
       return { left: r.left - origin.left, right: r.right - origin.left, top: r.top - origin.top, bottom: r.bottom - origin.top };
     };
+    // Just above the line of the graph that holds node: where a connection to a later line runs.
+    const items = [...this.flow.children].map(box);
+    const above = (node) => {
+      const r = box(node);
+      const mid = (r.top + r.bottom) / 2;
+      return Math.min(...items.filter((b) => b.top <= mid && b.bottom >= mid).map((b) => b.top), r.top) - 13;
+    };
     const drawn = new Set();
     const edges = [];
     // A column inside a collapsed block is seen as the block's joining column.
@@ -456,10 +463,18 @@ export class Graph {
         // a residual block's identity shortcut: along its own lane, under the main path
         const lane = box(identity);
         const y = (lane.top + lane.bottom) / 2;
-        d = `M${sx},${sy} C${sx + 14},${sy} ${sx + 4},${y} ${lane.left + 90},${y} L${tx - 24},${y} C${tx - 8},${y} ${tx - 12},${ty} ${tx},${ty}`;
+        const end = `L${tx - 24},${y} C${tx - 8},${y} ${tx - 12},${ty} ${tx},${ty}`;
+        if (lane.left < sx) {
+          // the block starts a later line: down between the lines, in along its shortcut lane
+          const x = box(block).left - 8;
+          const gap = above(block);
+          d = `M${sx},${sy} L${sx + 6},${sy} L${sx + 6},${gap} L${x},${gap} L${x},${y} ${end}`;
+        } else {
+          d = `M${sx},${sy} C${sx + 14},${sy} ${sx + 4},${y} ${lane.left + 90},${y} ${end}`;
+        }
       } else if (tx < sx - 4) {
         // the next line of a wrapped graph: down between the lines, back to its start
-        const y = (s.bottom + t.top) / 2 + 4;
+        const y = above(b);
         d = `M${sx},${sy} L${sx + 6},${sy} L${sx + 6},${y} L${tx - 8},${y} L${tx - 8},${ty} L${tx},${ty}`;
       } else {
         const dx = Math.max(8, (tx - sx) / 2);
