@@ -24,7 +24,7 @@ export const SERIES = [
 ];
 
 // history: the finished epochs' rows; points: {epoch (fractional), train_loss}
-// every few steps; epochs: the run's length.
+// every few steps; epochs: the run's length (the axis stops there).
 export function drawCurve(root, history, epochs, points = []) {
   root.replaceChildren();
   root.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
@@ -32,7 +32,9 @@ export function drawCurve(root, history, epochs, points = []) {
   root.dataset.steps = String(points.length);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
-  const lastEpoch = Math.max(epochs || 0, history.length ? history[history.length - 1].epoch : 0, 1);
+  // the axis spans the epochs begun so far (the run's first epoch fills the plot while it runs)
+  const reached = Math.max(history.length ? history[history.length - 1].epoch : 0, points.length ? points[points.length - 1].epoch : 0);
+  const lastEpoch = Math.max(1, Math.min(epochs || Infinity, Math.ceil(reached - 1e-9)));
   const losses = [...history.flatMap((h) => [h.train_loss, h.dev_loss]), ...points.map((p) => p.train_loss)].filter(
     Number.isFinite,
   );
@@ -49,9 +51,9 @@ export function drawCurve(root, history, epochs, points = []) {
     const acc = svg("text", { class: "tick", x: PAD.left + plotW + 6, y: yy + 4 }, (1 - k / 4).toFixed(2));
     root.append(loss, acc);
   }
-  const ticks = Math.min(lastEpoch, 10);
+  const ticks = lastEpoch === 1 ? 4 : Math.min(lastEpoch, 10);
   for (let k = 0; k <= ticks; k++) {
-    const epoch = Math.round((k * lastEpoch) / ticks);
+    const epoch = lastEpoch === 1 ? k / ticks : Math.round((k * lastEpoch) / ticks);
     root.append(svg("text", { class: "tick", x: x(epoch), y: HEIGHT - PAD.bottom + 16, "text-anchor": "middle" }, epoch));
   }
   root.append(svg("text", { class: "axis-label", x: PAD.left + plotW / 2, y: HEIGHT - 2, "text-anchor": "middle" }, STRINGS.epochAxis));
