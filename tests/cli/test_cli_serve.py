@@ -92,18 +92,6 @@ def test_trust_code_needs_the_checkpoint_named(tmp_path, capsys):
     assert "name that checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_without_a_checkpoint_it_trains_the_digits_model_first(tmp_path):
-    process, lines = serve("--runs", tmp_path / "runs", cwd=tmp_path)
-    try:
-        assert "no checkpoint under" in lines[0]
-        assert (tmp_path / "runs" / "digits-digits_cnn" / "best.safetensors").is_file()
-        with open_local(address(lines) + "/api/model", timeout=30) as response:
-            assert "digits-digits_cnn" in json.loads(response.read())["title"]
-    finally:
-        assert stop(process)[0] == 0
-
-
 def test_the_newest_run_is_served_by_default(tmp_path):
     runs = tmp_path / "runs"
     assert newest_checkpoint(runs) is None
