@@ -108,6 +108,12 @@ def test_the_overview_fits_one_screen(chromium, servers, artifacts, name):
         answer["prediction"]
     )
     page.screenshot(path=str(artifacts / f"overview-{name}-1280.png"))
+    # a column's name opens its details
+    last = [row["name"] for row in model["layers"] if not row["heading"] and "." not in row["name"]]
+    page.locator(f"[data-testid='node-{last[-1]}'] .g-label").click()
+    page.wait_for_timeout(200)
+    detail = page.get_by_test_id(f"layer-{last[-1]}").bounding_box()
+    assert 0 <= detail["y"] < SCREEN["height"]
     assert app.problems == []
     context.close()
 
@@ -324,5 +330,25 @@ def test_live_training_says_what_it_trains_and_draws_steps(chromium, servers):
     expect(page.get_by_test_id("train-status")).to_have_attribute(
         "data-state", "stopped", timeout=60_000
     )
+    assert app.problems == []
+    context.close()
+
+
+def test_a_strided_convolution_outlines_its_window_in_the_details(chromium, servers):
+    """ResNet-20's stage2_0.main.conv1: 3x3, stride 2, padding 1, reading stage1_2.add."""
+    server = servers("resnet")
+    context, app = open_page(chromium, server.url)
+    page = app.page
+    page.get_by_test_id("layer-index").locator("[data-layer=stage2_0]").click()
+    canvas = page.get_by_test_id("layer-stage2_0.main.conv1").locator("canvas.activation").nth(5)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    i, j = 7, 0  # 16 x 16 maps drawn 4 screen pixels a value: the mouse lands where it aims
+    canvas.click(position={"x": (j + 0.5) * box["width"] / 16, "y": (i + 0.5) * box["height"] / 16})
+    expect(page.get_by_test_id("formula-panel")).to_have_attribute("data-position", f"{i},{j},5")
+    windows = page.get_by_test_id("layer-stage1_2.add").locator(".map-window")
+    expect(windows).to_have_count(16)  # every input channel
+    for k in (0, 15):
+        _check_window(page, windows.nth(k), 2 * i - 1, 2 * j - 1, 3)
     assert app.problems == []
     context.close()

@@ -96,13 +96,19 @@ export class Overview {
     );
   }
 
-  // Scrolls to the panel of a row or block, opening the blocks around it.
-  open(name) {
+  // Opens the folded blocks around the panel of a row; returns the panel.
+  unfold(name) {
     const panel = this.root.querySelector(`[data-testid="layer-${CSS.escape(name)}"]`);
-    if (!panel) return;
     for (let node = panel; node && node !== this.root; node = node.parentElement) {
       if (node.tagName === "DETAILS") node.open = true;
     }
+    return panel;
+  }
+
+  // Scrolls to the panel of a row or block, opening the blocks around it.
+  open(name) {
+    const panel = this.unfold(name);
+    if (!panel) return;
     panel.scrollIntoView({ block: "start" });
     panel.classList.remove("flash");
     void panel.offsetWidth; // restart the animation
@@ -112,6 +118,7 @@ export class Overview {
   // The window of the row a picked value was computed from (answer: /api/explain's).
   showWindow(layer, answer) {
     const source = (this.inputs?.get(layer) ?? [])[0];
+    if (answer && source) this.unfold(source); // the window is seen where it is
     for (const [name, panel] of this.panels) {
       let spec = null;
       if (name === source && answer && Array.isArray(answer.rows) && Array.isArray(answer.cols)) {
