@@ -108,6 +108,12 @@ def test_the_overview_fits_one_screen(chromium, servers, artifacts, name):
         answer["prediction"]
     )
     page.screenshot(path=str(artifacts / f"overview-{name}-1280.png"))
+    # no box in the page scrolls its channels (a cut-off last row): every grid is whole
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('.map-grid, .conv-slices, .filter-grid')]
+          .filter((node) => node.scrollHeight > node.clientHeight + 1).length"""
+    )
+    assert cut == 0
     # a column's name opens its details
     last = [row["name"] for row in model["layers"] if not row["heading"] and "." not in row["name"]]
     page.locator(f"[data-testid='node-{last[-1]}'] .g-label").click()
@@ -317,6 +323,10 @@ def test_live_training_says_what_it_trains_and_draws_steps(chromium, servers):
     if not plan["same_as_served"]:  # no MNIST on this machine: it says so
         expect(words).to_contain_text("not the served model")
     expect(page.get_by_test_id("curve-why")).to_contain_text("label smoothing")
+    # the card spans the row of cards: no empty column beside it
+    card = page.locator("#training-card").bounding_box()
+    cards = page.locator(".cards").bounding_box()
+    assert card["width"] >= cards["width"] - 1
     page.get_by_test_id("train-start").click()
     curve = page.get_by_test_id("loss-curve")
     # the step curve moves within the first epoch

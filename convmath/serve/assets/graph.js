@@ -20,9 +20,9 @@ import { STRINGS } from "./strings.js";
 const NS = "http://www.w3.org/2000/svg";
 // Rows drawn in the column of the layer before them: they keep its shape.
 const FOLLOWERS = new Set(["BatchNorm2D", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "Flatten"]);
-const COLLAPSE_ROWS = 60;
+const COLLAPSE_ROWS = 60; // a model with more rows starts with its blocks collapsed
 // How a row drawn in the column before it is named there: "conv1 +BN+ReLU".
-const KIND_SHORT = { BatchNorm2D: "BN", ReLU: "ReLU", LeakyReLU: "LReLU", Sigmoid: "σ", Tanh: "tanh", Dropout: "drop", Flatten: "flat" }; // a model with more rows starts with its blocks collapsed
+const KIND_SHORT = { BatchNorm2D: "BN", ReLU: "ReLU", LeakyReLU: "LReLU", Sigmoid: "σ", Tanh: "tanh", Dropout: "drop", Flatten: "flat" };
 const TOP = { thumb: 26, height: 250 }; // a column of the main line: thumbnail size, height budget
 const LANE = { thumb: 18, height: 40 }; // a column inside a block's path
 const MAX_SCALE = 1.6; // how much a short model's thumbnails may grow to use the line
@@ -221,7 +221,7 @@ export class Graph {
       {
         type: "button",
         class: "g-label",
-        title: column.rows.length ? `${column.rows.join(" → ")}: open the details` : "",
+        title: column.rows.length ? STRINGS.openDetails(column.rows) : "",
         onclick: () => column.rows.length && this.onOpen(column.rows[0]),
         disabled: !column.rows.length,
       },
@@ -246,7 +246,7 @@ export class Graph {
       const shown = n_C <= room ? n_C : room - 1;
       thumbs.style.gridTemplateColumns = `repeat(${across}, ${w}px)`;
       for (let c = 0; c < shown; c++) thumbs.append(this.thumb(view, c, `width: ${w}px; height: ${h}px`));
-      if (shown < n_C) thumbs.append(el("span", { class: "g-more", title: `${n_C} channels` }, STRINGS.moreChannels(n_C - shown)));
+      if (shown < n_C) thumbs.append(el("span", { class: "g-more", title: STRINGS.channelCount(n_C) }, STRINGS.moreChannels(n_C - shown)));
     }
     const shapeText = vector ? STRINGS.valuesOf(shape[0]) : shape.length === 3 ? STRINGS.channelsOf(shape[2], shape[0], shape[1]) : "";
     view.root = el(
@@ -302,7 +302,7 @@ export class Graph {
       const kind = id === "input" ? "gray" : "sequential";
       const rgb = id === "input" && array.shape[2] === 3;
       view.thumbs.forEach((canvas, c) => paint(canvas, vertical, { c, kind, lo, hi, rgb }));
-      view.root.title = `${view.rows.join(" → ") || "input"}: ${fmt(lo)} to ${fmt(hi)}`;
+      view.root.title = STRINGS.columnRange(view.rows.length ? view.rows : [STRINGS.input], fmt(lo), fmt(hi));
     }
     this.placeMarks();
   }
