@@ -5,22 +5,35 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.nn import (
+    GELU,
+    AdaptiveAvgPool2D,
     AvgPool2D,
+    Clip,
     Conv2D,
     Flatten,
     GlobalAvgPool2D,
+    HardSigmoid,
+    HardSwish,
     InceptionModule,
+    InvertedResidual,
     LeakyReLU,
     MaxPool2D,
     ReLU,
+    ReLU6,
     ResidualBlock,
     Sequential,
     Sigmoid,
+    SiLU,
+    SpatialMean,
+    SqueezeExcitation,
     Tanh,
 )
 from convmath.tensor import Tensor, no_grad
 
-ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
+ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU)
+POOLS = (MaxPool2D, AvgPool2D, AdaptiveAvgPool2D)
+# their output volumes are shown as one map each
+BLOCKS = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
 
 
 def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -36,7 +49,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
         with no_grad():
             a = Tensor(x[None].astype(np.float32))
             for name, layer in model.named_children():
-                if isinstance(layer, Flatten | GlobalAvgPool2D):
+                if isinstance(layer, Flatten | GlobalAvgPool2D | SpatialMean):
                     break
                 a = layer(a)
                 volume = a.data[0]
@@ -47,7 +60,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
                 elif isinstance(layer, ACTIVATIONS) and pending:
                     maps.append((pending[0], volume))
                     pending = None
-                elif isinstance(layer, MaxPool2D | AvgPool2D | ResidualBlock | InceptionModule):
+                elif isinstance(layer, POOLS + BLOCKS):
                     if pending:
                         maps.append(pending)
                         pending = None

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 import convmath.functional as F
 from convmath.errors import ShapeError
 from convmath.nn.module import LayerInfo, Module, Shape
@@ -54,6 +56,32 @@ class Add(Merge):
 
     def formulas(self, input_shape: Shape) -> list[str]:
         return ["A = the sum of the inputs, element by element"]
+
+
+class Multiply(Merge):
+    """A = A_1 * A_2 * ..., broadcasting: a gate (m, 1, 1, n_C) scales a map (m, n_H, n_W, n_C).
+
+    The product of a squeeze-and-excitation block: each channel of the map
+    times its own number. The gradients unbroadcast: dA_1 = dA * A_2, and the
+    gate's dA_2 = sum over n_H, n_W of dA * A_1.
+    """
+
+    def merge(self, xs: Sequence[Tensor]) -> Tensor:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total * x
+        return total
+
+    def merged_shape(self, shapes: Sequence[Shape]) -> Shape:
+        try:
+            return tuple(int(n) for n in np.broadcast_shapes(*(tuple(s) for s in shapes)))
+        except ValueError:
+            raise self.fail(
+                f"the inputs to multiply must broadcast (sizes equal or 1); got {list(shapes)}"
+            ) from None
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return ["A = the product of the inputs, element by element (sizes of 1 broadcast)"]
 
 
 class Concatenate(Merge):
