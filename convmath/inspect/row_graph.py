@@ -8,9 +8,11 @@ of Inception branches), or the model's input, named :data:`INPUT`.
 The edges come from one traced example, by identity of the volumes passed
 from module to module: a row reads what another row produced. A block's
 joining row reads the ends of the block's paths (the rows inside the block
-whose output no other row of the block reads) and, for a residual block
-with no shortcut layers (the identity, or option A's padding), the block's
-own input. The rows of a :class:`convmath.nn.Graph` are its nodes, which name their inputs.
+whose output no other row of the block reads) and, where the block reads
+its input again as it joins (a residual block's identity or option-A
+shortcut, MobileNet's input added back, squeeze-and-excitation's input
+scaled by its gates), the block's own input. The rows of a
+:class:`convmath.nn.Graph` are its nodes, which name their inputs.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from convmath.inspect.trace import Trace
-from convmath.nn.blocks import ResidualBlock
+from convmath.nn.blocks import InvertedResidual, ResidualBlock, SqueezeExcitation
 from convmath.nn.graph import Graph
-from convmath.nn.module import LayerInfo
+from convmath.nn.module import LayerInfo, Module
 
 INPUT = "input"  # the name of the model's input among a row's sources
 
@@ -38,7 +40,7 @@ def row_inputs(trace: Trace, rows: Sequence[LayerInfo]) -> dict[str, list[str]]:
         path, module = trace.module_of(name)
         if path != name:  # a block's joining row: the block's paths end here
             sources = _path_ends(name, path, found)
-            if isinstance(module, ResidualBlock) and module.projection is None:
+            if _reads_its_input(module):
                 sources.append(producer.get(id(trace.inputs[path]), INPUT))
         else:
             received = trace.inputs.get(path)
@@ -48,6 +50,17 @@ def row_inputs(trace: Trace, rows: Sequence[LayerInfo]) -> dict[str, list[str]]:
         producer[id(trace.outputs[path])] = name
         previous = name
     return found
+
+
+def _reads_its_input(block: Module) -> bool:
+    """Whether a block's joining step reads the block's input itself, not through a row: a
+    residual block's identity or option-A shortcut, MobileNet's input added back,
+    squeeze-and-excitation's input scaled by its gates."""
+    if isinstance(block, ResidualBlock):
+        return block.projection is None
+    if isinstance(block, InvertedResidual):
+        return block.residual
+    return isinstance(block, SqueezeExcitation)
 
 
 def _path_ends(name: str, block: str, found: dict[str, list[str]]) -> list[str]:

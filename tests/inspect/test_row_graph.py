@@ -9,7 +9,15 @@ from convmath import models
 from convmath.inspect import explain
 from convmath.inspect.row_graph import INPUT, row_inputs
 from convmath.inspect.trace import trace
-from convmath.nn import Conv2D, Dense, Flatten, ReLU
+from convmath.nn import (
+    Conv2D,
+    Dense,
+    Flatten,
+    InvertedResidual,
+    ReLU,
+    Sequential,
+    SqueezeExcitation,
+)
 from convmath.nn.graph import Add, Graph, Node
 
 
@@ -76,3 +84,23 @@ def test_a_graph_says_what_each_node_reads():
     found = inputs_of(graph, (4, 4, 1))
     conv, relu, add, flat, fc = found  # the rows, one per node, in the nodes' order
     assert found == {conv: [INPUT], relu: [conv], add: [conv, relu], flat: [add], fc: [flat]}
+
+
+def test_squeeze_excitation_and_mobilenet_read_their_input_where_they_join():
+    rng = np.random.default_rng(0)
+    model = Sequential(
+        {
+            "conv": Conv2D(1, 8, 3, padding=1, rng=rng),
+            "se": SqueezeExcitation(8, 2, rng=rng),
+            "ir": InvertedResidual(8, 8, 1, rng=rng, se_squeeze=2),
+            "flat": Flatten(),
+            "fc": Dense(8 * 6 * 6, 3, rng=rng),
+        }
+    ).name_modules()
+    found = inputs_of(model, (6, 6, 1))
+    assert found["se.squeeze.pool"] == ["conv"]
+    assert found["se.scale"] == ["se.squeeze.gate", "conv"]  # A_prev times its gates
+    assert found["ir.main.expand"] == ["se.scale"]
+    assert found["ir.main.se.scale"] == ["ir.main.se.squeeze.gate", "ir.main.act2"]
+    assert found["ir.add"] == ["ir.main.bn3", "se.scale"]  # the input added back
+    assert found["flat"] == ["ir.add"]

@@ -48,7 +48,10 @@ export class Graph {
     this.rows = model.layers;
     this.inputs = new Map(this.rows.filter((r) => !r.heading).map((r) => [r.name, r.inputs ?? []]));
     this.byName = new Map(this.rows.map((r) => [r.name, r]));
-    this.blocks = this.rows.filter((r) => r.heading).map((r) => r.name);
+    // the outermost blocks: a block inside another (MobileNet's SE in its main path) is
+    // drawn inside that one's path
+    const headings = this.rows.filter((r) => r.heading).map((r) => r.name);
+    this.blocks = headings.filter((name) => !headings.some((outer) => name.startsWith(`${outer}.`)));
     this.collapsed = new Set(this.rows.length > COLLAPSE_ROWS ? this.blocks : []);
     this.plan();
     this.render();
@@ -92,7 +95,7 @@ export class Graph {
   // {block, lane}: the block a row belongs to (null: the main line) and its path
   // in it (null for the block's joining row, which ends the block).
   placeOf(name) {
-    const block = this.blocks.filter((b) => name.startsWith(`${b}.`)).sort((a, b) => b.length - a.length)[0];
+    const block = this.blocks.find((b) => name.startsWith(`${b}.`));
     if (!block) return { block: null, lane: null };
     const rest = name.slice(block.length + 1);
     return { block, lane: rest.includes(".") ? rest.split(".")[0] : null };
@@ -180,9 +183,13 @@ export class Graph {
           ),
         );
       }
-      if (heading.kind === "ResidualBlock" && order.length === 1) {
-        // no layers on the shortcut (the identity, or option A's padding): a lane of its own
-        lanes.append(el("div", { class: "g-lane g-lane-identity", dataset: { lane: "identity" } }, el("span", { class: "g-lane-title" }, STRINGS.identityShortcut)));
+      // the block's input read again where its paths join (a residual block's identity or
+      // option-A shortcut, MobileNet's added input, squeeze-and-excitation's scaled input):
+      // a lane of its own, along which its connection runs
+      const outside = joining.some((j) => (this.inputs.get(j.rows[0]) ?? []).some((r) => !r.startsWith(`${block}.`)));
+      if (outside) {
+        const title = heading.kind === "SqueezeExcitation" ? STRINGS.scaledInput : STRINGS.identityShortcut;
+        lanes.append(el("div", { class: "g-lane g-lane-identity", dataset: { lane: "identity" } }, el("span", { class: "g-lane-title" }, title)));
       }
       body.append(lanes);
     }

@@ -21,6 +21,7 @@ export const STRINGS = {
   valuesOf: (n) => `${n} values`,
   blockKinds: { ResidualBlock: "residual block", InceptionModule: "Inception module" },
   identityShortcut: "shortcut a[l]",
+  scaledInput: "A_prev, scaled",
   openBlock: (name) => `${name}: click to expand`,
   closeBlock: (name) => `${name}: click to collapse`,
   pickConv: (layer, position, source, top, left, f_H, f_W, c) =>
