@@ -19,7 +19,12 @@ export const STRINGS = {
   columnRange: (rows, lo, hi) => `${rows.join(" → ")}: ${lo} to ${hi}`,
   channelsOf: (n_C, n_H, n_W) => `${n_H}×${n_W}×${n_C}`,
   valuesOf: (n) => `${n} values`,
-  blockKinds: { ResidualBlock: "residual block", InceptionModule: "Inception module" },
+  blockKinds: {
+    ResidualBlock: "residual block",
+    InceptionModule: "Inception module",
+    SqueezeExcitation: "squeeze and excitation",
+    InvertedResidual: "inverted residual",
+  },
   identityShortcut: "shortcut a[l]",
   scaledInput: "A_prev, scaled",
   openBlock: (name) => `${name}: click to expand`,
