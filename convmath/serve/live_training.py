@@ -74,20 +74,27 @@ def plan_for(served_config: dict[str, Any], epochs: int = DEFAULT_EPOCHS) -> Pla
     name = model.get("name") if isinstance(model, dict) else None
     dataset = served_config.get("dataset")
     training = served_config.get("training")
-    if isinstance(training, TrainConfig):
-        base = dataclasses.replace(training, epochs=epochs, init_from=None)
-    elif name in MODELS and isinstance(dataset, str) and dataset in data.DATASETS:
-        options = model.get("options") if isinstance(model, dict) else None
+    if name not in MODELS:  # a model of the user's code, of layers, or of an ONNX file
+        what = f"{name!r}" if isinstance(name, str) else "the served model"
+        return _digits(epochs, f"{what} names no architecture and dataset to train it on here")
+    if isinstance(training, TrainConfig):  # its own run's settings, from fresh weights
+        fresh = {"init_from": None, "new_head": False, "freeze_until": None}
+        base = dataclasses.replace(training, model=name, epochs=epochs, **fresh)
+    elif isinstance(dataset, str) and dataset in data.DATASETS:
+        options = model.get("options")
         base = TrainConfig(
             model=name, dataset=dataset, epochs=epochs, model_options=dict(options or {})
         )
     else:
-        what = f"{name!r}" if isinstance(name, str) else "the served model"
-        return _digits(epochs, f"{what} names no architecture and dataset to train it on here")
+        return _digits(epochs, f"{name!r} names no dataset to train it on here")
+    try:
+        base = base.checked()
+    except ConvMathError as error:
+        return _digits(epochs, f"its run's settings do not make a run here ({error})")
     missing = _missing_data(base)
     if missing:
         return _digits(epochs, missing)
-    return Plan(base.checked(), True, "")
+    return Plan(base, True, "")
 
 
 def _digits(epochs: int, why: str) -> Plan:

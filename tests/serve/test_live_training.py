@@ -1,6 +1,7 @@
 """Live training: what it trains (the served architecture on its dataset, or it says why not),
 and its loss every few steps from the first ones, through the trainer of ``convmath train``."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -67,3 +68,19 @@ def test_the_loss_comes_every_few_steps_from_the_first_ones(served, tmp_path):
     assert set(status["history"][0]) == set(HISTORY_KEYS)
     assert status["images_per_second"] > 0
     assert status["plan"]["model"] == "digits_cnn"
+
+
+def test_a_fine_tuned_run_is_trained_again_from_fresh_weights(served):
+    """The served architecture by name, its run's settings, none of the fine-tuning's."""
+    config = dict(served.app.model().config)
+    config["training"] = dataclasses.replace(
+        config["training"], init_from="elsewhere.safetensors", new_head=True, freeze_until="fc1"
+    )
+    plan = plan_for(config, 2)
+    assert plan.same_as_served
+    assert plan.config.model == "digits_cnn"
+    assert (plan.config.init_from, plan.config.new_head, plan.config.freeze_until) == (
+        None,
+        False,
+        None,
+    )
