@@ -9,8 +9,10 @@ import { el } from "./dom.js";
 import { DrawingPad } from "./draw.js";
 import { renderExplanation, renderHint } from "./explain.js";
 import { fmt } from "./format.js";
+import { Graph } from "./graph.js";
 import { paint } from "./heatmap.js";
-import { applyStatic, language, onLanguageChange, setLanguage, t } from "./i18n.js";
+import { applyStatic, language, onLanguageChange, setLanguage, STRINGS, t } from "./i18n.js";
+import { LayerIndex } from "./layerindex.js";
 import { Overview } from "./overview.js";
 import { PredictionView } from "./prediction.js";
 import { TrainingView } from "./training.js";
@@ -69,6 +71,16 @@ class App {
     });
     this.preview = $("input-preview");
     this.overview = new Overview($("overview"), { onPick: (layer, position) => this.pick(layer, position) });
+    this.graph = new Graph($("graph"), {
+      onPick: (layer, position) => this.pick(layer, position),
+      onOpen: (name) => this.overview.open(name),
+    });
+    this.graph.onToggle = () => this.collapseButton();
+    $("graph-collapse").addEventListener("click", () => {
+      this.graph.setAllCollapsed(this.graph.collapsed.size < this.graph.blocks.length);
+      this.collapseButton();
+    });
+    this.index = new LayerIndex($("index-items"), { onOpen: (name) => this.overview.open(name) });
     this.prediction = new PredictionView(
       { big: $("prediction"), caption: $("prediction-caption"), list: $("probabilities") },
       { onPick: (k) => this.pick("softmax", [k]) },
@@ -97,6 +109,8 @@ class App {
         status: $("train-status"),
         curve: $("loss-curve"),
         filters: $("train-filters"),
+        plan: $("train-plan"),
+        why: $("curve-why"),
       },
       { report: (error) => this.status.error(error), onServed: () => this.loadModel(true) },
     );
@@ -119,14 +133,20 @@ class App {
     if (!this.model) return;
     this.showTitle();
     this.overview.build(this.model.layers);
+    this.graph.build(this.model);
+    this.collapseButton();
+    this.index.build(this.model.layers);
+    this.training.setPlan(this.model.live_training);
     this.backward.setModel(this.model);
     this.loadSamplesFrom(this.samples ?? []);
     this.showCaption();
     if (this.lastForward) this.showForward(this.lastForward.answer, this.lastForward.source);
     if (this.lastBackward) this.showBackward(this.lastBackward.answer, this.lastBackward.source);
     if (this.lastExplain) {
-      this.overview.select(this.lastExplain.context.layer, this.lastExplain.context.position);
-      renderExplanation(this.formulaPanel, this.lastExplain.answer, this.lastExplain.context);
+      const { answer, context } = this.lastExplain;
+      this.overview.select(context.layer, context.position);
+      this.graph.highlight(context.layer, context.position);
+      this.showExplanation(answer, context);
     } else {
       renderHint(this.formulaPanel, t("hint.pick"));
     }
@@ -162,6 +182,11 @@ class App {
     this.showTitle();
     this.pad.setInputWidth(model.input_shape[1]);
     this.overview.build(model.layers);
+    this.graph.build(model);
+    this.collapseButton();
+    this.index.build(model.layers);
+    this.training.classes = model.classes.length;
+    this.training.setPlan(model.live_training);
     this.backward.setModel(model);
     this.selected = null;
     this.lastExplain = null;
@@ -190,6 +215,7 @@ class App {
     const box = $("samples");
     const pressed = [...box.querySelectorAll("button[aria-pressed=true]")].map((b) => b.dataset.index);
     box.replaceChildren();
+    box.previousElementSibling.hidden = !samples.length; // "or a real test image"
     for (const sample of samples) {
       const pixels = decode(sample.pixels);
       const canvas = el("canvas", { class: "thumb", "aria-hidden": "true" });
@@ -279,7 +305,10 @@ class App {
     paint(this.preview, input, { kind: "gray", lo: 0, hi: 1, rgb: input.shape[2] === 3 });
     this.preview.dataset.source = source;
     this.prediction.show(answer, this.model.classes, source);
-    this.overview.showMaps(answer.maps);
+    const maps = Object.fromEntries(Object.entries(answer.maps ?? {}).map(([name, value]) => [name, decode(value)]));
+    this.overview.showMaps(maps);
+    this.graph.showMaps(maps, input);
+    this.graph.showPrediction(answer, this.model.classes);
   }
 
   showBackward(answer, source) {
@@ -290,7 +319,16 @@ class App {
   pick(layer, position) {
     this.selected = { layer, position };
     this.overview.select(layer, position);
+    this.overview.showWindow(layer, null);
+    this.graph.highlight(layer, position);
     this.runExplain();
+  }
+
+  collapseButton() {
+    const button = $("graph-collapse");
+    const blocks = this.graph.blocks?.length ?? 0;
+    button.hidden = blocks === 0;
+    button.textContent = this.graph.collapsed.size < blocks ? STRINGS.collapseBlocks : STRINGS.expandBlocks;
   }
 
   async runExplain() {
@@ -303,10 +341,19 @@ class App {
       if (!answer || this.image !== image || this.selected?.layer !== layer) return;
       const context = { layer, position, source, classes: this.model.classes };
       this.lastExplain = { answer, context };
-      renderExplanation(this.formulaPanel, answer, context);
+      this.showExplanation(answer, context);
       this.status.ok("status.explained", { layer, position: position.join(", ") });
     } catch (error) {
       this.status.error(error);
+    }
+  }
+
+  showExplanation(answer, context) {
+    const { layer, position } = context;
+    renderExplanation(this.formulaPanel, answer, context);
+    if (layer !== "softmax") {
+      this.overview.showWindow(layer, answer);
+      this.graph.highlight(layer, position, decodedFilter(answer));
     }
   }
 
@@ -325,6 +372,11 @@ class App {
       this.status.error(error);
     }
   }
+}
+
+// The explanation with its filter as an array the graph can paint.
+function decodedFilter(answer) {
+  return answer.filter ? { ...answer, filter: decode(answer.filter) } : answer;
 }
 
 // A last guard: whatever slips through is shown, not left in the console.

@@ -72,7 +72,8 @@ const en = {
   "training.resume": "Resume",
   "training.stop": "Stop",
   "training.serve": "Use this model",
-  "training.curve": "training and dev loss and dev accuracy per epoch",
+  "training.curve": "training loss every few steps, dev loss and dev accuracy per epoch",
+  "index.label": "layers",
   "training.trainLoss": "train loss",
   "training.devLoss": "dev loss",
   "training.devAccuracyAxis": "dev accuracy (right axis)",
@@ -258,7 +259,8 @@ const zh = {
   "training.resume": "继续",
   "training.stop": "停止",
   "training.serve": "使用这个模型",
-  "training.curve": "每一轮的训练集损失、开发集损失和开发集准确率",
+  "training.curve": "每隔几步的训练集损失，以及每一轮的开发集损失和开发集准确率",
+  "index.label": "各层",
   "training.trainLoss": "训练集损失",
   "training.devLoss": "开发集损失",
   "training.devAccuracyAxis": "开发集准确率（右轴）",
@@ -385,7 +387,141 @@ const zh = {
   "formula.arrayOf": "形状为 [{shape}] 的数组",
 };
 
-export const STRINGS = { en, zh };
+// The overview graph's, the layer index's and live training's words, per
+// language: a value is a string or a function of the numbers it states
+// (graph.js, layerindex.js, training.js, curve.js read STRINGS.key).
+const PARTS = {
+  en: {
+  // the overview (graph.js)
+  overviewHeading: "The network at a glance",
+  overviewHint:
+    "Each column is a layer (a CONV with its BN and ReLU share one), its channels as small maps; " +
+    "click a value to see how it was computed, a column's name to open its details.",
+  collapseBlocks: "Collapse the blocks",
+  expandBlocks: "Expand the blocks",
+  input: "input",
+  prediction: "prediction",
+  moreChannels: (n) => `+${n}`,
+  channelCount: (n) => `${n} channels`,
+  openDetails: (rows) => `${rows.join(" → ")}: open the details`,
+  columnRange: (rows, lo, hi) => `${rows.join(" → ")}: ${lo} to ${hi}`,
+  channelsOf: (n_C, n_H, n_W) => `${n_H}×${n_W}×${n_C}`,
+  valuesOf: (n) => `${n} values`,
+  blockKinds: {
+    ResidualBlock: "residual block",
+    InceptionModule: "Inception module",
+    SqueezeExcitation: "squeeze and excitation",
+    InvertedResidual: "inverted residual",
+  },
+  identityShortcut: "shortcut a[l]",
+  scaledInput: "A_prev, scaled",
+  openBlock: (name) => `${name}: click to expand`,
+  closeBlock: (name) => `${name}: click to collapse`,
+  pickConv: (layer, position, source, top, left, f_H, f_W, c) =>
+    `${layer}[${position.join(", ")}] = the ${f_H}×${f_W} window of ${source} at rows ` +
+    `${top}..${top + f_H - 1}, columns ${left}..${left + f_W - 1} (outlined), times filter W[:, :, :, ${c}]:`,
+  pickPool: (layer, position, source, top, left, f_H, f_W) =>
+    `${layer}[${position.join(", ")}] pools the ${f_H}×${f_W} window of ${source} at rows ` +
+    `${top}..${top + f_H - 1}, columns ${left}..${left + f_W - 1} (outlined).`,
+  pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] reads every value of ${source}.`,
+  pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] reads ${source} at the same place.`,
+  filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
+
+  // the layer index (layerindex.js)
+  indexLabel: "Layers",
+  indexOverview: "overview",
+  indexInput: "input",
+  indexTraining: "training",
+
+  // live training (training.js, curve.js)
+  trains: (model, dataset) => `Trains ${model} on ${dataset} from fresh weights`,
+  trainsServed: "the served model's architecture and dataset",
+  trainsOther: (note) => `not the served model: ${note}`,
+  speed: (ips) => `${Math.round(ips).toLocaleString("en")} img/s`,
+  curveStepLoss: "train loss, every few steps",
+  curveTrainLoss: "train loss per epoch",
+  curveDevLoss: "dev loss",
+  curveDevAccuracy: "dev accuracy (right axis)",
+  curveEmpty: "no step done yet",
+  curveWhy: (smoothing, floor, augment) =>
+    "The train loss is J as trained" +
+    (smoothing ? ` with label smoothing ${smoothing} (even a perfect answer costs J = ${floor.toFixed(2)})` : "") +
+    (augment && augment !== "none" ? ` on augmented images ('${augment}')` : "") +
+    ", averaged over the last steps while the weights still move; the dev loss is plain J on held-out" +
+    " images, measured at each epoch's end. So the train curve may lie above the dev curve.",
+  epochAxis: "epoch",
+  lossAxis: "loss J",
+  },
+  zh: {
+  // the overview (graph.js)
+  overviewHeading: "网络总览",
+  overviewHint:
+    "每一列是一层（卷积层与其批量归一化、ReLU 共用一列），它的各个通道画成小特征图；" +
+    "点击一个值查看它是如何算出来的，点击列名打开这一层的详细信息。",
+  collapseBlocks: "折叠各个块",
+  expandBlocks: "展开各个块",
+  input: "输入",
+  prediction: "预测",
+  moreChannels: (n) => `+${n}`,
+  channelCount: (n) => `${n} 个通道`,
+  openDetails: (rows) => `${rows.join(" → ")}：打开详细信息`,
+  columnRange: (rows, lo, hi) => `${rows.join(" → ")}：${lo} 到 ${hi}`,
+  channelsOf: (n_C, n_H, n_W) => `${n_H}×${n_W}×${n_C}`,
+  valuesOf: (n) => `${n} 个值`,
+  blockKinds: {
+    ResidualBlock: "残差块",
+    InceptionModule: "Inception 模块",
+    SqueezeExcitation: "挤压与激励（SE）模块",
+    InvertedResidual: "倒残差块",
+  },
+  identityShortcut: "捷径 a[l]",
+  scaledInput: "缩放后的 A_prev",
+  openBlock: (name) => `${name}：点击展开`,
+  closeBlock: (name) => `${name}：点击折叠`,
+  pickConv: (layer, position, source, top, left, f_H, f_W, c) =>
+    `${layer}[${position.join(", ")}] = ${source} 中第 ${top}..${top + f_H - 1} 行、` +
+    `第 ${left}..${left + f_W - 1} 列的 ${f_H}×${f_W} 窗口（已框出），乘以滤波器 W[:, :, :, ${c}]：`,
+  pickPool: (layer, position, source, top, left, f_H, f_W) =>
+    `${layer}[${position.join(", ")}] 对 ${source} 中第 ${top}..${top + f_H - 1} 行、` +
+    `第 ${left}..${left + f_W - 1} 列的 ${f_H}×${f_W} 窗口（已框出）做池化。`,
+  pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 的每一个值。`,
+  pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 中同一位置的值。`,
+  filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
+
+  // the layer index (layerindex.js)
+  indexLabel: "各层",
+  indexOverview: "总览",
+  indexInput: "输入",
+  indexTraining: "训练",
+
+  // live training (training.js, curve.js)
+  trains: (model, dataset) => `从随机初始化的权重开始，在 ${dataset} 上训练 ${model}`,
+  trainsServed: "与当前模型相同的结构和数据集",
+  trainsOther: (note) => `不是当前使用的模型：${note}`,
+  speed: (ips) => `每秒 ${Math.round(ips).toLocaleString("en")} 张图像`,
+  curveStepLoss: "训练集损失（每隔几步）",
+  curveTrainLoss: "每一轮的训练集损失",
+  curveDevLoss: "开发集损失",
+  curveDevAccuracy: "开发集准确率（右轴）",
+  curveEmpty: "还没有完成任何一步",
+  curveWhy: (smoothing, floor, augment) =>
+    "训练集损失是训练时的 J" +
+    (smoothing ? `，使用了标签平滑 ${smoothing}（即使完全正确的预测也有 J = ${floor.toFixed(2)}）` : "") +
+    (augment && augment !== "none" ? `，在数据增强（'${augment}'）后的图像上计算` : "") +
+    "，是最近几步的平均值，而这期间权重仍在变化；开发集损失是每一轮结束时在留出的图像上算出的普通 J。" +
+    "所以训练集曲线可能高于开发集曲线。",
+  epochAxis: "轮",
+  lossAxis: "损失 J",
+  },
+};
+
+const TABLES = { en, zh };
+
+// STRINGS.key: the part's words in the language chosen now (English where missing).
+export const STRINGS = new Proxy(
+  {},
+  { get: (_, key) => PARTS[current][key] ?? PARTS.en[key] },
+);
 
 let current = chosen();
 const listeners = [];
@@ -398,7 +534,7 @@ function chosen() {
   } catch {
     stored = null; // storage refused (a private window): the browser's language
   }
-  if (stored && stored in STRINGS) return stored;
+  if (stored && stored in TABLES) return stored;
   const browser = (navigator.language || "en").toLowerCase();
   return browser.startsWith("zh") ? "zh" : "en";
 }
@@ -408,7 +544,7 @@ export function language() {
 }
 
 export function t(key, values = {}) {
-  const text = STRINGS[current][key] ?? en[key] ?? key;
+  const text = TABLES[current][key] ?? en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
@@ -417,7 +553,7 @@ export function hasString(key) {
 }
 
 export function setLanguage(code) {
-  if (!(code in STRINGS) || code === current) return;
+  if (!(code in TABLES) || code === current) return;
   current = code;
   try {
     window.localStorage.setItem(STORAGE_KEY, code);
@@ -435,10 +571,15 @@ export function onLanguageChange(listener) {
 const ATTRIBUTES = ["aria-label", "title", "placeholder"];
 
 // The static labels of the page: data-i18n="key" sets the text,
-// data-i18n-aria-label / -title / -placeholder set those attributes.
+// data-i18n-aria-label / -title / -placeholder set those attributes;
+// data-s="key" takes the text of STRINGS.key.
 export function applyStatic(root = document) {
   document.documentElement.lang = current === "zh" ? "zh-Hans" : "en";
   for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of root.querySelectorAll("[data-s]")) {
+    const value = STRINGS[node.dataset.s];
+    if (typeof value === "string") node.textContent = value;
+  }
   for (const attribute of ATTRIBUTES) {
     for (const node of root.querySelectorAll(`[data-i18n-${attribute}]`)) {
       node.setAttribute(attribute, t(node.getAttribute(`data-i18n-${attribute}`)));
