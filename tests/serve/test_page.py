@@ -239,8 +239,11 @@ def english_words(texts, allowed):
 
 
 def names_of_the_model(model):
-    """The model's own words: its title, its layers' names and kinds, its class names."""
-    texts = [model["title"], *model["classes"]]
+    """The model's own words: its title, its layers' names and kinds, its class names, the
+    name of its input, and what live training trains (a model, a dataset, an augmentation)."""
+    plan = model.get("live_training") or {}
+    texts = [model["title"], *model["classes"], model.get("input_name", "input")]
+    texts += [str(plan.get(key, "")) for key in ("model", "dataset", "augment")]
     for row in model["layers"]:
         texts += [row["name"], row["kind"]]
     return {word for text in texts for word in re.findall(r"[A-Za-z]{2,}", text)}

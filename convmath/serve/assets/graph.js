@@ -233,7 +233,7 @@ export class Graph {
         disabled: !column.rows.length,
       },
       short,
-      extra.length ? el("small", {}, column.rows.slice(1).map((r) => `+${KIND_SHORT[this.byName.get(r).kind] ?? this.byName.get(r).kind}`).join("")) : null,
+      extra.length ? el("small", { translate: "no" }, column.rows.slice(1).map((r) => `+${KIND_SHORT[this.byName.get(r).kind] ?? this.byName.get(r).kind}`).join("")) : null,
     );
     const thumbs = el("div", { class: "g-thumbs" });
     const view = { root: null, thumbs: [], shape, size, rows: column.rows, shown: column.shown };
