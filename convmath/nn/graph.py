@@ -56,6 +56,53 @@ class Add(Merge):
         return ["A = the sum of the inputs, element by element"]
 
 
+class Multiply(Merge):
+    """A = A_1 * A_2 * ..., element by element, broadcasting sizes of 1.
+
+    A squeeze-and-excitation block's gate (a (1, 1, n_C) volume scaling each
+    channel of an (n_H, n_W, n_C) one) and SiLU's x * sigmoid(x).
+
+    Shapes
+    ------
+    A_1, A_2, ...: (m, ...) of one rank, each axis of equal sizes or of size 1
+    A: (m, ...) the broadcast shape; no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor
+    >>> from convmath.nn.graph import Multiply
+    >>> Multiply().merged_shape([(4, 4, 3), (1, 1, 3)])
+    (4, 4, 3)
+    >>> A = Tensor(np.ones((1, 2, 2, 3), dtype=np.float32))
+    >>> gate = Tensor(np.array([[[[0.0, 0.5, 2.0]]]], dtype=np.float32))
+    >>> print(Multiply().merge([A, gate]).data[0, 1, 1])
+    [0.  0.5 2. ]
+    """
+
+    def merge(self, xs: Sequence[Tensor]) -> Tensor:
+        total = xs[0]
+        for x in xs[1:]:
+            total = total * x
+        return total
+
+    def merged_shape(self, shapes: Sequence[Shape]) -> Shape:
+        if len({len(s) for s in shapes}) != 1:
+            raise self.fail(f"the inputs to multiply must have one rank; got {list(shapes)}")
+        out = []
+        for sizes in zip(*shapes, strict=True):
+            wide = {n for n in sizes if n != 1}
+            if len(wide) > 1:
+                raise self.fail(
+                    f"the inputs to multiply must agree or be 1 on each axis; got {list(shapes)}"
+                )
+            out.append(wide.pop() if wide else 1)
+        return tuple(out)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        return ["A = the product of the inputs, element by element (sizes of 1 broadcast)"]
+
+
 class Concatenate(Merge):
     """A = [A_1, A_2, ...] joined along one axis of the example (channels by default)."""
 

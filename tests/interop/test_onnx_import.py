@@ -194,15 +194,43 @@ def test_an_unsupported_operator_is_refused_naming_the_node_and_what_is_supporte
         from_onnx(helper.make_model(graph), "g.onnx")
 
 
+def _ceil_pool(side: int) -> onnx.ModelProto:
+    helper = onnx.helper
+    node = helper.make_node(
+        "MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, side, side])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph)
+
+
+def test_ceil_mode_is_refused_where_it_adds_a_partial_window() -> None:
+    with pytest.raises(
+        InteropError, match=r"node 'p' \(MaxPool\) has ceil_mode=1, which adds a partial window"
+        r" along n_H \(5 values, f=2, s=2, p=0: 3 windows instead of 2\)"
+    ):  # fmt: skip
+        from_onnx(_ceil_pool(5))
+
+
+def test_ceil_mode_is_imported_where_the_windows_are_whole() -> None:
+    model = from_onnx(_ceil_pool(6)).model
+    assert model.output_shape((6, 6, 1)) == (3, 3, 1)
+
+
 def test_an_unsupported_attribute_is_refused_naming_it() -> None:
     helper = onnx.helper
+    node = helper.make_node("MaxPool", ["x"], ["y"], "p", kernel_shape=[2, 2], dilations=[2, 1])
     graph = helper.make_graph(
-        [helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=1)],
+        [node],
         "g",
         [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, 5, 5])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 1, 3, 3])],
     )
-    with pytest.raises(InteropError, match=r"node 'p' \(MaxPool\) has ceil_mode=1; convmath"):
+    with pytest.raises(InteropError, match=r"node 'p' \(MaxPool\) has dilations=\[2, 1\]; conv"):
         from_onnx(helper.make_model(graph))
 
 

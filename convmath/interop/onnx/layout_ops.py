@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import ConvMathError
+from convmath.interop.onnx import folding
 from convmath.interop.onnx.dense_ops import bias
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import (
@@ -23,8 +24,8 @@ from convmath.interop.onnx.layouts import (
     preferred,
 )
 from convmath.nn import Flatten
-from convmath.nn.graph import Add, Concatenate
-from convmath.nn.layout import Reorder, Slice, ZeroPad
+from convmath.nn.graph import Add, Concatenate, Multiply
+from convmath.nn.layout import Reorder, Reshape, Slice, ZeroPad
 
 
 def add(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -44,6 +45,25 @@ def add(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     wanted = _common_layout(values)
     values = [im.convert(v, wanted) for v in values]
     return im.add(Add(), values, node_name(node), wanted)
+
+
+def mul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """The product of two values, broadcasting (a gate per channel, x * sigmoid(x))."""
+    im.check_only(node, attrs, {})
+    if any(name in im.constants for name in node.input):
+        raise im.fail(
+            node, "multiplies a value by a constant; convmath multiplies two values (a gate)"
+        )
+    values = [im.held(node, k) for k in range(len(node.input))]
+    shapes = [v.onnx_shape for v in values]
+    if len({len(s) for s in shapes}) != 1:
+        raise im.fail(node, f"multiplies shapes {shapes}; convmath multiplies values of one rank")
+    wanted = _common_layout(values)
+    values = [im.convert(v, wanted) for v in values]
+    try:
+        return im.add(Multiply(), values, node_name(node), wanted)
+    except ConvMathError as error:
+        raise im.fail(node, str(error)) from None
 
 
 def _common_layout(values: list[Held]) -> Permuted:
@@ -93,17 +113,42 @@ def flattened(im: Importer, node: Any, value: Held) -> Held:
 
 
 def reshape(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
-    im.check_only(node, attrs, {"allowzero": (0,)})
+    """A reshape that keeps the batch: a flatten, or any example shape (in ONNX's order).
+
+    The target's first size must be the batch: 0 (copy it), the batch size
+    folded from a Shape (see .folding), or -1 with the example's sizes all given.
+    """
+    im.check_only(node, attrs, {"allowzero": (0, 1)})
     value = im.held(node)
-    shape = [int(n) for n in im.constant(node, 1).reshape(-1)]
+    mark = im.batch_mark(node, 1)
+    raw = im.constants.get(node.input[1]) if len(node.input) > 1 else None
+    if raw is None:
+        raw = im.constant(node, 1)  # its refusal: not a constant
+    shape = [int(n) for n in raw.reshape(-1)]
+    marks = [bool(b) for b in mark.reshape(-1)] if mark is not None else [False] * len(shape)
+    if attrs.get("allowzero", 0) and 0 in shape:
+        raise im.fail(node, f"reshapes to {shape} with allowzero=1: a size of 0, an empty value")
+    if any(marks[1:]):
+        raise im.fail(node, f"reshapes to {shape} with the batch size after the first axis")
     size = math.prod(value.onnx_shape)
-    batch = len(shape) == 2 and shape[0] in (0, -1)
-    if batch and shape[1] in (-1, size) and shape != [-1, -1]:
-        return flattened(im, node, value)  # (0, -1), (-1, size), (0, size): a flatten
-    raise im.fail(
-        node, f"reshapes {('N', *value.onnx_shape)} to {shape}; convmath reshapes only to"
-        " (N, -1), a flatten"
-    )  # fmt: skip
+    given = shape[1:]
+    if not shape or not (marks[0] or shape[0] == 0 or (shape[0] == -1 and -1 not in given)):
+        raise im.fail(
+            node, f"reshapes {('N', *value.onnx_shape)} to {shape}; convmath keeps the batch as"
+            " the first size (0, -1 or the input's batch size)"
+        )  # fmt: skip
+    try:
+        example = folding.reshaped(given, value.onnx_shape, allowzero=False) if given else ()
+    except folding.FoldError:
+        raise im.fail(node, f"cannot reshape {('N', *value.onnx_shape)} to {shape}") from None
+    if math.prod(example) != size or not example:
+        raise im.fail(node, f"cannot reshape {('N', *value.onnx_shape)} to {shape}")
+    if len(example) == 1:
+        return flattened(im, node, value)
+    if example == value.onnx_shape:
+        return value
+    plain = im.convert(value, identity(len(value.onnx_shape)))
+    return im.add(Reshape(example), [plain], node_name(node), identity(len(example)))
 
 
 def transpose(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:

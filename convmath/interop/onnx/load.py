@@ -28,6 +28,7 @@ from convmath.interop.onnx.layout_ops import (
     concat,
     flatten,
     gather,
+    mul,
     pad,
     reshape,
     slice_,
@@ -35,7 +36,13 @@ from convmath.interop.onnx.layout_ops import (
 )
 from convmath.interop.onnx.layouts import Held, identity
 from convmath.interop.onnx.read import read_model
-from convmath.interop.onnx.volume_ops import batch_norm, conv, global_average_pool, pool
+from convmath.interop.onnx.volume_ops import (
+    batch_norm,
+    conv,
+    global_average_pool,
+    pool,
+    reduce_mean,
+)
 from convmath.nn import LeakyReLU, Module, ReLU, Sigmoid, Tanh
 from convmath.nn.activation import Softmax
 from convmath.nn.graph import Graph
@@ -94,10 +101,12 @@ TRANSLATORS: dict[str, Translator] = {
     "MaxPool": pool,
     "AveragePool": pool,
     "GlobalAveragePool": global_average_pool,
+    "ReduceMean": reduce_mean,
     "BatchNormalization": batch_norm,
     "Gemm": gemm,
     "MatMul": matmul,
     "Add": add,
+    "Mul": mul,
     "Sum": add,
     "Concat": concat,
     "Flatten": flatten,

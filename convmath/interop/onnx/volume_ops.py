@@ -83,7 +83,7 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     average = node.op_type == "AveragePool"
     allowed: dict[str, Any] = {
         "kernel_shape": None, "strides": None, "pads": None, "auto_pad": ("NOTSET", "VALID"),
-        "ceil_mode": (0,), "dilations": ([1, 1],), "storage_order": (0,),
+        "ceil_mode": (0, 1), "dilations": ([1, 1],), "storage_order": (0,),
     }  # fmt: skip
     if average:
         allowed["count_include_pad"] = (0, 1)
@@ -101,6 +101,8 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
             node, f"has pads {[top, left, bottom, right]}; convmath pools with equal pads on"
             " opposite sides"
         )  # fmt: skip
+    if attrs.get("ceil_mode", 0):
+        _whole_windows(im, node, x, f, stride, (top, left))
     try:
         if average:
             include = bool(attrs.get("count_include_pad", 0))  # ONNX's default: not counted
@@ -112,10 +114,48 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(layer, [x], node_name(node), Permuted(CHANNELS_LAST))
 
 
+def _whole_windows(
+    im: Importer, node: Any, x: Held, f: tuple[int, ...], stride: tuple[int, ...],
+    pads: tuple[int, int],
+) -> None:  # fmt: skip
+    """ceil_mode=1 is accepted where it adds no window: where the sizes give whole windows."""
+    for axis, (n, k, s, p) in enumerate(zip(x.stored_shape[:2], f, stride, pads, strict=True)):
+        floor = (n + 2 * p - k) // s + 1
+        ceil = -(-(n + 2 * p - k) // s) + 1
+        if (ceil - 1) * s >= n + p:  # PyTorch's and ONNX's rule: no window starts in the padding
+            ceil -= 1
+        if ceil != floor:
+            side = "n_H" if axis == 0 else "n_W"
+            raise im.fail(
+                node, f"has ceil_mode=1, which adds a partial window along {side} ({n} values,"
+                f" f={k}, s={s}, p={p}: {ceil} windows instead of {floor}); convmath pools"
+                " whole windows, so it imports ceil_mode=1 only at sizes where the two agree"
+            )  # fmt: skip
+
+
 def global_average_pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     im.check_only(node, attrs, {})
     x = im.volume(node)
     return im.add(GlobalAvgPool2D(), [x], node_name(node), Squeezed())
+
+
+def reduce_mean(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """The mean over a volume's height and width: a global average pool (what torch.mean gives)."""
+    im.check_only(node, attrs, {"axes": None, "keepdims": (0, 1), "noop_with_empty_axes": (0,)})
+    if im.opset >= 18:
+        axes = [int(a) for a in im.constant(node, 1, np.zeros(0, np.int64)).reshape(-1)]
+    else:
+        axes = [int(a) for a in attrs.get("axes", [])]
+    x = im.held(node)
+    rank = len(x.onnx_shape) + 1
+    if rank != 4 or sorted(a % rank for a in axes) != [2, 3]:
+        raise im.fail(
+            node, f"averages {('N', *x.onnx_shape)} over axes {axes}; convmath averages a"
+            " volume over its height and width (2 and 3), a global average pool"
+        )  # fmt: skip
+    x = im.volume(node)
+    layout = Squeezed() if attrs.get("keepdims", 1) else identity(1)
+    return im.add(GlobalAvgPool2D(), [x], node_name(node), layout)
 
 
 def batch_norm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
