@@ -16,9 +16,13 @@ carry it along, a ``Reshape`` of a value reads it as "the batch, unchanged"
 (the flatten ``x.view(x.size(0), -1)``), and anything that computes with it
 (an arithmetic node, a ``ConstantOfShape``, an ``Expand``) is refused.
 
-Every result is bounded before it is made: its element count against
-:data:`MAX_FOLDED_ELEMENTS`, and all of them together, as bytes, against
-the memory limit with the rest of the model (:meth:`Importer.check_memory`).
+Every result is bounded: a node that makes values (ConstantOfShape, Range,
+Expand, Concat, Gather, the arithmetic) has its element count checked
+against :data:`MAX_FOLDED_ELEMENTS` before it makes them, one that moves
+them (Cast, Reshape, Transpose, Squeeze, Unsqueeze, Slice, Identity) gives
+no more than it reads; and every new array counts, as bytes, against the
+memory limit with the rest of the model (:meth:`Importer.check_memory`).
+Each node costs time in proportion to what it reads and gives.
 """
 
 from __future__ import annotations
@@ -280,7 +284,10 @@ def range_(node: Any, inputs: list[Folded], attrs: dict[str, Any]) -> Folded:
     n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
     count([n])
     dtype = np.result_type(inputs[0].value, inputs[1].value, inputs[2].value)
-    return Folded((start + np.arange(n) * delta).astype(dtype))
+    value = np.arange(n, dtype=dtype)  # one array, scaled and shifted in place
+    value *= delta
+    value += start
+    return Folded(value)
 
 
 def expand(node: Any, inputs: list[Folded], attrs: dict[str, Any]) -> Folded:
