@@ -6,7 +6,20 @@ function's docstring (and its op class) gives the shapes and the forward and
 backward equations.
 """
 
-from convmath.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from convmath.ops.activation import (
+    clip,
+    gelu,
+    hard_sigmoid,
+    hard_swish,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    tanh,
+)
 from convmath.ops.conv import conv2d
 from convmath.ops.dropout import dropout
 from convmath.ops.elementwise import add, div, exp, log, maximum, mul, neg, pow, sqrt, sub
@@ -22,6 +35,7 @@ __all__ = [
     "add",
     "avg_pool2d",
     "batch_norm",
+    "clip",
     "concat",
     "conv2d",
     "conv_output_size",
@@ -30,8 +44,11 @@ __all__ = [
     "dropout",
     "exp",
     "flatten",
+    "gelu",
     "getitem",
     "global_avg_pool2d",
+    "hard_sigmoid",
+    "hard_swish",
     "leaky_relu",
     "log",
     "log_softmax",
@@ -45,8 +62,10 @@ __all__ = [
     "pad",
     "pow",
     "relu",
+    "relu6",
     "reshape",
     "sigmoid",
+    "silu",
     "softmax",
     "softmax_cross_entropy",
     "sqrt",

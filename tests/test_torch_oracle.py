@@ -449,6 +449,27 @@ ACTIVATIONS = [
         1e3,
         id="log_softmax-large",
     ),
+    pytest.param(lambda t: F.relu6(t), TF.relu6, 4.0, id="relu6"),
+    pytest.param(
+        lambda t: F.clip(t, -1.5, 2.0), lambda x: torch.clamp(x, -1.5, 2.0), 2.0, id="clip"
+    ),
+    # TF.hardsigmoid's backward multiplies by 1/6 rounded to float32 even in float64 (a
+    # relative 3e-8 off): its definition relu6(x + 3)/6 is torch's exact float64 answer
+    pytest.param(lambda t: F.hard_sigmoid(t), lambda x: TF.relu6(x + 3) / 6, 4.0, id="hardsigmoid"),
+    pytest.param(
+        lambda t: F.hard_sigmoid(t, 0.2, 0.5),
+        lambda x: torch.clamp(0.2 * x + 0.5, 0, 1),
+        4.0,
+        id="hardsigmoid-onnx",
+    ),
+    pytest.param(lambda t: F.hard_swish(t), TF.hardswish, 4.0, id="hardswish"),
+    pytest.param(lambda t: F.silu(t), TF.silu, 3.0, id="silu"),
+    pytest.param(lambda t: F.silu(t), TF.silu, 30.0, id="silu-large"),
+    pytest.param(lambda t: F.gelu(t), TF.gelu, 3.0, id="gelu"),
+    pytest.param(lambda t: F.gelu(t), TF.gelu, 10.0, id="gelu-large"),
+    pytest.param(
+        lambda t: F.gelu(t, "tanh"), lambda x: TF.gelu(x, approximate="tanh"), 3.0, id="gelu-tanh"
+    ),
 ]
 
 
@@ -473,3 +494,17 @@ def test_activation_matches_torch(
     a.backward(torch.from_numpy(G))
     # each activation's dZ is its upstream G times factors of at most 1, less terms as large
     assert_close(Z_t.grad, z.grad, dtype, "dZ", at_least=float(np.max(np.abs(G))))
+
+
+def test_hard_sigmoid_matches_torch_hardsigmoid_up_to_its_float32_sixth() -> None:
+    rng = make_rng("hardsigmoid-torch")
+    Z = rng.standard_normal((3, 4, 5, 2)) * 4
+    Z_t, z = leaf(Z), tleaf(Z)
+    A, a = F.hard_sigmoid(Z_t), TF.hardsigmoid(z)
+    assert_close(A.data, a, np.float64, "A")
+    G = upstream(rng, A.shape, np.float64)
+    A.backward(G)
+    a.backward(torch.from_numpy(G))
+    inside = (Z > -3) & (Z < 3)
+    np.testing.assert_allclose(Z_t.grad, G * inside / 6, rtol=1e-15)  # exactly dA/6 inside
+    np.testing.assert_allclose(Z_t.grad, z.grad.numpy(), rtol=3e-8)  # torch: 1/6 in float32

@@ -5,22 +5,28 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.nn import (
+    GELU,
     AvgPool2D,
+    Clip,
     Conv2D,
     Flatten,
     GlobalAvgPool2D,
+    HardSigmoid,
+    HardSwish,
     InceptionModule,
     LeakyReLU,
     MaxPool2D,
     ReLU,
+    ReLU6,
     ResidualBlock,
     Sequential,
     Sigmoid,
+    SiLU,
     Tanh,
 )
 from convmath.tensor import Tensor, no_grad
 
-ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
+ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU)
 
 
 def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.ndarray]]:

@@ -1,6 +1,17 @@
 """Layers, blocks and containers: CNNs as modules that compose ``convmath.functional``."""
 
-from convmath.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from convmath.nn.activation import (
+    GELU,
+    Clip,
+    HardSigmoid,
+    HardSwish,
+    LeakyReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Tanh,
+)
 from convmath.nn.blocks import InceptionModule, ResidualBlock, inception_cost
 from convmath.nn.conv import Conv2D
 from convmath.nn.dropout import Dropout
@@ -12,14 +23,18 @@ from convmath.nn.normalization import BatchNorm2D
 from convmath.nn.pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
 __all__ = [
+    "GELU",
     "INITIALIZERS",
     "AvgPool2D",
     "BatchNorm2D",
+    "Clip",
     "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2D",
+    "HardSigmoid",
+    "HardSwish",
     "InceptionModule",
     "LayerInfo",
     "LeakyReLU",
@@ -27,8 +42,10 @@ __all__ = [
     "Module",
     "Parameter",
     "ReLU",
+    "ReLU6",
     "ResidualBlock",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Tanh",
     "inception_cost",

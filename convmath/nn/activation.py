@@ -5,6 +5,8 @@ Each is a thin :class:`Module` around an op of ``convmath.functional``.
 
 from __future__ import annotations
 
+import numpy as np
+
 import convmath.functional as F
 from convmath.nn.module import Module, Shape
 from convmath.tensor import Tensor
@@ -121,6 +123,182 @@ class Tanh(_Activation):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
+
+
+class ReLU6(_Activation):
+    """psi(Z) = min(max(0, Z), 6), MobileNetV2's activation.
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape, values in [0, 6]
+
+    Example
+    -------
+    >>> from convmath import Tensor, nn
+    >>> print(nn.ReLU6()(Tensor([[-2.0, 3.0, 8.0]])).data)
+    [[0. 3. 6.]]
+    """
+
+    formula = "min(max(0, Z), 6)"
+    derivative = "dA * [0 < Z < 6] (the kinks at 0 and 6 take gradient 0, as PyTorch's)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+
+class Clip(_Activation):
+    """psi(Z) = min(max(Z, lo), hi), ONNX's Clip (None: no bound on that side).
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape, values in [lo, hi]
+
+    Example
+    -------
+    >>> from convmath import Tensor, nn
+    >>> print(nn.Clip(-1.0, 1.0)(Tensor([[-2.0, 0.5, 3.0]])).data)
+    [[-1.   0.5  1. ]]
+    """
+
+    def __init__(self, lo: float | None = None, hi: float | None = None) -> None:
+        super().__init__()
+        F.clip(Tensor(np.zeros(1, np.float32)), lo, hi)  # refuses bad bounds when built
+        self.lo, self.hi = lo, hi
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        return f"min(max(Z, {self.lo}), {self.hi})"
+
+    @property
+    def derivative(self) -> str:  # type: ignore[override]
+        return f"dA * [{self.lo} <= Z <= {self.hi}] (a value on a bound passes dA, as torch.clamp)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.clip(x, self.lo, self.hi)
+
+    def details(self) -> str:
+        return f"lo={self.lo}, hi={self.hi}"
+
+
+class HardSigmoid(_Activation):
+    """psi(Z) = max(0, min(1, alpha Z + beta)); PyTorch's relu6(Z + 3)/6 by default.
+
+    ONNX's HardSigmoid defaults to alpha = 0.2, beta = 0.5; PyTorch exports its
+    own as alpha = 1/6, beta = 0.5 (the defaults here).
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape, values in [0, 1]
+
+    Example
+    -------
+    >>> from convmath import Tensor, nn
+    >>> print(nn.HardSigmoid()(Tensor([[-4.0, 0.0, 1.5, 4.0]])).data)
+    [[0.   0.5  0.75 1.  ]]
+    """
+
+    def __init__(self, alpha: float = 1 / 6, beta: float = 0.5) -> None:
+        super().__init__()
+        F.hard_sigmoid(Tensor(np.zeros(1, np.float32)), alpha, beta)  # refuses bad numbers
+        self.alpha, self.beta = alpha, beta
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        return f"max(0, min(1, {self.alpha:.6g} Z + {self.beta:.6g}))"
+
+    @property
+    def derivative(self) -> str:  # type: ignore[override]
+        return f"{self.alpha:.6g} dA * [0 < {self.alpha:.6g} Z + {self.beta:.6g} < 1]"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hard_sigmoid(x, self.alpha, self.beta)
+
+    def details(self) -> str:
+        return f"alpha={self.alpha:.6g}, beta={self.beta:.6g}"
+
+
+class HardSwish(_Activation):
+    """psi(Z) = Z relu6(Z + 3)/6, MobileNetV3's activation.
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape
+
+    Example
+    -------
+    >>> from convmath import Tensor, nn
+    >>> print(nn.HardSwish()(Tensor([[-1.5, 0.0, 1.5, 4.0]])).data)
+    [[-0.375  0.     1.125  4.   ]]
+    """
+
+    formula = "Z relu6(Z + 3)/6"
+    derivative = "dA * (0 where Z <= -3, (2Z + 3)/6 where -3 < Z < 3, 1 where Z >= 3)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hard_swish(x)
+
+
+class SiLU(_Activation):
+    """psi(Z) = Z sigmoid(Z) (Swish), EfficientNet's activation.
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> print(np.round(nn.SiLU()(Tensor([[-2.0, 0.0, 2.0]])).data, 3))
+    [[-0.238  0.     1.762]]
+    """
+
+    formula = "Z sigmoid(Z)"
+    derivative = "dA * s (1 + Z (1 - s)), s = sigmoid(Z)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class GELU(_Activation):
+    """psi(Z) = Z Phi(Z), Phi the standard normal distribution function; ConvNeXt's activation.
+
+    ``approximate="tanh"`` uses Z (1 + tanh(sqrt(2/pi) (Z + 0.044715 Z^3)))/2 instead.
+
+    Shapes
+    ------
+    Z: any shape;  A = psi(Z): the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> print(np.round(nn.GELU()(Tensor([[-2.0, 0.0, 1.0]])).data, 4))
+    [[-0.0455  0.      0.8413]]
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        F.gelu(Tensor(np.zeros(1, np.float32)), approximate)  # refuses an unknown form
+        self.approximate = approximate
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        if self.approximate == "tanh":
+            return "Z (1 + tanh(sqrt(2/pi) (Z + 0.044715 Z^3)))/2"
+        return "Z Phi(Z), Phi(Z) = (1 + erf(Z/sqrt(2)))/2"
+
+    @property
+    def derivative(self) -> str:  # type: ignore[override]
+        if self.approximate == "tanh":
+            return "dA * ((1 + t)/2 + Z (1 - t^2)/2 sqrt(2/pi) (1 + 0.134145 Z^2)), t = tanh(...)"
+        return "dA * (Phi(Z) + Z phi(Z)), phi(Z) = exp(-Z^2/2)/sqrt(2 pi)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def details(self) -> str:
+        return "" if self.approximate == "none" else "approximate=tanh"
 
 
 class Softmax(Module):

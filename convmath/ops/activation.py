@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from convmath.errors import ShapeError
+from convmath.errors import InvalidArgumentError, ShapeError
 from convmath.ops.reduce import normalize_axes
+from convmath.ops.special import normal_cdf
 from convmath.shapes import number_in
 from convmath.tensor import Function, Tensor, equations_from
 
@@ -57,6 +60,99 @@ class Tanh(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return grad * (1 - self.a * self.a)
+
+
+class Clip(Function):
+    """A = min(max(Z, lo), hi);  dZ = dA * [lo <= Z <= hi] (``closed``) or dA * [lo < Z < hi].
+
+    Where the bounds themselves take the gradient is a convention, and each
+    function follows PyTorch's: ``clip`` as ``torch.clamp`` (closed: a value on
+    a bound passes dA), ``relu6`` as ``torch.nn.functional.relu6`` (open: the
+    kinks at 0 and 6 take gradient 0, as ReLU's kink does).
+    """
+
+    def forward(self, z: np.ndarray, *, lo: float, hi: float, closed: bool) -> np.ndarray:
+        low, high = z.dtype.type(lo), z.dtype.type(hi)
+        self.inside = (low <= z) & (z <= high) if closed else (low < z) & (z < high)
+        return np.minimum(np.maximum(z, low), high)
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        return da * self.inside
+
+
+class HardSigmoid(Function):
+    """A = max(0, min(1, alpha Z + beta));  dZ = alpha dA * [0 < alpha Z + beta < 1].
+
+    PyTorch's hardsigmoid is relu6(Z + 3)/6: alpha = 1/6, beta = 1/2 (the
+    defaults here); ONNX's HardSigmoid defaults to alpha = 0.2, beta = 0.5.
+    """
+
+    def forward(self, z: np.ndarray, *, alpha: float, beta: float) -> np.ndarray:
+        t = z * z.dtype.type(alpha) + z.dtype.type(beta)
+        self.inside, self.alpha = (t > 0) & (t < 1), alpha
+        return np.clip(t, 0, 1)
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        return da * (self.inside * da.dtype.type(self.alpha))
+
+
+class HardSwish(Function):
+    """A = Z relu6(Z + 3)/6;  dZ = dA * (0 if Z <= -3, (2Z + 3)/6 if -3 < Z < 3, 1 if Z >= 3).
+
+    The piecewise derivative of Z (Z + 3)/6 on (-3, 3); at the kinks the
+    values PyTorch's hardswish takes (0 at -3, 1 at 3).
+    """
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        self.z = z
+        return z * np.clip(z + 3, 0, 6) / 6
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        z = self.z
+        slope = np.where(z <= -3, 0, np.where(z < 3, (2 * z + 3) / 6, 1)).astype(da.dtype)
+        return da * slope
+
+
+class SiLU(Function):
+    """A = Z sigmoid(Z) (also called Swish);  dZ = dA * s (1 + Z (1 - s)), s = sigmoid(Z)."""
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(z))
+        self.z, self.s = z, np.where(z >= 0, 1, e) / (1 + e)  # sigmoid, as Sigmoid computes it
+        return z * self.s
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        s = self.s
+        return da * (s * (1 + self.z * (1 - s)))
+
+
+class GELU(Function):
+    """A = Z Phi(Z);  dZ = dA * (Phi(Z) + Z phi(Z)), exactly (``approximate="none"``).
+
+    Phi(Z) = (1 + erf(Z/sqrt(2)))/2 is the standard normal distribution
+    function and phi(Z) = exp(-Z^2/2)/sqrt(2 pi) its density (erf:
+    :mod:`convmath.ops.special`, no SciPy). ``approximate="tanh"`` is the
+    approximation of Hendrycks and Gimpel that PyTorch also offers:
+    A = Z (1 + tanh(u))/2 with u = sqrt(2/pi) (Z + 0.044715 Z^3), and
+    dZ = dA * ((1 + t)/2 + Z (1 - t^2)/2 * sqrt(2/pi) (1 + 3*0.044715 Z^2)), t = tanh(u).
+    """
+
+    def forward(self, z: np.ndarray, *, approximate: str) -> np.ndarray:
+        self.z, self.approximate = z, approximate
+        if approximate == "tanh":
+            k = np.sqrt(2 / np.pi).astype(z.dtype)
+            self.t = np.tanh(k * (z + 0.044715 * z**3))
+            return z * (1 + self.t) / 2
+        self.cdf = normal_cdf(z)
+        return z * self.cdf
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        z = self.z
+        if self.approximate == "tanh":
+            t, k = self.t, np.sqrt(2 / np.pi).astype(z.dtype)
+            return da * ((1 + t) / 2 + z * (1 - t * t) / 2 * k * (1 + 3 * 0.044715 * z * z))
+        density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi).astype(z.dtype)
+        return da * (self.cdf + z * density)
 
 
 def shifted_log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -181,6 +277,131 @@ def tanh(z: Tensor) -> Tensor:
     [[-0.964  0.     0.964]]
     """
     return Tanh.apply(z)
+
+
+@equations_from(Clip)
+def clip(z: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
+    """Z clipped to [lo, hi] (None: no bound on that side), as ONNX's Clip and torch.clamp.
+
+    Shapes
+    ------
+    Z: any shape;  A = clip(Z): the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.clip(Tensor([[-2.0, 0.5, 3.0]]), 0.0, 1.0).data)
+    [[0.  0.5 1. ]]
+    """
+    low = -math.inf if lo is None else number_in(lo, "clip lo", -math.inf)
+    high = math.inf if hi is None else number_in(hi, "clip hi", -math.inf)
+    if low > high:
+        raise InvalidArgumentError(f"clip needs lo <= hi, got lo={lo}, hi={hi}")
+    return Clip.apply(z, lo=low, hi=high, closed=True)
+
+
+@equations_from(Clip)
+def relu6(z: Tensor) -> Tensor:
+    """ReLU6: min(max(0, Z), 6), MobileNet's activation (the kinks take gradient 0).
+
+    Shapes
+    ------
+    Z: any shape;  A = relu6(Z): the same shape, values in [0, 6]
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.relu6(Tensor([[-2.0, 3.0, 8.0]])).data)
+    [[0. 3. 6.]]
+    """
+    return Clip.apply(z, lo=0.0, hi=6.0, closed=False)
+
+
+@equations_from(HardSigmoid)
+def hard_sigmoid(z: Tensor, alpha: float = 1 / 6, beta: float = 0.5) -> Tensor:
+    """A piecewise-linear sigmoid, max(0, min(1, alpha Z + beta)) (PyTorch's by default).
+
+    Shapes
+    ------
+    Z: any shape;  A = hard_sigmoid(Z): the same shape, values in [0, 1]
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.hard_sigmoid(Tensor([[-4.0, 0.0, 1.5, 4.0]])).data)  # relu6(Z + 3)/6
+    [[0.   0.5  0.75 1.  ]]
+    >>> print(F.hard_sigmoid(Tensor([[1.5]]), alpha=0.2, beta=0.5).data)  # ONNX's defaults
+    [[0.8]]
+    """
+    a = number_in(alpha, "hard_sigmoid alpha", -math.inf)
+    b = number_in(beta, "hard_sigmoid beta", -math.inf)
+    return HardSigmoid.apply(z, alpha=a, beta=b)
+
+
+@equations_from(HardSwish)
+def hard_swish(z: Tensor) -> Tensor:
+    """Z relu6(Z + 3)/6, MobileNetV3's cheap Swish.
+
+    Shapes
+    ------
+    Z: any shape;  A = hard_swish(Z): the same shape
+
+    Example
+    -------
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(F.hard_swish(Tensor([[-4.0, -1.5, 0.0, 1.5, 4.0]])).data)
+    [[-0.    -0.375  0.     1.125  4.   ]]
+    """
+    return HardSwish.apply(z)
+
+
+@equations_from(SiLU)
+def silu(z: Tensor) -> Tensor:
+    """SiLU (Swish): Z sigmoid(Z), EfficientNet's activation.
+
+    Shapes
+    ------
+    Z: any shape;  A = silu(Z): the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.silu(Tensor([[-2.0, 0.0, 2.0]])).data, 3))
+    [[-0.238  0.     1.762]]
+    """
+    return SiLU.apply(z)
+
+
+GELU_FORMS = ("none", "tanh")
+
+
+@equations_from(GELU)
+def gelu(z: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: Z Phi(Z) with the normal distribution function (exact), ConvNeXt's activation.
+
+    Shapes
+    ------
+    Z: any shape;  A = gelu(Z): the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> print(np.round(F.gelu(Tensor([[-2.0, 0.0, 1.0, 2.0]])).data, 4))
+    [[-0.0455  0.      0.8413  1.9545]]
+    """
+    if approximate not in GELU_FORMS:
+        raise InvalidArgumentError(
+            f"gelu approximate must be one of {GELU_FORMS}, got {approximate!r}"
+        )
+    return GELU.apply(z, approximate=approximate)
 
 
 def _check_axis(z: Tensor, axis: int, name: str) -> int:

@@ -1,5 +1,7 @@
 """matmul, dense and the activations: values and gradients."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -68,11 +70,42 @@ def _softmax(z, axis):
         (F.softmax, lambda z: _softmax(z, -1)),
         (lambda z: F.softmax(z, axis=0), lambda z: _softmax(z, 0)),
         (F.log_softmax, lambda z: np.log(_softmax(z, -1))),
+        (F.relu6, lambda z: np.minimum(np.maximum(z, 0), 6)),
+        (lambda z: F.clip(z, -0.5, 0.7), lambda z: np.clip(z, -0.5, 0.7)),
+        (lambda z: F.clip(z, hi=0.3), lambda z: np.minimum(z, 0.3)),
+        (F.hard_sigmoid, lambda z: np.clip(z + 3, 0, 6) / 6),
+        (lambda z: F.hard_sigmoid(z, 0.2, 0.5), lambda z: np.clip(0.2 * z + 0.5, 0, 1)),
+        (F.hard_swish, lambda z: z * np.clip(z + 3, 0, 6) / 6),
+        (F.silu, lambda z: z * _sigmoid(z)),
+        (F.gelu, lambda z: z * np.vectorize(math.erfc)(-z / np.sqrt(2)) / 2),
+        (
+            lambda z: F.gelu(z, "tanh"),
+            lambda z: z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))) / 2,
+        ),
     ],
-    ids=["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "softmax-axis0", "log_softmax"],
+    ids=[
+        "relu",
+        "leaky_relu",
+        "sigmoid",
+        "tanh",
+        "softmax",
+        "softmax-axis0",
+        "log_softmax",
+        "relu6",
+        "clip",
+        "clip-hi",
+        "hard_sigmoid",
+        "hard_sigmoid-onnx",
+        "hard_swish",
+        "silu",
+        "gelu",
+        "gelu-tanh",
+    ],
 )
 def test_activation(rng, op, reference):
-    z = away_from_zero(rng, (4, 6))
+    z = away_from_zero(rng, (4, 6)) * 4  # reaches every piece of relu6, hard_sigmoid, hard_swish
+    for kink in (-3, 0, 3, 6, -0.5, 0.7, 0.3, -2.5, 2.5):  # keep the steps off every kink
+        z = np.where(np.abs(z - kink) < 0.05, z + 0.1, z)
     np.testing.assert_allclose(op(cm.Tensor(z)).data, reference(z), rtol=1e-12)
     assert_gradients_match(op, [z], rng=rng)
 
@@ -97,3 +130,38 @@ def test_activation_argument_errors():
         F.leaky_relu(z, -1)
     with pytest.raises(cm.InvalidArgumentError, match="axis 2 is out of range"):
         F.softmax(z, axis=2)
+
+
+@pytest.mark.parametrize(
+    ("op", "z", "expected"),
+    [
+        (F.relu6, [0.0, 6.0, 3.0], [0.0, 0.0, 1.0]),  # torch.relu6: the kinks take 0
+        (lambda z: F.clip(z, 0.0, 6.0), [0.0, 6.0, 7.0], [1.0, 1.0, 0.0]),  # torch.clamp: 1
+        (F.hard_sigmoid, [-3.0, 3.0, 0.0], [0.0, 0.0, 1 / 6]),  # as torch.hardsigmoid
+        (F.hard_swish, [-3.0, 3.0, 0.0], [0.0, 1.0, 0.5]),  # as torch.hardswish
+    ],
+    ids=["relu6", "clip", "hard_sigmoid", "hard_swish"],
+)
+def test_gradients_at_the_kinks_follow_pytorch(op, z, expected):
+    z = cm.Tensor(np.array(z), requires_grad=True)
+    op(z).sum().backward()
+    np.testing.assert_allclose(z.grad, expected, rtol=1e-15)
+
+
+def test_silu_and_gelu_are_stable_far_out():
+    z = cm.Tensor(np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0]))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        np.testing.assert_allclose(F.silu(z).data, [0.0, -40 * math.exp(-40), 0.0, 40.0, 1000.0])
+        np.testing.assert_allclose(F.gelu(z).data, [0.0, 0.0, 0.0, 40.0, 1000.0])
+
+
+def test_new_activation_argument_errors():
+    z = cm.Tensor(np.ones((2, 3)))
+    with pytest.raises(cm.InvalidArgumentError, match="clip needs lo <= hi, got lo=2, hi=1"):
+        F.clip(z, 2, 1)
+    with pytest.raises(cm.InvalidArgumentError, match="clip lo must be a finite number"):
+        F.clip(z, float("nan"), 1)
+    with pytest.raises(cm.InvalidArgumentError, match="hard_sigmoid alpha must be a number"):
+        F.hard_sigmoid(z, "0.2")
+    with pytest.raises(cm.InvalidArgumentError, match="gelu approximate must be one of"):
+        F.gelu(z, "erf")
