@@ -13,6 +13,7 @@ operator and what is supported; nothing is half-built.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,17 @@ from convmath.interop.onnx.volume_ops import (
     pool,
     reduce_mean,
 )
-from convmath.nn import LeakyReLU, Module, ReLU, Sigmoid, Tanh
+from convmath.nn import (
+    Clip,
+    HardSigmoid,
+    HardSwish,
+    LeakyReLU,
+    Module,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    Tanh,
+)
 from convmath.nn.activation import Softmax
 from convmath.nn.graph import Graph
 
@@ -84,6 +95,25 @@ def _softmax(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(Softmax(), [value], node_name(node), identity(1))
 
 
+def _clip(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """Clip(lo, hi): ReLU6 for (0, 6) (MobileNetV2's), ReLU for (0, none), else a Clip layer."""
+    im.check_only(node, attrs, {"min": None, "max": None})
+    if im.opset >= 11:
+        bounds = [im.constant(node, k, np.full(1, np.nan)).reshape(-1) for k in (1, 2)]
+        if any(b.size != 1 for b in bounds):
+            raise im.fail(node, f"has bounds of {[b.size for b in bounds]} values; expected one")
+        lo, hi = (None if np.isnan(b[0]) else float(b[0]) for b in bounds)
+    else:
+        lo, hi = attrs.get("min"), attrs.get("max")
+    if any(b is not None and not math.isfinite(b) for b in (lo, hi)):
+        raise im.fail(node, f"has bounds {lo} and {hi}; convmath needs finite numbers")
+    layer: Module = (
+        ReLU6() if (lo, hi) == (0, 6) else ReLU() if (lo, hi) == (0, None) else Clip(lo, hi)
+    )
+    value = im.held(node)
+    return im.add(layer, [value], node_name(node), value.layout)
+
+
 def _constant(im: Importer, node: Any, attrs: dict[str, Any]) -> np.ndarray:
     if set(attrs) == {"value"}:
         return attrs["value"]
@@ -118,6 +148,12 @@ TRANSLATORS: dict[str, Translator] = {
     "Relu": _elementwise(lambda a: ReLU(), {}),
     "LeakyRelu": _elementwise(lambda a: LeakyReLU(float(a.get("alpha", 0.01))), {"alpha": None}),
     "Sigmoid": _elementwise(lambda a: Sigmoid(), {}),
+    "HardSigmoid": _elementwise(
+        lambda a: HardSigmoid(float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))),
+        {"alpha": None, "beta": None},
+    ),
+    "HardSwish": _elementwise(lambda a: HardSwish(), {}),
+    "Clip": _clip,
     "Tanh": _elementwise(lambda a: Tanh(), {}),
     "Dropout": _alias,
     "Identity": _alias,

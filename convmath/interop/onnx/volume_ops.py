@@ -12,6 +12,8 @@ from convmath.errors import ConvMathError
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import CHANNELS_LAST, Held, Permuted, Squeezed, identity
 from convmath.nn import AvgPool2D, BatchNorm2D, Conv2D, GlobalAvgPool2D, MaxPool2D, Module
+from convmath.nn.graph import Concatenate
+from convmath.nn.layout import Slice
 from convmath.shapes import same_padding
 
 
@@ -102,7 +104,7 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
             " opposite sides"
         )  # fmt: skip
     if attrs.get("ceil_mode", 0):
-        _whole_windows(im, node, x, f, stride, (top, left))
+        x = _ceil_windows(im, node, x, f, stride, (top, left), average)
     try:
         if average:
             include = bool(attrs.get("count_include_pad", 0))  # ONNX's default: not counted
@@ -114,23 +116,46 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(layer, [x], node_name(node), Permuted(CHANNELS_LAST))
 
 
-def _whole_windows(
+def _ceil_windows(
     im: Importer, node: Any, x: Held, f: tuple[int, ...], stride: tuple[int, ...],
-    pads: tuple[int, int],
-) -> None:  # fmt: skip
-    """ceil_mode=1 is accepted where it adds no window: where the sizes give whole windows."""
+    pads: tuple[int, int], average: bool,
+) -> Held:  # fmt: skip
+    """ceil_mode=1: the partial windows at the bottom and right, for a max pool.
+
+    Where the sizes give whole windows, ceil_mode changes nothing. Otherwise a
+    max pool gets its last row (column) repeated until the last window is
+    whole: every window that reaches past the input starts inside it (ONNX's
+    and PyTorch's rule), so it holds that row already, and its maximum is
+    the maximum of its real values. An average would count the copies: refused.
+    """
+    extra = []
     for axis, (n, k, s, p) in enumerate(zip(x.stored_shape[:2], f, stride, pads, strict=True)):
         floor = (n + 2 * p - k) // s + 1
         ceil = -(-(n + 2 * p - k) // s) + 1
-        if (ceil - 1) * s >= n + p:  # PyTorch's and ONNX's rule: no window starts in the padding
+        if (ceil - 1) * s >= n + p:  # no window may start in the padding after the input
             ceil -= 1
-        if ceil != floor:
+        if ceil != floor and average:
             side = "n_H" if axis == 0 else "n_W"
             raise im.fail(
                 node, f"has ceil_mode=1, which adds a partial window along {side} ({n} values,"
-                f" f={k}, s={s}, p={p}: {ceil} windows instead of {floor}); convmath pools"
-                " whole windows, so it imports ceil_mode=1 only at sizes where the two agree"
+                f" f={k}, s={s}, p={p}: {ceil} windows instead of {floor}); convmath computes"
+                " it for a max pool only (an average would count the repeated edge)"
             )  # fmt: skip
+        extra.append((ceil - 1) * s + k - n - 2 * p if ceil != floor else 0)
+    for axis, count in enumerate(extra):
+        if count:
+            x = _repeat_edge(im, node, x, axis, count)
+    return x
+
+
+def _repeat_edge(im: Importer, node: Any, x: Held, axis: int, count: int) -> Held:
+    """``x`` (channels-last) with its last row (axis 0) or column (axis 1) repeated."""
+    ranges = [(0, n, 1) for n in x.stored_shape]
+    n = x.stored_shape[axis]
+    ranges[axis] = (n - 1, n, 1)
+    hint = f"{node_name(node)}.ceil_mode"
+    edge = im.add(Slice(ranges), [x], hint, x.layout)
+    return im.add(Concatenate(axis), [x] + [edge] * count, hint, x.layout)
 
 
 def global_average_pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
