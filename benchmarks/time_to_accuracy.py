@@ -42,7 +42,7 @@ class _ReachedError(Exception):
 
 
 def run_convmath(data_dir: str | None, seed: int, threads: int) -> dict:
-    from mnist_accuracy import RECIPES
+    from mnist_accuracy import recipe
 
     from convmath import data
     from convmath.kernels.parallel import using_threads
@@ -52,8 +52,7 @@ def run_convmath(data_dir: str | None, seed: int, threads: int) -> dict:
 
     tune_allocator()  # as the commands do
     started = time.perf_counter()
-    config = RECIPES["lenet5"]
-    config.seed, config.data_dir, config.epochs = seed, data_dir, MAX_EPOCHS
+    config = recipe("lenet5", seed=seed, data_dir=data_dir, epochs=MAX_EPOCHS)
     test_images, test_labels = data.load("mnist", "test", data_dir)
     epochs: list[dict] = []
 

@@ -22,10 +22,11 @@ from convmath.errors import (
     InvalidArgumentError,
     NonFiniteError,
     ShapeError,
+    TimeBudgetError,
 )
 from convmath.kernels import get_threads, kernels_enabled, set_threads, use_kernels, using_threads
 from convmath.run import RunResult, load, load_trained, run_training
-from convmath.switchboard import Settings, configure, current_settings, settings
+from convmath.switchboard import Settings, configure, current_settings, settings, time_budget
 from convmath.tensor import Function, Tensor, is_grad_enabled, no_grad, strict_mode
 from convmath.train import TrainConfig, fit
 from convmath.train.model_file import save
@@ -44,6 +45,7 @@ __all__ = [
     "Settings",
     "ShapeError",
     "Tensor",
+    "TimeBudgetError",
     "TrainConfig",
     "__version__",
     "configure",
@@ -62,6 +64,7 @@ __all__ = [
     "set_threads",
     "settings",
     "strict_mode",
+    "time_budget",
     "use_kernels",
     "using_threads",
 ]

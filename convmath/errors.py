@@ -37,7 +37,7 @@ class GradientError(ConvMathError, RuntimeError):
 
 
 class NonFiniteError(ConvMathError, FloatingPointError):
-    """A NaN or an infinity appeared where strict mode forbids it."""
+    """A NaN or an infinity appeared where strict mode forbids it, or in a model's output."""
 
 
 class DataError(ConvMathError, ValueError):
@@ -61,6 +61,10 @@ class RunFolderError(ConvMathError, RuntimeError):
 
 class InteropError(ConvMathError, ValueError):
     """A model cannot cross to or from another format (ONNX, PyTorch): the node or file at fault."""
+
+
+class TimeBudgetError(ConvMathError, TimeoutError):
+    """Work ran past the time it was given (``convmath.time_budget``), at the layer it names."""
 
 
 def did_you_mean(name: object, choices: Iterable[str]) -> str:

@@ -25,16 +25,27 @@ from convmath.ops.dropout import dropout
 from convmath.ops.elementwise import add, div, exp, log, maximum, mul, neg, pow, sqrt, sub
 from convmath.ops.linalg import dense, matmul
 from convmath.ops.loss import softmax_cross_entropy
-from convmath.ops.normalization import batch_norm
-from convmath.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from convmath.ops.normalization import batch_norm, layer_norm
+from convmath.ops.pool import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from convmath.ops.reduce import max, mean, sum
-from convmath.ops.shape import concat, flatten, getitem, pad, reshape, transpose
+from convmath.ops.shape import (
+    channel_shuffle,
+    concat,
+    flatten,
+    getitem,
+    pad,
+    reshape,
+    split,
+    transpose,
+)
 from convmath.shapes import conv_output_size
 
 __all__ = [
+    "adaptive_avg_pool2d",
     "add",
     "avg_pool2d",
     "batch_norm",
+    "channel_shuffle",
     "clip",
     "concat",
     "conv2d",
@@ -49,6 +60,7 @@ __all__ = [
     "global_avg_pool2d",
     "hard_sigmoid",
     "hard_swish",
+    "layer_norm",
     "leaky_relu",
     "log",
     "log_softmax",
@@ -68,6 +80,7 @@ __all__ = [
     "silu",
     "softmax",
     "softmax_cross_entropy",
+    "split",
     "sqrt",
     "sub",
     "sum",

@@ -132,12 +132,18 @@ def mnist_cnn(
 
 
 def wide_cnn(
-    input_shape: Shape, num_classes: int, *, rng: np.random.Generator, width: int = 32
+    input_shape: Shape,
+    num_classes: int,
+    *,
+    rng: np.random.Generator,
+    width: int = 32,
+    dropout: float = 0.0,
 ) -> Sequential:
     """A VGG-style CNN with batch norm, for the best MNIST accuracy from these parts.
 
     [conv w@3x3 same, BN, ReLU] x2, max pool 2, [conv 2w@3x3 same, BN, ReLU] x2,
-    max pool 2, flatten, FC 128 (BN, ReLU), FC num_classes.
+    max pool 2, [dropout/2], flatten, FC 128 (BN, ReLU), [dropout], FC num_classes.
+    The dropout layers are there only when ``dropout`` > 0 (as in ``mnist_cnn``).
     """
     w = _positive(width, "width")
 
@@ -157,16 +163,18 @@ def wide_cnn(
         | {"pool2": MaxPool2D(2)}
     )
     flat = _flat_size(features, input_shape)
-    return Sequential(
-        features
-        | {
-            "flatten": Flatten(),
-            "fc1": Dense(flat, 128, bias=False, rng=rng),
-            "fc1_bn": BatchNorm2D(128),
-            "fc1_relu": ReLU(),
-            "fc2": Dense(128, num_classes, rng=rng, init="glorot_uniform"),
-        }
-    )
+    if dropout:
+        features["drop1"] = Dropout(dropout / 2, rng=rng)
+    head: dict[str, Module] = {
+        "flatten": Flatten(),
+        "fc1": Dense(flat, 128, bias=False, rng=rng),
+        "fc1_bn": BatchNorm2D(128),
+        "fc1_relu": ReLU(),
+    }
+    if dropout:
+        head["drop2"] = Dropout(dropout, rng=rng)
+    head["fc2"] = Dense(128, num_classes, rng=rng, init="glorot_uniform")
+    return Sequential(features | head)
 
 
 def resnet(

@@ -192,3 +192,16 @@ def resolve_padding(
     if p < 0:
         raise InvalidArgumentError(f"padding must be >= 0, got {padding!r}")
     return ((p, p), (p, p))
+
+
+def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
+    """The o windows [start, end) of adaptive pooling over n positions, as PyTorch cuts them:
+    start_i = floor(i n / o), end_i = ceil((i + 1) n / o). They cover every position; they
+    overlap when o does not divide n, and repeat positions when o > n.
+
+    >>> adaptive_bins(7, 3)
+    [(0, 3), (2, 5), (4, 7)]
+    >>> adaptive_bins(6, 3)
+    [(0, 2), (2, 4), (4, 6)]
+    """
+    return [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(o)]

@@ -8,6 +8,7 @@ threads     None         workers for chunked ops (None: every available CPU)
 autotune    "rule"       kernels choose algorithms by rule, or "measure" them
 grad        True         ops record the graph for back propagation
 strict      False        back propagation checks every gradient it passes on
+deadline    None         the time.monotonic() by which work must end (None: any)
 =========== ============ ====================================================
 
 Two levels, one table. :func:`configure` sets the process's defaults, which
@@ -19,6 +20,13 @@ leaves the others' back propagation alone. The older switches
 (``use_kernels``, ``set_threads``, ``no_grad``, ``strict_mode``...) are
 these two, named for what they do.
 
+The deadline is a budget, not a switch: ``with time_budget(seconds)`` gives
+the block's work that long, and :func:`check_deadline`, called before each
+layer's forward pass and each step of back propagation, stops it with a
+:class:`TimeBudgetError` naming where it was. A server gives every request
+its budget this way; one layer's own work is not cut short (its size is
+bounded by the memory estimate instead).
+
 >>> import convmath
 >>> with convmath.settings(kernels=False, grad=False):
 ...     convmath.current_settings().kernels, convmath.is_grad_enabled()
@@ -29,14 +37,16 @@ True
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from convmath.errors import InvalidArgumentError
+from convmath.errors import InvalidArgumentError, TimeBudgetError
 from convmath.shapes import positive_int
 
 POLICIES = ("rule", "measure")  # how kernels choose their algorithms (kernels/autotune.py)
@@ -52,6 +62,7 @@ class Settings:
     autotune: str = "rule"
     grad: bool = True
     strict: bool = False
+    deadline: float | None = None
 
 
 NAMES = tuple(f.name for f in fields(Settings))
@@ -103,6 +114,46 @@ def settings(**changes: Any) -> Iterator[Settings]:
         _here.reset(token)
 
 
+_budgets: ContextVar[float | None] = ContextVar("convmath_budget", default=None)  # its seconds
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[Settings]:
+    """Within the block, work in this thread or task must end within ``seconds``.
+
+    A budget inside another keeps the earlier of the two deadlines.
+
+    >>> import convmath
+    >>> with convmath.time_budget(0):
+    ...     convmath.nn.ReLU()(convmath.Tensor([1.0]))
+    Traceback (most recent call last):
+    ...
+    convmath.errors.TimeBudgetError: ran past its time budget of 0 s, before layer ReLU
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+        raise InvalidArgumentError(f"a time budget is a number of seconds >= 0, got {seconds!r}")
+    deadline = time.monotonic() + float(seconds)
+    earlier = current_settings().deadline
+    budget = _budgets.set(float(seconds))
+    try:
+        with settings(deadline=deadline if earlier is None else min(deadline, earlier)) as now:
+            yield now
+    finally:
+        _budgets.reset(budget)
+
+
+def check_deadline(where: str | Callable[[], str]) -> None:
+    """A :class:`TimeBudgetError` saying ``where`` (text, or a function that gives it, called
+    only then) if the calling block's deadline has passed."""
+    deadline = current_settings().deadline
+    if deadline is not None and time.monotonic() > deadline:
+        budget = _budgets.get()
+        given = "" if budget is None else f" of {budget:g} s"
+        raise TimeBudgetError(
+            f"ran past its time budget{given}, {where if isinstance(where, str) else where()}"
+        )
+
+
 def _checked(changes: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(NAMES))
     if unknown:
@@ -117,6 +168,15 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
             raise InvalidArgumentError(
                 f"threads must be at most {MAX_THREADS}, got {checked['threads']}"
             )
+    deadline = checked.get("deadline")
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not math.isfinite(deadline)
+    ):
+        raise InvalidArgumentError(
+            f"deadline is a time.monotonic() value or None, got {deadline!r}"
+        )
     if "autotune" in checked and checked["autotune"] not in POLICIES:
         raise InvalidArgumentError(
             f"autotune policy must be one of {', '.join(POLICIES)}, got {checked['autotune']!r}"

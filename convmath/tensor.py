@@ -30,7 +30,7 @@ import numpy as np
 
 from convmath.dispatch import holding, kernel_for
 from convmath.errors import DTypeError, GradientError, NonFiniteError
-from convmath.switchboard import current_settings, settings
+from convmath.switchboard import check_deadline, current_settings, settings
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -270,7 +270,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
     grads: dict[int, np.ndarray] = {id(root): seed}
     owned: set[int] = set()  # gradients this walk allocated, safe to add into in place
-    strict = current_settings().strict
+    strict, deadline = current_settings().strict, current_settings().deadline
     for tensor in _topological_order(root):
         key = id(tensor)
         grad = grads.pop(key, None)
@@ -289,6 +289,8 @@ def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
                 f"the graph through {op.name} was freed by an earlier backward(); call"
                 f" backward(retain_graph=True) the first time to back-propagate twice"
             )
+        if deadline is not None:  # a budget given by time_budget: checked before each step
+            check_deadline(f"back-propagating through {op.name}")
         input_grads = op.backward(grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

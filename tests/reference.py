@@ -69,3 +69,16 @@ def pool2d_loops(a, f, stride, padding, kind, count_include_pad=True):
                     else:
                         z[i, h, x, c] = window.sum() / real[i, rows, cols, c].sum()
     return z
+
+
+def adaptive_avg_pool2d_loops(a, output_size):
+    """Adaptive average pooling, one output value at a time, with PyTorch's bins."""
+    m, n_h, n_w, n_c = a.shape
+    o_h, o_w = output_size
+    out = np.zeros((m, o_h, o_w, n_c), dtype=a.dtype)
+    for i in range(o_h):
+        top, bottom = (i * n_h) // o_h, -(-((i + 1) * n_h) // o_h)
+        for j in range(o_w):
+            left, right = (j * n_w) // o_w, -(-((j + 1) * n_w) // o_w)
+            out[:, i, j, :] = a[:, top:bottom, left:right, :].mean(axis=(1, 2))
+    return out

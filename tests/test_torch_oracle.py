@@ -25,7 +25,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as TF  # noqa: E402
 
 import convmath.functional as F  # noqa: E402
-from convmath import Tensor  # noqa: E402
+from convmath import Tensor, nn  # noqa: E402
+from convmath.nn.activation import ACTIVATION_NAMES  # noqa: E402
 
 DTYPES = [
     pytest.param(np.float64, id="f64"),
@@ -287,6 +288,51 @@ def test_global_avg_pool2d_matches_torch(shape: tuple[int, ...], dtype: Any) -> 
     assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("shape", "output_size"),
+    [
+        pytest.param((2, 7, 6, 3), (3, 4), id="m2-7x6-to-3x4"),
+        pytest.param((1, 5, 9, 2), (1, 1), id="m1-global"),
+        pytest.param((3, 3, 2, 2), (5, 4), id="m3-upsampled"),
+        pytest.param((2, 13, 13, 4), (7, 7), id="m2-13x13-to-7x7"),
+    ],
+)
+def test_adaptive_avg_pool2d_matches_torch(
+    shape: tuple[int, ...], output_size: tuple[int, int], dtype: Any
+) -> None:
+    rng = make_rng("adaptive_avg_pool2d", shape, output_size, np.dtype(dtype).name)
+    A = rng.standard_normal(shape).astype(dtype)
+    A_t = leaf(A)
+    Z = F.adaptive_avg_pool2d(A_t, output_size)
+    x = tleaf(nhwc_to_nchw(A))
+    z = TF.adaptive_avg_pool2d(x, output_size)
+    assert_close(Z.data, nchw_to_nhwc(z.detach().numpy()), dtype, "Z")
+
+    G = upstream(rng, Z.shape, dtype)
+    Z.backward(G)
+    z.backward(torch.from_numpy(nhwc_to_nchw(G)))
+    assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("n_C", "groups"), [(6, 2), (12, 3), (8, 8)])
+def test_channel_shuffle_and_split_match_torch(n_C: int, groups: int, dtype: Any) -> None:
+    rng = make_rng("channel_shuffle", n_C, groups, np.dtype(dtype).name)
+    A = rng.standard_normal((2, 3, 4, n_C)).astype(dtype)
+    A_t = leaf(A)
+    first, second = F.split(F.channel_shuffle(A_t, groups), 2)  # a ShuffleNetV2 unit's cut
+    x = tleaf(nhwc_to_nchw(A))
+    first_t, second_t = TF.channel_shuffle(x, groups).chunk(2, dim=1)
+    assert_close(first.data, nchw_to_nhwc(first_t.detach().numpy()), dtype, "first half")
+    assert_close(second.data, nchw_to_nhwc(second_t.detach().numpy()), dtype, "second half")
+
+    G = upstream(rng, second.shape, dtype)  # the first half unused: its gradient is 0
+    second.backward(G)
+    second_t.backward(torch.from_numpy(nhwc_to_nchw(G)))
+    assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA")
+
+
 # ---------------------------------------------------------------- batch norm
 BN_SHAPES = [
     pytest.param((3, 4, 5, 3), id="m3-4x5x3"),
@@ -301,6 +347,32 @@ def _to_torch_layout(a: np.ndarray) -> np.ndarray:
 
 def _from_torch_layout(a: np.ndarray) -> np.ndarray:
     return nchw_to_nhwc(a) if a.ndim == 4 else np.array(a)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", [pytest.param((2, 3, 4, 5), id="m2-3x4x5"), pytest.param((4, 7), id="m4-dense7")]
+)
+def test_layer_norm_matches_torch(shape: tuple[int, ...], dtype: Any) -> None:
+    rng = make_rng("layer_norm", shape, np.dtype(dtype).name)
+    A = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
+    gamma, beta = (rng.standard_normal(shape[-1]).astype(dtype) for _ in range(2))
+    A_t, gamma_t, beta_t = leaf(A), leaf(gamma), leaf(beta)
+    Z = F.layer_norm(A_t, gamma_t, beta_t, eps=1e-6)
+    # torchvision's LayerNorm2d (ConvNeXt): layer_norm of the NCHW map's channels
+    x = tleaf(_to_torch_layout(A))
+    w, b = tleaf(gamma), tleaf(beta)
+    moved = x.permute(0, 2, 3, 1) if x.ndim == 4 else x
+    z = TF.layer_norm(moved, (shape[-1],), w, b, eps=1e-6)
+    z = z.permute(0, 3, 1, 2) if x.ndim == 4 else z
+    assert_close(Z.data, _from_torch_layout(z.detach().numpy()), dtype, "Z")
+
+    G = upstream(rng, Z.shape, dtype)
+    Z.backward(G)
+    z.backward(torch.from_numpy(_to_torch_layout(G)))
+    assert_close(A_t.grad, _from_torch_layout(x.grad.numpy()), dtype, "dA")
+    assert_close(gamma_t.grad, w.grad, dtype, "dgamma")
+    assert_close(beta_t.grad, b.grad, dtype, "dbeta")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -508,3 +580,154 @@ def test_hard_sigmoid_matches_torch_hardsigmoid_up_to_its_float32_sixth() -> Non
     inside = (Z > -3) & (Z < 3)
     np.testing.assert_allclose(Z_t.grad, G * inside / 6, rtol=1e-15)  # exactly dA/6 inside
     np.testing.assert_allclose(Z_t.grad, z.grad.numpy(), rtol=3e-8)  # torch: 1/6 in float32
+
+
+# ---------------------------------------------------------------- blocks of today's CNNs
+def _torch_conv(conv: Any, dtype: Any) -> torch.nn.Conv2d:
+    """A torch Conv2d holding convmath ``conv``'s weights (HWIO -> OIHW)."""
+    (f_h, f_w), g = conv.f, conv.groups
+    twin = torch.nn.Conv2d(
+        conv.n_C_prev, conv.n_C, (f_h, f_w), conv.stride, f_h // 2, groups=g,
+        bias=conv.b is not None,
+    ).to(torch.float64 if dtype == np.float64 else torch.float32)  # fmt: skip
+    with torch.no_grad():
+        twin.weight.copy_(torch.from_numpy(hwio_to_oihw(conv.W.data)))
+        if conv.b is not None:
+            twin.bias.copy_(torch.from_numpy(conv.b.data))
+    return twin
+
+
+def _torch_batch_norm(bn: Any, dtype: Any) -> torch.nn.BatchNorm2d:
+    twin = torch.nn.BatchNorm2d(bn.n_C, eps=bn.eps).to(
+        torch.float64 if dtype == np.float64 else torch.float32
+    )
+    with torch.no_grad():
+        for name, value in (("weight", bn.gamma.data), ("bias", bn.beta.data)):
+            getattr(twin, name).copy_(torch.from_numpy(value))
+        twin.running_mean.copy_(torch.from_numpy(bn.running_mean))
+        twin.running_var.copy_(torch.from_numpy(bn.running_var))
+    return twin.eval()
+
+
+class ExactHardsigmoid(torch.nn.Module):
+    """torch's Hardsigmoid by its definition: its own backward uses 1/6 rounded to float32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return TF.relu6(x + 3) / 6
+
+
+TORCH_ACTIVATIONS = {
+    "relu": torch.nn.ReLU,
+    "relu6": torch.nn.ReLU6,
+    "hard_swish": torch.nn.Hardswish,
+    "silu": torch.nn.SiLU,
+    "sigmoid": torch.nn.Sigmoid,
+    "hard_sigmoid": ExactHardsigmoid,
+}
+
+
+class TorchSqueezeExcitation(torch.nn.Module):
+    """torchvision.ops.SqueezeExcitation, written out (torchvision itself is optional)."""
+
+    def __init__(self, se: Any, dtype: Any) -> None:
+        super().__init__()
+        squeeze = se.squeeze
+        self.fc1, self.fc2 = _torch_conv(squeeze["fc1"], dtype), _torch_conv(squeeze["fc2"], dtype)
+        self.act = TORCH_ACTIVATIONS[_name_of(squeeze["act"])]()
+        self.gate = TORCH_ACTIVATIONS[_name_of(squeeze["gate"])]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = TF.adaptive_avg_pool2d(x, 1)
+        return self.gate(self.fc2(self.act(self.fc1(s)))) * x
+
+
+def _name_of(layer: Any) -> str:
+    return next(name for name, cls in ACTIVATION_NAMES.items() if type(layer) is cls)
+
+
+def _set_trained_statistics(block: Any, rng: np.random.Generator) -> None:
+    for _, module in block.named_modules():
+        if isinstance(module, nn.BatchNorm2D):
+            module.gamma.data[:] = rng.uniform(0.5, 1.5, module.n_C)
+            module.beta.data[:] = rng.uniform(-0.3, 0.3, module.n_C)
+            module.running_mean[:] = rng.uniform(-0.2, 0.2, module.n_C)
+            module.running_var[:] = rng.uniform(0.5, 2.0, module.n_C)
+
+
+def _to_dtype(block: Any, dtype: Any) -> None:
+    for _, p in block.named_parameters():
+        p.data = p.data.astype(dtype)
+    for _, module in block.named_modules():
+        for name in module._buffer_names:
+            setattr(module, name, getattr(module, name).astype(dtype))
+
+
+def _compare_blocks(block: Any, twin: torch.nn.Module, shape: tuple[int, ...], dtype: Any) -> None:
+    rng = make_rng("block", type(block).__name__, shape, np.dtype(dtype).name)
+    A = rng.standard_normal(shape).astype(dtype)
+    A_t = leaf(A)
+    Z = block(A_t)
+    x = tleaf(nhwc_to_nchw(A))
+    z = twin(x)
+    assert_close(Z.data, nchw_to_nhwc(z.detach().numpy()), dtype, "A")
+    G = upstream(rng, Z.shape, dtype)
+    Z.backward(G)
+    z.backward(torch.from_numpy(nhwc_to_nchw(G)))
+    assert_close(A_t.grad, nchw_to_nhwc(x.grad.numpy()), dtype, "dA_prev")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("activation", "gate"), [("relu", "hard_sigmoid"), ("silu", "sigmoid")], ids=["v3", "effnet"]
+)
+def test_squeeze_excitation_matches_torchvisions(activation: str, gate: str, dtype: Any) -> None:
+    se = nn.SqueezeExcitation(8, 4, activation, gate, rng=make_rng("se", activation))
+    for _, p in se.named_parameters():  # biases away from 0, so a missing one shows
+        p.data = p.data + make_rng("bias", p.shape).uniform(0.1, 0.3, p.shape).astype(np.float32)
+    _to_dtype(se, dtype)
+    twin = TorchSqueezeExcitation(se, dtype)
+    _compare_blocks(se, twin, (2, 5, 4, 8), dtype)
+    for name, p in se.named_parameters():
+        layer = getattr(twin, name.split(".")[1])
+        theirs = layer.weight.grad if name.endswith("W") else layer.bias.grad
+        ours = hwio_to_oihw(p.grad) if name.endswith("W") else p.grad
+        assert_close(ours, theirs, dtype, f"d{name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("n_C_prev", "n_C", "stride", "options"),
+    [
+        pytest.param(8, 8, 1, {"expanded": 24}, id="v2-residual"),
+        pytest.param(
+            8, 12, 2,
+            {"expanded": 16, "f": 5, "activation": "hard_swish", "se_squeeze": 8},
+            id="v3-se-s2",
+        ),
+    ],
+)  # fmt: skip
+def test_inverted_residual_matches_its_torch_twin(
+    n_C_prev: int, n_C: int, stride: int, options: dict[str, Any], dtype: Any
+) -> None:
+    rng = make_rng("inverted residual", n_C_prev, n_C, stride)
+    block = nn.InvertedResidual(n_C_prev, n_C, stride, rng=rng, **options)
+    _set_trained_statistics(block, rng)
+    _to_dtype(block, dtype)
+    block.eval()
+    layers = []
+    for _, layer in block.main.named_children():
+        if isinstance(layer, nn.Conv2D):
+            layers.append(_torch_conv(layer, dtype))
+        elif isinstance(layer, nn.BatchNorm2D):
+            layers.append(_torch_batch_norm(layer, dtype))
+        elif isinstance(layer, nn.SqueezeExcitation):
+            layers.append(TorchSqueezeExcitation(layer, dtype))
+        else:
+            layers.append(TORCH_ACTIVATIONS[_name_of(layer)]())
+    main = torch.nn.Sequential(*layers)
+
+    class Twin(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return main(x) + x if block.residual else main(x)
+
+    _compare_blocks(block, Twin(), (2, 9, 7, n_C_prev), dtype)

@@ -1,4 +1,4 @@
-"""``convmath train``, ``evaluate``, ``predict`` and ``summary``."""
+"""``convmath train``, ``lr-find``, ``evaluate``, ``predict`` and ``summary``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from convmath.data.centering import picture_input
 from convmath.data.folder import _pillow
 from convmath.distributed import world
 from convmath.errors import InvalidArgumentError, MissingDependencyError
-from convmath.inspect.plots import plot_history
+from convmath.inspect.plots import plot_history, plot_lr_find
 from convmath.inspect.summary import summary_table
 from convmath.kernels import autotune
 from convmath.kernels.parallel import available_cpus
@@ -42,28 +42,40 @@ from convmath.run import (
     default_out_dir,
     load_trained,
     read_resumed,
+    run_lr_find,
     run_training,
 )
-from convmath.schema import Flag, Integer, Text
+from convmath.schema import Flag, Integer, Number, Text
 from convmath.train import evaluate, predict
 from convmath.train.checkpoint import atomic_write
-from convmath.train.config import SETTINGS, Setting, plural
+from convmath.train.config import RECIPES, SETTINGS, Setting, plural, recipe_config
 from convmath.train.inference import EVAL_BATCH
+from convmath.train.lr_find import END_LR, LEARNING_RATE, START_LR, STEP_COUNT, STEPS
 from convmath.train.outputs import AUTOTUNE, BEST, CURVES, HISTORY_JSON, LAST, METRICS
+
+MODEL_OPTIONS = ("depth", "width", "dropout")  # the entries of model_options the commands name
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings given as options (model_options: those the command names)."""
+    given = {
+        key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
+    }
+    options = {name: getattr(args, name) for name in MODEL_OPTIONS}
+    given["model_options"] = {k: v for k, v in options.items() if v is not None}
+    return given
 
 
 def _train(args: argparse.Namespace) -> int:
-    overrides = {
-        key: value for key, value in vars(args).items() if key in SETTINGS and value is not None
-    }
-    options = {"depth": args.depth, "width": args.width}
-    overrides["model_options"] = {k: v for k, v in options.items() if v is not None}
-    config = TrainConfig(**overrides)
+    overrides = _given(args)
+    config = recipe_config(args.recipe, **overrides)
     extend_to = overrides.get("epochs") if args.resume is not None else None
-    if args.resume is not None and len(overrides) > 1 + (extend_to is not None):
+    if args.resume is not None and (
+        len(overrides) > 1 + (extend_to is not None) or args.recipe is not None
+    ):
         ignored = sorted(
             k for k in overrides if k != "epochs" and (k != "model_options" or overrides[k])
-        )
+        ) + (["recipe"] if args.recipe is not None else [])
         if world().is_root:
             print(
                 f"(resuming keeps the run's own settings but --epochs; ignoring"
@@ -119,6 +131,48 @@ def _train(args: argparse.Namespace) -> int:
     except MissingDependencyError:
         print("(install the plots extra, pip install 'convmath[plots]', for training curves)")
     return 0
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    config = recipe_config(args.recipe, **_given(args)).checked()
+    if args.end_lr <= args.start_lr:
+        raise InvalidArgumentError(
+            f"--end-lr ({args.end_lr:g}) must be above --start-lr ({args.start_lr:g})"
+        )
+    plot = picture_out(args.plot or _lr_find_plot(config), "--plot")
+    with threads(args.threads):
+        found = run_lr_find(config, start_lr=args.start_lr, end_lr=args.end_lr, steps=args.steps)
+    finding, run = found.finding, found.run
+    print(
+        printable(
+            f"learning-rate range test: {run.model_name} on {config.dataset},"
+            f" {len(run.trainer.train.labels)} training images, batch {config.batch_size},"
+            f" {config.optimizer_text(lr=False)}, augmentation {config.augment!r},"
+            f" seed {config.seed}"
+        )
+    )
+    print(finding.table())
+    print()
+    print(finding.summary())
+    try:
+        path = plot_lr_find(
+            finding.lrs,
+            finding.losses,
+            finding.smoothed,
+            finding.suggestion,
+            plot,
+            f"Learning-rate range test: {run.model_name} on {Path(config.dataset).name}",
+        )
+        print(printable(f"saved {path}: J against the rate, the suggested rate marked"))
+    except MissingDependencyError:
+        print("(install the plots extra, pip install 'convmath[plots]', for the picture)")
+    return 0
+
+
+def _lr_find_plot(config: TrainConfig) -> Path:
+    """``runs/lr-find-DATASET-MODEL.png``, beside the run folders (never inside one)."""
+    folder = default_out_dir(config)
+    return folder.parent / f"lr-find-{folder.name}.png"
 
 
 def _nothing_left(resumed: Resumed, extend_to: int | None) -> str | None:
@@ -284,7 +338,7 @@ def _parsed(declared: Setting) -> dict[str, Any]:
 
 
 def _add_model_options(train: argparse.ArgumentParser) -> None:
-    """--depth and --width: the entries of ``model_options`` that the command names."""
+    """--depth, --width and --dropout: the entries of ``model_options`` the command names."""
     train.add_argument(
         "--depth",
         type=option(Integer(8, limits.MAX_RESNET_DEPTH)),
@@ -297,6 +351,33 @@ def _add_model_options(train: argparse.ArgumentParser) -> None:
         + ", ".join(f"{builder_default(m, 'width')} for {m}" for m in ("digits_cnn", "wide_cnn"))
         + "; digits_cnn, wide_cnn and builders of your own that take width)",
     )
+    train.add_argument(
+        "--dropout",
+        type=option(Number(0, 0.95)),
+        help="dropout rate of the classifier (mnist_cnn and wide_cnn: their features get half"
+        " of it; builders of your own that take dropout; default "
+        + ", ".join(f"{builder_default(m, 'dropout'):g} for {m}" for m in ("mnist_cnn", "wide_cnn"))
+        + ")",
+    )
+
+
+def _add_settings(parser: argparse.ArgumentParser, *, range_test: bool = False) -> None:
+    """One option per training setting, as declared (``range_test``: only those that shape a
+    step, for lr-find), and --recipe."""
+    for declared in SETTINGS.values():
+        if declared.option and (declared.range_test or not range_test):
+            parser.add_argument(declared.flag, help=declared.option_help(), **_parsed(declared))
+        if declared.name == "model_options":  # its command-line face: the options we name
+            _add_model_options(parser)
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="a named set of settings; options given beside it override it ("
+        + "; ".join(f"{name}: {recipe.about}" for name, recipe in RECIPES.items()).replace(
+            "%", "%%"
+        )
+        + "; default: none, the defaults above)",
+    )
 
 
 def register(commands: Any) -> None:
@@ -306,11 +387,7 @@ def register(commands: Any) -> None:
         description="Train a CNN and save checkpoints, history and metrics. With no options it"
         " trains the default CNN on the embedded UCI digits in a few seconds.",
     )
-    for declared in SETTINGS.values():  # one option per training setting, as declared
-        if declared.option:
-            train.add_argument(declared.flag, help=declared.option_help(), **_parsed(declared))
-        if declared.name == "model_options":  # its command-line face: the options we name
-            _add_model_options(train)
+    _add_settings(train)
     train.add_argument("--out", type=Path, help="output folder (default runs/DATASET-MODEL)")
     train.add_argument(
         "--resume",
@@ -337,6 +414,42 @@ def register(commands: Any) -> None:
     )
     add_trust_code(train)
     train.set_defaults(run=_train)
+
+    lr_find = commands.add_parser(
+        "lr-find",
+        help="the learning-rate range test: the loss as the rate grows, and a rate to train with",
+        description="Train for a few hundred steps with a learning rate growing exponentially"
+        " (the model, data, batches, augmentation, optimizer and loss that convmath train takes"
+        " with the same options), smooth the loss, stop when it diverges, and suggest the rate"
+        " where the smoothed loss falls fastest. Nothing is trained for good: the weights are"
+        " drawn, tested and thrown away.",
+    )
+    _add_settings(lr_find, range_test=True)
+    lr_find.add_argument(
+        "--start-lr",
+        type=option(LEARNING_RATE),
+        default=START_LR,
+        help=f"the first rate (default {START_LR:g})",
+    )
+    lr_find.add_argument(
+        "--end-lr",
+        type=option(LEARNING_RATE),
+        default=END_LR,
+        help=f"the last rate, if the loss has not diverged before (default {END_LR:g})",
+    )
+    lr_find.add_argument(
+        "--steps",
+        type=option(STEP_COUNT),
+        default=STEPS,
+        help=f"steps from the first rate to the last (default {STEPS})",
+    )
+    lr_find.add_argument(
+        "--plot",
+        type=Path,
+        help="where to draw the curve, a .png file (default runs/lr-find-DATASET-MODEL.png)",
+    )
+    lr_find.add_argument("--threads", type=THREADS, help="worker threads (default: all cores)")
+    lr_find.set_defaults(run=_lr_find)
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a checkpoint"

@@ -6,6 +6,7 @@ import numpy as np
 
 from convmath.nn import (
     GELU,
+    AdaptiveAvgPool2D,
     AvgPool2D,
     Clip,
     Conv2D,
@@ -14,6 +15,7 @@ from convmath.nn import (
     HardSigmoid,
     HardSwish,
     InceptionModule,
+    InvertedResidual,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -22,11 +24,16 @@ from convmath.nn import (
     Sequential,
     Sigmoid,
     SiLU,
+    SpatialMean,
+    SqueezeExcitation,
     Tanh,
 )
 from convmath.tensor import Tensor, no_grad
 
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU)
+POOLS = (MaxPool2D, AvgPool2D, AdaptiveAvgPool2D)
+# their output volumes are shown as one map each
+BLOCKS = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
 
 
 def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -42,7 +49,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
         with no_grad():
             a = Tensor(x[None].astype(np.float32))
             for name, layer in model.named_children():
-                if isinstance(layer, Flatten | GlobalAvgPool2D):
+                if isinstance(layer, Flatten | GlobalAvgPool2D | SpatialMean):
                     break
                 a = layer(a)
                 volume = a.data[0]
@@ -53,7 +60,7 @@ def layer_activations(model: Sequential, x: np.ndarray) -> list[tuple[str, np.nd
                 elif isinstance(layer, ACTIVATIONS) and pending:
                     maps.append((pending[0], volume))
                     pending = None
-                elif isinstance(layer, MaxPool2D | AvgPool2D | ResidualBlock | InceptionModule):
+                elif isinstance(layer, POOLS + BLOCKS):
                     if pending:
                         maps.append(pending)
                         pending = None

@@ -27,19 +27,26 @@ from convmath.errors import InvalidArgumentError
 from convmath.inspect.activations import ACTIVATIONS
 from convmath.inspect.trace import Trace
 from convmath.nn import (
+    AdaptiveAvgPool2D,
     AvgPool2D,
     BatchNorm2D,
+    ChannelShuffle,
+    ChannelSlice,
     Conv2D,
     Dense,
     Flatten,
     GlobalAvgPool2D,
     InceptionModule,
+    InvertedResidual,
+    LayerNorm,
     MaxPool2D,
     ResidualBlock,
+    SpatialMean,
+    SqueezeExcitation,
 )
 from convmath.nn.module import Module
 from convmath.schema import shown
-from convmath.shapes import resolve_padding
+from convmath.shapes import adaptive_bins, resolve_padding
 
 TOP_CONTRIBUTIONS = 10
 SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
@@ -48,7 +55,9 @@ SOFTMAX = "softmax"  # the pseudo-row of the output's softmax
 def explainable(module: Module) -> bool:
     """Whether :func:`explain_value` opens the values of this module's output."""
     explained = (Conv2D, Dense, MaxPool2D, AvgPool2D, GlobalAvgPool2D, BatchNorm2D, Flatten)
-    return isinstance(module, explained + ACTIVATIONS + (ResidualBlock, InceptionModule))
+    explained += (AdaptiveAvgPool2D, SpatialMean, ChannelShuffle, ChannelSlice, LayerNorm)
+    blocks = (ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
+    return isinstance(module, explained + ACTIVATIONS + blocks)
 
 
 def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...]) -> dict[str, Any]:
@@ -65,16 +74,27 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         answer = _dense(trace.input_of(row), module, where[0])
     elif isinstance(module, MaxPool2D | AvgPool2D):
         answer = _pool(trace.input_of(row), module, where)
-    elif isinstance(module, GlobalAvgPool2D):
-        channel = trace.input_of(row)[:, :, where[0]]
+    elif isinstance(module, GlobalAvgPool2D | SpatialMean):
+        channel = trace.input_of(row)[:, :, where[-1]]
         answer = {
             "kind": "average",
             "window": channel,
-            "equation": f"mean of channel {where[0]} over {channel.size} positions"
+            "equation": f"mean of channel {where[-1]} over {channel.size} positions"
             f" = {channel.astype(np.float64).mean():.6g}",
+        }
+    elif isinstance(module, AdaptiveAvgPool2D):
+        answer = _adaptive_pool(trace.input_of(row), module, where)
+    elif isinstance(module, ChannelShuffle | ChannelSlice):
+        source = (*where[:2], _source_channel(module, trace.input_of(row).shape[2], where[2]))
+        answer = {
+            "kind": "elementwise",
+            "source": [int(n) for n in source],
+            "equation": f"A{list(where)} = A_prev{list(map(int, source))} ({module.details()})",
         }
     elif isinstance(module, BatchNorm2D):
         answer = _batch_norm(trace.input_of(row), module, where)
+    elif isinstance(module, LayerNorm):
+        answer = _layer_norm(trace.input_of(row), module, where)
     elif isinstance(module, ACTIVATIONS):
         z = float(trace.input_of(row)[where])
         answer = {
@@ -96,6 +116,26 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         answer = _residual_add(trace, path, module, where)
     elif isinstance(module, InceptionModule):
         answer = _concat(trace, path, module, where)
+    elif isinstance(module, SqueezeExcitation):
+        a_prev = float(trace.inputs[path].data[0][where])
+        gate = float(trace.outputs[f"{path}.squeeze"].data[0][0, 0, where[2]])
+        answer = {
+            "kind": "scale",
+            "a_prev": a_prev,
+            "s": gate,
+            "equation": f"A{list(where)} = A_prev{list(where)} * s[{where[2]}]"
+            f" = {a_prev:.6g} * {gate:.6g} = {a_prev * gate:.6g}",
+        }
+    elif isinstance(module, InvertedResidual):
+        z = float(trace.outputs[f"{path}.main"].data[0][where])
+        if module.residual:
+            a = float(trace.inputs[path].data[0][where])
+            equation = f"a_out = z + a = {z:.6g} + {a:.6g} = {z + a:.6g} (no activation)"
+        else:
+            equation = f"a_out = z, the projection's output (no shortcut: s = {module.stride}"
+            equation += f", {module.n_C_prev} -> {module.n_C} channels) = {z:.6g}"
+        answer = {"kind": "residual_add" if module.residual else "elementwise", "z": z}
+        answer["equation"] = equation
     else:
         raise InvalidArgumentError(
             f"layer {row!r} ({type(module).__name__}) has no explanation of its values"
@@ -244,6 +284,29 @@ def _pool(a_prev: np.ndarray, pool: MaxPool2D | AvgPool2D, where: tuple[int, ...
     return answer
 
 
+def _adaptive_pool(a_prev: np.ndarray, pool: AdaptiveAvgPool2D, where: tuple[int, ...]) -> dict:
+    i, j, c = where
+    (top, bottom) = adaptive_bins(a_prev.shape[0], pool.output_size[0])[i]
+    (left, right) = adaptive_bins(a_prev.shape[1], pool.output_size[1])[j]
+    values = a_prev[top:bottom, left:right, c].astype(np.float64)
+    return {
+        "kind": "average",
+        "window": values,
+        "rows": list(range(top, bottom)),
+        "cols": list(range(left, right)),
+        "equation": f"A[{i}, {j}, {c}] = mean of rows {top}:{bottom}, columns {left}:{right}"
+        f" = {values.sum():.6g} / {values.size} = {values.mean():.6g}",
+    }
+
+
+def _source_channel(module: ChannelShuffle | ChannelSlice, n_C: int, c: int) -> int:
+    """The input channel that output channel ``c`` of a shuffle or a slice holds."""
+    if isinstance(module, ChannelSlice):
+        return module.start + c
+    g = module.groups
+    return (c % g) * (n_C // g) + c // g  # c = j*g + k came from k*(n_C/g) + j
+
+
 def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> dict[str, Any]:
     c = where[-1]
     x = float(x_prev[where])
@@ -262,6 +325,28 @@ def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> 
         "y": y,
         "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
         f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (running mu and sigma: eval mode)",
+    }
+
+
+def _layer_norm(x_prev: np.ndarray, ln: LayerNorm, where: tuple[int, ...]) -> dict[str, Any]:
+    c = where[-1]
+    channels = x_prev[where[:-1]].astype(np.float64)  # the n_C values of this position
+    x, mu = float(channels[c]), float(channels.mean())
+    sigma = float(np.sqrt(channels.var() + ln.eps))
+    gamma, beta = float(ln.gamma.data[c]), float(ln.beta.data[c])
+    y = gamma * (x - mu) / sigma + beta
+    return {
+        "kind": "batch_norm",  # the same numbers, drawn the same way on the page
+        "x": x,
+        "mu": mu,
+        "sigma": sigma,
+        "eps": float(ln.eps),
+        "gamma": gamma,
+        "beta": beta,
+        "y": y,
+        "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
+        f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and sigma of this position's"
+        f" {channels.size} channels)",
     }
 
 

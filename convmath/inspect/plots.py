@@ -104,6 +104,51 @@ def plot_history(
     return _save(figure, path)
 
 
+def plot_lr_find(
+    lrs: np.ndarray,
+    losses: np.ndarray,
+    smoothed: np.ndarray,
+    suggestion: float,
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    """The learning-rate range test: J and its smoothed curve against the rate (800 x 500 px).
+
+    The rate axis is logarithmic; the suggested rate is marked by a vertical
+    line and a dot on the smoothed curve, and the rate of the lowest smoothed
+    loss by a second dot. The loss axis stops at 4x the lowest smoothed loss
+    (where the test calls it diverging), so the descent is not flattened by a
+    last exploding step.
+    """
+    lrs, losses, smoothed = (np.asarray(a, dtype=np.float64) for a in (lrs, losses, smoothed))
+    if not len(lrs) or not lrs.shape == losses.shape == smoothed.shape:
+        raise InvalidArgumentError(
+            f"the range test needs as many rates as losses, at least one: got {lrs.shape},"
+            f" {losses.shape}, {smoothed.shape}"
+        )
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 5))
+    axes.plot(lrs, losses, "-", color="C0", alpha=0.35, lw=1, label="J of each step")
+    axes.plot(lrs, smoothed, "-", color="C0", lw=2, label="smoothed J (moving average)")
+    low = int(np.argmin(smoothed))
+    axes.plot(lrs[low], smoothed[low], "o", color="C2", label=f"lowest, at rate {lrs[low]:.2g}")
+    at = float(np.interp(np.log10(suggestion), np.log10(lrs), smoothed))
+    axes.axvline(suggestion, color="C3", ls="--", lw=1)
+    axes.plot(suggestion, at, "o", color="C3", label=f"suggested rate {suggestion:.2g}")
+    finite = smoothed[np.isfinite(smoothed)]
+    if finite.size:
+        top = max(float(np.max(finite[: low + 1])), 4 * float(finite.min()))
+        axes.set_ylim(min(float(np.min(losses[np.isfinite(losses)], initial=top)), top) * 0.95, top)
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate (log scale)")
+    axes.set_ylabel("loss J")
+    axes.set_title(title or "Learning-rate range test", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _grid(count: int, columns: int) -> tuple[int, int]:
     columns = min(columns, count)
     return math.ceil(count / columns), columns

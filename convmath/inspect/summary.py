@@ -21,19 +21,20 @@ def summary_table(model: Module, input_shape: tuple[int, ...], title: str = "") 
     names = [printable(row.name) for row in rows]  # a stored model's names, control characters
     # in full: as wide as the longest (24 at least, the width of the shorter models')
     n = max([24, *(len(name) + 1 for name in names)])
-    header = f"{'layer':<{n}} {'type':<16} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
+    k = min(40, max([16, *(len(row.kind) for row in rows)]))  # AdaptiveAvgPool2D, ...
+    header = f"{'layer':<{n}} {'type':<{k}} {'output shape':<16} {'parameters':>12} {'MACs':>14}"
     lines = [printable(title)] if title else []
     lines += [header, "-" * len(header)]
-    lines.append(f"{'input':<{n}} {'':<16} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
+    lines.append(f"{'input':<{n}} {'':<{k}} {tuple(input_shape)!s:<16} {'':>12} {'':>14}")
     for name, row in zip(names, rows, strict=True):
         lines.append(
-            f"{name:<{n}} {row.kind[:16]:<16} {row.output_shape!s:<16}"
+            f"{name:<{n}} {printable(row.kind)[:40]:<{k}} {row.output_shape!s:<16}"
             f" {row.parameters:>12,} {row.macs:>14,}"
         )
     total_macs = sum(r.macs for r in rows)
     lines.append("-" * len(header))
     total = model.num_parameters()
-    lines.append(f"{'total':<{n}} {'':<16} {'':<16} {total:>12,} {total_macs:>14,}")
+    lines.append(f"{'total':<{n}} {'':<{k}} {'':<16} {total:>12,} {total_macs:>14,}")
     lines.append(
         f"{model.num_parameters():,} parameters; {total_macs:,} multiply-accumulates"
         f" ({2 * total_macs / 1e6:.2f} MFLOP) per example forward"

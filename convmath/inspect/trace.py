@@ -29,7 +29,7 @@ from convmath.nn.module import Module
 from convmath.schema import shown
 from convmath.tensor import Tensor
 
-JOINING_STEPS = ("add", "concat")  # a block's last row: its paths joined, the block's output
+JOINING_STEPS = ("add", "concat", "scale")  # a block's last row: its paths joined, its output
 
 
 @dataclass

@@ -140,12 +140,14 @@ def _run_chunks(chunks: list[range], work: Callable[[range, int], None]) -> None
             work(chunk, 0)
         return
     workers = min(workers, crew.size)  # set_threads may have changed the count meanwhile
+    caller = np.geterr()  # the caller's floating-point error handling holds in every worker
 
     def run_worker(worker: int) -> None:
         _inside.active = True
         try:
-            for chunk in chunks[worker::workers]:
-                work(chunk, worker)
+            with np.errstate(**caller):
+                for chunk in chunks[worker::workers]:
+                    work(chunk, worker)
         finally:
             _inside.active = False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from convmath import dispatch
 from convmath.kernels import rules
-from convmath.kernels.activation import ReLUKernel
+from convmath.kernels.activation import GELUKernel, ReLUKernel
 from convmath.kernels.conv import Conv2DKernel
 from convmath.kernels.elementwise import AddKernel, MulKernel, PowKernel, SubKernel
 from convmath.kernels.fusion import plan
@@ -21,7 +21,7 @@ from convmath.kernels.normalization import BatchNormKernel
 from convmath.kernels.parallel import examples_at_once, single_threaded_blas
 from convmath.kernels.pool import MaxPool2DKernel
 from convmath.kernels.shape import ConcatKernel
-from convmath.ops.activation import ReLU
+from convmath.ops.activation import GELU, ReLU
 from convmath.ops.conv import Conv2D
 from convmath.ops.elementwise import Add, Mul, Pow, Sub
 from convmath.ops.linalg import Dense
@@ -36,6 +36,7 @@ KERNELS: dict[type[Function], type[Function]] = {
     MaxPool2D: MaxPool2DKernel,
     Dense: DenseKernel,
     ReLU: ReLUKernel,
+    GELU: GELUKernel,
     Add: AddKernel,
     Sub: SubKernel,
     Mul: MulKernel,

@@ -12,21 +12,36 @@ from convmath.nn.activation import (
     SiLU,
     Tanh,
 )
-from convmath.nn.blocks import InceptionModule, ResidualBlock, inception_cost
+from convmath.nn.blocks import (
+    InceptionModule,
+    InvertedResidual,
+    ResidualBlock,
+    SqueezeExcitation,
+    inception_cost,
+)
 from convmath.nn.conv import Conv2D
 from convmath.nn.dropout import Dropout
 from convmath.nn.init import INITIALIZERS, initialize
-from convmath.nn.layout import Flatten
-from convmath.nn.linear import Dense
+from convmath.nn.layout import ChannelShuffle, ChannelSlice, Flatten
+from convmath.nn.linear import Dense, LayerScale
 from convmath.nn.module import LayerInfo, Module, Parameter, Sequential
-from convmath.nn.normalization import BatchNorm2D
-from convmath.nn.pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from convmath.nn.normalization import BatchNorm2D, LayerNorm
+from convmath.nn.pool import (
+    AdaptiveAvgPool2D,
+    AvgPool2D,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    SpatialMean,
+)
 
 __all__ = [
     "GELU",
     "INITIALIZERS",
+    "AdaptiveAvgPool2D",
     "AvgPool2D",
     "BatchNorm2D",
+    "ChannelShuffle",
+    "ChannelSlice",
     "Clip",
     "Conv2D",
     "Dense",
@@ -36,7 +51,10 @@ __all__ = [
     "HardSigmoid",
     "HardSwish",
     "InceptionModule",
+    "InvertedResidual",
     "LayerInfo",
+    "LayerNorm",
+    "LayerScale",
     "LeakyReLU",
     "MaxPool2D",
     "Module",
@@ -47,6 +65,8 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SpatialMean",
+    "SqueezeExcitation",
     "Tanh",
     "inception_cost",
     "initialize",

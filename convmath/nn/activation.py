@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import convmath.functional as F
+from convmath.errors import InvalidArgumentError
 from convmath.nn.module import Module, Shape
 from convmath.tensor import Tensor
 
@@ -322,3 +323,24 @@ class Softmax(Module):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
+
+
+ACTIVATION_NAMES: dict[str, type[Module]] = {
+    "relu": ReLU,
+    "relu6": ReLU6,
+    "hard_swish": HardSwish,
+    "silu": SiLU,
+    "gelu": GELU,
+    "sigmoid": Sigmoid,
+    "hard_sigmoid": HardSigmoid,
+    "tanh": Tanh,
+}
+
+
+def activation_named(name: str, where: str) -> Module:
+    """A new activation layer by its name (how blocks take theirs: plain text in a model file)."""
+    if name not in ACTIVATION_NAMES:
+        raise InvalidArgumentError(
+            f"{where} must be one of {sorted(ACTIVATION_NAMES)}, got {str(name)[:40]!r}"
+        )
+    return ACTIVATION_NAMES[name]()

@@ -1,9 +1,11 @@
-"""ResNet residual blocks and Inception modules, built from layers; no backward code here.
+"""ResNet residual blocks, Inception modules, squeeze-and-excitation and MobileNet's
+inverted residuals, built from layers; no backward code here.
 
 A residual block adds its input back: a[l+2] = g(z[l+2] + a[l]); an Inception
-module concatenates parallel branches along the channels. In both, one
-tensor feeds several ops, and the engine sums the gradients flowing back
-along each path.
+module concatenates parallel branches along the channels; a squeeze-and-
+excitation block scales each channel by a gate computed from the whole map.
+In each, one tensor feeds several ops, and the engine sums the gradients
+flowing back along each path.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
-from convmath.nn.activation import ReLU
+from convmath.nn.activation import ReLU, activation_named
 from convmath.nn.conv import Conv2D
-from convmath.nn.module import LayerInfo, Module, Sequential, Shape
+from convmath.nn.module import LayerInfo, Module, Sequential, Shape, volume
 from convmath.nn.normalization import BatchNorm2D
-from convmath.nn.pool import MaxPool2D
+from convmath.nn.pool import MaxPool2D, SpatialMean
+from convmath.shapes import positive_int
 from convmath.tensor import Tensor
 
 SHORTCUTS = ("projection", "pad")
@@ -347,3 +350,209 @@ class InceptionModule(Module):
     def details(self) -> str:
         form = "with 1x1 reductions" if self.reduce else "naive"
         return f"{self.n_C_prev} -> {self.n_C}, {form}"
+
+
+class SqueezeExcitation(Module):
+    """A squeeze-and-excitation block (Hu, Shen and Sun, 2017, arXiv:1709.01507), as
+    torchvision's ``SqueezeExcitation``: each channel of A_prev scaled by a gate s_c in (0, 1).
+
+    s = gate(fc2(activation(fc1(mean over n_H, n_W of A_prev)))), A = A_prev * s,
+
+    with fc1 and fc2 1x1 convolutions with biases (n_C -> n_squeeze -> n_C) on the
+    (1, 1, n_C) mean; the product broadcasts s (m, 1, 1, n_C) over the map.
+    MobileNetV3 uses ``activation="relu"``, ``gate="hard_sigmoid"``;
+    EfficientNet ``"silu"`` and ``"sigmoid"``.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C);  s: (m, 1, 1, n_C)
+    A: (m, n_H, n_W, n_C); parameters (n_C + 1)*n_squeeze + (n_squeeze + 1)*n_C
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> se = nn.SqueezeExcitation(16, 4, gate="hard_sigmoid", rng=np.random.default_rng(0))
+    >>> se.output_shape((8, 8, 16))
+    (8, 8, 16)
+    >>> se.num_parameters()  # (16 + 1)*4 + (4 + 1)*16
+    148
+    >>> A_prev = Tensor(np.ones((2, 8, 8, 16), np.float32))
+    >>> bool((se(A_prev).data <= 1).all())  # each channel scaled by its gate in [0, 1]
+    True
+    """
+
+    def __init__(
+        self,
+        n_C: int,
+        n_squeeze: int,
+        activation: str = "relu",
+        gate: str = "sigmoid",
+        *,
+        rng: np.random.Generator,
+        init: str = "he_normal",
+    ) -> None:
+        super().__init__()
+        self.n_C = positive_int(n_C, "SqueezeExcitation n_C")
+        self.n_squeeze = positive_int(n_squeeze, "SqueezeExcitation n_squeeze")
+        self.squeeze = Sequential(
+            {
+                "pool": SpatialMean(),
+                "fc1": Conv2D(n_C, n_squeeze, 1, rng=rng, init=init),
+                "act": activation_named(activation, "SqueezeExcitation activation"),
+                "fc2": Conv2D(n_squeeze, n_C, 1, rng=rng, init=init),
+                "gate": activation_named(gate, "SqueezeExcitation gate"),
+            }
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.squeeze(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_C = volume(self, input_shape)[2]
+        if n_C != self.n_C:
+            raise self.fail(f"expected n_C={self.n_C} but the input has shape {input_shape}")
+        self.squeeze.output_shape(input_shape)
+        return tuple(input_shape)
+
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
+        out = self.output_shape(input_shape)
+        rows.append(self.heading(input_shape, f"squeeze and excite ({self.details()}):", depth))
+        gate = self.squeeze.describe_into(rows, input_shape, depth + 1)
+        formulas = [
+            f"A = A_prev * s: {out} times the gate s {gate}, one number per channel spread over"
+            f" the {out[0]}*{out[1]} positions -> {out}"
+        ]
+        backward = [
+            f"dA_prev {out} = dA * s (the product) + the squeeze path's gradient (A_prev is read"
+            " twice: its gradients add up)",
+            f"ds {gate} = sum over the {out[0]}*{out[1]} positions of dA * A_prev, into the gate",
+        ]
+        rows.append(
+            self.joining_row("scale", "Multiply", input_shape, out, formulas, depth, backward)
+        )
+        return out
+
+    def details(self) -> str:
+        return f"{self.n_C} -> {self.n_squeeze} -> {self.n_C}"
+
+
+class InvertedResidual(Module):
+    """MobileNet's inverted residual block (Sandler et al. 2018, arXiv:1801.04381; with the
+    squeeze-and-excitation of MobileNetV3, Howard et al. 2019, arXiv:1905.02244).
+
+    expand: 1x1 conv n_C_prev -> ``expanded`` + BN + activation (left out when
+    expanded = n_C_prev); depthwise: f x f conv with the stride, one filter per
+    channel (groups = expanded) + BN + activation; optionally a
+    :class:`SqueezeExcitation` of ``se_squeeze`` channels; project: 1x1 conv
+    expanded -> n_C + BN, with no activation (the linear bottleneck). When the
+    stride is 1 and n_C_prev = n_C the input is added back: a_out = z + a.
+    Convolutions have no bias (BN follows each).
+
+    Shapes
+    ------
+    A_prev: (m, n_H_prev, n_W_prev, n_C_prev)
+    A: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2*(f//2) - f)/s) + 1, the same for n_W
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> rng = np.random.default_rng(0)
+    >>> block = nn.InvertedResidual(16, 16, expanded=64, rng=rng)  # MobileNetV2, t = 4
+    >>> block.residual, block.output_shape((14, 14, 16))
+    (True, (14, 14, 16))
+    >>> v3 = nn.InvertedResidual(
+    ...     16, 24, 2, expanded=72, f=5, activation="hard_swish", se_squeeze=24, rng=rng
+    ... )
+    >>> v3.residual, v3.output_shape((28, 28, 16))
+    (False, (14, 14, 24))
+    >>> v3(Tensor(np.zeros((2, 28, 28, 16), np.float32))).shape
+    (2, 14, 14, 24)
+    """
+
+    def __init__(
+        self,
+        n_C_prev: int,
+        n_C: int,
+        stride: int = 1,
+        *,
+        rng: np.random.Generator,
+        expanded: int | None = None,
+        f: int = 3,
+        activation: str = "relu6",
+        se_squeeze: int | None = None,
+        se_activation: str = "relu",
+        se_gate: str = "hard_sigmoid",
+        eps: float = 1e-5,
+        init: str = "he_normal_fan_out",
+    ) -> None:
+        super().__init__()
+        self.n_C_prev = positive_int(n_C_prev, "InvertedResidual n_C_prev")
+        self.n_C = positive_int(n_C, "InvertedResidual n_C")
+        self.stride = positive_int(stride, "InvertedResidual stride")
+        wide = 6 * n_C_prev if expanded is None else expanded
+        self.expanded = positive_int(wide, "InvertedResidual expanded")
+        self.f = positive_int(f, "InvertedResidual f")
+        where = "InvertedResidual activation"
+
+        def conv(c_in: int, c_out: int, f: int, s: int = 1, groups: int = 1) -> Conv2D:
+            return Conv2D(
+                c_in, c_out, f, s, padding=f // 2, groups=groups, bias=False, rng=rng, init=init
+            )
+
+        layers: dict[str, Module] = {}
+        if self.expanded != n_C_prev:
+            layers |= {
+                "expand": conv(n_C_prev, self.expanded, 1),
+                "bn1": BatchNorm2D(self.expanded, eps=eps),
+                "act1": activation_named(activation, where),
+            }
+        layers |= {
+            "depthwise": conv(self.expanded, self.expanded, f, stride, groups=self.expanded),
+            "bn2": BatchNorm2D(self.expanded, eps=eps),
+            "act2": activation_named(activation, where),
+        }
+        if se_squeeze is not None:
+            layers["se"] = SqueezeExcitation(
+                self.expanded, se_squeeze, se_activation, se_gate, rng=rng
+            )
+        layers |= {"project": conv(self.expanded, n_C, 1), "bn3": BatchNorm2D(n_C, eps=eps)}
+        self.main = Sequential(layers)
+        self.residual = self.stride == 1 and n_C_prev == n_C
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.main(x)
+        return z + x if self.residual else z
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return self.main.output_shape(input_shape)
+
+    def describe_into(self, rows: list[LayerInfo], input_shape: Shape, depth: int) -> Shape:
+        heading = self.heading(input_shape, f"inverted residual ({self.details()}):", depth)
+        if self.residual:
+            heading = dataclasses.replace(
+                heading,
+                backward=(
+                    f"da {tuple(input_shape)} = the main path's gradient + dA (the input is"
+                    " added back: its gradients add up)",
+                ),
+            )
+        rows.append(heading)
+        out = self.main.describe_into(rows, input_shape, depth + 1)
+        if self.residual:
+            formulas = [
+                f"a_out = z + a: {out} + {tuple(input_shape)} -> {out}, no activation after the"
+                " sum (a linear bottleneck)"
+            ]
+            backward = [f"dA {out} goes unchanged to both: dz = dA and da = dA"]
+            rows.append(self.joining_row("add", "Add", input_shape, out, formulas, depth, backward))
+        return out
+
+    def details(self) -> str:
+        se = ", SE" if any(name == "se" for name, _ in self.main.named_children()) else ""
+        skip = ", residual" if self.residual else ""
+        return (
+            f"{self.n_C_prev} -> {self.expanded} -> {self.n_C}, {self.f}x{self.f} depthwise,"
+            f" s={self.stride}{se}{skip}"
+        )

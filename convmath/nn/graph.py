@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 import convmath.functional as F
 from convmath.errors import ShapeError
 from convmath.nn.module import LayerInfo, Module, Shape
@@ -57,27 +59,11 @@ class Add(Merge):
 
 
 class Multiply(Merge):
-    """A = A_1 * A_2 * ..., element by element, broadcasting sizes of 1.
+    """A = A_1 * A_2 * ..., broadcasting: a gate (m, 1, 1, n_C) scales a map (m, n_H, n_W, n_C).
 
-    A squeeze-and-excitation block's gate (a (1, 1, n_C) volume scaling each
-    channel of an (n_H, n_W, n_C) one) and SiLU's x * sigmoid(x).
-
-    Shapes
-    ------
-    A_1, A_2, ...: (m, ...) of one rank, each axis of equal sizes or of size 1
-    A: (m, ...) the broadcast shape; no parameters
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> from convmath import Tensor
-    >>> from convmath.nn.graph import Multiply
-    >>> Multiply().merged_shape([(4, 4, 3), (1, 1, 3)])
-    (4, 4, 3)
-    >>> A = Tensor(np.ones((1, 2, 2, 3), dtype=np.float32))
-    >>> gate = Tensor(np.array([[[[0.0, 0.5, 2.0]]]], dtype=np.float32))
-    >>> print(Multiply().merge([A, gate]).data[0, 1, 1])
-    [0.  0.5 2. ]
+    The product of a squeeze-and-excitation block: each channel of the map
+    times its own number. The gradients unbroadcast: dA_1 = dA * A_2, and the
+    gate's dA_2 = sum over n_H, n_W of dA * A_1.
     """
 
     def merge(self, xs: Sequence[Tensor]) -> Tensor:
@@ -87,17 +73,12 @@ class Multiply(Merge):
         return total
 
     def merged_shape(self, shapes: Sequence[Shape]) -> Shape:
-        if len({len(s) for s in shapes}) != 1:
-            raise self.fail(f"the inputs to multiply must have one rank; got {list(shapes)}")
-        out = []
-        for sizes in zip(*shapes, strict=True):
-            wide = {n for n in sizes if n != 1}
-            if len(wide) > 1:
-                raise self.fail(
-                    f"the inputs to multiply must agree or be 1 on each axis; got {list(shapes)}"
-                )
-            out.append(wide.pop() if wide else 1)
-        return tuple(out)
+        try:
+            return tuple(int(n) for n in np.broadcast_shapes(*(tuple(s) for s in shapes)))
+        except ValueError:
+            raise self.fail(
+                f"the inputs to multiply must broadcast (sizes equal or 1); got {list(shapes)}"
+            ) from None
 
     def formulas(self, input_shape: Shape) -> list[str]:
         return ["A = the product of the inputs, element by element (sizes of 1 broadcast)"]

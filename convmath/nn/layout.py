@@ -1,4 +1,5 @@
-"""Layers that move values, computing none: flatten, permute, reorder, slice, pad, reshape.
+"""Layers that move values, computing none: flatten, channel shuffle and slice, permute,
+reorder, slice, pad, reshape.
 
 Every CNN flattens its last volume into the vector an FC layer takes. The
 others are rarely needed by convmath's own models; a graph imported from
@@ -14,7 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 import convmath.functional as F
-from convmath.nn.module import Module, Shape
+from convmath.errors import InvalidArgumentError
+from convmath.nn.module import Module, Shape, volume
+from convmath.shapes import positive_int
 from convmath.tensor import Tensor
 
 
@@ -53,6 +56,113 @@ class Flatten(Module):
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         return [f"dA_prev = dA reshaped back to {tuple(input_shape)}"]
+
+
+class ChannelShuffle(Module):
+    """ShuffleNet's channel shuffle: channel j of group k (of g groups) moves to j*g + k.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C), n_C a multiple of g
+    A: the same shape, the channels interleaved; no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> A = Tensor(np.arange(6, dtype=np.float32).reshape(1, 1, 1, 6))
+    >>> print(nn.ChannelShuffle(2)(A).data.ravel())  # groups [0 1 2] and [3 4 5]
+    [0. 3. 1. 4. 2. 5.]
+    """
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = positive_int(groups, "ChannelShuffle groups")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.channel_shuffle(x, self.groups)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_C = volume(self, input_shape)[2]
+        if n_C % self.groups:
+            raise self.fail(
+                f"shuffles {self.groups} groups, but the input has n_C = {n_C}"
+                f" (shape {tuple(input_shape)}), not a multiple of {self.groups}"
+            )
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        n_C, g = volume(self, input_shape)[2], self.groups
+        return [
+            f"(n_H, n_W, {n_C}) viewed as (n_H, n_W, {g}, {n_C // g}), the last two axes"
+            f" swapped, viewed back: channel k*{n_C // g} + j -> j*{g} + k; nothing computed"
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        n_C, g = volume(self, input_shape)[2], self.groups
+        return [f"dA_prev = dA with the inverse shuffle ({n_C // g} groups of {g})"]
+
+    def details(self) -> str:
+        return f"groups={self.groups}"
+
+
+class ChannelSlice(Module):
+    """Channels start to stop - 1 of the input: one piece of a split along the channels.
+
+    A split gives several tensors and a layer gives one, so a split is one
+    ChannelSlice per piece (ShuffleNetV2 halves its channels with two); the
+    engine adds the pieces' gradients back into dA_prev.
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    A: (m, n_H, n_W, stop - start); no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> A = Tensor(np.arange(6, dtype=np.float32).reshape(1, 1, 1, 6))
+    >>> print(nn.ChannelSlice(2, 5)(A).data.ravel())
+    [2. 3. 4.]
+    >>> nn.ChannelSlice(0, 58).output_shape((28, 28, 116))
+    (28, 28, 58)
+    """
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        if isinstance(start, bool) or isinstance(stop, bool):
+            raise InvalidArgumentError(f"ChannelSlice takes integers, got {start!r}, {stop!r}")
+        if not 0 <= int(start) < int(stop):
+            raise InvalidArgumentError(
+                f"ChannelSlice needs 0 <= start < stop, got start={start}, stop={stop}"
+            )
+        self.start, self.stop = int(start), int(stop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[..., self.start : self.stop]
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n_H, n_W, n_C = volume(self, input_shape)
+        if self.stop > n_C:
+            raise self.fail(
+                f"takes channels {self.start}:{self.stop} but the input has shape"
+                f" {tuple(input_shape)} (n_C = {n_C})"
+            )
+        return (n_H, n_W, self.stop - self.start)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        return [f"A = A_prev[..., {self.start}:{self.stop}] -> {out}; nothing computed"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        return [
+            f"dA_prev {tuple(input_shape)}: dA in channels {self.start}:{self.stop}, 0 elsewhere"
+            " (added to the other pieces' gradients)"
+        ]
+
+    def details(self) -> str:
+        return f"channels {self.start}:{self.stop}"
 
 
 class Permute(Module):

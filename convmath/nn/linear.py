@@ -1,4 +1,5 @@
-"""The FC (fully connected) layer: Z = A W + b on a vector per example.
+"""The FC (fully connected) layer: Z = A W + b on a vector per example; and LayerScale,
+a learned number per channel.
 
 A thin :class:`Module` around ``convmath.functional.dense``, with its
 parameters W, b and its shape rule. Shapes are per example: (n_in,) -> (n_out,).
@@ -6,11 +7,15 @@ parameters W, b and its shape rule. Shapes are per example: (n_in,) -> (n_out,).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import convmath.functional as F
+from convmath.limits import reserve_parameters
 from convmath.nn.init import initialize
 from convmath.nn.module import Module, Parameter, Shape
+from convmath.shapes import number_in, positive_int
 from convmath.tensor import Tensor
 
 
@@ -101,3 +106,53 @@ class Dense(Module):
 
     def details(self) -> str:
         return f"{self.n_in} -> {self.n_out}" + ("" if self.b is not None else ", no bias")
+
+
+class LayerScale(Module):
+    """Z = gamma * A, one learned number gamma_c per channel (ConvNeXt's layer scale).
+
+    gamma starts at ``init`` (1e-6 in ConvNeXt, so that each residual branch
+    starts near the identity); the product broadcasts gamma (n_C,) over the
+    other axes (Mul, with its unbroadcast gradient). Parameters: n_C.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma: (n_C,)
+    Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> scale = nn.LayerScale(3, init=0.5)
+    >>> print(scale(Tensor(np.ones((1, 1, 1, 3), np.float32))).data.ravel())
+    [0.5 0.5 0.5]
+    >>> scale.num_parameters()
+    3
+    """
+
+    def __init__(self, n_C: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.n_C = positive_int(n_C, "LayerScale n_C")
+        self.init = number_in(init, "LayerScale init", -math.inf)
+        reserve_parameters((n_C,), "LayerScale gamma")
+        self.gamma = Parameter(np.full(n_C, self.init, dtype=np.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not input_shape or input_shape[-1] != self.n_C:
+            raise self.fail(f"expected n_C={self.n_C} channels last, got shape {input_shape}")
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [f"Z = gamma * A, one gamma_c per channel; parameters n_C = {self.n_C}"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [f"dA = gamma * dZ; dgamma = sum of dZ * A over every position: ({self.n_C},)"]
+
+    def details(self) -> str:
+        return f"n_C={self.n_C}"

@@ -28,6 +28,7 @@ import numpy as np
 from convmath.dispatch import holding, plan_for
 from convmath.errors import ShapeError
 from convmath.shapes import Shape
+from convmath.switchboard import check_deadline
 from convmath.tensor import Tensor, no_grad
 
 
@@ -99,9 +100,14 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: Tensor) -> Tensor:
+        check_deadline(self._before)  # a time budget (convmath.time_budget) ends between layers
         plan = plan_for(self)  # while kernels are on, a fused way to run this module, or None
         with holding():  # BLAS on one thread while convmath computes (kernels/parallel.py)
             return self.forward(x) if plan is None else plan(x)
+
+    def _before(self) -> str:
+        kind = type(self).__name__
+        return f"before layer {self.path} ({kind})" if self.path else f"before layer {kind}"
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The shape of one output example for one input example; checks that it fits.
@@ -367,7 +373,7 @@ def _recording_arguments(init: Any) -> Any:
     @functools.wraps(init)
     def recorded(self: Module, *args: Any, **kwargs: Any) -> None:
         if "arguments" not in self.__dict__:  # super().__init__ calls keep the subclass's
-            plain = _plain(args, kwargs)
+            plain = not (args or kwargs) or _plain(args, kwargs)  # ReLU(): nothing to walk
             self.__dict__["arguments"] = Arguments(args, kwargs) if plain else None
         init(self, *args, **kwargs)
 

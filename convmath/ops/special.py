@@ -13,8 +13,8 @@ about 2e-16 relative in float64:
 - x < 0:         erfc(x) = 2 - erfc(-x)
 
 (P, Q, R, S, T, U: the polynomials below, highest degree first; Q, S and U
-have a leading coefficient 1.) Each branch is evaluated on the whole array
-and the right one kept, so no loop runs over values.
+have a leading coefficient 1.) Each branch is evaluated on the values it
+applies to, picked by a mask, so no loop runs over values.
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ _S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.204895398080966
 
 
 def _polynomial(x: np.ndarray, coefficients: tuple[float, ...]) -> np.ndarray:
-    """c_0 x^n + c_1 x^(n-1) + ... + c_n, by Horner's rule, in x's dtype."""
+    """c_0 x^n + c_1 x^(n-1) + ... + c_n, by Horner's rule, in x's dtype (in place: no
+    temporary per step)."""
     total = np.full_like(x, coefficients[0])
     for c in coefficients[1:]:
-        total = total * x + c
+        total *= x
+        total += c
     return total
 
 
@@ -55,17 +57,23 @@ def erf(x: np.ndarray) -> np.ndarray:
     True
     """
     x = np.asarray(x)
-    return np.where(np.abs(x) < 1, _erf_near_zero(x), 1 - erfc(x))
+    out = 1 - erfc(x)
+    near = np.abs(x) < 1
+    out[near] = _erf_near_zero(x[near])  # without 1 - (1 - erf): no rounding near 0
+    return out
 
 
 def _erf_near_zero(x: np.ndarray) -> np.ndarray:
-    """erf(x) for |x| < 1 (other values are clipped first, so nothing overflows)."""
-    near = np.clip(x, -1, 1)
-    return near * _polynomial(near * near, _T) / _polynomial(near * near, _U)
+    """erf(x) for |x| < 1."""
+    squared = x * x
+    return x * _polynomial(squared, _T) / _polynomial(squared, _U)
 
 
 def erfc(x: np.ndarray) -> np.ndarray:
     """erfc(x) = 1 - erf(x), without the cancellation of 1 - erf(x) for large x.
+
+    Each branch is evaluated on its own values only (masks), so a polynomial
+    costs nothing where another one applies.
 
     >>> import math
     >>> import numpy as np
@@ -74,12 +82,25 @@ def erfc(x: np.ndarray) -> np.ndarray:
     True
     """
     x = np.asarray(x)
-    a = np.minimum(np.abs(x), 30)  # erfc(30) = 0 in float64 already; NaN stays NaN
+    a = np.abs(x)
+    out = np.empty_like(x)
+    near = a < 1
+    middle = (a >= 1) & (a < 8)
+    far = ~(near | middle)  # also NaN (which stays NaN) and the infinities
+    out[near] = 1 - _erf_near_zero(x[near])
+    out[middle] = _tail(a[middle], _P, _Q)
+    out[far] = _tail(np.minimum(a[far], 30), _R, _S)  # erfc(30) = 0 in float64 already
+    negative = (x < 0) & ~near
+    out[negative] = 2 - out[negative]
+    return out
+
+
+def _tail(
+    a: np.ndarray, numerator: tuple[float, ...], denominator: tuple[float, ...]
+) -> np.ndarray:
+    """erfc(a) = exp(-a^2) N(a) / D(a) for a >= 1."""
     with np.errstate(under="ignore"):
-        tail = np.exp(-a * a) * np.where(
-            a < 8, _polynomial(a, _P) / _polynomial(a, _Q), _polynomial(a, _R) / _polynomial(a, _S)
-        )  # erfc(|x|) for |x| >= 1
-    return np.where(a < 1, 1 - _erf_near_zero(x), np.where(x < 0, 2 - tail, tail))
+        return np.exp(-a * a) * _polynomial(a, numerator) / _polynomial(a, denominator)
 
 
 def normal_cdf(z: np.ndarray) -> np.ndarray:

@@ -3,7 +3,14 @@
 from convmath.optim.adam import Adam, AdamW
 from convmath.optim.factory import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from convmath.optim.optimizer import Optimizer, clip_grad_norm
-from convmath.optim.schedules import Constant, OneCycle, Schedule, StepDecay, WarmupCosine
+from convmath.optim.schedules import (
+    Constant,
+    ExponentialRamp,
+    OneCycle,
+    Schedule,
+    StepDecay,
+    WarmupCosine,
+)
 from convmath.optim.sgd import SGD
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Constant",
+    "ExponentialRamp",
     "OneCycle",
     "Optimizer",
     "Schedule",

@@ -106,3 +106,18 @@ class OneCycle(Schedule):
             return self._cosine(self.initial, self.max_lr, step / peak if peak > 0 else 1.0)
         remaining = self.total_steps - 1 - peak
         return self._cosine(self.max_lr, self.final, min((step - peak) / remaining, 1.0))
+
+
+class ExponentialRamp(Schedule):
+    """alpha_t = start * (end / start)^(t / (steps - 1)): from start at t = 0 to end at
+    t = steps - 1, the same factor every step (the learning-rate range test's ramp)."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = number_in(start, "start", 0.0, low_open=True)
+        self.end = number_in(end, "end", 0.0, low_open=True)
+        if steps < 2:
+            raise InvalidArgumentError(f"an exponential ramp needs steps >= 2, got {steps}")
+        self.steps = steps
+
+    def __call__(self, step: int) -> float:
+        return self.start * (self.end / self.start) ** (step / (self.steps - 1))

@@ -9,11 +9,14 @@ below imports it.
 """
 
 from convmath.run.folder import RunFolder
+from convmath.run.lr_find import RunLRFinding, run_lr_find
 from convmath.run.trained import load, load_onnx_trained, load_trained
 from convmath.run.training import (
+    PreparedRun,
     Resumed,
     RunResult,
     default_out_dir,
+    prepare_run,
     read_resumed,
     run_training,
     write_results,
@@ -21,15 +24,19 @@ from convmath.run.training import (
 from convmath.train.config import TrainConfig
 
 __all__ = [
+    "PreparedRun",
     "Resumed",
     "RunFolder",
+    "RunLRFinding",
     "RunResult",
     "TrainConfig",
     "default_out_dir",
     "load",
     "load_onnx_trained",
     "load_trained",
+    "prepare_run",
     "read_resumed",
+    "run_lr_find",
     "run_training",
     "write_results",
 ]

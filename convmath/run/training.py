@@ -315,19 +315,42 @@ def _carry_over(checkpoint: Checkpoint, resume: Path, folder: RunFolder) -> None
         shutil.copyfile(resume, out_dir / LAST)
 
 
-def _train_in(
+@dataclass
+class PreparedRun:
+    """What a run trains with, put together from its configuration (:func:`prepare_run`)."""
+
+    trainer: Trainer
+    model: Module
+    model_name: str
+    preprocessing: Preprocessing
+    classes: tuple[str, ...]
+    stored: dict[str, Any]  # the configuration every checkpoint holds
+    test: tuple[np.ndarray, np.ndarray]  # (raw images, labels)
+
+
+def prepare_run(
     config: TrainConfig,
-    out_dir: Path,
-    checkpoint: Checkpoint | None,
-    resume: str | Path | None,
-    on_step: Sequence[StepCallback],
-    on_epoch: Sequence[EpochCallback],
-    log: Callable[[str], None],
-    processes: World,
-    replicas: OneProcess,
     *,
+    out_dir: Path | None = None,
+    on_step: Sequence[StepCallback] = (),
+    on_epoch: Sequence[EpochCallback] = (),
+    log: Callable[[str], None] = print,
+    processes: World | None = None,
+    replicas: OneProcess | None = None,
     resumed: Module | None = None,
-) -> RunResult:
+    resume: str | Path | None = None,
+) -> PreparedRun:
+    """The model, data, batches, optimizer, schedule and trainer that ``config`` describes.
+
+    Everything :func:`run_training` trains with, from the same seed, so that
+    what is done with it (a run, or the learning-rate range test of
+    :func:`convmath.train.lr_find`) sees the very batches a run would.
+    ``config`` is checked by the caller. The trainer writes checkpoints into
+    ``out_dir`` (None: nowhere). ``resumed`` is the model of a run being
+    resumed (its weights are then its own, never ``config.init_from``'s).
+    """
+    processes = processes if processes is not None else world()
+    replicas = replicas if replicas is not None else OneProcess()
     seeds = np.random.SeedSequence(config.seed).spawn(3)
     split_rng, init_rng, data_rng = (np.random.default_rng(s) for s in seeds)
 
@@ -357,7 +380,7 @@ def _train_in(
                 f" training settings build ({built})"
             )
         model = resumed
-    if config.init_from is not None and checkpoint is None:  # a resumed run has its own weights
+    if config.init_from is not None and resumed is None:  # a resumed run has its own weights
         _start_from(model, config.init_from, model_name)
     limits.check_model_memory(
         model, input_shape, config.batch_size, f"training {model_name}", training=True
@@ -443,6 +466,38 @@ def _train_in(
         eval_batch_size=config.eval_batch_size,
         replicas=replicas,
     )
+    return PreparedRun(
+        trainer, model, model_name, preprocessing, classes, stored, (test_images, test_labels)
+    )
+
+
+def _train_in(
+    config: TrainConfig,
+    out_dir: Path,
+    checkpoint: Checkpoint | None,
+    resume: str | Path | None,
+    on_step: Sequence[StepCallback],
+    on_epoch: Sequence[EpochCallback],
+    log: Callable[[str], None],
+    processes: World,
+    replicas: OneProcess,
+    *,
+    resumed: Module | None = None,
+) -> RunResult:
+    prepared = prepare_run(
+        config,
+        out_dir=out_dir,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        log=log,
+        processes=processes,
+        replicas=replicas,
+        resumed=resumed,
+        resume=resume,
+    )
+    trainer, model, preprocessing = prepared.trainer, prepared.model, prepared.preprocessing
+    classes, stored, optimizer = prepared.classes, prepared.stored, trainer.optimizer
+    test_images, test_labels = prepared.test
     if checkpoint is not None:
         trainer.restore(checkpoint)
         log(f"resuming {resume} after epoch {trainer.state.epoch} (step {trainer.state.step})")
@@ -495,8 +550,10 @@ def write_results(out_dir: Path, state: TrainState, metrics: dict[str, Any]) -> 
 
 __all__ = [
     "LAST",
+    "PreparedRun",
     "RunResult",
     "TrainConfig",
+    "prepare_run",
     "run_training",
     "write_results",
 ]

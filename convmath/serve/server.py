@@ -13,7 +13,8 @@ before a value is built; at most ``MAX_BUSY`` requests decode and compute
 at once, and the model work they run (the served model's estimate for one
 example, :func:`convmath.limits.activation_bytes`) fits the memory limit
 together. A request that finds no room within ``WORK_WAIT`` seconds gets a
-503.
+503, and so does one whose model work runs past ``WORK_SECONDS`` (checked
+before each layer and each back-propagation step: ``convmath.time_budget``).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from urllib.parse import unquote
 import numpy as np
 
 from convmath import limits, strict_json
-from convmath.errors import ConvMathError, DataError
+from convmath.errors import ConvMathError, DataError, TimeBudgetError
 from convmath.schema import shown
 from convmath.serve.app import App, get_routes, post_routes
 from convmath.serve.arrays import NonFiniteAnswerError, jsonable
 from convmath.serve.live_training import RunStateError
 from convmath.serve.reader import RequestHead, RequestRefusedError, read_head
+from convmath.switchboard import time_budget
 
 MAX_BODY = 4 << 20
 MAX_BODIES = 32 << 20  # bytes of request bodies read at once, all connections together
@@ -49,6 +51,7 @@ MAX_JSON_VALUES = 1 << 18  # values in one body (nested lists of up to 224 x 224
 MAX_JSON_MEMBERS = 1 << 10  # object members in one body (a request has about ten)
 MAX_BUSY = 4  # requests decoding and computing at once; the others wait for room
 WORK_WAIT = 30  # seconds a request waits for room before a 503
+WORK_SECONDS = 20  # seconds of model work a request may take, once it has room, before a 503
 MAX_ERROR = 500  # characters of an error message sent back
 MAX_CONNECTIONS = 64  # connections served at once; more are closed at once
 REQUEST_SECONDS = 60  # a request (line, headers and body) must arrive within this
@@ -208,11 +211,15 @@ class Handler(BaseHTTPRequestHandler):
         try:
             with (
                 self.server.work.reserve(self.app.work_bytes(path), self.server.work_wait),
+                time_budget(self.server.work_seconds),
                 np.errstate(all="ignore"),  # an overflow is the 422 below, not a warning
             ):
                 text = _json_text(jsonable(compute()))
         except BusyError as error:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
+            return
+        except TimeBudgetError as error:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, f"this request's model work {error}")
             return
         except NonFiniteAnswerError:
             self._error(
@@ -390,6 +397,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True  # a hanging browser connection never keeps the process alive
     request_queue_size = 128  # a burst of connections from several tabs waits in the kernel
     work_wait: float = WORK_WAIT
+    work_seconds: float = WORK_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

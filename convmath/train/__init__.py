@@ -8,6 +8,7 @@ from convmath.data.preprocessing import Preprocessing
 from convmath.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from convmath.train.config import TrainConfig
 from convmath.train.fit import FitResult, classify, fit
+from convmath.train.lr_find import LRFinding, lr_find
 from convmath.train.metrics import Evaluation, confusion_matrix, evaluate
 from convmath.train.model_file import save
 from convmath.train.outputs import BEST, LAST
@@ -20,6 +21,7 @@ __all__ = [
     "Checkpoint",
     "Evaluation",
     "FitResult",
+    "LRFinding",
     "Preprocessing",
     "TrainConfig",
     "TrainState",
@@ -29,6 +31,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "lr_find",
     "predict",
     "save",
     "save_checkpoint",

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 import convmath.functional as F
-from convmath import optim, switchboard
+from convmath import limits, optim, switchboard
 from convmath.data.augment.spec import parse_augment
 from convmath.data.batches import Batches
 from convmath.data.preprocessing import Preprocessing
@@ -109,6 +109,8 @@ def fit(
         )
     if dev is not None:
         dev = _arrays(dev, "dev")
+    name = type(model).__name__  # the same estimate and limit as the command line's
+    limits.check_model_memory(model, shape, batch_size, f"fit: training {name}", training=True)
     rng = np.random.default_rng(seed)
     batches = Batches(
         images,

@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from convmath import limits
+from convmath.errors import NonFiniteError
+from convmath.inspect.trace import trace
 from convmath.kernels.parallel import single_threaded_blas
 from convmath.kernels.runtime import tune_allocator
 from convmath.nn.module import Module
@@ -27,16 +30,44 @@ def logits(
     prepare: Callable[[np.ndarray], np.ndarray],
     batch_size: int = EVAL_BATCH,
 ) -> np.ndarray:
-    """model(prepare(images)) as an array (m, K), ``batch_size`` raw images at a time."""
+    """model(prepare(images)) as an array (m, K), ``batch_size`` raw images at a time.
+
+    The pass is refused before it starts if its memory estimate is over the
+    limit (:func:`convmath.limits.check_model_memory`).
+    """
+    batch = min(batch_size, len(images))
+    if batch:
+        what = f"evaluating {type(model).__name__}"
+        limits.check_model_memory(model, images.shape[1:], batch, what)
     tune_allocator()
     was_training = model.training
     model.eval()
     try:
-        with no_grad(), single_threaded_blas():
+        # an overflow is found below and named by its layer, not warned of on the way
+        with no_grad(), single_threaded_blas(), np.errstate(over="ignore", invalid="ignore"):
             parts = [
                 model(Tensor(prepare(images[start : start + batch_size]))).data
                 for start in range(0, len(images), batch_size)
             ]
     finally:
         model.train(was_training)
-    return np.concatenate(parts)
+    result = np.concatenate(parts)
+    if not np.isfinite(result).all():
+        first = int(np.flatnonzero(~np.isfinite(result).all(axis=1))[0])
+        raise NonFiniteError(
+            f"the model's output for example {first} holds NaN or infinite values:"
+            f" {first_non_finite_layer(model, prepare(images[first : first + 1])[0])} is the"
+            f" first to give them (its weights overflow float32 on this input)"
+        )
+    return result
+
+
+def first_non_finite_layer(model: Module, x: np.ndarray) -> str:
+    """Which layer first gives a NaN or an infinity on the one example ``x`` (prepared)."""
+    with np.errstate(all="ignore"):  # the overflow is what is being looked for
+        recorded = trace(model, x)
+    modules = dict(recorded.model.named_modules())
+    for path, output in recorded.outputs.items():  # in the order the layers finished
+        if path and not np.isfinite(output.data).all():
+            return f"layer {path} ({type(modules[path]).__name__})"
+    return "the model's input"

@@ -23,7 +23,7 @@ def refusal(argv: list[str], capsys) -> str:
         (
             ["trian"],
             "convmath: error: argument COMMAND: invalid choice: 'trian' (choose from 'train',"
-            " 'evaluate', ",
+            " 'lr-find', 'evaluate', ",
         ),
         (
             ["train", "--epcohs", "3"],

@@ -5,6 +5,7 @@ import pytest
 
 import convmath as cm
 from convmath.data import augment as A
+from convmath.data.augment.spec import parse_augment
 
 
 def batch(m=5, side=9, channels=3, seed=0):
@@ -15,6 +16,7 @@ ALL_TRANSFORMS = [
     A.RandomCrop(9, padding=2),
     A.RandomCrop(9, padding=3, padding_mode="reflect"),
     A.RandomRotation(30),
+    A.RandomZoom(0.2),
     A.RandomFlip(0.5, 0.5),
     A.GaussianNoise(0.1),
     A.SaltAndPepper(0.1),
@@ -73,6 +75,50 @@ def test_rotation_by_45_degrees_keeps_the_centre_and_blacks_the_corners():
     rotated = A.rotate(x, np.array([45.0]))
     assert rotated[0, 4, 4, 0] == pytest.approx(1.0)
     assert rotated[0, 0, 0, 0] == 0.0
+
+
+def test_zoom_reads_a_linear_image_exactly_where_the_source_is_inside():
+    """Bilinear interpolation is exact on a plane: the value at (y, x) is f(c + (y - c) / z)."""
+    side = 9
+    y, x = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    plane = lambda y, x: 0.2 + 0.05 * y + 0.03 * x  # noqa: E731
+    image = plane(y, x).astype(np.float64)[None, :, :, None]
+    factors = np.array([1.5])
+    zoomed = A.zoom(image, factors)[0, :, :, 0]
+    c = (side - 1) / 2
+    np.testing.assert_allclose(zoomed, plane(c + (y - c) / 1.5, c + (x - c) / 1.5), atol=1e-12)
+    np.testing.assert_allclose(A.zoom(image, np.array([1.0])), image, atol=1e-12)
+
+
+def test_zooming_out_shrinks_the_content_and_fills_the_border():
+    image = np.ones((1, 9, 9, 1), np.float32)
+    small = A.zoom(image, np.array([0.5]))[0, :, :, 0]
+    assert small[4, 4] == 1.0  # the centre stays
+    assert small[0, 0] == 0.0  # from outside the image: fill
+    assert small[8, 4] == 0.0
+    assert small.sum() < image.sum() / 2
+
+
+def test_random_zoom_draws_its_factors_in_range():
+    with pytest.raises(cm.InvalidArgumentError, match="zoom factors must be above 0"):
+        A.RandomZoom(1.0)
+    with pytest.raises(cm.InvalidArgumentError, match="zoom must be >= 0"):
+        A.RandomZoom(-0.1)
+    assert A.RandomZoom(0.1).factors == (0.9, 1.1)
+    assert A.RandomZoom((1.0, 1.2)).factors == (1.0, 1.2)
+    x = batch(m=64, side=9, channels=1)
+    assert A.RandomZoom(0.0)(x, np.random.default_rng(0)) == pytest.approx(x, abs=1e-6)
+
+
+def test_the_spec_names_zoom():
+    (zoom,) = parse_augment("zoom", (28, 28, 1)).transforms
+    assert isinstance(zoom, A.RandomZoom)
+    assert zoom.factors == (0.9, 1.1)
+    crop, rotate, zoom = parse_augment("crop:2,rotate:10,zoom:0.2", (28, 28, 1)).transforms
+    assert (type(crop), type(rotate)) == (A.RandomCrop, A.RandomRotation)
+    assert zoom.factors == pytest.approx((0.8, 1.2))
+    with pytest.raises(cm.InvalidArgumentError, match="zoom"):
+        parse_augment("zoom:0.95", (28, 28, 1))
 
 
 def test_crop_at_a_fixed_offset():

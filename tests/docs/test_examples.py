@@ -6,6 +6,7 @@ excerpts of `convmath edges` and `convmath explain`) and docs/TRAINING.md (a mod
 your own code).
 """
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -72,3 +73,26 @@ def test_the_own_model_example_runs(tmp_path, monkeypatch, capsys):
     assert "pass --trust-code" in capsys.readouterr().err
     assert main(["evaluate", checkpoint, "--trust-code"]) == 0
     sys.modules.pop("mynets", None)
+
+
+def test_the_lr_find_excerpt_is_real_output(tmp_path, monkeypatch, capsys):
+    """TRAINING.md's `convmath lr-find` on the digits: the same table, rates and suggestion."""
+    (excerpt,) = re.findall(r"```console\n\$ convmath lr-find\n(.*?)```", page("TRAINING.md"), re.S)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lr-find"]) == 0
+    out = capsys.readouterr().out
+    shown = excerpt.splitlines()
+    if importlib.util.find_spec("matplotlib") is None:  # the picture's line says so instead
+        shown = shown[:-1]
+    assert out.splitlines()[: len(shown)] == shown
+
+
+def test_the_lr_find_python_example_runs():
+    (example,) = re.findall(
+        r"```python\n(from convmath.run import .*?)```", page("TRAINING.md"), re.S
+    )
+    namespace: dict = {}
+    exec(compile(example, "TRAINING.md", "exec"), namespace)
+    assert namespace["found"].finding.steps > namespace["finding"].steps / 2
+    assert namespace["finding"].steps <= 200
+    assert 1e-6 <= namespace["finding"].suggestion <= 1.0

@@ -180,6 +180,8 @@ def test_dense_kernel(rng, monkeypatch, setting, dtype, m, n_in, n_out):
 ELEMENTWISE = {
     # name (its first word names the op whose kernel must run): (function, input shapes)
     "ReLU": (F.relu, [(6, 5, 4, 3)]),
+    "GELU": (F.gelu, [(6, 5, 4, 3)]),
+    "GELU tanh": (lambda a: F.gelu(a, "tanh"), [(6, 5, 4, 3)]),
     "Add": (lambda a, b: a + b, [(6, 5, 4), (6, 5, 4)]),
     "Add broadcast": (lambda a, b: a + b, [(6, 5, 4), (4,)]),
     "Sub": (lambda a, b: a - b, [(6, 5, 4), (6, 5, 4)]),

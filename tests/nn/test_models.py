@@ -35,6 +35,24 @@ def test_every_model_builds_and_runs(name, input_shape):
     assert model.config["name"] == name
 
 
+def test_wide_cnn_dropout_adds_layers_and_no_weights():
+    plain = models.build("wide_cnn", (28, 28, 1), 10, rng=np.random.default_rng(3), width=4)
+    dropped = models.build(
+        "wide_cnn", (28, 28, 1), 10, rng=np.random.default_rng(3), width=4, dropout=0.4
+    )
+    # the same weights, drawn in the same order: dropout draws nothing at build time
+    for (name, a), (_, b) in zip(
+        plain.state_dict().items(), dropped.state_dict().items(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    layers = dict(dropped.named_modules())
+    assert (layers["drop1"].rate, layers["drop2"].rate) == (0.2, 0.4)
+    assert "drop1" not in dict(plain.named_modules())
+    x = cm.Tensor(np.random.default_rng(1).standard_normal((3, 28, 28, 1)).astype(np.float32))
+    np.testing.assert_allclose(dropped.eval()(x).data, plain.eval()(x).data, rtol=1e-6)
+    assert not np.allclose(dropped.train()(x).data, plain.train()(x).data)
+
+
 def test_seed_reproduces_a_model_exactly():
     a = models.build("resnet", (32, 32, 3), 10, rng=np.random.default_rng(7))
     b = models.build("resnet", (32, 32, 3), 10, rng=np.random.default_rng(7))

@@ -182,3 +182,27 @@ def test_option_types_are_checked():
         F.softmax_cross_entropy(a, np.array([0, 1]), label_smoothing=None)
     with pytest.raises(cm.ShapeError, match="empty axis"):
         F.softmax(cm.Tensor(np.ones((2, 0))))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (4, 6), (1, 1, 1, 3), (3, 2, 2, 1)])
+def test_layer_norm_values_and_gradients(rng, shape):
+    a = rng.standard_normal(shape) * 3 + 1
+    gamma, beta = rng.standard_normal(shape[-1]), rng.standard_normal(shape[-1])
+    mu = a.mean(axis=-1, keepdims=True)
+    var = a.var(axis=-1, keepdims=True)
+    expected = gamma * (a - mu) / np.sqrt(var + 1e-5) + beta
+    z = F.layer_norm(cm.Tensor(a), cm.Tensor(gamma), cm.Tensor(beta))
+    np.testing.assert_allclose(z.data, expected, rtol=1e-12, atol=1e-12)
+    assert_gradients_match(
+        lambda x, g, b: F.layer_norm(x, g, b, eps=1e-3), [a, gamma, beta], rng=rng
+    )
+
+
+def test_layer_norm_errors():
+    a = cm.Tensor(np.ones((2, 3)))
+    with pytest.raises(cm.ShapeError, match=r"gamma must have shape \(3,\), got \(2,\)"):
+        F.layer_norm(a, cm.Tensor(np.ones(2)), cm.Tensor(np.ones(3)))
+    with pytest.raises(cm.InvalidArgumentError, match="layer_norm eps must be > 0"):
+        F.layer_norm(a, cm.Tensor(np.ones(3)), cm.Tensor(np.ones(3)), eps=0)
+    with pytest.raises(cm.ShapeError, match=r"expects \(m, ..., n_C\)"):
+        F.layer_norm(cm.Tensor(np.ones(3)), cm.Tensor(np.ones(3)), cm.Tensor(np.ones(3)))

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 from cases import POOL_CASES, distinct
-from reference import pool2d_loops
+from reference import adaptive_avg_pool2d_loops, pool2d_loops
 
 import convmath as cm
 import convmath.functional as F
@@ -99,3 +99,45 @@ def test_max_pool_propagates_nan_like_pytorch():
     assert z.data[0, 0, 1, 0] == 3.0
     with cm.strict_mode(), pytest.raises(cm.NonFiniteError, match="MaxPool2D"):
         F.max_pool2d(a, (1, 2))
+
+
+@pytest.mark.parametrize(
+    ("shape", "output_size"),
+    [
+        ((2, 7, 6, 3), (3, 4)),  # overlapping bins along both axes
+        ((2, 6, 6, 2), (3, 2)),  # bins that tile: average pooling of f = s = n/o
+        ((1, 5, 7, 2), (1, 1)),  # the global average
+        ((2, 3, 2, 2), (5, 4)),  # more bins than positions: positions repeat
+        ((1, 1, 1, 4), (7, 7)),  # a 1x1 map spread over VGG's 7x7
+        ((3, 9, 4, 1), (2, 4)),  # n_C = 1, o_W = n_W
+    ],
+)
+def test_adaptive_avg_pool_matches_loops_and_gradients(rng, shape, output_size):
+    a = rng.standard_normal(shape)
+    z = F.adaptive_avg_pool2d(cm.Tensor(a), output_size)
+    np.testing.assert_allclose(z.data, adaptive_avg_pool2d_loops(a, output_size), rtol=1e-13)
+    assert_gradients_match(lambda x: F.adaptive_avg_pool2d(x, output_size), [a], rng=rng)
+
+
+def test_adaptive_avg_pool_of_a_tiling_size_is_average_pooling(rng):
+    a = rng.standard_normal((2, 8, 6, 3))
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool2d(cm.Tensor(a), (4, 2)).data,
+        F.avg_pool2d(cm.Tensor(a), (2, 3)).data,
+        rtol=1e-13,
+    )
+    assert F.adaptive_avg_pool2d(cm.Tensor(a.astype(np.float32)), 3).dtype == np.float32
+
+
+def test_global_average_keeps_its_dims_on_request(rng):
+    a = rng.standard_normal((2, 4, 5, 3))
+    z = F.global_avg_pool2d(cm.Tensor(a), keepdims=True)
+    np.testing.assert_allclose(z.data, a.mean(axis=(1, 2), keepdims=True), rtol=1e-14)
+    assert_gradients_match(lambda x: F.global_avg_pool2d(x, keepdims=True), [a], rng=rng)
+
+
+def test_adaptive_avg_pool_errors():
+    with pytest.raises(cm.ShapeError, match=r"expects A of shape \(m, n_H, n_W, n_C\)"):
+        F.adaptive_avg_pool2d(cm.Tensor(np.ones((2, 3))), 1)
+    with pytest.raises(cm.InvalidArgumentError, match="adaptive_avg_pool2d size"):
+        F.adaptive_avg_pool2d(cm.Tensor(np.ones((1, 2, 2, 1))), (0, 1))

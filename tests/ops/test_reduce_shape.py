@@ -116,3 +116,42 @@ def test_transpose_and_pad_refuse_malformed_arguments():
         F.pad(x, 2)
     with pytest.raises(cm.InvalidArgumentError, match=r"\(before, after\) pairs"):
         F.pad(x, [(1, 1, 1), (0, 0)])
+
+
+@pytest.mark.parametrize(("n_C", "groups"), [(6, 2), (6, 3), (12, 4), (5, 1), (4, 4)])
+def test_channel_shuffle(rng, n_C, groups):
+    a = rng.standard_normal((2, 3, 2, n_C))
+    z = F.channel_shuffle(cm.Tensor(a), groups)
+    per_group = n_C // groups
+    for k in range(groups):  # channel j of group k lands at j*g + k
+        for j in range(per_group):
+            np.testing.assert_array_equal(z.data[..., j * groups + k], a[..., k * per_group + j])
+    assert_gradients_match(lambda x: F.channel_shuffle(x, groups), [a], rng=rng)
+
+
+@pytest.mark.parametrize("sections", [2, [1, 4, 1], [0, 6], 3])
+def test_split_along_the_channels(rng, sections):
+    a = rng.standard_normal((2, 3, 2, 6))
+    pieces = F.split(cm.Tensor(a), sections)
+    np.testing.assert_array_equal(np.concatenate([p.data for p in pieces], axis=-1), a)
+    weights = [rng.standard_normal(p.shape) for p in pieces]
+
+    def weighted(x):  # every piece used, each with its own weight, so each gradient shows
+        return F.concat([p * w for p, w in zip(F.split(x, sections), weights, strict=True)])
+
+    assert_gradients_match(weighted, [a], rng=rng)
+
+
+def test_split_along_another_axis_and_its_errors(rng):
+    a = rng.standard_normal((4, 3))
+    top, bottom = F.split(cm.Tensor(a), [1, 3], axis=0)
+    np.testing.assert_array_equal(top.data, a[:1])
+    np.testing.assert_array_equal(bottom.data, a[1:])
+    with pytest.raises(cm.ShapeError, match="3 values along axis 1 do not cut into 2 equal"):
+        F.split(cm.Tensor(a), 2)
+    with pytest.raises(cm.ShapeError, match=r"sizes \[1, 1\] must be >= 0 and add up to 3"):
+        F.split(cm.Tensor(a), [1, 1])
+    with pytest.raises(cm.InvalidArgumentError, match="axis 2 is out of range"):
+        F.split(cm.Tensor(a), 1, axis=2)
+    with pytest.raises(cm.ShapeError, match=r"n_C = 3 \(the last axis of \(4, 3\)\) must be a mu"):
+        F.channel_shuffle(cm.Tensor(a), 2)

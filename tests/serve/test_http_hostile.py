@@ -304,8 +304,9 @@ WITHIN = MAX_JSON_VALUES - 8
     ],
 )
 def test_a_body_is_bounded_in_memory_and_time_while_it_is_decoded(raw, refused):
-    """The worst bodies within 4 MiB, decoded as the server does: under 1 s, and under
-    64 MiB as tracemalloc counts it."""
+    """The worst bodies within 4 MiB, decoded as the server does: within the 2 s every hostile
+    input is promised (about 0.5 s on an idle machine), and under 64 MiB as tracemalloc counts
+    it."""
     assert len(raw) <= MAX_BODY
     started = time.monotonic()
     outcome = _outcome(raw)
@@ -314,7 +315,7 @@ def test_a_body_is_bounded_in_memory_and_time_while_it_is_decoded(raw, refused):
         assert outcome is None, outcome
     else:
         assert refused in outcome
-    assert seconds < 1
+    assert seconds < 2
     tracemalloc.start()
     try:
         _outcome(raw)
@@ -445,6 +446,29 @@ def test_a_busy_server_answers_503_in_json_and_serves_again_after(digits_checkpo
         reply = post(running, "/api/forward", b'{"image": {"sample": 0}}')
         assert status_of(reply) == 503
         assert "needs about" in json_of(reply)["error"]
+    finally:
+        running.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/forward", b'{"image": {"sample": 0}}'),
+        ("/api/backward", b'{"image": {"sample": 0}, "target": 1}'),
+    ],
+)
+def test_model_work_past_its_time_budget_is_a_503_and_the_server_goes_on(
+    digits_checkpoint, tmp_path, path, body
+):
+    running = start(App(ServedModel.load(digits_checkpoint), LiveTraining(tmp_path)))
+    try:
+        running.server.work_seconds = 0  # every layer comes after the deadline
+        reply = post(running, path, body)
+        assert status_of(reply) == 503
+        assert "time budget of 0 s, before layer" in json_of(reply)["error"]
+        assert running.server.work.busy == running.server.work.used == 0  # room given back
+        running.server.work_seconds = 60
+        assert status_of(post(running, path, body)) == 200
     finally:
         running.close()
 

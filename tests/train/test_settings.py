@@ -16,19 +16,25 @@ from convmath.errors import CheckpointError, InvalidArgumentError
 from convmath.models import BUILD_ARGUMENTS
 from convmath.run import run_training
 from convmath.train import TrainConfig, fit
-from convmath.train.config import ABSENT, FIT_DEFAULTS, SETTINGS
+from convmath.train.config import ABSENT, FIT_DEFAULTS, RECIPES, SETTINGS, recipe_config
 from convmath.train.trained import check_run_config
 
 # the options of convmath train that are not training settings: the run's own
-RUN_OPTIONS = {"depth", "width", "out", "resume", "overwrite", "threads", "autotune", "trust_code"}
+RUN_OPTIONS = {
+    "depth", "width", "dropout", "recipe", "out", "resume", "overwrite", "threads", "autotune",
+    "trust_code",
+}  # fmt: skip
+# the options of convmath lr-find that are not training settings: the range test's own
+LR_FIND_OPTIONS = {"depth", "width", "dropout", "recipe", "start_lr", "end_lr", "steps", "plot",
+                   "threads"}  # fmt: skip
 
 
-def _train_options() -> dict[str, argparse.Action]:
+def _train_options(command: str = "train") -> dict[str, argparse.Action]:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {
         a.dest: a
-        for a in commands.choices["train"]._actions
+        for a in commands.choices[command]._actions
         if a.option_strings and not isinstance(a, argparse._HelpAction)
     }
 
@@ -54,6 +60,40 @@ def test_every_setting_with_an_option_is_that_option():
         assert action.help == declared.option_help()
         assert action.default is None  # not given: TrainConfig's default, the same one
     assert set(options) - set(SETTINGS) == RUN_OPTIONS
+
+
+def test_lr_find_takes_the_settings_that_shape_a_step_as_train_does():
+    train, options = _train_options(), _train_options("lr-find")
+    for name, declared in SETTINGS.items():
+        if declared.option and declared.range_test:
+            assert options[name].option_strings == train[name].option_strings
+            assert options[name].help == train[name].help
+        else:
+            assert name not in options
+    assert set(options) - set(SETTINGS) == LR_FIND_OPTIONS
+    assert {n for n, s in SETTINGS.items() if not s.range_test} == {
+        "epochs", "lr", "schedule", "gamma", "step_epochs", "warmup_epochs", "patience", "sync_bn"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_each_recipe_is_settings_the_table_checks(name):
+    recipe = RECIPES[name]
+    assert set(recipe.settings) <= set(SETTINGS)
+    config = recipe_config(name).checked(dataset_must_exist=False)
+    for key, value in recipe.settings.items():
+        assert getattr(config, key) == value, key
+    assert recipe.about
+
+
+def test_settings_given_override_the_recipe_and_model_options_merge():
+    config = recipe_config("mnist-best", epochs=2, model_options={"width": 8})
+    assert config.epochs == 2
+    assert config.model_options == {"width": 8, "dropout": 0.4}
+    assert config.batch_size == RECIPES["mnist-best"].settings["batch_size"]
+    assert recipe_config(None, epochs=3) == TrainConfig(epochs=3)
+    with pytest.raises(InvalidArgumentError, match="unknown recipe 'nope'; expected one of"):
+        recipe_config("nope")
 
 
 def test_an_option_parses_to_the_value_the_spec_checks():

@@ -1,6 +1,7 @@
 """Data augmentation, the article's five families, each a seeded transform of a whole batch.
 
-cropping (RandomCrop, CenterCrop), rotation (RandomRotation), flipping
+cropping (RandomCrop, CenterCrop), rotation (RandomRotation) and scaling
+(RandomZoom), flipping
 (RandomFlip), noise injection (GaussianNoise, SaltAndPepper) and colour-space
 transformation (ColorJitter, Grayscale); combine them with Compose or take a
 named preset.
@@ -25,7 +26,9 @@ from convmath.data.augment.geometric import (
     RandomCrop,
     RandomFlip,
     RandomRotation,
+    RandomZoom,
     rotate,
+    zoom,
 )
 from convmath.data.augment.noise import GaussianNoise, SaltAndPepper
 from convmath.errors import InvalidArgumentError
@@ -76,6 +79,7 @@ __all__ = [
     "RandomCrop",
     "RandomFlip",
     "RandomRotation",
+    "RandomZoom",
     "SaltAndPepper",
     "Transform",
     "adjust_brightness",
@@ -87,4 +91,5 @@ __all__ = [
     "rgb_to_hsv",
     "rotate",
     "to_grayscale",
+    "zoom",
 ]

@@ -85,6 +85,31 @@ def rotate(batch: np.ndarray, degrees: np.ndarray, fill: float = 0.0) -> np.ndar
     # Rounding removes the 1e-16 noise of cos(90 deg) so right angles land on pixels.
     src_y = np.round(c_y + cos * y + sin * x, 6)
     src_x = np.round(c_x - sin * y + cos * x, 6)
+    return _bilinear(batch, src_y, src_x, fill)
+
+
+def zoom(batch: np.ndarray, factors: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """Scale image i by factors[i] about its centre, bilinearly, keeping its size.
+
+    For output pixel (y, x) and centre (c_y, c_x) = ((n_H-1)/2, (n_W-1)/2) the
+    value is read at
+        y' = c_y + (y - c_y) / z,   x' = c_x + (x - c_x) / z
+    so z > 1 enlarges the content (its border leaves the frame) and z < 1
+    shrinks it (the border reads ``fill``). z = 1 is the identity.
+    """
+    m, n_H, n_W, _ = batch.shape
+    inverse = 1.0 / np.asarray(factors, dtype=np.float64).reshape(m, 1, 1)
+    c_y, c_x = (n_H - 1) / 2, (n_W - 1) / 2
+    y, x = np.meshgrid(np.arange(n_H) - c_y, np.arange(n_W) - c_x, indexing="ij")
+    src_y = np.round(c_y + inverse * y, 6)  # as rotate: whole pixels land on pixels
+    src_x = np.round(c_x + inverse * x, 6)
+    return _bilinear(batch, src_y, src_x, fill)
+
+
+def _bilinear(batch: np.ndarray, src_y: np.ndarray, src_x: np.ndarray, fill: float) -> np.ndarray:
+    """Out[i, y, x] = batch[i] read at (src_y[i, y, x], src_x[i, y, x]) from its four
+    neighbours, bilinearly; positions outside the image read ``fill``."""
+    m, n_H, n_W, _ = batch.shape
     y0 = np.floor(src_y).astype(np.int64)
     x0 = np.floor(src_x).astype(np.int64)
     wy = (src_y - y0)[..., None].astype(batch.dtype)
@@ -115,6 +140,27 @@ class RandomRotation(Transform):
     def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         angles = rng.uniform(*self.degrees, size=len(batch))
         return np.clip(rotate(batch, angles, self.fill), 0.0, 1.0)
+
+
+class RandomZoom(Transform):
+    """Scale each image about its centre by a factor drawn uniformly from [1 - z, 1 + z] or
+    (low, high), keeping its size: "zoom 10%" for MNIST is z = 0.1.
+
+    Bilinear interpolation; what comes from outside the image is ``fill`` (0,
+    black). See :func:`zoom`.
+    """
+
+    def __init__(self, factor: float | Sequence[float], fill: float = 0.0):
+        self.factors = uniform_range(factor, "zoom", centre=1.0)
+        if self.factors[0] <= 0:
+            raise InvalidArgumentError(
+                f"zoom factors must be above 0 (a zoom below 1 - 1 = 0 is none), got {factor!r}"
+            )
+        self.fill = float(fill)
+
+    def apply(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        factors = rng.uniform(*self.factors, size=len(batch))
+        return np.clip(zoom(batch, factors, self.fill), 0.0, 1.0)
 
 
 class RandomFlip(Transform):

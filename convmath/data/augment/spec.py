@@ -6,6 +6,7 @@ of transforms ``name[:value]``:
     crop:P        RandomCrop back to the input size after padding by P (default 2)
     reflectcrop:P the same with reflection padding
     rotate:D      RandomRotation within +-D degrees (default 10)
+    zoom:Z        RandomZoom by a factor in [1 - Z, 1 + Z] (default 0.1)
     hflip:P       horizontal flip with probability P (default 0.5)
     vflip:P       vertical flip with probability P (default 0.5)
     noise:S       Gaussian noise of standard deviation S (default 0.05)
@@ -13,7 +14,7 @@ of transforms ``name[:value]``:
     brightness:B, contrast:C, saturation:S, hue:H   colour jitter (default 0.2, hue 0.05)
     gray          RGB to grayscale, keeping the channel count
 
-e.g. ``--augment crop:2,rotate:10`` or ``--augment reflectcrop:4,hflip,brightness:0.3``.
+e.g. ``--augment crop:2,rotate:10,zoom:0.1`` or ``--augment reflectcrop:4,hflip,brightness:0.3``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from convmath.data.augment import (
     RandomCrop,
     RandomFlip,
     RandomRotation,
+    RandomZoom,
     SaltAndPepper,
     Transform,
     preset,
@@ -61,6 +63,7 @@ _MAKERS: dict[str, tuple[float | None, Callable[[Shape], Spec] | None, Maker]] =
         lambda v, s: RandomCrop(s[:2], padding=int(v), padding_mode="reflect"),
     ),
     "rotate": (10, _fixed(Number(0, 180)), lambda v, s: RandomRotation(v)),
+    "zoom": (0.1, _fixed(Number(0, 0.9)), lambda v, s: RandomZoom(v)),
     "hflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=v)),
     "vflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=0.0, vertical=v)),
     "noise": (0.05, _fixed(Number(0, 1)), lambda v, s: GaussianNoise(v)),

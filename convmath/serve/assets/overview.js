@@ -9,18 +9,25 @@ import { clear, el } from "./dom.js";
 import { shapeText } from "./format.js";
 import { MapGrid } from "./maps.js";
 
-const BLOCK_NAMES = { ResidualBlock: "residual block", InceptionModule: "Inception module" };
+const BLOCK_NAMES = {
+  ResidualBlock: "residual block",
+  InceptionModule: "Inception module",
+  SqueezeExcitation: "squeeze and excitation",
+  InvertedResidual: "inverted residual",
+};
 
 // What a path of a block is called, from the first part of its rows' names.
 const BRANCHES = {
   main: ["main path", "the block's layers: z[l+2]"],
   shortcut: ["shortcut", "a[l] carried past the main path"],
-  add: ["add", "main path + shortcut, then ReLU"],
+  add: ["add", "main path + shortcut (then ReLU in a ResNet block)"],
   "1x1": ["1x1 branch", "1x1 convolution"],
   "3x3": ["3x3 branch", "1x1 reduction, then 3x3 convolution"],
   "5x5": ["5x5 branch", "1x1 reduction, then 5x5 convolution"],
   pool: ["pool branch", "3x3 max pool, then 1x1 projection"],
   concat: ["concatenate", "the branches stacked along channels"],
+  squeeze: ["squeeze and excite", "mean of each channel, 1x1 down, 1x1 up, gate s in (0, 1)"],
+  scale: ["scale", "each channel of the input times its gate s_c"],
 };
 
 export class Overview {
