@@ -62,17 +62,20 @@ ZOO = {
     "densenet121": Case("densenet121"),
     "mobilenet_v3_large": Case("mobilenet_v3_large"),
     "resnext50_32x4d": Case("resnext50_32x4d", parameters=BIG),
-    "convnext_tiny": Case(
-        "convnext_tiny",
+    "convnext_tiny": Case("convnext_tiny", parameters=BIG),  # LayerNorm, GELU, layer scale
+    # A transformer: patches as a sequence, attention over it.
+    "vit_b_16": Case(
+        "vit_b_16",
+        224,
         parameters=BIG,
-        refused=r"node '[^']*' \(LayerNormalization\) is not supported",
+        refused=r"node '/Equal' \(Equal\) computes a comparison from the batch size",
     ),
 }
 FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "googlenet",
         "efficientnet_b0", "shufflenet_v2_x0_5"}  # fmt: skip
 
 
-ONLY_OPSET_17 = {"vgg11_bn", "alexnet", "densenet121", "resnext50_32x4d"}  # minutes each
+ONLY_OPSET_17 = {"vgg11_bn", "alexnet", "densenet121", "resnext50_32x4d", "vit_b_16"}
 
 
 def _params() -> list[Any]:
@@ -203,3 +206,49 @@ def test_a_cifar_resnet_with_option_a_shortcuts_imports_and_agrees(opset: int) -
         want = model(x).numpy()
     got = forward(imported, x.numpy().transpose(0, 2, 3, 1).copy())
     assert np.abs(got - want).max() / np.abs(want).max() < RELATIVE_ERROR
+
+
+# ---------------------------------------------------------------- ConvNeXt's pieces, small
+@pytest.mark.parametrize("opset", [17, 18])
+def test_convnext_blocks_import_layer_norm_gelu_per_position_linears_and_layer_scale(
+    opset: int,
+) -> None:
+    convnext = torchvision_models().convnext
+    nn = torch.nn
+    torch.manual_seed(opset)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 2, 2),
+        convnext.LayerNorm2d(8),  # Transpose, LayerNormalization, Transpose
+        convnext.CNBlock(8, layer_scale=0.5, stochastic_depth_prob=0.0),  # MatMul, GELU, Mul
+        convnext.CNBlock(8, layer_scale=2.0, stochastic_depth_prob=0.0),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+        nn.Linear(8, 5),
+    ).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = exported(model, 12, opset)
+    kinds = {node.op_type for node in parse_model(data, "blocks").graph.node}
+    assert {"LayerNormalization", "MatMul", "Erf", "Div", "Mul"} <= kinds
+    imported = from_onnx(parse_model(data, "blocks"), "blocks").model.eval()
+    layers = {type(module).__name__ for _, module in imported.named_modules()}
+    assert {"LayerNorm", "GELU", "LayerScale", "Conv2D"} <= layers
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = forward(imported, x.numpy().transpose(0, 2, 3, 1).copy())
+    assert np.abs(got - want).max() / np.abs(want).max() < RELATIVE_ERROR
+
+
+def test_a_div_that_is_not_a_gelu_is_refused_naming_it() -> None:
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("Div", ["x", "two"], ["y"], name="half")],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.array(2.0, np.float32), "two")],
+    )
+    with pytest.raises(InteropError, match=r"node 'half' \(Div\) divides; convmath reads a Div"
+                       r" only as the start of PyTorch's exact GELU"):  # fmt: skip
+        from_onnx(helper.make_model(graph))

@@ -1,4 +1,5 @@
-"""ONNX's matrix products as convmath Dense layers: Gemm, MatMul, and MatMul + Add of a bias.
+"""ONNX's matrix products as convmath Dense layers: Gemm, MatMul, and MatMul + Add of a bias;
+a MatMul of (N, a, b, n) volumes as a 1x1 CONV layer (a Dense at each position).
 
 The Dense after an NCHW flatten gets its rows in convmath's (H, W, C) order.
 """
@@ -10,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from convmath.interop.onnx.importer import Importer
-from convmath.interop.onnx.layouts import FlatHWC, Held, identity
-from convmath.nn import Dense, Parameter
+from convmath.interop.onnx.layouts import FlatHWC, Held, Squeezed, identity
+from convmath.nn import Conv2D, Dense, Parameter
 
 
 def gemm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -50,11 +51,29 @@ def dense(im: Importer, node: Any, x: Held, W: np.ndarray, bias: np.ndarray | No
 
 def matmul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     im.check_only(node, attrs, {})
-    x = im.flat(node)
     W = im.constant(node, 1)
     if W.ndim != 2:
         raise im.fail(node, f"multiplies by a constant of shape {W.shape}; expected a matrix")
-    return dense(im, node, x, W, None)
+    value = im.held(node)
+    if len(value.onnx_shape) == 3 and not isinstance(value.layout, (FlatHWC, Squeezed)):
+        return per_position(im, node, value, W)
+    return dense(im, node, im.flat(node), W, None)
+
+
+def per_position(im: Importer, node: Any, x: Held, W: np.ndarray) -> Held:
+    """(N, a, b, n) @ (n, n_out): a Dense at each of the a*b positions, a 1x1 CONV layer.
+
+    ConvNeXt's blocks hold their volumes as (N, H, W, C) and apply Linear
+    layers: convmath keeps the ONNX last axis last and convolves by 1x1.
+    """
+    if x.layout.axes[-1] != 2:  # the ONNX last axis must be the one held last
+        x = im.convert(x, identity(3))
+    n_in, n_out = W.shape
+    if x.onnx_shape[-1] != n_in:
+        raise im.fail(node, f"has a weight for {n_in} inputs; its input has {x.onnx_shape[-1]}")
+    layer = Conv2D(n_in, n_out, 1, bias=False, rng=im.rng)
+    layer.W.data[...] = W.reshape(1, 1, n_in, n_out)
+    return im.add(layer, [x], im.module_name(node), x.layout)
 
 
 def bias(im: Importer, node: Any, name: str) -> Held:
@@ -66,17 +85,18 @@ def bias(im: Importer, node: Any, name: str) -> Held:
         value is None
         or last is None
         or last.output != value.name
-        or not isinstance(last.module, Dense)
+        or not isinstance(last.module, (Dense, Conv2D))
         or last.module.b is not None
         or len(im.readers.get(other, [])) != 1
     ):
         raise im.fail(node, "adds a constant; convmath adds one only as the bias of a MatMul")
-    dense = last.module
+    layer: Any = last.module
+    n_out = layer.n_out if isinstance(layer, Dense) else layer.n_C
     bias = im.constants[name]
-    if bias.size not in (1, dense.n_out) or bias.ndim > 2:
-        raise im.fail(node, f"adds a constant of shape {bias.shape} to {dense.n_out} outputs")
+    if bias.size not in (1, n_out) or bias.ndim > 2:
+        raise im.fail(node, f"adds a constant of shape {bias.shape} to {n_out} outputs")
 
-    dense.b = Parameter(np.broadcast_to(bias.reshape(-1), (dense.n_out,)).astype(np.float32))
-    im.parameters += dense.n_out
-    im.check_weight(dense, "weight 'b'", dense.b.data)
+    layer.b = Parameter(np.broadcast_to(bias.reshape(-1), (n_out,)).astype(np.float32))
+    im.parameters += n_out
+    im.check_weight(layer, "weight 'b'", layer.b.data)
     return value

@@ -127,9 +127,13 @@ class Importer:
         self.rng = np.random.default_rng(0)  # layers are drawn, then given the file's weights
         self.readers: dict[str, list[Any]] = {}
         self.graph_nodes = [NodeView.of(node) for node in self.graph.node]
+        self.taken: set[int] = set()  # nodes a translator computed with an earlier one (take)
+        self.makers: dict[str, Any] = {}  # the node that writes each value
         for node in self.graph_nodes:
             for name in node.input:
                 self.readers.setdefault(name, []).append(node)
+            for name in node.output:
+                self.makers[name] = node
 
     # ------------------------------------------------------------ helpers
     def fail(self, node: Any, message: str) -> InteropError:
@@ -270,6 +274,13 @@ class Importer:
             raise self.fail(node, f"expects an (N, n) input; got {('N', *value.onnx_shape)}")
         return value
 
+    def take(self, steps: list[Any], held: Held) -> None:
+        """Nodes after this one that its translation computed too: the last one gives ``held``."""
+        for step in steps:
+            self.taken.add(id(step))
+        self.values[steps[-1].output[0]] = held
+        self.producers[steps[-1].output[0]] = steps[-1]
+
     def check_only(self, node: Any, attrs: dict[str, Any], allowed: dict[str, Any]) -> None:
         """Refuse attributes convmath does not compute (or values other than the allowed)."""
         for key, value in attrs.items():
@@ -361,6 +372,8 @@ class Importer:
         return held, held.stored_shape
 
     def _node(self, node: Any) -> None:
+        if id(node) in self.taken:
+            return
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(
                 node, f"is from the operator set {node.domain!r}; convmath reads ONNX's own"

@@ -23,7 +23,7 @@ from convmath.interop.onnx.layouts import (
     identity,
     preferred,
 )
-from convmath.nn import Flatten
+from convmath.nn import Flatten, LayerScale
 from convmath.nn.graph import Add, Concatenate, Multiply
 from convmath.nn.layout import Reorder, Reshape, Slice, ZeroPad
 
@@ -50,10 +50,9 @@ def add(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
 def mul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     """The product of two values, broadcasting (a gate per channel, x * sigmoid(x))."""
     im.check_only(node, attrs, {})
-    if any(name in im.constants for name in node.input):
-        raise im.fail(
-            node, "multiplies a value by a constant; convmath multiplies two values (a gate)"
-        )
+    constants = [name for name in node.input if name in im.constants]
+    if len(constants) == 1 and len(node.input) == 2:
+        return scale(im, node, constants[0])
     values = [im.held(node, k) for k in range(len(node.input))]
     shapes = [v.onnx_shape for v in values]
     if len({len(s) for s in shapes}) != 1:
@@ -64,6 +63,33 @@ def mul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
         return im.add(Multiply(), values, node_name(node), wanted)
     except ConvMathError as error:
         raise im.fail(node, str(error)) from None
+
+
+def scale(im: Importer, node: Any, name: str) -> Held:
+    """A value times a constant of one number per channel (or one number): a LayerScale."""
+    value = im.held(node, 1 - list(node.input).index(name))
+    factor = im.constants[name]
+    rank = len(value.onnx_shape)
+    shape = (1,) * (rank + 1 - factor.ndim) + factor.shape  # ONNX's broadcasting, from the right
+    wide = [a - 1 for a, n in enumerate(shape) if n != 1]
+    if factor.ndim > rank + 1 or len(wide) > 1 or (wide and wide[0] < 0):
+        raise im.fail(
+            node, f"multiplies {('N', *value.onnx_shape)} by a constant of shape {factor.shape};"
+            " convmath scales by one number per channel (a LayerScale)"
+        )  # fmt: skip
+    if wide:
+        axis = wide[0]
+        if not isinstance(value.layout, Permuted) or value.layout.axes[-1] != axis:
+            last = [a for a in range(rank) if a != axis] + [axis]
+            value = im.convert(value, Permuted(tuple(last)))
+        if factor.size != value.onnx_shape[axis]:
+            raise im.fail(node, f"scales {value.onnx_shape[axis]} channels by {factor.size}")
+    elif not isinstance(value.layout, Permuted):
+        value = im.convert(value, preferred(rank))
+    n_C = value.stored_shape[-1] if rank else 1
+    layer = LayerScale(n_C)
+    layer.gamma.data[...] = np.broadcast_to(factor.reshape(-1), (n_C,))
+    return im.add(layer, [value], im.module_name(node), value.layout)
 
 
 def _common_layout(values: list[Held]) -> Permuted:

@@ -36,15 +36,17 @@ from convmath.interop.onnx.layout_ops import (
     transpose,
 )
 from convmath.interop.onnx.layouts import Held, identity
-from convmath.interop.onnx.read import read_model
+from convmath.interop.onnx.read import attributes, read_model
 from convmath.interop.onnx.volume_ops import (
     batch_norm,
     conv,
     global_average_pool,
+    layer_norm,
     pool,
     reduce_mean,
 )
 from convmath.nn import (
+    GELU,
     Clip,
     HardSigmoid,
     HardSwish,
@@ -114,6 +116,63 @@ def _clip(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(layer, [value], node_name(node), value.layout)
 
 
+def _gelu(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """PyTorch's exact GELU as its exporter writes it before opset 20, read as one GELU layer.
+
+    x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5: the Div that starts it
+    becomes convmath's GELU, and the four nodes after it are taken with it
+    (each read only by the next). A Div of any other kind is refused.
+    """
+    im.check_only(node, attrs, {})
+    steps = _gelu_steps(im, node)
+    if steps is None:
+        raise im.fail(
+            node, "divides; convmath reads a Div only as the start of PyTorch's exact GELU"
+            " (x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5)"
+        )  # fmt: skip
+    value = im.held(node)
+    held = im.add(GELU(), [value], node_name(node), value.layout)
+    im.take(steps, held)
+    return held
+
+
+def _gelu_steps(im: Importer, node: Any) -> list[Any] | None:
+    """The Erf, Add, Mul and Mul after ``node`` if they compute a GELU of its input, else None."""
+    x = node.input[0] if node.input else ""
+    if len(node.input) != 2 or x not in im.values or not _near(im, node.input[1], math.sqrt(2)):
+        return None
+    steps, current = [], node
+    for op, other in (("Erf", None), ("Add", 1.0), ("Mul", x), ("Mul", 0.5)):
+        readers = im.readers.get(current.output[0], [])
+        if len(readers) != 1 or readers[0].op_type != op or readers[0].attribute:
+            return None
+        step = readers[0]
+        rest = [name for name in step.input if name != current.output[0]]
+        if len(rest) != (0 if op == "Erf" else 1):
+            return None
+        if isinstance(other, float) and not _near(im, rest[0], other):
+            return None
+        if isinstance(other, str) and rest[0] != other:
+            return None
+        steps.append(step)
+        current = step
+    return steps
+
+
+def _near(im: Importer, name: str, number: float) -> bool:
+    """Whether ``name`` is a constant of one number within 1e-6 of ``number``.
+
+    A Constant node written after the node that looks ahead counts too.
+    """
+    value = im.constants.get(name)
+    maker = im.makers.get(name)
+    if value is None and maker is not None and maker.op_type == "Constant":
+        value = np.asarray(_constant(im, maker, attributes(maker, im.source)))
+    if value is None or value.size != 1 or value.dtype.kind != "f":
+        return False
+    return abs(float(value.reshape(-1)[0]) - number) < 1e-6
+
+
 def _constant(im: Importer, node: Any, attrs: dict[str, Any]) -> np.ndarray:
     if set(attrs) == {"value"}:
         return attrs["value"]
@@ -133,6 +192,7 @@ TRANSLATORS: dict[str, Translator] = {
     "GlobalAveragePool": global_average_pool,
     "ReduceMean": reduce_mean,
     "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
     "Gemm": gemm,
     "MatMul": matmul,
     "Add": add,
@@ -154,6 +214,7 @@ TRANSLATORS: dict[str, Translator] = {
     ),
     "HardSwish": _elementwise(lambda a: HardSwish(), {}),
     "Clip": _clip,
+    "Div": _gelu,
     "Tanh": _elementwise(lambda a: Tanh(), {}),
     "Dropout": _alias,
     "Identity": _alias,

@@ -11,7 +11,15 @@ import numpy as np
 from convmath.errors import ConvMathError
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import CHANNELS_LAST, Held, Permuted, Squeezed, identity
-from convmath.nn import AvgPool2D, BatchNorm2D, Conv2D, GlobalAvgPool2D, MaxPool2D, Module
+from convmath.nn import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    GlobalAvgPool2D,
+    LayerNorm,
+    MaxPool2D,
+    Module,
+)
 from convmath.nn.graph import Concatenate
 from convmath.nn.layout import Slice
 from convmath.shapes import same_padding
@@ -181,6 +189,34 @@ def reduce_mean(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     x = im.volume(node)
     layout = Squeezed() if attrs.get("keepdims", 1) else identity(1)
     return im.add(GlobalAvgPool2D(), [x], node_name(node), layout)
+
+
+def layer_norm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """LayerNormalization over the last axis: convmath's LayerNorm of the values held last.
+
+    ConvNeXt normalises the channels of each position: PyTorch permutes its
+    (N, C, H, W) volume to (N, H, W, C) first, which convmath holds as it is.
+    """
+    im.check_only(node, attrs, {"axis": None, "epsilon": None, "stash_type": (1,)})
+    x = im.held(node)
+    rank = len(x.onnx_shape) + 1
+    axis = int(attrs.get("axis", -1))
+    if axis % rank != rank - 1 or rank < 2:
+        raise im.fail(
+            node, f"normalizes {('N', *x.onnx_shape)} over the axes from {axis}; convmath"
+            " normalizes the last axis (the channels of each position)"
+        )  # fmt: skip
+    if not isinstance(x.layout, Permuted) or x.layout.axes[-1] != rank - 2:
+        x = im.convert(x, identity(rank - 1))  # the ONNX last axis held last
+    n = x.onnx_shape[-1]
+    gamma = vector(im, node, 1, n)
+    beta = vector(im, node, 2, n) if len(node.input) > 2 and node.input[2] else np.zeros(n)
+    epsilon = float(attrs.get("epsilon", 1e-5))
+    if not epsilon > 0:
+        raise im.fail(node, f"has epsilon={epsilon}; convmath needs epsilon > 0")
+    layer = LayerNorm(n, eps=epsilon)
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    return im.add(layer, [x], im.module_name(node), x.layout)
 
 
 def batch_norm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
