@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from convmath.interop.onnx.importer import Importer
-from convmath.interop.onnx.layouts import FlatHWC, Held, Squeezed, identity
-from convmath.nn import Conv2D, Dense, Parameter
+from convmath.interop.onnx.layouts import FlatHWC, Held, Permuted, Squeezed, identity
+from convmath.nn import Conv2D, Dense
+from convmath.nn.graph import Node
 
 
 def gemm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -77,26 +78,41 @@ def per_position(im: Importer, node: Any, x: Held, W: np.ndarray) -> Held:
 
 
 def bias(im: Importer, node: Any, name: str) -> Held:
-    """MatMul + Add of a constant vector: the bias of the Dense layer the MatMul became."""
+    """MatMul + Add of a constant vector: the bias of the Dense (or 1x1 CONV) layer it became.
+
+    The layer is made again with a bias, so that it records the arguments it
+    computes with (a model file rebuilds it from them).
+    """
     other = next(n for n in node.input if n != name)
     value = im.values.get(other)
     last = im.nodes[-1] if im.nodes else None
+    channels_last = (  # the ONNX last axis is the layer's outputs: a bias broadcasts along it
+        value is not None
+        and isinstance(value.layout, Permuted)
+        and value.layout.axes[-1] == len(value.onnx_shape) - 1
+    )
     if (
         value is None
         or last is None
         or last.output != value.name
         or not isinstance(last.module, (Dense, Conv2D))
         or last.module.b is not None
+        or (isinstance(last.module, Conv2D) and not channels_last)
         or len(im.readers.get(other, [])) != 1
     ):
         raise im.fail(node, "adds a constant; convmath adds one only as the bias of a MatMul")
     layer: Any = last.module
     n_out = layer.n_out if isinstance(layer, Dense) else layer.n_C
     bias = im.constants[name]
-    if bias.size not in (1, n_out) or bias.ndim > 2:
+    if bias.size not in (1, n_out) or (bias.size > 1 and bias.shape[-1] != n_out):
         raise im.fail(node, f"adds a constant of shape {bias.shape} to {n_out} outputs")
-
-    layer.b = Parameter(np.broadcast_to(bias.reshape(-1), (n_out,)).astype(np.float32))
+    if isinstance(layer, Dense):
+        made: Any = Dense(layer.n_in, n_out, True, rng=im.rng)
+    else:
+        made = Conv2D(layer.n_C_prev, n_out, 1, bias=True, rng=im.rng)
+    made.W.data[...] = layer.W.data
+    made.b.data[...] = np.broadcast_to(bias.reshape(-1), (n_out,))
+    im.nodes[-1] = Node(last.name, made, last.inputs, last.output)
     im.parameters += n_out
-    im.check_weight(layer, "weight 'b'", layer.b.data)
+    im.check_weight(made, "weight 'b'", made.b.data)
     return value
