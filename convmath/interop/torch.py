@@ -60,6 +60,7 @@ from convmath.nn import (
     Sigmoid,
     Tanh,
 )
+from convmath.nn.graph import Graph, Merge
 from convmath.safetensors_file import non_finite_as_float32, read_safetensors
 from convmath.schema import Integer, ListOf, Record, Text
 from convmath.train.checkpoint import DTYPES, atomic_write
@@ -189,6 +190,24 @@ def _walk(
         for name, child in module.named_children():
             shape, order = _walk(child, _join(path, name), shape, order, readers)
         return shape, order
+    if isinstance(module, Graph):  # an imported network: its nodes in order, value by value
+        values = {module.input_name: (shape, order)}
+        for node in module.nodes:
+            if isinstance(node.module, Merge):
+                inputs = [values[name] for name in node.inputs]
+                if any(held is not None for _, held in inputs):
+                    raise InvalidArgumentError(
+                        f"{layer_label(node.module, _join(path, node.name))} joins features of"
+                        f" a Flatten; cannot tell how to permute the weights that read them"
+                    )
+                merged = node.module.merged_shape([s for s, _ in inputs])
+                values[node.output] = (tuple(merged), None)
+            else:
+                held_shape, held = values[node.inputs[0]]
+                values[node.output] = _walk(
+                    node.module, _join(path, node.name), held_shape, held, readers
+                )
+        return values[module.output_name]
     output = tuple(module.output_shape(shape))
     label = layer_label(module, path)
     if isinstance(module, Flatten):
