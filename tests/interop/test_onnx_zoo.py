@@ -252,3 +252,40 @@ def test_a_div_that_is_not_a_gelu_is_refused_naming_it() -> None:
     with pytest.raises(InteropError, match=r"node 'half' \(Div\) divides; convmath reads a Div"
                        r" only as the start of PyTorch's exact GELU"):  # fmt: skip
         from_onnx(helper.make_model(graph))
+
+
+# ---------------------------------------------------------------- what a model file stores
+@pytest.mark.parametrize(
+    "key",
+    [
+        "googlenet",
+        pytest.param("shufflenet_v2_x0_5", marks=pytest.mark.slow),
+        pytest.param("mobilenet_v3_small", marks=pytest.mark.slow),
+    ],
+)
+def test_an_imported_zoo_model_is_rebuilt_from_its_description(key: str) -> None:
+    """Every layer the import makes records the arguments it computes with (convmath.save)."""
+    from convmath.nn.architecture import describe, rebuild
+
+    case = ZOO[key]
+    imported = from_onnx(parse_model(_export(case, 17), key), key).model.eval()
+    again = rebuild(describe(imported))
+    again.load_state_dict(imported.state_dict())
+    x = np.random.default_rng(0).normal(size=(2, case.side, case.side, 3)).astype(np.float32)
+    np.testing.assert_array_equal(forward(again.eval(), x), forward(imported, x))
+
+
+def test_convnext_blocks_are_rebuilt_from_their_description() -> None:
+    from convmath.nn.architecture import describe, rebuild
+
+    convnext = torchvision_models().convnext
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 2, 2), convnext.CNBlock(8, 0.5, 0.0)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = exported(model, 8, 17)
+    imported = from_onnx(parse_model(data, "blocks"), "blocks").model.eval()
+    again = rebuild(describe(imported))
+    again.load_state_dict(imported.state_dict())
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_array_equal(forward(again.eval(), x), forward(imported, x))
