@@ -128,12 +128,10 @@ class Importer:
         self.readers: dict[str, list[Any]] = {}
         self.graph_nodes = [NodeView.of(node) for node in self.graph.node]
         self.taken: set[int] = set()  # nodes a translator computed with an earlier one (take)
-        self.makers: dict[str, Any] = {}  # the node that writes each value
+        self._makers: dict[str, Any] | None = None  # the node writing each value, when asked
         for node in self.graph_nodes:
             for name in node.input:
                 self.readers.setdefault(name, []).append(node)
-            for name in node.output:
-                self.makers[name] = node
 
     # ------------------------------------------------------------ helpers
     def fail(self, node: Any, message: str) -> InteropError:
@@ -274,6 +272,12 @@ class Importer:
             raise self.fail(node, f"expects an (N, n) input; got {('N', *value.onnx_shape)}")
         return value
 
+    def maker(self, name: str) -> Any:
+        """The node that writes the value ``name`` (None: none does); the table made once."""
+        if self._makers is None:
+            self._makers = {out: node for node in self.graph_nodes for out in node.output}
+        return self._makers.get(name)
+
     def take(self, steps: list[Any], held: Held) -> None:
         """Nodes after this one that its translation computed too: the last one gives ``held``."""
         for step in steps:
@@ -372,7 +376,7 @@ class Importer:
         return held, held.stored_shape
 
     def _node(self, node: Any) -> None:
-        if id(node) in self.taken:
+        if self.taken and id(node) in self.taken:
             return
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(

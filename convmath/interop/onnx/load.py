@@ -165,7 +165,7 @@ def _near(im: Importer, name: str, number: float) -> bool:
     A Constant node written after the node that looks ahead counts too.
     """
     value = im.constants.get(name)
-    maker = im.makers.get(name)
+    maker = im.maker(name) if value is None else None
     if value is None and maker is not None and maker.op_type == "Constant":
         value = np.asarray(_constant(im, maker, attributes(maker, im.source)))
     if value is None or value.size != 1 or value.dtype.kind != "f":
