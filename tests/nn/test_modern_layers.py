@@ -111,12 +111,14 @@ def test_summary_and_explain_show_them(tmp_path, capsys):
     assert produces("se.scale (Multiply)", (8, 8, 8), text)
     assert "ds (1, 1, 8) = sum over the 8*8 positions of dA * A_prev" in backward
     # The article's names, each with the layer's number l.
+    # GELU follows a LayerNorm, which gives Z~ (as batch norm does): psi acts on Z~.
     assert re.search(
-        r"A\^\[(\d+)\] = psi\(Z\^\[\1\]\) = Z\^\[\1\] Phi\(Z\^\[\1\]\), Phi\(Z\^\[\1\]\) ="
-        r" \(1 \+ erf\(Z\^\[\1\]/sqrt\(2\)\)\)/2",
+        r"A\^\[(\d+)\] = psi\(Z~\^\[\1\]\) = Z~\^\[\1\] Phi\(Z~\^\[\1\]\), Phi\(Z~\^\[\1\]\) ="
+        r" \(1 \+ erf\(Z~\^\[\1\]/sqrt\(2\)\)\)/2",
         text,
     )
-    assert re.search(r"dZ\^\[(\d+)\] = dA\^\[\1\] \* \(Phi\(Z\^\[\1\]\) \+ Z\^\[\1\] phi", backward)
+    dz = r"dZ~\^\[(\d+)\] = dA\^\[\1\] \* \(Phi\(Z~\^\[\1\]\) \+ Z~\^\[\1\] phi"
+    assert re.search(dz, backward)
     path = cm.save(model, tmp_path / "modern.safetensors", input_shape=INPUT)
     for command in (["summary", str(path)], ["explain", str(path), "--backward"]):
         assert main(command) == 0
