@@ -263,7 +263,8 @@ def test_an_adaptive_pool_with_uniform_bins_is_one_average_pool_window() -> None
     model, shape = case("adaptive pool, overlapping uniform bins")  # 5 -> 2: bins [0, 3), [2, 5)
     (pool,) = [n for n in to_onnx(model, shape).graph.node if n.op_type == "AveragePool"]
     attributes = {a.name: list(a.ints) for a in pool.attribute if a.ints}
-    assert attributes["kernel_shape"] == [3, 3] and attributes["strides"] == [2, 2]
+    assert attributes["kernel_shape"] == [3, 3]
+    assert attributes["strides"] == [2, 2]
 
 
 def test_the_inverted_residual_adds_its_input_only_at_stride_1_with_kept_channels() -> None:
