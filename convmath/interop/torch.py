@@ -19,15 +19,20 @@ Dense              b (n_out,)                       bias (n_out,)
 BatchNorm2D        gamma, beta (n_C,)               weight, bias (n_C,)
 BatchNorm2D        running_mean, running_var        running_mean, running_var
 BatchNorm2D        (none)                           num_batches_tracked, int64, shape ()
+LayerNorm          gamma, beta (n_C,)               weight, bias (n_C,)
+LayerScale         gamma (n_C,)                     weight (n_C,)
 =================  ===============================  ==================================
+
+The blocks keep their children's names: a SqueezeExcitation's ``squeeze.fc1.weight``,
+an InvertedResidual's ``main.expand.weight``, ``main.se.squeeze.fc2.bias``...
 
 A Dense layer that reads a :class:`~convmath.nn.Flatten` of a volume
 (n_H, n_W, n_C), directly or through layers that keep the order of the
-features (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm2D), has its
+features (the activations, Dropout, BatchNorm2D, LayerNorm, LayerScale), has its
 input rows permuted: convmath flattens channels-last, feature (h*n_W + w)*n_C + c,
-PyTorch's ``nn.Flatten`` of NCHW gives feature (c*n_H + h)*n_W + w. A BatchNorm2D
-between such a Flatten and its Dense has its four vectors permuted the same way
-(it is a ``BatchNorm1d`` in PyTorch). A Flatten that sees a vector (after
+PyTorch's ``nn.Flatten`` of NCHW gives feature (c*n_H + h)*n_W + w. A BatchNorm2D,
+LayerNorm or LayerScale between such a Flatten and its Dense has its vectors permuted
+the same way (a BatchNorm2D is a ``BatchNorm1d`` in PyTorch). A Flatten that sees a vector (after
 GlobalAvgPool2D) changes nothing. ``num_batches_tracked`` is written as 0 so that
 ``load_state_dict(strict=True)`` accepts the dict; it is not read back.
 """
@@ -47,17 +52,25 @@ from safetensors.numpy import save
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, DTypeError, InvalidArgumentError, ShapeError
 from convmath.nn import (
+    GELU,
     BatchNorm2D,
+    Clip,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    HardSigmoid,
+    HardSwish,
+    LayerNorm,
+    LayerScale,
     LeakyReLU,
     Module,
     Parameter,
     ReLU,
+    ReLU6,
     Sequential,
     Sigmoid,
+    SiLU,
     Tanh,
 )
 from convmath.safetensors_file import non_finite_as_float32, read_safetensors
@@ -74,7 +87,11 @@ __all__ = [
 Volume = tuple[int, int, int]
 
 # Layers whose output feature j is a function of input feature j alone.
-_KEEPS_ORDER = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)
+_KEEPS_ORDER = (
+    ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU, Dropout,
+)  # fmt: skip
+# Layers with a number per feature of a vector (whose PyTorch order differs after a Flatten).
+_PER_FEATURE = (BatchNorm2D, LayerNorm, LayerScale)
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _MAX_NAME = 1024  # characters in one tensor name of a file
 
@@ -167,7 +184,8 @@ class _Order:
 
 
 def _flatten_readers(model: Module, input_shape: Volume) -> dict[str, Volume]:
-    """{path: (n_H, n_W, n_C)} of each Dense and BatchNorm2D that reads a channels-last flatten.
+    """{path: (n_H, n_W, n_C)} of each Dense and per-feature layer (BatchNorm2D, LayerNorm,
+    LayerScale) that reads a channels-last flatten.
 
     Walks the model's Sequentials with the shape of one example; checks every
     layer's shape on the way (ShapeError naming the layer that does not fit).
@@ -193,7 +211,7 @@ def _walk(
     label = layer_label(module, path)
     if isinstance(module, Flatten):
         return output, (_Order((shape[0], shape[1], shape[2]), label) if len(shape) == 3 else order)
-    if not isinstance(module, (Conv2D, Dense, BatchNorm2D, *_KEEPS_ORDER)):
+    if not isinstance(module, (Conv2D, Dense, *_PER_FEATURE, *_KEEPS_ORDER)):
         inner = [m for _, m in module.named_modules()]
         if any(isinstance(m, Flatten) for m in inner) and any(isinstance(m, Dense) for m in inner):
             raise InvalidArgumentError(
@@ -203,7 +221,7 @@ def _walk(
             )
     if len(shape) != 1 or order is None:
         return output, None  # a volume, or a vector that no Flatten of a volume made
-    if isinstance(module, Dense | BatchNorm2D):
+    if isinstance(module, (Dense, *_PER_FEATURE)):
         if order.through is not None:
             raise InvalidArgumentError(
                 f"{label} reads the features of {order.flatten} through {order.through}, which"
@@ -214,7 +232,7 @@ def _walk(
         return output, (None if isinstance(module, Dense) else order)
     if isinstance(module, _KEEPS_ORDER):
         return output, order
-    if any(isinstance(m, Dense | BatchNorm2D) for _, m in module.named_modules()):
+    if any(isinstance(m, (Dense, *_PER_FEATURE)) for _, m in module.named_modules()):
         raise InvalidArgumentError(
             f"{label} reads the features of {order.flatten} and holds layers whose PyTorch"
             f" layout depends on their order; cannot tell how to permute them"
@@ -260,6 +278,12 @@ def _entries_of(module: Module, path: str, volume: Volume | None) -> Iterator[_E
             "running_mean": ("running_mean", *vector),
             "running_var": ("running_var", *vector),
         }
+    elif isinstance(module, LayerNorm):
+        vector = (_same, _same) if volume is None else _vector_after_flatten(volume)
+        known = {"gamma": ("weight", *vector), "beta": ("bias", *vector)}
+    elif isinstance(module, LayerScale):
+        vector = (_same, _same) if volume is None else _vector_after_flatten(volume)
+        known = {"gamma": ("weight", *vector)}
     else:
         known = {}
     own = [a for a, v in vars(module).items() if isinstance(v, Parameter)]
@@ -268,7 +292,7 @@ def _entries_of(module: Module, path: str, volume: Volume | None) -> Iterator[_E
     if unknown:
         raise InvalidArgumentError(
             f"{layer_label(module, path)} holds {unknown}, for which convmath knows no PyTorch"
-            f" name and layout (known: Conv2D, Dense, BatchNorm2D)"
+            f" name and layout (known: Conv2D, Dense, BatchNorm2D, LayerNorm, LayerScale)"
         )
     for attr, (torch_attr, to_torch, from_torch) in known.items():
         value = getattr(module, attr)
