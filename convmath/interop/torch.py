@@ -73,6 +73,7 @@ from convmath.nn import (
     SiLU,
     Tanh,
 )
+from convmath.nn.graph import Graph, Merge
 from convmath.safetensors_file import non_finite_as_float32, read_safetensors
 from convmath.schema import Integer, ListOf, Record, Text
 from convmath.train.checkpoint import DTYPES, atomic_write
@@ -207,6 +208,8 @@ def _walk(
         for name, child in module.named_children():
             shape, order = _walk(child, _join(path, name), shape, order, readers)
         return shape, order
+    if isinstance(module, Graph):
+        return _walk_graph(module, path, shape, order, readers)
     output = tuple(module.output_shape(shape))
     label = layer_label(module, path)
     if isinstance(module, Flatten):
@@ -238,6 +241,35 @@ def _walk(
             f" layout depends on their order; cannot tell how to permute them"
         )
     return output, _Order(order.volume, order.flatten, label)
+
+
+def _walk_graph(
+    graph: Graph,
+    path: str,
+    shape: tuple[int, ...],
+    order: _Order | None,
+    readers: dict[str, Volume],
+) -> tuple[tuple[int, ...], _Order | None]:
+    """:func:`_walk` node by node (an imported model): each value's shape and feature order.
+
+    A merge of vectors that a Flatten ordered passes them on as possibly moved (a Dense
+    reading them is refused): where each feature lands depends on the merge.
+    """
+    values = {graph.input_name: (shape, order)}
+    for node in graph.nodes:
+        inputs = [values[name] for name in node.inputs]
+        where = _join(path, node.name)
+        if isinstance(node.module, Merge):
+            merged = tuple(node.module.merged_shape([s for s, _ in inputs]))
+            ordered = [o for _, o in inputs if o is not None]
+            moved = None
+            if ordered and len(merged) == 1:
+                first = ordered[0]
+                moved = _Order(first.volume, first.flatten, layer_label(node.module, where))
+            values[node.output] = (merged, moved)
+        else:
+            values[node.output] = _walk(node.module, where, *inputs[0], readers)
+    return values[graph.output_name]
 
 
 def _layout(model: Module, input_shape: Any) -> list[_Entry]:
