@@ -64,6 +64,7 @@ from convmath.nn import (
     SqueezeExcitation,
     Tanh,
 )
+from convmath.nn.graph import Add, Concatenate, Graph, Merge, Multiply
 
 if TYPE_CHECKING:
     import torch
@@ -91,8 +92,10 @@ def torch_module_for(model: Module, input_shape: tuple[int, int, int]) -> torch.
 
     Knows the layers of :mod:`convmath.nn` (Conv2D, Dense, BatchNorm2D, LayerNorm,
     LayerScale, the activations, Dropout, the poolings, Flatten, ChannelShuffle,
-    ChannelSlice, ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual)
-    and Sequential; any other module raises :class:`InvalidArgumentError` naming it.
+    ChannelSlice, ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual),
+    Sequential, and Graph (an imported model: each node's module at its dotted name,
+    the merges Add, Multiply and Concatenate); any other module raises
+    :class:`InvalidArgumentError` naming it.
     The input shape fixes what "same" padding is, and whether a BatchNorm2D sees
     volumes (``BatchNorm2d``) or vectors (``BatchNorm1d``).
     """
@@ -241,8 +244,25 @@ def _classes() -> SimpleNamespace:
             z = self.main(x)
             return z + x if self.residual else z
 
+    class Graph(nn.Module):
+        """convmath's Graph: each node's module at its dotted name (so that the state_dict
+        names are the nodes'), run in the graph's order; merges add, multiply or concatenate."""
+
+        def __init__(self, steps: list[tuple[Any, ...]], input_name: str, output_name: str) -> None:
+            super().__init__()
+            self.steps = steps  # (node name, merge or None, inputs, output)
+            self.input_name, self.output_name = input_name, output_name
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            values = {self.input_name: x}
+            for name, merge, inputs, output in self.steps:
+                xs = [values[value] for value in inputs]
+                values[output] = self.get_submodule(name)(xs[0]) if merge is None else merge(xs)
+            return values[self.output_name]
+
     return SimpleNamespace(
         nn=nn,
+        Graph=Graph,
         PaddedConv2d=PaddedConv2d,
         GlobalAvgPool2d=GlobalAvgPool2d,
         ResidualBlock=ResidualBlock,
@@ -350,6 +370,64 @@ def _translate(
             for name, branch in module.named_children()
         }
         return k.InceptionModule(branches), output
+    if isinstance(module, Graph):
+        return _translate_graph(module, path, shape, k)
     raise InvalidArgumentError(
         f"{layer_label(module, path)}: convmath knows no PyTorch equivalent of this layer"
     )
+
+
+def _translate_graph(
+    graph: Graph, path: str, shape: tuple[int, ...], k: SimpleNamespace
+) -> tuple[Any, tuple[int, ...]]:
+    shapes = {graph.input_name: shape}
+    steps: list[tuple[Any, ...]] = []
+    placed: list[tuple[str, Any]] = []
+    for node in graph.nodes:
+        inputs = [shapes[name] for name in node.inputs]
+        where = f"{path}.{node.name}" if path else node.name
+        if isinstance(node.module, Merge):
+            shapes[node.output] = tuple(node.module.merged_shape(inputs))
+            merge = _merge(node.module, len(inputs[0]), where)
+            steps.append((node.name, merge, node.inputs, node.output))
+        else:
+            translated, shapes[node.output] = _translate(node.module, where, inputs[0], k)
+            placed.append((node.name, translated))
+            steps.append((node.name, None, node.inputs, node.output))
+    twin = k.Graph(steps, graph.input_name, graph.output_name)
+    for name, translated in placed:
+        _place(twin, name, translated, k.nn)
+    return twin, shapes[graph.output_name]
+
+
+def _merge(merge: Merge, rank: int, where: str) -> Any:
+    """The function of torch tensors that ``merge`` computes, in NCHW."""
+    if isinstance(merge, Add):
+        return lambda xs: functools.reduce(lambda a, b: a + b, xs)
+    if isinstance(merge, Multiply):
+        return lambda xs: functools.reduce(lambda a, b: a * b, xs)
+    if isinstance(merge, Concatenate):
+        axis = merge.axis % rank
+        dim = (2, 3, 1)[axis] if rank == 3 else axis + 1  # past the batch, channels first
+        return lambda xs: _import_torch().cat(xs, dim=dim)
+    raise InvalidArgumentError(
+        f"{layer_label(merge, where)}: convmath knows no PyTorch equivalent of this merge"
+    )
+
+
+def _place(root: Any, name: str, module: Any, nn: Any) -> None:
+    """Put ``module`` at the dotted ``name`` under ``root``, making empty parents on the way."""
+    *parents, last = name.split(".")
+    parent = root
+    try:
+        for part in parents:
+            if part not in parent._modules:
+                parent.add_module(part, nn.Module())
+            parent = parent._modules[part]
+        if last in parent._modules:
+            raise KeyError(f"{last!r} is taken")
+        parent.add_module(last, module)
+    except (KeyError, TypeError) as error:
+        raise InvalidArgumentError(
+            f"graph node {name!r}: its name cannot be a PyTorch module path ({error})"
+        ) from None

@@ -94,3 +94,19 @@ def test_the_torch_twin_of_the_original_runs_the_fine_tuned_weights(key: str) ->
     with torch.no_grad():
         got = twin(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
     np.testing.assert_allclose(got, forward(imported, x), **TOLERANCE)
+
+
+@pytest.mark.parametrize("key", MODELS + LAYERS)
+def test_the_torch_twin_of_the_import_itself_runs_its_weights(key: str) -> None:
+    torch = pytest.importorskip("torch")
+    from convmath.interop.torch_models import torch_module_for
+
+    _, imported, shape = imported_and_fine_tuned(key)
+    twin = torch_module_for(imported, shape)
+    state = to_torch_state_dict(imported, shape)
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    twin.eval()
+    x = example(shape)
+    with torch.no_grad():
+        got = twin(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
+    np.testing.assert_allclose(got, forward(imported, x), **TOLERANCE)

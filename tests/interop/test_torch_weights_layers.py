@@ -8,10 +8,12 @@ import pytest
 from layer_cases import CASES, case, example
 from onnx_cases import forward
 
+from convmath import nn
 from convmath.errors import InvalidArgumentError
 from convmath.interop.torch import from_torch_state_dict, to_torch_state_dict
+from convmath.nn.graph import Graph, Node
 
-TORCH_CASES = [key for key in CASES if key != "multiply merge"]  # a Graph has no torch twin
+TORCH_CASES = CASES
 
 
 def test_layer_norm_and_layer_scale_are_named_as_torch_names_them() -> None:
@@ -86,10 +88,10 @@ def test_the_torch_twin_uses_torchs_own_layers() -> None:
     } <= kinds  # fmt: skip
 
 
-def test_a_graph_has_no_torch_twin_and_says_so() -> None:
+def test_a_graph_node_whose_name_cannot_be_a_torch_path_is_refused_by_name() -> None:
     pytest.importorskip("torch")
     from convmath.interop.torch_models import torch_module_for
 
-    model, shape = case("multiply merge")
-    with pytest.raises(InvalidArgumentError, match="no PyTorch equivalent"):
-        torch_module_for(model, shape)
+    graph = Graph([Node("forward", nn.ReLU(), ("input",), "output")], "input", "output")
+    with pytest.raises(InvalidArgumentError, match="graph node 'forward'"):
+        torch_module_for(graph, (2, 2, 1))
