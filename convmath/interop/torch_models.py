@@ -65,6 +65,7 @@ from convmath.nn import (
     Tanh,
 )
 from convmath.nn.graph import Add, Concatenate, Graph, Merge, Multiply
+from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +95,8 @@ def torch_module_for(model: Module, input_shape: tuple[int, int, int]) -> torch.
     LayerScale, the activations, Dropout, the poolings, Flatten, ChannelShuffle,
     ChannelSlice, ResidualBlock, InceptionModule, SqueezeExcitation, InvertedResidual),
     Sequential, and Graph (an imported model: each node's module at its dotted name,
-    the merges Add, Multiply and Concatenate); any other module raises
+    the merges Add, Multiply and Concatenate, the layout modules of an import); any other
+    module raises
     :class:`InvalidArgumentError` naming it.
     The input shape fixes what "same" padding is, and whether a BatchNorm2D sees
     volumes (``BatchNorm2d``) or vectors (``BatchNorm1d``).
@@ -244,6 +246,21 @@ def _classes() -> SimpleNamespace:
             z = self.main(x)
             return z + x if self.residual else z
 
+    class Relaid(nn.Module):
+        """A layout module of an import (Reshape, Permute, Reorder, Slice, ZeroPad) on NCHW:
+        the example to convmath's channels-last order, ``apply`` there (a function of the
+        batch-first tensor), and back to NCHW when a volume comes out."""
+
+        def __init__(self, apply: Any, rank_in: int, rank_out: int) -> None:
+            super().__init__()
+            self.apply_, self.rank_in, self.rank_out = apply, rank_in, rank_out
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if self.rank_in == 3:
+                x = x.permute(0, 2, 3, 1)
+            y = self.apply_(x)
+            return y.permute(0, 3, 1, 2) if self.rank_out == 3 else y
+
     class Graph(nn.Module):
         """convmath's Graph: each node's module at its dotted name (so that the state_dict
         names are the nodes'), run in the graph's order; merges add, multiply or concatenate."""
@@ -263,6 +280,7 @@ def _classes() -> SimpleNamespace:
     return SimpleNamespace(
         nn=nn,
         Graph=Graph,
+        Relaid=Relaid,
         PaddedConv2d=PaddedConv2d,
         GlobalAvgPool2d=GlobalAvgPool2d,
         ResidualBlock=ResidualBlock,
@@ -372,9 +390,33 @@ def _translate(
         return k.InceptionModule(branches), output
     if isinstance(module, Graph):
         return _translate_graph(module, path, shape, k)
+    relaid = _relaid(module, path, k.nn)
+    if relaid is not None:
+        return k.Relaid(relaid, len(shape), len(output)), output
     raise InvalidArgumentError(
         f"{layer_label(module, path)}: convmath knows no PyTorch equivalent of this layer"
     )
+
+
+def _relaid(module: Module, path: str, nn: Any) -> Any:
+    """What a layout module does to a batch-first tensor in convmath's order, or None."""
+    if isinstance(module, Reshape):
+        return lambda x: x.reshape(x.shape[0], *module.shape)
+    if isinstance(module, Permute):
+        return lambda x: x.permute(0, *(a + 1 for a in module.axes))
+    if isinstance(module, Reorder):
+        indices = module.indices.tolist()
+        return lambda x: x[:, indices]
+    if isinstance(module, Slice):
+        if any(step < 1 for _, _, step in module.ranges):
+            raise InvalidArgumentError(
+                f"{layer_label(module, path)}: a slice of negative step has no torch indexing"
+            )
+        return lambda x: x[(slice(None), *(slice(*r) for r in module.ranges))]
+    if isinstance(module, ZeroPad):
+        sides = [side for widths in reversed(module.widths) for side in widths]  # last axis first
+        return lambda x: nn.functional.pad(x, sides)
+    return None
 
 
 def _translate_graph(

@@ -7,6 +7,7 @@ from onnx_cases import randomized
 
 from convmath import nn
 from convmath.nn.graph import Graph, Multiply, Node
+from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
 
 
 def _conv(n_C_prev: int, n_C: int, f: int = 3, **options: object) -> nn.Conv2D:
@@ -99,6 +100,30 @@ def case(key: str) -> tuple[nn.Module, tuple[int, int, int]]:
             ],
         ),
         "multiply merge": ((5, 4, 2), [_se_graph(rng)]),
+        "reshape, a vector to a volume": (
+            (4, 3, 2),
+            [conv, nn.GlobalAvgPool2D(), Reshape((1, 1, 4)), nn.Conv2D(4, 3, 1, rng=rng)],
+        ),
+        "reshape, a volume to a volume and to a vector": (
+            (4, 3, 2),
+            [conv, Reshape((2, 6, 4)), _conv(4, 2), Reshape((24,)), nn.Dense(24, 3, rng=rng)],
+        ),
+        "permute a volume": (
+            (4, 3, 2),
+            [conv, Permute((1, 0, 2)), _conv(4, 2), Permute((2, 0, 1))],
+        ),
+        "slice, pad and reorder": (
+            (5, 4, 2),
+            [
+                conv,
+                Slice([(1, 5, 2), (0, 4, 1), (0, 3, 1)]),
+                ZeroPad([(1, 0), (0, 2), (1, 1)]),
+                nn.Flatten(),
+                nn.Dense(90, 6, rng=rng),
+                Reorder(np.random.default_rng(3).permutation(6)),
+                nn.Dense(6, 3, rng=rng),
+            ],
+        ),
     }
     shape, chain = layers[key]
     model = nn.Sequential(*chain)
@@ -141,6 +166,10 @@ CASES = [
     "inverted residual, no expansion",
     "inverted residual, MobileNetV3, SE, stride 2",
     "multiply merge",
+    "reshape, a vector to a volume",
+    "reshape, a volume to a volume and to a vector",
+    "permute a volume",
+    "slice, pad and reorder",
 ]
 
 

@@ -57,6 +57,9 @@ IMPORTER_REFUSES = {
     "adaptive pool, uneven bins": "the importer reads a MatMul as a Dense layer, not P_H A",
     "adaptive pool, more bins than rows": "the importer reads a MatMul as a Dense layer only",
     "channel shuffle": "the importer of this branch reshapes a volume only to (N, -1)",
+    "reshape, a vector to a volume": "the importer of this branch reshapes only to (N, -1)",
+    "reshape, a volume to a volume and to a vector": "the importer reshapes only to (N, -1)",
+    "gelu, tanh": "the importer reads no tanh form of GELU (Add of a constant)",
 }
 
 

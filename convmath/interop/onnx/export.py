@@ -310,8 +310,28 @@ def _onnx_axis(axis: int, rank: int) -> int:
     return axis + 1
 
 
+def _to_plain_perm(rank: int) -> list[int]:
+    """The Transpose that takes ONNX's tensor of an example of ``rank`` to convmath's order."""
+    return [0, 2, 3, 1] if rank == 3 else list(range(rank + 1))
+
+
+def _to_onnx_perm(rank: int) -> list[int]:
+    """The Transpose that takes convmath's order of an example of ``rank`` to ONNX's."""
+    return [0, 3, 1, 2] if rank == 3 else list(range(rank + 1))
+
+
 def _permute(b: _Builder, m: Permute, x: Value) -> Value:
-    raise _unsupported(m, "a graph that permutes a volume's axes cannot be exported yet")
+    """One Transpose: to convmath's order, the example's axes permuted, back to ONNX's."""
+    hint = _path(m, "permute")
+    x = _plain(b, x, hint)
+    out = m.output_shape(x.shape)
+    steps = [_to_plain_perm(x.rank), [0, *(a + 1 for a in m.axes)], _to_onnx_perm(len(out))]
+    perm = np.arange(x.rank + 1)
+    for step in steps:  # Transpose(p) then Transpose(q) is Transpose(p[q])
+        perm = perm[step]
+    if list(perm) == list(range(x.rank + 1)):
+        return Value(x.name, out)
+    return Value(b.node("Transpose", [x.name], hint, perm=[int(a) for a in perm]), out)
 
 
 def _reorder(b: _Builder, m: Reorder, x: Value) -> Value:
@@ -345,9 +365,20 @@ def _zero_pad(b: _Builder, m: ZeroPad, x: Value) -> Value:
 
 
 def _reshape(b: _Builder, m: Reshape, x: Value) -> Value:
-    if x.rank == 3 or len(m.shape) != 1:
-        raise _unsupported(m, "only a reshape of a flat vector to a flat vector exports")
-    return x
+    """A vector to a vector is nothing; otherwise the values in convmath's order, Reshape,
+    and the volume (if one comes out) back to NCHW."""
+    if x.rank == 1 and len(m.shape) == 1:
+        return x
+    hint = _path(m, "reshape")
+    x = _plain(b, x, hint)
+    name = x.name
+    if x.rank == 3:
+        name = b.node("Transpose", [name], hint, perm=_to_plain_perm(3))
+    target = b.constant(f"{hint}.shape", np.array([0, *m.shape], dtype=np.int64))  # 0: the batch
+    name = b.node("Reshape", [name, target], hint)
+    if len(m.shape) == 3:
+        name = b.node("Transpose", [name], hint, perm=_to_onnx_perm(3))
+    return Value(name, m.output_shape(x.shape))
 
 
 def _float(b: _Builder, hint: str, value: float | np.ndarray) -> str:
