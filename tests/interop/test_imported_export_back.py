@@ -11,11 +11,11 @@ ort = pytest.importorskip("onnxruntime")
 
 from layer_cases import case  # noqa: E402
 from onnx_cases import forward, named_model  # noqa: E402
+from test_onnx_export_layers import imported_or_xfail  # noqa: E402
 
 import convmath.functional as F  # noqa: E402
 from convmath import Tensor  # noqa: E402
-from convmath.interop.onnx import from_onnx, to_onnx  # noqa: E402
-from convmath.interop.onnx.load import TRANSLATORS  # noqa: E402
+from convmath.interop.onnx import to_onnx  # noqa: E402
 from convmath.interop.torch import to_torch_state_dict  # noqa: E402
 from convmath.nn import Module  # noqa: E402
 from convmath.optim import SGD  # noqa: E402
@@ -47,10 +47,7 @@ def fine_tuned(model: Module, shape: tuple[int, int, int], steps: int = 3) -> Mo
 def imported_and_fine_tuned(key: str) -> tuple[Module, Module, tuple[int, int, int]]:
     model, shape = original(key)
     proto = to_onnx(model, shape)
-    missing = sorted({node.op_type for node in proto.graph.node} - set(TRANSLATORS))
-    if missing:
-        pytest.xfail(f"the ONNX importer of this branch reads no {', '.join(missing)}")
-    imported = from_onnx(proto).model
+    imported = imported_or_xfail(proto)
     before = to_torch_state_dict(imported, shape)
     fine_tuned(imported, shape)
     after = to_torch_state_dict(imported, shape)
