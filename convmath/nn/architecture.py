@@ -7,7 +7,10 @@ model file stores, so that every command can rebuild the model without
 importing anyone's code. Only the public layers of ``convmath.nn`` are
 rebuilt (its ``__all__``); random generators are stored as a mark, and one
 fresh generator, shared by all of them, is given on rebuilding (the
-weights are loaded afterwards; dropout layers draw different masks). A module of another
+weights are loaded afterwards; dropout layers draw different masks). A
+:class:`~convmath.nn.graph.Graph` (an imported ONNX network) is stored the
+same way, node by node, with the layers only graphs use (merges, layout
+moves, a softmax inside the graph). A module of another
 package, or one built from arrays, has no such description: it is saved
 with a builder function instead (``models.build("package.module:function")``).
 
@@ -30,7 +33,13 @@ import numpy as np
 
 import convmath.nn as nn_package
 from convmath.errors import ConvMathError, InvalidArgumentError
-from convmath.nn.module import Module
+from convmath.nn import activation, graph, layout
+from convmath.nn.graph import Merge, Node
+from convmath.nn.layout import Reorder
+from convmath.nn.module import Arguments, Module
+
+# Modules of the layers that graphs use beside the public ones: every layer defined there
+GRAPH_LAYER_MODULES = (graph, layout, activation)
 
 
 def describe(module: Module) -> dict[str, Any]:
@@ -75,13 +84,25 @@ def _rebuild(tree: Any, rng: np.random.Generator) -> Module:
 
 
 def layer_classes() -> dict[str, type[Module]]:
-    """The public layers of convmath.nn by name: the only classes an architecture may name."""
-    exported = (getattr(nn_package, name) for name in nn_package.__all__)
+    """The layers an architecture may name, by name: convmath.nn's public layers, and the
+    graph and layout layers an imported graph is made of (:data:`GRAPH_LAYER_MODULES`)."""
+    exported = [getattr(nn_package, name) for name in nn_package.__all__]
+    for module in GRAPH_LAYER_MODULES:
+        exported += [
+            v for v in vars(module).values() if getattr(v, "__module__", None) == module.__name__
+        ]
     return {
         cls.__name__: cls
         for cls in exported
-        if isinstance(cls, type) and issubclass(cls, Module) and cls is not Module
+        if isinstance(cls, type) and issubclass(cls, Module) and cls not in (Module, Merge)
     }
+
+
+def _arguments(module: Module) -> Arguments | None:
+    """What ``module`` was built with; a Reorder built from an index array, as a list."""
+    if module.arguments is None and isinstance(module, Reorder):
+        return Arguments(([int(k) for k in module.indices],), {})
+    return module.arguments
 
 
 def _describe(module: Module, where: str) -> dict[str, Any]:
@@ -92,16 +113,17 @@ def _describe(module: Module, where: str) -> dict[str, Any]:
             f" a model of your own classes with a builder function (build it with"
             f" convmath.models.build('package.module:function', ...))"
         )
-    if module.arguments is None:
+    arguments = _arguments(module)
+    if arguments is None:
         raise InvalidArgumentError(
             f"{where} ({cls.__name__}) was built from arrays or objects that a model file cannot"
             f" store; build it from numbers and layers, or with a builder function"
         )
     return {
         "layer": cls.__name__,
-        "args": [_encode(value, f"{where}.{k}") for k, value in enumerate(module.arguments.args)],
+        "args": [_encode(value, f"{where}.{k}") for k, value in enumerate(arguments.args)],
         "kwargs": {
-            key: _encode(value, f"{where}.{key}") for key, value in module.arguments.kwargs.items()
+            key: _encode(value, f"{where}.{key}") for key, value in arguments.kwargs.items()
         },
     }
 
@@ -109,6 +131,15 @@ def _describe(module: Module, where: str) -> dict[str, Any]:
 def _encode(value: Any, where: str) -> Any:
     if isinstance(value, Module):
         return {"module": _describe(value, where)}
+    if isinstance(value, Node):
+        return {
+            "node": {
+                "name": value.name,
+                "module": _describe(value.module, f"{where}({value.name})"),
+                "inputs": list(value.inputs),
+                "output": value.output,
+            }
+        }
     if isinstance(value, np.random.Generator):
         return {"rng": None}
     if isinstance(value, np.integer | np.floating | np.bool_):
@@ -134,8 +165,28 @@ def _decode(value: Any, rng: np.random.Generator) -> Any:
         return _rebuild(content, rng)
     if kind == "rng":
         return rng  # the weights drawn are replaced by the file's
+    if kind == "node":
+        return _node(content, rng)
     if kind == "tuple" and isinstance(content, list):
         return tuple(_decode(item, rng) for item in content)
     if kind == "dict" and isinstance(content, dict):
         return {str(key): _decode(item, rng) for key, item in content.items()}
     raise InvalidArgumentError(f"an encoded argument of unknown kind {str(kind)[:40]!r}")
+
+
+def _node(content: Any, rng: np.random.Generator) -> Node:
+    """A graph's node from its stored entry {name, module, inputs, output}, checked."""
+    if not isinstance(content, dict) or set(content) != {"name", "module", "inputs", "output"}:
+        raise InvalidArgumentError("a graph node must be {name, module, inputs, output}")
+    names = [
+        content["name"],
+        content["output"],
+        *(content["inputs"] if isinstance(content["inputs"], list) else [None]),
+    ]
+    if not all(isinstance(name, str) for name in names):
+        raise InvalidArgumentError(
+            f"a graph node's name, inputs and output must be text; got {str(names)[:80]}"
+        )
+    module = _rebuild(content["module"], rng)
+    module.path = content["name"]
+    return Node(content["name"], module, tuple(content["inputs"]), content["output"])

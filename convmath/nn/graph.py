@@ -20,7 +20,7 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.errors import ShapeError
-from convmath.nn.module import LayerInfo, Module, Shape
+from convmath.nn.module import Arguments, LayerInfo, Module, Shape
 from convmath.tensor import Tensor
 
 
@@ -133,6 +133,8 @@ class Graph(Module):
         super().__init__()
         self.nodes = list(nodes)
         self.input_name, self.output_name = input_name, output_name
+        # its nodes are its arguments (a Node is plain data: a name, a layer, value names)
+        self.arguments = Arguments((tuple(self.nodes), input_name, output_name), {})
         known = {input_name}
         names: set[str] = set()
         for node in self.nodes:

@@ -85,6 +85,7 @@ class Module:
 
     _buffer_names: tuple[str, ...] = ()
     arguments: Arguments | None = None  # None: not recorded, or not plain data
+    frozen = False  # frozen for fine-tuning (nn/transfer.py): always runs as in inference
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -292,9 +293,14 @@ class Module:
 
     # ------------------------------------------------------------ modes
     def train(self, mode: bool = True) -> Module:
-        """Training mode (batch statistics, dropout on); ``eval()`` turns it off."""
+        """Training mode (batch statistics, dropout on); ``eval()`` turns it off.
+
+        A frozen layer (:func:`convmath.nn.transfer.freeze_until`) stays in eval
+        mode: a frozen batch norm normalises with its running statistics and
+        leaves them as they are.
+        """
         for _, module in self.named_modules():
-            module.training = mode
+            module.training = mode and not module.frozen
         return self
 
     def eval(self) -> Module:

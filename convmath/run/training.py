@@ -27,11 +27,12 @@ from convmath.distributed import DataParallel, World, world
 from convmath.errors import CheckpointError, DataError, InvalidArgumentError, ShapeError
 from convmath.inspect.summary import summary_table
 from convmath.kernels import autotune
+from convmath.nn import transfer
 from convmath.nn.module import Module
 from convmath.optim import Schedule
 from convmath.optim.optimizer import Optimizer
+from convmath.run.finetune import describe_frozen, start_from
 from convmath.run.folder import RunFolder
-from convmath.run.trained import load_trained
 from convmath.schema import shown
 from convmath.train.checkpoint import Checkpoint, atomic_write, load_checkpoint
 from convmath.train.config import TrainConfig, plural
@@ -103,8 +104,12 @@ def _fit_hint(config: TrainConfig, model_name: str, input_shape: tuple[int, ...]
 
 
 def default_out_dir(config: TrainConfig) -> Path:
-    """``runs/<dataset>-<model>``, a model ``package.module:function`` written with dots."""
-    model = default_model(config, _channels(config)).replace(":", ".")
+    """``runs/<dataset>-<model>``, a model ``package.module:function`` written with dots; a
+    fine-tuning run without ``--model`` is named after the file it starts from."""
+    if config.init_from is not None and config.model is None:
+        model = Path(config.init_from).stem
+    else:
+        model = default_model(config, _channels(config)).replace(":", ".")
     return Path("runs") / f"{Path(config.dataset).name}-{model}"
 
 
@@ -112,7 +117,7 @@ def make_optimizer(config: TrainConfig, model: Module) -> Optimizer:
     """The configuration's optimizer over the model's parameters."""
     return optim.make_optimizer(
         config.optimizer,
-        model.parameters(),
+        transfer.trainable(model.parameters()),
         config.lr_or_default(),
         momentum=config.momentum,
         nesterov=config.nesterov,
@@ -200,7 +205,8 @@ def run_training(
     ``resume`` is a checkpoint's path, or the run :func:`read_resumed` read
     from one. A resumed run whose model is built by code the checkpoint names (an import
     path) needs ``trust_code``. A run started from ``config.init_from`` trusts
-    the code of its own model (``config.model``, already imported) and no other.
+    the code of its own model (``config.model``, already imported) and no other,
+    unless ``trust_code`` says so (:mod:`convmath.run.finetune`).
     """
     checkpoint: Checkpoint | None = None
     resumed: Module | None = None  # the resumed run's model, built once
@@ -242,6 +248,7 @@ def run_training(
                 processes,
                 replicas,
                 resumed=resumed,
+                trust_code=trust_code,
             )
         with RunFolder(out_dir, overwrite=overwrite) as folder:
             if checkpoint is None or resume is None:
@@ -259,6 +266,7 @@ def run_training(
                 processes,
                 replicas,
                 resumed=resumed,
+                trust_code=trust_code,
             )
 
 
@@ -277,21 +285,6 @@ def _extended(
             f" (got {epochs})"
         )
     return dataclasses.replace(config, epochs=epochs).checked(dataset_must_exist=False)
-
-
-def _start_from(model: Module, path: str, model_name: str) -> None:
-    """Fine-tuning: the weights and buffers of the checkpoint ``path``, for the same model.
-
-    The code of this run's own model is trusted: the run has imported it already.
-    """
-    trained, _, _ = load_trained(path, trust_code=model_name)
-    try:
-        model.load_state_dict(trained.state_dict())
-    except ShapeError as error:
-        raise InvalidArgumentError(
-            f"--init-from {path}: its model does not fit this run's ({error}); fine-tune the same"
-            f" model on data of the same shape and classes"
-        ) from None
 
 
 def _carry_over(checkpoint: Checkpoint, resume: Path, folder: RunFolder) -> None:
@@ -339,6 +332,8 @@ def prepare_run(
     replicas: OneProcess | None = None,
     resumed: Module | None = None,
     resume: str | Path | None = None,
+    checkpoint: Checkpoint | None = None,
+    trust_code: bool = False,
 ) -> PreparedRun:
     """The model, data, batches, optimizer, schedule and trainer that ``config`` describes.
 
@@ -347,7 +342,9 @@ def prepare_run(
     :func:`convmath.train.lr_find`) sees the very batches a run would.
     ``config`` is checked by the caller. The trainer writes checkpoints into
     ``out_dir`` (None: nowhere). ``resumed`` is the model of a run being
-    resumed (its weights are then its own, never ``config.init_from``'s).
+    resumed (its weights are then its own, never ``config.init_from``'s), and
+    ``checkpoint`` its checkpoint (a fine-tuned model keeps the normalisation it
+    stores). ``trust_code`` as for :func:`run_training`.
     """
     processes = processes if processes is not None else world()
     replicas = replicas if replicas is not None else OneProcess()
@@ -360,7 +357,13 @@ def prepare_run(
     input_shape = data.input_shape(config.dataset, mode=mode, size=config.image_size)
     classes = _classes(config)
     model_name = default_model(config, input_shape[2])
-    if resumed is None:
+    fine_tuning: list[str] = []
+    normalized_as: Preprocessing | None = None  # a fine-tuned model's own mean and std
+    if resumed is None and config.init_from is not None:
+        start = start_from(config, input_shape, len(classes), init_rng, trust_code=trust_code)
+        model, model_name, fine_tuning = start.model, start.name, start.lines
+        normalized_as = start.preprocessing
+    elif resumed is None:
         try:
             model = models.build(
                 model_name, input_shape, len(classes), rng=init_rng, **config.model_options
@@ -374,14 +377,21 @@ def prepare_run(
             "num_classes": len(classes),
             "options": config.model_options,
         }
+        if config.init_from is not None:  # a fine-tuned model: the one it started from
+            built = {**resumed.config, "input_shape": built["input_shape"]}
+            built["num_classes"] = len(classes)
+            model_name = resumed.config["name"]
+            if checkpoint is not None:  # normalised as that one was
+                normalized_as = Preprocessing.from_dict(checkpoint.config["preprocessing"])
         if resumed.config != built:
             raise CheckpointError(
                 f"{resume}: the stored model {shown(resumed.config, 200)} is not the one its"
                 f" training settings build ({built})"
             )
         model = resumed
-    if config.init_from is not None and resumed is None:  # a resumed run has its own weights
-        _start_from(model, config.init_from, model_name)
+    if config.freeze_until is not None:
+        frozen = transfer.freeze_until(model, input_shape, config.freeze_until)
+        fine_tuning.append(describe_frozen(model, config.freeze_until, frozen))
     limits.check_model_memory(
         model, input_shape, config.batch_size, f"training {model_name}", training=True
     )
@@ -407,6 +417,8 @@ def prepare_run(
     info = data.DATASETS.get(config.dataset)
     scale = 1.0 / (info.max_value if info else 255)
     mean, std = data.channel_stats(fit_images, scale)
+    if normalized_as is not None:  # fine-tuning: the inputs the model was trained on
+        mean, std = normalized_as.mean, normalized_as.std
     preprocessing = Preprocessing(input_shape, scale, mean, np.maximum(std, MIN_STD), classes)
     size, last = processes.size, len(fit_labels) % config.batch_size
     train = data.Batches(
@@ -424,7 +436,7 @@ def prepare_run(
         share=processes.share if replicas.active else None,
         augment_rng=np.random.default_rng(0) if replicas.active else None,  # reseeded per epoch
     )
-    optimizer = make_optimizer(config, model)
+    optimizer = make_optimizer(config, model)  # over the parameters that are not frozen
     schedule = make_schedule(config, optimizer.lr, len(train))
     log(summary_table(model, input_shape, f"{model_name} on {config.dataset}"))
     carved = data.carved_test_note(config.dataset)
@@ -439,7 +451,7 @@ def prepare_run(
             f" of {config.batch_size}; batch norm over "
             + ("the whole batch (--sync-bn)" if config.sync_bn else "each share")
         )
-    log("\n".join(config.settings_lines()) + "\n")
+    log("\n".join([*fine_tuning, *config.settings_lines()]) + "\n")
     stored = {
         "training": dataclasses.asdict(config),
         "model": model.config,
@@ -483,6 +495,7 @@ def _train_in(
     replicas: OneProcess,
     *,
     resumed: Module | None = None,
+    trust_code: bool = False,
 ) -> RunResult:
     prepared = prepare_run(
         config,
@@ -494,6 +507,8 @@ def _train_in(
         replicas=replicas,
         resumed=resumed,
         resume=resume,
+        checkpoint=checkpoint,
+        trust_code=trust_code,
     )
     trainer, model, preprocessing = prepared.trainer, prepared.model, prepared.preprocessing
     classes, stored, optimizer = prepared.classes, prepared.stored, trainer.optimizer
@@ -526,6 +541,7 @@ def _train_in(
         "per_class_accuracy": [None if np.isnan(a) else a for a in test.per_class_accuracy],
         "confusion_matrix": test.confusion.tolist(),
         "parameters": model.num_parameters(),
+        "trained_parameters": sum(p.size for p in transfer.trainable(model.parameters())),
         "kernel_choice": autotune.get_policy(),  # "measure" under --autotune
         "config": stored,
     }

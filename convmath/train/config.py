@@ -238,9 +238,24 @@ class TrainConfig:
     init_from: str | None = setting(
         Optional(Text(limits.MAX_TEXT, min_length=1)),
         None,
-        "start from the weights of this checkpoint (the same model; a new optimizer and"
-        " schedule): fine-tuning",
+        "fine-tune the model of this checkpoint or ONNX file (its layers and weights; a new"
+        " optimizer and schedule; with --model, that model, which its weights must fit)",
         default_text="default: fresh weights from --seed",
+    )
+    new_head: bool = setting(
+        Flag(),
+        False,
+        "with --init-from: replace the classifier (the last Dense or 1x1 convolution) by a"
+        " fresh one with one output per class of the dataset",
+        default_text="default: keep it; the class counts must agree",
+    )
+    freeze_until: str | None = setting(
+        Optional(Text(limits.MAX_TEXT, min_length=1)),
+        None,
+        "freeze the layers before this one (as convmath summary names them): their weights do"
+        " not change, and their batch norms use their running statistics",
+        default_text="default: every layer trains",
+        fit=SAME,
     )
     eval_batch_size: int = setting(Integer(1, limits.MAX_BATCH), EVAL_BATCH, option=False)
 
@@ -255,6 +270,11 @@ class TrainConfig:
         for name, declared in SETTINGS.items():
             value = declared.spec.check(getattr(self, name), f"training setting {name}")
             setattr(self, name, value)
+        if self.new_head and self.init_from is None:
+            raise InvalidArgumentError(
+                "new_head replaces the classifier of the model that init_from names; give both"
+                " (--new-head with --init-from)"
+            )
         if not dataset_must_exist:
             return self
         self.dataset = data.dataset_name(self.dataset)  # "MNIST" is mnist; a typo is told

@@ -30,6 +30,7 @@ from convmath.data.augment.spec import parse_augment
 from convmath.data.batches import Batches
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InvalidArgumentError, ShapeError
+from convmath.nn import transfer
 from convmath.nn.module import Module
 from convmath.tensor import Tensor
 from convmath.train.config import DEFAULT_LR, FIT_DEFAULTS, SETTINGS, check_settings
@@ -59,6 +60,7 @@ def fit(
     label_smoothing: float = FIT_DEFAULTS["label_smoothing"],
     augment: str = FIT_DEFAULTS["augment"],
     seed: int = FIT_DEFAULTS["seed"],
+    freeze_until: str | None = FIT_DEFAULTS["freeze_until"],
     max_value: float | None = None,
     threads: int | None = None,
     on_step: Sequence[StepCallback] = (),
@@ -75,11 +77,16 @@ def fit(
     ``max_value`` is the largest raw pixel value, for X = raw / max_value in
     [0, 1] as pictures are read by the commands (default: 255 for uint8
     images, none for floats, used as they are; 16 for the UCI digits).
-    ``threads``: worker threads for this call (default: the process's
-    setting, every CPU unless ``convmath.set_threads`` said otherwise). The
-    seed fixes the shuffling and augmentation, whatever the thread count. The
-    settings are those of ``convmath train`` (:data:`convmath.train.config.SETTINGS`:
-    the same checks; the defaults of a quick run, ``FIT_DEFAULTS``).
+    ``freeze_until`` names a layer (as ``convmath summary`` shows it): the
+    layers before it are frozen (:func:`convmath.nn.transfer.freeze_until`:
+    no gradient, no update, batch norms on their running statistics), for
+    fine-tuning a trained model; to give it a new classifier first, see
+    :func:`convmath.nn.transfer.replace_head`. ``threads``: worker threads
+    for this call (default: the process's setting, every CPU unless
+    ``convmath.set_threads`` said otherwise). The seed fixes the shuffling
+    and augmentation, whatever the thread count. The settings are those of
+    ``convmath train`` (:data:`convmath.train.config.SETTINGS`: the same
+    checks; the defaults of a quick run, ``FIT_DEFAULTS``).
     """
     settings = check_settings(
         {
@@ -92,6 +99,7 @@ def fit(
             "label_smoothing": label_smoothing,
             "augment": augment,
             "seed": seed,
+            "freeze_until": freeze_until,
         },
         "fit: ",
     )
@@ -109,6 +117,8 @@ def fit(
         )
     if dev is not None:
         dev = _arrays(dev, "dev")
+    if settings["freeze_until"] is not None:
+        transfer.freeze_until(model, shape, settings["freeze_until"])
     name = type(model).__name__  # the same estimate and limit as the command line's
     limits.check_model_memory(model, shape, batch_size, f"fit: training {name}", training=True)
     rng = np.random.default_rng(seed)
@@ -123,7 +133,7 @@ def fit(
     )
     chosen = optim.make_optimizer(
         optimizer,
-        model.parameters(),
+        transfer.trainable(model.parameters()),
         lr,
         momentum=SETTINGS["momentum"].default,
         weight_decay=weight_decay,

@@ -134,11 +134,18 @@ def _model_config(model: Module, preprocessing: Preprocessing) -> dict[str, Any]
             f"save: the model gives {output} per example, the preprocessing names"
             f" {len(preprocessing.classes)} classes"
         )
+    return architecture_config(model, preprocessing.input_shape)
+
+
+def architecture_config(model: Module, input_shape: Sequence[int]) -> dict[str, Any]:
+    """How a file records ``model`` of convmath.nn's layers (a Sequential, an imported Graph...):
+    the tree of its layers and their arguments, checked to rebuild the same model."""
+    output = model.output_shape(tuple(input_shape))
     tree = architecture.describe(model)
     _check_rebuilds(model, tree)
     return {
         "name": ARCHITECTURE_NAME,
-        "input_shape": list(preprocessing.input_shape),
+        "input_shape": list(input_shape),
         "num_classes": output[0],
         "options": {},
         "architecture": tree,

@@ -329,7 +329,7 @@ def test_init_from_a_different_model_is_refused(trained, tmp_path, capsys):
             "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "its model does not fit this run's" in err
+    assert "its model does not fit --model wide_cnn" in err
     assert err.count("\n") == 1
 
 

@@ -1,6 +1,7 @@
 """A model as data: modules record their arguments; convmath.nn's layers rebuild from them."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -76,4 +77,43 @@ def test_stored_generators_become_one_shared_generator():
 )
 def test_only_public_layers_are_rebuilt_and_their_complaints_are_one_error(tree):
     with pytest.raises(cm.InvalidArgumentError):
+        rebuild(tree)
+
+
+def test_a_graph_of_merges_and_layout_layers_rebuilds_from_its_description():
+    from convmath.nn.graph import Concatenate, Graph, Node
+    from convmath.nn.layout import Reorder
+
+    rng = np.random.default_rng(0)
+    nodes = [
+        Node("a", nn.Conv2D(2, 3, 1, rng=rng), ("input",), "a"),
+        Node("b", nn.Conv2D(2, 2, 3, padding=1, rng=rng), ("input",), "b"),
+        Node("cat", Concatenate(), ("a", "b"), "cat"),
+        Node("flat", nn.Flatten(), ("cat",), "flat"),
+        Node("order", Reorder(np.arange(4 * 4 * 5)[::-1]), ("flat",), "order"),  # an array
+        Node("fc.out", nn.Dense(80, 3, rng=rng), ("order",), "y"),
+    ]
+    model = Graph(nodes, "input", "y").name_modules()
+    again = rebuild(json.loads(json.dumps(describe(model)))).name_modules()
+    assert [name for name, _ in again.named_modules()] == [n for n, _ in model.named_modules()]
+    again.load_state_dict(model.state_dict())
+    x = cm.Tensor(np.random.default_rng(1).random((2, 4, 4, 2), dtype=np.float32))
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+
+
+@pytest.mark.parametrize(
+    ("node", "message"),
+    [
+        ({"name": 1, "module": {"layer": "ReLU", "args": [], "kwargs": {}}, "inputs": ["x"],
+          "output": "y"}, "must be text"),
+        ({"name": "n", "module": {"layer": "ReLU", "args": [], "kwargs": {}}, "inputs": "x",
+          "output": "y"}, "must be text"),
+        ({"name": "n"}, "must be {name, module, inputs, output}"),
+        ({"name": "n", "module": {"layer": "ReLU", "args": [], "kwargs": {}}, "inputs": ["z"],
+          "output": "y"}, "reads"),
+    ],
+)  # fmt: skip
+def test_a_malformed_graph_node_is_refused_by_name(node, message):
+    tree = {"layer": "Graph", "args": [{"tuple": [{"node": node}]}, "x", "y"], "kwargs": {}}
+    with pytest.raises(cm.ConvMathError, match=re.escape(message)):
         rebuild(tree)
