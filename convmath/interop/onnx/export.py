@@ -9,7 +9,9 @@ flattens (n_H, n_W, n_C) channels-last, ONNX (C, H, W); the Dense layer that
 reads the flattened vector gets its weight rows permuted to match, and any
 other reader gets a Gather that puts the features back in convmath's order.
 Dropout is left out (the graph is for inference); batch norm uses its
-running statistics. Initializers keep convmath's parameter names.
+running statistics. Initializers keep convmath's parameter names. An operator
+newer than the opset asked for (HardSwish 14, LayerNormalization 17, Gelu 20)
+is written as its formula in older ones; docs/INTEROP.md has the whole table.
 """
 
 from __future__ import annotations
@@ -68,9 +70,8 @@ MIN_OPSET = 13  # Slice, Pad and Split take their sizes as inputs from 11 and 13
 MAX_OPSET = 21
 INPUT, OUTPUT = "input", "output"
 CHW_TO_HWC = (1, 2, 0)
-HARD_SWISH_OPSET = 14  # HardSwish; LayerNormalization is 17, Gelu 20
-LAYER_NORM_OPSET, GELU_OPSET = 17, 20
-REDUCE_AXES_AS_INPUT_OPSET = 18  # ReduceMean takes its axes as an input from 18 on
+# The opsets that brought HardSwish, LayerNormalization and Gelu (before: their formulas).
+HARD_SWISH_OPSET, LAYER_NORM_OPSET, GELU_OPSET = 14, 17, 20
 
 
 @dataclass(frozen=True)
