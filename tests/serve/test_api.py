@@ -264,7 +264,7 @@ def answer_checkpoint(served):
             400,
             "learning_rate",
         ),
-        ("/api/train/start", {"epochs": 0}, 400, "epochs must be an integer in 1..100"),
+        ("/api/train/start", {"epochs": 0}, 400, "epochs must be an integer in [1, 100,000]"),
         ("/api/nothing", {}, 404, "no POST /api/nothing"),
     ],
 )

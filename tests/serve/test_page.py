@@ -12,34 +12,19 @@ import math
 import re
 import struct
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright.sync_api")
 
+from browser import Browser, skip_without_chromium
 from loopback import open_local
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} to drive the page", allow_module_level=True)
+skip_without_chromium()
 
 pytestmark = pytest.mark.slow
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# The page is settled once the prediction shows the input last asked for.
-SETTLED = (
-    "document.body.dataset.input !== undefined && document.querySelector("
-    "'[data-testid=prediction]').dataset.source === document.body.dataset.input"
-)
 # The pixels of a (small) canvas of the page, as nested [row][column][r, g, b].
 PIXELS = """(testid) => {
   const canvas = document.querySelector(`[data-testid=${testid}]`);
@@ -85,43 +70,6 @@ def decoded(value):
 def close_to(shown: str, value: float) -> bool:
     """A number the page shows (4 significant digits) matches the API's."""
     return math.isclose(float(shown), value, rel_tol=1e-3, abs_tol=1e-6)
-
-
-class Browser:
-    """A page of the served app with every console error and page error collected."""
-
-    def __init__(self, page):
-        self.page = page
-        self.problems = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-
-    def _console(self, message):
-        if message.type == "error":
-            self.problems.append(f"console error: {message.text}")
-
-    def settle(self):
-        self.page.wait_for_function(SETTLED, timeout=15_000)
-
-    def draw_stroke(self, fractions):
-        """Drags the mouse through points given as fractions of the pad."""
-        box = self.page.get_by_test_id("draw-canvas").bounding_box()
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in fractions]
-        self.page.mouse.move(*points[0])
-        self.page.mouse.down()
-        for point in points[1:]:
-            self.page.mouse.move(*point, steps=6)
-        self.page.mouse.up()
-        self.page.wait_for_function("document.body.dataset.input.startsWith('drawing')")
-        self.settle()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

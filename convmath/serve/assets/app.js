@@ -9,9 +9,12 @@ import { el } from "./dom.js";
 import { DrawingPad } from "./draw.js";
 import { renderExplanation, renderHint } from "./explain.js";
 import { fmt } from "./format.js";
+import { Graph } from "./graph.js";
 import { paint } from "./heatmap.js";
+import { LayerIndex } from "./layerindex.js";
 import { Overview } from "./overview.js";
 import { PredictionView } from "./prediction.js";
+import { fillStrings, STRINGS } from "./strings.js";
 import { TrainingView } from "./training.js";
 
 const $ = (id) => document.getElementById(id);
@@ -58,6 +61,16 @@ class App {
     });
     this.preview = $("input-preview");
     this.overview = new Overview($("overview"), { onPick: (layer, position) => this.pick(layer, position) });
+    this.graph = new Graph($("graph"), {
+      onPick: (layer, position) => this.pick(layer, position),
+      onOpen: (name) => this.overview.open(name),
+    });
+    this.graph.onToggle = () => this.collapseButton();
+    $("graph-collapse").addEventListener("click", () => {
+      this.graph.setAllCollapsed(this.graph.collapsed.size < this.graph.blocks.length);
+      this.collapseButton();
+    });
+    this.index = new LayerIndex($("index-items"), { onOpen: (name) => this.overview.open(name) });
     this.prediction = new PredictionView(
       { big: $("prediction"), caption: $("prediction-caption"), list: $("probabilities") },
       { onPick: (k) => this.pick("softmax", [k]) },
@@ -86,6 +99,8 @@ class App {
         status: $("train-status"),
         curve: $("loss-curve"),
         filters: $("train-filters"),
+        plan: $("train-plan"),
+        why: $("curve-why"),
       },
       { report: (error) => this.status.error(error), onServed: () => this.loadModel(true) },
     );
@@ -111,6 +126,11 @@ class App {
     document.title = `convmath serve: ${model.title}`;
     this.pad.setInputWidth(model.input_shape[1]);
     this.overview.build(model.layers);
+    this.graph.build(model);
+    this.collapseButton();
+    this.index.build(model.layers);
+    this.training.classes = model.classes.length;
+    this.training.setPlan(model.live_training);
     this.backward.setModel(model);
     this.selected = null;
     renderHint(this.formulaPanel, HINT);
@@ -134,6 +154,7 @@ class App {
       this.status.error(error);
       return;
     }
+    box.previousElementSibling.hidden = !this.samples.length; // "or a real test image"
     for (const sample of this.samples) {
       const pixels = decode(sample.pixels);
       const canvas = el("canvas", { class: "thumb", "aria-hidden": "true" });
@@ -198,7 +219,10 @@ class App {
     paint(this.preview, input, { kind: "gray", lo: 0, hi: 1, rgb: input.shape[2] === 3 });
     this.preview.dataset.source = source;
     this.prediction.show(answer, this.model.classes, source);
-    this.overview.showMaps(answer.maps);
+    const maps = Object.fromEntries(Object.entries(answer.maps ?? {}).map(([name, value]) => [name, decode(value)]));
+    this.overview.showMaps(maps);
+    this.graph.showMaps(maps, input);
+    this.graph.showPrediction(answer, this.model.classes);
     this.predicted = Math.max(0, this.model.classes.indexOf(answer.prediction));
     this.status.info(`${source.startsWith("sample") ? "Test image" : "Drawing"}: the model says ${answer.prediction}.`);
     this.runExplain();
@@ -208,7 +232,16 @@ class App {
   pick(layer, position) {
     this.selected = { layer, position };
     this.overview.select(layer, position);
+    this.overview.showWindow(layer, null);
+    this.graph.highlight(layer, position);
     this.runExplain();
+  }
+
+  collapseButton() {
+    const button = $("graph-collapse");
+    const blocks = this.graph.blocks?.length ?? 0;
+    button.hidden = blocks === 0;
+    button.textContent = this.graph.collapsed.size < blocks ? STRINGS.collapseBlocks : STRINGS.expandBlocks;
   }
 
   async runExplain() {
@@ -220,6 +253,10 @@ class App {
       const answer = await this.explainRuns.run(() => api.explain(image, layer, position));
       if (!answer || this.image !== image || this.selected?.layer !== layer) return;
       renderExplanation(this.formulaPanel, answer, { layer, position, source, classes: this.model.classes });
+      if (layer !== "softmax") {
+        this.overview.showWindow(layer, answer);
+        this.graph.highlight(layer, position, decodedFilter(answer));
+      }
       this.status.ok(`${layer} at [${position.join(", ")}] explained.`);
     } catch (error) {
       this.status.error(error);
@@ -243,6 +280,11 @@ class App {
   }
 }
 
+// The explanation with its filter as an array the graph can paint.
+function decodedFilter(answer) {
+  return answer.filter ? { ...answer, filter: decode(answer.filter) } : answer;
+}
+
 // A last guard: whatever slips through is shown, not left in the console.
 window.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
@@ -250,4 +292,5 @@ window.addEventListener("unhandledrejection", (event) => {
   document.getElementById("status").classList.add("error");
 });
 
+fillStrings();
 new App().start();

@@ -69,7 +69,7 @@ export class MapGrid {
     this.grid.classList.toggle("map-grid-vector", vector);
     if (vector) {
       const n = shape[0];
-      const cell = Math.max(3, Math.min(24, Math.floor(640 / n)));
+      const cell = Math.min(24, 640 / n); // at most 640 px: a long vector never widens the page
       this.count.textContent = `${n} values`;
       const frame = this.cellFrame(0, `width: ${n * cell}px; height: 20px`);
       this.grid.append(el("div", { class: "map-cell map-cell-strip" }, frame));
@@ -155,7 +155,37 @@ export class MapGrid {
     this.placeMarker();
   }
 
+  // Outlines the window rows x cols (of the unpadded map: it may reach past
+  // its edge into the zero padding) on the given channels (null: none).
+  showWindow(spec) {
+    this.windowSpec = spec;
+    this.placeMarker();
+  }
+
+  placeWindows() {
+    for (const mark of this.windows ?? []) mark.remove();
+    this.windows = [];
+    const spec = this.windowSpec;
+    if (!spec || !this.array || this.array.shape.length !== 3) return;
+    const [n_H, n_W] = this.array.shape;
+    const { rows, cols, channels } = spec;
+    for (const c of channels) {
+      const canvas = this.cells[c];
+      if (!canvas) continue;
+      const mark = el("span", {
+        class: "map-window",
+        dataset: { top: rows[0], left: cols[0], rows: rows.length, cols: cols.length, channel: c },
+        style:
+          `left: ${(100 * cols[0]) / n_W}%; top: ${(100 * rows[0]) / n_H}%;` +
+          ` width: ${(100 * cols.length) / n_W}%; height: ${(100 * rows.length) / n_H}%`,
+      });
+      append(canvas.parentElement, mark);
+      this.windows.push(mark);
+    }
+  }
+
   placeMarker() {
+    this.placeWindows();
     this.marker?.remove();
     this.marker = null;
     const position = this.selected;

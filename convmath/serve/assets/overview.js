@@ -1,14 +1,17 @@
-// The overview: every row of /api/model in order, a panel each, with the
+// The details: every row of /api/model in order, a panel each, with the
 // layer's formulas, its maps (A) and, after back propagation, dJ/dA.
 // A block's heading row opens a bordered group holding the rows of its
 // paths; a residual block's main path / shortcut / add and an Inception
 // module's 1x1 / 3x3 / 5x5 / pool branches / concat get a labelled box each.
+// A block folds (a long model starts with its blocks folded); a picked
+// value's window is outlined on the maps of the row it was computed from.
 
 import { decode } from "./arrays.js";
 import { clear, el } from "./dom.js";
 import { shapeText } from "./format.js";
 import { MapGrid } from "./maps.js";
 
+const FOLDED_ROWS = 40; // a model with more rows starts with its blocks folded
 const BLOCK_NAMES = {
   ResidualBlock: "residual block",
   InceptionModule: "Inception module",
@@ -41,6 +44,8 @@ export class Overview {
   build(layers) {
     clear(this.root);
     this.panels.clear();
+    this.inputs = new Map(layers.map((row) => [row.name, row.inputs ?? []]));
+    this.folded = layers.length > FOLDED_ROWS;
     const stack = [{ body: this.root, depth: -Infinity, prefix: null, branch: null, branchBody: null }];
     for (const row of layers) {
       // Leave the groups this row is not part of: a row belongs to a block if
@@ -84,10 +89,10 @@ export class Overview {
   blockPanel(row, body) {
     const what = BLOCK_NAMES[row.kind] ?? row.kind;
     return el(
-      "section",
-      { class: "block", dataset: { testid: `layer-${row.name}`, kind: row.kind } },
+      "details",
+      { class: "block", open: !this.folded, dataset: { testid: `layer-${row.name}`, kind: row.kind } },
       el(
-        "header",
+        "summary",
         { class: "block-head" },
         el("h3", {}, el("code", {}, row.name)),
         el("span", { class: "badge badge-block" }, what),
@@ -96,6 +101,40 @@ export class Overview {
       formulas(row),
       body,
     );
+  }
+
+  // Opens the folded blocks around the panel of a row; returns the panel.
+  unfold(name) {
+    const panel = this.root.querySelector(`[data-testid="layer-${CSS.escape(name)}"]`);
+    for (let node = panel; node && node !== this.root; node = node.parentElement) {
+      if (node.tagName === "DETAILS") node.open = true;
+    }
+    return panel;
+  }
+
+  // Scrolls to the panel of a row or block, opening the blocks around it.
+  open(name) {
+    const panel = this.unfold(name);
+    if (!panel) return;
+    panel.scrollIntoView({ block: "start" });
+    panel.classList.remove("flash");
+    void panel.offsetWidth; // restart the animation
+    panel.classList.add("flash");
+  }
+
+  // The window of the row a picked value was computed from (answer: /api/explain's).
+  showWindow(layer, answer) {
+    const source = (this.inputs?.get(layer) ?? [])[0];
+    if (answer && source) this.unfold(source); // the window is seen where it is
+    for (const [name, panel] of this.panels) {
+      let spec = null;
+      if (name === source && answer && Array.isArray(answer.rows) && Array.isArray(answer.cols)) {
+        const n_C = panel.maps.array?.shape?.[2] ?? 0;
+        const all = Array.from({ length: n_C }, (_, k) => k);
+        spec = { rows: answer.rows, cols: answer.cols, channels: answer.kind === "conv" ? all : [answer.position[2]] };
+      }
+      panel.maps.showWindow(spec);
+    }
   }
 
   layerPanel(row) {
@@ -122,8 +161,9 @@ export class Overview {
     );
   }
 
+  // maps: row name -> array, decoded already.
   showMaps(maps) {
-    for (const [name, panel] of this.panels) panel.maps.update(maps?.[name] ? decode(maps[name]) : null);
+    for (const [name, panel] of this.panels) panel.maps.update(maps?.[name] ?? null);
   }
 
   showGradients(gradients) {

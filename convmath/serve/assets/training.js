@@ -1,6 +1,8 @@
-// Live training: start, pause / resume and stop a `convmath train` run on
-// the digits, poll its status while it goes, draw its curves and the first
-// layer's filters as they learn, and serve the trained model when done.
+// Live training: start, pause / resume and stop a `convmath train` run of
+// the served model's architecture on its dataset (the plan of /api/model
+// says what it trains, and why not the served model if it cannot), poll its
+// status while it goes, draw its loss every few steps and its epochs, and
+// the first layer's filters as they learn; serve the trained model when done.
 
 import { api } from "./api.js";
 import { decode, extent } from "./arrays.js";
@@ -9,6 +11,7 @@ import { fmt } from "./format.js";
 import { paint, zoomFor } from "./heatmap.js";
 import { legend } from "./maps.js";
 import { drawCurve } from "./curve.js";
+import { STRINGS } from "./strings.js";
 
 const POLL_MS = 500; // while a run goes
 const IDLE_POLL_MS = 5000; // otherwise: enough to notice a run another tab started
@@ -17,7 +20,7 @@ const ACTIVE = new Set(["running", "paused", "stopping"]);
 export class TrainingView {
   // report(error) shows an error; onServed() reloads the model the page shows.
   constructor(elements, { report, onServed }) {
-    Object.assign(this, elements); // epochs, start, pause, stop, serve, status, curve, filters
+    Object.assign(this, elements); // epochs, start, pause, stop, serve, status, curve, filters, plan, why
     this.report = report;
     this.onServed = onServed;
     this.state = "idle";
@@ -29,8 +32,25 @@ export class TrainingView {
     );
     this.stop.addEventListener("click", () => this.act(() => api.trainStop()));
     this.serve.addEventListener("click", () => this.useModel());
-    drawCurve(this.curve, [], 0);
+    drawCurve(this.curve, [], 0, []);
     this.buttons();
+  }
+
+  // What a run would train (plan: /api/model's live_training), and what its losses are.
+  setPlan(plan) {
+    this.planned = plan;
+    this.describe(plan);
+  }
+
+  describe(plan) {
+    if (!plan) return;
+    const which = plan.same_as_served ? STRINGS.trainsServed : STRINGS.trainsOther(plan.note);
+    this.plan.textContent = `${STRINGS.trains(plan.model, plan.dataset)} (${which}).`;
+    this.plan.dataset.model = plan.model;
+    this.plan.dataset.dataset = plan.dataset;
+    this.plan.classList.toggle("other", !plan.same_as_served);
+    const smoothing = plan.label_smoothing ?? 0;
+    this.why.textContent = STRINGS.curveWhy(smoothing, smoothedFloor(smoothing, this.classes ?? 10), plan.augment);
   }
 
   epochCount() {
@@ -73,14 +93,16 @@ export class TrainingView {
     const parts = [`state: ${status.state}`];
     if (status.epochs) parts.push(`epoch ${status.epoch ?? 0}/${status.epochs}`);
     if (status.steps) parts.push(`step ${status.step ?? 0}/${status.steps}`);
+    if (status.images_per_second && ACTIVE.has(status.state)) parts.push(STRINGS.speed(status.images_per_second));
     if (status.out_dir) parts.push(`in ${status.out_dir}`);
     const last = (status.history ?? []).at(-1);
     if (last) parts.push(`dev accuracy ${fmt(last.dev_accuracy)}`);
+    this.describe(status.plan && ACTIVE.has(status.state) ? status.plan : this.planned ?? status.plan);
     this.status.textContent = parts.join(" · ");
     // A failed run's reason is reported once, not at every poll.
     if (status.error && status.error !== this.lastError) this.report(new Error(`training: ${status.error}`));
     this.lastError = status.error;
-    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0);
+    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0, status.points ?? []);
     if (status.filters) this.showFilters(decode(status.filters));
     this.buttons();
   }
@@ -150,4 +172,13 @@ export class TrainingView {
     }
     clear(this.legendSlot, legend("diverging", -m, m));
   }
+}
+
+// The least J with label smoothing e over K classes: the cross-entropy of the
+// smoothed target with itself, reached only by the answer that copies it.
+function smoothedFloor(e, K) {
+  if (!(e > 0)) return 0;
+  const hit = 1 - e + e / K;
+  const miss = e / K;
+  return -(hit * Math.log(hit) + (K - 1) * miss * Math.log(miss));
 }
