@@ -1,4 +1,4 @@
-"""Issue 26's path: a model imported from ONNX and fine-tuned exports back to ONNX (onnxruntime
+"""A model imported from ONNX and fine-tuned exports back to ONNX (onnxruntime
 agrees) and to PyTorch weights (the state_dict of the model's PyTorch twin, which then agrees)."""
 
 from __future__ import annotations
