@@ -8,16 +8,22 @@ gigabytes.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import json
 import math
 import os
 import struct
+import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from data_fixtures import cifar_records, idx_bytes, png_with_declared_size
+
+from convmath.cli import main
 
 Make = Callable[[Path], list[str]]
 DTYPE_CODES = {"float32": "F32", "float64": "F64", "int64": "I64"}
@@ -1106,3 +1112,25 @@ ONNX_ENVIRONMENT = {
     "conv-workspace-over-the-limit": {"CONVMATH_MAX_MEMORY": "2G"},
     "200-folded-ranges": {"CONVMATH_MAX_MEMORY": "64M"},
 }
+
+
+def run_measured(argv: list[str]) -> tuple[int, list[str], float, int]:
+    """A command run in this process: its status, its error lines, its seconds, its peak bytes.
+
+    It runs twice: timed as a user runs it, then under tracemalloc for the peak (which
+    slows Python's own allocations several times over, so it would not time it honestly).
+    """
+    err = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(argv)
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            again = main(argv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert again == status, (argv, status, again)
+    return status, err.getvalue().splitlines(), seconds, peak
