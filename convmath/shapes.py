@@ -194,6 +194,20 @@ def resolve_padding(
     return ((p, p), (p, p))
 
 
+def tap_index(out: str, tap: str, s: int, d: int = 1) -> str:
+    """The article's (1-based) input index that tap ``tap`` of output ``out`` reads.
+
+    At stride 1 the article's ``x+i-1``; at stride s ``s(x-1)+i``; with a
+    dilation d the taps are d apart: ``s(x-1)+d(i-1)+1``.
+
+    >>> tap_index("x", "i", 1), tap_index("x", "i", 2), tap_index("y", "j", 1, 2)
+    ('x+i-1', '2(x-1)+i', 'y+2(j-1)')
+    """
+    if d == 1:
+        return f"{out}+{tap}-1" if s == 1 else f"{s}({out}-1)+{tap}"
+    return f"{out}+{d}({tap}-1)" if s == 1 else f"{s}({out}-1)+{d}({tap}-1)+1"
+
+
 def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
     """The o windows [start, end) of adaptive pooling over n positions, as PyTorch cuts them:
     start_i = floor(i n / o), end_i = ceil((i + 1) n / o). They cover every position; they

@@ -8,16 +8,22 @@ gigabytes.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import json
 import math
 import os
 import struct
+import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from data_fixtures import cifar_records, idx_bytes, png_with_declared_size
+
+from convmath.cli import main
 
 Make = Callable[[Path], list[str]]
 DTYPE_CODES = {"float32": "F32", "float64": "F64", "int64": "I64"}
@@ -968,6 +974,61 @@ def _empty_nodes() -> bytes:  # two bytes each, and protobuf would make a messag
     return _onnx_model(nodes, output=("N", 64))
 
 
+def _folded(nodes: list, tensors=()) -> bytes:
+    """Shape arithmetic beside a classifier: the importer folds it before it meets the Gemm."""
+    classifier = [
+        _node("Flatten", ["x"], ["f"], "flat"),
+        _node("Gemm", ["f", "fc.W"], ["y"], "fc", transB=1),
+    ]
+    weight = _tensor("fc.W", np.ones((10, 64), np.float32))
+    return _onnx_model([*nodes, *classifier], initializers=[weight, *tensors])
+
+
+def _integers(name: str, *values: int):
+    return _tensor(name, np.array(values, np.int64))
+
+
+def _huge_constant_of_shape() -> bytes:  # 2^40 zeros asked for by a 16-byte shape
+    nodes = [_node("ConstantOfShape", ["s"], ["z"], "zeros")]
+    return _folded(nodes, [_integers("s", 1 << 20, 1 << 20)])
+
+
+def _doubling_folded_concats() -> bytes:  # 2 Mi zeros, doubled thirty times at import
+    nodes, previous = [_node("ConstantOfShape", ["s"], ["c"], "zeros")], "c"
+    for k in range(30):
+        nodes.append(_node("Concat", [previous, previous], [f"c{k}"], f"join{k}", axis=0))
+        previous = f"c{k}"
+    return _folded(nodes, [_integers("s", 1 << 21)])
+
+
+def _scalars(**values: int) -> list:
+    return [_tensor(name, np.array(value, np.int64)) for name, value in values.items()]
+
+
+def _many_folded_constants() -> bytes:  # 4 Mi int64 a node, 200 nodes: 6.7 GB if all were made
+    nodes = [_node("Range", ["zero", "n", "one"], [f"r{k}"], f"range{k}") for k in range(200)]
+    return _folded(nodes, _scalars(zero=0, n=1 << 22, one=1))
+
+
+def _huge_range() -> bytes:
+    nodes = [_node("Range", ["zero", "n", "one"], ["r"], "range")]
+    return _folded(nodes, _scalars(zero=0, n=1 << 60, one=1))
+
+
+def _batch_arithmetic() -> bytes:  # N * 2: a size convmath would have to know in advance
+    nodes = [
+        _node("Shape", ["x"], ["shape"], "shape"),
+        _node("Gather", ["shape", "zero"], ["n"], "batch", axis=0),
+        _node("Mul", ["n", "two"], ["twice"], "twice"),
+    ]
+    return _folded(nodes, _scalars(zero=0, two=2))
+
+
+def _folded_overflow() -> bytes:
+    nodes = [_node("Mul", ["big", "big"], ["square"], "square")]
+    return _folded(nodes, [_integers("big", 1 << 40)])
+
+
 ONNX_CASES: dict[str, tuple[OnnxMake, str]] = {
     "flatten-64x1024x1024": (
         _wide_flatten,
@@ -1023,8 +1084,53 @@ ONNX_CASES: dict[str, tuple[OnnxMake, str]] = {
     ),
     "a-long-list-attribute": (_long_attribute, r"an attribute holds a list of over 4,096 values"),
     "150000-empty-nodes": (_empty_nodes, r"over 100,000 nodes"),
+    "constant-of-shape-2^40": (
+        _huge_constant_of_shape,
+        r"node 'zeros' \(ConstantOfShape\) would make a constant of 1,099,511,627,776 values",
+    ),
+    "thirty-doubling-folded-concats": (
+        _doubling_folded_concats,
+        r"node 'join1' \(Concat\) would make a constant of 8,388,608 values",
+    ),
+    "200-folded-ranges": (
+        _many_folded_constants,
+        r"node 'range\d+' \(Range\) folds a constant of shape \(4194304,\): one example would"
+        r" need about .* over the .* limit",
+    ),
+    "range-2^60": (_huge_range, r"node 'range' \(Range\) would make a constant of 1,152,9"),
+    "batch-size-arithmetic": (
+        _batch_arithmetic,
+        r"node 'twice' \(Mul\) computes a number from the batch size, which convmath leaves free",
+    ),
+    "folded-int64-overflow": (
+        _folded_overflow,
+        r"node 'square' \(Mul\) computes integers of about 1.21e\+24, beyond int64",
+    ),
 }
 ONNX_ENVIRONMENT = {
     "unused-int64-initializers": {"CONVMATH_MAX_PARAMETERS": "100000"},
     "conv-workspace-over-the-limit": {"CONVMATH_MAX_MEMORY": "2G"},
+    "200-folded-ranges": {"CONVMATH_MAX_MEMORY": "64M"},
 }
+
+
+def run_measured(argv: list[str]) -> tuple[int, list[str], float, int]:
+    """A command run in this process: its status, its error lines, its seconds, its peak bytes.
+
+    It runs twice: timed as a user runs it, then under tracemalloc for the peak (which
+    slows Python's own allocations several times over, so it would not time it honestly).
+    """
+    err = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(argv)
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            again = main(argv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert again == status, (argv, status, again)
+    return status, err.getvalue().splitlines(), seconds, peak

@@ -9,7 +9,6 @@ from typing import Any
 
 from convmath.cli.common import add_trust_code, option, printable
 from convmath.errors import InvalidArgumentError
-from convmath.run import TrainConfig, run_training
 from convmath.schema import Integer
 from convmath.serve.app import App
 from convmath.serve.live_training import LiveTraining
@@ -41,8 +40,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
     checkpoint = args.checkpoint or newest_checkpoint(args.runs)
     if checkpoint is None:
-        checkpoint = _train_default(args.runs)
-    served = ServedModel.load(checkpoint, trust_code=args.trust_code)
+        print(f"no checkpoint under {args.runs}/: serving convmath's default model")
+        served = ServedModel.default()
+    else:
+        served = ServedModel.load(checkpoint, trust_code=args.trust_code)
     if not is_loopback(args.host):
         print(
             f"warning: serving on {args.host}, reachable from other machines; the page has no"
@@ -66,12 +67,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_default(runs: Path) -> Path:
-    print(f"no checkpoint under {runs}/: training the default digits model first")
-    result = run_training(TrainConfig(), runs / "digits-digits_cnn", log=print)
-    return result.out_dir / BEST
-
-
 def register(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
@@ -83,8 +78,8 @@ def register(commands: Any) -> None:
         "checkpoint",
         nargs="?",
         type=Path,
-        help="a checkpoint or ONNX model (default: the newest run under --runs, else the"
-        " default digits model, trained first)",
+        help="a checkpoint or ONNX model (default: the newest run under --runs, else"
+        " convmath's default model, LeNet-5 trained on MNIST)",
     )
     serve.add_argument(
         "--host",

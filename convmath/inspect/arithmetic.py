@@ -2,19 +2,25 @@
 
 ``explain_value(trace, row, position)`` takes a :class:`~convmath.inspect.trace.Trace`
 and gives, with the real numbers, the computation of the value at
-``position`` of row ``row``'s output, as the article writes it:
+``position`` of row ``row``'s output, as the article writes it, with the
+layer's number l (:mod:`convmath.inspect.notation`) and the article's
+indices, which count from 1 (position [i, j, c], counted from 0 as NumPy
+does, is the article's x = i+1, y = j+1, c+1):
 
-- CONV: Z[i, j, c] = sum over u, v, k of A_prev_pad[i*s + u, j*s + v, k] * W[u, v, k, c] + b[c]:
-  the f x f x n_C_prev window of the zero-padded input, the filter, their
-  elementwise products, the sum, the bias, Z and the activation that follows;
-- POOL: the f x f window of channel c and its max or mean;
-- FC: z_k = sum_i a_i W[i, k] + b_k, its largest contributions and the rest;
-- batch norm (eval): y = gamma (x - mu) / sigma + beta with sigma = sqrt(var + eps);
-- the activations psi(z); the output's softmax, p_k = exp(z_k) / sum_j exp(z_j).
+- CONV: Z^[l]_(x,y,c) = sum_(i=1..f) sum_(j=1..f) sum_(k=1..n_C_prev)
+  W^[l]_(i,j,k,c) A^[l-1]_(x+i-1, y+j-1, k) + b^[l]_c (A^[l-1] zero-padded;
+  at stride s the window starts at s(x-1)+1): the window, the filter, their
+  elementwise products, the sum, the bias, Z^[l] and the activation
+  A^[l] = psi(Z^[l]) that follows;
+- POOL: the f x f window of channel c and its max or mean, A^[l];
+- FC: Z^[l]_j = sum_i A^[l-1]_i W^[l]_(i,j) + b^[l]_j, its largest contributions and the rest;
+- batch norm (eval): Z~^[l] = gamma (Z^[l] - mu) / sigma + beta with sigma = sqrt(var + eps);
+- the activations A^[l] = psi(Z^[l]); the output's softmax, p_k = exp(z_k) / sum_j exp(z_j).
 
 Each answer holds ``value``, what the library's own forward computed there,
 beside the numbers recomputed from the equation, so anyone can check that
-the two agree.
+the two agree; ``equation`` in plain text and ``tex`` typeset (TeX), both
+with the numbers filled in.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import numpy as np
 
 from convmath.errors import InvalidArgumentError
 from convmath.inspect.activations import ACTIVATIONS
+from convmath.inspect.explain import explain
+from convmath.inspect.notation import Name
 from convmath.inspect.trace import Trace
 from convmath.nn import (
     AdaptiveAvgPool2D,
@@ -68,49 +76,61 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
     out = trace.outputs[path].data[0]
     where = _checked(position, out.shape, row)
     value = float(out[where])
+    name, received = _names(trace, row)
+    at = _article_index(where)
     if isinstance(module, Conv2D):
-        answer = _conv(trace, row, module, where)
+        answer = _conv(trace, row, module, where, name, received)
     elif isinstance(module, Dense):
-        answer = _dense(trace.input_of(row), module, where[0])
+        answer = _dense(trace.input_of(row), module, where[0], name, received)
     elif isinstance(module, MaxPool2D | AvgPool2D):
-        answer = _pool(trace.input_of(row), module, where)
+        answer = _pool(trace.input_of(row), module, where, name, received)
     elif isinstance(module, GlobalAvgPool2D | SpatialMean):
         channel = trace.input_of(row)[:, :, where[-1]]
+        mean = channel.astype(np.float64).mean()
+        c1 = where[-1] + 1
         answer = {
             "kind": "average",
             "window": channel,
-            "equation": f"mean of channel {where[-1]} over {channel.size} positions"
-            f" = {channel.astype(np.float64).mean():.6g}",
+            "equation": f"{name.text}_({at}) = mean of {received.text}_(x,y,{c1}) over"
+            f" {channel.size} positions = {mean:.6g}",
+            "tex": f"{name.tex}_{{{at}}} = \\frac{{1}}{{{channel.size}}} \\sum_{{x,y}}"
+            f" {received.tex}_{{x,y,{c1}}} = {_tex_number(mean)}",
         }
     elif isinstance(module, AdaptiveAvgPool2D):
-        answer = _adaptive_pool(trace.input_of(row), module, where)
+        answer = _adaptive_pool(trace.input_of(row), module, where, name, received)
     elif isinstance(module, ChannelShuffle | ChannelSlice):
         source = (*where[:2], _source_channel(module, trace.input_of(row).shape[2], where[2]))
         answer = {
             "kind": "elementwise",
             "source": [int(n) for n in source],
-            "equation": f"A{list(where)} = A_prev{list(map(int, source))} ({module.details()})",
+            "equation": f"{name.text}_({at}) = {received.text}_({_article_index(source)})"
+            f" ({module.details()})",
         }
     elif isinstance(module, BatchNorm2D):
-        answer = _batch_norm(trace.input_of(row), module, where)
+        answer = _batch_norm(trace.input_of(row), module, where, name, received)
     elif isinstance(module, LayerNorm):
-        answer = _layer_norm(trace.input_of(row), module, where)
+        answer = _layer_norm(trace.input_of(row), module, where, name, received)
     elif isinstance(module, ACTIVATIONS):
         z = float(trace.input_of(row)[where])
+        function = type(module).__name__
         answer = {
             "kind": "activation",
-            "function": type(module).__name__,
+            "function": function,
             "z": z,
             "a": value,
-            "equation": f"A = {type(module).__name__}(Z) = {type(module).__name__}({z:.6g})"
+            "equation": f"{name.text}_({at}) = psi({received.text}_({at})) = {function}({z:.6g})"
             f" = {value:.6g}",
+            "tex": f"{name.tex}_{{{at}}} = \\psi({received.tex}_{{{at}}}) ="
+            f" \\mathrm{{{function}}}({_tex_number(z)}) = {_tex_number(value)}",
         }
     elif isinstance(module, Flatten):
         source = np.unravel_index(where[0], trace.input_of(row).shape)
+        from_at = _article_index(tuple(int(n) for n in source))
         answer = {
             "kind": "elementwise",
             "source": [int(n) for n in source],
-            "equation": f"a[{where[0]}] = A_prev{list(map(int, source))} (channels-last order)",
+            "equation": f"{name.text}_({at}) = {received.text}_({from_at}) (channels-last order)",
+            "tex": f"{name.tex}_{{{at}}} = {received.tex}_{{{from_at}}}",
         }
     elif isinstance(module, ResidualBlock):
         answer = _residual_add(trace, path, module, where)
@@ -140,8 +160,42 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
         raise InvalidArgumentError(
             f"layer {row!r} ({type(module).__name__}) has no explanation of its values"
         )
-    answer.update(layer=row, position=list(where), value=value)
+    answer.update(layer=row, position=list(where), value=value, name=name.text, article_index=at)
     return answer
+
+
+def _names(trace: Trace, row: str) -> tuple[Name, Name]:
+    """What row ``row``'s output is called, and what its input is (the row before it)."""
+    x = trace.inputs[""]
+    explanation = explain(trace.model, tuple(x.data.shape[1:]))
+    listed = [(r.name, n) for r, n in zip(explanation.rows, explanation.names, strict=True) if n]
+    path, _ = trace.module_of(row)
+    for k, (name, found) in enumerate(listed):
+        if name in (row, path):
+            return found, listed[k - 1][1] if k else Name("A", 0)
+    return Name("A", 0), Name("A", 0)
+
+
+def _article_index(where: tuple[int, ...]) -> str:
+    """A position counted from 0 as the article counts it, from 1: [2, 5, 3] -> '3,6,4'."""
+    return ",".join(str(n + 1) for n in where)
+
+
+def _tex_number(x: float) -> str:
+    """A number for TeX: 6 significant digits, 1.2e-05 as 1.2 \\times 10^{-5}."""
+    text = f"{x:.6g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    return text
+
+
+def _start(s: int, d: int, out: int, tap: str) -> str:
+    """The article's input index of tap ``tap`` for output ``out`` (from 0): s*out + d(tap-1)+1."""
+    first = s * out
+    if d == 1:
+        return f"{first}+{tap}" if first else tap
+    return f"{first + 1}+{d}({tap}-1)"
 
 
 def _checked(position: Any, shape: tuple[int, ...], row: str) -> tuple[int, ...]:
@@ -185,7 +239,9 @@ def _window(
     return window, rows, cols, ~inside, inside
 
 
-def _conv(trace: Trace, row: str, conv: Conv2D, where: tuple[int, ...]) -> dict[str, Any]:
+def _conv(
+    trace: Trace, row: str, conv: Conv2D, where: tuple[int, ...], name: Name, received: Name
+) -> dict[str, Any]:
     i, j, c = where
     a_prev = trace.input_of(row)
     (top, _), (left, _) = resolve_padding(
@@ -201,7 +257,13 @@ def _conv(trace: Trace, row: str, conv: Conv2D, where: tuple[int, ...]) -> dict[
     products = window.astype(np.float64) * w
     total = float(products.sum())
     bias = 0.0 if conv.b is None else float(conv.b.data[c])
-    f_h, f_w = conv.f
+    (f_h, f_w), (s_h, s_w), (d_h, d_w) = conv.f, conv.stride, conv.dilation
+    x, y, n = i + 1, j + 1, c + 1
+    row_at, col_at = _start(s_h, d_h, i, "i"), _start(s_w, d_w, j, "j")
+    weights = name.tex.replace("Z", "W", 1)  # W^{[l]}, numbered as Z^{[l]} is
+    bias_tex = f"{name.tex.replace('Z', 'b', 1)}_{{{n}}}"
+    padding = " (zero-padded)" if top or left or any(padded.ravel()) else ""
+    has_bias = conv.b is not None
     answer: dict[str, Any] = {
         "kind": "conv",
         "window": window,
@@ -215,8 +277,16 @@ def _conv(trace: Trace, row: str, conv: Conv2D, where: tuple[int, ...]) -> dict[
         "z": total + bias,
         "stride": list(conv.stride),
         "padding": [top, left],
-        "equation": f"Z[{i}, {j}, {c}] = sum over the {f_h}x{f_w}x{per_group} window of"
-        f" A_prev_pad * W[:, :, :, {c}] + b[{c}] = {total:.6g} + {bias:.6g} = {total + bias:.6g}",
+        "equation": f"{name.text}_({x},{y},{n}) = sum_(i=1..{f_h}) sum_(j=1..{f_w})"
+        f" sum_(k=1..{per_group}) W{name.text[1:]}_(i,j,k,{n})"
+        f" {received.text}_({row_at}, {col_at}, k){padding}"
+        + (f" + b{name.text[1:]}_{n} = {total:.6g} + {bias:.6g}" if has_bias else "")
+        + f" = {total + bias:.6g}",
+        "tex": f"{name.tex}_{{{x},{y},{n}}} = \\sum_{{i=1}}^{{{f_h}}} \\sum_{{j=1}}^{{{f_w}}}"
+        f" \\sum_{{k=1}}^{{{per_group}}} {weights}_{{i,j,k,{n}}}\\,"
+        f" {received.tex}_{{{row_at},\\,{col_at},\\,k}}"
+        + (f" + {bias_tex} = {_tex_number(total)} + {_tex_number(bias)}" if has_bias else "")
+        + f" = {_tex_number(total + bias)}",
         "activation": _activation_after(trace, row, where),
     }
     return answer
@@ -233,7 +303,7 @@ def _activation_after(trace: Trace, row: str, where: tuple[int, ...]) -> dict[st
     return None
 
 
-def _dense(a: np.ndarray, dense: Dense, k: int) -> dict[str, Any]:
+def _dense(a: np.ndarray, dense: Dense, k: int, name: Name, received: Name) -> dict[str, Any]:
     w = dense.W.data[:, k]
     products = a.astype(np.float64) * w
     order = np.argsort(-np.abs(products), kind="stable")
@@ -241,22 +311,33 @@ def _dense(a: np.ndarray, dense: Dense, k: int) -> dict[str, Any]:
     rest = float(products[order[TOP_CONTRIBUTIONS:]].sum())
     bias = 0.0 if dense.b is None else float(dense.b.data[k])
     z = float(products.sum()) + bias
+    j, n = k + 1, a.size
+    weights, b = name.tex.replace("Z", "W", 1), name.tex.replace("Z", "b", 1)
     return {
         "kind": "dense",
         "contributions": [
-            {"index": int(n), "a": float(a[n]), "w": float(w[n]), "product": float(products[n])}
-            for n in top
+            {"index": int(i), "a": float(a[i]), "w": float(w[i]), "product": float(products[i])}
+            for i in top
         ],
         "rest": rest,
-        "n_in": int(a.size),
+        "n_in": int(n),
         "bias": bias,
         "z": z,
-        "equation": f"z[{k}] = sum of a_i W[i, {k}] over {a.size} inputs + b[{k}]"
-        f" = {float(products.sum()):.6g} + {bias:.6g} = {z:.6g}",
+        "equation": f"{name.text}_{j} = sum_(i=1..{n}) {received.text}_i W{name.text[1:]}_(i,{j})"
+        f" + b{name.text[1:]}_{j} = {float(products.sum()):.6g} + {bias:.6g} = {z:.6g}",
+        "tex": f"{name.tex}_{{{j}}} = \\sum_{{i=1}}^{{{n}}} {received.tex}_i\\, {weights}_{{i,{j}}}"
+        f" + {b}_{{{j}}} = {_tex_number(float(products.sum()))} + {_tex_number(bias)}"
+        f" = {_tex_number(z)}",
     }
 
 
-def _pool(a_prev: np.ndarray, pool: MaxPool2D | AvgPool2D, where: tuple[int, ...]) -> dict:
+def _pool(
+    a_prev: np.ndarray,
+    pool: MaxPool2D | AvgPool2D,
+    where: tuple[int, ...],
+    name: Name,
+    received: Name,
+) -> dict:
     i, j, c = where
     p_h, p_w = pool.padding
     window, rows, cols, padded, inside = _window(
@@ -264,6 +345,10 @@ def _pool(a_prev: np.ndarray, pool: MaxPool2D | AvgPool2D, where: tuple[int, ...
     )
     values = window[:, :, c].astype(np.float64)
     f_h, f_w = pool.f
+    at = _article_index(where)
+    row_at, col_at = _start(pool.stride[0], 1, i, "i"), _start(pool.stride[1], 1, j, "j")
+    tapped = f"{received.text}_({row_at}, {col_at}, {c + 1})"
+    tapped_tex = f"{received.tex}_{{{row_at},\\,{col_at},\\,{c + 1}}}"
     answer: dict[str, Any] = {"window": values, "rows": rows, "cols": cols, "padded": padded}
     if isinstance(pool, MaxPool2D):
         masked = np.where(inside, values, -np.inf)  # padding never wins
@@ -271,20 +356,32 @@ def _pool(a_prev: np.ndarray, pool: MaxPool2D | AvgPool2D, where: tuple[int, ...
         answer.update(
             kind="max",
             argmax=[int(u), int(v)],
-            equation=f"A[{i}, {j}, {c}] = max of the {f_h}x{f_w} window = {masked[u, v]:.6g}",
+            equation=f"{name.text}_({at}) = max over i = 1..{f_h}, j = 1..{f_w} of {tapped}"
+            f" = {masked[u, v]:.6g}",
+            tex=f"{name.tex}_{{{at}}} = \\max_{{1 \\le i \\le {f_h},\\, 1 \\le j \\le {f_w}}}"
+            f" {tapped_tex} = {_tex_number(float(masked[u, v]))}",
         )
     else:
         count = values.size if pool.count_include_pad else int(inside.sum())
         mean = float(values.sum() / count)
         answer.update(
             kind="average",
-            equation=f"A[{i}, {j}, {c}] = sum of the {f_h}x{f_w} window / {count}"
-            f" = {values.sum():.6g} / {count} = {mean:.6g}",
+            equation=f"{name.text}_({at}) = (1/{count}) sum_(i=1..{f_h}) sum_(j=1..{f_w})"
+            f" {tapped} = {values.sum():.6g} / {count} = {mean:.6g}",
+            tex=f"{name.tex}_{{{at}}} = \\frac{{1}}{{{count}}} \\sum_{{i=1}}^{{{f_h}}}"
+            f" \\sum_{{j=1}}^{{{f_w}}} {tapped_tex} = \\frac{{{_tex_number(values.sum())}}}"
+            f"{{{count}}} = {_tex_number(mean)}",
         )
     return answer
 
 
-def _adaptive_pool(a_prev: np.ndarray, pool: AdaptiveAvgPool2D, where: tuple[int, ...]) -> dict:
+def _adaptive_pool(
+    a_prev: np.ndarray,
+    pool: AdaptiveAvgPool2D,
+    where: tuple[int, ...],
+    name: Name,
+    received: Name,
+) -> dict:
     i, j, c = where
     (top, bottom) = adaptive_bins(a_prev.shape[0], pool.output_size[0])[i]
     (left, right) = adaptive_bins(a_prev.shape[1], pool.output_size[1])[j]
@@ -294,7 +391,8 @@ def _adaptive_pool(a_prev: np.ndarray, pool: AdaptiveAvgPool2D, where: tuple[int
         "window": values,
         "rows": list(range(top, bottom)),
         "cols": list(range(left, right)),
-        "equation": f"A[{i}, {j}, {c}] = mean of rows {top}:{bottom}, columns {left}:{right}"
+        "equation": f"{name.text}_({_article_index(where)}) = mean of {received.text}_(x,y,{c + 1})"
+        f" over rows x = {top + 1}..{bottom}, columns y = {left + 1}..{right}"
         f" = {values.sum():.6g} / {values.size} = {values.mean():.6g}",
     }
 
@@ -307,13 +405,16 @@ def _source_channel(module: ChannelShuffle | ChannelSlice, n_C: int, c: int) -> 
     return (c % g) * (n_C // g) + c // g  # c = j*g + k came from k*(n_C/g) + j
 
 
-def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> dict[str, Any]:
+def _batch_norm(
+    x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...], name: Name, received: Name
+) -> dict[str, Any]:
     c = where[-1]
     x = float(x_prev[where])
     mu, var = float(bn.running_mean[c]), float(bn.running_var[c])
     sigma = float(np.sqrt(var + bn.eps))
     gamma, beta = float(bn.gamma.data[c]), float(bn.beta.data[c])
     y = gamma * (x - mu) / sigma + beta
+    at, t = _article_index(where), _tex_number
     return {
         "kind": "batch_norm",
         "x": x,
@@ -323,12 +424,18 @@ def _batch_norm(x_prev: np.ndarray, bn: BatchNorm2D, where: tuple[int, ...]) -> 
         "gamma": gamma,
         "beta": beta,
         "y": y,
-        "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
-        f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (running mu and sigma: eval mode)",
+        "equation": f"{name.text}_({at}) = gamma ({received.text}_({at}) - mu)/sigma + beta"
+        f" = {gamma:.6g} ({x:.6g} - {mu:.6g})/{sigma:.6g} + {beta:.6g} = {y:.6g}"
+        " (running mu and sigma: eval mode)",
+        "tex": f"{name.tex}_{{{at}}} = \\gamma \\frac{{{received.tex}_{{{at}}} - \\mu}}{{\\sigma}}"
+        f" + \\beta = {t(gamma)} \\cdot \\frac{{{t(x)} - ({t(mu)})}}{{{t(sigma)}}} + ({t(beta)})"
+        f" = {t(y)}",
     }
 
 
-def _layer_norm(x_prev: np.ndarray, ln: LayerNorm, where: tuple[int, ...]) -> dict[str, Any]:
+def _layer_norm(
+    x_prev: np.ndarray, ln: LayerNorm, where: tuple[int, ...], name: Name, received: Name
+) -> dict[str, Any]:
     c = where[-1]
     channels = x_prev[where[:-1]].astype(np.float64)  # the n_C values of this position
     x, mu = float(channels[c]), float(channels.mean())
@@ -344,9 +451,10 @@ def _layer_norm(x_prev: np.ndarray, ln: LayerNorm, where: tuple[int, ...]) -> di
         "gamma": gamma,
         "beta": beta,
         "y": y,
-        "equation": f"y = gamma (x - mu)/sigma + beta = {gamma:.6g} ({x:.6g} - {mu:.6g})"
-        f"/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and sigma of this position's"
-        f" {channels.size} channels)",
+        "equation": f"{name.text}_({_article_index(where)}) = gamma"
+        f" ({received.text}_({_article_index(where)}) - mu)/sigma + beta = {gamma:.6g}"
+        f" ({x:.6g} - {mu:.6g})/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and sigma of this"
+        f" position's {channels.size} channels)",
     }
 
 
@@ -426,8 +534,11 @@ def _softmax(trace: Trace, where: tuple[int, ...]) -> dict[str, Any]:
         "sum": total,
         "probabilities": p,
         "value": float(p[k]),
-        "equation": f"p[{k}] = exp(z[{k}] - {shift:.6g}) / sum_j exp(z_j - {shift:.6g})"
+        "equation": f"p_{k + 1} = exp(z_{k + 1} - {shift:.6g}) / sum_j exp(z_j - {shift:.6g})"
         f" = {exps[k]:.6g} / {total:.6g} = {p[k]:.6g}",
+        "tex": f"p_{{{k + 1}}} = \\frac{{e^{{z_{{{k + 1}}} - {_tex_number(shift)}}}}}"
+        f"{{\\sum_j e^{{z_j - {_tex_number(shift)}}}}} = \\frac{{{_tex_number(float(exps[k]))}}}"
+        f"{{{_tex_number(total)}}} = {_tex_number(float(p[k]))}",
     }
 
 

@@ -19,15 +19,20 @@ Dense              b (n_out,)                       bias (n_out,)
 BatchNorm2D        gamma, beta (n_C,)               weight, bias (n_C,)
 BatchNorm2D        running_mean, running_var        running_mean, running_var
 BatchNorm2D        (none)                           num_batches_tracked, int64, shape ()
+LayerNorm          gamma, beta (n_C,)               weight, bias (n_C,)
+LayerScale         gamma (n_C,)                     weight (n_C,)
 =================  ===============================  ==================================
+
+The blocks keep their children's names: a SqueezeExcitation's ``squeeze.fc1.weight``,
+an InvertedResidual's ``main.expand.weight``, ``main.se.squeeze.fc2.bias``...
 
 A Dense layer that reads a :class:`~convmath.nn.Flatten` of a volume
 (n_H, n_W, n_C), directly or through layers that keep the order of the
-features (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout, BatchNorm2D), has its
+features (the activations, Dropout, BatchNorm2D, LayerNorm, LayerScale), has its
 input rows permuted: convmath flattens channels-last, feature (h*n_W + w)*n_C + c,
-PyTorch's ``nn.Flatten`` of NCHW gives feature (c*n_H + h)*n_W + w. A BatchNorm2D
-between such a Flatten and its Dense has its four vectors permuted the same way
-(it is a ``BatchNorm1d`` in PyTorch). A Flatten that sees a vector (after
+PyTorch's ``nn.Flatten`` of NCHW gives feature (c*n_H + h)*n_W + w. A BatchNorm2D,
+LayerNorm or LayerScale between such a Flatten and its Dense has its vectors permuted
+the same way (a BatchNorm2D is a ``BatchNorm1d`` in PyTorch). A Flatten that sees a vector (after
 GlobalAvgPool2D) changes nothing. ``num_batches_tracked`` is written as 0 so that
 ``load_state_dict(strict=True)`` accepts the dict; it is not read back.
 """
@@ -47,17 +52,25 @@ from safetensors.numpy import save
 from convmath import limits, strict_json
 from convmath.errors import CheckpointError, DataError, DTypeError, InvalidArgumentError, ShapeError
 from convmath.nn import (
+    GELU,
     BatchNorm2D,
+    Clip,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
+    HardSigmoid,
+    HardSwish,
+    LayerNorm,
+    LayerScale,
     LeakyReLU,
     Module,
     Parameter,
     ReLU,
+    ReLU6,
     Sequential,
     Sigmoid,
+    SiLU,
     Tanh,
 )
 from convmath.nn.graph import Graph, Merge
@@ -75,7 +88,11 @@ __all__ = [
 Volume = tuple[int, int, int]
 
 # Layers whose output feature j is a function of input feature j alone.
-_KEEPS_ORDER = (ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)
+_KEEPS_ORDER = (
+    ReLU, LeakyReLU, Sigmoid, Tanh, ReLU6, Clip, HardSigmoid, HardSwish, SiLU, GELU, Dropout,
+)  # fmt: skip
+# Layers with a number per feature of a vector (whose PyTorch order differs after a Flatten).
+_PER_FEATURE = (BatchNorm2D, LayerNorm, LayerScale)
 _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _MAX_NAME = 1024  # characters in one tensor name of a file
 
@@ -168,7 +185,8 @@ class _Order:
 
 
 def _flatten_readers(model: Module, input_shape: Volume) -> dict[str, Volume]:
-    """{path: (n_H, n_W, n_C)} of each Dense and BatchNorm2D that reads a channels-last flatten.
+    """{path: (n_H, n_W, n_C)} of each Dense and per-feature layer (BatchNorm2D, LayerNorm,
+    LayerScale) that reads a channels-last flatten.
 
     Walks the model's Sequentials with the shape of one example; checks every
     layer's shape on the way (ShapeError naming the layer that does not fit).
@@ -190,29 +208,13 @@ def _walk(
         for name, child in module.named_children():
             shape, order = _walk(child, _join(path, name), shape, order, readers)
         return shape, order
-    if isinstance(module, Graph):  # an imported network: its nodes in order, value by value
-        values = {module.input_name: (shape, order)}
-        for node in module.nodes:
-            if isinstance(node.module, Merge):
-                inputs = [values[name] for name in node.inputs]
-                if any(held is not None for _, held in inputs):
-                    raise InvalidArgumentError(
-                        f"{layer_label(node.module, _join(path, node.name))} joins features of"
-                        f" a Flatten; cannot tell how to permute the weights that read them"
-                    )
-                merged = node.module.merged_shape([s for s, _ in inputs])
-                values[node.output] = (tuple(merged), None)
-            else:
-                held_shape, held = values[node.inputs[0]]
-                values[node.output] = _walk(
-                    node.module, _join(path, node.name), held_shape, held, readers
-                )
-        return values[module.output_name]
+    if isinstance(module, Graph):
+        return _walk_graph(module, path, shape, order, readers)
     output = tuple(module.output_shape(shape))
     label = layer_label(module, path)
     if isinstance(module, Flatten):
         return output, (_Order((shape[0], shape[1], shape[2]), label) if len(shape) == 3 else order)
-    if not isinstance(module, (Conv2D, Dense, BatchNorm2D, *_KEEPS_ORDER)):
+    if not isinstance(module, (Conv2D, Dense, *_PER_FEATURE, *_KEEPS_ORDER)):
         inner = [m for _, m in module.named_modules()]
         if any(isinstance(m, Flatten) for m in inner) and any(isinstance(m, Dense) for m in inner):
             raise InvalidArgumentError(
@@ -222,7 +224,7 @@ def _walk(
             )
     if len(shape) != 1 or order is None:
         return output, None  # a volume, or a vector that no Flatten of a volume made
-    if isinstance(module, Dense | BatchNorm2D):
+    if isinstance(module, (Dense, *_PER_FEATURE)):
         if order.through is not None:
             raise InvalidArgumentError(
                 f"{label} reads the features of {order.flatten} through {order.through}, which"
@@ -233,12 +235,41 @@ def _walk(
         return output, (None if isinstance(module, Dense) else order)
     if isinstance(module, _KEEPS_ORDER):
         return output, order
-    if any(isinstance(m, Dense | BatchNorm2D) for _, m in module.named_modules()):
+    if any(isinstance(m, (Dense, *_PER_FEATURE)) for _, m in module.named_modules()):
         raise InvalidArgumentError(
             f"{label} reads the features of {order.flatten} and holds layers whose PyTorch"
             f" layout depends on their order; cannot tell how to permute them"
         )
     return output, _Order(order.volume, order.flatten, label)
+
+
+def _walk_graph(
+    graph: Graph,
+    path: str,
+    shape: tuple[int, ...],
+    order: _Order | None,
+    readers: dict[str, Volume],
+) -> tuple[tuple[int, ...], _Order | None]:
+    """:func:`_walk` node by node (an imported model): each value's shape and feature order.
+
+    A merge of vectors that a Flatten ordered passes them on as possibly moved (a Dense
+    reading them is refused): where each feature lands depends on the merge.
+    """
+    values = {graph.input_name: (shape, order)}
+    for node in graph.nodes:
+        inputs = [values[name] for name in node.inputs]
+        where = _join(path, node.name)
+        if isinstance(node.module, Merge):
+            merged = tuple(node.module.merged_shape([s for s, _ in inputs]))
+            ordered = [o for _, o in inputs if o is not None]
+            moved = None
+            if ordered and len(merged) == 1:
+                first = ordered[0]
+                moved = _Order(first.volume, first.flatten, layer_label(node.module, where))
+            values[node.output] = (merged, moved)
+        else:
+            values[node.output] = _walk(node.module, where, *inputs[0], readers)
+    return values[graph.output_name]
 
 
 def _layout(model: Module, input_shape: Any) -> list[_Entry]:
@@ -279,6 +310,12 @@ def _entries_of(module: Module, path: str, volume: Volume | None) -> Iterator[_E
             "running_mean": ("running_mean", *vector),
             "running_var": ("running_var", *vector),
         }
+    elif isinstance(module, LayerNorm):
+        vector = (_same, _same) if volume is None else _vector_after_flatten(volume)
+        known = {"gamma": ("weight", *vector), "beta": ("bias", *vector)}
+    elif isinstance(module, LayerScale):
+        vector = (_same, _same) if volume is None else _vector_after_flatten(volume)
+        known = {"gamma": ("weight", *vector)}
     else:
         known = {}
     own = [a for a, v in vars(module).items() if isinstance(v, Parameter)]
@@ -287,7 +324,7 @@ def _entries_of(module: Module, path: str, volume: Volume | None) -> Iterator[_E
     if unknown:
         raise InvalidArgumentError(
             f"{layer_label(module, path)} holds {unknown}, for which convmath knows no PyTorch"
-            f" name and layout (known: Conv2D, Dense, BatchNorm2D)"
+            f" name and layout (known: Conv2D, Dense, BatchNorm2D, LayerNorm, LayerScale)"
         )
     for attr, (torch_attr, to_torch, from_torch) in known.items():
         value = getattr(module, attr)

@@ -1,9 +1,11 @@
-"""The activation layers psi: A = psi(Z), elementwise, shape unchanged, no parameters.
+"""The activation layers psi: A^[l] = psi(Z^[l]), elementwise, shape unchanged, no parameters.
 
 Each is a thin :class:`Module` around an op of ``convmath.functional``.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -14,17 +16,27 @@ from convmath.tensor import Tensor
 
 
 class _Activation(Module):
+    # Written with the article's letters Z, A, dA (layer numbers are added: Z^[l]...).
     formula = ""  # psi(Z)
     derivative = ""  # dZ in terms of dA
+    tex = ""  # psi(Z^{[l]}) typeset; "" for none (the text line then says it)
+    tex_derivative = ""  # dZ^{[l]} in terms of dA^{[l]}, typeset
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
 
     def formulas(self, input_shape: Shape) -> list[str]:
-        return [f"A = {self.formula}, elementwise; shape unchanged, no parameters"]
+        psi = layered(self.formula)
+        return [f"A^[l] = psi(Z^[l]) = {psi}, elementwise; shape unchanged, no parameters"]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
-        return [f"dZ = {self.derivative}, elementwise: {tuple(input_shape)}"]
+        return [f"dZ^[l] = {layered(self.derivative)}, elementwise: {tuple(input_shape)}"]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        return ["A^{[l]} = \\psi(Z^{[l]})" + (f" = {self.tex}" if self.tex else "")]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        return [f"dZ^{{[l]}} = {self.tex_derivative}"] if self.tex_derivative else []
 
 
 class ReLU(_Activation):
@@ -45,6 +57,8 @@ class ReLU(_Activation):
 
     formula = "max(0, Z)"
     derivative = "dA * [Z > 0] (the kink at 0 takes gradient 0)"
+    tex = "\\max(0, Z^{[l]})"
+    tex_derivative = "dA^{[l]} \\odot [Z^{[l]} > 0]"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -64,11 +78,20 @@ class LeakyReLU(_Activation):
     [[-0.2  0.   3. ]]
     """
 
-    formula = "Z where Z > 0, alpha Z elsewhere"  # max(alpha Z, Z) holds only for alpha <= 1
+    # max(alpha Z, Z) would hold only for alpha <= 1
+    formula = "Z where Z > 0, alpha Z elsewhere"
+    tex = "\\begin{cases} Z^{[l]} & Z^{[l]} > 0 \\\\ \\alpha Z^{[l]} & \\text{else} \\end{cases}"
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         return [
-            f"dZ = dA where Z > 0, {self.alpha} dA elsewhere, elementwise: {tuple(input_shape)}"
+            f"dZ^[l] = dA^[l] where Z^[l] > 0, {self.alpha} dA^[l] elsewhere, elementwise:"
+            f" {tuple(input_shape)}"
+        ]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        return [
+            "dZ^{[l]} = \\begin{cases} dA^{[l]} & Z^{[l]} > 0 \\\\"
+            f" {self.alpha}\\, dA^{{[l]}} & \\text{{else}} \\end{{cases}}"
         ]
 
     def __init__(self, alpha: float = 0.01) -> None:
@@ -99,6 +122,8 @@ class Sigmoid(_Activation):
 
     formula = "1/(1 + exp(-Z))"
     derivative = "dA * A * (1 - A)"
+    tex = "\\frac{1}{1 + e^{-Z^{[l]}}}"
+    tex_derivative = "dA^{[l]} \\odot A^{[l]} \\odot (1 - A^{[l]})"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.sigmoid(x)
@@ -121,6 +146,8 @@ class Tanh(_Activation):
 
     formula = "tanh(Z)"
     derivative = "dA * (1 - A^2)"
+    tex = "\\tanh(Z^{[l]})"
+    tex_derivative = "dA^{[l]} \\odot (1 - (A^{[l]})^2)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
@@ -142,6 +169,7 @@ class ReLU6(_Activation):
 
     formula = "min(max(0, Z), 6)"
     derivative = "dA * [0 < Z < 6] (the kinks at 0 and 6 take gradient 0, as PyTorch's)"
+    tex = "\\min(\\max(0, Z^{[l]}), 6)"
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu6(x)
@@ -233,6 +261,7 @@ class HardSwish(_Activation):
     """
 
     formula = "Z relu6(Z + 3)/6"
+    tex = "Z^{[l]}\\, \\mathrm{ReLU6}(Z^{[l]} + 3)/6"
     derivative = "dA * (0 where Z <= -3, (2Z + 3)/6 where -3 < Z < 3, 1 where Z >= 3)"
 
     def forward(self, x: Tensor) -> Tensor:
@@ -255,6 +284,7 @@ class SiLU(_Activation):
     """
 
     formula = "Z sigmoid(Z)"
+    tex = "Z^{[l]}\\, \\sigma(Z^{[l]})"
     derivative = "dA * s (1 + Z (1 - s)), s = sigmoid(Z)"
 
     def forward(self, x: Tensor) -> Tensor:
@@ -300,6 +330,16 @@ class GELU(_Activation):
 
     def details(self) -> str:
         return "" if self.approximate == "none" else "approximate=tanh"
+
+
+def layered(text: str) -> str:
+    """The article's letters Z, A, dZ, dA of ``text`` given the layer: Z^[l], (A^[l])^2...
+
+    >>> layered("dA * (1 - A^2)"), layered("(2Z + 3)/6 where Phi(Z) > 0")
+    ('dA^[l] * (1 - (A^[l])^2)', '(2Z^[l] + 3)/6 where Phi(Z^[l]) > 0')
+    """
+    powered = re.sub(r"(?<![A-Za-z_])(d?[ZA])\^(\d)", r"(\1^[l])^\2", text)
+    return re.sub(r"(?<![A-Za-z_])(d?[ZA])(?![A-Za-z_^])", r"\1^[l]", powered)
 
 
 class Softmax(Module):

@@ -23,19 +23,26 @@ from convmath.shapes import (
     positive_int,
     resolve_padding,
     size_formula,
+    tap_index,
 )
 from convmath.tensor import Tensor
 
 
 class Conv2D(Module):
-    """CONV layer: Z = conv(A_prev, W) + b, with W (f, f, n_C_prev/groups, n_C) and b (n_C,).
+    """CONV layer: Z^[l] = W^[l] * A^[l-1] + b^[l], W (f, f, n_C_prev/groups, n_C), b (n_C,).
+
+    The convolution product, as the article writes it (indices from 1, the
+    input zero-padded by p, stride 1):
+
+        Z^[l]_{x,y,c} = sum_{i=1..f} sum_{j=1..f} sum_{k=1..n_C_prev}
+                        W^[l]_{i,j,k,c} A^[l-1]_{x+i-1, y+j-1, k} + b^[l]_c
+
+    (at stride s the window of x starts at row s(x-1)+1). The activation
+    layer after it gives A^[l] = psi(Z^[l]). In code A^[l-1] is ``A_prev``.
 
     n_H = floor((n_H_prev + 2p - d(f-1) - 1)/s) + 1; parameters (f*f*n_C_prev/groups + 1)*n_C.
     Weights are drawn by ``init`` (He normal by default) from ``rng``; biases start at 0
     (or, with init="torch_default", like PyTorch's).
-
-    In the article's notation, layer l computes Z^[l] = W^[l] * A^[l-1] + b^[l]
-    (A_prev is A^[l-1]); the activation layer after it gives A^[l] = psi(Z^[l]).
 
     Shapes
     ------
@@ -198,6 +205,14 @@ class Conv2D(Module):
         kept = batch * cols * itemsize
         return kept if keeps_for_backward(kept) else 0
 
+    output_symbol = "Z"
+    starts_layer = True
+
+    def _taps(self) -> tuple[str, str]:
+        """The article's input indices a window reads: ``x+i-1, y+j-1`` at stride 1."""
+        (s_h, s_w), (d_h, d_w) = self.stride, self.dilation
+        return tap_index("x", "i", s_h, d_h), tap_index("y", "j", s_w, d_w)
+
     def formulas(self, input_shape: Shape) -> list[str]:
         out = self.output_shape(input_shape)
         (top, bottom), (left, right) = self.resolved_padding(input_shape)
@@ -208,27 +223,56 @@ class Conv2D(Module):
             parameters = f"(f*f*n_C_prev + 1)*n_C = ({per_filter} + 1)*{self.n_C} = {count:,}"
         else:
             parameters = f"f*f*n_C_prev*n_C = {per_filter}*{self.n_C} = {count:,} (no bias)"
+        row, col = self._taps()
+        bias = " + b^[l]_c" if self.b is not None else ""
+        channels = self.n_C_prev // g
         return [
-            f"input volume (n_H_prev, n_W_prev, n_C_prev) = {tuple(input_shape)}",
-            f"{self.n_C} filters of {f_h}x{f_w}x{self.n_C_prev // g}, s = {s_h}"
+            "Z^[l] = W^[l] * A^[l-1]"
+            + (" + b^[l]" if self.b is not None else "")
+            + ", then A^[l] = psi(Z^[l]) (the activation row that follows)",
+            f"Z^[l]_(x,y,c) = sum_(i=1..{f_h}) sum_(j=1..{f_w}) sum_(k=1..{channels})"
+            f" W^[l]_(i,j,k,c) A^[l-1]_({row}, {col}, k){bias}"
+            + (" (A^[l-1] zero-padded)" if top + bottom + left + right else "")
+            + (f" (k within filter c's group of {channels} channels)" if g > 1 else ""),
+            f"input volume A^[l-1] (n_H_prev, n_W_prev, n_C_prev) = {tuple(input_shape)}",
+            f"{self.n_C} filters of {f_h}x{f_w}x{channels}, s = {s_h}"
             + (f"x{s_w}" if s_w != s_h else "")
             + f", p = {self.padding!r}"
             + (f", d = {d_h}" if self.dilation != (1, 1) else "")
             + (f", groups = {g}" if g > 1 else ""),
             size_formula("n_H", input_shape[0], f_h, (top, bottom), s_h, d_h, out[0]),
             size_formula("n_W", input_shape[1], f_w, (left, right), s_w, d_w, out[1]),
-            f"output volume (n_H, n_W, n_C) = {out}",
+            f"output volume Z^[l] (n_H, n_W, n_C) = {out}",
             f"parameters {parameters}",
             f"multiply-accumulates n_H*n_W*n_C*f*f*n_C_prev ="
             f" {out[0]}*{out[1]}*{self.n_C}*{per_filter} = {self.macs(input_shape):,}",
         ]
 
+    def equations(self, input_shape: Shape) -> list[str]:
+        out = self.output_shape(input_shape)
+        (top, bottom), (left, right) = self.resolved_padding(input_shape)
+        (f_h, f_w), (s_h, s_w), (d_h, d_w) = self.f, self.stride, self.dilation
+        row, col = self._taps()
+        bias = " + b^{[l]}" if self.b is not None else ""
+        return [
+            f"Z^{{[l]}} = W^{{[l]}} * A^{{[l-1]}}{bias}, \\quad A^{{[l]}} = \\psi(Z^{{[l]}})",
+            f"Z^{{[l]}}_{{x,y,c}} = \\sum_{{i=1}}^{{{f_h}}} \\sum_{{j=1}}^{{{f_w}}}"
+            f" \\sum_{{k=1}}^{{{self.n_C_prev // self.groups}}} W^{{[l]}}_{{i,j,k,c}}\\,"
+            f" A^{{[l-1]}}_{{{row},\\,{col},\\,k}}{bias and bias + '_c'}",
+            _size_tex("n_H", input_shape[0], f_h, top + bottom, s_h, d_h, out[0]),
+            _size_tex("n_W", input_shape[1], f_w, left + right, s_w, d_w, out[1]),
+        ]
+
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         out, w_shape = self.output_shape(input_shape), self.W.shape
         n_H, n_W, _ = out
-        lines = [f"dZ {out} arrives from the layer above"]
+        row, col = self._taps()
+        lines = [f"dZ^[l] {out} arrives from the layer above"]
         if self.b is not None:
-            lines.append(f"db = sum of dZ over m, n_H, n_W: ({self.n_C},)")
+            lines.append(
+                f"db^[l]_c = sum_(x=1..{n_H}) sum_(y=1..{n_W}) dZ^[l]_(x,y,c), summed over the m"
+                f" examples: ({self.n_C},)"
+            )
         macs = self.macs(input_shape)
         reach = [self.dilation[i] * (self.f[i] - 1) + 1 for i in (0, 1)]  # a window's span
         if any(self.stride[i] < reach[i] for i in (0, 1)):
@@ -239,12 +283,28 @@ class Conv2D(Module):
             where = "the windows tile the input"
         per_group = f", group by group ({self.groups} groups)" if self.groups > 1 else ""
         lines += [
-            f"dW = sum over m and the {n_H}*{n_W} positions of window(A_prev) * dZ: {w_shape},"
-            f" {macs:,} multiply-accumulates per example",
-            f"dA_prev = col2im(dZ W^T){per_group}: each window's dZ times the filters goes back"
-            f" where the window was read ({where}): {tuple(input_shape)}, {macs:,}"
-            f" multiply-accumulates per example",
+            f"dW^[l]_(i,j,k,c) = sum_(x=1..{n_H}) sum_(y=1..{n_W}) dZ^[l]_(x,y,c)"
+            f" A^[l-1]_({row}, {col}, k), summed over the m examples (each window of A^[l-1]"
+            f" times its dZ): {w_shape}, {macs:,} multiply-accumulates per example",
+            f"dA^[l-1]_(x',y',k) = sum over the windows (x, y) that read (x', y') and the filters c"
+            f" of W^[l]_(i,j,k,c) dZ^[l]_(x,y,c), with (x', y') = ({row}, {col}){per_group}"
+            f" ({where}): {tuple(input_shape)}, {macs:,} multiply-accumulates per example"
+            " (the code computes this sum as col2im of dZ W^T)",
         ]
+        return lines
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = self.output_shape(input_shape)
+        row, col = self._taps()
+        sums = f"\\sum_{{x=1}}^{{{n_H}}} \\sum_{{y=1}}^{{{n_W}}}"
+        lines = [
+            f"dW^{{[l]}}_{{i,j,k,c}} = {sums} dZ^{{[l]}}_{{x,y,c}}\\,"
+            f" A^{{[l-1]}}_{{{row},\\,{col},\\,k}}",
+            f"dA^{{[l-1]}}_{{x',y',k}} = \\sum_{{c}} \\sum_{{(x,y,i,j):\\, ({row},\\,{col})"
+            f" = (x',y')}} W^{{[l]}}_{{i,j,k,c}}\\, dZ^{{[l]}}_{{x,y,c}}",
+        ]
+        if self.b is not None:
+            lines.insert(0, f"db^{{[l]}}_c = {sums} dZ^{{[l]}}_{{x,y,c}}")
         return lines
 
     def details(self) -> str:
@@ -259,3 +319,12 @@ class Conv2D(Module):
         if self.b is None:
             parts.append("no bias")
         return ", ".join(parts)
+
+
+def _size_tex(axis: str, n: int, f: int, padding: int, s: int, d: int, result: int) -> str:
+    """The output-size formula typeset: n_H = floor((28 + 4 - 5)/1) + 1 = 28."""
+    reach = f"{f}" if d == 1 else f"{d}({f}-1) - 1"
+    return (
+        f"{axis} = \\left\\lfloor \\frac{{{n} + {padding} - {reach}}}{{{s}}} \\right\\rfloor"
+        f" + 1 = {result}"
+    )

@@ -29,6 +29,8 @@ class Dropout(Module):
     [1.]
     """
 
+    output_symbol = None  # the same A^[l], some values zeroed
+
     def __init__(self, rate: float, *, rng: np.random.Generator) -> None:
         super().__init__()
         if not isinstance(rng, np.random.Generator):
@@ -49,8 +51,11 @@ class Dropout(Module):
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         if self.rate >= 1:
-            return ["dA_prev = 0: every unit is dropped"]
-        return [f"dA_prev = dA * mask / (1 - {self.rate}): the units dropped in forward get 0"]
+            return ["dA^[l] before dropout = 0: every unit is dropped"]
+        return [
+            f"dA^[l] before dropout = dA^[l] after it * mask / (1 - {self.rate}): the units"
+            " dropped in forward get 0"
+        ]
 
     def details(self) -> str:
         return f"rate={self.rate}"

@@ -44,6 +44,8 @@ class Flatten(Module):
     [[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11.]]
     """
 
+    output_symbol = None  # values moved, not computed: they keep their name
+
     def forward(self, x: Tensor) -> Tensor:
         return F.flatten(x)
 
@@ -55,7 +57,7 @@ class Flatten(Module):
         return [f"n_H*n_W*n_C = {sizes} = {int(np.prod(input_shape))} (channels-last order)"]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
-        return [f"dA_prev = dA reshaped back to {tuple(input_shape)}"]
+        return [f"dA^[l] reshaped back to {tuple(input_shape)}"]
 
 
 class ChannelShuffle(Module):
@@ -168,6 +170,8 @@ class ChannelSlice(Module):
 class Permute(Module):
     """A[i_0, i_1, ...] -> A[i_axes[0], i_axes[1], ...]: one example's axes in a new order."""
 
+    output_symbol = None  # values moved, not computed: they keep their name
+
     def __init__(self, axes: Sequence[int]) -> None:
         super().__init__()
         self.axes = tuple(int(a) for a in axes)
@@ -186,6 +190,8 @@ class Permute(Module):
 
 class Reorder(Module):
     """(n,) -> (n,): feature j of the output is feature ``indices[j]`` of the input."""
+
+    output_symbol = None  # values moved, not computed: they keep their name
 
     def __init__(self, indices: np.ndarray) -> None:
         super().__init__()
@@ -208,6 +214,8 @@ class Reorder(Module):
 class Slice(Module):
     """One example's ``A[start:stop:step, ...]``, one (start, stop, step) per axis."""
 
+    output_symbol = None  # values moved, not computed: they keep their name
+
     def __init__(self, ranges: Sequence[tuple[int, int, int]]) -> None:
         super().__init__()
         self.ranges = tuple(tuple(int(v) for v in r) for r in ranges)
@@ -229,6 +237,8 @@ class Slice(Module):
 class ZeroPad(Module):
     """One example padded with zeros: (before, after) for each of its axes."""
 
+    output_symbol = None  # values moved, not computed: they keep their name
+
     def __init__(self, widths: Sequence[tuple[int, int]]) -> None:
         super().__init__()
         self.widths = tuple((int(a), int(b)) for a, b in widths)
@@ -247,6 +257,8 @@ class ZeroPad(Module):
 
 class Reshape(Module):
     """One example reshaped to ``shape`` (its values in the same order)."""
+
+    output_symbol = None  # values moved, not computed: they keep their name
 
     def __init__(self, shape: Sequence[int]) -> None:
         super().__init__()

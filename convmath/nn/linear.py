@@ -20,11 +20,12 @@ from convmath.tensor import Tensor
 
 
 class Dense(Module):
-    """FC layer: Z = A W + b with W (n_in, n_out), b (n_out,); parameters (n_in + 1)*n_out.
+    """FC layer: Z^[l] = A^[l-1] W^[l] + b^[l], W (n_in, n_out), b (n_out,).
 
-    In the article's notation Z^[l] = W^[l] A^[l-1] + b^[l], one row per example;
-    the activation layer after it gives A^[l] = psi(Z^[l]). A volume is
-    flattened first (:class:`Flatten`).
+    Unit j sums every input: Z^[l]_j = sum_{i=1..n_in} A^[l-1]_i W^[l]_{i,j} + b^[l]_j,
+    one row per example (the article writes W^[l] A^[l-1] with W transposed);
+    the activation layer after it gives A^[l] = psi(Z^[l]). Parameters
+    (n_in + 1)*n_out. A volume is flattened first (:class:`Flatten`).
 
     Shapes
     ------
@@ -81,27 +82,53 @@ class Dense(Module):
     def macs(self, input_shape: Shape) -> int:
         return self.n_in * self.n_out
 
+    output_symbol = "Z"
+    starts_layer = True
+
     def formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         bias = " + 1" if self.b is not None else ""
+        plus_b = " + b^[l]_j" if self.b is not None else ""
         return [
-            f"Z = A W + b with W ({self.n_in}, {self.n_out})",
+            f"Z^[l]_j = sum_(i=1..{self.n_in}) A^[l-1]_i W^[l]_(i,j){plus_b}:"
+            f" Z^[l] = A^[l-1] W^[l]{' + b^[l]' if self.b is not None else ''} with W^[l]"
+            f" ({self.n_in}, {self.n_out})",
             f"parameters (n_in{bias})*n_out = ({self.n_in}{bias})*{self.n_out}"
             f" = {self.num_parameters():,}",
             f"multiply-accumulates n_in*n_out = {self.n_in}*{self.n_out}"
             f" = {self.macs(input_shape):,}",
         ]
 
+    def equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        bias = " + b^{[l]}_j" if self.b is not None else ""
+        return [
+            f"Z^{{[l]}}_j = \\sum_{{i=1}}^{{{self.n_in}}} A^{{[l-1]}}_i\\, W^{{[l]}}_{{i,j}}{bias},"
+            f" \\quad j = 1, \\dots, {self.n_out}"
+        ]
+
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         lines = [
-            f"dZ ({self.n_out},) arrives from the layer above (or from the loss)",
-            f"dW = A^T dZ: ({self.n_in}, {self.n_out}), summed over the m examples",
-            f"dA = dZ W^T: ({self.n_in},) per example",
+            f"dZ^[l] ({self.n_out},) arrives from the layer above (or from the loss)",
+            f"dW^[l]_(i,j) = A^[l-1]_i dZ^[l]_j, summed over the m examples (dW^[l] ="
+            f" A^[l-1]^T dZ^[l]): ({self.n_in}, {self.n_out})",
+            f"dA^[l-1]_i = sum_(j=1..{self.n_out}) W^[l]_(i,j) dZ^[l]_j (dA^[l-1] ="
+            f" dZ^[l] W^[l]^T): ({self.n_in},) per example",
         ]
         if self.b is not None:
-            lines.insert(2, f"db = sum over m of dZ: ({self.n_out},)")
+            lines.insert(2, f"db^[l]_j = dZ^[l]_j, summed over the m examples: ({self.n_out},)")
         lines.append(f"{2 * self.macs(input_shape):,} multiply-accumulates per example (dW and dA)")
+        return lines
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        lines = [
+            "dW^{[l]}_{i,j} = A^{[l-1]}_i\\, dZ^{[l]}_j",
+            f"dA^{{[l-1]}}_i = \\sum_{{j=1}}^{{{self.n_out}}} W^{{[l]}}_{{i,j}}\\, dZ^{{[l]}}_j",
+        ]
+        if self.b is not None:
+            lines.insert(1, "db^{[l]}_j = dZ^{[l]}_j")
         return lines
 
     def details(self) -> str:

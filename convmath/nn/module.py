@@ -61,6 +61,10 @@ class LayerInfo:
     depth: int = 0  # nesting inside blocks
     backward: tuple[str, ...] = ()  # the back-propagation equations, numbers filled in
     module: Any = field(default=None, compare=False, repr=False)  # the layer (its memory)
+    equations: tuple[str, ...] = ()  # the forward equations typeset (TeX), numbers filled in
+    backward_equations: tuple[str, ...] = ()  # the backward equations typeset (TeX)
+    symbol: str | None = "A"  # what the output is called: "Z", "A", "~" (its input's, tilde)
+    starts_layer: bool = False  # a CONV, POOL or FC layer: the article's l counts these
 
     @property
     def is_heading(self) -> bool:
@@ -86,6 +90,11 @@ class Module:
     _buffer_names: tuple[str, ...] = ()
     arguments: Arguments | None = None  # None: not recorded, or not plain data
     frozen = False  # frozen for fine-tuning (nn/transfer.py): always runs as in inference
+    # The article's name of this module's output: "Z" (before the activation psi), "A"
+    # (after it), "~" (its input's name with a tilde: batch norm's Z~), None (its input's
+    # name: a reshape, dropout). starts_layer: the article's l counts CONV, POOL and FC.
+    output_symbol: str | None = "A"
+    starts_layer = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,6 +168,10 @@ class Module:
                 depth,
                 tuple(self.backward_formulas(input_shape)),
                 self,
+                tuple(self.equations(input_shape)),
+                tuple(self.backward_equations(input_shape)),
+                self.output_symbol,
+                self.starts_layer,
             )
         )
         return output_shape
@@ -197,6 +210,18 @@ class Module:
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         """The equations of this layer's back propagation, with the numbers filled in."""
         return [f"the gradients of the ops in {type(self).__name__}.forward, by the chain rule"]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        """The forward equations typeset in TeX, numbers filled in (the page renders them).
+
+        ``[l]`` stands for the layer's number, which only the whole model knows
+        (:mod:`convmath.inspect.notation` fills it in).
+        """
+        return []
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        """The back-propagation equations typeset in TeX, numbers filled in."""
+        return []
 
     def heading(self, input_shape: Shape, text: str, depth: int) -> LayerInfo:
         """The row that opens a block's rows."""

@@ -13,7 +13,11 @@ from convmath.tensor import Tensor
 
 
 class BatchNorm2D(Module):
-    """Batch normalisation of the channels: Z = gamma (A - mu) / sqrt(var + eps) + beta.
+    """Batch normalisation of the channels: Z~^[l] = gamma (Z^[l] - mu) / sqrt(var + eps) + beta.
+
+    It sits between a CONV layer and its activation, so its input is Z^[l]
+    and its output Z~^[l] ("Z tilde", TeX \\tilde{Z}^{[l]}), on which psi acts:
+    A^[l] = psi(Z~^[l]).
 
     Training mode uses the batch statistics and updates the running ones
     (momentum, unbiased variance, as PyTorch); eval mode uses the running
@@ -21,8 +25,8 @@ class BatchNorm2D(Module):
 
     Shapes
     ------
-    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
-    Z: the same shape as A
+    Z: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta, running_mean, running_var: (n_C,)
+    Z~: the same shape as Z
 
     Example
     -------
@@ -72,23 +76,43 @@ class BatchNorm2D(Module):
             )
         return tuple(input_shape)
 
+    output_symbol = "~"  # its input's name with a tilde: Z^[l] -> Z~^[l]
+
     def formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         return [
-            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta per channel",
+            f"Z~^[l] = gamma (Z^[l] - mu)/sqrt(var + {self.eps:g}) + beta per channel"
+            " (Z~ is Z tilde; psi then acts on it: A^[l] = psi(Z~^[l]))",
             f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta);"
             " the running mean and variance are statistics, not learned",
+        ]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            "\\tilde{Z}^{[l]}_{\\ldots,c} = \\gamma_c \\frac{Z^{[l]}_{\\ldots,c} - \\mu_c}"
+            f"{{\\sqrt{{\\sigma_c^2 + {_tex_number(self.eps)}}}}} + \\beta_c"
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         count = "m" if len(input_shape) == 1 else "m*" + "*".join(map(str, input_shape[:-1]))
         return [
-            f"with A_hat = (A - mu)/sqrt(var + eps) over the N = {count} values of each channel:"
-            f" dbeta = sum dZ, dgamma = sum dZ * A_hat, ({self.n_C},) each",
-            "dA = gamma/sqrt(var + eps) * (dZ - dbeta/N - A_hat * dgamma/N) in training"
-            " (mu and var depend on A too); in eval mode, with the running mean and variance,"
-            " dA = dZ * gamma/sqrt(var + eps)",
+            f"with Z_hat = (Z^[l] - mu)/sqrt(var + eps) over the N = {count} values of each"
+            " channel: dbeta = sum dZ~^[l], dgamma = sum dZ~^[l] * Z_hat,"
+            f" ({self.n_C},) each",
+            "dZ^[l] = gamma/sqrt(var + eps) * (dZ~^[l] - dbeta/N - Z_hat * dgamma/N) in training"
+            " (mu and var depend on Z^[l] too); in eval mode, with the running mean and"
+            " variance, dZ^[l] = dZ~^[l] * gamma/sqrt(var + eps)",
+        ]
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [
+            "d\\beta_c = \\sum d\\tilde{Z}^{[l]}_{\\ldots,c}, \\quad d\\gamma_c ="
+            " \\sum d\\tilde{Z}^{[l]}_{\\ldots,c}\\, \\hat{Z}_{\\ldots,c}",
+            "dZ^{[l]} = \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}} \\Big(d\\tilde{Z}^{[l]}"
+            " - \\frac{d\\beta}{N} - \\hat{Z} \\frac{d\\gamma}{N}\\Big)",
         ]
 
     def details(self) -> str:
@@ -96,16 +120,18 @@ class BatchNorm2D(Module):
 
 
 class LayerNorm(Module):
-    """Layer normalisation of the channels of each position: Z = gamma (A - mu)/sqrt(var + eps)
+    """Layer normalisation of the channels of each position: Z~ = gamma (Z - mu)/sqrt(var + eps)
     + beta, with mu and var over the n_C channels of one position (ConvNeXt's LayerNorm2d).
+
+    Named as batch norm is: its input Z^[l], its output Z~^[l].
 
     No batch statistics: training and evaluation compute the same. Parameters
     gamma (ones), beta (zeros), (n_C,) each.
 
     Shapes
     ------
-    A: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta: (n_C,)
-    Z: the same shape as A
+    Z: (m, n_H, n_W, n_C) (or (m, n_C));  gamma, beta: (n_C,)
+    Z~: the same shape as Z
 
     Example
     -------
@@ -119,6 +145,8 @@ class LayerNorm(Module):
     >>> ln.num_parameters()
     4
     """
+
+    output_symbol = "~"  # as batch norm: its input's name with a tilde, Z^[l] -> Z~^[l]
 
     def __init__(self, n_C: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -141,7 +169,7 @@ class LayerNorm(Module):
     def formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         return [
-            f"Z = gamma (A - mu)/sqrt(var + {self.eps:g}) + beta, mu and var over the"
+            f"Z~^[l] = gamma (Z^[l] - mu)/sqrt(var + {self.eps:g}) + beta, mu and var over the"
             f" {self.n_C} channels of each position",
             f"parameters 2*n_C = 2*{self.n_C} = {self.num_parameters()} (gamma, beta)",
         ]
@@ -149,10 +177,22 @@ class LayerNorm(Module):
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         self.output_shape(input_shape)
         return [
-            "with A_hat = (A - mu)/sqrt(var + eps) and G = dZ * gamma: dA = (G - mean_c G"
-            f" - A_hat * mean_c(G * A_hat))/sqrt(var + eps), means over the {self.n_C} channels",
-            f"dgamma = sum dZ * A_hat, dbeta = sum dZ over every position: ({self.n_C},) each",
+            "with Z_hat = (Z^[l] - mu)/sqrt(var + eps) and G = dZ~^[l] * gamma: dZ^[l] ="
+            f" (G - mean_c G - Z_hat * mean_c(G * Z_hat))/sqrt(var + eps), means over the"
+            f" {self.n_C} channels",
+            f"dgamma = sum dZ~^[l] * Z_hat, dbeta = sum dZ~^[l] over every position:"
+            f" ({self.n_C},) each",
         ]
 
     def details(self) -> str:
         return f"n_C={self.n_C}, eps={self.eps}"
+
+
+def _tex_number(x: float) -> str:
+    """1e-05 as 10^{-5}, 2.5e-06 as 2.5 \\cdot 10^{-6}; other numbers as %g writes them."""
+    text = f"{x:g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = f"10^{{{int(exponent)}}}"
+    return power if mantissa == "1" else f"{mantissa} \\cdot {power}"

@@ -10,12 +10,24 @@ from __future__ import annotations
 import convmath.functional as F
 from convmath.errors import InvalidArgumentError
 from convmath.nn.module import Module, Shape, volume
-from convmath.shapes import adaptive_bins, conv_output_size, pair, size_formula
+from convmath.shapes import adaptive_bins, conv_output_size, pair, size_formula, tap_index
 from convmath.tensor import Tensor
 
 
 class _Pool(Module):
     statistic = ""  # what each window gives: "max" or "average"
+    output_symbol = "A"  # no activation follows a POOL layer: its output is A^[l]
+    starts_layer = True
+
+    def _window_text(self) -> tuple[str, str]:
+        """(plain, TeX): the window's values, in the article's 1-based indices."""
+        row = tap_index("x", "i", self.stride[0])
+        col = tap_index("y", "j", self.stride[1])
+        return f"A^[l-1]_({row}, {col}, c)", f"A^{{[l-1]}}_{{{row},\\,{col},\\,c}}"
+
+    def window_formula(self) -> tuple[str, str]:
+        """(plain, TeX) of A^[l]_(x,y,c) from its window."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -47,20 +59,25 @@ class _Pool(Module):
         out = self.output_shape(input_shape)
         (f_h, f_w), (s_h, s_w), (p_h, p_w) = self.f, self.stride, self.padding
         return [
+            self.window_formula()[0],
             f"{self.statistic} of each {f_h}x{f_w} window, per channel:"
             f" n_C = {input_shape[2]} unchanged",
             size_formula("n_H", input_shape[0], f_h, (p_h, p_h), s_h, 1, out[0]),
             size_formula("n_W", input_shape[1], f_w, (p_w, p_w), s_w, 1, out[1]),
-            f"output volume {out}; no parameters to learn",
+            f"output volume A^[l] {out}; no parameters to learn",
         ]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        self.output_shape(input_shape)
+        return [self.window_formula()[1]]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         out = self.output_shape(input_shape)
         (f_h, f_w), overlap = self.f, self.stride[0] < self.f[0] or self.stride[1] < self.f[1]
         where = "overlapping windows add up" if overlap else "the windows do not overlap"
         return [
-            f"dA {out} arrives from the layer above",
-            f"dA_prev {tuple(input_shape)}: {self.routing(f_h * f_w)}; {where}",
+            f"dA^[l] {out} arrives from the layer above",
+            f"dA^[l-1] {tuple(input_shape)}: {self.routing(f_h * f_w)}; {where}",
         ]
 
     def details(self) -> str:
@@ -72,8 +89,8 @@ class MaxPool2D(_Pool):
 
     Shapes
     ------
-    A_prev: (m, n_H_prev, n_W_prev, n_C)
-    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    A_prev = A^[l-1]: (m, n_H_prev, n_W_prev, n_C)
+    A^[l]: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
     n_C unchanged, no parameters
 
     Example
@@ -96,9 +113,23 @@ class MaxPool2D(_Pool):
 
     statistic = "max"
 
+    def window_formula(self) -> tuple[str, str]:
+        (f_h, f_w), (plain, tex) = self.f, self._window_text()
+        return (
+            f"A^[l]_(x,y,c) = max over i = 1..{f_h}, j = 1..{f_w} of {plain}",
+            f"A^{{[l]}}_{{x,y,c}} = \\max_{{1 \\le i \\le {f_h},\\, 1 \\le j \\le {f_w}}} {tex}",
+        )
+
+    def backward_equations(self, input_shape: Shape) -> list[str]:
+        _, tex = self._window_text()
+        return [
+            f"dA^{{[l-1]}}_{{\\ldots}} = \\sum_{{x,y}} dA^{{[l]}}_{{x,y,c}}\\,"
+            f" [\\,{tex} \\text{{ is the window's max}}\\,]"
+        ]
+
     def routing(self, taps: int) -> str:
         return (
-            "each value of dA goes to its window's maximum (the argmax mask; the first maximum"
+            "each value of dA^[l] goes to its window's maximum (the argmax mask; the first maximum"
             " when several tie), 0 elsewhere"
         )
 
@@ -111,8 +142,8 @@ class AvgPool2D(_Pool):
 
     Shapes
     ------
-    A_prev: (m, n_H_prev, n_W_prev, n_C)
-    Z: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
+    A_prev = A^[l-1]: (m, n_H_prev, n_W_prev, n_C)
+    A^[l]: (m, n_H, n_W, n_C), n_H = floor((n_H_prev + 2p - f)/s) + 1 (the same for n_W);
     n_C unchanged, no parameters
 
     Example
@@ -130,10 +161,22 @@ class AvgPool2D(_Pool):
 
     statistic = "average"
 
+    def window_formula(self) -> tuple[str, str]:
+        (f_h, f_w), (plain, tex) = self.f, self._window_text()
+        taps = f_h * f_w
+        return (
+            f"A^[l]_(x,y,c) = (1/{taps}) sum_(i=1..{f_h}) sum_(j=1..{f_w}) {plain}",
+            f"A^{{[l]}}_{{x,y,c}} = \\frac{{1}}{{{taps}}} \\sum_{{i=1}}^{{{f_h}}}"
+            f" \\sum_{{j=1}}^{{{f_w}}} {tex}",
+        )
+
     def routing(self, taps: int) -> str:
         if self.count_include_pad or self.padding == (0, 0):
-            return f"each value of dA is shared equally by its window's {taps} positions: dA/{taps}"
-        return "each value of dA is shared equally by its window's real (unpadded) positions"
+            return (
+                f"each value of dA^[l] is shared equally by its window's {taps} positions:"
+                f" dA^[l]/{taps}"
+            )
+        return "each value of dA^[l] is shared equally by its window's real (unpadded) positions"
 
     def __init__(
         self,
@@ -156,8 +199,8 @@ class GlobalAvgPool2D(Module):
 
     Shapes
     ------
-    A_prev: (m, n_H, n_W, n_C)
-    Z: (m, n_C), ready for a :class:`Dense` layer; no parameters
+    A_prev = A^[l-1]: (m, n_H, n_W, n_C)
+    A^[l]: (m, n_C), ready for a :class:`Dense` layer; no parameters
 
     Example
     -------
@@ -177,13 +220,28 @@ class GlobalAvgPool2D(Module):
     def output_shape(self, input_shape: Shape) -> Shape:
         return (volume(self, input_shape)[2],)
 
+    starts_layer = True
+
     def formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)
-        return [f"mean of each channel over {n_H}*{n_W} positions; no parameters"]
+        return [
+            f"A^[l]_c = (1/({n_H}*{n_W})) sum_(x=1..{n_H}) sum_(y=1..{n_W}) A^[l-1]_(x,y,c):"
+            " the mean of each channel; no parameters"
+        ]
+
+    def equations(self, input_shape: Shape) -> list[str]:
+        n_H, n_W, _ = volume(self, input_shape)
+        return [
+            f"A^{{[l]}}_c = \\frac{{1}}{{{n_H} \\cdot {n_W}}} \\sum_{{x=1}}^{{{n_H}}}"
+            f" \\sum_{{y=1}}^{{{n_W}}} A^{{[l-1]}}_{{x,y,c}}"
+        ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)
-        return [f"dA_prev {tuple(input_shape)}: dA/({n_H}*{n_W}) at every position of its channel"]
+        return [
+            f"dA^[l-1]_(x,y,c) = dA^[l]_c/({n_H}*{n_W}) at every position of its channel:"
+            f" {tuple(input_shape)}"
+        ]
 
 
 class AdaptiveAvgPool2D(Module):
@@ -195,8 +253,8 @@ class AdaptiveAvgPool2D(Module):
 
     Shapes
     ------
-    A_prev: (m, n_H, n_W, n_C)
-    Z: (m, o_H, o_W, n_C); no parameters
+    A_prev = A^[l-1]: (m, n_H, n_W, n_C)
+    A^[l]: (m, o_H, o_W, n_C); no parameters
 
     Example
     -------
@@ -209,6 +267,8 @@ class AdaptiveAvgPool2D(Module):
     >>> print(nn.AdaptiveAvgPool2D((1, 3))(A).data.ravel())  # bins [0, 3), [2, 5), [4, 7)
     [1. 3. 5.]
     """
+
+    starts_layer = True  # a POOL layer: its output is A^[l]
 
     def __init__(self, output_size: int | tuple[int, int]) -> None:
         super().__init__()
@@ -229,18 +289,19 @@ class AdaptiveAvgPool2D(Module):
         n_H, n_W, n_C = volume(self, input_shape)
         (o_H, o_W), out = self.output_size, self.output_shape(input_shape)
         return [
-            f"average of each bin, per channel: n_C = {n_C} unchanged",
+            "A^[l]_(x,y,c) = the mean of A^[l-1]_(.,.,c) over bin (x, y), per channel:"
+            f" n_C = {n_C} unchanged",
             f"n_H: {self._bins(n_H, o_H)}",
             f"n_W: {self._bins(n_W, o_W)}",
-            f"output volume {out}; no parameters to learn",
+            f"output volume A^[l] {out}; no parameters to learn",
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         out = self.output_shape(input_shape)
         return [
-            f"dA {out} arrives from the layer above",
-            f"dA_prev {tuple(input_shape)} = P_H^T dA P_W per channel: each value of dA shared"
-            " equally by its bin's positions (overlapping bins add up)",
+            f"dA^[l] {out} arrives from the layer above",
+            f"dA^[l-1] {tuple(input_shape)} = P_H^T dA^[l] P_W per channel: each value of"
+            " dA^[l] shared equally by its bin's positions (overlapping bins add up)",
         ]
 
     def details(self) -> str:
@@ -256,8 +317,8 @@ class SpatialMean(Module):
 
     Shapes
     ------
-    A_prev: (m, n_H, n_W, n_C)
-    Z: (m, 1, 1, n_C); no parameters
+    A_prev = A^[l-1]: (m, n_H, n_W, n_C)
+    A^[l]: (m, 1, 1, n_C); no parameters
 
     Example
     -------
@@ -270,6 +331,8 @@ class SpatialMean(Module):
     [3. 4.]
     """
 
+    starts_layer = True  # a POOL layer: its output is A^[l]
+
     def forward(self, x: Tensor) -> Tensor:
         return F.global_avg_pool2d(x, keepdims=True)
 
@@ -279,10 +342,14 @@ class SpatialMean(Module):
     def formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)
         return [
-            f"mean of each channel over {n_H}*{n_W} positions, kept as a volume"
-            f" {self.output_shape(input_shape)}; no parameters"
+            f"A^[l]_(1,1,c) = (1/({n_H}*{n_W})) sum_(x=1..{n_H}) sum_(y=1..{n_W}) A^[l-1]_(x,y,c):"
+            f" the mean of each channel, kept as a volume {self.output_shape(input_shape)};"
+            " no parameters"
         ]
 
     def backward_formulas(self, input_shape: Shape) -> list[str]:
         n_H, n_W, _ = volume(self, input_shape)
-        return [f"dA_prev {tuple(input_shape)}: dA/({n_H}*{n_W}) at every position of its channel"]
+        return [
+            f"dA^[l-1]_(x,y,c) = dA^[l]_(1,1,c)/({n_H}*{n_W}) at every position of its channel:"
+            f" {tuple(input_shape)}"
+        ]

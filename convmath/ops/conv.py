@@ -20,7 +20,24 @@ from convmath.tensor import Function, Tensor, equations_from, same_dtype
 
 
 class Conv2D(Function):
-    r"""Z = conv(A_prev, W) + b, channels-last (a CNN's "convolution" is a cross-correlation).
+    r"""Z^[l] = W^[l] * A^[l-1] + b^[l], channels-last (the "convolution" is a cross-correlation).
+
+    The article's convolution product, indices from 1, at stride 1 (the window
+    of x starts at s(x-1)+1 at stride s), A^[l-1] zero-padded:
+
+        Z^[l]_(x,y,c) = sum_(i=1..f) sum_(j=1..f) sum_(k=1..n_C_prev)
+                        W^[l]_(i,j,k,c) A^[l-1]_(x+i-1, y+j-1, k) + b^[l]_c
+
+    and its back propagation, sums over the windows (x, y):
+
+        db^[l]_c          = sum_(x,y) dZ^[l]_(x,y,c)
+        dW^[l]_(i,j,k,c)  = sum_(x,y) dZ^[l]_(x,y,c) A^[l-1]_(x+i-1, y+j-1, k)
+        dA^[l-1]_(x',y',k) = sum over c and the (x, y, i, j) with (x+i-1, y+j-1) = (x', y')
+                            of W^[l]_(i,j,k,c) dZ^[l]_(x,y,c)
+
+    (each summed over the m examples too). Below, the same in the code's names
+    (A_prev is A^[l-1], indices from 0) and how it is computed: im2col, one
+    matrix product, and col2im for dA_prev.
 
     Notation
     --------
@@ -49,9 +66,9 @@ class Conv2D(Function):
 
         db      = sum over i, h, w of dZ
         dW      = cols^T dZ
-        dA_prev = col2im(dZ W_g^T): each window's share goes back to the
-                  positions it was read from (overlapping windows add up),
-                  then the padding is cropped.
+        dA_prev = col2im(dZ W_g^T): the sum over windows above, computed by
+                  sending each window's share back to the positions it was
+                  read from (overlapping windows add up), then cropping the padding.
     """
 
     def forward(

@@ -16,19 +16,22 @@ from convmath.tensor import Function, Tensor, equations_from, same_dtype
 class BatchNorm(Function):
     """Normalise each channel c over the N = m*n_H*n_W values it takes in a batch.
 
-    Shapes: A (m, n_H, n_W, n_C) or (m, n_C); gamma, beta (n_C,); sums and
+    Its input is a CONV layer's Z^[l] (the argument ``a``), its output Z~^[l]
+    ("Z tilde"), on which the activation then acts: A^[l] = psi(Z~^[l]).
+
+    Shapes: Z (m, n_H, n_W, n_C) or (m, n_C); gamma, beta (n_C,); sums and
     means below run over every axis but the channels.
 
     Forward (training), per channel:
-        mu = (1/N) sum A,   var = (1/N) sum (A - mu)^2,
-        A_hat = (A - mu) / sqrt(var + eps),   Z = gamma * A_hat + beta.
+        mu = (1/N) sum Z,   var = (1/N) sum (Z - mu)^2,
+        Z_hat = (Z - mu) / sqrt(var + eps),   Z~ = gamma * Z_hat + beta.
     In inference, mu and var are the running statistics instead, which are
-    constants for back propagation. Without gamma and beta, Z = A_hat.
+    constants for back propagation. Without gamma and beta, Z~ = Z_hat.
 
     Backward (training), with sums over the N values of each channel:
-        dbeta  = sum dZ,    dgamma = sum dZ * A_hat,
-        dA = (gamma / sqrt(var + eps)) * (dZ - dbeta / N - A_hat * dgamma / N).
-    Backward (inference): dA = dZ * gamma / sqrt(var + eps).
+        dbeta  = sum dZ~,    dgamma = sum dZ~ * Z_hat,
+        dZ = (gamma / sqrt(var + eps)) * (dZ~ - dbeta / N - Z_hat * dgamma / N).
+    Backward (inference): dZ = dZ~ * gamma / sqrt(var + eps).
 
     In training, forward also updates the running statistics in place:
     running_mean <- (1 - momentum) running_mean + momentum mu, and the same

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convmath.errors import DataError
-from convmath.serve.live_training import DEFAULT_EPOCHS, LiveTraining
+from convmath.serve.live_training import DEFAULT_EPOCHS, LiveTraining, Plan, plan_for
 from convmath.serve.served import ServedModel
 
 
@@ -28,6 +28,7 @@ class App:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()  # guards swapping the served model
         self.generation = 0  # counts the swaps, so every open page sees one and reloads
+        self._plans: dict[int, tuple[ServedModel, Plan]] = {}
 
     def model(self) -> ServedModel:
         with self.lock:
@@ -41,7 +42,20 @@ class App:
     def describe(self) -> dict[str, Any]:
         with self.lock:
             served, generation = self.served, self.generation
-        return served.describe() | {"generation": generation}
+        return served.describe() | {
+            "generation": generation,
+            "live_training": self.plan(served).describe(),
+        }
+
+    def plan(self, served: ServedModel) -> Plan:
+        """What a live run would train for ``served`` (worked out once per served model)."""
+        with self.lock:
+            known = self._plans.get(id(served))
+        if known is None or known[0] is not served:
+            known = (served, plan_for(served.config))
+            with self.lock:
+                self._plans = {id(served): known}
+        return known[1]
 
     def status(self) -> dict[str, Any]:
         with self.lock:
@@ -74,7 +88,9 @@ def post_routes(app: App) -> dict[str, Any]:
         "/api/forward": lambda body: app.model().forward(_field(body, "image")),
         "/api/explain": lambda body: app.model().explain(body),
         "/api/backward": lambda body: app.model().backward(body),
-        "/api/train/start": lambda body: app.training.start(body.get("epochs", DEFAULT_EPOCHS)),
+        "/api/train/start": lambda body: app.training.start(
+            body.get("epochs", DEFAULT_EPOCHS), app.model().config
+        ),
         "/api/train/pause": lambda body: app.training.pause(),
         "/api/train/resume": lambda body: app.training.resume(),
         "/api/train/stop": lambda body: app.training.stop(),

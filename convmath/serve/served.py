@@ -25,6 +25,8 @@ from convmath.data.folder import image_size
 from convmath.errors import ConvMathError, DataError, InvalidArgumentError
 from convmath.inspect import explain
 from convmath.inspect.arithmetic import SOFTMAX, explain_value, explainable
+from convmath.inspect.notation import in_notation, names
+from convmath.inspect.row_graph import INPUT, row_inputs
 from convmath.inspect.trace import Trace, trace
 from convmath.nn import Conv2D
 from convmath.nn.module import Module
@@ -37,6 +39,8 @@ MAX_PNG_BYTES = 2 << 20
 MAX_DRAWING_PIXELS = 2048 * 2048  # a canvas is far smaller; decoding more costs seconds
 TOP = 3
 DEFAULT_LEARNING_RATE = 1e-3
+# What is served when no run exists: LeNet-5 trained on MNIST (its PROVENANCE.md says how).
+DEFAULT_MODEL = Path(__file__).parent / "default_model" / "lenet5-mnist.safetensors"
 
 
 @dataclass
@@ -63,6 +67,13 @@ class ServedModel:
         samples = _samples(config, tuple(preprocessing.input_shape), len(preprocessing.classes))
         return cls(model, preprocessing, config, f"{name} from {path}", samples)
 
+    @classmethod
+    def default(cls) -> ServedModel:
+        """The model served when no run exists: LeNet-5 trained on MNIST, shipped with convmath."""
+        served = cls.load(DEFAULT_MODEL)
+        served.title = f"{served.title.split()[0]} on MNIST (convmath's default model)"
+        return served
+
     # ------------------------------------------------------------ the model
     @property
     def classes(self) -> list[str]:
@@ -79,8 +90,10 @@ class ServedModel:
     def describe(self) -> dict[str, Any]:
         """``GET /api/model``: the rows of ``explain``, with what the page can open."""
         probe = trace(self.model, np.zeros(self.input_shape, dtype=np.float32))
+        rows = explain(self.model, self.input_shape).rows
+        reads = row_inputs(probe, rows)
         layers = []
-        for row in explain(self.model, self.input_shape).rows:
+        for row, name in zip(rows, names(rows), strict=True):
             explained = False
             if not row.is_heading:
                 try:
@@ -97,9 +110,14 @@ class ServedModel:
                     "parameters": row.parameters,
                     "macs": row.macs,
                     "details": row.details,
-                    "formulas": list(row.formulas),
-                    "backward": list(row.backward),
+                    "formulas": in_notation(row.formulas, name),
+                    "backward": in_notation(row.backward, name),
+                    "equations": in_notation(row.equations, name),
+                    "backward_equations": in_notation(row.backward_equations, name),
+                    "name_text": None if name is None else name.text,
+                    "name_tex": None if name is None else name.tex,
                     "explainable": explained,
+                    "inputs": reads.get(row.name, []),
                 }
             )
         return {
@@ -109,6 +127,7 @@ class ServedModel:
             "input_shape": list(self.input_shape),
             "learning_rate": self.learning_rate(),
             "layers": layers,
+            "input_name": INPUT,
         }
 
     def sample_list(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import json
 import socket
+import string
 import threading
 import traceback
 from collections.abc import Iterator
@@ -64,7 +65,10 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".woff2": "font/woff2",  # KaTeX's fonts (assets/vendor/katex/fonts)
 }
+MAX_ASSET_DEPTH = 4  # assets/vendor/katex/fonts/NAME: folders below assets/, at most
+SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -254,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
         if name is None or not _safe_name(name):
             self._error(HTTPStatus.NOT_FOUND, f"no file {path}")
             return
-        asset = ASSETS / name
+        asset = ASSETS.joinpath(*name.split("/"))
         if not asset.is_file():
             self._error(HTTPStatus.NOT_FOUND, f"no file {path}")
             return
@@ -326,11 +330,20 @@ def _decoded(raw: bytes) -> dict[str, Any]:
 
 
 def _safe_name(name: str) -> bool:
-    """A plain file name of the asset folder: no folders, no dots first, no odd characters."""
+    """A file of the asset folder or of a folder in it (assets/vendor/katex/fonts/...).
+
+    Each part of the path is a plain name: not empty, no dot first (so no ``..``),
+    only ASCII letters, digits, ``-``, ``_`` and ``.``; a few folders deep at most;
+    and the file ends in a suffix the server has a content type for.
+    """
+    parts = name.split("/")
     return (
-        0 < len(name) <= 64
-        and not name.startswith(".")
-        and all(c.isalnum() or c in "-_." for c in name)
+        0 < len(name) <= 160
+        and len(parts) <= MAX_ASSET_DEPTH + 1
+        and all(
+            0 < len(part) <= 64 and not part.startswith(".") and set(part) <= SAFE_CHARACTERS
+            for part in parts
+        )
         and Path(name).suffix in CONTENT_TYPES
     )
 

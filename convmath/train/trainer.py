@@ -49,6 +49,19 @@ StepCallback = Callable[["Trainer", int, int], None]
 EpochCallback = Callable[["Trainer", dict[str, Any]], None]
 
 
+@dataclass(frozen=True)
+class StepFigures:
+    """The step just done, for ``on_step`` callbacks: its loss J (as trained: with label
+    smoothing, on augmented images), how many of its ``count`` examples it got right, and
+    the epoch so far (``seen`` examples in ``seconds``)."""
+
+    loss: float
+    correct: int
+    count: int
+    seen: int
+    seconds: float
+
+
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed
@@ -125,6 +138,7 @@ class Trainer:
         self.eval_batch_size = eval_batch_size
         self.replicas = replicas if replicas is not None and replicas.active else OneProcess()
         self.state = TrainState()
+        self.last_step: StepFigures | None = None  # the step just done, for on_step callbacks
         self.named_parameters = list(model.named_parameters())
         self.parameters = [p for _, p in self.named_parameters]
 
@@ -208,6 +222,7 @@ class Trainer:
                 seen += count
                 elapsed = time.perf_counter() - started
                 progress.step(total_loss / seen, total_correct / seen, seen / max(elapsed, 1e-9))
+                self.last_step = StepFigures(loss, correct, count, seen, elapsed)
                 for callback in self.on_step:
                     callback(self, epoch, step)
             seconds = time.perf_counter() - started

@@ -92,18 +92,6 @@ def test_trust_code_needs_the_checkpoint_named(tmp_path, capsys):
     assert "name that checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_without_a_checkpoint_it_trains_the_digits_model_first(tmp_path):
-    process, lines = serve("--runs", tmp_path / "runs", cwd=tmp_path)
-    try:
-        assert "no checkpoint under" in lines[0]
-        assert (tmp_path / "runs" / "digits-digits_cnn" / "best.safetensors").is_file()
-        with open_local(address(lines) + "/api/model", timeout=30) as response:
-            assert "digits-digits_cnn" in json.loads(response.read())["title"]
-    finally:
-        assert stop(process)[0] == 0
-
-
 def test_the_newest_run_is_served_by_default(tmp_path):
     runs = tmp_path / "runs"
     assert newest_checkpoint(runs) is None
@@ -123,3 +111,19 @@ def test_a_bad_checkpoint_or_port_is_one_line_status_2(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_with_no_run_the_default_model_is_served(tmp_path):
+    """No checkpoint under --runs: the shipped LeNet-5 of MNIST, at once (nothing trained)."""
+    process, lines = serve("--runs", tmp_path / "runs", "--port", "0", cwd=tmp_path)
+    try:
+        runs = tmp_path / "runs"
+        assert lines[0] == f"no checkpoint under {runs}/: serving convmath's default model"
+        assert lines[1] == "serving lenet5 on MNIST (convmath's default model)"
+        with open_local(address(lines) + "/api/model", timeout=30) as response:
+            model = json.loads(response.read())
+        assert model["input_shape"] == [28, 28, 1]
+        assert model["dataset"] == "mnist"
+        assert not (tmp_path / "runs").exists()  # nothing was trained
+    finally:
+        assert stop(process)[0] == 0

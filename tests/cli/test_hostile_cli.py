@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from hostile_corpus import (
     Original,
     _set,
     checkpoint_commands,
+    run_measured,
 )
 
 import convmath
@@ -48,23 +48,8 @@ MAX_SECONDS = 2.0
 MAX_BYTES = 500 << 20
 
 
-def run_in_process(argv: list[str]) -> tuple[int, list[str], float, int]:
-    """(status, lines on standard error, seconds, peak bytes allocated) of one command."""
-    err, out = io.StringIO(), io.StringIO()
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-            status = main(argv)
-    finally:
-        seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return status, err.getvalue().splitlines(), seconds, peak
-
-
 def assert_refused(argv: list[str], command: str) -> str:
-    status, lines, seconds, peak = run_in_process(argv)
+    status, lines, seconds, peak = run_measured(argv)
     assert status == 2, (argv, lines)
     assert len(lines) == 1, lines
     prefix = f"convmath {command}: error: " if command else "convmath: error: "
@@ -351,9 +336,9 @@ def test_a_thousand_classes_draw_their_confusion_matrix_in_seconds(workshop, tmp
     checkpoint.config["preprocessing"]["classes"] = [f"class {k}" for k in range(1000)]
     save_checkpoint(tmp_path / "wide.safetensors", checkpoint)
     started = time.perf_counter()
-    status, lines, _, _ = run_in_process(
-        ["confusion", str(tmp_path / "wide.safetensors"), "--out-dir", str(tmp_path)]
-    )
-    assert status == 0, lines
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = main(["confusion", str(tmp_path / "wide.safetensors"), "--out-dir", str(tmp_path)])
+    assert status == 0, err.getvalue()
     assert time.perf_counter() - started < 15
     assert (tmp_path / "confusion.png").stat().st_size > 0

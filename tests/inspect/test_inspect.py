@@ -34,6 +34,20 @@ def test_explain_lenet5_shows_every_formula_with_numbers(capsys):
     assert "no parameters to learn" in out
     assert "parameters (n_in + 1)*n_out = (400 + 1)*120 = 48,120" in out
     assert "total: 61,706 parameters, 416,520 multiply-accumulates" in out
+    # The article's notation: each row names its output, the layer numbers filled in.
+    assert "conv1 (Conv2D) -> Z^[1] (28, 28, 6)" in out
+    assert "Z^[1] = W^[1] * A^[0] + b^[1], then A^[1] = psi(Z^[1])" in out
+    assert (
+        "Z^[1]_(x,y,c) = sum_(i=1..5) sum_(j=1..5) sum_(k=1..1) W^[1]_(i,j,k,c)"
+        " A^[0]_(x+i-1, y+j-1, k) + b^[1]_c (A^[0] zero-padded)"
+    ) in out
+    assert "relu1 (ReLU) -> A^[1] (28, 28, 6)" in out
+    assert "A^[1] = psi(Z^[1]) = max(0, Z^[1])" in out
+    assert "pool1 (MaxPool2D) -> A^[2] (14, 14, 6)" in out
+    assert "A^[2]_(x,y,c) = max over i = 1..2, j = 1..2 of A^[1]_(2(x-1)+i, 2(y-1)+j, c)" in out
+    assert "Z^[3]_(x,y,c) = sum_(i=1..5) sum_(j=1..5) sum_(k=1..6)" in out
+    assert "fc1 (Dense) -> Z^[5] (120,)" in out
+    assert "Z^[5]_j = sum_(i=1..400) A^[4]_i W^[5]_(i,j) + b^[5]_j" in out
     assert main(["summary", "lenet5"]) == 0
     assert "61,706 parameters" in capsys.readouterr().out
 
@@ -65,10 +79,41 @@ def test_explain_residual_and_inception_details(capsys):
     assert "naive" in out
 
 
+def test_batch_norm_takes_z_and_gives_z_tilde_within_the_convolutions_layer():
+    from convmath.inspect.notation import names
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        {
+            "conv": nn.Conv2D(1, 2, 3, bias=False, rng=rng),
+            "bn": nn.BatchNorm2D(2),
+            "relu": nn.ReLU(),
+            "pool": nn.MaxPool2D(2),
+            "flat": nn.Flatten(),
+            "fc": nn.Dense(8, 3, rng=rng),
+        }
+    ).name_modules()
+    explanation = explain(model, (6, 6, 1))
+    found = [name.text for name in names(explanation.rows)]
+    assert found == ["Z^[1]", "Z~^[1]", "A^[1]", "A^[2]", "A^[2]", "Z^[3]"]
+    assert [name.tex for name in names(explanation.rows)][1] == "\\tilde{Z}^{[1]}"
+    text = explanation.text()
+    assert "bn (BatchNorm2D) -> Z~^[1] (4, 4, 2)" in text
+    assert "Z~^[1] = gamma (Z^[1] - mu)/sqrt(var + 1e-05) + beta per channel" in text
+    assert "A^[1] = psi(Z~^[1]) = max(0, Z~^[1])" in text  # psi acts on Z~ after batch norm
+    backward = explanation.text(backward=True)
+    assert "dZ^[1] = dZ~^[1] * gamma/sqrt(var + eps)" in backward
+    assert "dZ~^[1] = dA^[1] * [Z~^[1] > 0]" in backward
+    # The typeset equations carry the same numbers.
+    conv = explanation.rows[0]
+    assert "\\sum_{i=1}^{3}" in conv.equations[1]
+    assert "A^{[l-1]}_{x+i-1" in conv.equations[1]
+
+
 def test_explain_a_model_that_does_not_fit(capsys):
     assert main(["explain", "lenet5", "--input-shape", "8,8,1"]) == 2
     out = capsys.readouterr().out
-    assert "conv1 (Conv2D) -> (8, 8, 6)" in out
+    assert "conv1 (Conv2D) -> Z^[1] (8, 8, 6)" in out
     assert "does not fit: Conv2D 'conv2': the window does not fit: n_H_prev=4, f=5" in out
     assert "= 0 < 1" in out
 
@@ -330,7 +375,7 @@ def test_explain_backward_states_the_shapes_back_propagation_really_gives(name):
             assert f"{module.W.grad.shape}" in dw_line, (row_name, dw_line)
             checked += 1
         if isinstance(module, nn.Conv2D | nn.MaxPool2D | nn.AvgPool2D):
-            da_line = next(line for line in row.backward if line.startswith("dA_prev"))
+            da_line = next(line for line in row.backward if line.startswith("dA^[l-1]"))
             assert f"{row.input_shape}" in da_line
     assert checked >= 5
 
@@ -338,10 +383,19 @@ def test_explain_backward_states_the_shapes_back_propagation_really_gives(name):
 def test_explain_backward_command_starts_from_the_loss_and_walks_back(capsys):
     assert main(["explain", "lenet5", "--backward"]) == 0
     out = capsys.readouterr().out
-    assert "dZ = (softmax(Z) - Q)/m, (10,) per example" in out
+    assert "dZ^[7] = (softmax(Z^[7]) - Q)/m, (10,) per example" in out
     assert out.index("fc3 (Dense)") < out.index("conv2 (Conv2D)") < out.index("conv1 (Conv2D)")
-    assert "dW = sum over m and the 28*28 positions of window(A_prev) * dZ: (5, 5, 1, 6)" in out
-    assert "each value of dA goes to its window's maximum (the argmax mask; the first" in out
+    # The article's sums over windows, the layer numbers filled in; col2im only as the how.
+    assert (
+        "dW^[1]_(i,j,k,c) = sum_(x=1..28) sum_(y=1..28) dZ^[1]_(x,y,c) A^[0]_(x+i-1, y+j-1, k),"
+        " summed over the m examples (each window of A^[0] times its dZ): (5, 5, 1, 6)"
+    ) in out
+    assert "dA^[0]_(x',y',k) = sum over the windows (x, y) that read (x', y')" in out
+    assert "col2im(" not in out
+    assert "the code computes this sum as col2im of dZ W^T" in out
+    assert "each value of dA^[4] goes to its window's maximum (the argmax mask; the first" in out
+    assert "conv2 (Conv2D) -> Z^[3] (10, 10, 16)" in out
+    assert "relu2 (ReLU) -> A^[3]" in out
     lenet = models.build("lenet5", (28, 28, 1), 10, rng=np.random.default_rng(0))
     explanation = explain(lenet, (28, 28, 1))
     first = explanation.rows[0].macs  # conv1's dA_prev is skipped: the input is data

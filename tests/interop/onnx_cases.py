@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import time
-import tracemalloc
-
 import numpy as np
 
 import convmath as cm
 from convmath import models
-from convmath.cli import main
 from convmath.nn import (
     AvgPool2D,
     BatchNorm2D,
@@ -135,18 +129,3 @@ GEOMETRIES = [
 def forward(model: cm.nn.Module, x: np.ndarray) -> np.ndarray:
     with cm.no_grad():
         return model(cm.Tensor(x)).data
-
-
-def run_measured(argv: list[str]) -> tuple[int, list[str], float, int]:
-    """A command run in this process: its status, its error lines, its seconds, its peak bytes."""
-    err = io.StringIO()
-    tracemalloc.start()
-    started = time.perf_counter()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = main(argv)
-    finally:
-        seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return status, err.getvalue().splitlines(), seconds, peak

@@ -65,6 +65,11 @@ OPERATORS = {
     "Dropout": "dropout",
     "Identity": "identity",
     "Softmax": "softmax",
+    "Clip": "clip",
+    "HardSigmoid": "hardsigmoid",
+    "HardSwish": "hardswish",
+    "Mul": "mul",
+    "ReduceMean": "reducemean",
 }
 
 # The cases convmath computes as ONNX does, within rtol 1e-4 and atol 1e-5.
@@ -81,6 +86,8 @@ PASSING = [
     "test_maxpool_2d_precomputed_pads",
     "test_maxpool_2d_precomputed_strides",
     "test_maxpool_2d_strides",
+    "test_maxpool_2d_ceil",
+    "test_maxpool_2d_ceil_output_size_reduce_by_one",
     # AveragePool
     "test_averagepool_2d_default",
     "test_averagepool_2d_precomputed_pads",

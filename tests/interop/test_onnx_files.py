@@ -12,8 +12,9 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
+from hostile_corpus import run_measured  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-from onnx_cases import named_model, run_measured  # noqa: E402
+from onnx_cases import named_model  # noqa: E402
 
 from convmath.errors import CheckpointError, InteropError  # noqa: E402
 from convmath.interop.onnx import load, to_onnx  # noqa: E402

@@ -22,11 +22,15 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
-from hostile_corpus import ONNX_CASES, ONNX_ENVIRONMENT  # noqa: E402
+from hostile_corpus import (  # noqa: E402
+    ONNX_CASES,
+    ONNX_ENVIRONMENT,
+    run_measured,
+)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
-from onnx_cases import named_model, run_measured  # noqa: E402
+from onnx_cases import named_model  # noqa: E402
 
 from convmath.errors import ConvMathError, InteropError  # noqa: E402
 from convmath.interop.onnx import from_onnx, to_onnx  # noqa: E402

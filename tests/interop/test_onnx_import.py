@@ -194,15 +194,60 @@ def test_an_unsupported_operator_is_refused_naming_the_node_and_what_is_supporte
         from_onnx(helper.make_model(graph), "g.onnx")
 
 
+def _ceil_pool(side: int, op: str = "MaxPool", pads: int = 0, width: int = 0) -> onnx.ModelProto:
+    helper = onnx.helper
+    node = helper.make_node(
+        op, ["x"], ["y"], name="p", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1,
+        pads=[pads] * 4,
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info(
+                "x", onnx.TensorProto.FLOAT, ["N", 2, side, width or side + 1]
+            )
+        ],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(("side", "pads"), [(6, 0), (7, 0), (8, 1), (9, 1), (4, 1)])
+def test_a_max_pool_in_ceil_mode_gives_onnxruntimes_partial_windows(side: int, pads: int) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    proto = _ceil_pool(side, pads=pads)
+    x = -np.random.default_rng(side).uniform(1, 2, size=(2, 2, side, side + 1)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = session.run(None, {"x": x})[0]  # all values negative: a zero pad would show
+    got = forward(from_onnx(proto).model.eval(), x.transpose(0, 2, 3, 1).copy())
+    np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), want)
+
+
+def test_an_average_pool_in_ceil_mode_with_partial_windows_is_refused() -> None:
+    with pytest.raises(
+        InteropError, match=r"node 'p' \(AveragePool\) has ceil_mode=1, which adds a partial"
+        r" window along n_H \(6 values, f=3, s=2, p=0: 3 windows instead of 2\); convmath"
+        r" computes it for a max pool only"
+    ):  # fmt: skip
+        from_onnx(_ceil_pool(6, "AveragePool"))
+
+
+def test_an_average_pool_in_ceil_mode_with_whole_windows_is_imported() -> None:
+    model = from_onnx(_ceil_pool(7, "AveragePool", width=7)).model
+    assert model.output_shape((7, 7, 2)) == (3, 3, 2)
+
+
 def test_an_unsupported_attribute_is_refused_naming_it() -> None:
     helper = onnx.helper
+    node = helper.make_node("MaxPool", ["x"], ["y"], "p", kernel_shape=[2, 2], dilations=[2, 1])
     graph = helper.make_graph(
-        [helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=1)],
+        [node],
         "g",
         [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, 5, 5])],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 1, 3, 3])],
     )
-    with pytest.raises(InteropError, match=r"node 'p' \(MaxPool\) has ceil_mode=1; convmath"):
+    with pytest.raises(InteropError, match=r"node 'p' \(MaxPool\) has dilations=\[2, 1\]; conv"):
         from_onnx(helper.make_model(graph))
 
 

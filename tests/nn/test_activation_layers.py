@@ -11,17 +11,17 @@ from convmath import nn
 @pytest.mark.parametrize(
     ("layer", "formula"),
     [
-        (nn.ReLU(), "max(0, Z)"),
-        (nn.LeakyReLU(0.1), "alpha Z"),
-        (nn.Sigmoid(), "1/(1 + exp(-Z))"),
-        (nn.Tanh(), "tanh(Z)"),
-        (nn.ReLU6(), "min(max(0, Z), 6)"),
-        (nn.Clip(-1.0, 2.0), "min(max(Z, -1.0), 2.0)"),
-        (nn.HardSigmoid(), "max(0, min(1, 0.166667 Z + 0.5))"),
-        (nn.HardSigmoid(0.2, 0.5), "max(0, min(1, 0.2 Z + 0.5))"),
-        (nn.HardSwish(), "Z relu6(Z + 3)/6"),
-        (nn.SiLU(), "Z sigmoid(Z)"),
-        (nn.GELU(), "Z Phi(Z)"),
+        (nn.ReLU(), "A^[l] = psi(Z^[l]) = max(0, Z^[l])"),
+        (nn.LeakyReLU(0.1), "alpha Z^[l]"),
+        (nn.Sigmoid(), "1/(1 + exp(-Z^[l]))"),
+        (nn.Tanh(), "tanh(Z^[l])"),
+        (nn.ReLU6(), "min(max(0, Z^[l]), 6)"),
+        (nn.Clip(-1.0, 2.0), "min(max(Z^[l], -1.0), 2.0)"),
+        (nn.HardSigmoid(), "max(0, min(1, 0.166667 Z^[l] + 0.5))"),
+        (nn.HardSigmoid(0.2, 0.5), "max(0, min(1, 0.2 Z^[l] + 0.5))"),
+        (nn.HardSwish(), "Z^[l] relu6(Z^[l] + 3)/6"),
+        (nn.SiLU(), "Z^[l] sigmoid(Z^[l])"),
+        (nn.GELU(), "Z^[l] Phi(Z^[l])"),
         (nn.GELU("tanh"), "tanh(sqrt(2/pi)"),
     ],
     ids=[
@@ -42,7 +42,7 @@ from convmath import nn
 def test_activations_keep_the_shape_and_state_their_equation(layer, formula):
     check_layer(layer, (4, 4, 3), (4, 4, 3), 0, 0)
     assert formula in layer.formulas((4, 4, 3))[0]
-    assert layer.backward_formulas((4, 4, 3))[0].startswith("dZ = ")
+    assert layer.backward_formulas((4, 4, 3))[0].startswith("dZ^[l] = ")
 
 
 def test_activation_values():

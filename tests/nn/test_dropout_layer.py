@@ -20,5 +20,6 @@ def test_dropout_zeroes_and_rescales_while_training():
     assert set(np.unique(out)) <= {0.0, 1 / 0.75}
     assert 0.15 < np.mean(out == 0) < 0.35
     assert layer.backward_formulas((400,)) == [
-        "dA_prev = dA * mask / (1 - 0.25): the units dropped in forward get 0"
+        "dA^[l] before dropout = dA^[l] after it * mask / (1 - 0.25): the units dropped in"
+        " forward get 0"
     ]

@@ -30,7 +30,8 @@ def test_adaptive_average_and_spatial_mean_layers():
         in (formulas[1])
     )
     assert (
-        "over 6*5 positions, kept as a volume (1, 1, 8)" in nn.SpatialMean().formulas((6, 5, 8))[0]
+        "sum_(y=1..5) A^[l-1]_(x,y,c): the mean of each channel, kept as a volume (1, 1, 8)"
+        in nn.SpatialMean().formulas((6, 5, 8))[0]
     )
     with pytest.raises(cm.ShapeError, match=r"AdaptiveAvgPool2D expects a volume"):
         nn.AdaptiveAvgPool2D(2).output_shape((10,))

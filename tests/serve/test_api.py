@@ -10,6 +10,7 @@ import io
 import json
 import socket
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from loopback import open_local
 
 import convmath as cm
 import convmath.functional as F
+import convmath.serve
 from convmath.data.centering import picture_input
 from convmath.inspect import explain
 from convmath.nn import Conv2D
@@ -58,6 +60,14 @@ def test_the_model_is_described_by_explains_rows(served, trained):
     assert conv1["backward"]
     assert conv1["explainable"]
     assert all(layer["explainable"] for layer in answer["layers"])
+    # Each row names its output as the article does, with l filled into its equations.
+    names = {layer["name"]: layer["name_text"] for layer in answer["layers"]}
+    assert names["conv1"] == "Z^[1]"
+    assert names["relu1"] == "A^[1]"
+    assert conv1["name_tex"] == "Z^{[1]}"
+    assert conv1["formulas"][0].startswith("Z^[1] = W^[1] * A^[0], then A^[1] = psi(Z^[1])")
+    assert "\\sum_{k=1}^{1} W^{[1]}_{i,j,k,c}" in conv1["equations"][1]
+    assert any(line.startswith("dW^{[1]}_{i,j,k,c}") for line in conv1["backward_equations"])
 
 
 def test_samples_are_the_embedded_test_digits(served):
@@ -150,7 +160,12 @@ def test_a_conv_value_is_its_window_times_the_filter_plus_the_bias(served, train
     assert answer["z"] == pytest.approx(maps["conv2"][0, 5, 7], rel=1e-5, abs=1e-6)
     assert answer["value"] == pytest.approx(float(maps["conv2"][0, 5, 7]))
     assert answer["activation"] is None  # batch norm comes between conv2 and its ReLU
-    assert "Z[0, 5, 7]" in answer["equation"]
+    # The article's indices count from 1: position [0, 5, 7] is its x = 1, y = 6, filter 8.
+    assert answer["equation"].startswith(
+        "Z^[2]_(1,6,8) = sum_(i=1..3) sum_(j=1..3) sum_(k=1..16) W^[2]_(i,j,k,8) A^[1]_(i, 5+j, k)"
+    )
+    assert "\\sum_{k=1}^{16}" in answer["tex"]
+    assert answer["name"] == "Z^[2]"
 
 
 def test_pool_dense_batch_norm_activation_and_softmax_values(served, trained):
@@ -264,7 +279,7 @@ def answer_checkpoint(served):
             400,
             "learning_rate",
         ),
-        ("/api/train/start", {"epochs": 0}, 400, "epochs must be an integer in 1..100"),
+        ("/api/train/start", {"epochs": 0}, 400, "epochs must be an integer in [1, 100,000]"),
         ("/api/nothing", {}, 404, "no POST /api/nothing"),
     ],
 )
@@ -322,6 +337,12 @@ def test_a_body_over_the_limit_is_413_without_reading_it(served):
         "/assets/../../__init__.py",
         "/assets/app.py",
         "/served.py",
+        "/assets/vendor/katex/LICENSE",  # no content type for it: not served
+        "/assets/vendor/../app.py",
+        "/assets/vendor//katex/katex.min.js",
+        "/assets/vendor/katex/.hidden/katex.min.js",
+        "/assets/vendor/katex/fonts/../../../../served.py",
+        "/assets/a/b/c/d/e/f.js",  # deeper than any asset folder
     ],
 )
 def test_static_files_come_only_from_the_asset_folder(served, path):
@@ -339,6 +360,23 @@ def test_the_page_and_its_assets_are_served(served):
         page = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/html")
     assert "<html" in page.lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/assets/vendor/katex/katex.min.js", "text/javascript"),
+        ("/assets/vendor/katex/katex.min.css", "text/css"),
+        ("/assets/vendor/katex/fonts/KaTeX_Main-Regular.woff2", "font/woff2"),
+        ("/assets/i18n.js", "text/javascript"),
+    ],
+)
+def test_katex_and_its_fonts_are_served_from_the_package(served, path, content_type):
+    with open_local(served.url + path, timeout=10) as response:
+        body = response.read()
+        assert response.headers["Content-Type"].startswith(content_type)
+    packaged = Path(convmath.serve.__file__).parent / "assets" / path[len("/assets/") :]
+    assert body == packaged.read_bytes()
 
 
 def test_several_tabs_at_once_see_consistent_numbers(served):

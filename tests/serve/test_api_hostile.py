@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+import typing
 import zlib
 
 import numpy as np
@@ -133,6 +134,7 @@ def test_an_internal_error_is_a_500_in_json_and_the_server_goes_on(tmp_path):
 
     class Broken:
         work_bytes = 0
+        config: typing.ClassVar[dict] = {}  # what a live run would train: the default, then
 
         def forward(self, image):
             raise RuntimeError("a bug inside the model code")

@@ -18,28 +18,14 @@ import pytest
 
 pytest.importorskip("playwright.sync_api")
 
+from browser import Browser, skip_without_chromium
 from loopback import open_local
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} to drive the page", allow_module_level=True)
+skip_without_chromium()
 
 pytestmark = pytest.mark.slow
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# The page is settled once the prediction shows the input last asked for.
-SETTLED = (
-    "document.body.dataset.input !== undefined && document.querySelector("
-    "'[data-testid=prediction]').dataset.source === document.body.dataset.input"
-)
 # The pixels of a (small) canvas of the page, as nested [row][column][r, g, b].
 PIXELS = """(testid) => {
   const canvas = document.querySelector(`[data-testid=${testid}]`);
@@ -85,43 +71,6 @@ def decoded(value):
 def close_to(shown: str, value: float) -> bool:
     """A number the page shows (4 significant digits) matches the API's."""
     return math.isclose(float(shown), value, rel_tol=1e-3, abs_tol=1e-6)
-
-
-class Browser:
-    """A page of the served app with every console error and page error collected."""
-
-    def __init__(self, page):
-        self.page = page
-        self.problems = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-
-    def _console(self, message):
-        if message.type == "error":
-            self.problems.append(f"console error: {message.text}")
-
-    def settle(self):
-        self.page.wait_for_function(SETTLED, timeout=15_000)
-
-    def draw_stroke(self, fractions):
-        """Drags the mouse through points given as fractions of the pad."""
-        box = self.page.get_by_test_id("draw-canvas").bounding_box()
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in fractions]
-        self.page.mouse.move(*points[0])
-        self.page.mouse.down()
-        for point in points[1:]:
-            self.page.mouse.move(*point, steps=6)
-        self.page.mouse.up()
-        self.page.wait_for_function("document.body.dataset.input.startsWith('drawing')")
-        self.settle()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -219,7 +168,11 @@ def test_clicking_a_conv_value_explains_it(app, served):
     value = panel.get_by_test_id("explain-value")
     assert float(value.get_attribute("data-value")) == pytest.approx(answer["value"], rel=1e-6)
     assert close_to(value.inner_text(), answer["value"])
-    expect(panel.get_by_test_id("explain-equation")).to_have_text(answer["equation"])
+    # The equation typeset by KaTeX, its plain text kept beside it.
+    equation = panel.get_by_test_id("explain-equation")
+    expect(equation).to_have_attribute("data-equation", answer["equation"])
+    expect(equation.locator(".katex")).to_have_count(1)
+    assert equation.locator(".katex annotation").text_content() == answer["tex"]
     expect(panel).to_contain_text("products")
     assert app.problems == []
 
@@ -249,4 +202,145 @@ def test_training_draws_the_curve_and_stops(app):
     ended = re.compile(r"^(stopped|finished)$")
     expect(status).to_have_attribute("data-state", ended, timeout=30_000)
     expect(status).to_contain_text("state:")
+    assert app.problems == []
+
+
+# Every text a reader sees, outside formulas, names and numbers: the text of
+# visible elements and the labels (aria-label, title) that assistive
+# technology reads. [translate=no] marks what is not language: layer names,
+# kinds, formulas (KaTeX's output among them).
+CHROME_TEXT = """() => {
+  const outside = (node) => !node.closest("[translate=no], .katex, script, style");
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const parent = walker.currentNode.parentElement;
+    const text = walker.currentNode.textContent.trim();
+    if (text && parent && outside(parent) && parent.getClientRects().length) found.push(text);
+  }
+  for (const node of document.querySelectorAll("[aria-label], [title]")) {
+    if (!outside(node)) continue;
+    for (const name of ["aria-label", "title"]) {
+      if (node.hasAttribute(name)) found.push(node.getAttribute(name));
+    }
+  }
+  found.push(document.title);
+  return found;
+}"""
+# Words that stay as they are in every language: the names of functions and tools.
+NOT_ENGLISH = {"convmath", "serve", "explain", "softmax", "ReLU", "exp", "max", "log", "Inception"}
+NOT_ENGLISH |= {"dZ", "dW", "db", "dA", "dJ"}  # the article's gradients are symbols
+
+
+def english_words(texts, allowed):
+    """The words of two letters or more in ``texts`` that are neither allowed nor names."""
+    words = {word for text in texts for word in re.findall(r"[A-Za-z]{2,}", text)}
+    return sorted(words - allowed - NOT_ENGLISH)
+
+
+def names_of_the_model(model):
+    """The model's own words: its title, its layers' names and kinds, its class names, the
+    name of its input, and what live training trains (a model, a dataset, an augmentation)."""
+    plan = model.get("live_training") or {}
+    texts = [model["title"], *model["classes"], model.get("input_name", "input")]
+    texts += [str(plan.get(key, "")) for key in ("model", "dataset", "augment")]
+    for row in model["layers"]:
+        texts += [row["name"], row["kind"]]
+    return {word for text in texts for word in re.findall(r"[A-Za-z]{2,}", text)}
+
+
+def test_formulas_are_typeset_by_katex_in_the_articles_notation(app, served):
+    page = app.page
+    model = api(served, "/api/model")
+    conv1 = page.get_by_test_id("layer-conv1")
+    # KaTeX typeset every equation: none fell back to plain text.
+    typeset = page.locator(".overview .tex .katex")
+    assert typeset.count() >= sum(len(row["equations"]) for row in model["layers"])
+    expect(page.locator(".tex-fallback")).to_have_count(0)
+    # conv1's maps are Z^[1], before the activation; relu1's are A^[1], after it.
+    label = conv1.locator(".map-row-sequential .map-label .katex annotation")
+    expect(label).to_have_text("Z^{[1]}")
+    relu = page.get_by_test_id("layer-relu1").locator(".map-row-sequential .map-label")
+    expect(relu.locator(".katex annotation")).to_have_text("A^{[1]}")
+    expect(relu).to_contain_text("activations")
+    # The triple sum of the article, the numbers of conv1 filled in.
+    sums = conv1.locator(".equations .katex annotation").nth(1).text_content()
+    assert sums == model["layers"][0]["equations"][1]
+    assert "\\sum_{k=1}^{1}" in sums
+    assert app.problems == []
+
+
+def test_the_language_switch_translates_every_label_and_is_remembered(app, served):
+    page = app.page
+    model = api(served, "/api/model")
+    allowed = names_of_the_model(model)
+    assert english_words(page.evaluate(CHROME_TEXT), allowed)  # English to begin with
+    page.get_by_test_id("samples").locator("button").nth(2).click()
+    app.settle()
+    page.get_by_test_id("layer-conv1").locator("canvas.activation").first.click()
+    expect(page.get_by_test_id("formula-panel")).to_have_attribute("data-kind", "conv")
+    page.get_by_test_id("backward-target").select_option("3")
+    expect(page.get_by_test_id("backward-loss")).to_have_attribute("data-target", "3")
+
+    page.get_by_test_id("language").select_option("zh")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.locator("#overview-heading")).to_contain_text("每一个通道")
+    expect(page.get_by_test_id("formula-panel")).to_contain_text("乘积")
+    # Open every fold a reader may open but explain's own lines, which are English.
+    page.evaluate(
+        "document.querySelectorAll('details:not(.formula-text)').forEach((d) => (d.open = true))"
+    )
+    left = english_words(page.evaluate(CHROME_TEXT), allowed)
+    assert left == [], f"English left on the Chinese page: {left}"
+    # The formulas are typeset whatever the language.
+    expect(page.get_by_test_id("explain-equation").locator(".katex")).to_have_count(1)
+    assert page.evaluate("localStorage.getItem('convmath.language')") == "zh"
+
+    page.reload()
+    app.settle()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.get_by_test_id("language")).to_have_value("zh")
+    expect(page.locator("#prediction-heading")).to_have_text("预测")
+    page.get_by_test_id("language").select_option("en")
+    expect(page.locator("#prediction-heading")).to_have_text("Prediction")
+    assert app.problems == []
+
+
+def test_a_chinese_browser_gets_the_chinese_page_at_first(chromium, served):
+    context = chromium.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    browser = Browser(page)
+    try:
+        page.goto(served.url + "/")
+        browser.settle()
+        expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+        expect(page.locator("#input-heading")).to_have_text("输入")
+        assert browser.problems == []
+    finally:
+        context.close()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => {
+      const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ");
+      return `${v.id} (${v.impact}): ${v.help}: ${where}`;
+    });
+}"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_axe_finds_no_serious_accessibility_violation(app, language):
+    page = app.page
+    page.get_by_test_id("language").select_option(language)
+    page.get_by_test_id("layer-conv1").locator("canvas.activation").first.click()
+    expect(page.get_by_test_id("formula-panel")).to_have_attribute("data-kind", "conv")
+    page.get_by_test_id("backward-target").select_option("2")
+    expect(page.get_by_test_id("backward-loss")).to_have_attribute("data-target", "2")
+    page.add_script_tag(path=str(AXE))  # the test's own copy: the page never loads axe
+    violations = page.evaluate(RUN_AXE)
+    assert violations == [], "\n".join(violations)
     assert app.problems == []

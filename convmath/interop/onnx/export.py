@@ -9,7 +9,9 @@ flattens (n_H, n_W, n_C) channels-last, ONNX (C, H, W); the Dense layer that
 reads the flattened vector gets its weight rows permuted to match, and any
 other reader gets a Gather that puts the features back in convmath's order.
 Dropout is left out (the graph is for inference); batch norm uses its
-running statistics. Initializers keep convmath's parameter names.
+running statistics. Initializers keep convmath's parameter names. An operator
+newer than the opset asked for (HardSwish 14, LayerNormalization 17, Gelu 20)
+is written as its formula in older ones; docs/INTEROP.md has the whole table.
 """
 
 from __future__ import annotations
@@ -25,26 +27,41 @@ import numpy as np
 from convmath.errors import InteropError
 from convmath.interop.onnx.runtime import onnx_modules
 from convmath.nn import (
+    GELU,
+    AdaptiveAvgPool2D,
     AvgPool2D,
     BatchNorm2D,
+    ChannelShuffle,
+    ChannelSlice,
+    Clip,
     Conv2D,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    HardSigmoid,
+    HardSwish,
     InceptionModule,
+    InvertedResidual,
+    LayerNorm,
+    LayerScale,
     LeakyReLU,
     MaxPool2D,
     Module,
     ReLU,
+    ReLU6,
     ResidualBlock,
     Sequential,
     Sigmoid,
+    SiLU,
+    SpatialMean,
+    SqueezeExcitation,
     Tanh,
 )
 from convmath.nn.activation import Softmax
-from convmath.nn.graph import Add, Concatenate, Graph, Merge, unique
+from convmath.nn.graph import Add, Concatenate, Graph, Merge, Multiply, unique
 from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
+from convmath.shapes import adaptive_bins
 from convmath.train.checkpoint import atomic_write
 from convmath.version import __version__
 
@@ -53,6 +70,8 @@ MIN_OPSET = 13  # Slice, Pad and Split take their sizes as inputs from 11 and 13
 MAX_OPSET = 21
 INPUT, OUTPUT = "input", "output"
 CHW_TO_HWC = (1, 2, 0)
+# The opsets that brought HardSwish, LayerNormalization and Gelu (before: their formulas).
+HARD_SWISH_OPSET, LAYER_NORM_OPSET, GELU_OPSET = 14, 17, 20
 
 
 @dataclass(frozen=True)
@@ -73,8 +92,8 @@ class Value:
 
 
 class _Builder:
-    def __init__(self, helper: Any, numpy_helper: Any) -> None:
-        self.helper, self.numpy_helper = helper, numpy_helper
+    def __init__(self, helper: Any, numpy_helper: Any, opset: int = DEFAULT_OPSET) -> None:
+        self.helper, self.numpy_helper, self.opset = helper, numpy_helper, opset
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names: set[str] = {INPUT, OUTPUT}
@@ -272,6 +291,16 @@ def _merge(b: _Builder, m: Merge, inputs: list[Value], hint: str) -> Value:
         rank = inputs[0].rank
         axis = _onnx_axis(m.axis % rank, rank)
         return Value(b.node("Concat", names, hint, axis=axis), shape)
+    if isinstance(m, Multiply):
+        if len({value.rank for value in inputs}) != 1:
+            raise _unsupported(
+                m, f"multiplies values of shapes {[v.shape for v in inputs]}: NCHW broadcasts"
+                " only values of one rank as convmath's channels-last does"
+            )  # fmt: skip
+        product = names[0]
+        for name in names[1:]:
+            product = b.node("Mul", [product, name], hint)
+        return Value(product, shape)
     raise _unsupported(m)
 
 
@@ -282,8 +311,28 @@ def _onnx_axis(axis: int, rank: int) -> int:
     return axis + 1
 
 
+def _to_plain_perm(rank: int) -> list[int]:
+    """The Transpose that takes ONNX's tensor of an example of ``rank`` to convmath's order."""
+    return [0, 2, 3, 1] if rank == 3 else list(range(rank + 1))
+
+
+def _to_onnx_perm(rank: int) -> list[int]:
+    """The Transpose that takes convmath's order of an example of ``rank`` to ONNX's."""
+    return [0, 3, 1, 2] if rank == 3 else list(range(rank + 1))
+
+
 def _permute(b: _Builder, m: Permute, x: Value) -> Value:
-    raise _unsupported(m, "a graph that permutes a volume's axes cannot be exported yet")
+    """One Transpose: to convmath's order, the example's axes permuted, back to ONNX's."""
+    hint = _path(m, "permute")
+    x = _plain(b, x, hint)
+    out = m.output_shape(x.shape)
+    steps = [_to_plain_perm(x.rank), [0, *(a + 1 for a in m.axes)], _to_onnx_perm(len(out))]
+    perm = np.arange(x.rank + 1)
+    for step in steps:  # Transpose(p) then Transpose(q) is Transpose(p[q])
+        perm = perm[step]
+    if list(perm) == list(range(x.rank + 1)):
+        return Value(x.name, out)
+    return Value(b.node("Transpose", [x.name], hint, perm=[int(a) for a in perm]), out)
 
 
 def _reorder(b: _Builder, m: Reorder, x: Value) -> Value:
@@ -317,9 +366,195 @@ def _zero_pad(b: _Builder, m: ZeroPad, x: Value) -> Value:
 
 
 def _reshape(b: _Builder, m: Reshape, x: Value) -> Value:
-    if x.rank == 3 or len(m.shape) != 1:
-        raise _unsupported(m, "only a reshape of a flat vector to a flat vector exports")
-    return x
+    """A vector to a vector is nothing; otherwise the values in convmath's order, Reshape,
+    and the volume (if one comes out) back to NCHW."""
+    if x.rank == 1 and len(m.shape) == 1:
+        return x
+    hint = _path(m, "reshape")
+    x = _plain(b, x, hint)
+    name = x.name
+    if x.rank == 3:
+        name = b.node("Transpose", [name], hint, perm=_to_plain_perm(3))
+    target = b.constant(f"{hint}.shape", np.array([0, *m.shape], dtype=np.int64))  # 0: the batch
+    name = b.node("Reshape", [name, target], hint)
+    if len(m.shape) == 3:
+        name = b.node("Transpose", [name], hint, perm=_to_onnx_perm(3))
+    return Value(name, m.output_shape(x.shape))
+
+
+def _float(b: _Builder, hint: str, value: float | np.ndarray) -> str:
+    return b.constant(hint, np.asarray(value, dtype=np.float32))
+
+
+def _clip_between(b: _Builder, x: Value, lo: float | None, hi: float | None, hint: str) -> Value:
+    """Clip with its bounds as inputs (opset 11 on); a missing bound is an empty input name."""
+    inputs = [
+        x.name,
+        "" if lo is None else _float(b, f"{hint}.min", lo),
+        "" if hi is None else _float(b, f"{hint}.max", hi),
+    ]
+    while inputs[-1] == "":
+        inputs.pop()
+    return Value(b.node("Clip", inputs, hint), x.shape, x.chw)
+
+
+def _relu6(b: _Builder, m: ReLU6, x: Value) -> Value:
+    return _clip_between(b, x, 0.0, 6.0, _path(m, "relu6"))
+
+
+def _clip(b: _Builder, m: Clip, x: Value) -> Value:
+    return _clip_between(b, x, m.lo, m.hi, _path(m, "clip"))
+
+
+def _hard_swish(b: _Builder, m: HardSwish, x: Value) -> Value:
+    hint = _path(m, "hardswish")
+    if b.opset >= HARD_SWISH_OPSET:
+        return Value(b.node("HardSwish", [x.name], hint), x.shape, x.chw)
+    gate = b.node("HardSigmoid", [x.name], hint, alpha=1 / 6, beta=0.5)  # relu6(x + 3)/6
+    return Value(b.node("Mul", [x.name, gate], hint), x.shape, x.chw)
+
+
+def _silu(b: _Builder, m: SiLU, x: Value) -> Value:
+    hint = _path(m, "silu")
+    gate = b.node("Sigmoid", [x.name], hint)
+    return Value(b.node("Mul", [x.name, gate], hint), x.shape, x.chw)
+
+
+def _gelu(b: _Builder, m: GELU, x: Value) -> Value:
+    hint = _path(m, "gelu")
+    if b.opset >= GELU_OPSET:
+        return Value(b.node("Gelu", [x.name], hint, approximate=m.approximate), x.shape, x.chw)
+    if m.approximate == "tanh":  # x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))/2
+        cube = b.node("Mul", [b.node("Mul", [x.name, x.name], hint), x.name], hint)
+        cubic = b.node("Mul", [cube, _float(b, f"{hint}.cubic", 0.044715)], hint)
+        inner = b.node("Add", [x.name, cubic], hint)
+        scaled = b.node(
+            "Mul", [inner, _float(b, f"{hint}.sqrt_2_over_pi", np.sqrt(2 / np.pi))], hint
+        )
+        phi = b.node("Tanh", [scaled], hint)
+    else:  # x (1 + erf(x/sqrt(2)))/2
+        phi = b.node(
+            "Erf", [b.node("Div", [x.name, _float(b, f"{hint}.sqrt_2", np.sqrt(2))], hint)], hint
+        )
+    one_plus = b.node("Add", [phi, _float(b, f"{hint}.one", 1.0)], hint)
+    product = b.node("Mul", [x.name, one_plus], hint)
+    return Value(b.node("Mul", [product, _float(b, f"{hint}.half", 0.5)], hint), x.shape, x.chw)
+
+
+def _uniform_bins(n: int, o: int) -> tuple[int, int] | None:
+    """(window, stride) when PyTorch's o adaptive bins of n are one sliding window, else None."""
+    bins = adaptive_bins(n, o)
+    window = bins[0][1] - bins[0][0]
+    stride = bins[1][0] - bins[0][0] if o > 1 else 1
+    if stride > 0 and all(e - a == window and a == i * stride for i, (a, e) in enumerate(bins)):
+        return window, stride
+    return None
+
+
+def _averaging_matrix(n: int, o: int) -> np.ndarray:
+    """P (o, n): row i averages bin i of n, so that P A averages each bin of A's rows."""
+    P = np.zeros((o, n), dtype=np.float32)
+    for i, (a, e) in enumerate(adaptive_bins(n, o)):
+        P[i, a:e] = 1.0 / (e - a)
+    return P
+
+
+def _adaptive_avg_pool(b: _Builder, m: AdaptiveAvgPool2D, x: Value) -> Value:
+    """GlobalAveragePool to 1x1; AveragePool when the bins are one sliding window (o divides
+    n, among others); otherwise the two averaging matrices, P_H A P_W^T, as two MatMuls."""
+    hint = _path(m, "adaptive_pool")
+    (n_H, n_W, _), (o_H, o_W) = x.shape, m.output_size
+    out = m.output_shape(x.shape)
+    if (o_H, o_W) == (1, 1):
+        return Value(b.node("GlobalAveragePool", [x.name], hint), out)
+    rows, columns = _uniform_bins(n_H, o_H), _uniform_bins(n_W, o_W)
+    if rows is not None and columns is not None:
+        name = b.node(
+            "AveragePool", [x.name], hint, kernel_shape=[rows[0], columns[0]],
+            strides=[rows[1], columns[1]], pads=[0, 0, 0, 0], count_include_pad=0,
+        )  # fmt: skip
+        return Value(name, out)
+    P_H = b.constant(f"{hint}.P_H", _averaging_matrix(n_H, o_H))
+    P_W_T = b.constant(f"{hint}.P_W_T", _averaging_matrix(n_W, o_W).T)
+    rows_averaged = b.node("MatMul", [P_H, x.name], hint)  # (N, C, o_H, n_W)
+    return Value(b.node("MatMul", [rows_averaged, P_W_T], hint), out)
+
+
+def _spatial_mean(b: _Builder, m: SpatialMean, x: Value) -> Value:
+    # GlobalAveragePool: ReduceMean over axes 2 and 3, keepdims, with no opset-dependent axes
+    return Value(b.node("GlobalAveragePool", [x.name], _path(m, "mean")), m.output_shape(x.shape))
+
+
+def _channel_shuffle(b: _Builder, m: ChannelShuffle, x: Value) -> Value:
+    hint, g = _path(m, "shuffle"), m.groups
+    n_H, n_W, n_C = m.output_shape(x.shape)
+    grouped = b.constant(f"{hint}.grouped", np.array([0, g, n_C // g, n_H, n_W], np.int64))
+    split = b.node("Reshape", [x.name, grouped], hint)  # (N, g, n_C/g, H, W)
+    swapped = b.node("Transpose", [split], hint, perm=[0, 2, 1, 3, 4])
+    joined = b.constant(f"{hint}.shape", np.array([0, n_C, n_H, n_W], np.int64))
+    return Value(b.node("Reshape", [swapped, joined], hint), x.shape)
+
+
+def _channel_slice(b: _Builder, m: ChannelSlice, x: Value) -> Value:
+    hint = _path(m, "channels")
+    inputs = [x.name] + [
+        b.constant(f"{hint}.{key}", np.array([value], dtype=np.int64))
+        for key, value in (("starts", m.start), ("ends", m.stop), ("axes", 1))
+    ]
+    return Value(b.node("Slice", inputs, hint), m.output_shape(x.shape))
+
+
+def _per_channel(array: np.ndarray, rank: int) -> np.ndarray:
+    """A (n_C,) vector shaped to broadcast over ONNX's (N, C, H, W), or (N, C) for a vector."""
+    return array.reshape(-1, 1, 1) if rank == 3 else array
+
+
+def _layer_norm(b: _Builder, m: LayerNorm, x: Value) -> Value:
+    """LayerNormalization normalizes the last axes: a volume goes to NHWC and back. Before
+    opset 17, the formula itself over axis 1 (the channels)."""
+    hint = _path(m, "layernorm")
+    x = _plain(b, x, hint)
+    if b.opset >= LAYER_NORM_OPSET:
+        gamma = _float(b, f"{hint}.gamma", m.gamma.data)
+        beta = _float(b, f"{hint}.beta", m.beta.data)
+        name = x.name
+        if x.rank == 3:
+            name = b.node("Transpose", [name], hint, perm=[0, 2, 3, 1])
+        name = b.node(
+            "LayerNormalization", [name, gamma, beta], hint, axis=-1, epsilon=float(m.eps)
+        )
+        if x.rank == 3:
+            name = b.node("Transpose", [name], hint, perm=[0, 3, 1, 2])
+        return Value(name, x.shape)
+    mu = b.node("ReduceMean", [x.name], hint, axes=[1], keepdims=1)
+    centred = b.node("Sub", [x.name, mu], hint)
+    var = b.node(
+        "ReduceMean", [b.node("Mul", [centred, centred], hint)], hint, axes=[1], keepdims=1
+    )
+    std = b.node("Sqrt", [b.node("Add", [var, _float(b, f"{hint}.eps", m.eps)], hint)], hint)
+    normalized = b.node("Div", [centred, std], hint)
+    gamma = _float(b, f"{hint}.gamma", _per_channel(m.gamma.data, x.rank))
+    beta = _float(b, f"{hint}.beta", _per_channel(m.beta.data, x.rank))
+    return Value(b.node("Add", [b.node("Mul", [normalized, gamma], hint), beta], hint), x.shape)
+
+
+def _layer_scale(b: _Builder, m: LayerScale, x: Value) -> Value:
+    hint = _path(m, "layerscale")
+    x = _plain(b, x, hint)
+    gamma = _float(b, f"{hint}.gamma", _per_channel(m.gamma.data, x.rank))
+    return Value(b.node("Mul", [x.name, gamma], hint), x.shape)
+
+
+def _squeeze_excitation(b: _Builder, m: SqueezeExcitation, x: Value) -> Value:
+    gate = emit(b, m.squeeze, x)  # (N, C, 1, 1), broadcast over the map
+    return Value(b.node("Mul", [x.name, gate.name], _path(m, "se")), x.shape)
+
+
+def _inverted_residual(b: _Builder, m: InvertedResidual, x: Value) -> Value:
+    z = emit(b, m.main, x)
+    if not m.residual:
+        return z
+    return Value(b.node("Add", [z.name, x.name], _path(m, "block")), z.shape)
 
 
 EMITTERS: dict[type, Callable[[_Builder, Any, Value], Value]] = {
@@ -345,6 +580,22 @@ EMITTERS: dict[type, Callable[[_Builder, Any, Value], Value]] = {
     ZeroPad: _zero_pad,
     Reshape: _reshape,
     Permute: _permute,
+    ReLU6: _relu6,
+    Clip: _clip,
+    HardSigmoid: _activation(
+        "HardSigmoid", alpha=lambda m: float(m.alpha), beta=lambda m: float(m.beta)
+    ),
+    HardSwish: _hard_swish,
+    SiLU: _silu,
+    GELU: _gelu,
+    AdaptiveAvgPool2D: _adaptive_avg_pool,
+    SpatialMean: _spatial_mean,
+    ChannelShuffle: _channel_shuffle,
+    ChannelSlice: _channel_slice,
+    LayerNorm: _layer_norm,
+    LayerScale: _layer_scale,
+    SqueezeExcitation: _squeeze_excitation,
+    InvertedResidual: _inverted_residual,
 }
 
 
@@ -386,7 +637,7 @@ def to_onnx(
     n_H, n_W, n_C = input_shape
     model.name_modules()
     model.output_shape(tuple(input_shape))  # a model that does not fit fails here, by layer
-    b = _Builder(helper, numpy_helper)
+    b = _Builder(helper, numpy_helper, opset)
     if nchw_input:
         dims: list[Any] = ["N", n_C, n_H, n_W]
         x = Value(INPUT, tuple(input_shape))

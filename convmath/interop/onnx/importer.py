@@ -19,6 +19,7 @@ import numpy as np
 
 from convmath import limits
 from convmath.errors import ConvMathError, InteropError
+from convmath.interop.onnx import folding
 from convmath.interop.onnx.layouts import (
     CHANNELS_LAST,
     FlatHWC,
@@ -31,7 +32,7 @@ from convmath.interop.onnx.layouts import (
 )
 from convmath.interop.onnx.read import attributes, tensor_array
 from convmath.nn import Module, Parameter
-from convmath.nn.graph import Add, Concatenate, Graph, Node, unique
+from convmath.nn.graph import Graph, Merge, Node, unique
 
 INPUT = "input"
 # Attributes that ONNX defines as integers (INT or INTS).
@@ -53,6 +54,9 @@ INTEGER_ATTRIBUTES = frozenset(
         "allowzero",
         "spatial",
         "is_test",
+        "to",
+        "start",
+        "end",
     ]
 )
 Translator = Callable[["Importer", Any, dict[str, Any]], Any]
@@ -104,6 +108,7 @@ class Importer:
         self.values_bytes = 0  # every value of one example, float32, as the model computes them
         self.scratch_bytes = 0  # the largest working memory of one layer, for one example
         self.index_bytes = 0  # the layers' own index arrays (reorderings)
+        self.folded_bytes = 0  # the constants folded at import (.folding), held while it runs
         self.node: Any = None  # the node being translated, which any refusal names
         self.producers: dict[str, Any] = {}
         self.hints: dict[str, str] = {}
@@ -112,6 +117,7 @@ class Importer:
         self.graph = proto.graph
         self.opset = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
         self.constants: dict[str, np.ndarray] = {}
+        self.batch_marks: dict[str, np.ndarray] = {}  # constants with entries that are the batch
         self.values: dict[str, Held] = {}
         self.nodes: list[Node] = []
         self.names: set[str] = {INPUT}
@@ -121,6 +127,8 @@ class Importer:
         self.rng = np.random.default_rng(0)  # layers are drawn, then given the file's weights
         self.readers: dict[str, list[Any]] = {}
         self.graph_nodes = [NodeView.of(node) for node in self.graph.node]
+        self.taken: set[int] = set()  # nodes a translator computed with an earlier one (take)
+        self._makers: dict[str, Any] | None = None  # the node writing each value, when asked
         for node in self.graph_nodes:
             for name in node.input:
                 self.readers.setdefault(name, []).append(node)
@@ -157,7 +165,7 @@ class Importer:
         first = inputs[0].stored_shape
         stored = (
             module.merged_shape([v.stored_shape for v in inputs])
-            if isinstance(module, (Add, Concatenate))
+            if isinstance(module, Merge)
             else module.output_shape(first)
         )
         size = math.prod(stored)
@@ -187,7 +195,10 @@ class Importer:
 
     def needed(self) -> int:
         """One example's memory so far: values, the largest scratch, indices, weights."""
-        return self.values_bytes + self.scratch_bytes + self.index_bytes + 4 * self.parameters
+        return (
+            self.values_bytes + self.scratch_bytes + self.index_bytes + self.folded_bytes
+            + 4 * self.parameters
+        )  # fmt: skip
 
     def reserve_indices(self, count: int) -> None:
         """Count an index array of ``count`` entries (and its making) before it is made."""
@@ -224,7 +235,16 @@ class Importer:
             raise self.fail(
                 node, f"needs its input {k} ({name!r}) to be a constant (an initializer)"
             )
+        if name in self.batch_marks:
+            raise self.fail(
+                node, f"reads the batch size in its input {k} ({name!r}); convmath leaves the"
+                " batch free, and reads it only as a Reshape's first size"
+            )  # fmt: skip
         return self.constants[name]
+
+    def batch_mark(self, node: Any, k: int) -> np.ndarray | None:
+        """Which entries of constant input ``k`` stand for the batch size (None: none)."""
+        return self.batch_marks.get(node.input[k]) if k < len(node.input) else None
 
     def convert(self, value: Held, wanted: Permuted) -> Held:
         if isinstance(value.layout, FlatHWC):  # a reordering: an index per value
@@ -251,6 +271,19 @@ class Importer:
         if len(value.onnx_shape) != 1:
             raise self.fail(node, f"expects an (N, n) input; got {('N', *value.onnx_shape)}")
         return value
+
+    def maker(self, name: str) -> Any:
+        """The node that writes the value ``name`` (None: none does); the table made once."""
+        if self._makers is None:
+            self._makers = {out: node for node in self.graph_nodes for out in node.output}
+        return self._makers.get(name)
+
+    def take(self, steps: list[Any], held: Held) -> None:
+        """Nodes after this one that its translation computed too: the last one gives ``held``."""
+        for step in steps:
+            self.taken.add(id(step))
+        self.values[steps[-1].output[0]] = held
+        self.producers[steps[-1].output[0]] = steps[-1]
 
     def check_only(self, node: Any, attrs: dict[str, Any], allowed: dict[str, Any]) -> None:
         """Refuse attributes convmath does not compute (or values other than the allowed)."""
@@ -343,15 +376,22 @@ class Importer:
         return held, held.stored_shape
 
     def _node(self, node: Any) -> None:
+        if self.taken and id(node) in self.taken:
+            return
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(
                 node, f"is from the operator set {node.domain!r}; convmath reads ONNX's own"
             )
+        fold = self._folding(node)
         translate = self.translators.get(node.op_type)
-        if translate is None:
-            raise self.fail(
-                node, f"is not supported; convmath imports {', '.join(sorted(self.translators))}"
-            )
+        if translate is None and fold is None:
+            if node.op_type in folding.FOLDERS:
+                raise self.fail(
+                    node, "computes from a value that is not a constant; convmath computes it"
+                    " only at import, from constants (it folds shapes and constants)"
+                )  # fmt: skip
+            supported = sorted({*self.translators, *folding.FOLDERS})
+            raise self.fail(node, f"is not supported; convmath imports {', '.join(supported)}")
         if len(node.output) < 1 or not node.output[0]:
             raise self.fail(node, "has no output")
         self.node = node
@@ -368,9 +408,14 @@ class Importer:
             if not all(isinstance(v, int) for v in (value if isinstance(value, list) else [value])):
                 raise self.fail(node, f"has {key}={value!r}; expected integers")
         try:
-            out = translate(self, node, attrs)
+            if fold is not None:
+                out: Any = self._fold(node, attrs, fold)
+            else:
+                out = translate(self, node, attrs)
         except InteropError:
             raise
+        except folding.FoldError as error:
+            raise self.fail(node, str(error)) from None
         except ConvMathError as error:  # a layer that refuses these sizes, naming the node
             raise self.fail(node, str(error)) from None
         except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as error:  # malformed
@@ -383,6 +428,45 @@ class Importer:
         for extra in node.output[1:]:
             if extra and self.readers.get(extra):
                 raise self.fail(node, f"has its output {extra!r} read; convmath gives one output")
+
+    def _folding(self, node: Any) -> folding.Fold | None:
+        """The node's folding, where it computes a constant from constants (or Shape of a value)."""
+        fold = folding.FOLDERS.get(node.op_type)
+        if fold is None or (node.op_type == "Slice" and self.opset < 10):
+            return None
+        names = [name for name in node.input if name]
+        if not names:
+            return None
+        if node.op_type == "Shape":
+            known = len(names) == 1 and (names[0] in self.values or names[0] in self.constants)
+            return fold if known else None
+        return fold if all(name in self.constants for name in names) else None
+
+    def _fold(self, node: Any, attrs: dict[str, Any], fold: folding.Fold) -> np.ndarray:
+        """Compute the node's constant (bounded: see .folding), record its batch mark."""
+        inputs: list[folding.Folded | None] = []
+        if node.op_type == "Shape" and node.input[0] in self.values:
+            held = self.values[node.input[0]]
+            out = folding.shape_of((1, *held.onnx_shape), attrs, batch=True)
+        else:
+            optional = folding.OPTIONAL_INPUTS.get(node.op_type, set())
+            missing = [k for k, name in enumerate(node.input) if not name and k not in optional]
+            if missing:
+                raise self.fail(node, f"leaves out its input {missing[0]}, which it needs")
+            inputs = [
+                folding.Folded(self.constants[name], self.batch_marks.get(name)) if name else None
+                for name in node.input
+            ]
+            out = fold(node, inputs, attrs)
+        shared = node.op_type == "Shape" or any(
+            x is not None and np.may_share_memory(out.value, x.value) for x in inputs
+        )  # an Identity, or a Reshape's view: no new array
+        if not shared:
+            self.folded_bytes += out.value.nbytes
+            self.check_memory(f"folds a constant of shape {out.value.shape}")
+        if out.marked():
+            self.batch_marks[node.output[0]] = out.batch
+        return out.value
 
 
 def node_name(node: Any) -> str:

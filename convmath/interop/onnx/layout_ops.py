@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import ConvMathError
+from convmath.interop.onnx import folding
 from convmath.interop.onnx.dense_ops import bias
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import (
@@ -22,9 +23,9 @@ from convmath.interop.onnx.layouts import (
     identity,
     preferred,
 )
-from convmath.nn import Flatten
-from convmath.nn.graph import Add, Concatenate
-from convmath.nn.layout import Reorder, Slice, ZeroPad
+from convmath.nn import Flatten, LayerScale
+from convmath.nn.graph import Add, Concatenate, Multiply
+from convmath.nn.layout import Reorder, Reshape, Slice, ZeroPad
 
 
 def add(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
@@ -44,6 +45,51 @@ def add(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     wanted = _common_layout(values)
     values = [im.convert(v, wanted) for v in values]
     return im.add(Add(), values, node_name(node), wanted)
+
+
+def mul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """The product of two values, broadcasting (a gate per channel, x * sigmoid(x))."""
+    im.check_only(node, attrs, {})
+    constants = [name for name in node.input if name in im.constants]
+    if len(constants) == 1 and len(node.input) == 2:
+        return scale(im, node, constants[0])
+    values = [im.held(node, k) for k in range(len(node.input))]
+    shapes = [v.onnx_shape for v in values]
+    if len({len(s) for s in shapes}) != 1:
+        raise im.fail(node, f"multiplies shapes {shapes}; convmath multiplies values of one rank")
+    wanted = _common_layout(values)
+    values = [im.convert(v, wanted) for v in values]
+    try:
+        return im.add(Multiply(), values, node_name(node), wanted)
+    except ConvMathError as error:
+        raise im.fail(node, str(error)) from None
+
+
+def scale(im: Importer, node: Any, name: str) -> Held:
+    """A value times a constant of one number per channel (or one number): a LayerScale."""
+    value = im.held(node, 1 - list(node.input).index(name))
+    factor = im.constants[name]
+    rank = len(value.onnx_shape)
+    shape = (1,) * (rank + 1 - factor.ndim) + factor.shape  # ONNX's broadcasting, from the right
+    wide = [a - 1 for a, n in enumerate(shape) if n != 1]
+    if factor.ndim > rank + 1 or len(wide) > 1 or (wide and wide[0] < 0):
+        raise im.fail(
+            node, f"multiplies {('N', *value.onnx_shape)} by a constant of shape {factor.shape};"
+            " convmath scales by one number per channel (a LayerScale)"
+        )  # fmt: skip
+    if wide:
+        axis = wide[0]
+        if not isinstance(value.layout, Permuted) or value.layout.axes[-1] != axis:
+            last = [a for a in range(rank) if a != axis] + [axis]
+            value = im.convert(value, Permuted(tuple(last)))
+        if factor.size != value.onnx_shape[axis]:
+            raise im.fail(node, f"scales {value.onnx_shape[axis]} channels by {factor.size}")
+    elif not isinstance(value.layout, Permuted):
+        value = im.convert(value, preferred(rank))
+    n_C = value.stored_shape[-1] if rank else 1
+    layer = LayerScale(n_C)
+    layer.gamma.data[...] = np.broadcast_to(factor.reshape(-1), (n_C,))
+    return im.add(layer, [value], im.module_name(node), value.layout)
 
 
 def _common_layout(values: list[Held]) -> Permuted:
@@ -93,17 +139,42 @@ def flattened(im: Importer, node: Any, value: Held) -> Held:
 
 
 def reshape(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
-    im.check_only(node, attrs, {"allowzero": (0,)})
+    """A reshape that keeps the batch: a flatten, or any example shape (in ONNX's order).
+
+    The target's first size must be the batch: 0 (copy it), the batch size
+    folded from a Shape (see .folding), or -1 with the example's sizes all given.
+    """
+    im.check_only(node, attrs, {"allowzero": (0, 1)})
     value = im.held(node)
-    shape = [int(n) for n in im.constant(node, 1).reshape(-1)]
+    mark = im.batch_mark(node, 1)
+    raw = im.constants.get(node.input[1]) if len(node.input) > 1 else None
+    if raw is None:
+        raw = im.constant(node, 1)  # its refusal: not a constant
+    shape = [int(n) for n in raw.reshape(-1)]
+    marks = [bool(b) for b in mark.reshape(-1)] if mark is not None else [False] * len(shape)
+    if attrs.get("allowzero", 0) and 0 in shape:
+        raise im.fail(node, f"reshapes to {shape} with allowzero=1: a size of 0, an empty value")
+    if any(marks[1:]):
+        raise im.fail(node, f"reshapes to {shape} with the batch size after the first axis")
     size = math.prod(value.onnx_shape)
-    batch = len(shape) == 2 and shape[0] in (0, -1)
-    if batch and shape[1] in (-1, size) and shape != [-1, -1]:
-        return flattened(im, node, value)  # (0, -1), (-1, size), (0, size): a flatten
-    raise im.fail(
-        node, f"reshapes {('N', *value.onnx_shape)} to {shape}; convmath reshapes only to"
-        " (N, -1), a flatten"
-    )  # fmt: skip
+    given = shape[1:]
+    if not shape or not (marks[0] or shape[0] == 0 or (shape[0] == -1 and -1 not in given)):
+        raise im.fail(
+            node, f"reshapes {('N', *value.onnx_shape)} to {shape}; convmath keeps the batch as"
+            " the first size (0, -1 or the input's batch size)"
+        )  # fmt: skip
+    try:
+        example = folding.reshaped(given, value.onnx_shape, allowzero=False) if given else ()
+    except folding.FoldError:
+        raise im.fail(node, f"cannot reshape {('N', *value.onnx_shape)} to {shape}") from None
+    if math.prod(example) != size or not example:
+        raise im.fail(node, f"cannot reshape {('N', *value.onnx_shape)} to {shape}")
+    if len(example) == 1:
+        return flattened(im, node, value)
+    if example == value.onnx_shape:
+        return value
+    plain = im.convert(value, identity(len(value.onnx_shape)))
+    return im.add(Reshape(example), [plain], node_name(node), identity(len(example)))
 
 
 def transpose(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:

@@ -13,6 +13,7 @@ operator and what is supported; nothing is half-built.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,34 @@ from convmath.interop.onnx.layout_ops import (
     concat,
     flatten,
     gather,
+    mul,
     pad,
     reshape,
     slice_,
     transpose,
 )
 from convmath.interop.onnx.layouts import Held, identity
-from convmath.interop.onnx.read import read_model
-from convmath.interop.onnx.volume_ops import batch_norm, conv, global_average_pool, pool
-from convmath.nn import LeakyReLU, Module, ReLU, Sigmoid, Tanh
+from convmath.interop.onnx.read import attributes, read_model
+from convmath.interop.onnx.volume_ops import (
+    batch_norm,
+    conv,
+    global_average_pool,
+    layer_norm,
+    pool,
+    reduce_mean,
+)
+from convmath.nn import (
+    GELU,
+    Clip,
+    HardSigmoid,
+    HardSwish,
+    LeakyReLU,
+    Module,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    Tanh,
+)
 from convmath.nn.activation import Softmax
 from convmath.nn.graph import Graph
 
@@ -77,6 +97,82 @@ def _softmax(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(Softmax(), [value], node_name(node), identity(1))
 
 
+def _clip(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """Clip(lo, hi): ReLU6 for (0, 6) (MobileNetV2's), ReLU for (0, none), else a Clip layer."""
+    im.check_only(node, attrs, {"min": None, "max": None})
+    if im.opset >= 11:
+        bounds = [im.constant(node, k, np.full(1, np.nan)).reshape(-1) for k in (1, 2)]
+        if any(b.size != 1 for b in bounds):
+            raise im.fail(node, f"has bounds of {[b.size for b in bounds]} values; expected one")
+        lo, hi = (None if np.isnan(b[0]) else float(b[0]) for b in bounds)
+    else:
+        lo, hi = attrs.get("min"), attrs.get("max")
+    if any(b is not None and not math.isfinite(b) for b in (lo, hi)):
+        raise im.fail(node, f"has bounds {lo} and {hi}; convmath needs finite numbers")
+    layer: Module = (
+        ReLU6() if (lo, hi) == (0, 6) else ReLU() if (lo, hi) == (0, None) else Clip(lo, hi)
+    )
+    value = im.held(node)
+    return im.add(layer, [value], node_name(node), value.layout)
+
+
+def _gelu(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """PyTorch's exact GELU as its exporter writes it before opset 20, read as one GELU layer.
+
+    x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5: the Div that starts it
+    becomes convmath's GELU, and the four nodes after it are taken with it
+    (each read only by the next). A Div of any other kind is refused.
+    """
+    im.check_only(node, attrs, {})
+    steps = _gelu_steps(im, node)
+    if steps is None:
+        raise im.fail(
+            node, "divides; convmath reads a Div only as the start of PyTorch's exact GELU"
+            " (x / sqrt(2) -> Erf -> + 1 -> x * . -> * 0.5)"
+        )  # fmt: skip
+    value = im.held(node)
+    held = im.add(GELU(), [value], node_name(node), value.layout)
+    im.take(steps, held)
+    return held
+
+
+def _gelu_steps(im: Importer, node: Any) -> list[Any] | None:
+    """The Erf, Add, Mul and Mul after ``node`` if they compute a GELU of its input, else None."""
+    x = node.input[0] if node.input else ""
+    if len(node.input) != 2 or x not in im.values or not _near(im, node.input[1], math.sqrt(2)):
+        return None
+    steps, current = [], node
+    for op, other in (("Erf", None), ("Add", 1.0), ("Mul", x), ("Mul", 0.5)):
+        readers = im.readers.get(current.output[0], [])
+        if len(readers) != 1 or readers[0].op_type != op or readers[0].attribute:
+            return None
+        step = readers[0]
+        rest = [name for name in step.input if name != current.output[0]]
+        if len(rest) != (0 if op == "Erf" else 1):
+            return None
+        if isinstance(other, float) and not _near(im, rest[0], other):
+            return None
+        if isinstance(other, str) and rest[0] != other:
+            return None
+        steps.append(step)
+        current = step
+    return steps
+
+
+def _near(im: Importer, name: str, number: float) -> bool:
+    """Whether ``name`` is a constant of one number within 1e-6 of ``number``.
+
+    A Constant node written after the node that looks ahead counts too.
+    """
+    value = im.constants.get(name)
+    maker = im.maker(name) if value is None else None
+    if value is None and maker is not None and maker.op_type == "Constant":
+        value = np.asarray(_constant(im, maker, attributes(maker, im.source)))
+    if value is None or value.size != 1 or value.dtype.kind != "f":
+        return False
+    return abs(float(value.reshape(-1)[0]) - number) < 1e-6
+
+
 def _constant(im: Importer, node: Any, attrs: dict[str, Any]) -> np.ndarray:
     if set(attrs) == {"value"}:
         return attrs["value"]
@@ -94,10 +190,13 @@ TRANSLATORS: dict[str, Translator] = {
     "MaxPool": pool,
     "AveragePool": pool,
     "GlobalAveragePool": global_average_pool,
+    "ReduceMean": reduce_mean,
     "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
     "Gemm": gemm,
     "MatMul": matmul,
     "Add": add,
+    "Mul": mul,
     "Sum": add,
     "Concat": concat,
     "Flatten": flatten,
@@ -109,6 +208,13 @@ TRANSLATORS: dict[str, Translator] = {
     "Relu": _elementwise(lambda a: ReLU(), {}),
     "LeakyRelu": _elementwise(lambda a: LeakyReLU(float(a.get("alpha", 0.01))), {"alpha": None}),
     "Sigmoid": _elementwise(lambda a: Sigmoid(), {}),
+    "HardSigmoid": _elementwise(
+        lambda a: HardSigmoid(float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))),
+        {"alpha": None, "beta": None},
+    ),
+    "HardSwish": _elementwise(lambda a: HardSwish(), {}),
+    "Clip": _clip,
+    "Div": _gelu,
     "Tanh": _elementwise(lambda a: Tanh(), {}),
     "Dropout": _alias,
     "Identity": _alias,

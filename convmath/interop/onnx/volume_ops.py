@@ -11,7 +11,17 @@ import numpy as np
 from convmath.errors import ConvMathError
 from convmath.interop.onnx.importer import Importer, node_name
 from convmath.interop.onnx.layouts import CHANNELS_LAST, Held, Permuted, Squeezed, identity
-from convmath.nn import AvgPool2D, BatchNorm2D, Conv2D, GlobalAvgPool2D, MaxPool2D, Module
+from convmath.nn import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    GlobalAvgPool2D,
+    LayerNorm,
+    MaxPool2D,
+    Module,
+)
+from convmath.nn.graph import Concatenate
+from convmath.nn.layout import Slice
 from convmath.shapes import same_padding
 
 
@@ -83,7 +93,7 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     average = node.op_type == "AveragePool"
     allowed: dict[str, Any] = {
         "kernel_shape": None, "strides": None, "pads": None, "auto_pad": ("NOTSET", "VALID"),
-        "ceil_mode": (0,), "dilations": ([1, 1],), "storage_order": (0,),
+        "ceil_mode": (0, 1), "dilations": ([1, 1],), "storage_order": (0,),
     }  # fmt: skip
     if average:
         allowed["count_include_pad"] = (0, 1)
@@ -101,6 +111,8 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
             node, f"has pads {[top, left, bottom, right]}; convmath pools with equal pads on"
             " opposite sides"
         )  # fmt: skip
+    if attrs.get("ceil_mode", 0):
+        x = _ceil_windows(im, node, x, f, stride, (top, left), average)
     try:
         if average:
             include = bool(attrs.get("count_include_pad", 0))  # ONNX's default: not counted
@@ -112,10 +124,99 @@ def pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     return im.add(layer, [x], node_name(node), Permuted(CHANNELS_LAST))
 
 
+def _ceil_windows(
+    im: Importer, node: Any, x: Held, f: tuple[int, ...], stride: tuple[int, ...],
+    pads: tuple[int, int], average: bool,
+) -> Held:  # fmt: skip
+    """ceil_mode=1: the partial windows at the bottom and right, for a max pool.
+
+    Where the sizes give whole windows, ceil_mode changes nothing. Otherwise a
+    max pool gets its last row (column) repeated until the last window is
+    whole: every window that reaches past the input starts inside it (ONNX's
+    and PyTorch's rule), so it holds that row already, and its maximum is
+    the maximum of its real values. An average would count the copies: refused.
+    """
+    extra = []
+    for axis, (n, k, s, p) in enumerate(zip(x.stored_shape[:2], f, stride, pads, strict=True)):
+        floor = (n + 2 * p - k) // s + 1
+        ceil = -(-(n + 2 * p - k) // s) + 1
+        if (ceil - 1) * s >= n + p:  # no window may start in the padding after the input
+            ceil -= 1
+        if ceil != floor and average:
+            side = "n_H" if axis == 0 else "n_W"
+            raise im.fail(
+                node, f"has ceil_mode=1, which adds a partial window along {side} ({n} values,"
+                f" f={k}, s={s}, p={p}: {ceil} windows instead of {floor}); convmath computes"
+                " it for a max pool only (an average would count the repeated edge)"
+            )  # fmt: skip
+        extra.append((ceil - 1) * s + k - n - 2 * p if ceil != floor else 0)
+    for axis, count in enumerate(extra):
+        if count:
+            x = _repeat_edge(im, node, x, axis, count)
+    return x
+
+
+def _repeat_edge(im: Importer, node: Any, x: Held, axis: int, count: int) -> Held:
+    """``x`` (channels-last) with its last row (axis 0) or column (axis 1) repeated."""
+    ranges = [(0, n, 1) for n in x.stored_shape]
+    n = x.stored_shape[axis]
+    ranges[axis] = (n - 1, n, 1)
+    hint = f"{node_name(node)}.ceil_mode"
+    edge = im.add(Slice(ranges), [x], hint, x.layout)
+    return im.add(Concatenate(axis), [x] + [edge] * count, hint, x.layout)
+
+
 def global_average_pool(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
     im.check_only(node, attrs, {})
     x = im.volume(node)
     return im.add(GlobalAvgPool2D(), [x], node_name(node), Squeezed())
+
+
+def reduce_mean(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """The mean over a volume's height and width: a global average pool (what torch.mean gives)."""
+    im.check_only(node, attrs, {"axes": None, "keepdims": (0, 1), "noop_with_empty_axes": (0,)})
+    if im.opset >= 18:
+        axes = [int(a) for a in im.constant(node, 1, np.zeros(0, np.int64)).reshape(-1)]
+    else:
+        axes = [int(a) for a in attrs.get("axes", [])]
+    x = im.held(node)
+    rank = len(x.onnx_shape) + 1
+    if rank != 4 or sorted(a % rank for a in axes) != [2, 3]:
+        raise im.fail(
+            node, f"averages {('N', *x.onnx_shape)} over axes {axes}; convmath averages a"
+            " volume over its height and width (2 and 3), a global average pool"
+        )  # fmt: skip
+    x = im.volume(node)
+    layout = Squeezed() if attrs.get("keepdims", 1) else identity(1)
+    return im.add(GlobalAvgPool2D(), [x], node_name(node), layout)
+
+
+def layer_norm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
+    """LayerNormalization over the last axis: convmath's LayerNorm of the values held last.
+
+    ConvNeXt normalises the channels of each position: PyTorch permutes its
+    (N, C, H, W) volume to (N, H, W, C) first, which convmath holds as it is.
+    """
+    im.check_only(node, attrs, {"axis": None, "epsilon": None, "stash_type": (1,)})
+    x = im.held(node)
+    rank = len(x.onnx_shape) + 1
+    axis = int(attrs.get("axis", -1))
+    if axis % rank != rank - 1 or rank < 2:
+        raise im.fail(
+            node, f"normalizes {('N', *x.onnx_shape)} over the axes from {axis}; convmath"
+            " normalizes the last axis (the channels of each position)"
+        )  # fmt: skip
+    if not isinstance(x.layout, Permuted) or x.layout.axes[-1] != rank - 2:
+        x = im.convert(x, identity(rank - 1))  # the ONNX last axis held last
+    n = x.onnx_shape[-1]
+    gamma = vector(im, node, 1, n)
+    beta = vector(im, node, 2, n) if len(node.input) > 2 and node.input[2] else np.zeros(n)
+    epsilon = float(attrs.get("epsilon", 1e-5))
+    if not epsilon > 0:
+        raise im.fail(node, f"has epsilon={epsilon}; convmath needs epsilon > 0")
+    layer = LayerNorm(n, eps=epsilon)
+    layer.gamma.data[...], layer.beta.data[...] = gamma, beta
+    return im.add(layer, [x], im.module_name(node), x.layout)
 
 
 def batch_norm(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:

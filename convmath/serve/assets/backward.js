@@ -6,6 +6,8 @@ import { decode, extent, slice2d } from "./arrays.js";
 import { clear, el } from "./dom.js";
 import { fmt } from "./format.js";
 import { numberGrid, vectorGrid } from "./grids.js";
+import { t } from "./i18n.js";
+import { tex } from "./tex.js";
 
 export class BackwardView {
   constructor(elements, { onChange }) {
@@ -26,8 +28,8 @@ export class BackwardView {
     this.classes = model.classes;
     const previous = this.target.value;
     clear(this.target,
-      el("option", { value: "auto" }, "the predicted class"),
-      model.classes.map((name, k) => el("option", { value: String(k) }, `class ${name}`)),
+      el("option", { value: "auto" }, t("backward.predicted")),
+      model.classes.map((name, k) => el("option", { value: String(k) }, t("backward.class", { name }))),
     );
     this.target.value = [...this.target.options].some((o) => o.value === previous) ? previous : "auto";
     this.convs = model.layers.filter((row) => !row.heading && row.kind === "Conv2D");
@@ -43,7 +45,7 @@ export class BackwardView {
     const n_C = row?.output_shape?.[2] ?? 1;
     this.index.max = String(n_C - 1);
     if (Number(this.index.value) > n_C - 1) this.index.value = "0";
-    this.index.title = `filter c, 0 to ${n_C - 1}`;
+    this.index.title = t("backward.filterTitle", { max: n_C - 1 });
   }
 
   // The body of POST /api/backward besides the image; predicted: the class
@@ -67,16 +69,16 @@ export class BackwardView {
     this.loss.dataset.target = String(answer.target);
     this.loss.dataset.value = String(answer.loss);
     const name = this.classes[answer.target] ?? answer.target;
-    this.lossNote.textContent = `J = −log p(${name}) for target class ${name}`;
+    this.lossNote.textContent = t("backward.lossNote", { name });
     const dZ = Array.from(decode(answer.dZ).data);
     clear(
       this.dZ,
-      el("p", { class: "explain-note" }, "dJ/dZ at the output: dZ = softmax(Z) − Q, Q the one-hot of the target"),
+      el("p", { class: "explain-note" }, t("backward.dZ"), ": ", tex("dZ^{[L]} = \\mathrm{softmax}(Z^{[L]}) - Q", "dZ = softmax(Z) - Q")),
       dzBars(dZ, this.classes, answer.target),
       el(
         "details",
         {},
-        el("summary", {}, "the numbers"),
+        el("summary", {}, t("backward.numbers")),
         el("div", { class: "scroll-x" }, vectorGrid(dZ, { labels: this.classes.map(String) })),
       ),
     );
@@ -85,7 +87,7 @@ export class BackwardView {
 
   showFilter(filter) {
     if (!filter) {
-      clear(this.filter, el("p", { class: "hint" }, "This model has no CONV layer."));
+      clear(this.filter, el("p", { class: "hint" }, t("backward.filterHint")));
       return;
     }
     if (filter.layer && this.layer.value !== filter.layer) this.layer.value = filter.layer;
@@ -94,7 +96,7 @@ export class BackwardView {
     const dW = decode(filter.dW);
     const W_new = decode(filter.W_new);
     const alpha = filter.learning_rate;
-    this.rule.textContent = `W := W − α dW, b := b − α db with α = ${fmt(alpha)}`;
+    clear(this.rule, tex("W := W - \\alpha\\, dW, \\quad b := b - \\alpha\\, db", "W := W − α dW, b := b − α db"), " ", t("backward.rule", { alpha: fmt(alpha) }));
     const n_C_prev = W.shape.length > 2 ? W.shape[2] : 1;
     const [lo, hi] = extent([...W.data, ...W_new.data]);
     const range = Math.max(Math.abs(lo), Math.abs(hi));
@@ -104,7 +106,7 @@ export class BackwardView {
         el(
           "div",
           { class: "filter-slice" },
-          el("p", { class: "slice-label" }, `input channel c′ = ${c}`),
+          el("p", { class: "slice-label" }, t("backward.channel", { c })),
           el(
             "div",
             { class: "slice-grids" },
@@ -112,22 +114,22 @@ export class BackwardView {
             el("span", { class: "op", title: `α = ${fmt(alpha)}` }, "− α ×"),
             numberGrid(slice2d(dW, c), { caption: "dW" }),
             el("span", { class: "op" }, "="),
-            numberGrid(slice2d(W_new, c), { caption: "W new", range }),
+            numberGrid(slice2d(W_new, c), { caption: `W ${t("backward.new")}`, range }),
           ),
         ),
       );
     }
     clear(this.filter,
-      el("p", { class: "explain-note" }, `Filter ${filter.index} of `, el("code", {}, filter.layer), `: ${W.shape.join(" × ")}, one row per input channel c′.`),
+      el("p", { class: "explain-note" }, t("backward.filterOf", { index: filter.index, layer: filter.layer, shape: W.shape.join(" × ") })),
       slices,
       el(
         "div",
         { class: "sum-line" },
         el("span", { class: "term" }, "b ", el("strong", {}, fmt(filter.b))),
         el("span", { class: "term" }, `− ${fmt(alpha)} × db `, el("strong", {}, fmt(filter.db))),
-        el("span", { class: "term" }, "= b new ", el("strong", { dataset: { testid: "b-new" } }, fmt(filter.b_new))),
+        el("span", { class: "term" }, `= b ${t("backward.new")} `, el("strong", { dataset: { testid: "b-new" } }, fmt(filter.b_new))),
       ),
-      filter.has_bias === false ? el("p", { class: "hint" }, "This layer has no bias (batch norm's β takes its place): b stays 0.") : null,
+      filter.has_bias === false ? el("p", { class: "hint" }, t("backward.noBias")) : null,
     );
   }
 
@@ -143,7 +145,7 @@ export class BackwardView {
 function dzBars(dZ, classes, target) {
   return el(
     "div",
-    { class: "dz-bars", role: "img", "aria-label": `dZ per class: ${dZ.map((v, k) => `${classes[k] ?? k} ${fmt(v)}`).join(", ")}` },
+    { class: "dz-bars", role: "img", "aria-label": t("backward.bars", { values: dZ.map((v, k) => `${classes[k] ?? k} ${fmt(v)}`).join(", ") }) },
     dZ.map((v, k) =>
       el(
         "div",

@@ -5,6 +5,8 @@ import { decode, isArrayLike, slice2d } from "./arrays.js";
 import { clear, el } from "./dom.js";
 import { fmt } from "./format.js";
 import { numberGrid } from "./grids.js";
+import { hasString, t } from "./i18n.js";
+import { tex } from "./tex.js";
 
 const HANDLED = {
   conv: ["window", "rows", "cols", "padded", "filter", "products", "sum", "bias", "z", "activation"],
@@ -16,7 +18,7 @@ const HANDLED = {
   softmax: ["logits", "shift", "exps", "sum", "probabilities"],
   residual_add: ["main", "shortcut", "z"],
 };
-const ALWAYS = ["kind", "value", "equation", "layer", "position"];
+const ALWAYS = ["kind", "value", "equation", "tex", "layer", "position", "name", "article_index"];
 
 // context: {layer, position, classes}
 export function renderExplanation(panel, answer, context) {
@@ -31,20 +33,30 @@ export function renderExplanation(panel, answer, context) {
   if (renderer) renderer(body, answer, context);
   const handled = new Set([...ALWAYS, ...(HANDLED[answer.kind] ?? [])]);
   const rest = Object.entries(answer).filter(([key]) => !handled.has(key));
-  if (rest.length) body.append(fieldList(rest, renderer ? "Also" : "The numbers"));
+  if (rest.length) body.append(fieldList(rest, renderer ? t("formula.also") : t("formula.numbers")));
+  const kind = answer.kind ? t(`kind.${answer.kind}`) : "?";
+  // The equation typeset by KaTeX (its plain text kept in data-equation, and
+  // shown instead when KaTeX is not there).
+  const equation = el(
+    "div",
+    { class: "equation", dataset: { testid: "explain-equation", equation: answer.equation ?? "" } },
+    answer.tex ? tex(answer.tex, answer.equation, { display: true }) : el("code", { translate: "no" }, answer.equation ?? ""),
+  );
+  const [x, y, c] = position.map((n) => n + 1);
   clear(panel,
     el(
       "header",
       { class: "explain-head" },
-      el("h3", {}, el("code", {}, layer), " at ", el("code", {}, where)),
-      el("span", { class: "badge" }, answer.kind ?? "?"),
+      el("h3", {}, el("code", { translate: "no" }, layer), ` ${t("formula.at")} `, el("code", { translate: "no" }, where)),
+      el("span", { class: "badge" }, kind),
+      position.length === 3 ? el("span", { class: "meta" }, t("formula.article", { x, y, c })) : null,
     ),
-    el("p", { class: "equation" }, el("code", { dataset: { testid: "explain-equation" } }, answer.equation ?? "")),
+    equation,
     body,
     el(
       "p",
       { class: "explain-value" },
-      "value computed by the forward pass: ",
+      t("formula.value"),
       el("strong", { dataset: { testid: "explain-value", value: String(answer.value) } }, fmt(answer.value)),
     ),
   );
@@ -66,14 +78,7 @@ const RENDERERS = {
     const [f_H, f_W] = patch.shape;
     const rowLabels = labels(a.rows, f_H);
     const colLabels = labels(a.cols, f_W);
-    body.append(
-      el(
-        "p",
-        { class: "explain-note" },
-        `The ${f_H}×${f_W}×${n_C_prev} window of the input (padding greyed), times the filter, element by element; `,
-        `every product is summed. One line per input channel c′.`,
-      ),
-    );
+    body.append(el("p", { class: "explain-note" }, t("formula.convNote", { f: `${f_H}×${f_W}×${n_C_prev}` })));
     const slices = el("div", { class: "conv-slices" });
     for (let c = 0; c < n_C_prev; c++) {
       const win = slice2d(patch, c);
@@ -84,15 +89,15 @@ const RENDERERS = {
         el(
           "div",
           { class: "conv-slice" },
-          el("p", { class: "slice-label" }, `input channel c′ = ${c}: Σ products = `, el("strong", {}, fmt(partial))),
+          el("p", { class: "slice-label" }, t("formula.channelSum", { c }), el("strong", {}, fmt(partial))),
           el(
             "div",
             { class: "slice-grids" },
-            numberGrid(win, { caption: "A_prev window", padded: pad, rowLabels, colLabels }),
+            numberGrid(win, { caption: t("formula.window"), padded: pad, rowLabels, colLabels }),
             el("span", { class: "op" }, "⊙"),
-            numberGrid(slice2d(filter, c), { caption: `W[:, :, ${c}, ${out}]` }),
+            numberGrid(slice2d(filter, c), { caption: `${t("formula.filter")} W[:, :, ${c}, ${out}]` }),
             el("span", { class: "op" }, "="),
-            numberGrid(prod, { caption: "products", padded: pad }),
+            numberGrid(prod, { caption: t("formula.products"), padded: pad }),
           ),
         ),
       );
@@ -100,8 +105,8 @@ const RENDERERS = {
     body.append(slices);
     body.append(
       sumLine([
-        ["Σ of all products", a.sum],
-        ["+ b", a.bias],
+        [t("formula.sumProducts"), a.sum],
+        [t("formula.plusBias"), a.bias],
         ["= z", a.z],
       ]),
     );
@@ -112,32 +117,32 @@ const RENDERERS = {
     const patch = decode(a.window);
     const argmax = a.argmax ? (isArrayLike(a.argmax) ? Array.from(decode(a.argmax).data) : a.argmax) : null;
     body.append(
-      el("p", { class: "explain-note" }, "The largest value of the window, of this channel only."),
+      el("p", { class: "explain-note" }, t("formula.maxNote")),
       numberGrid(slice2d(patch, 0), {
-        caption: "window",
+        caption: t("formula.window"),
         highlight: argmax,
         padded: paddedSlice(a.padded, 0),
         rowLabels: labels(a.rows, patch.shape[0]),
         colLabels: labels(a.cols, patch.shape[1]),
         tint: false,
       }),
-      sumLine([["max", a.value]]),
+      sumLine([[t("formula.max"), a.value]]),
     );
   },
 
   average(body, a) {
     const patch = decode(a.window);
     body.append(
-      el("p", { class: "explain-note" }, "The mean of the window, of this channel only."),
+      el("p", { class: "explain-note" }, t("formula.meanNote")),
       numberGrid(slice2d(patch, 0), {
-        caption: "window",
+        caption: t("formula.window"),
         padded: paddedSlice(a.padded, 0),
         rowLabels: labels(a.rows, patch.shape[0]),
         colLabels: labels(a.cols, patch.shape[1]),
         tint: false,
       }),
       sumLine([
-        [`mean of ${patch.data.length} values`, a.value],
+        [t("formula.mean", { n: patch.data.length }), a.value],
       ]),
     );
   },
@@ -148,16 +153,16 @@ const RENDERERS = {
     );
     const shown = (a.contributions ?? []).length;
     body.append(
-      el("p", { class: "explain-note" }, `z = Σ a_i W_ik + b over the ${a.n_in ?? "?"} inputs; the ${shown} largest products:`),
+      el("p", { class: "explain-note" }, t("formula.denseNote", { n: a.n_in ?? "?", shown })),
       el(
         "table",
         { class: "data-table", dataset: { testid: "dense-contributions" } },
-        el("thead", {}, el("tr", {}, ["i", "a_i", "W_ik", "a_i W_ik"].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", { translate: "no" }, ["i", "a_i", "W_ij", "a_i W_ij"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, rows),
       ),
       sumLine([
-        [`+ the other ${Math.max(0, (a.n_in ?? shown) - shown)} products`, a.rest],
-        ["+ b", a.bias],
+        [t("formula.others", { n: Math.max(0, (a.n_in ?? shown) - shown) }), a.rest],
+        [t("formula.plusBias"), a.bias],
         ["= z", a.z],
       ]),
     );
@@ -166,25 +171,25 @@ const RENDERERS = {
 
   batch_norm(body, a) {
     body.append(
-      el("p", { class: "explain-note" }, "y = γ (x − μ) / σ + β, with σ = √(running variance + ε) and the running μ (eval mode)."),
+      el("p", { class: "explain-note" }, t("formula.bnNote")),
       dl([
-        ["x", a.x],
-        ["μ (running mean)", a.mu],
+        ["Z", a.x],
+        [t("formula.runningMean"), a.mu],
         [`σ = √(var + ${fmt(a.eps)})`, a.sigma],
-        ["(x − μ) / σ", a.sigma ? (a.x - a.mu) / a.sigma : null],
+        ["(Z − μ) / σ", a.sigma ? (a.x - a.mu) / a.sigma : null],
         ["γ", a.gamma],
         ["β", a.beta],
-        ["y", a.y],
+        ["Z̃", a.y],
       ]),
     );
   },
 
   residual_add(body, a) {
     body.append(
-      el("p", { class: "explain-note" }, "The main path's z[l+2] plus the shortcut's a[l], then ReLU."),
+      el("p", { class: "explain-note" }, t("formula.residualNote")),
       sumLine([
-        ["z[l+2] (main path)", a.main],
-        ["+ shortcut", a.shortcut],
+        [t("formula.mainPath"), a.main],
+        [t("formula.shortcut"), a.shortcut],
         ["= z", a.z],
         ["ReLU(z)", a.value],
       ]),
@@ -192,7 +197,7 @@ const RENDERERS = {
   },
 
   activation(body, a) {
-    body.append(dl([["z", a.z], ["function", a.function], ["a", a.a]]));
+    body.append(dl([["z", a.z], [t("formula.function"), a.function], ["a", a.a]]));
   },
 
   softmax(body, a, context) {
@@ -213,11 +218,11 @@ const RENDERERS = {
       ),
     );
     body.append(
-      el("p", { class: "explain-note" }, `p_k = exp(z_k − max z) / Σ_j exp(z_j − max z); max z = ${fmt(a.shift)} is taken off so no exp overflows.`),
+      el("p", { class: "explain-note" }, t("formula.softmaxNote", { shift: fmt(a.shift) })),
       el(
         "table",
         { class: "data-table" },
-        el("thead", {}, el("tr", {}, ["class", "z_j", "z_j − max", "exp", "p_j"].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, [t("formula.class"), "z_j", "z_j − max z", "exp", "p_j"].map((h, k) => el("th", { scope: "col", translate: k ? "no" : null }, h)))),
         el("tbody", {}, rows),
       ),
       sumLine([
@@ -252,13 +257,15 @@ function sumLine(items) {
 }
 
 function activationLine(activation) {
-  if (!activation) return el("p", { class: "explain-note" }, "No activation follows this layer directly.");
+  if (!activation) return el("p", { class: "explain-note" }, t("formula.noActivation"));
   return el(
     "p",
     { class: "activation-line" },
-    "then ",
-    el("code", {}, activation.layer ?? "?"),
-    ` (${activation.kind ?? "activation"}): a = `,
+    t("formula.then"),
+    el("code", { translate: "no" }, activation.layer ?? "?"),
+    " (",
+    el("span", { translate: "no" }, activation.kind ?? t("formula.activation")),
+    "): A = ψ(Z) = ",
     el("strong", {}, fmt(activation.value)),
   );
 }
@@ -274,11 +281,12 @@ function dl(pairs) {
 // Whatever the renderers do not know, shown plainly rather than dropped.
 function fieldList(entries, title) {
   const items = entries.map(([key, value]) => [key, describe(value)]);
+  const named = (key) => (hasString(`field.${key}`) ? el("dt", {}, t(`field.${key}`)) : el("dt", { translate: "no" }, key));
   return el(
     "div",
     { class: "generic" },
     el("h4", {}, title),
-    el("dl", { class: "fields" }, items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    el("dl", { class: "fields" }, items.flatMap(([k, v]) => [named(k), el("dd", {}, v)])),
   );
 }
 
@@ -293,7 +301,7 @@ function describe(value) {
       if (array.shape.length === 3 && array.shape[2] === 1 && array.data.length <= 400)
         return numberGrid(slice2d(array, 0), { tint: false });
       if (array.data.length <= 64) return Array.from(array.data, fmt).join(", ");
-      return `array of shape [${array.shape.join(", ")}]`;
+      return t("formula.arrayOf", { shape: array.shape.join(", ") });
     } catch {
       return JSON.stringify(value).slice(0, 200);
     }

@@ -5,6 +5,7 @@
 import { el } from "./dom.js";
 import { fmt } from "./format.js";
 import { colourOf } from "./heatmap.js";
+import { t } from "./i18n.js";
 
 // Halfway to white, so dark text stays readable on the strongest tint.
 const soften = (x) => Math.round(255 - (255 - x) * 0.5);
@@ -33,7 +34,7 @@ export function numberGrid(rows, options = {}) {
       const td = el("td", { title: String(v) }, fmt(v));
       if (padded?.[i]?.[j]) {
         td.classList.add("padded");
-        td.title = "zero padding";
+        td.title = t("grid.padding");
       } else if (tint && limit > 0) {
         const [r, g, b] = colourOf("diverging", v, -limit, limit);
         td.style.background = `rgb(${soften(r)}, ${soften(g)}, ${soften(b)})`;

@@ -5,12 +5,13 @@ import { extent } from "./arrays.js";
 import { append, clear, el } from "./dom.js";
 import { fmt } from "./format.js";
 import { gradientCss, paint, scaleRange, zoomFor } from "./heatmap.js";
+import { t } from "./i18n.js";
 
 export function legend(kind, lo, hi) {
   const mid = kind === "diverging" ? el("span", { class: "legend-mid" }, "0") : null;
   return el(
     "span",
-    { class: "legend", title: `colour scale: ${fmt(lo)} to ${fmt(hi)}` },
+    { class: "legend", title: t("maps.scale", { lo: fmt(lo), hi: fmt(hi) }) },
     el("span", { class: "legend-lo" }, fmt(lo)),
     el("span", { class: "legend-bar", style: `background: ${gradientCss(kind)}` }, mid),
     el("span", { class: "legend-hi" }, fmt(hi)),
@@ -28,7 +29,13 @@ export class MapGrid {
     this.marker = null;
     this.legendSlot = el("span", { class: "legend-slot" });
     this.count = el("span", { class: "map-count" });
-    this.grid = el("div", { class: "map-grid" });
+    // Maps nobody clicks still scroll when wide: the keyboard reaches them too.
+    this.grid = el("div", {
+      class: "map-grid",
+      tabindex: onPick ? null : "0",
+      role: onPick ? null : "group",
+      "aria-label": onPick ? null : t(`maps.kind.${kindName}`),
+    });
     this.root = el(
       "div",
       { class: `map-row map-row-${kind}`, dataset: { maps: kindName } },
@@ -69,18 +76,18 @@ export class MapGrid {
     this.grid.classList.toggle("map-grid-vector", vector);
     if (vector) {
       const n = shape[0];
-      const cell = Math.max(3, Math.min(24, Math.floor(640 / n)));
-      this.count.textContent = `${n} values`;
+      const cell = Math.min(24, 640 / n); // at most 640 px: a long vector never widens the page
+      this.count.textContent = t("maps.values", { n });
       const frame = this.cellFrame(0, `width: ${n * cell}px; height: 20px`);
       this.grid.append(el("div", { class: "map-cell map-cell-strip" }, frame));
       return;
     }
     const [n_H, n_W] = shape;
     const zoom = zoomFor(Math.max(n_H, n_W));
-    this.count.textContent = `${n_C} channel${n_C === 1 ? "" : "s"} of ${n_H} × ${n_W}`;
+    this.count.textContent = t("maps.channels", { n: n_C, h: n_H, w: n_W });
     for (let c = 0; c < n_C; c++) {
       const frame = this.cellFrame(c, `width: ${n_W * zoom}px; height: ${n_H * zoom}px`);
-      this.grid.append(el("figure", { class: "map-cell" }, frame, el("figcaption", {}, `c=${c}`)));
+      this.grid.append(el("figure", { class: "map-cell" }, frame, el("figcaption", { translate: "no" }, `c=${c}`)));
     }
   }
 
@@ -90,7 +97,7 @@ export class MapGrid {
       style,
       dataset: { channel: c },
       role: this.onPick ? "button" : "img",
-      "aria-label": `${this.kindName} channel ${c}${this.onPick ? ": click a value, or press Enter and the arrow keys, to see how it was computed" : ""}`,
+      "aria-label": t(this.onPick ? "maps.cellPick" : "maps.cell", { kind: t(`maps.kind.${this.kindName}`), c }),
     });
     if (this.onPick) canvas.classList.add("pickable");
     canvas.addEventListener("pointermove", (event) => {
@@ -155,7 +162,37 @@ export class MapGrid {
     this.placeMarker();
   }
 
+  // Outlines the window rows x cols (of the unpadded map: it may reach past
+  // its edge into the zero padding) on the given channels (null: none).
+  showWindow(spec) {
+    this.windowSpec = spec;
+    this.placeMarker();
+  }
+
+  placeWindows() {
+    for (const mark of this.windows ?? []) mark.remove();
+    this.windows = [];
+    const spec = this.windowSpec;
+    if (!spec || !this.array || this.array.shape.length !== 3) return;
+    const [n_H, n_W] = this.array.shape;
+    const { rows, cols, channels } = spec;
+    for (const c of channels) {
+      const canvas = this.cells[c];
+      if (!canvas) continue;
+      const mark = el("span", {
+        class: "map-window",
+        dataset: { top: rows[0], left: cols[0], rows: rows.length, cols: cols.length, channel: c },
+        style:
+          `left: ${(100 * cols[0]) / n_W}%; top: ${(100 * rows[0]) / n_H}%;` +
+          ` width: ${(100 * cols.length) / n_W}%; height: ${(100 * rows.length) / n_H}%`,
+      });
+      append(canvas.parentElement, mark);
+      this.windows.push(mark);
+    }
+  }
+
   placeMarker() {
+    this.placeWindows();
     this.marker?.remove();
     this.marker = null;
     const position = this.selected;

@@ -3,6 +3,7 @@
 
 import { clear, el } from "./dom.js";
 import { fmt, percent } from "./format.js";
+import { t } from "./i18n.js";
 
 export class PredictionView {
   // onPick(k): open the softmax of class k in the formula panel.
@@ -22,7 +23,7 @@ export class PredictionView {
     this.big.textContent = answer.prediction;
     this.big.dataset.source = source;
     this.caption.textContent = probabilities.length
-      ? `probability ${percent(probabilities[best])}; the top: ${(answer.top ?? []).map(([c, p]) => `${c} ${percent(p)}`).join(", ")}`
+      ? t("prediction.caption", { p: percent(probabilities[best]), top: (answer.top ?? []).map(([c, p]) => `${c} ${percent(p)}`).join(", ") })
       : "";
     clear(this.list);
     probabilities.forEach((p, k) => {
@@ -37,12 +38,14 @@ export class PredictionView {
               type: "button",
               class: `prob${k === best ? " best" : ""}`,
               dataset: { class: name, index: k },
-              title: `p(${name}) = ${fmt(p)}: click to see the softmax`,
-              "aria-label": `class ${name}: probability ${percent(p)}; show the softmax`,
+              // Its name is its visible text, class and probability; the title says more.
+              title: t("prediction.barTitle", { name, p: fmt(p) }),
               onclick: () => this.onPick(k),
             },
             el("span", { class: "prob-label" }, name),
-            el("span", { class: "prob-bar" }, el("span", { class: "prob-fill", style: `width: ${(100 * p).toFixed(2)}%` })),
+            " ",
+            el("span", { class: "prob-bar", "aria-hidden": "true" }, el("span", { class: "prob-fill", style: `width: ${(100 * p).toFixed(2)}%` })),
+            " ",
             el("span", { class: "prob-value" }, percent(p)),
           ),
         ),

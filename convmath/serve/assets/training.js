@@ -1,6 +1,8 @@
-// Live training: start, pause / resume and stop a `convmath train` run on
-// the digits, poll its status while it goes, draw its curves and the first
-// layer's filters as they learn, and serve the trained model when done.
+// Live training: start, pause / resume and stop a `convmath train` run of
+// the served model's architecture on its dataset (the plan of /api/model
+// says what it trains, and why not the served model if it cannot), poll its
+// status while it goes, draw its loss every few steps and its epochs, and
+// the first layer's filters as they learn; serve the trained model when done.
 
 import { api } from "./api.js";
 import { decode, extent } from "./arrays.js";
@@ -9,6 +11,7 @@ import { fmt } from "./format.js";
 import { paint, zoomFor } from "./heatmap.js";
 import { legend } from "./maps.js";
 import { drawCurve } from "./curve.js";
+import { STRINGS, t } from "./i18n.js";
 
 const POLL_MS = 500; // while a run goes
 const IDLE_POLL_MS = 5000; // otherwise: enough to notice a run another tab started
@@ -17,7 +20,7 @@ const ACTIVE = new Set(["running", "paused", "stopping"]);
 export class TrainingView {
   // report(error) shows an error; onServed() reloads the model the page shows.
   constructor(elements, { report, onServed }) {
-    Object.assign(this, elements); // epochs, start, pause, stop, serve, status, curve, filters
+    Object.assign(this, elements); // epochs, start, pause, stop, serve, status, curve, filters, plan, why
     this.report = report;
     this.onServed = onServed;
     this.state = "idle";
@@ -29,8 +32,26 @@ export class TrainingView {
     );
     this.stop.addEventListener("click", () => this.act(() => api.trainStop()));
     this.serve.addEventListener("click", () => this.useModel());
-    drawCurve(this.curve, [], 0);
+    this.status.textContent = t("training.state", { state: t(`state.${this.state}`) });
+    drawCurve(this.curve, [], 0, []);
     this.buttons();
+  }
+
+  // What a run would train (plan: /api/model's live_training), and what its losses are.
+  setPlan(plan) {
+    this.planned = plan;
+    this.describe(plan);
+  }
+
+  describe(plan) {
+    if (!plan) return;
+    const which = plan.same_as_served ? STRINGS.trainsServed : STRINGS.trainsOther(plan.note);
+    this.plan.textContent = `${STRINGS.trains(plan.model, plan.dataset)} (${which}).`;
+    this.plan.dataset.model = plan.model;
+    this.plan.dataset.dataset = plan.dataset;
+    this.plan.classList.toggle("other", !plan.same_as_served);
+    const smoothing = plan.label_smoothing ?? 0;
+    this.why.textContent = STRINGS.curveWhy(smoothing, smoothedFloor(smoothing, this.classes ?? 10), plan.augment);
   }
 
   epochCount() {
@@ -70,18 +91,42 @@ export class TrainingView {
     this.generation = status.model_generation;
     this.state = status.state;
     this.status.dataset.state = status.state;
-    const parts = [`state: ${status.state}`];
-    if (status.epochs) parts.push(`epoch ${status.epoch ?? 0}/${status.epochs}`);
-    if (status.steps) parts.push(`step ${status.step ?? 0}/${status.steps}`);
-    if (status.out_dir) parts.push(`in ${status.out_dir}`);
-    const last = (status.history ?? []).at(-1);
-    if (last) parts.push(`dev accuracy ${fmt(last.dev_accuracy)}`);
-    this.status.textContent = parts.join(" · ");
+    this.lastStatus = status;
+    this.describe(status.plan && ACTIVE.has(status.state) ? status.plan : this.planned ?? status.plan);
+    this.showStatus(status);
     // A failed run's reason is reported once, not at every poll.
-    if (status.error && status.error !== this.lastError) this.report(new Error(`training: ${status.error}`));
+    if (status.error && status.error !== this.lastError) this.report(new Error(t("training.failed", { error: status.error })));
     this.lastError = status.error;
-    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0);
     if (status.filters) this.showFilters(decode(status.filters));
+    this.buttons();
+  }
+
+  showStatus(status) {
+    const state = t(`state.${status.state}`);
+    const parts = [t("training.state", { state })];
+    if (status.epochs) parts.push(t("training.epoch", { epoch: status.epoch ?? 0, epochs: status.epochs }));
+    if (status.steps) parts.push(t("training.step", { step: status.step ?? 0, steps: status.steps }));
+    if (status.images_per_second && ACTIVE.has(status.state)) parts.push(STRINGS.speed(status.images_per_second));
+    const last = (status.history ?? []).at(-1);
+    if (last) parts.push(t("training.lastAccuracy", { value: fmt(last.dev_accuracy) }));
+    // The run's folder is a path, not words: marked so, it is left as it is.
+    const [before, after] = t("training.in", { dir: "\u0000" }).split("\u0000");
+    const folder = status.out_dir ? [" · ", before, el("code", { translate: "no" }, status.out_dir), after] : [];
+    clear(this.status, parts.join(" · "), ...folder);
+    drawCurve(this.curve, status.history ?? [], status.epochs ?? 0, status.points ?? []);
+  }
+
+  // The words again, in the language just chosen.
+  redraw() {
+    this.filtersKey = null; // their labels are built again
+    if (this.planned) this.describe(this.planned);
+    if (this.lastStatus) {
+      this.showStatus(this.lastStatus);
+      if (this.lastStatus.filters) this.showFilters(decode(this.lastStatus.filters));
+    } else {
+      this.status.textContent = t("training.state", { state: t(`state.${this.state}`) });
+      drawCurve(this.curve, [], 0, []);
+    }
     this.buttons();
   }
 
@@ -90,7 +135,8 @@ export class TrainingView {
     this.start.disabled = active;
     this.epochs.disabled = active;
     this.pause.disabled = !(this.state === "running" || this.state === "paused");
-    this.pause.textContent = this.state === "paused" ? "Resume" : "Pause";
+    this.pause.removeAttribute("data-i18n");
+    this.pause.textContent = t(this.state === "paused" ? "training.resume" : "training.pause");
     this.stop.disabled = !(this.state === "running" || this.state === "paused");
     this.serve.hidden = !(this.state === "finished" || this.state === "stopped");
   }
@@ -129,7 +175,7 @@ export class TrainingView {
           const canvas = el("canvas", {
             class: "map",
             style: `width: ${f_W * zoom}px; height: ${f_H * zoom}px`,
-            "aria-label": `filter ${c}${rgb ? "" : `, input channel ${cp}`}`,
+            "aria-label": rgb ? t("training.filterCell", { c }) : t("training.filterChannel", { c, k: cp }),
           });
           this.filterCanvases.push({ canvas, c, cp });
           slices.push(canvas);
@@ -137,7 +183,7 @@ export class TrainingView {
         grid.append(el("figure", { class: "map-cell" }, el("span", { class: "filter-stack" }, slices), el("figcaption", {}, `${c}`)));
       }
       this.legendSlot = el("span", { class: "legend-slot" });
-      clear(this.filters, el("div", { class: "map-row-head" }, el("span", { class: "map-label" }, `W of the first CONV layer: ${n_C} filters of ${f_H}×${f_W}×${n_C_prev}`), this.legendSlot), grid);
+      clear(this.filters, el("div", { class: "map-row-head" }, el("span", { class: "map-label" }, t("training.filters", { n: n_C, shape: `${f_H}×${f_W}×${n_C_prev}` })), this.legendSlot), grid);
     }
     for (const { canvas, c, cp } of this.filterCanvases) {
       const channels = rgb ? 3 : 1;
@@ -150,4 +196,13 @@ export class TrainingView {
     }
     clear(this.legendSlot, legend("diverging", -m, m));
   }
+}
+
+// The least J with label smoothing e over K classes: the cross-entropy of the
+// smoothed target with itself, reached only by the answer that copies it.
+function smoothedFloor(e, K) {
+  if (!(e > 0)) return 0;
+  const hit = 1 - e + e / K;
+  const miss = e / K;
+  return -(hit * Math.log(hit) + (K - 1) * miss * Math.log(miss));
 }
