@@ -205,6 +205,27 @@ def test_computing_with_the_batch_size_is_refused_naming_the_node(node, message:
         from_onnx(proto)
 
 
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ([helper.make_node("Mul", ["x", "nf"], ["z"], name="times_batch")],
+         r"node 'times_batch' \(Mul\) reads the batch size in its input 1 \('nf'\)"),
+        ([helper.make_node("MatMul", ["y", "w"], ["m"], name="fc"),
+          helper.make_node("Add", ["m", "nf"], ["z"], name="plus_batch")],
+         r"node 'plus_batch' \(Add\) reads the batch size in its input 1 \('nf'\)"),
+    ],
+)  # fmt: skip
+def test_a_weight_made_from_the_batch_size_is_refused_not_taken_as_one(nodes, message) -> None:
+    """x * N (a scale) or MatMul + N (a bias) folded at N = 1 would give wrong numbers for
+    any other batch: refused, as every computation with the batch size is."""
+    proto = _flatten_by_shape()
+    cast = helper.make_node("Cast", ["n1"], ["nf"], name="cast", to=TensorProto.FLOAT)
+    proto.graph.node.extend([cast, *nodes])
+    proto.graph.initializer.append(numpy_helper.from_array(np.ones((24, 3), np.float32), "w"))
+    with pytest.raises(InteropError, match=message):
+        from_onnx(proto)
+
+
 def test_a_folding_node_that_reads_a_value_is_refused_saying_it_folds_constants() -> None:
     proto = _model([helper.make_node("Range", ["r", "r", "r"], ["q"], name="range")], {}, "r")
     with pytest.raises(

@@ -103,7 +103,7 @@ def bias(im: Importer, node: Any, name: str) -> Held:
         raise im.fail(node, "adds a constant; convmath adds one only as the bias of a MatMul")
     layer: Any = last.module
     n_out = layer.n_out if isinstance(layer, Dense) else layer.n_C
-    bias = im.constants[name]
+    bias = im.constant(node, list(node.input).index(name))  # never the batch size
     if bias.size not in (1, n_out) or (bias.size > 1 and bias.shape[-1] != n_out):
         raise im.fail(node, f"adds a constant of shape {bias.shape} to {n_out} outputs")
     if isinstance(layer, Dense):

@@ -68,7 +68,7 @@ def mul(im: Importer, node: Any, attrs: dict[str, Any]) -> Held:
 def scale(im: Importer, node: Any, name: str) -> Held:
     """A value times a constant of one number per channel (or one number): a LayerScale."""
     value = im.held(node, 1 - list(node.input).index(name))
-    factor = im.constants[name]
+    factor = im.constant(node, list(node.input).index(name))  # never the batch size
     rank = len(value.onnx_shape)
     shape = (1,) * (rank + 1 - factor.ndim) + factor.shape  # ONNX's broadcasting, from the right
     wide = [a - 1 for a, n in enumerate(shape) if n != 1]

@@ -164,6 +164,8 @@ def _near(im: Importer, name: str, number: float) -> bool:
 
     A Constant node written after the node that looks ahead counts too.
     """
+    if name in im.batch_marks:  # the batch size, folded as 1: a number only at import
+        return False
     value = im.constants.get(name)
     maker = im.maker(name) if value is None else None
     if value is None and maker is not None and maker.op_type == "Constant":
