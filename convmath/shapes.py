@@ -208,14 +208,15 @@ def tap_index(out: str, tap: str, s: int, d: int = 1) -> str:
     return f"{out}+{d}({tap}-1)" if s == 1 else f"{s}({out}-1)+{d}({tap}-1)+1"
 
 
-def adaptive_bins(n: int, o: int) -> list[tuple[int, int]]:
+def adaptive_bins(n: int, o: int, first: int | None = None) -> list[tuple[int, int]]:
     """The o windows [start, end) of adaptive pooling over n positions, as PyTorch cuts them:
     start_i = floor(i n / o), end_i = ceil((i + 1) n / o). They cover every position; they
-    overlap when o does not divide n, and repeat positions when o > n.
+    overlap when o does not divide n, and repeat positions when o > n. ``first``: only the
+    first that many windows.
 
     >>> adaptive_bins(7, 3)
     [(0, 3), (2, 5), (4, 7)]
     >>> adaptive_bins(6, 3)
     [(0, 2), (2, 4), (4, 6)]
     """
-    return [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(o)]
+    return [((i * n) // o, -((-(i + 1) * n) // o)) for i in range(min(o, first or o))]

@@ -8,6 +8,7 @@ no parameters to learn; each is a thin :class:`Module` around an op of
 from __future__ import annotations
 
 import convmath.functional as F
+from convmath import limits
 from convmath.errors import InvalidArgumentError
 from convmath.nn.module import Module, Shape, volume
 from convmath.shapes import adaptive_bins, conv_output_size, pair, size_formula, tap_index
@@ -273,6 +274,11 @@ class AdaptiveAvgPool2D(Module):
     def __init__(self, output_size: int | tuple[int, int]) -> None:
         super().__init__()
         self.output_size = pair(output_size, "AdaptiveAvgPool2D output_size")
+        if max(self.output_size) > limits.MAX_SIDE:  # each bin is a row of an averaging matrix
+            raise InvalidArgumentError(
+                f"AdaptiveAvgPool2D output_size must be at most {limits.MAX_SIDE} a side,"
+                f" got {self.output_size}"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
@@ -280,8 +286,16 @@ class AdaptiveAvgPool2D(Module):
     def output_shape(self, input_shape: Shape) -> Shape:
         return (*self.output_size, volume(self, input_shape)[2])
 
+    def scratch_bytes(
+        self, input_shape: Shape, batch: int, itemsize: int, *, training: bool
+    ) -> int:
+        """The default's temporaries, and the two averaging matrices P_H and P_W."""
+        n_H, n_W, _ = volume(self, input_shape)
+        matrices = (self.output_size[0] * n_H + self.output_size[1] * n_W) * itemsize
+        return super().scratch_bytes(input_shape, batch, itemsize, training=training) + matrices
+
     def _bins(self, n: int, o: int) -> str:
-        bins = adaptive_bins(n, o)
+        bins = adaptive_bins(n, o, first=4)
         shown = ", ".join(f"[{a}, {b})" for a, b in bins[:4]) + (", ..." if o > 4 else "")
         return f"{o} bins of {n}: [floor(i*{n}/{o}), ceil((i + 1)*{n}/{o})) = {shown}"
 

@@ -35,3 +35,14 @@ def test_adaptive_average_and_spatial_mean_layers():
     )
     with pytest.raises(cm.ShapeError, match=r"AdaptiveAvgPool2D expects a volume"):
         nn.AdaptiveAvgPool2D(2).output_shape((10,))
+
+
+def test_adaptive_pooling_is_bounded_by_the_side_limit_and_describes_few_bins():
+    with pytest.raises(cm.InvalidArgumentError, match=r"at most 4096 a side, got \(4097, 1\)"):
+        nn.AdaptiveAvgPool2D((4097, 1))
+    wide = nn.AdaptiveAvgPool2D((4096, 1))
+    assert wide.formulas((4096, 3, 1))[1].endswith("[0, 1), [1, 2), [2, 3), [3, 4), ...")
+    default = nn.MaxPool2D(1).scratch_bytes((4096, 3, 1), 1, 4, training=False)
+    assert wide.scratch_bytes((4096, 3, 1), 1, 4, training=False) == default + (
+        4 * (4096 * 4096 + 1 * 3)
+    )  # the two averaging matrices P_H (4096, 4096) and P_W (1, 3) besides the temporaries
