@@ -144,6 +144,8 @@ def cast(node: Any, inputs: list[Folded], attrs: dict[str, Any]) -> Folded:
         if not np.isfinite(value).all() or (np.abs(value) >= INTEGER_LIMIT).any():
             raise FoldError("casts NaN, infinite or huge values to integers")
         value = np.trunc(value)
+    if dtype.kind in "iu" and value.dtype.kind in "iuf":  # never wrapped: 300 in uint8 is 44
+        _fits(value, dtype, "casts")
     with np.errstate(over="ignore"):
         cast_value = value.astype(dtype)
     if dtype.kind == "f" and not np.isfinite(cast_value[np.isfinite(value)]).all():
@@ -284,7 +286,9 @@ def range_(node: Any, inputs: list[Folded], attrs: dict[str, Any]) -> Folded:
     n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
     count([n])
     dtype = np.result_type(inputs[0].value, inputs[1].value, inputs[2].value)
-    value = np.arange(n, dtype=dtype)  # one array, scaled and shifted in place
+    # one array, scaled and shifted in place; every value lies between start and limit, so an
+    # integer product that wraps on the way comes back within the type (two's complement)
+    value = np.arange(n, dtype=dtype)
     value *= delta
     value += start
     return Folded(value)
@@ -327,14 +331,28 @@ def _arithmetic(name: str) -> Fold:
                     raise FoldError("divides an integer by 0")
                 quotient = np.abs(a) // np.abs(b)  # ONNX's integer division truncates
                 return Folded((np.sign(a) * np.sign(b) * quotient).astype(np.result_type(a, b)))
+        operands = (a.astype(np.int64), b.astype(np.int64)) if integer else (a, b)  # exact
         with np.errstate(all="ignore"):
             value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
-                     "Div": np.divide}[name](a, b)  # fmt: skip
-        if not integer and not np.isfinite(value).all():
+                     "Div": np.divide}[name](*operands)  # fmt: skip
+        if integer:  # the result in the operands' own type, never wrapped (uint8 1 - 2)
+            dtype = np.result_type(a, b)
+            _fits(value, dtype, "computes")
+            value = value.astype(dtype)
+        elif not np.isfinite(value).all():
             raise FoldError(f"computes NaN or infinite values ({name})")
         return Folded(np.asarray(value))
 
     return fold
+
+
+def _fits(value: np.ndarray, dtype: np.dtype, what: str) -> None:
+    """A :class:`FoldError` unless every entry of ``value`` is within integer ``dtype``."""
+    bounds = np.iinfo(dtype)
+    if value.size and (value.min() < bounds.min or value.max() > bounds.max):
+        raise FoldError(
+            f"{what} integers from {value.min()} to {value.max()}, beyond {np.dtype(dtype).name}"
+        )
 
 
 def equal(node: Any, inputs: list[Folded], attrs: dict[str, Any]) -> Folded:
