@@ -61,6 +61,7 @@ from convmath.nn import (
 from convmath.nn.activation import Softmax
 from convmath.nn.graph import Add, Concatenate, Graph, Merge, Multiply, unique
 from convmath.nn.layout import Permute, Reorder, Reshape, Slice, ZeroPad
+from convmath.ops.pool import averaging_matrix
 from convmath.shapes import adaptive_bins
 from convmath.train.checkpoint import atomic_write
 from convmath.version import __version__
@@ -451,14 +452,6 @@ def _uniform_bins(n: int, o: int) -> tuple[int, int] | None:
     return None
 
 
-def _averaging_matrix(n: int, o: int) -> np.ndarray:
-    """P (o, n): row i averages bin i of n, so that P A averages each bin of A's rows."""
-    P = np.zeros((o, n), dtype=np.float32)
-    for i, (a, e) in enumerate(adaptive_bins(n, o)):
-        P[i, a:e] = 1.0 / (e - a)
-    return P
-
-
 def _adaptive_avg_pool(b: _Builder, m: AdaptiveAvgPool2D, x: Value) -> Value:
     """GlobalAveragePool to 1x1; AveragePool when the bins are one sliding window (o divides
     n, among others); otherwise the two averaging matrices, P_H A P_W^T, as two MatMuls."""
@@ -474,8 +467,8 @@ def _adaptive_avg_pool(b: _Builder, m: AdaptiveAvgPool2D, x: Value) -> Value:
             strides=[rows[1], columns[1]], pads=[0, 0, 0, 0], count_include_pad=0,
         )  # fmt: skip
         return Value(name, out)
-    P_H = b.constant(f"{hint}.P_H", _averaging_matrix(n_H, o_H))
-    P_W_T = b.constant(f"{hint}.P_W_T", _averaging_matrix(n_W, o_W).T)
+    P_H = b.constant(f"{hint}.P_H", averaging_matrix(n_H, o_H, np.float32))
+    P_W_T = b.constant(f"{hint}.P_W_T", averaging_matrix(n_W, o_W, np.float32).T)
     rows_averaged = b.node("MatMul", [P_H, x.name], hint)  # (N, C, o_H, n_W)
     return Value(b.node("MatMul", [rows_averaged, P_W_T], hint), out)
 
