@@ -54,10 +54,16 @@ def logits(
     result = np.concatenate(parts)
     if not np.isfinite(result).all():
         first = int(np.flatnonzero(~np.isfinite(result).all(axis=1))[0])
+        x = prepare(images[first : first + 1])[0]
+        if not np.isfinite(x).all():
+            raise NonFiniteError(
+                f"example {first} holds NaN or infinite values before the model sees it"
+                f" (after its preprocessing); the model's output for it is not finite"
+            )
         raise NonFiniteError(
             f"the model's output for example {first} holds NaN or infinite values:"
-            f" {first_non_finite_layer(model, prepare(images[first : first + 1])[0])} is the"
-            f" first to give them (its weights overflow float32 on this input)"
+            f" {first_non_finite_layer(model, x)} is the first to give them (its weights"
+            f" overflow float32 on this input)"
         )
     return result
 
@@ -70,4 +76,4 @@ def first_non_finite_layer(model: Module, x: np.ndarray) -> str:
     for path, output in recorded.outputs.items():  # in the order the layers finished
         if path and not np.isfinite(output.data).all():
             return f"layer {path} ({type(modules[path]).__name__})"
-    return "the model's input"
+    return "the model's output"  # finite in every layer when traced: the batch's arithmetic

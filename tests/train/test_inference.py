@@ -74,3 +74,11 @@ def test_classify_refuses_a_batch_over_the_memory_limit(monkeypatch):
     monkeypatch.setenv("CONVMATH_MAX_MEMORY", str(1 << 20))
     with pytest.raises(InvalidArgumentError, match=r"evaluating Sequential \(batch 4,096\)"):
         classify(overflowing_in_its_second_conv(), np.zeros((4096, 8, 8, 1)), batch_size=4096)
+
+
+def test_a_non_finite_input_is_named_as_the_input_not_blamed_on_the_weights():
+    model = overflowing_in_its_second_conv()
+    images = np.zeros((3, 8, 8, 1), np.float32)
+    images[1, 4, 4, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=r"example 1 holds NaN or infinite values before"):
+        classify(model, images)
