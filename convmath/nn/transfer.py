@@ -168,6 +168,7 @@ def freeze_until(model: Module, input_shape: Shape, layer: str) -> int:
     no optimizer moves them) and run in eval mode (see the module's notes).
     Freezing every parameter is refused: nothing would train.
     """
+    unfreeze(model)  # a second call chooses again, it does not add to the first
     rows = model.name_modules().describe(input_shape)
     names = [row.name for row in rows]
     if layer not in names:
@@ -190,6 +191,16 @@ def freeze_until(model: Module, input_shape: Shape, layer: str) -> int:
         p.requires_grad = False
         p.grad = None
     return sum(p.size for p in parameters.values())
+
+
+def unfreeze(model: Module) -> None:
+    """Undo :func:`freeze_until`: every layer trains again, in the model's own mode."""
+    for _, module in model.named_modules():
+        if module.frozen:
+            module.frozen = False
+            module.training = model.training
+    for p in model.parameters():
+        p.requires_grad = True
 
 
 def trainable(parameters: Sequence[Parameter]) -> list[Parameter]:

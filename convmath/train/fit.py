@@ -80,7 +80,8 @@ def fit(
     ``freeze_until`` names a layer (as ``convmath summary`` shows it): the
     layers before it are frozen (:func:`convmath.nn.transfer.freeze_until`:
     no gradient, no update, batch norms on their running statistics), for
-    fine-tuning a trained model; to give it a new classifier first, see
+    fine-tuning a trained model (left out, the model's own freezing stays as
+    it is: :func:`convmath.nn.transfer.unfreeze` undoes it); to give it a new classifier first, see
     :func:`convmath.nn.transfer.replace_head`. ``threads``: worker threads
     for this call (default: the process's setting, every CPU unless
     ``convmath.set_threads`` said otherwise). The seed fixes the shuffling

@@ -11,7 +11,7 @@ from convmath import data, models, nn
 from convmath.inspect.summary import summary_table
 from convmath.nn.architecture import describe, rebuild
 from convmath.nn.graph import Add, Graph, Node
-from convmath.nn.transfer import find_head, freeze_until, layer_names, replace_head
+from convmath.nn.transfer import find_head, freeze_until, layer_names, replace_head, unfreeze
 
 SHAPE = (8, 8, 1)
 
@@ -122,6 +122,18 @@ def test_frozen_layers_get_no_gradient_and_keep_their_running_statistics():
     assert grads["classifier.fc.W"] is not None
     np.testing.assert_array_equal(bn.running_mean, statistics[0])
     np.testing.assert_array_equal(bn.running_var, statistics[1])
+
+
+def test_freezing_again_chooses_again_and_unfreeze_undoes_it():
+    model = a_graph()
+    everything = sum(p.size for p in model.parameters())
+    freeze_until(model, SHAPE, "classifier.fc")
+    assert freeze_until(model, SHAPE, "conv2") == 4 * 9 + 4 + 2 * 4  # not added to the first
+    assert model.nodes[3].module.W.requires_grad  # conv2 trains again
+    unfreeze(model.train())
+    assert all(p.requires_grad for p in model.parameters())
+    assert sum(p.size for p in model.parameters() if p.requires_grad) == everything
+    assert all(m.training and not m.frozen for _, m in model.named_modules())
 
 
 def test_an_unknown_layer_is_told_with_the_closest_name():
