@@ -24,7 +24,13 @@ class _Pool(Module):
         """(plain, TeX): the window's values, in the article's 1-based indices."""
         row = tap_index("x", "i", self.stride[0])
         col = tap_index("y", "j", self.stride[1])
-        return f"A^[l-1]_({row}, {col}, c)", f"A^{{[l-1]}}_{{{row},\\,{col},\\,c}}"
+        plain, tex = f"A^[l-1]_({row}, {col}, c)", f"A^{{[l-1]}}_{{{row},\\,{col},\\,c}}"
+        if any(self.padding):  # the indices are those of the padded input, as a CONV's are
+            p_h, p_w = self.padding
+            return f"{plain} (A^[l-1] padded by {p_h}, {p_w})", (
+                f"{tex}\\ \\text{{(}}A^{{[l-1]}}\\text{{ padded by }}{p_h},{p_w}\\text{{)}}"
+            )
+        return plain, tex
 
     def window_formula(self) -> tuple[str, str]:
         """(plain, TeX) of A^[l]_(x,y,c) from its window."""
