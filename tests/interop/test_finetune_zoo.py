@@ -3,12 +3,9 @@
 torchvision's ``mobilenet_v3_small`` (random weights: no test downloads
 ImageNet's) behind a 1x1 convolution that turns MNIST's gray channel into
 three ImageNet-normalised ones, exported at 28x28 (opset 17, the TorchScript
-exporter). Its batch norms are first recalibrated on 512 MNIST images
-(forward passes in train mode, no labels, no gradient): the exporter folds
-them into the convolutions, and with torchvision's initial statistics
-(mean 0, variance 1) the random network's features shrink to about 1e-9 by
-the last block, so that nothing could be learned from them. A pretrained
-network brings statistics of its own.
+exporter), its batch norms first recalibrated on 512 MNIST images
+(``torchvision_models.gray_onnx`` says why). A pretrained network brings
+statistics of its own.
 
 ``convmath train --init-from`` fine-tunes it one epoch on 2,000 MNIST
 images with a new head (1000 -> 10 classes), and once more with its first
@@ -23,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +30,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 Image = pytest.importorskip("PIL.Image")
 
-from torchvision_models import torchvision_models  # noqa: E402
+from torchvision_models import gray_onnx, torchvision_models  # noqa: E402
 
 import convmath as cm  # noqa: E402
 from convmath import data  # noqa: E402
@@ -43,7 +39,6 @@ from convmath.nn.transfer import freeze_until  # noqa: E402
 from convmath.run import load_trained  # noqa: E402
 
 MIDDLE = "1.features.features.7.block.block.0.block.0.0"  # the first convolution of block 7
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TRAIN = ["--dataset", "mnist", "--train-limit", "2000", "--epochs", "1", "--new-head",
          "--optimizer", "adam", "--lr", "0.001", "--augment", "none"]  # fmt: skip
 
@@ -70,36 +65,10 @@ def mnist() -> Path:
 @pytest.fixture(scope="module")
 def imported(mnist: Path, tmp_path_factory) -> Path:
     """mobilenet_v3_small (seed 0) behind the gray-to-ImageNet 1x1 convolution, as ONNX."""
-    models = torchvision_models()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        gray_to_imagenet = torch.nn.Conv2d(1, 3, 1)
-        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        gray_to_imagenet.weight.data[:] = (1 / std).view(3, 1, 1, 1)
-        gray_to_imagenet.bias.data[:] = -mean / std
-        net = torch.nn.Sequential(gray_to_imagenet, models.mobilenet_v3_small(weights=None))
-        images, _ = data.load("mnist", "train", mnist)
-        x = torch.from_numpy((images[-512:] / 255).astype(np.float32).transpose(0, 3, 1, 2).copy())
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None  # the plain average over the batches
-        net.train()
-        with torch.no_grad():
-            for batch in x.split(128):
-                net(batch)
-        path = tmp_path_factory.mktemp("torchvision") / "mobilenet_v3_small.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                net.eval(), torch.zeros(1, 1, 28, 28), str(path), opset_version=17, dynamo=False,
-                input_names=["input"], output_names=["logits"],
-                dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-            )  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
+    torchvision_models()  # or the skip saying what is missing
+    path = tmp_path_factory.mktemp("torchvision") / "mobilenet_v3_small.onnx"
+    images, _ = data.load("mnist", "train", mnist)
+    gray_onnx("mobilenet_v3_small", images[-512:], path)
     return path
 
 
