@@ -97,7 +97,7 @@ def test_the_new_head_replaces_imagenet_classes_and_learns_the_digits(tuned):
         printed
     )
     # On MNIST's 10,000 test images a guess is right 10% of the time, give or take 0.3%
-    # (binomial standard deviation): 0.3 is over 60 of them away. Measured: 0.53.
+    # (binomial standard deviation): 0.3 is over 60 of them away. Measured: 0.52.
     assert accuracy(printed) > 0.3
 
 
@@ -117,7 +117,9 @@ def test_frozen_blocks_come_out_bit_identical(imported, frozen):
     trained = [name for name, p in reference.named_parameters() if p.requires_grad]
     moved = [name for name in trained if name in got and not np.array_equal(got[name], want[name])]
     assert len(moved) == len([name for name in trained if name in got]) > 0
-    assert accuracy(printed) > 0.3  # as above: chance is 0.1 +- 0.003
+    # Chance is 0.1 +- 0.003 as above; 0.2 is over 30 deviations away. Measured: 0.34 (the
+    # frozen blocks hold random features).
+    assert accuracy(printed) > 0.2
 
 
 @pytest.mark.slow
@@ -134,7 +136,7 @@ def test_every_command_reads_the_checkpoint(tuned, tmp_path):
     assert "1.classifier.3" in said["summary"]
     assert "(10000 images)" in said["evaluate"]
     assert f"accuracy {accuracy(printed):.4f}" in said["evaluate"]  # the run's own test number
-    assert said["predict"].startswith("seven.png: ")
+    assert "seven.png: " in said["predict"]  # its three likeliest digits
 
 
 @pytest.mark.slow
