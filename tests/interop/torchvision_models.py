@@ -19,8 +19,10 @@ import importlib.util
 import io
 import sys
 import types
+import warnings
 from typing import Any
 
+import numpy as np
 import pytest
 
 META_REGISTRATIONS = "torchvision._meta_registrations"
@@ -57,3 +59,50 @@ def exported(model: Any, side: int, opset: int, *, dynamo: bool = False) -> byte
             dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
         )  # fmt: skip
     return buffer.getvalue()
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def gray_onnx(name: str, images: np.ndarray, path: Any, *, seed: int = 0) -> None:
+    """torchvision's ``name`` (random weights) for gray images, written to ``path`` as ONNX.
+
+    A 1x1 convolution in front turns the one gray channel into three
+    ImageNet-normalised ones (docs/TRAINING.md); the export is at the size
+    of ``images`` (m, n_H, n_W, 1), uint8, opset 17, TorchScript exporter,
+    the batch free. Before it, the batch norms are recalibrated on
+    ``images`` (forward passes in train mode, no labels, no gradient): the
+    exporter folds them into the convolutions, and with torchvision's
+    initial statistics (mean 0, variance 1) a random MobileNetV3's features
+    shrink to about 1e-9 by its last block, too small to learn from.
+    """
+    import torch
+
+    models = torchvision_models()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        gray_to_imagenet = torch.nn.Conv2d(1, 3, 1)
+        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        gray_to_imagenet.weight.data[:] = (1 / std).view(3, 1, 1, 1)
+        gray_to_imagenet.bias.data[:] = -mean / std
+        net = torch.nn.Sequential(gray_to_imagenet, getattr(models, name)(weights=None))
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None  # the plain average over the batches
+        x = torch.from_numpy((images / 255).astype(np.float32).transpose(0, 3, 1, 2).copy())
+        net.train()
+        with torch.no_grad():
+            for batch in x.split(128):
+                net(batch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net.eval(), x[:1], str(path), opset_version=17, dynamo=False,
+                input_names=["input"], output_names=["logits"],
+                dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+            )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
