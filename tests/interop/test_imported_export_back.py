@@ -90,11 +90,17 @@ def test_the_fine_tuned_import_has_its_originals_torch_names(key: str) -> None:
     "key", MODELS + [key for key in LAYERS if key not in RESHAPED_TO_A_FLATTEN]
 )
 def test_the_torch_twin_of_the_original_runs_the_fine_tuned_weights(key: str) -> None:
+    model, imported, shape = imported_and_fine_tuned(key)
+    _check_twin(model, imported, shape)
+
+
+def _check_twin(built_from, imported, shape) -> None:
+    """The PyTorch twin of ``built_from``, given the imported model's weights, computes its
+    logits."""
     torch = pytest.importorskip("torch")
     from convmath.interop.torch_models import torch_module_for
 
-    model, imported, shape = imported_and_fine_tuned(key)
-    twin = torch_module_for(model, shape)
+    twin = torch_module_for(built_from, shape)
     state = to_torch_state_dict(imported, shape)
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     twin.eval()
@@ -106,15 +112,5 @@ def test_the_torch_twin_of_the_original_runs_the_fine_tuned_weights(key: str) ->
 
 @pytest.mark.parametrize("key", MODELS + LAYERS)
 def test_the_torch_twin_of_the_import_itself_runs_its_weights(key: str) -> None:
-    torch = pytest.importorskip("torch")
-    from convmath.interop.torch_models import torch_module_for
-
     _, imported, shape = imported_and_fine_tuned(key)
-    twin = torch_module_for(imported, shape)
-    state = to_torch_state_dict(imported, shape)
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
-    twin.eval()
-    x = example(shape)
-    with torch.no_grad():
-        got = twin(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()
-    np.testing.assert_allclose(channels_last(got), forward(imported, x), **TOLERANCE)
+    _check_twin(imported, imported, shape)
