@@ -11,7 +11,7 @@ import pytest
 import convmath as cm
 import convmath.functional as F
 from convmath import dispatch
-from convmath.kernels import compiled, registry, rules
+from convmath.kernels import compiled, registry
 from convmath.kernels.normalization import BatchNormKernel
 from convmath.ops.normalization import BatchNorm
 
@@ -101,8 +101,9 @@ def test_the_machine_code_is_cached_on_disk_for_the_next_process(tmp_path):
         pytest.skip("numba is not installed")
     code = (
         "import numpy as np, convmath as cm, convmath.functional as F\n"
-        f"a = cm.Tensor(np.ones((2, 4, 4, {rules.COMPILED_POOL_MIN_CHANNELS}), np.float32),"
-        " requires_grad=True)\n"
+        "from convmath.kernels import rules\n"  # the child's own rule: channels that compile
+        "shape = (2, 4, 4, rules.COMPILED_POOL_MIN_CHANNELS)\n"
+        "a = cm.Tensor(np.ones(shape, np.float32), requires_grad=True)\n"
         "F.max_pool2d(a, 2).sum().backward(); print('ok')\n"
     )
     assert _child(code, NUMBA_CACHE_DIR=str(tmp_path)) == ["ok"]
