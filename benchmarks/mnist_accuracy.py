@@ -53,7 +53,7 @@ from convmath.kernels.runtime import tune_allocator
 from convmath.run import TrainConfig, load_trained, run_training
 from convmath.train import evaluate
 from convmath.train.config import RECIPES, recipe_config
-from convmath.train.outputs import BEST, LAST
+from convmath.train.outputs import BEST, HISTORY_JSON, LAST, METRICS
 
 OWN_RECIPES: dict[str, dict[str, Any]] = {
     "lenet5": {
@@ -150,6 +150,32 @@ def one_seed(args: argparse.Namespace, seed: int, result_file: Path) -> None:
     result_file.write_text(json.dumps(figures))
 
 
+def figures_from_folder(out: Path, seed: int) -> dict[str, Any]:
+    """A finished seed's figures read back from its run folder (``--summarize``), as
+    :func:`one_seed` reports them; the wall time is the last epoch's (the final test
+    evaluation not counted)."""
+    folder = out / f"seed-{seed}"
+    try:
+        metrics = json.loads((folder / METRICS).read_text())
+        history = json.loads((folder / HISTORY_JSON).read_text())
+    except FileNotFoundError as missing:
+        message = f"--summarize: seed {seed} has not finished: {missing.filename} is missing"
+        raise SystemExit(message) from None
+    return {
+        "seed": seed,
+        "run": str(folder),
+        "epochs": metrics["epochs"],
+        "selected_epoch": metrics["best_epoch"],
+        "dev_accuracy": metrics["dev_accuracy"],
+        "test_accuracy": metrics["test_accuracy"],
+        "test_loss": metrics["test_loss"],
+        "train_seconds": metrics["train_seconds"],
+        "wall_seconds": history[-1].get("wall_seconds") if history else None,
+        "parameters": metrics["parameters"],
+        "images_per_second": statistics.mean(r["images_per_second"] for r in history),
+    }
+
+
 def draw_best(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     """The confusion matrix and the most confidently misclassified test images of the run with
     the highest dev accuracy (the last epoch's figures where there is no dev split)."""
@@ -202,6 +228,11 @@ def main() -> None:
         action="store_true",
         help="also evaluate the test set after every epoch, for information (lenet5 always)",
     )
+    parser.add_argument(
+        "--summarize",
+        action="store_true",
+        help="train nothing: summarize the seeds already trained into OUT (seeds trained apart)",
+    )
     parser.add_argument("--one-seed", type=int, help=argparse.SUPPRESS)  # a child process
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,9 +253,9 @@ def main() -> None:
         }
     )
     started = time.perf_counter()
-    runs = []
+    runs = [figures_from_folder(args.out, seed) for seed in args.seeds] if args.summarize else []
     with tempfile.TemporaryDirectory() as scratch:
-        for seed in args.seeds:
+        for seed in [] if args.summarize else args.seeds:
             result_file = Path(scratch) / f"seed-{seed}.json"
             child = [
                 sys.executable,
@@ -251,7 +282,9 @@ def main() -> None:
         "dev_accuracy": spread([r["dev_accuracy"] for r in runs if r["dev_accuracy"] is not None])
         if any(r["dev_accuracy"] is not None for r in runs)
         else None,
-        "total_wall_seconds": time.perf_counter() - started,
+        "total_wall_seconds": sum(r["wall_seconds"] or 0.0 for r in runs)
+        if args.summarize
+        else time.perf_counter() - started,
         "runs": runs,
         "best_run": draw_best(runs, args),
         "machine": machine(),

@@ -71,17 +71,38 @@ def resident_peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def conditions(framework: str) -> tuple[str, dict[str, bool]]:
+    """The kernel policy and the settings a column runs under (convmath's three differ)."""
+    policy = "measure" if framework == "convmath-tuned" else "rule"
+    tier = {"compiled": False} if framework == "convmath-numpy" else {}
+    return policy, tier
+
+
 def peak_memory_mib(name: str, framework: str, threads: int) -> float:
-    """Extra peak resident memory of 3 training steps over the set-up, in a fresh process (MiB)."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r});"
-        "from run import build, resident_peak_kib;"
-        f"from convmath.kernels.parallel import set_threads; set_threads({threads});"
-        f"w = build({name!r}, {framework!r});"
-        "before = resident_peak_kib();"
-        "[w.train_step() for _ in range(3)];"
-        "print((resident_peak_kib() - before) / 1024)"
-    )
+    """Extra peak resident memory of 3 training steps over the set-up, in a fresh process (MiB).
+
+    The set-up imports the libraries a step runs on, numba too where the compiled tier runs
+    (imported by the first compiled loop otherwise), as PyTorch's are: the steps' own memory.
+    """
+    code = f"""
+import importlib.util, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from run import build, conditions, resident_peak_kib
+from convmath import settings
+from convmath.kernels import autotune
+from convmath.kernels.parallel import set_threads
+set_threads({threads})
+policy, tier = conditions({framework!r})
+if {framework.startswith("convmath")!r} and tier.get("compiled", True):
+    if importlib.util.find_spec("numba"):
+        import numba
+w = build({name!r}, {framework!r})
+before = resident_peak_kib()
+with autotune.using_policy(policy), settings(**tier):
+    for _ in range(3):
+        w.train_step()
+print((resident_peak_kib() - before) / 1024)
+"""
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -155,8 +176,7 @@ def main() -> None:
             for fw in frameworks[start:] + frameworks[:start]:
                 w = workloads[fw]
                 warmup = 3 if fw.startswith("convmath") else 5  # (tuning: in the first warm-up)
-                policy = "measure" if fw == "convmath-tuned" else "rule"
-                tier = {"compiled": False} if fw == "convmath-numpy" else {}
+                policy, tier = conditions(fw)
                 for mode, step in (("train", w.train_step), ("infer", w.infer_step)):
                     with autotune.using_policy(policy), settings(**tier):
                         if args.best:
