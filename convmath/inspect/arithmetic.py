@@ -414,7 +414,7 @@ def _batch_norm(
     sigma = float(np.sqrt(var + bn.eps))
     gamma, beta = float(bn.gamma.data[c]), float(bn.beta.data[c])
     y = gamma * (x - mu) / sigma + beta
-    at, t = _article_index(where), _tex_number
+    at = _article_index(where)
     return {
         "kind": "batch_norm",
         "x": x,
@@ -427,10 +427,19 @@ def _batch_norm(
         "equation": f"{name.text}_({at}) = gamma ({received.text}_({at}) - mu)/sigma + beta"
         f" = {gamma:.6g} ({x:.6g} - {mu:.6g})/{sigma:.6g} + {beta:.6g} = {y:.6g}"
         " (running mu and sigma: eval mode)",
-        "tex": f"{name.tex}_{{{at}}} = \\gamma \\frac{{{received.tex}_{{{at}}} - \\mu}}{{\\sigma}}"
-        f" + \\beta = {t(gamma)} \\cdot \\frac{{{t(x)} - ({t(mu)})}}{{{t(sigma)}}} + ({t(beta)})"
-        f" = {t(y)}",
+        "tex": _normalised_tex(name, received, at, (gamma, x, mu, sigma, beta, y)),
     }
+
+
+def _normalised_tex(
+    name: Name, received: Name, at: str, numbers: tuple[float, float, float, float, float, float]
+) -> str:
+    """Z~ = gamma (Z - mu) / sigma + beta in TeX, with this value's numbers."""
+    gamma, x, mu, sigma, beta, y = map(_tex_number, numbers)
+    return (
+        f"{name.tex}_{{{at}}} = \\gamma \\frac{{{received.tex}_{{{at}}} - \\mu}}{{\\sigma}}"
+        f" + \\beta = {gamma} \\cdot \\frac{{{x} - ({mu})}}{{{sigma}}} + ({beta}) = {y}"
+    )
 
 
 def _layer_norm(
@@ -442,8 +451,9 @@ def _layer_norm(
     sigma = float(np.sqrt(channels.var() + ln.eps))
     gamma, beta = float(ln.gamma.data[c]), float(ln.beta.data[c])
     y = gamma * (x - mu) / sigma + beta
+    at = _article_index(where)
     return {
-        "kind": "batch_norm",  # the same numbers, drawn the same way on the page
+        "kind": "layer_norm",
         "x": x,
         "mu": mu,
         "sigma": sigma,
@@ -451,10 +461,11 @@ def _layer_norm(
         "gamma": gamma,
         "beta": beta,
         "y": y,
-        "equation": f"{name.text}_({_article_index(where)}) = gamma"
-        f" ({received.text}_({_article_index(where)}) - mu)/sigma + beta = {gamma:.6g}"
-        f" ({x:.6g} - {mu:.6g})/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and sigma of this"
-        f" position's {channels.size} channels)",
+        "channels": channels.size,
+        "equation": f"{name.text}_({at}) = gamma ({received.text}_({at}) - mu)/sigma + beta"
+        f" = {gamma:.6g} ({x:.6g} - {mu:.6g})/{sigma:.6g} + {beta:.6g} = {y:.6g} (mu and"
+        f" sigma of this position's {channels.size} channels)",
+        "tex": _normalised_tex(name, received, at, (gamma, x, mu, sigma, beta, y)),
     }
 
 

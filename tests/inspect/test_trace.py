@@ -75,6 +75,7 @@ def test_the_equations_agree_with_the_forward_in_every_explained_layer():
                     "conv": answer.get("z"),
                     "dense": answer.get("z"),
                     "batch_norm": answer.get("y"),
+                    "layer_norm": answer.get("y"),
                     "residual_add": max(answer.get("z", 0.0), 0.0),
                 }.get(answer["kind"])
                 if recomputed is not None:
@@ -167,3 +168,26 @@ def test_a_target_outside_the_classes_is_refused():
     model, _, x = built("digits_cnn")
     with pytest.raises(InvalidArgumentError, match=r"0\.\.9"):
         trace(model, x, target=10)
+
+
+def test_a_layer_norm_value_is_explained_with_its_positions_own_statistics():
+    rng = np.random.default_rng(5)
+    norm = nn.LayerNorm(4)
+    norm.gamma.data[:] = [1.5, -0.5, 2.0, 1.0]
+    norm.beta.data[:] = [0.25, 0.0, -1.0, 0.5]
+    model = nn.Sequential(
+        {"conv": nn.Conv2D(2, 4, 3, rng=rng), "norm": norm, "flatten": nn.Flatten(),
+         "fc": nn.Dense(16, 3, rng=rng)}
+    )  # fmt: skip
+    x = rng.standard_normal((4, 4, 2)).astype(np.float32)
+    result = trace(model.name_modules(), x)
+    answer = explain_value(result, "norm", [1, 0, 2])
+    channels = result.output_of("conv")[1, 0].astype(np.float64)
+    assert answer["kind"] == "layer_norm"
+    assert answer["channels"] == 4
+    assert answer["mu"] == pytest.approx(channels.mean())
+    assert answer["sigma"] == pytest.approx(np.sqrt(channels.var() + norm.eps))
+    assert answer["y"] == pytest.approx(answer["value"], rel=1e-5)
+    assert answer["value"] == pytest.approx(float(result.output_of("norm")[1, 0, 2]))
+    assert "\\gamma" in answer["tex"]
+    assert "channels" in answer["equation"]

@@ -396,7 +396,7 @@ def _recomputed(answer: dict) -> float | None:
         return float(values.max())
     if kind == "activation":
         return answer["a"]
-    if kind == "batch_norm":
+    if kind in ("batch_norm", "layer_norm"):
         x, mu, sigma = answer["x"], answer["mu"], answer["sigma"]
         return answer["gamma"] * (x - mu) / sigma + answer["beta"]
     if kind == "dense":

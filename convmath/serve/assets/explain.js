@@ -14,6 +14,7 @@ const HANDLED = {
   average: ["window", "rows", "cols", "padded"],
   dense: ["contributions", "rest", "n_in", "bias", "z", "activation"],
   batch_norm: ["x", "mu", "sigma", "eps", "gamma", "beta", "y"],
+  layer_norm: ["x", "mu", "sigma", "eps", "gamma", "beta", "y", "channels"],
   activation: ["z", "a", "function"],
   softmax: ["logits", "shift", "exps", "sum", "probabilities"],
   residual_add: ["main", "shortcut", "z"],
@@ -170,18 +171,11 @@ const RENDERERS = {
   },
 
   batch_norm(body, a) {
-    body.append(
-      el("p", { class: "explain-note" }, t("formula.bnNote")),
-      dl([
-        ["Z", a.x],
-        [t("formula.runningMean"), a.mu],
-        [`σ = √(var + ${fmt(a.eps)})`, a.sigma],
-        ["(Z − μ) / σ", a.sigma ? (a.x - a.mu) / a.sigma : null],
-        ["γ", a.gamma],
-        ["β", a.beta],
-        ["Z̃", a.y],
-      ]),
-    );
+    normalised(body, a, t("formula.bnNote"), t("formula.runningMean"));
+  },
+
+  layer_norm(body, a) {
+    normalised(body, a, t("formula.lnNote", { n: a.channels ?? "?" }), t("formula.positionMean"));
   },
 
   residual_add(body, a) {
@@ -246,6 +240,23 @@ function paddedSlice(padded, c) {
   if (padded == null || !isArrayLike(padded)) return null;
   const array = decode(padded);
   return slice2d(array, array.shape.length > 2 ? c : 0).map((row) => row.map((v) => Boolean(v)));
+}
+
+// Batch norm and layer norm: the same arithmetic, with mu and sigma from the
+// running statistics or from the position's channels.
+function normalised(body, a, note, meanLabel) {
+  body.append(
+    el("p", { class: "explain-note" }, note),
+    dl([
+      ["Z", a.x],
+      [meanLabel, a.mu],
+      [`σ = √(var + ${fmt(a.eps)})`, a.sigma],
+      ["(Z − μ) / σ", a.sigma ? (a.x - a.mu) / a.sigma : null],
+      ["γ", a.gamma],
+      ["β", a.beta],
+      ["Z̃", a.y],
+    ]),
+  );
 }
 
 function sumLine(items) {
