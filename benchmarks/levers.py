@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import blas_report, emit
+from winograd_tiers import LAYERS
 
 from convmath.kernels.compiled.loops import compiled_loop
 from convmath.kernels.compiled.winograd import _input_transform
@@ -49,13 +50,7 @@ from convmath.kernels.parallel import chunk_bounds
 from convmath.kernels.products import batched_product
 from convmath.kernels.winograd import _G, _OUTPUT, Winograd
 
-WINOGRAD_LAYERS = [  # (name, batch, n_H_prev, n_C_prev, n_C, padding)
-    ("W3 stage 1", 128, 32, 16, 16, 1),
-    ("W3 stage 2", 128, 16, 32, 32, 1),
-    ("W3 stage 3", 128, 8, 64, 64, 1),
-    ("W2 conv2", 128, 28, 32, 64, 0),
-    ("W4 3x3", 32, 28, 96, 128, 1),
-]
+WINOGRAD_LAYERS = LAYERS[:5]  # the 3x3 stride-1 layers of W2-W4
 SIBLINGS = (192, (64, 96, 16), 28)  # W4: n_C_prev, the three 1x1 layers' n_C, the map's side
 RESIDUAL_ENDS = [(128, 32, 16), (128, 16, 32), (128, 8, 64)]  # W3's stages: batch, side, n_C
 
