@@ -23,6 +23,12 @@ from common import blas_report, emit, median_seconds
 import convmath as cm
 import convmath.functional as F
 from convmath import data
+from convmath.data.augment.spec import parse_augment
+from convmath.train.config import RECIPES
+
+# the presets, and the augmentation of the MNIST recipes (mnist-best's, and without its elastic)
+MNIST_BEST = RECIPES["mnist-best"].settings["augment"]
+SPECS = ("none", "standard", "strong", MNIST_BEST.replace(",elastic:34", ""), MNIST_BEST)
 
 
 def lenet5_step(rng: np.random.Generator):
@@ -68,8 +74,8 @@ def main() -> None:
     mean, std = data.channel_stats(images, 1 / 255)
     rng = np.random.default_rng(0)
     rows = []
-    for name in ("none", "standard", "strong"):
-        transform = data.augment.preset(name, (28, 28, 1))
+    for name in dict.fromkeys(SPECS):
+        transform = parse_augment(name, (28, 28, 1))
         batches = data.Batches(
             images, labels, args.batch_size, rng=rng, transform=transform, mean=mean, std=std
         )
@@ -92,10 +98,10 @@ def main() -> None:
     emit({"what": "lenet5_step", "batch_size": args.batch_size, "ms_per_step": seconds * 1e3})
 
     step_seconds = rows[-1][1]
-    print(f"\n{'batch of ' + str(args.batch_size):<32} {'ms':>8} {'per s':>8} {'x step':>8}")
+    print(f"\n{'batch of ' + str(args.batch_size):<48} {'ms':>8} {'per s':>8} {'x step':>8}")
     for name, seconds in rows:
         print(
-            f"{name:<32} {seconds * 1e3:>8.2f} {1 / seconds:>8.1f} {seconds / step_seconds:>8.2f}"
+            f"{name:<48} {seconds * 1e3:>8.2f} {1 / seconds:>8.1f} {seconds / step_seconds:>8.2f}"
         )
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 import convmath.functional as F
 from convmath.data.batches import Batches
+from convmath.data.prefetch import prefetched
 from convmath.errors import CheckpointError, InvalidArgumentError, NonFiniteError, ShapeError
 from convmath.kernels.parallel import single_threaded_blas
 from convmath.kernels.runtime import tune_allocator
@@ -214,7 +215,8 @@ class Trainer:
             self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
             total_loss, total_correct, seen, losses = 0.0, 0, 0, []
-            for step, (X, y) in enumerate(self.train, start=1):
+            # the next batch is made (augmented) while this one trains: the same bits
+            for step, (X, y) in enumerate(prefetched(self.train), start=1):
                 loss, correct, count = self.train_step(X, y, epoch, step)
                 losses.append(loss)
                 total_loss += loss * count

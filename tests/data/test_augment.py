@@ -17,6 +17,7 @@ ALL_TRANSFORMS = [
     A.RandomCrop(9, padding=3, padding_mode="reflect"),
     A.RandomRotation(30),
     A.RandomZoom(0.2),
+    A.RandomElastic(34, sigma=2),
     A.RandomFlip(0.5, 0.5),
     A.GaussianNoise(0.1),
     A.SaltAndPepper(0.1),
@@ -119,6 +120,69 @@ def test_the_spec_names_zoom():
     assert zoom.factors == pytest.approx((0.8, 1.2))
     with pytest.raises(cm.InvalidArgumentError, match="zoom"):
         parse_augment("zoom:0.95", (28, 28, 1))
+
+
+def test_gaussian_smoothing_matrix():
+    """G smooths with a normalised Gaussian cut at 4 sigma; what lies outside counts as 0."""
+    G = A.gaussian_smoothing(30, 2.0)
+    np.testing.assert_allclose(G, G.T)
+    np.testing.assert_allclose(G[15].sum(), 1.0)  # the whole kernel inside the signal
+    assert G[0].sum() < 0.6  # at the edge half the kernel reads 0
+    k = np.arange(-8, 9)
+    kernel = np.exp(-(k**2) / 8.0) / np.exp(-(k**2) / 8.0).sum()
+    np.testing.assert_allclose(G[15, 7:24], kernel)
+    assert G[15, 6] == 0.0
+    assert G[15, 24] == 0.0
+    constant = np.ones((30, 30))
+    np.testing.assert_allclose((G @ constant @ G.T)[15, 15], 1.0)
+
+
+def test_displace_shifts_by_whole_pixels_and_interpolates_a_plane():
+    x = batch(m=2, side=7, channels=1)
+    zero = np.zeros((2, 7, 7))
+    np.testing.assert_array_equal(A.displace(x, zero, zero), x)
+    left = A.displace(x, zero, zero + 1.0)  # each pixel reads its right neighbour
+    np.testing.assert_allclose(left[:, :, :-1], x[:, :, 1:], atol=1e-7)
+    assert np.all(left[:, :, -1] == 0.0)  # from outside the image: fill
+    y, xs = np.meshgrid(np.arange(7), np.arange(7), indexing="ij")
+    plane = (0.1 + 0.05 * y + 0.02 * xs)[None, :, :, None]
+    d_y = np.full((1, 7, 7), 0.3)
+    d_x = np.full((1, 7, 7), -0.6)
+    inside = A.displace(plane, d_y, d_x)[0, :-1, 1:, 0]  # bilinear is exact on a plane
+    np.testing.assert_allclose(inside, (plane[0, :, :, 0] + 0.05 * 0.3 - 0.02 * 0.6)[:-1, 1:])
+
+
+def test_elastic_distortion_is_smooth_and_scaled_by_alpha():
+    """The displacement is alpha G U G^T: alpha = 0 changes nothing, and a warp moves
+    neighbouring pixels alike (a smooth field), unlike a field of raw noise."""
+    x = batch(m=4, side=28, channels=1)
+    np.testing.assert_array_equal(A.RandomElastic(0.0)(x, np.random.default_rng(0)), x)
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(-1.0, 1.0, size=(2, 64, 28, 28))
+    G = A.gaussian_smoothing(28, 4.0)
+    field = 34.0 * (G @ noise @ G.T)
+    assert 1.0 < field.std() < 1.6  # Simard's values move pixels by about 1.4 (std)
+    step = np.abs(np.diff(field, axis=-1)).mean()
+    assert step < 0.2 * field.std()  # neighbours move alike
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 10:18, 12:16] = 1.0  # a bar: its ink moves, and none appears from nowhere
+    warped = A.RandomElastic(34.0)(image, np.random.default_rng(3))
+    assert not np.array_equal(warped, image)
+    assert abs(warped.sum() - image.sum()) < 0.3 * image.sum()
+    assert warped[0, :3].sum() == 0.0
+    assert warped[0, -3:].sum() == 0.0
+
+
+def test_the_spec_names_elastic_and_refuses_bad_values():
+    (elastic,) = parse_augment("elastic", (28, 28, 1)).transforms
+    assert (elastic.alpha, elastic.sigma) == (34.0, 4.0)
+    *_, elastic = parse_augment("crop:2,rotate:10,zoom:0.1,elastic:20", (28, 28, 1)).transforms
+    assert elastic.alpha == 20.0
+    for bad in ("elastic:-1", "elastic:nan", "elastic:inf"):
+        with pytest.raises(cm.InvalidArgumentError, match="elastic"):
+            parse_augment(bad, (28, 28, 1))
+    with pytest.raises(cm.InvalidArgumentError, match="sigma must be a number above 0"):
+        A.RandomElastic(34.0, sigma=0.0)
 
 
 def test_crop_at_a_fixed_offset():

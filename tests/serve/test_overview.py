@@ -269,6 +269,35 @@ def test_a_picked_value_shows_its_window_and_filter(
     context.close()
 
 
+def test_the_keyboard_picks_values_from_the_overview(chromium, servers):
+    """Tab reaches a thumbnail; Enter picks its first value, the arrows the next ones over."""
+    server = servers("default")  # LeNet-5
+    context, app = open_page(chromium, server.url)
+    page = app.page
+    app.draw([[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]])
+    thumb = page.locator("[data-testid=graph] canvas.g-thumb[data-picks='conv2']").nth(3)
+    expect(thumb).to_have_attribute("tabindex", "0")
+    expect(thumb).to_have_attribute("role", "button")
+    expect(thumb).to_have_attribute("aria-label", re.compile(r"^conv2, channel 3: .*Enter"))
+    thumb.focus()
+    panel = page.get_by_test_id("formula-panel")
+    for key, position in [
+        ("Enter", "0,0,3"),
+        ("ArrowDown", "1,0,3"),
+        ("ArrowRight", "1,1,3"),
+        ("ArrowUp", "0,1,3"),
+        ("ArrowUp", "0,1,3"),  # the edge holds
+    ]:
+        page.keyboard.press(key)
+        expect(panel).to_have_attribute("data-position", position)
+    expect(panel).to_have_attribute("data-layer", "conv2")
+    page.keyboard.press("Tab")  # on to the next thumbnail, which starts at its own first value
+    page.keyboard.press(" ")
+    expect(panel).to_have_attribute("data-position", "0,0,4")
+    assert app.problems == []
+    context.close()
+
+
 def _shown(layer):
     """The row whose maps LeNet-5's overview column shows for ``layer``."""
     return {"conv1": "relu1", "conv2": "relu2", "pool2": "pool2"}.get(layer, layer)

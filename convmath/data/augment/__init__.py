@@ -1,7 +1,7 @@
 """Data augmentation, the article's five families, each a seeded transform of a whole batch.
 
 cropping (RandomCrop, CenterCrop), rotation (RandomRotation) and scaling
-(RandomZoom), flipping
+(RandomZoom), elastic distortion (RandomElastic), flipping
 (RandomFlip), noise injection (GaussianNoise, SaltAndPepper) and colour-space
 transformation (ColorJitter, Grayscale); combine them with Compose or take a
 named preset.
@@ -24,9 +24,12 @@ from convmath.data.augment.color import (
 from convmath.data.augment.geometric import (
     CenterCrop,
     RandomCrop,
+    RandomElastic,
     RandomFlip,
     RandomRotation,
     RandomZoom,
+    displace,
+    gaussian_smoothing,
     rotate,
     zoom,
 )
@@ -77,6 +80,7 @@ __all__ = [
     "GaussianNoise",
     "Grayscale",
     "RandomCrop",
+    "RandomElastic",
     "RandomFlip",
     "RandomRotation",
     "RandomZoom",
@@ -86,6 +90,8 @@ __all__ = [
     "adjust_contrast",
     "adjust_hue",
     "adjust_saturation",
+    "displace",
+    "gaussian_smoothing",
     "hsv_to_rgb",
     "preset",
     "rgb_to_hsv",

@@ -277,13 +277,35 @@ export class Graph {
     const canvas = el("canvas", { class: `g-thumb${picks ? " pickable" : ""}`, style, dataset: { channel: c, layer: view.shown } });
     if (picks) {
       canvas.dataset.picks = picks;
+      canvas.tabIndex = 0;
+      canvas.setAttribute("role", "button");
+      canvas.setAttribute("aria-label", STRINGS.pickThumb(picks, c));
       canvas.addEventListener("click", (event) => {
         const position = this.positionAt(view, canvas, c, event);
         if (position) this.onPick(picks, position);
       });
+      canvas.addEventListener("keydown", (event) => this.key(event, view, picks, c));
     }
     view.thumbs.push(canvas);
     return el("span", { class: "g-frame" }, canvas);
+  }
+
+  // The keyboard picks too, as in the details' maps: Enter or Space the value picked
+  // on this thumbnail (else its first), the arrow keys the next one over.
+  key(event, view, picks, c) {
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+    if (!(event.key in moves || event.key === "Enter" || event.key === " ")) return;
+    event.preventDefault();
+    const [di, dj] = moves[event.key] ?? [0, 0];
+    const clamp = (value, size) => Math.min(size - 1, Math.max(0, value));
+    const picked = this.picked?.layer === picks ? this.picked.position : null;
+    const shape = view.shape;
+    if (shape.length === 1) {
+      this.onPick(picks, [clamp((picked?.[0] ?? 0) + di + dj, shape[0])]);
+      return;
+    }
+    const here = picked && picked[2] === c ? picked : [0, 0, c];
+    this.onPick(picks, [clamp(here[0] + di, shape[0]), clamp(here[1] + dj, shape[1]), c]);
   }
 
   positionAt(view, canvas, c, event) {

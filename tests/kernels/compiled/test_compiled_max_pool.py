@@ -10,6 +10,7 @@ from tiers import entered
 
 import convmath as cm
 import convmath.functional as F
+from convmath.kernels import rules
 from convmath.kernels.compiled.pool import CompiledMaxPool2D
 
 GEOMETRIES = [  # (shape, f, stride, padding): LeNet's and ResNet's 2x2/2, Inception's 3x3/1 pad 1
@@ -77,12 +78,13 @@ def test_without_a_gradient_the_values_are_the_ops(rng):
     assert z._op is None  # nothing recorded (no winners taken)
 
 
-def test_few_channels_run_the_numpy_passes_as_the_rule_says(rng, monkeypatch):
-    from convmath.kernels import rules
-
+def test_few_channels_run_the_numpy_passes_as_the_rule_says(rng):
     a = rng.standard_normal((4, 8, 8, 6))
+    kept = rules.COMPILED_POOL_MIN_CHANNELS
     with entered("compiled"):
-        monkeypatch.setattr(rules, "COMPILED_POOL_MIN_CHANNELS", 8)  # (entered set it to 1)
+        # entered lowered the rule to 1 and puts back what it found when it leaves: no
+        # monkeypatch here, whose undo would run after that and leave the rule at 1
+        rules.COMPILED_POOL_MIN_CHANNELS = 8
         got = pooled(a, np.cos, 2, 2, 0, kernels=True)
         x = cm.Tensor(a, requires_grad=True)
         assert F.max_pool2d(x, 2)._op.numpy_passes
@@ -91,3 +93,4 @@ def test_few_channels_run_the_numpy_passes_as_the_rule_says(rng, monkeypatch):
     want = pooled(a, np.cos, 2, 2, 0, kernels=False)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    assert kept == rules.COMPILED_POOL_MIN_CHANNELS  # the rule is left as it was
