@@ -1,4 +1,4 @@
-"""The engine's switches in one place: kernels, worker threads, the autotuner, grad and strict mode.
+"""The engine's switches in one place: kernels, worker threads, the autotuner, grad, strict mode...
 
 =========== ============ ====================================================
 setting     default      what it switches
@@ -11,6 +11,8 @@ strict      False        back propagation checks every gradient it passes on
 compiled    True         kernels use their compiled loops (numba) where installed;
                          the environment variable CONVMATH_COMPILED=0 starts with False
 deadline    None         the time.monotonic() by which work must end (None: any)
+prefetch    True         the trainer makes the next batch (augmented) on a thread of
+                         its own while one trains (False: in the loop, in turn)
 =========== ============ ====================================================
 
 Two levels, one table. :func:`configure` sets the process's defaults, which
@@ -69,6 +71,7 @@ class Settings:
     strict: bool = False
     compiled: bool = os.environ.get(COMPILED_VARIABLE, "1").strip() != "0"
     deadline: float | None = None
+    prefetch: bool = True
 
 
 NAMES = tuple(f.name for f in fields(Settings))
@@ -165,7 +168,7 @@ def _checked(changes: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InvalidArgumentError(f"unknown setting {unknown[0]!r}; the settings are {NAMES}")
     checked = dict(changes)
-    for name in ("kernels", "grad", "strict", "compiled"):
+    for name in ("kernels", "grad", "strict", "compiled", "prefetch"):
         if name in checked and not isinstance(checked[name], bool):
             raise InvalidArgumentError(f"{name} takes True or False, got {checked[name]!r}")
     if checked.get("threads") is not None:

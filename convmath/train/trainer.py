@@ -32,6 +32,7 @@ from convmath.kernels.parallel import single_threaded_blas
 from convmath.kernels.runtime import tune_allocator
 from convmath.nn.module import Module
 from convmath.optim import Constant, Optimizer, Schedule, clip_grad_norm
+from convmath.switchboard import current_settings
 from convmath.tensor import Tensor
 from convmath.train.checkpoint import (
     STATE,
@@ -215,8 +216,9 @@ class Trainer:
             self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
             total_loss, total_correct, seen, losses = 0.0, 0, 0, []
-            # the next batch is made (augmented) while this one trains: the same bits
-            for step, (X, y) in enumerate(prefetched(self.train), start=1):
+            # the next batch made (augmented) while this one trains: the same bits either way
+            batches = prefetched(self.train) if current_settings().prefetch else self.train
+            for step, (X, y) in enumerate(batches, start=1):
                 loss, correct, count = self.train_step(X, y, epoch, step)
                 losses.append(loss)
                 total_loss += loss * count

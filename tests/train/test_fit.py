@@ -110,3 +110,23 @@ def test_max_value_scales_raw_pixels_to_the_unit_range(digits):
     )
     with pytest.raises(cm.InvalidArgumentError, match="max_value must be a number >= 1"):
         fit(model, (images, labels), max_value=0, log=lambda line: None)
+
+
+def test_prefetched_batches_train_the_same_bits_as_batches_made_in_turn(digits):
+    """The next batch is made on a thread while one trains; the weights are the same bits."""
+    images, labels = digits
+    trained = []
+    for prefetch in (True, False):
+        model = small_cnn()
+        with cm.settings(prefetch=prefetch):
+            fit(
+                model,
+                (images[:600] / 16, labels[:600]),
+                epochs=2,
+                augment="crop:1,rotate:10,elastic:4",
+                log=lambda line: None,
+            )
+        trained.append(model.state_dict())
+    assert trained[0].keys() == trained[1].keys()
+    for name in trained[0]:
+        np.testing.assert_array_equal(trained[0][name], trained[1][name], err_msg=name)
