@@ -133,9 +133,9 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
             "tex": f"{name.tex}_{{{at}}} = {received.tex}_{{{from_at}}}",
         }
     elif isinstance(module, ResidualBlock):
-        answer = _residual_add(trace, path, module, where)
+        answer = _residual_add(trace, path, module, where, name, at)
     elif isinstance(module, InceptionModule):
-        answer = _concat(trace, path, module, where)
+        answer = _concat(trace, path, module, where, name, at)
     elif isinstance(module, SqueezeExcitation):
         a_prev = float(trace.inputs[path].data[0][where])
         gate = float(trace.outputs[f"{path}.squeeze"].data[0][0, 0, where[2]])
@@ -145,17 +145,22 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
             "s": gate,
             "equation": f"A{list(where)} = A_prev{list(where)} * s[{where[2]}]"
             f" = {a_prev:.6g} * {gate:.6g} = {a_prev * gate:.6g}",
+            "tex": f"{name.tex}_{{{at}}} = A^{{\\mathrm{{prev}}}}_{{{at}}}\\, s_{{{where[2] + 1}}}"
+            f" = {_tex_number(a_prev)} \\times {_tex_number(gate)} = {_tex_number(value)}",
         }
     elif isinstance(module, InvertedResidual):
         z = float(trace.outputs[f"{path}.main"].data[0][where])
         if module.residual:
             a = float(trace.inputs[path].data[0][where])
             equation = f"a_out = z + a = {z:.6g} + {a:.6g} = {z + a:.6g} (no activation)"
+            tex = f"{name.tex}_{{{at}}} = z_{{{at}}} + a^{{\\mathrm{{in}}}}_{{{at}}} ="
+            tex += f" {_tex_number(z)} + {_tex_number(a)} = {_tex_number(value)}"
         else:
             equation = f"a_out = z, the projection's output (no shortcut: s = {module.stride}"
             equation += f", {module.n_C_prev} -> {module.n_C} channels) = {z:.6g}"
+            tex = f"{name.tex}_{{{at}}} = z_{{{at}}} = {_tex_number(value)}"
         answer = {"kind": "residual_add" if module.residual else "elementwise", "z": z}
-        answer["equation"] = equation
+        answer |= {"equation": equation, "tex": tex}
     else:
         raise InvalidArgumentError(
             f"layer {row!r} ({type(module).__name__}) has no explanation of its values"
@@ -188,6 +193,17 @@ def _tex_number(x: float) -> str:
         mantissa, exponent = text.split("e")
         return f"{mantissa} \\times 10^{{{int(exponent)}}}"
     return text
+
+
+def _tex_text(text: str) -> str:
+    """``text`` for TeX's \\text{}: its special characters escaped (a name may come from an
+    imported file), and at most 40 characters."""
+    special = {c: f"\\{c}" for c in "#$%&_{}"} | {
+        "\\": "\\textbackslash{}",
+        "^": "\\^{}",
+        "~": "\\~{}",
+    }
+    return "".join(special.get(c, c) for c in text[:40] if c.isprintable())
 
 
 def _start(s: int, d: int, out: int, tap: str) -> str:
@@ -470,10 +486,11 @@ def _layer_norm(
 
 
 def _residual_add(
-    trace: Trace, path: str, block: ResidualBlock, where: tuple[int, ...]
+    trace: Trace, path: str, block: ResidualBlock, where: tuple[int, ...], name: Name, at: str
 ) -> dict[str, Any]:
     main = float(trace.outputs[f"{path}.main"].data[0][where])
     shortcut = _shortcut_value(trace, path, block, where)
+    a_l = "a^{[l]}" if block.identity else "\\mathrm{shortcut}(a^{[l]})"
     return {
         "kind": "residual_add",
         "main": main,
@@ -481,6 +498,10 @@ def _residual_add(
         "z": main + shortcut,
         "equation": f"a[l+2] = relu(z[l+2] + shortcut(a[l])) = relu({main:.6g} + {shortcut:.6g})"
         f" = {max(main + shortcut, 0.0):.6g}",
+        # the article's a^[l+2] = g(z^[l+2] + a^[l]), numbered as the page numbers the block
+        "tex": f"{name.tex}_{{{at}}} = \\mathrm{{ReLU}}\\big(z^{{[l+2]}} + {a_l}\\big)_{{{at}}}"
+        f" = \\mathrm{{ReLU}}({_tex_number(main)} + {_tex_number(shortcut)})"
+        f" = {_tex_number(max(main + shortcut, 0.0))}",
     }
 
 
@@ -498,7 +519,7 @@ def _shortcut_value(trace: Trace, path: str, block: ResidualBlock, where: tuple[
 
 
 def _concat(
-    trace: Trace, path: str, block: InceptionModule, where: tuple[int, ...]
+    trace: Trace, path: str, block: InceptionModule, where: tuple[int, ...], name: Name, at: str
 ) -> dict[str, Any]:
     c = where[2]
     start = 0
@@ -506,7 +527,7 @@ def _concat(
         branch_path = next(p for p, m in trace.model.named_modules() if m is branch)
         produced = trace.outputs[branch_path].data[0]
         if c < start + produced.shape[2]:
-            name = branch_path.rpartition(".")[2] or str(index)
+            label = branch_path.rpartition(".")[2] or str(index)
             produced_by = trace.outputs[branch_path]
             last_row = next(  # the branch's last layer, whose output the branch gives
                 (
@@ -522,7 +543,10 @@ def _concat(
                 "branch_row": last_row,
                 "channel": c - start,
                 "equation": f"channel {c} of the concatenation is channel {c - start} of"
-                f" branch {name} (channels {start}..{start + produced.shape[2] - 1})",
+                f" branch {label} (channels {start}..{start + produced.shape[2] - 1})",
+                "tex": f"{name.tex}_{{{at}}} = A^{{(\\text{{{_tex_text(label)}}})}}"
+                f"_{{{_article_index((*where[:2], c - start))}}}"
+                f" = {_tex_number(float(produced[(*where[:2], c - start)]))}",
             }
         start += produced.shape[2]
     raise InvalidArgumentError(f"channel {c} is beyond the concatenation of {path!r}")

@@ -8,7 +8,7 @@ import convmath.functional as F
 from convmath import models, nn
 from convmath.errors import InvalidArgumentError
 from convmath.inspect import explain
-from convmath.inspect.arithmetic import explain_value, explainable
+from convmath.inspect.arithmetic import _tex_number, _tex_text, explain_value, explainable
 from convmath.inspect.trace import trace
 
 SHAPES = {"resnet": (16, 16, 3), "googlenet_small": (12, 12, 1), "digits_cnn": (8, 8, 1)}
@@ -71,6 +71,8 @@ def test_the_equations_agree_with_the_forward_in_every_explained_layer():
             ):
                 answer = explain_value(result, row.name, position)
                 assert answer["value"] == pytest.approx(float(out[tuple(position)])), row.name
+                # the page typesets every value's equation, in the article's notation
+                assert answer.get("tex"), (name, row.name, answer["kind"])
                 recomputed = {
                     "conv": answer.get("z"),
                     "dense": answer.get("z"),
@@ -191,3 +193,33 @@ def test_a_layer_norm_value_is_explained_with_its_positions_own_statistics():
     assert answer["value"] == pytest.approx(float(result.output_of("norm")[1, 0, 2]))
     assert "\\gamma" in answer["tex"]
     assert "channels" in answer["equation"]
+
+
+def test_names_typeset_as_text_have_their_tex_characters_escaped():
+    assert _tex_text("3x3") == "3x3"
+    assert _tex_text("a_b{c}^~\\#$%&") == ("a\\_b\\{c\\}\\^{}\\~{}\\textbackslash{}\\#\\$\\%\\&")
+    assert _tex_text("x\x1b[31m" + "y" * 60) == "x[31m" + "y" * 34  # no control characters
+
+
+def test_squeeze_excitation_and_mobilenet_blocks_are_typeset_with_their_numbers():
+    rng = np.random.default_rng(5)
+    model = nn.Sequential(
+        {
+            "conv": nn.Conv2D(1, 8, 3, stride=2, padding=1, rng=rng),
+            "se": nn.SqueezeExcitation(8, 2, rng=rng),
+            "ir": nn.InvertedResidual(8, 8, 1, rng=rng),  # with its shortcut
+            "down": nn.InvertedResidual(8, 16, 2, rng=rng),  # without
+            "flat": nn.Flatten(),
+            "fc": nn.Dense(16 * 2 * 2, 3, rng=rng),
+        }
+    ).name_modules()
+    result = trace(model, rng.standard_normal((8, 8, 1)).astype(np.float32))
+    for row, kind in [("se", "scale"), ("ir", "residual_add"), ("down", "elementwise")]:
+        answer = explain_value(result, row, [1, 0, 5])
+        assert answer["kind"] == kind
+        assert answer["tex"].startswith("A^{[")
+        assert answer["tex"].endswith(f"= {_tex_number(answer['value'])}"), answer["tex"]
+    scale = explain_value(result, "se", [1, 0, 5])
+    assert scale["a_prev"] * scale["s"] == pytest.approx(scale["value"], rel=1e-5)
+    assert "\\times" in scale["tex"]
+    assert "\t" not in scale["tex"]
