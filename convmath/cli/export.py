@@ -1,4 +1,8 @@
-"""``convmath export CHECKPOINT``: the trained model as ONNX, or its weights for PyTorch."""
+"""``convmath export CHECKPOINT``: the trained model as ONNX, or its weights for PyTorch.
+
+``convmath export FILE.onnx --mean M --std S --class-names NAMES`` tells an ONNX
+file from elsewhere its preprocessing instead (:func:`convmath.run.with_preprocessing`).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,19 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from convmath import limits
 from convmath.cli.common import add_trust_code, option, same_file
+from convmath.data.preprocessing import MIN_STD
 from convmath.errors import InvalidArgumentError
 from convmath.interop.onnx import export
 from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convmath.interop.torch import save_torch_weights
-from convmath.run import load_trained
-from convmath.schema import Integer
+from convmath.run import load_trained, with_preprocessing
+from convmath.schema import Integer, ListOf, Number
 from convmath.train.outputs import LOCK, RUN_FILES
 
 FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
+TELLING = ("mean", "std", "class_names")  # the options that tell a file from elsewhere its own
 
 
 def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
@@ -46,6 +53,8 @@ def _export(args: argparse.Namespace) -> int:
         raise InvalidArgumentError(f"{args.checkpoint}: not a regular file")
     out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
     check_out(out, args.checkpoint, args.overwrite)  # before the checkpoint is even read
+    if any(getattr(args, name) is not None for name in TELLING):
+        return _tell(args, out)
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
     if args.format == "torch":
@@ -53,23 +62,60 @@ def _export(args: argparse.Namespace) -> int:
         print(f"saved {path}: {config['model']['name']}'s weights as a PyTorch state_dict")
         return 0
 
-    metadata = {key: config[key] for key in ("model", "dataset") if config.get(key) is not None}
-    metadata["preprocessing"] = preprocessing.to_dict()
+    # every key, the dataset even where it is None: convmath reads the file back
+    metadata = {
+        "model": config["model"],
+        "dataset": config.get("dataset"),
+        "preprocessing": preprocessing.to_dict(),
+    }
     layout = "NCHW" if args.nchw_input else "NHWC"
+    opset = DEFAULT_OPSET if args.opset is None else args.opset
     path = export(
         model,
         shape,
         out,
-        opset=args.opset,
+        opset=opset,
         nchw_input=args.nchw_input,
         metadata=metadata,
         overwrite=args.overwrite,
     )
     dims = (shape[2], *shape[:2]) if args.nchw_input else shape
     print(
-        f"saved {path}: {config['model']['name']}, opset {args.opset}, input (N, "
+        f"saved {path}: {config['model']['name']}, opset {opset}, input (N, "
         + ", ".join(str(n) for n in dims)
         + f") {layout} float32, output (N, {len(preprocessing.classes)}) logits"
+    )
+    return 0
+
+
+def _tell(args: argparse.Namespace, out: Path) -> int:
+    """``--mean``, ``--std``, ``--class-names``: a copy of an ONNX file from elsewhere that
+    says how its inputs are normalised and what its classes are, its graph untouched."""
+    if args.checkpoint.suffix.lower() != ".onnx" or args.format != "onnx":
+        raise InvalidArgumentError(
+            "--mean, --std and --class-names tell an ONNX file from elsewhere its preprocessing;"
+            f" got {args.checkpoint} with --format {args.format}"
+        )
+    if args.nchw_input or args.opset is not None:
+        raise InvalidArgumentError(
+            "--mean, --std and --class-names keep the file's graph as it is: leave out"
+            " --nchw-input and --opset"
+        )
+    names = None if args.class_names is None else [n.strip() for n in args.class_names.split(",")]
+    path = with_preprocessing(
+        args.checkpoint,
+        out,
+        mean=args.mean,
+        std=args.std,
+        classes=names,
+        overwrite=args.overwrite,
+    )
+    _, told, _ = load_trained(path)
+    print(
+        f"saved {path}: {args.checkpoint.name}'s graph, its inputs X = (raw/255 - mean) / std"
+        f" with mean {', '.join(f'{v:.4g}' for v in told.mean)} and std"
+        f" {', '.join(f'{v:.4g}' for v in told.std)}, classes {', '.join(told.classes[:10])}"
+        + (f" and {len(told.classes) - 10} more" if len(told.classes) > 10 else "")
     )
     return 0
 
@@ -90,7 +136,6 @@ def register(commands: Any) -> None:
     export.add_argument(
         "--opset",
         type=option(Integer(MIN_OPSET, MAX_OPSET)),
-        default=DEFAULT_OPSET,
         help=f"ONNX operator set, {MIN_OPSET}-{MAX_OPSET} (default {DEFAULT_OPSET})",
     )
     export.add_argument(
@@ -103,6 +148,23 @@ def register(commands: Any) -> None:
         action="store_true",
         help="replace the file --out names if it exists (never the checkpoint, nor a run's own"
         " files such as last.safetensors or history.json)",
+    )
+    numbers = ListOf(Number(-1e6, 1e6), limits.MAX_CHANNELS, 1)
+    export.add_argument(
+        "--mean",
+        type=option(numbers),
+        help="for an ONNX file from elsewhere: the mean its inputs are normalised by, one"
+        " value or one per channel, of pixels scaled to [0, 1] (ImageNet: 0.485,0.456,0.406);"
+        " writes a copy of the file that says so, its graph untouched",
+    )
+    export.add_argument(
+        "--std",
+        type=option(ListOf(Number(MIN_STD, 1e6), limits.MAX_CHANNELS, 1)),
+        help="... and the standard deviation (ImageNet: 0.229,0.224,0.225)",
+    )
+    export.add_argument(
+        "--class-names",
+        help="... and the names of its classes, in the order of its outputs (cat,dog,...)",
     )
     add_trust_code(export)
     export.set_defaults(run=_export)

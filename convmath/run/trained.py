@@ -6,7 +6,10 @@ convmath exported from a checkpoint carries the checkpoint's model,
 preprocessing and dataset in its ``convmath.config`` property, checked here
 exactly as a checkpoint's are. A file from elsewhere gets the plain
 preprocessing X = raw/255 (no mean or std), classes named 0, 1, ..., and no
-dataset: the commands that need one ask for ``--dataset``.
+dataset: the commands that need one ask for ``--dataset``; unless it was told
+its own (:func:`convmath.run.with_preprocessing`, ``convmath export FILE.onnx
+--mean M --std S --classes NAMES``): then its ``convmath.config`` holds them,
+with its model named ``ONNX <file name>``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,26 @@ import numpy as np
 
 from convmath import limits
 from convmath.data.preprocessing import Preprocessing
-from convmath.errors import InteropError
+from convmath.errors import CheckpointError, InteropError, InvalidArgumentError
 from convmath.interop.onnx.load import read, stored_config
 from convmath.nn.module import Module
 from convmath.train.checkpoint import load_checkpoint
 from convmath.train.trained import check_run_config, rebuild
+
+FROM_ELSEWHERE = "ONNX "  # the model name of a graph from elsewhere: "ONNX resnet18.onnx"
+
+
+def from_elsewhere(config: Any) -> bool:
+    """Whether a run configuration is that of an ONNX graph from elsewhere (its model named
+    ``ONNX <file name>``), whose model convmath does not rebuild: only its preprocessing
+    and class names are convmath's."""
+    model = config.get("model") if isinstance(config, dict) else None
+    return (
+        isinstance(model, dict)
+        and isinstance(model.get("name"), str)
+        and model["name"].startswith(FROM_ELSEWHERE)
+        and "architecture" not in model
+    )
 
 
 def load_trained(
@@ -60,7 +78,7 @@ def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str
             f" {('N', *output)}"
         )
     stored = stored_config(imported, source)
-    if stored is not None:
+    if stored is not None and not from_elsewhere(stored):
         config = check_run_config(stored, source)
         preprocessing = config["preprocessing"]
         if (
@@ -81,9 +99,11 @@ def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str
         np.ones(n_C, dtype=np.float32),
         tuple(str(k) for k in range(output[0])),
     )
+    if stored is not None:  # told its own (with_preprocessing)
+        preprocessing = _told(stored, source, preprocessing)
     config = {
         "model": {
-            "name": f"ONNX {Path(path).name}",
+            "name": f"{FROM_ELSEWHERE}{Path(path).name}",
             "input_shape": list(imported.input_shape),
             "num_classes": output[0],
             "options": {},
@@ -92,3 +112,18 @@ def load_onnx_trained(path: str | Path) -> tuple[Module, Preprocessing, dict[str
         "dataset": None,
     }
     return model, preprocessing, config
+
+
+def _told(stored: dict[str, Any], source: str, plain: Preprocessing) -> Preprocessing:
+    """The preprocessing a file from elsewhere was told, checked against its graph."""
+    try:
+        told = Preprocessing.from_dict(stored.get("preprocessing"))
+    except (InvalidArgumentError, TypeError) as error:
+        raise CheckpointError(f"{source}: its convmath.config: {error}") from None
+    if told.input_shape != plain.input_shape or len(told.classes) != len(plain.classes):
+        raise InteropError(
+            f"{source}: its convmath.config describes {told.input_shape} inputs and"
+            f" {len(told.classes)} classes, but the graph takes {plain.input_shape} and gives"
+            f" {len(plain.classes)}"
+        )
+    return told

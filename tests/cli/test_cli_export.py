@@ -206,3 +206,121 @@ def test_a_file_that_appears_while_export_writes_is_kept(tmp_path, monkeypatch) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
     atomic_write(out, b"new")  # overwrite=True, the default, replaces it
     assert out.read_bytes() == b"new"
+
+
+def _foreign(trained: Path, tmp_path: Path) -> Path:
+    """The digits model's ONNX file as PyTorch would write it: no convmath.config."""
+    proto = onnx.load(str(trained / "best.onnx"))
+    del proto.metadata_props[:]
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(proto, foreign)
+    return foreign
+
+
+def test_an_onnx_file_from_elsewhere_told_its_preprocessing_works_as_convmaths_own(
+    trained: Path, tmp_path
+) -> None:
+    foreign = _foreign(trained, tmp_path)
+    _, known, _ = load_trained(trained / "best.safetensors")
+    # the digits' pixels count 0 to 16, and a file from elsewhere reads raw/255: the same
+    # X = (raw/16 - mean) / std is (raw/255 - mean*16/255) / (std*16/255)
+    ratio = np.float32(1 / (known.scale * 255))
+    mean, std = known.mean * ratio, known.std * ratio
+    numbers = lambda values: ",".join(repr(float(v)) for v in values)  # noqa: E731
+    names = [f"digit {k}" for k in range(10)]
+    told = tmp_path / "told.onnx"
+    before = foreign.read_bytes()
+    status, out, err = run(
+        [
+            "export", foreign, "--out", told, "--mean", numbers(mean),
+            "--std", numbers(std), "--class-names", ",".join(names),
+        ]
+    )  # fmt: skip
+    assert status == 0, err
+    assert out.startswith(f"saved {told}: foreign.onnx's graph, its inputs X = (raw/255 - mean)")
+    assert foreign.read_bytes() == before  # the file read is never changed
+    _, preprocessing, config = load_trained(told)
+    np.testing.assert_array_equal(preprocessing.mean, mean)
+    np.testing.assert_array_equal(preprocessing.std, std)
+    assert list(preprocessing.classes) == names
+    assert config["model"]["name"] == "ONNX told.onnx"
+    assert onnx.load(str(told)).graph == onnx.load(str(foreign)).graph  # the graph untouched
+    # the commands: the checkpoint's own figures, with the classes named
+    _, by_checkpoint, _ = run(["evaluate", trained / "best.safetensors"])
+    status, by_told, err = run(["evaluate", told, "--dataset", "digits"])
+    assert status == 0, err
+    assert by_told.splitlines()[1] == by_checkpoint.splitlines()[1]  # accuracy and loss
+    per_class = lambda text: [line.split()[-2:] for line in text.splitlines()[4:14]]  # noqa: E731
+    assert per_class(by_told) == per_class(by_checkpoint)
+    assert by_told.splitlines()[4].startswith("digit 0")
+    digit = tmp_path / "d.png"
+    Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(digit)
+    status, predicted, err = run(["predict", told, digit])
+    assert status == 0, err
+    assert "digit " in predicted
+    # told again: what is left out stays as it was told
+    again = tmp_path / "again.onnx"
+    status, _, err = run(["export", told, "--out", again, "--std", "0.5"])
+    assert status == 0, err
+    _, retold, _ = load_trained(again)
+    np.testing.assert_array_equal(retold.mean, mean)
+    assert retold.std.tolist() == [0.5]
+    assert list(retold.classes) == names
+
+
+def test_python_tells_a_file_from_elsewhere_as_the_command_does(trained: Path, tmp_path) -> None:
+    import convmath as cm
+    from convmath.run import with_preprocessing
+
+    foreign = _foreign(trained, tmp_path)
+    out = with_preprocessing(foreign, tmp_path / "py.onnx", mean=0.25, std=[0.5])
+    _, preprocessing, _ = cm.load(out)
+    assert (preprocessing.mean.tolist(), preprocessing.std.tolist()) == ([0.25], [0.5])
+    assert preprocessing.classes == tuple(str(k) for k in range(10))  # left as they were
+    from convmath.serve.served import ServedModel
+
+    served = ServedModel.load(out)  # the page reads it as the commands do
+    assert served.preprocessing.mean.tolist() == [0.25]
+    with pytest.raises(InvalidArgumentError, match="exists"):
+        with_preprocessing(foreign, out, mean=0.1)  # over a file only with overwrite
+    with_preprocessing(foreign, out, mean=0.1, overwrite=True)
+    assert cm.load(out)[1].mean.tolist() == [pytest.approx(0.1)]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--mean", "0.1,0.2"], "its graph takes 1 channel; mean needs 1 value, got 2"),
+        (["--class-names", "a,b"], "gives 10 class scores, and 2 class names were given"),
+        (["--class-names", "a,,b,c,d,e,f,g,h,i"], "classes"),
+        (["--std", "0"], "argument --std: expected a list"),
+        (["--mean", "0.1", "--opset", "13"], "leave out --nchw-input and --opset"),
+        (["--mean", "0.1", "--format", "torch"], "tell an ONNX file from elsewhere"),
+    ],
+)
+def test_telling_a_file_from_elsewhere_refuses_what_does_not_fit(
+    trained: Path, tmp_path, options, message
+) -> None:
+    foreign = _foreign(trained, tmp_path)
+    status, _, err = run(["export", foreign, "--out", tmp_path / "x.onnx", *options])
+    assert status == 2
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_convmaths_own_export_is_not_told_another_preprocessing(trained: Path, tmp_path) -> None:
+    status, _, err = run(
+        ["export", trained / "best.onnx", "--out", tmp_path / "x.onnx", "--std", "1"]
+    )
+    assert status == 2
+    assert "is convmath's own export: it stores its preprocessing already (mean" in err
+
+
+def test_a_file_from_elsewhere_exported_again_reads_back(trained: Path, tmp_path) -> None:
+    foreign = _foreign(trained, tmp_path)
+    status, _, err = run(["export", foreign, "--out", tmp_path / "again.onnx"])
+    assert status == 0, err
+    _, preprocessing, config = load_trained(tmp_path / "again.onnx")
+    assert config["model"]["name"] == "ONNX again.onnx"
+    assert preprocessing.mean.tolist() == [0.0]
