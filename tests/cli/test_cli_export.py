@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -324,3 +325,29 @@ def test_a_file_from_elsewhere_exported_again_reads_back(trained: Path, tmp_path
     _, preprocessing, config = load_trained(tmp_path / "again.onnx")
     assert config["model"]["name"] == "ONNX again.onnx"
     assert preprocessing.mean.tolist() == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("preprocessing", "message"),
+    [
+        ({"mean": [float("nan")]}, "its convmath.config: refused JSON: NaN"),
+        ({"std": [0.0]}, "preprocessing"),
+        ({"classes": ["a", "b"]}, "describes (8, 8, 1) inputs and 2 classes"),
+        ({"input_shape": [9, 9, 1]}, "describes (9, 9, 1) inputs"),
+    ],
+)
+def test_a_told_file_whose_preprocessing_does_not_fit_is_refused_by_name(
+    trained: Path, tmp_path, preprocessing, message
+) -> None:
+    told = tmp_path / "told.onnx"
+    run(["export", _foreign(trained, tmp_path), "--out", told, "--mean", "0.5"])
+    proto = onnx.load(str(told))
+    config = json.loads(proto.metadata_props[0].value)
+    config["preprocessing"] |= preprocessing
+    proto.metadata_props[0].value = json.dumps(config)
+    onnx.save(proto, told)
+    status, _, err = run(["predict", told, tmp_path / "none.png"])
+    assert status == 2
+    assert str(told) in err
+    assert message in err
+    assert len(err.splitlines()) == 1
