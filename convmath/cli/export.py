@@ -155,16 +155,19 @@ def register(commands: Any) -> None:
         type=option(numbers),
         help="for an ONNX file from elsewhere: the mean its inputs are normalised by, one"
         " value or one per channel, of pixels scaled to [0, 1] (ImageNet: 0.485,0.456,0.406);"
-        " writes a copy of the file that says so, its graph untouched",
+        " writes a copy of the file that says so, its graph untouched (default: what the file says,"
+        " else 0)",
     )
     export.add_argument(
         "--std",
         type=option(ListOf(Number(MIN_STD, 1e6), limits.MAX_CHANNELS, 1)),
-        help="... and the standard deviation (ImageNet: 0.229,0.224,0.225)",
+        help="... and the standard deviation (ImageNet: 0.229,0.224,0.225; default: what the file"
+        " says, else 1)",
     )
     export.add_argument(
         "--class-names",
-        help="... and the names of its classes, in the order of its outputs (cat,dog,...)",
+        help="... and the names of its classes, in the order of its outputs (cat,dog,...;"
+        " default: what the file says, else 0,1,...)",
     )
     add_trust_code(export)
     export.set_defaults(run=_export)
