@@ -19,11 +19,12 @@ from convmath.interop.onnx import export
 from convmath.interop.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from convmath.interop.torch import save_torch_weights
 from convmath.run import load_trained, with_preprocessing
-from convmath.schema import Integer, ListOf, Number
+from convmath.schema import Integer, ListOf, Number, printable
 from convmath.train.outputs import LOCK, RUN_FILES
 
 FORMATS = {"onnx": ".onnx", "torch": ".torch.safetensors"}
 TELLING = ("mean", "std", "class_names")  # the options that tell a file from elsewhere its own
+TOLD_SUFFIX = "-told.onnx"  # what a told file is called by default: F.onnx -> F-told.onnx
 
 
 def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
@@ -51,9 +52,11 @@ def check_out(out: Path, checkpoint: Path, overwrite: bool) -> None:
 def _export(args: argparse.Namespace) -> int:
     if not args.checkpoint.name:  # "." or "/": no file, and no name to put beside it
         raise InvalidArgumentError(f"{args.checkpoint}: not a regular file")
-    out = args.out or args.checkpoint.with_name(args.checkpoint.stem + FORMATS[args.format])
+    telling = any(getattr(args, name) is not None for name in TELLING)
+    suffix = TOLD_SUFFIX if telling else FORMATS[args.format]
+    out = args.out or args.checkpoint.with_name(args.checkpoint.stem + suffix)
     check_out(out, args.checkpoint, args.overwrite)  # before the checkpoint is even read
-    if any(getattr(args, name) is not None for name in TELLING):
+    if telling:
         return _tell(args, out)
     model, preprocessing, config = load_trained(args.checkpoint, trust_code=args.trust_code)
     shape = preprocessing.input_shape
@@ -111,12 +114,13 @@ def _tell(args: argparse.Namespace, out: Path) -> int:
         overwrite=args.overwrite,
     )
     _, told, _ = load_trained(path)
-    print(
+    more = f" and {len(told.classes) - 10} more" if len(told.classes) > 10 else ""
+    line = (
         f"saved {path}: {args.checkpoint.name}'s graph, its inputs X = (raw/255 - mean) / std"
         f" with mean {', '.join(f'{v:.4g}' for v in told.mean)} and std"
         f" {', '.join(f'{v:.4g}' for v in told.std)}, classes {', '.join(told.classes[:10])}"
-        + (f" and {len(told.classes) - 10} more" if len(told.classes) > 10 else "")
     )
+    print(printable(line) + more)  # the names may be the file's, from elsewhere
     return 0
 
 

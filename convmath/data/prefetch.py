@@ -8,6 +8,7 @@ loop draws them, so their bits are the same; only who draws them changes.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -24,14 +25,21 @@ def prefetched(items: Iterable[Item], ahead: int = 1) -> Iterator[Item]:
     """Iterate over ``items`` while a thread makes up to ``ahead`` of the next ones.
 
     The iterable is iterated on that thread only, start to end, so a generator
-    it draws from is never used from two threads at once; once this iterator
-    is exhausted, the thread has ended. An exception raised there is raised
-    here, at the item it replaced. Leaving early (``break``, an exception in
-    the loop's body) stops the thread before the next item it would make, and
-    waits for it: nothing is drawn behind the caller's back afterwards.
+    it draws from is never used from two threads at once (the caller must not
+    draw from it meanwhile); once this iterator is exhausted, the thread has
+    ended. The thread runs in a copy of the caller's context, so ``with
+    convmath.settings(...)`` holds there too. An exception raised there is
+    raised here, at the item it replaced. Closing this iterator (``break``, an
+    exception in the loop's body, ``contextlib.closing``) stops the thread
+    before the next item it would make, and waits for it: nothing is drawn
+    behind the caller's back afterwards.
     """
-    if not isinstance(ahead, int) or ahead < 1:
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 1:
         raise InvalidArgumentError(f"prefetched: ahead must be an int >= 1, got {ahead!r}")
+    return _prefetched(items, ahead)
+
+
+def _prefetched(items: Iterable[Item], ahead: int) -> Iterator[Item]:
     made: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
@@ -53,7 +61,10 @@ def prefetched(items: Iterable[Item], ahead: int = 1) -> Iterator[Item]:
         except BaseException as error:  # handed to the consumer, raised there
             put((_DONE, error))
 
-    worker = threading.Thread(target=make, name="convmath-prefetch", daemon=True)
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(make,), name="convmath-prefetch", daemon=True
+    )
     worker.start()
     try:
         while True:

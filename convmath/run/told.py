@@ -6,7 +6,7 @@ X = raw/255 and names its classes 0, 1, ... (:mod:`convmath.run.trained`).
 says X = (raw/255 - mean) / std and the class names, the graph itself
 untouched, so that every command, :func:`convmath.load` and the page then
 use it as they use convmath's own exports. ``convmath export FILE.onnx
---mean M --std S --classes NAMES`` is the same from the command line.
+--mean M --std S --class-names NAMES`` is the same from the command line.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def with_preprocessing(
     ``overwrite``. Returns ``out``.
     """
     source, out = Path(source), Path(out)
+    if out.suffix.lower() != ".onnx":  # the commands know an ONNX file by its name
+        raise InvalidArgumentError(f"{out}: a told file must be named .onnx, got {out.suffix!r}")
     if out.resolve() == source.resolve():
         raise InvalidArgumentError(f"{out} is the file being read; choose another out")
     _, known, config = load_onnx_trained(source)
@@ -83,7 +85,11 @@ def _per_channel(
 ) -> list[float]:
     if given is None:
         return [float(v) for v in known]
-    values = [given] if isinstance(given, int | float) else list(given)
+    if isinstance(given, str | bytes) or not _numbers(given):
+        raise InvalidArgumentError(
+            f"{source}: {what} is a number or a list of numbers, got {shown(given, 80)}"
+        )
+    values = [float(given)] if np.ndim(given) == 0 else [float(v) for v in np.ravel(given)]
     if len(values) == 1:
         values *= n_C
     if len(values) != n_C:
@@ -95,9 +101,20 @@ def _per_channel(
     return values
 
 
+def _numbers(given: object) -> bool:
+    """Whether ``given`` is a real number or a flat sequence of them (NumPy's included)."""
+    try:
+        array = np.asarray(given)
+    except (TypeError, ValueError):
+        return False
+    return array.ndim <= 1 and array.dtype.kind in "iuf" and array.dtype != np.bool_
+
+
 def _names(classes: Sequence[str], known: Preprocessing, source: Path) -> list[str]:
-    if isinstance(classes, str):
-        raise InvalidArgumentError(f"classes is a list of names, got the text {shown(classes)}")
+    if isinstance(classes, str | bytes):
+        raise InvalidArgumentError(
+            f"{source}: classes is a list of names, got the text {shown(classes)}"
+        )
     names = list(classes)
     if len(names) != len(known.classes):
         raise InvalidArgumentError(

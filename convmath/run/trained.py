@@ -8,7 +8,7 @@ exactly as a checkpoint's are. A file from elsewhere gets the plain
 preprocessing X = raw/255 (no mean or std), classes named 0, 1, ..., and no
 dataset: the commands that need one ask for ``--dataset``; unless it was told
 its own (:func:`convmath.run.with_preprocessing`, ``convmath export FILE.onnx
---mean M --std S --classes NAMES``): then its ``convmath.config`` holds them,
+--mean M --std S --class-names NAMES``): then its ``convmath.config`` holds them,
 with its model named ``ONNX <file name>``.
 """
 

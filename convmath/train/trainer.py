@@ -16,6 +16,7 @@ generators' states and the early-stopping state.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -216,19 +217,20 @@ class Trainer:
             self.replicas.per_rank_generators(self._rank_generators(), epoch)
             started = time.perf_counter()
             total_loss, total_correct, seen, losses = 0.0, 0, 0, []
-            # the next batch made (augmented) while this one trains: the same bits either way
-            batches = prefetched(self.train) if current_settings().prefetch else self.train
-            for step, (X, y) in enumerate(batches, start=1):
-                loss, correct, count = self.train_step(X, y, epoch, step)
-                losses.append(loss)
-                total_loss += loss * count
-                total_correct += correct
-                seen += count
-                elapsed = time.perf_counter() - started
-                progress.step(total_loss / seen, total_correct / seen, seen / max(elapsed, 1e-9))
-                self.last_step = StepFigures(loss, correct, count, seen, elapsed)
-                for callback in self.on_step:
-                    callback(self, epoch, step)
+            # closed when the loop ends or fails: a prefetching thread stops there
+            with contextlib.closing(self._batches()) as batches:
+                for step, (X, y) in enumerate(batches, start=1):
+                    loss, correct, count = self.train_step(X, y, epoch, step)
+                    losses.append(loss)
+                    total_loss += loss * count
+                    total_correct += correct
+                    seen += count
+                    elapsed = time.perf_counter() - started
+                    speed = seen / max(elapsed, 1e-9)
+                    progress.step(total_loss / seen, total_correct / seen, speed)
+                    self.last_step = StepFigures(loss, correct, count, seen, elapsed)
+                    for callback in self.on_step:
+                        callback(self, epoch, step)
             seconds = time.perf_counter() - started
             row = {
                 "epoch": epoch,
@@ -252,6 +254,17 @@ class Trainer:
             improved = self._track_best(row)
             self._save(improved)
             progress.end_epoch(format_epoch(row, self.epochs))
+
+    def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """This epoch's batches: the next one made (augmented) on a thread while one trains,
+        the same bits as made in turn, where the ``prefetch`` setting is on and no layer
+        draws from a generator the batches draw from (the two threads' draws would then
+        interleave as they happen to run, and a seed would no longer give the same bits)."""
+        drawn = {id(g) for g in (self.train.rng, self.train.augment_rng) if g is not None}
+        layers = (g for name, g in self._generators().items() if name != "data")
+        if current_settings().prefetch and not any(id(g) in drawn for g in layers):
+            return prefetched(self.train)
+        return iter(self.train)
 
     def _track_best(self, row: dict[str, Any]) -> bool:
         if "dev_accuracy" not in row:

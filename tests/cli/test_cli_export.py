@@ -15,10 +15,12 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 Image = pytest.importorskip("PIL.Image")
 
+import convmath as cm  # noqa: E402
 from convmath import data  # noqa: E402
 from convmath.cli import main  # noqa: E402
 from convmath.errors import InvalidArgumentError  # noqa: E402
-from convmath.run import TrainConfig, load_trained, run_training  # noqa: E402
+from convmath.run import TrainConfig, load_trained, run_training, with_preprocessing  # noqa: E402
+from convmath.serve.served import ServedModel  # noqa: E402
 from convmath.train.checkpoint import atomic_write  # noqa: E402
 
 
@@ -270,16 +272,11 @@ def test_an_onnx_file_from_elsewhere_told_its_preprocessing_works_as_convmaths_o
 
 
 def test_python_tells_a_file_from_elsewhere_as_the_command_does(trained: Path, tmp_path) -> None:
-    import convmath as cm
-    from convmath.run import with_preprocessing
-
     foreign = _foreign(trained, tmp_path)
     out = with_preprocessing(foreign, tmp_path / "py.onnx", mean=0.25, std=[0.5])
     _, preprocessing, _ = cm.load(out)
     assert (preprocessing.mean.tolist(), preprocessing.std.tolist()) == ([0.25], [0.5])
     assert preprocessing.classes == tuple(str(k) for k in range(10))  # left as they were
-    from convmath.serve.served import ServedModel
-
     served = ServedModel.load(out)  # the page reads it as the commands do
     assert served.preprocessing.mean.tolist() == [0.25]
     with pytest.raises(InvalidArgumentError, match="exists"):
@@ -351,3 +348,40 @@ def test_a_told_file_whose_preprocessing_does_not_fit_is_refused_by_name(
     assert str(told) in err
     assert message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"mean": "0.5"}, "mean is a number or a list of numbers, got '0.5'"),
+        ({"mean": [[0.1]]}, "mean is a number or a list of numbers"),
+        ({"std": [True]}, "std is a number or a list of numbers"),
+        ({"classes": "0123456789"}, "classes is a list of names, got the text"),
+        ({"out": "told.model"}, "a told file must be named .onnx, got '.model'"),
+    ],
+)
+def test_python_refuses_what_is_not_a_preprocessing_naming_the_file(
+    trained: Path, tmp_path, given, message
+) -> None:
+    foreign = _foreign(trained, tmp_path)
+    out = tmp_path / given.pop("out", "told.onnx")
+    with pytest.raises(InvalidArgumentError, match=message):
+        with_preprocessing(foreign, out, **given)
+    assert not out.exists()
+
+
+def test_numpy_numbers_are_numbers(trained: Path, tmp_path) -> None:
+    foreign = _foreign(trained, tmp_path)
+    out = with_preprocessing(foreign, tmp_path / "np.onnx", mean=np.float32(0.5), std=np.ones(1))
+    assert cm.load(out)[1].mean.tolist() == [0.5]
+
+
+def test_told_by_default_beside_the_file_and_names_printed_safely(trained: Path, tmp_path):
+    foreign = _foreign(trained, tmp_path)
+    names = ["a\x1b]0;owned\x07", *"bcdefghij"]
+    with_preprocessing(foreign, tmp_path / "named.onnx", classes=names)
+    status, out, err = run(["export", tmp_path / "named.onnx", "--std", "0.5"])
+    assert status == 0, err
+    assert (tmp_path / "named-told.onnx").is_file()  # F.onnx -> F-told.onnx
+    assert "\x1b" not in out
+    assert "a\\x1b]0;owned\\x07" in out

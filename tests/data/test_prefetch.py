@@ -83,6 +83,17 @@ def test_an_error_in_the_loop_body_stops_the_thread():
     assert prefetch_threads() == []
 
 
-def test_ahead_must_be_a_positive_count():
+def test_ahead_must_be_a_positive_count_and_is_checked_at_once():
     with pytest.raises(cm.InvalidArgumentError, match="ahead must be an int >= 1, got 0"):
-        next(prefetched([1], ahead=0))
+        prefetched([1], ahead=0)
+    with pytest.raises(cm.InvalidArgumentError, match="got True"):
+        prefetched([1], ahead=True)
+
+
+def test_the_thread_makes_items_in_the_callers_settings():
+    def items():
+        yield cm.current_settings().kernels
+
+    with cm.settings(kernels=False):
+        assert list(prefetched(items())) == [False]
+    assert list(prefetched(items())) == [True]

@@ -1,11 +1,13 @@
 """fit and classify: training from Python in one call."""
 
+import threading
+
 import numpy as np
 import pytest
 
 import convmath as cm
 from convmath import data, nn
-from convmath.train import classify, fit
+from convmath.train import Trainer, classify, fit
 
 
 def small_cnn(seed=0):
@@ -112,21 +114,71 @@ def test_max_value_scales_raw_pixels_to_the_unit_range(digits):
         fit(model, (images, labels), max_value=0, log=lambda line: None)
 
 
+def prefetching():
+    return any(t.name == "convmath-prefetch" for t in threading.enumerate())
+
+
 def test_prefetched_batches_train_the_same_bits_as_batches_made_in_turn(digits):
     """The next batch is made on a thread while one trains; the weights are the same bits."""
     images, labels = digits
     trained = []
     for prefetch in (True, False):
-        model = small_cnn()
+        model, seen = small_cnn(), []
         with cm.settings(prefetch=prefetch):
             fit(
                 model,
                 (images[:600] / 16, labels[:600]),
                 epochs=2,
                 augment="crop:1,rotate:10,elastic:4",
+                on_step=[lambda trainer, epoch, step, seen=seen: seen.append(prefetching())],
                 log=lambda line: None,
             )
+        assert any(seen) == prefetch  # the setting decides (the thread ends before the last step)
         trained.append(model.state_dict())
+    assert not prefetching()
     assert trained[0].keys() == trained[1].keys()
     for name in trained[0]:
         np.testing.assert_array_equal(trained[0][name], trained[1][name], err_msg=name)
+
+
+def test_a_failed_epoch_leaves_no_prefetching_thread(digits):
+    """The exception is kept (as a notebook keeps the last one): the thread stopped anyway."""
+    images, labels = digits
+
+    def fail(trainer, epoch, step):
+        if step == 2:
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here") as kept:
+        fit(small_cnn(), (images / 16, labels), epochs=1, on_step=[fail], log=lambda line: None)
+    assert kept.value is not None
+    assert not prefetching()
+
+
+def test_batches_that_share_a_layers_generator_are_made_in_turn(digits):
+    """One generator for dropout and augmentation: the draws must keep their order."""
+    images, labels = digits
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(
+        {
+            "flat": nn.Flatten(),
+            "drop": nn.Dropout(0.2, rng=rng),
+            "fc": nn.Dense(64, 10, rng=rng),
+        }
+    )
+    batches = data.Batches(
+        images, labels, 64, rng=rng, scale=1 / 16, transform=data.augment.RandomElastic(4)
+    )
+    seen = []
+    trainer = Trainer(
+        model,
+        optimizer=cm.optim.SGD(model.parameters(), 0.1),
+        train=batches,
+        num_classes=10,
+        epochs=1,
+        on_step=[lambda trainer, epoch, step: seen.append(prefetching())],
+        log=lambda line: None,
+    )
+    trainer.fit()
+    assert seen
+    assert not any(seen)
