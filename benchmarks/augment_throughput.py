@@ -26,9 +26,13 @@ from convmath import data
 from convmath.data.augment.spec import parse_augment
 from convmath.train.config import RECIPES
 
-# the presets, and the augmentation of the MNIST recipes (mnist-best's, and without its elastic)
-MNIST_BEST = RECIPES["mnist-best"].settings["augment"]
-SPECS = ("none", "standard", "strong", MNIST_BEST.replace(",elastic:34", ""), MNIST_BEST)
+# the presets, and mnist-best's shifts, rotations and zooms without and with elastic distortion
+AFFINE = ",".join(
+    part
+    for part in RECIPES["mnist-best"].settings["augment"].split(",")
+    if not part.startswith("elastic")
+)
+SPECS = ("none", "standard", "strong", AFFINE, f"{AFFINE},elastic:15", f"{AFFINE},elastic:34")
 
 
 def lenet5_step(rng: np.random.Generator):

@@ -105,6 +105,8 @@ def explain_value(trace: Trace, row: str, position: list[int] | tuple[int, ...])
             "source": [int(n) for n in source],
             "equation": f"{name.text}_({at}) = {received.text}_({_article_index(source)})"
             f" ({module.details()})",
+            "tex": f"{name.tex}_{{{at}}} = {received.tex}_{{{_article_index(source)}}}"
+            f" = {_tex_number(value)}",
         }
     elif isinstance(module, BatchNorm2D):
         answer = _batch_norm(trace.input_of(row), module, where, name, received)
@@ -410,6 +412,10 @@ def _adaptive_pool(
         "equation": f"{name.text}_({_article_index(where)}) = mean of {received.text}_(x,y,{c + 1})"
         f" over rows x = {top + 1}..{bottom}, columns y = {left + 1}..{right}"
         f" = {values.sum():.6g} / {values.size} = {values.mean():.6g}",
+        "tex": f"{name.tex}_{{{_article_index(where)}}} = \\frac{{1}}{{{values.size}}}"
+        f" \\sum_{{x={top + 1}}}^{{{bottom}}} \\sum_{{y={left + 1}}}^{{{right}}}"
+        f" {received.tex}_{{x,y,{c + 1}}} = \\frac{{{_tex_number(values.sum())}}}"
+        f"{{{values.size}}} = {_tex_number(values.mean())}",
     }
 
 
@@ -488,6 +494,7 @@ def _layer_norm(
 def _residual_add(
     trace: Trace, path: str, block: ResidualBlock, where: tuple[int, ...], name: Name, at: str
 ) -> dict[str, Any]:
+    value = float(trace.outputs[path].data[0][where])  # what the forward computed
     main = float(trace.outputs[f"{path}.main"].data[0][where])
     shortcut = _shortcut_value(trace, path, block, where)
     a_l = "a^{[l]}" if block.identity else "\\mathrm{shortcut}(a^{[l]})"
@@ -501,7 +508,7 @@ def _residual_add(
         # the article's a^[l+2] = g(z^[l+2] + a^[l]), numbered as the page numbers the block
         "tex": f"{name.tex}_{{{at}}} = \\mathrm{{ReLU}}\\big(z^{{[l+2]}} + {a_l}\\big)_{{{at}}}"
         f" = \\mathrm{{ReLU}}({_tex_number(main)} + {_tex_number(shortcut)})"
-        f" = {_tex_number(max(main + shortcut, 0.0))}",
+        f" = {_tex_number(value)}",
     }
 
 

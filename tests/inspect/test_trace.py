@@ -209,12 +209,22 @@ def test_squeeze_excitation_and_mobilenet_blocks_are_typeset_with_their_numbers(
             "se": nn.SqueezeExcitation(8, 2, rng=rng),
             "ir": nn.InvertedResidual(8, 8, 1, rng=rng),  # with its shortcut
             "down": nn.InvertedResidual(8, 16, 2, rng=rng),  # without
+            "shuffle": nn.ChannelShuffle(2),
+            "half": nn.ChannelSlice(4, 12),
+            "adapt": nn.AdaptiveAvgPool2D(2),
             "flat": nn.Flatten(),
-            "fc": nn.Dense(16 * 2 * 2, 3, rng=rng),
+            "fc": nn.Dense(8 * 2 * 2, 3, rng=rng),
         }
     ).name_modules()
-    result = trace(model, rng.standard_normal((8, 8, 1)).astype(np.float32))
-    for row, kind in [("se", "scale"), ("ir", "residual_add"), ("down", "elementwise")]:
+    result = trace(model, rng.standard_normal((10, 10, 1)).astype(np.float32))
+    for row, kind in [
+        ("se", "scale"),
+        ("ir", "residual_add"),
+        ("down", "elementwise"),
+        ("shuffle", "elementwise"),
+        ("half", "elementwise"),
+        ("adapt", "average"),
+    ]:
         answer = explain_value(result, row, [1, 0, 5])
         assert answer["kind"] == kind
         assert answer["tex"].startswith("A^{[")

@@ -7,7 +7,7 @@ of transforms ``name[:value]``:
     reflectcrop:P the same with reflection padding
     rotate:D      RandomRotation within +-D degrees (default 10)
     zoom:Z        RandomZoom by a factor in [1 - Z, 1 + Z] (default 0.1)
-    elastic:A     RandomElastic of strength A pixels, smoothed over sigma 4 (default 34)
+    elastic:A     RandomElastic of gain alpha = A over a field smoothed by sigma 4 (default 34)
     hflip:P       horizontal flip with probability P (default 0.5)
     vflip:P       vertical flip with probability P (default 0.5)
     noise:S       Gaussian noise of standard deviation S (default 0.05)
@@ -37,6 +37,7 @@ from convmath.data.augment import (
     Transform,
     preset,
 )
+from convmath.data.augment.geometric import ELASTIC_ALPHA
 from convmath.errors import InvalidArgumentError
 from convmath.schema import Integer, Number, Spec
 from convmath.shapes import ImageShape as Shape
@@ -66,7 +67,7 @@ _MAKERS: dict[str, tuple[float | None, Callable[[Shape], Spec] | None, Maker]] =
     ),
     "rotate": (10, _fixed(Number(0, 180)), lambda v, s: RandomRotation(v)),
     "zoom": (0.1, _fixed(Number(0, 0.9)), lambda v, s: RandomZoom(v)),
-    "elastic": (34, _fixed(Number(0, 200)), lambda v, s: RandomElastic(v)),
+    "elastic": (34, _fixed(ELASTIC_ALPHA), lambda v, s: RandomElastic(v)),
     "hflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=v)),
     "vflip": (0.5, _fixed(Number(0, 1)), lambda v, s: RandomFlip(horizontal=0.0, vertical=v)),
     "noise": (0.05, _fixed(Number(0, 1)), lambda v, s: GaussianNoise(v)),
