@@ -11,8 +11,9 @@ strict      False        back propagation checks every gradient it passes on
 compiled    True         kernels use their compiled loops (numba) where installed;
                          the environment variable CONVMATH_COMPILED=0 starts with False
 deadline    None         the time.monotonic() by which work must end (None: any)
-prefetch    True         the trainer makes the next batch (augmented) on a thread of
-                         its own while one trains (False: in the loop, in turn)
+prefetch    False        the trainer makes the next batch (augmented) on a thread of
+                         its own while one trains (off by default: on 2 cores it
+                         measured 0.96-1.02x, docs/PERFORMANCE.md)
 =========== ============ ====================================================
 
 Two levels, one table. :func:`configure` sets the process's defaults, which
@@ -71,7 +72,7 @@ class Settings:
     strict: bool = False
     compiled: bool = os.environ.get(COMPILED_VARIABLE, "1").strip() != "0"
     deadline: float | None = None
-    prefetch: bool = True
+    prefetch: bool = False
 
 
 NAMES = tuple(f.name for f in fields(Settings))

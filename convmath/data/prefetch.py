@@ -1,9 +1,12 @@
 """Batches made one step ahead, on a thread of their own, while the last one trains.
 
-Augmentation runs on the thread that draws the batches; without this, the
-cores wait for it between steps (a ``mnist-best`` epoch: about 10 of 95 s).
-The batches are drawn in the same order from the same generators as a plain
+Augmentation runs on the thread that draws the batches, and the cores wait
+for it between steps (a ``mnist-best`` epoch: about 10 of 95 s). The
+batches are drawn in the same order from the same generators as a plain
 loop draws them, so their bits are the same; only who draws them changes.
+The trainer does this only with the ``prefetch`` setting on: on 2 cores the
+thread's work competes with the kernels' workers, and an epoch measured
+0.96-1.02x (``benchmarks/prefetch.py``).
 """
 
 from __future__ import annotations

@@ -149,7 +149,10 @@ def test_a_failed_epoch_leaves_no_prefetching_thread(digits):
         if step == 2:
             raise RuntimeError("stop here")
 
-    with pytest.raises(RuntimeError, match="stop here") as kept:
+    with (
+        pytest.raises(RuntimeError, match="stop here") as kept,
+        cm.settings(prefetch=True),
+    ):
         fit(small_cnn(), (images / 16, labels), epochs=1, on_step=[fail], log=lambda line: None)
     assert kept.value is not None
     assert not prefetching()
@@ -179,6 +182,7 @@ def test_batches_that_share_a_layers_generator_are_made_in_turn(digits):
         on_step=[lambda trainer, epoch, step: seen.append(prefetching())],
         log=lambda line: None,
     )
-    trainer.fit()
+    with cm.settings(prefetch=True):
+        trainer.fit()
     assert seen
     assert not any(seen)
