@@ -20,12 +20,10 @@ import numpy as np
 from convmath.data.preprocessing import Preprocessing
 from convmath.errors import InvalidArgumentError
 from convmath.files import atomic_write
-from convmath.interop.onnx.read import read_model
+from convmath.interop.onnx.read import CONFIG_KEY, read_model
 from convmath.interop.onnx.runtime import onnx_modules
 from convmath.run.trained import from_elsewhere, load_onnx_trained
 from convmath.schema import shown
-
-CONFIG_KEY = "convmath.config"  # the metadata property convmath's exports write
 
 
 def with_preprocessing(

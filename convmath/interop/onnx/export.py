@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from convmath.errors import InteropError
+from convmath.interop.onnx.read import CONFIG_KEY
 from convmath.interop.onnx.runtime import onnx_modules
 from convmath.nn import (
     GELU,
@@ -658,7 +659,7 @@ def to_onnx(
 
     proto.producer_version = __version__
     if metadata is not None:
-        helper.set_model_props(proto, {"convmath.config": json.dumps(metadata)})
+        helper.set_model_props(proto, {CONFIG_KEY: json.dumps(metadata)})
     return proto
 
 

@@ -36,7 +36,7 @@ from convmath.interop.onnx.layout_ops import (
     transpose,
 )
 from convmath.interop.onnx.layouts import Held, identity
-from convmath.interop.onnx.read import attributes, read_model
+from convmath.interop.onnx.read import CONFIG_KEY, attributes, read_model
 from convmath.interop.onnx.volume_ops import (
     batch_norm,
     conv,
@@ -257,7 +257,7 @@ def read(path: str | Path, *, max_outputs: int | None = None) -> Imported:
 
 def stored_config(imported: Imported, source: str) -> dict[str, Any] | None:
     """The run configuration convmath stored in an exported file, parsed, or None."""
-    text = imported.metadata.get("convmath.config")
+    text = imported.metadata.get(CONFIG_KEY)
     if text is None:
         return None
 

@@ -25,6 +25,9 @@ from convmath.errors import InteropError
 from convmath.files import open_regular
 from convmath.interop.onnx.runtime import onnx_modules
 
+# the metadata property where convmath's files keep their run configuration (preprocessing,
+# class names, the model's record): written by export, read by load, told by run.told
+CONFIG_KEY = "convmath.config"
 MAX_NODES = 100_000
 MAX_RANK = 8
 MAX_ATTRIBUTE_VALUES = 4096  # one attribute's list (pads, perm, a Constant's value_ints)
