@@ -30,6 +30,10 @@ OPT_OUT = "CONVMATH_MPI"  # CONVMATH_MPI=0: one process, whatever the environmen
 # A rank other than 0 waits this long before it says an error: if every rank met it, rank 0
 # has said it by then and ended the job, so it is said once (after MPI_Init, ranks run in step).
 SAY_ONCE_WAIT_S = 3.0
+# What a rank writes reaches the user through the launcher, which reads the rank's pipes; an
+# abort that comes before it has read them can lose the words (seen under load with MPICH's
+# Hydra). So a rank that has said why waits this long before it aborts the job.
+FORWARD_WAIT_S = 1.0
 
 
 class World:
@@ -122,6 +126,8 @@ class World:
         sys.stderr.flush()
         sys.stdout.flush()
         if self.comm is not None and self.size > 1:
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(FORWARD_WAIT_S)
             # MPI's own "Abort(2) on node 0 ..." would only repeat what this rank has said
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
             self.comm.Abort(status)

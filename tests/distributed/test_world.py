@@ -11,6 +11,7 @@ import convmath as cm
 from convmath import data
 from convmath.distributed import DataParallel, World, launched, world
 from convmath.distributed.sync_batch_norm import synced_over
+from convmath.distributed.world import FORWARD_WAIT_S
 from convmath.errors import MissingDependencyError
 from convmath.ops.normalization import BatchNorm
 
@@ -139,3 +140,30 @@ def test_an_error_is_said_by_rank_0_at_once_and_by_another_rank_after_a_wait(
     assert waited == waits
     assert aborted == [2]
     assert capsys.readouterr().err == "convmath train: error: the reason\n"
+
+
+class AbortingRanks(TwoRanks):
+    """Two ranks whose ``Abort`` is recorded, with what had been waited for before it."""
+
+    def __init__(self, rank: int, waited: list[float]) -> None:
+        super().__init__(rank)
+        self.waited = waited
+        self.aborts: list[tuple[int, list[float]]] = []
+
+    def Abort(self, status: int) -> None:
+        self.aborts.append((status, list(self.waited)))
+
+
+def test_a_rank_gives_the_launcher_time_to_forward_its_words_before_it_aborts(
+    monkeypatch,
+) -> None:
+    """An abort that beats the launcher's read of the rank's pipe loses the error message."""
+    waited: list[float] = []
+    monkeypatch.setattr("time.sleep", waited.append)
+    monkeypatch.setattr("os.dup2", lambda *fds: None)  # keep the test's own standard error
+    comm = AbortingRanks(0, waited)
+    with pytest.raises(SystemExit) as stopped:
+        World(comm).abort(2)
+    assert comm.aborts == [(2, [FORWARD_WAIT_S])]
+    assert stopped.value.code == 2
+    assert FORWARD_WAIT_S >= 0.5
