@@ -270,16 +270,20 @@ def test_a_picked_value_shows_its_window_and_filter(
 
 
 def test_the_keyboard_picks_values_from_the_overview(chromium, servers):
-    """Tab reaches a thumbnail; Enter picks its first value, the arrows the next ones over."""
+    """Tab reaches a column's thumbnails; Enter picks the first value, the arrows the next ones
+    over, Page Up / Page Down the channel; each column is one Tab stop (a roving tabindex)."""
     server = servers("default")  # LeNet-5
     context, app = open_page(chromium, server.url)
     page = app.page
     app.draw([[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]])
-    thumb = page.locator("[data-testid=graph] canvas.g-thumb[data-picks='conv2']").nth(3)
-    expect(thumb).to_have_attribute("tabindex", "0")
-    expect(thumb).to_have_attribute("role", "button")
-    expect(thumb).to_have_attribute("aria-label", re.compile(r"^conv2, channel 3: .*Enter"))
-    thumb.focus()
+    thumbs = page.locator("[data-testid=graph] canvas.g-thumb[data-picks='conv2']")
+    expect(thumbs.first).to_have_attribute("tabindex", "0")
+    expect(thumbs.nth(3)).to_have_attribute("tabindex", "-1")
+    expect(thumbs.nth(3)).to_have_attribute("role", "button")
+    expect(thumbs.nth(3)).to_have_attribute(
+        "aria-label", re.compile(r"^conv2, channel 3: .*Enter.*Page Down")
+    )
+    thumbs.nth(3).focus()
     panel = page.get_by_test_id("formula-panel")
     for key, position in [
         ("Enter", "0,0,3"),
@@ -287,13 +291,34 @@ def test_the_keyboard_picks_values_from_the_overview(chromium, servers):
         ("ArrowRight", "1,1,3"),
         ("ArrowUp", "0,1,3"),
         ("ArrowUp", "0,1,3"),  # the edge holds
+        ("PageDown", "0,1,4"),  # the same row and column, one channel on
+        ("PageUp", "0,1,3"),
     ]:
         page.keyboard.press(key)
         expect(panel).to_have_attribute("data-position", position)
     expect(panel).to_have_attribute("data-layer", "conv2")
-    page.keyboard.press("Tab")  # on to the next thumbnail, which starts at its own first value
+    expect(thumbs.nth(3)).to_have_attribute("tabindex", "0")  # the column's Tab stop roved here
+    assert (
+        page.evaluate(
+            "() => document.querySelectorAll(\"canvas.g-thumb[data-picks='conv2'][tabindex='0']\")"
+            ".length"
+        )
+        == 1
+    )
+    page.keyboard.press("PageDown")  # the focus and the pick move to channel 4
+    # Tab leaves the column: past the next column's name, to its thumbnails' one Tab stop
+    presses = []
+    while len(presses) < 5:
+        page.keyboard.press("Tab")
+        presses.append(page.evaluate("() => document.activeElement.dataset.picks ?? null"))
+        if presses[-1] is not None:
+            break
+    focused = presses[-1]
+    assert focused not in (None, "conv2"), presses
+    assert len(presses) == 2, presses  # the name's button, then the thumbnails
     page.keyboard.press(" ")
-    expect(panel).to_have_attribute("data-position", "0,0,4")
+    expect(panel).to_have_attribute("data-layer", focused)
+    expect(panel).to_have_attribute("data-position", re.compile(r"^0(,0,0)?$"))
     assert app.problems == []
     context.close()
 

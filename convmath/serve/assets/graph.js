@@ -277,7 +277,8 @@ export class Graph {
     const canvas = el("canvas", { class: `g-thumb${picks ? " pickable" : ""}`, style, dataset: { channel: c, layer: view.shown } });
     if (picks) {
       canvas.dataset.picks = picks;
-      canvas.tabIndex = 0;
+      // one Tab stop per column (a roving tabindex): Page Up / Page Down go from channel to channel
+      canvas.tabIndex = view.thumbs.length ? -1 : 0;
       canvas.setAttribute("role", "button");
       canvas.setAttribute("aria-label", STRINGS.pickThumb(picks, c));
       canvas.addEventListener("click", (event) => {
@@ -285,17 +286,24 @@ export class Graph {
         if (position) this.onPick(picks, position);
       });
       canvas.addEventListener("keydown", (event) => this.key(event, view, picks, c));
+      canvas.addEventListener("focus", () => view.thumbs.forEach((thumb) => (thumb.tabIndex = thumb === canvas ? 0 : -1)));
     }
     view.thumbs.push(canvas);
     return el("span", { class: "g-frame" }, canvas);
   }
 
   // The keyboard picks too, as in the details' maps: Enter or Space the value picked
-  // on this thumbnail (else its first), the arrow keys the next one over.
+  // on this thumbnail (else its first), the arrow keys the next one over, Page Up and
+  // Page Down the previous or next channel's thumbnail (the same row and column there).
   key(event, view, picks, c) {
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
-    if (!(event.key in moves || event.key === "Enter" || event.key === " ")) return;
+    const channels = { PageUp: -1, PageDown: 1 };
+    if (!(event.key in moves || event.key in channels || event.key === "Enter" || event.key === " ")) return;
     event.preventDefault();
+    if (event.key in channels) {
+      this.toChannel(view, picks, c, c + channels[event.key]);
+      return;
+    }
     const [di, dj] = moves[event.key] ?? [0, 0];
     const clamp = (value, size) => Math.min(size - 1, Math.max(0, value));
     const picked = this.picked?.layer === picks ? this.picked.position : null;
@@ -306,6 +314,14 @@ export class Graph {
     }
     const here = picked && picked[2] === c ? picked : [0, 0, c];
     this.onPick(picks, [clamp(here[0] + di, shape[0]), clamp(here[1] + dj, shape[1]), c]);
+  }
+
+  toChannel(view, picks, from, to) {
+    const next = view.thumbs[to];
+    if (!next || view.shape.length !== 3) return; // the edge holds
+    next.focus(); // which makes it the column's Tab stop
+    const picked = this.picked?.layer === picks ? this.picked.position : null;
+    if (picked && picked[2] === from) this.onPick(picks, [picked[0], picked[1], to]);
   }
 
   positionAt(view, canvas, c, event) {

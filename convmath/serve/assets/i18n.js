@@ -431,7 +431,7 @@ const PARTS = {
     `${top}..${top + f_H - 1}, columns ${left}..${left + f_W - 1} (outlined).`,
   pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] reads every value of ${source}.`,
   pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] reads ${source} at the same place.`,
-  pickThumb: (layer, c) => `${layer}, channel ${c}: click a value, or press Enter and the arrow keys, to see how it was computed`,
+  pickThumb: (layer, c) => `${layer}, channel ${c}: click a value, or press Enter and the arrow keys, to see how it was computed; Page Up and Page Down change the channel`,
   filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
 
   // the layer index (layerindex.js)
@@ -493,7 +493,7 @@ const PARTS = {
     `第 ${left}..${left + f_W - 1} 列的 ${f_H}×${f_W} 窗口（已框出）做池化。`,
   pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 的每一个值。`,
   pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 中同一位置的值。`,
-  pickThumb: (layer, c) => `${layer}，通道 ${c}：点击一个值（或按回车键和方向键）查看它是如何算出来的`,
+  pickThumb: (layer, c) => `${layer}，通道 ${c}：点击一个值（或按回车键和方向键）查看它是如何算出来的；上翻页键和下翻页键切换通道`,
   filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
 
   // the layer index (layerindex.js)
