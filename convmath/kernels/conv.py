@@ -7,6 +7,7 @@ import numpy as np
 import convmath.functional as F
 from convmath.dispatch import kernel_for, kernels_enabled
 from convmath.kernels import autotune, rules
+from convmath.kernels.depthwise import DepthwiseTaps, is_depthwise
 from convmath.kernels.im2col import Im2col
 from convmath.kernels.parallel import OrderedSum, chunk_bounds, get_threads, run_chunks
 from convmath.kernels.products import batched_product
@@ -37,6 +38,10 @@ class Conv2DKernel(ops.Conv2D):
     run the forward pass and the dual convolution on Winograd's F(2x2, 3x3)
     instead; their dW stays im2col, from the kept A_prev.
 
+    Depthwise layers (g = n_C_prev = n_C) run tap by tap ("taps",
+    :mod:`convmath.kernels.depthwise`): forward, dW and dA_prev, with no im2col
+    matrix.
+
     Those are the rules; under :mod:`convmath.kernels.autotune`'s "measure"
     policy the forward algorithm ("im2col" or "winograd") and the input
     gradient's ("col2im", "dual" or "dual-winograd") are timed per layer
@@ -46,6 +51,7 @@ class Conv2DKernel(ops.Conv2D):
     relu = False  # Conv2DReLU: A = max(0, Z) applied to each chunk while it is in cache
     compiled = False  # CompiledConv2D: Winograd's transforms compiled, and the rule's threshold
     winograd_class: type[Winograd] = Winograd
+    taps_class: type[DepthwiseTaps] = DepthwiseTaps
 
     def forward(
         self,
@@ -74,6 +80,9 @@ class Conv2DKernel(ops.Conv2D):
             if winograd_applies(w.shape, **geometry, compiled=self.compiled)
             else "im2col"
         )
+        if is_depthwise(w.shape, groups):
+            candidates.append("taps")
+            rule = "taps" if rules.DEPTHWISE_TAPS else rule
         key = (a_prev.shape, w.shape, a_prev.dtype.str, b is None, self.relu, self.needs_grad)
         key = (*key, self.compiled)
         algorithm = autotune.choose(
@@ -112,14 +121,21 @@ class Conv2DKernel(ops.Conv2D):
         )
         w_groups = grouped_filters(w, groups)
         z = np.empty((a_prev.shape[0], *n_out, w.shape[3]), dtype=a_prev.dtype)
-        winograd = None
+        winograd = taps = None
+        work = im2col.bytes_per_example
         if algorithm == "winograd":
             winograd = self.winograd_class(a_prev.shape, w, padding, n_out)
-        work = im2col.bytes_per_example if winograd is None else winograd.bytes_per_example
+            work = winograd.bytes_per_example
+        if is_depthwise(w.shape, groups):  # backward may take taps, whatever forward took
+            taps = self.taps_class(
+                a_prev.shape, w, stride=stride, padding=padding, dilation=dilation, n_out=n_out
+            )
+            if algorithm == "taps":
+                work = taps.bytes_per_example
         chunks = chunk_bounds(len(a_prev), work)
         keep = (
             self.needs_grad[1]
-            and winograd is None
+            and algorithm == "im2col"
             and rules.keeps_columns(len(a_prev) * im2col.bytes_per_example)
         )
         kept: dict[int, np.ndarray] = {}
@@ -128,6 +144,8 @@ class Conv2DKernel(ops.Conv2D):
             a_chunk, z_chunk = a_prev[chunk.start : chunk.stop], z[chunk.start : chunk.stop]
             if winograd is not None:
                 winograd.convolve(a_chunk, z_chunk)
+            elif algorithm == "taps":
+                taps.forward(a_chunk, z_chunk)
             else:
                 cols = im2col.matrix(a_chunk)
                 if keep:
@@ -141,6 +159,7 @@ class Conv2DKernel(ops.Conv2D):
 
         run_chunks(chunks, forward_chunk)
         self.im2col, self.w_groups, self.w, self.winograd = im2col, w_groups, w, winograd
+        self.taps, self.forward_algorithm = taps, algorithm
         self.a_prev = a_prev if self.needs_grad[1] and not keep else None
         self.kept_cols = (chunks, kept) if keep else None
         self.activated = z if relu else None
@@ -168,6 +187,9 @@ class Conv2DKernel(ops.Conv2D):
                 )
                 if rule == "dual" and forward_rule and dual_rule:
                     rule = "dual-winograd"  # the dual is 3x3 at stride 1 too
+        if self.taps is not None and self.kept_cols is None:  # taps' dW reads A_prev
+            candidates.append("taps")
+            rule = "taps" if self.forward_algorithm == "taps" else rule
         key = (grad.shape, self.w.shape, grad.dtype.str, self.relu, self.needs_grad, self.compiled)
         geometry = (im2col.stride, im2col.padding, im2col.dilation, im2col.groups)
         algorithm = autotune.choose(
@@ -191,10 +213,13 @@ class Conv2DKernel(ops.Conv2D):
         work_per_example = im2col.bytes_per_example
         if self.needs_grad[0]:
             da_prev = np.empty(im2col.a_shape, dtype=grad.dtype)
-        if algorithm == "col2im":
+        if algorithm in ("col2im", "taps"):
             dual = None
         elif dual is not None:
             work_per_example = max(work_per_example, dual[0].bytes_per_example)
+        taps = self.taps if algorithm == "taps" else None
+        if taps is not None:
+            work_per_example = taps.bytes_per_example
         if algorithm == "dual-winograd":  # offered only where the dual exists
             w_dual, sides = _dual_filters(self.w, groups), dual[0].padding
             dual_winograd = self.winograd_class(grad.shape, w_dual, sides, im2col.a_shape[1:3])
@@ -213,6 +238,12 @@ class Conv2DKernel(ops.Conv2D):
             dz = grouped_rows(dz_part, groups)
             if needs_db:
                 db_total.add(chunk, column_sums(dz_part.reshape(-1, dz_part.shape[3])))
+            if taps is not None:
+                if self.needs_grad[1]:
+                    dw_total.add(chunk, taps.filter_gradient(self.a_prev[part], dz_part))
+                if da_prev is not None:
+                    taps.input_gradient(dz_part, da_prev[part])
+                return
             if self.needs_grad[1]:
                 cols = kept[chunk.start] if kept else im2col.matrix(self.a_prev[part])
                 dw_total.add(chunk, batched_product(cols.transpose(0, 2, 1), dz))
@@ -230,7 +261,9 @@ class Conv2DKernel(ops.Conv2D):
 
         run_chunks(chunks, backward_chunk)
         dw = db = None
-        if self.needs_grad[1]:
+        if self.needs_grad[1] and taps is not None:  # (f_h, f_w, 1, n_C), summed in float64
+            dw = dw_total.result().astype(grad.dtype)
+        elif self.needs_grad[1]:
             dw = dw_total.result().transpose(1, 0, 2).reshape(im2col.w_shape)
         if needs_db:
             db = db_total.result()

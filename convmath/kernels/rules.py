@@ -30,6 +30,9 @@ COMPILED_POOL_MIN_CHANNELS = 8
 # Which algorithm computes a convolution (kernels/conv.py, kernels/winograd.py)
 DUAL_SIZE_LIMIT = 3  # measured: the dual convolution pays while its im2col is at most ~3x larger
 WINOGRAD_MIN_CHANNELS = 64  # on each side
+# Depthwise layers tap by tap (kernels/depthwise.py) rather than one im2col GEMM per channel
+# (benchmarks/conv_layers.py's depthwise rows, "im2col" against "convmath")
+DEPTHWISE_TAPS = True
 WINOGRAD_MIN_POSITIONS = 28 * 28  # output positions n_H * n_W per example
 # With the compiled tile transforms (kernels/compiled/winograd.py), measured on 1 and 2 workers
 # (docs/PERFORMANCE.md): 1.1-1.7x forward from 32 channels on, down to 8x8 maps; at 16 channels

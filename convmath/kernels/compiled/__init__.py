@@ -8,6 +8,7 @@ used: beside the crew it oversubscribes the cores.
 
 - normalization.py  batch norm, and BN+ReLU, forward and backward in one pass each
 - pool.py           max pooling with its winners, any window, stride and padding
+- depthwise.py      depthwise convolutions: forward, dW and dA_prev, each output once
 - winograd.py       F(2x2, 3x3)'s input and output tile transforms
 - loops.py          the door to numba: a loop compiled on first call
 
