@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convmath.distributed import world
+from convmath.errors import InvalidArgumentError
 from convmath.run.training import PreparedRun, prepare_run
 from convmath.train.config import TrainConfig
 from convmath.train.lr_find import END_LR, START_LR, STEPS, LRFinding, lr_find
@@ -32,7 +34,17 @@ def run_lr_find(
     those of ``run_training(config)`` with the same seed; the settings of the
     run's length and schedule (epochs, lr, schedule...) play no part, since
     the test sets the rate itself. Nothing is written.
+
+    It runs in one process: started by an MPI launcher on several, every rank
+    refuses (the rate it finds serves a data-parallel run of the same global batch).
     """
+    processes = world()
+    if processes.size > 1:
+        raise InvalidArgumentError(
+            f"the learning-rate range test runs in one process, not {processes.size}: start it"
+            " without mpiexec (the rate it finds serves a data-parallel run of the same global"
+            " batch)"
+        )
     prepared = prepare_run(config.checked(), log=lambda line: None)
     finding = lr_find(
         prepared.trainer, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress

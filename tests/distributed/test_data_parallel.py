@@ -197,6 +197,16 @@ def test_an_error_every_rank_meets_is_said_once_by_rank_0(tmp_path, argv, said) 
     assert not (tmp_path / "run").exists()
 
 
+def test_the_learning_rate_range_test_refuses_several_processes(tmp_path: Path) -> None:
+    """Each rank would run a test of its own and draw the same picture."""
+    done = run(["lr-find", "--steps", "20", "--plot", "found.png"], 2, tmp_path)
+    assert done.returncode == 2
+    said = "convmath lr-find: error (rank 0 of 2): the learning-rate range test runs in one process"
+    assert said in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert not (tmp_path / "found.png").exists()
+
+
 def test_a_bad_option_of_one_rank_alone_is_said_and_ends_the_job(tmp_path: Path) -> None:
     """It used to leave rank 0 waiting forever for a rank that had exited."""
     good = [sys.executable, "-m", "convmath.cli", "train", "--out", "run", "--threads", "1"]
