@@ -27,12 +27,14 @@ of this benchmark's own:
 - ``mnist-elastic``, mnist-best with elastic distortion (``elastic:15``)
   added to its augmentation: 99.58% over three seeds (docs/TRAINING.md);
 - ``mnist-dropout25``, mnist-best with dropout 0.25 in place of 0.4 (0.125
-  before the classifier in place of 0.2), for a closer fit of the training
-  images (docs/TRAINING.md).
+  in place of 0.2 before the classifier's hidden layer), for a closer fit of
+  the training images (docs/TRAINING.md).
 
 ``--keep-epochs`` also saves every epoch's checkpoint as
 ``OUT/seed-S/epochs/epoch-NN.safetensors``, for weight averaging over the
-last epochs (``benchmarks/weight_averaging.py``).
+last epochs (``benchmarks/weight_averaging.py``): their weights are that
+epoch's, their training state is saved before the trainer records the epoch
+(resume from ``last.safetensors``, never from these).
 
 ``--epochs`` and ``--train-limit`` shorten a recipe, for a check that the
 script works end to end; their figures are not the recipe's.

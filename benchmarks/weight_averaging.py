@@ -5,16 +5,20 @@
 
 Each run folder is a seed's ``OUT/seed-S`` of ``mnist_accuracy.py --keep-epochs``
 (the checkpoint of every epoch in ``epochs/``). For K in ``--last``, the model
-whose weights and batch-norm running statistics are the mean of the last K
-epochs' (an average of the points the descent passed through, as in
-stochastic weight averaging) is evaluated on the run's own dev split, which is
-rebuilt from the training settings the run stored, exactly as it drew it.
+whose weights are the mean of the last K epochs' (an average of the points
+the descent passed through, as in stochastic weight averaging) is evaluated
+on the run's own dev split, which is rebuilt from the training settings the
+run stored, exactly as it drew it. Its batch-norm running statistics are the
+mean of those epochs' too, not measured again on the training images as
+SWA does: on these runs, measuring them again on the clean training images
+cost dev accuracy (docs/TRAINING.md), and over the last epochs of a
+decayed rate the weights, and so the statistics, move little.
 
 The choice is made on the dev split alone: the K whose mean dev accuracy over
 the runs is highest, and only if it beats the mean dev accuracy of the epochs the
 runs chose themselves (ties: the run's own epoch, then the smaller K). Only then
-is the test set read, for that one K; the runs' own test accuracies are in their
-``metrics.json``. JSON lines go to standard output.
+is the test set evaluated, for that one K; the runs' own test accuracies are in
+their ``metrics.json``. JSON lines go to standard output.
 """
 
 from __future__ import annotations
@@ -59,9 +63,14 @@ def main() -> None:
         metrics = json.loads((folder / METRICS).read_text())
         settings = metrics["config"]["training"] | {"data_dir": args.data_dir}
         prepared = prepare_run(TrainConfig(**settings), log=lambda line: None)
-        epochs = sorted((folder / EPOCHS).glob("epoch-*.safetensors"))
+        epochs = sorted(
+            (folder / EPOCHS).glob("epoch-*.safetensors"),
+            key=lambda path: int(path.stem.removeprefix("epoch-")),
+        )
         if len(epochs) != metrics["epochs"]:
             raise SystemExit(f"{folder}: {len(epochs)} epoch checkpoints of {metrics['epochs']}")
+        if not all(1 <= k <= len(epochs) for k in args.last):
+            raise SystemExit(f"--last {args.last}: each K must be 1 to {len(epochs)}")
         runs.append((folder, metrics, prepared, epochs))
 
     def accuracy(prepared, state: dict[str, np.ndarray], images, labels) -> float:

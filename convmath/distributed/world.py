@@ -111,13 +111,14 @@ class World:
         """Say ``message`` on standard error and stop every rank with ``status``.
 
         An error that every rank meets (a bad option or value, the same missing file) is
-        said once, by rank 0: any other rank waits :data:`SAY_ONCE_WAIT_S` before it says
-        its own, and rank 0's abort ends it while it waits. An error of one rank alone is
-        said by that rank, after the wait.
+        said once, by rank 0: any other rank waits :data:`SAY_ONCE_WAIT_S` (and the
+        :data:`FORWARD_WAIT_S` rank 0 gives its words before it aborts) before it says its
+        own, and rank 0's abort ends it while it waits. An error of one rank alone is said
+        by that rank, after the wait.
         """
         if not self.is_root:
             with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: say it now
-                time.sleep(SAY_ONCE_WAIT_S)
+                time.sleep(SAY_ONCE_WAIT_S + FORWARD_WAIT_S)
         print(message, file=sys.stderr)
         self.abort(status)
 

@@ -38,13 +38,13 @@ class Conv2DKernel(ops.Conv2D):
     run the forward pass and the dual convolution on Winograd's F(2x2, 3x3)
     instead; their dW stays im2col, from the kept A_prev.
 
-    Depthwise layers (g = n_C_prev = n_C) run tap by tap ("taps",
-    :mod:`convmath.kernels.depthwise`): forward, dW and dA_prev, with no im2col
-    matrix.
+    Depthwise layers (g = n_C_prev: one input channel per group, k = n_C / g
+    filters each) run tap by tap ("taps", :mod:`convmath.kernels.depthwise`):
+    forward, dW and dA_prev, with no im2col matrix.
 
     Those are the rules; under :mod:`convmath.kernels.autotune`'s "measure"
-    policy the forward algorithm ("im2col" or "winograd") and the input
-    gradient's ("col2im", "dual" or "dual-winograd") are timed per layer
+    policy the forward algorithm ("im2col", "winograd" or "taps") and the input
+    gradient's ("col2im", "dual", "dual-winograd" or "taps") are timed per layer
     instead, on first use, among those that compute it.
     """
 

@@ -140,6 +140,8 @@ CONV_LAYERS = [  # (a_shape, w_shape, options): each reaches every algorithm it 
     ((2, 8, 8, 6), (5, 5, 6, 2), {"padding": 2}),  # dual, no Winograd
     ((2, 7, 6, 4), (3, 3, 2, 6), {"padding": 1, "groups": 2}),  # grouped: dual only
     ((1, 9, 9, 2), (3, 3, 2, 4), {"padding": 2, "dilation": 2}),  # dilated: dual only
+    ((2, 8, 7, 4), (3, 3, 1, 4), {"padding": 1, "groups": 4}),  # depthwise: taps, dual
+    ((2, 9, 9, 3), (3, 3, 1, 6), {"padding": 1, "stride": 2, "groups": 3}),  # 2 filters each
 ]
 OFFERED = [  # the algorithms each of CONV_LAYERS has
     {"im2col", "winograd", "col2im", "dual", "dual-winograd"},
@@ -148,25 +150,33 @@ OFFERED = [  # the algorithms each of CONV_LAYERS has
     {"im2col", "col2im", "dual"},
     {"im2col", "col2im", "dual"},
     {"im2col", "col2im", "dual"},
+    {"im2col", "taps", "col2im", "dual"},
+    {"im2col", "taps", "col2im"},
 ]
 EVERY_ALGORITHM = [  # each layer with each pair of algorithms it has
     (*layer, forward, input_gradient)
     for layer, offered in zip(CONV_LAYERS, OFFERED, strict=True)
     for forward, input_gradient in itertools.product(
-        ["im2col", "winograd"], ["col2im", "dual", "dual-winograd"]
+        ["im2col", "winograd", "taps"], ["col2im", "dual", "dual-winograd", "taps"]
     )
     if {forward, input_gradient} <= offered
 ]
 
 
-def _forced(monkeypatch, forward: str, input_gradient: str) -> list[str]:
-    """Make conv2d use these algorithms where it can; returns the ones it was offered."""
+def _forced(
+    monkeypatch, forward: str, input_gradient: str, chosen: list[str] | None = None
+) -> list[str]:
+    """Make conv2d use these algorithms where it can; returns the ones it was offered (and
+    adds the ones it took to ``chosen``)."""
     offered: list[str] = []
 
     def choose(op, key, layer, candidates, rule, run):
         offered.extend(candidates)
         wanted = forward if op == "conv2d forward" else input_gradient
-        return wanted if wanted in candidates else rule
+        taken = wanted if wanted in candidates else rule
+        if chosen is not None:
+            chosen.append(taken)
+        return taken
 
     monkeypatch.setattr(conv_module.autotune, "choose", choose)
     return offered
@@ -183,7 +193,10 @@ def test_every_algorithm_equals_the_equation(
     b = rng.standard_normal(w_shape[3])
     dz = None
     results = []
-    offered = _forced(monkeypatch, forward, input_gradient)
+    if input_gradient == "taps":  # taps' dW reads A_prev: offered where no im2col matrix is kept
+        monkeypatch.setattr("convmath.kernels.rules.KEEP_COLS_BYTES", 0)
+    chosen: list[str] = []
+    offered = _forced(monkeypatch, forward, input_gradient, chosen)
     for kernels in (True, False):
         with cm.use_kernels(kernels):
             tensors = [cm.Tensor(x, requires_grad=True) for x in (a, w, b)]
@@ -191,7 +204,8 @@ def test_every_algorithm_equals_the_equation(
             dz = np.cos(np.arange(z.size).reshape(z.shape)) if dz is None else dz
             z.backward(dz)
             results.append([z.data, *(t.grad for t in tensors)])
-    assert {forward, input_gradient} <= set(offered)  # so this case ran what it names
+    assert {forward, input_gradient} <= set(offered)
+    assert chosen == [forward, input_gradient]  # so this case ran what it names
     for got, want in zip(*results, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
 

@@ -9,7 +9,7 @@ from tiers import entered
 import convmath as cm
 import convmath.functional as F
 from convmath.kernels import parallel, rules
-from convmath.kernels.conv import Conv2DKernel, conv2d_relu
+from convmath.kernels.conv import Conv2DKernel, Conv2DReLU, conv2d_relu
 from convmath.kernels.depthwise import DepthwiseTaps, is_depthwise
 
 # (A_prev shape, filters per channel k, f, options)
@@ -77,48 +77,79 @@ def test_taps_compute_the_op(rng, monkeypatch, tier, setting, dtype, a_shape, k,
 def test_taps_fused_with_relu_compute_relu_of_the_op(
     rng, monkeypatch, tier, a_shape, k, f, options
 ):
+    """conv2d_relu's kernel against relu(conv2d) with kernels off: values and gradients."""
     a, w, b, groups = case(rng, a_shape, k, f)
-    with entered(tier):
-        assert_kernel_computes_op(
-            lambda x, u, c: conv2d_relu(x, u, c, groups=groups, **options),
-            [a, w, b],
-            np.float64,
-        )
-    with cm.use_kernels(False):
-        want = F.relu(F.conv2d(*(cm.Tensor(v) for v in (a, w, b)), groups=groups, **options))
-    with entered(tier):
-        got = conv2d_relu(*(cm.Tensor(v) for v in (a, w, b)), groups=groups, **options)
-    np.testing.assert_allclose(got.data, want.data, rtol=1e-12, atol=1e-12)
+    seen = algorithms(monkeypatch)
+    results = []
+    for kernels in (True, False):
+        with entered(tier), cm.use_kernels(kernels):
+            tensors = [cm.Tensor(v, requires_grad=True) for v in (a, w, b)]
+            if kernels:
+                z = conv2d_relu(*tensors, groups=groups, **options)
+                assert isinstance(z._op, Conv2DReLU)
+            else:
+                z = F.relu(F.conv2d(*tensors, groups=groups, **options))
+            z.backward(np.cos(z.data))
+            results.append([z.data, *(t.grad for t in tensors)])
+    assert set(seen) == {("forward", "taps"), ("backward", "taps")}
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+NEEDS = [[True, False, False], [False, True, False], [False, False, True], [True, True, False]]
 
 
 @pytest.mark.parametrize(
-    "needs", [[True, False, False], [False, True, False], [False, False, True]]
+    "needs",
+    NEEDS + [needs[:2] for needs in NEEDS if any(needs[:2])],  # with a bias, without
 )
 def test_taps_give_only_the_gradients_asked_for(rng, tier, needs):
     a, w, b, groups = case(rng, (2, 7, 7, 4), 1, 3)
+    if len(needs) == 3:
+        arrays, function = [a, w, b], lambda x, u, c: F.conv2d(x, u, c, groups=groups, padding=1)
+    else:
+        arrays, function = [a, w], lambda x, u: F.conv2d(x, u, groups=groups, padding=1)
     with entered(tier):
-        assert_kernel_computes_op(
-            lambda x, u, c: F.conv2d(x, u, c, groups=groups, padding=1),
-            [a, w, b],
-            np.float64,
-            kernel_of("Conv2D"),
-            needs,
-        )
+        assert_kernel_computes_op(function, arrays, np.float64, kernel_of("Conv2D"), needs)
 
 
-def test_a_seed_gives_the_same_bits_on_one_and_two_workers(rng, monkeypatch, tier):
+def test_a_seed_gives_the_same_bits_on_one_two_and_three_workers(rng, monkeypatch, tier):
     a, w, b, groups = case(rng, (16, 12, 12, 8), 1, 3)
     monkeypatch.setattr(rules, "CHUNK_BYTES", 4096)  # several chunks, whatever the workers
     monkeypatch.setattr(rules, "MIN_PARALLEL_BYTES", 0)
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 3):
         with parallel.using_threads(threads), entered(tier):
             tensors = [cm.Tensor(v.astype(np.float32), requires_grad=True) for v in (a, w, b)]
             z = F.conv2d(*tensors, groups=groups, padding=1)
             z.backward(np.cos(z.data))
             results.append([z.data, *(t.grad for t in tensors)])
-    for one, two in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, two)
+    for one, *others in zip(*results, strict=True):
+        for other in others:
+            np.testing.assert_array_equal(one, other)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("where", ["W", "dZ"])
+def test_a_nan_or_inf_in_the_filters_or_dz_spreads_as_in_the_equation(rng, tier, bad, where):
+    """Padded taps count: 0 * W and A_pad * dZ are NaN there too (0 * inf is NaN)."""
+    a, w, _, groups = case(rng, (2, 6, 6, 2), 1, 3)
+    dz = rng.standard_normal((2, 6, 6, 2))
+    if where == "W":
+        w[0, 0, 0, 0] = bad  # a corner tap: it reads the padding for the top row and column
+    else:
+        dz[0, 0, 0, 0] = bad  # a corner output: its window is mostly padding
+    results = []
+    for kernels in (True, False):
+        with entered(tier), cm.use_kernels(kernels), np.errstate(invalid="ignore"):
+            x, u = cm.Tensor(a, requires_grad=True), cm.Tensor(w, requires_grad=True)
+            z = F.conv2d(x, u, groups=groups, padding=1)
+            z.backward(dz)
+            results.append([z.data, x.grad, u.grad])
+    for name, got, want in zip(["Z", "dA_prev", "dW"], *results, strict=True):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=name)
+    assert any(np.isnan(r).any() for r in results[0])  # the case does spread a NaN
 
 
 def test_a_nan_reaches_the_outputs_whose_windows_hold_it(rng, tier):

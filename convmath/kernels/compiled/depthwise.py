@@ -1,10 +1,13 @@
 """Depthwise convolutions on compiled loops: each output visited once, its taps in registers.
 
 The NumPy twin (:mod:`convmath.kernels.depthwise`) walks the chunk once per
-tap; here one loop visits each output position, adds its f_h*f_w taps (the
-padding is never built: a tap outside the input is skipped) and the channel
-loop runs on the vector unit. dW is summed in float64, per chunk, as there;
-dA_prev is built by adding each dZ W[u, v] where its tap read.
+tap; here one loop visits each output position and adds its f_h*f_w taps,
+the channel loop on the vector unit (where k = 1; with k filters per channel
+input channel c // k is gathered). The padding is never built: a tap in it
+adds 0 * W[u, v] (forward) or 0 * dZ (dW), so that a NaN or an infinity in W
+or dZ reaches the outputs it reaches in the op's equation (0 * inf is NaN).
+dW is summed in float64, per chunk, as there; dA_prev is built by adding
+each dZ W[u, v] where its tap read (the padding's share is cropped anyway).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ def _forward(a, w, s_h, s_w, p_h, p_w, d_h, d_w, z):
                     zr[c] = 0.0
                 for u in range(f_h):
                     row = h * s_h - p_h + u * d_h
-                    if row < 0 or row >= n_H_prev:
-                        continue
                     for v in range(f_w):
                         column = x * s_w - p_w + v * d_w
-                        if column < 0 or column >= n_W_prev:
+                        wr = w[u, v, 0]
+                        if row < 0 or row >= n_H_prev or column < 0 or column >= n_W_prev:
+                            for c in range(n_C):  # a padded tap: 0 * W, as in the equation
+                                zr[c] += 0.0 * wr[c]
                             continue
-                        ar, wr = a[i, row, column], w[u, v, 0]
+                        ar = a[i, row, column]
                         if k == 1:  # the usual case, on the vector unit
                             for c in range(n_C):
                                 zr[c] += ar[c] * wr[c]
@@ -56,13 +60,14 @@ def _filter_gradient(a, dz, s_h, s_w, p_h, p_w, d_h, d_w, dw):
                 dzr = dz[i, h, x]
                 for u in range(f_h):
                     row = h * s_h - p_h + u * d_h
-                    if row < 0 or row >= n_H_prev:
-                        continue
                     for v in range(f_w):
                         column = x * s_w - p_w + v * d_w
-                        if column < 0 or column >= n_W_prev:
+                        dwr = dw[u, v, 0]
+                        if row < 0 or row >= n_H_prev or column < 0 or column >= n_W_prev:
+                            for c in range(n_C):  # a padded tap: 0 * dZ, as in the equation
+                                dwr[c] += 0.0 * dzr[c]
                             continue
-                        ar, dwr = a[i, row, column], dw[u, v, 0]
+                        ar = a[i, row, column]
                         if k == 1:
                             for c in range(n_C):
                                 dwr[c] += ar[c] * dzr[c]

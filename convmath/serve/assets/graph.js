@@ -280,7 +280,7 @@ export class Graph {
       // one Tab stop per column (a roving tabindex): Page Up / Page Down go from channel to channel
       canvas.tabIndex = view.thumbs.length ? -1 : 0;
       canvas.setAttribute("role", "button");
-      canvas.setAttribute("aria-label", STRINGS.pickThumb(picks, c));
+      canvas.setAttribute("aria-label", view.shape.length === 3 ? STRINGS.pickThumb(picks, c) : STRINGS.pickVector(picks));
       canvas.addEventListener("click", (event) => {
         const position = this.positionAt(view, canvas, c, event);
         if (position) this.onPick(picks, position);
@@ -298,12 +298,13 @@ export class Graph {
   key(event, view, picks, c) {
     const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
     const channels = { PageUp: -1, PageDown: 1 };
-    if (!(event.key in moves || event.key in channels || event.key === "Enter" || event.key === " ")) return;
-    event.preventDefault();
     if (event.key in channels) {
-      this.toChannel(view, picks, c, c + channels[event.key]);
+      // the page scrolls as ever where there is no channel to go to
+      if (this.toChannel(view, picks, c, c + channels[event.key])) event.preventDefault();
       return;
     }
+    if (!(event.key in moves || event.key === "Enter" || event.key === " ")) return;
+    event.preventDefault();
     const [di, dj] = moves[event.key] ?? [0, 0];
     const clamp = (value, size) => Math.min(size - 1, Math.max(0, value));
     const picked = this.picked?.layer === picks ? this.picked.position : null;
@@ -316,12 +317,15 @@ export class Graph {
     this.onPick(picks, [clamp(here[0] + di, shape[0]), clamp(here[1] + dj, shape[1]), c]);
   }
 
+  // Focus the thumbnail of channel ``to``; a value picked on channel ``from`` moves with it.
+  // Returns whether there was one (not past the first or last shown, nor on a vector).
   toChannel(view, picks, from, to) {
     const next = view.thumbs[to];
-    if (!next || view.shape.length !== 3) return; // the edge holds
+    if (!next || view.shape.length !== 3) return false;
     next.focus(); // which makes it the column's Tab stop
     const picked = this.picked?.layer === picks ? this.picked.position : null;
     if (picked && picked[2] === from) this.onPick(picks, [picked[0], picked[1], to]);
+    return true;
   }
 
   positionAt(view, canvas, c, event) {

@@ -432,6 +432,7 @@ const PARTS = {
   pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] reads every value of ${source}.`,
   pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] reads ${source} at the same place.`,
   pickThumb: (layer, c) => `${layer}, channel ${c}: click a value, or press Enter and the arrow keys, to see how it was computed; Page Up and Page Down change the channel`,
+  pickVector: (layer) => `${layer}: click a value, or press Enter and the arrow keys, to see how it was computed`,
   filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
 
   // the layer index (layerindex.js)
@@ -494,6 +495,7 @@ const PARTS = {
   pickDense: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 的每一个值。`,
   pickSame: (layer, position, source) => `${layer}[${position.join(", ")}] 读取 ${source} 中同一位置的值。`,
   pickThumb: (layer, c) => `${layer}，通道 ${c}：点击一个值（或按回车键和方向键）查看它是如何算出来的；上翻页键和下翻页键切换通道`,
+  pickVector: (layer) => `${layer}：点击一个值（或按回车键和方向键）查看它是如何算出来的`,
   filterCaption: (c, k) => `W[:, :, ${k}, ${c}]`,
 
   // the layer index (layerindex.js)
